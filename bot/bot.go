@@ -1,0 +1,323 @@
+// Package bot is c66bot's Slack side and its wiring: the Socket Mode loop
+// (ack first, then a bounded worker pool), replies through response_url,
+// the HTTP server (OAuth start and callback, health), and Run, which is
+// exactly what `c66bot serve` runs, so end-to-end tests drive the real thing.
+package bot
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/socketmode"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/c66bot/c66bot/accounts"
+	"github.com/c66bot/c66bot/cloud66"
+	"github.com/c66bot/c66bot/commands"
+	"github.com/c66bot/c66bot/storage"
+)
+
+// Config is everything Run needs; cmd/c66bot fills it from flags and the
+// environment (DESIGN.md's settings table).
+type Config struct {
+	SlackAppToken string
+	SlackBotToken string
+	// SlackAPIURL is the Web API base with a trailing slash.
+	SlackAPIURL string
+
+	Cloud66URL          string
+	Cloud66ClientID     string
+	Cloud66ClientSecret string
+	Cloud66Scopes       []string
+
+	// PublicURL is where people's browsers reach this bot; empty selects
+	// the out-of-band login flow.
+	PublicURL string
+	// Listen is the HTTP address; Listener, when set, is used instead
+	// (tests pass one bound to port 0).
+	Listen   string
+	Listener net.Listener
+
+	DBPath string
+	// SecretKeys seal tokens at rest; the first seals, all open.
+	SecretKeys [][]byte
+
+	Command string
+	Logger  *slog.Logger
+
+	// Workers and Queue bound concurrent and waiting commands.
+	Workers int
+	Queue   int
+	// CommandTimeout bounds one command's work.
+	CommandTimeout time.Duration
+	// ShutdownTimeout bounds how long in-flight commands may finish.
+	ShutdownTimeout time.Duration
+	// SocketPingInterval is how long without a ping from Slack before the
+	// socket is considered dead (slack-go's default is 30 s).
+	SocketPingInterval time.Duration
+	// HTTPClient carries outbound calls to Cloud 66 and response_url.
+	HTTPClient *http.Client
+	Version    string
+}
+
+func (c *Config) defaults() {
+	if c.SlackAPIURL == "" {
+		c.SlackAPIURL = slack.APIURL
+	}
+	if !strings.HasSuffix(c.SlackAPIURL, "/") {
+		c.SlackAPIURL += "/"
+	}
+	if c.Cloud66URL == "" {
+		c.Cloud66URL = cloud66.DefaultBaseURL
+	}
+	c.Cloud66URL = strings.TrimRight(c.Cloud66URL, "/")
+	if len(c.Cloud66Scopes) == 0 {
+		c.Cloud66Scopes = []string{"public", "redeploy"}
+	}
+	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	if c.Listen == "" {
+		c.Listen = ":8080"
+	}
+	if c.DBPath == "" {
+		c.DBPath = "c66bot.db"
+	}
+	if c.Command == "" {
+		c.Command = "/c66"
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Workers <= 0 {
+		c.Workers = 32
+	}
+	if c.Queue <= 0 {
+		c.Queue = 1024
+	}
+	if c.CommandTimeout <= 0 {
+		c.CommandTimeout = 2 * time.Minute
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = 20 * time.Second
+	}
+	if c.HTTPClient == nil {
+		c.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+	}
+	if c.Version == "" {
+		c.Version = "dev"
+	}
+}
+
+// Validate reports the first missing or malformed setting.
+func (c *Config) Validate() error {
+	for _, r := range []struct{ name, val string }{
+		{"SLACK_APP_TOKEN", c.SlackAppToken},
+		{"SLACK_BOT_TOKEN", c.SlackBotToken},
+		{"CLOUD66_CLIENT_ID", c.Cloud66ClientID},
+		{"CLOUD66_CLIENT_SECRET", c.Cloud66ClientSecret},
+	} {
+		if r.val == "" {
+			return fmt.Errorf("missing required setting %s", r.name)
+		}
+	}
+	if !strings.HasPrefix(c.SlackAppToken, "xapp-") {
+		return errors.New("SLACK_APP_TOKEN must be an app-level token (xapp-…) with connections:write")
+	}
+	if !strings.HasPrefix(c.SlackBotToken, "xoxb-") {
+		return errors.New("SLACK_BOT_TOKEN must be a bot token (xoxb-…)")
+	}
+	for _, u := range []struct{ name, val string }{{"SLACK_API_URL", c.SlackAPIURL}, {"CLOUD66_URL", c.Cloud66URL}, {"C66BOT_PUBLIC_URL", c.PublicURL}} {
+		if u.val == "" {
+			continue
+		}
+		p, err := url.Parse(u.val)
+		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			return fmt.Errorf("%s must be an http(s) URL", u.name)
+		}
+	}
+	if len(c.SecretKeys) == 0 {
+		return errors.New("no secret key to seal tokens with (C66BOT_SECRET_KEY)")
+	}
+	return nil
+}
+
+// Bot is a running c66bot.
+type Bot struct {
+	cfg      Config
+	log      *slog.Logger
+	store    *storage.Store
+	accounts *accounts.Service
+	router   *commands.Router
+	api      *slack.Client
+	socket   *socketmode.Client
+	listener net.Listener
+	server   *http.Server
+	pool     *pool
+	replies  *replier
+	seen     *seenSet
+	// cookieKey binds a login to the browser that started it.
+	cookieKey []byte
+
+	connected atomic.Bool
+}
+
+// New builds a Bot: opens the database, and wires accounts, commands, the
+// Slack clients and the HTTP server. Nothing runs until Run.
+func New(cfg Config) (*Bot, error) {
+	cfg.defaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	store, err := storage.Open(storage.Options{Path: cfg.DBPath, Keys: cfg.SecretKeys})
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", cfg.DBPath, err)
+	}
+	b := &Bot{cfg: cfg, log: cfg.Logger, store: store, seen: newSeenSet(10 * time.Minute)}
+	ok := false
+	defer func() {
+		if !ok {
+			store.Close()
+		}
+	}()
+
+	redirect := cloud66.OOBRedirectURL
+	if cfg.PublicURL != "" {
+		redirect = cfg.PublicURL + callbackPath
+	}
+	oauthCfg := cloud66.OAuthConfig(cloud66.OAuthSettings{
+		BaseURL: cfg.Cloud66URL, ClientID: cfg.Cloud66ClientID, ClientSecret: cfg.Cloud66ClientSecret,
+		RedirectURL: redirect, Scopes: cfg.Cloud66Scopes,
+	})
+	b.accounts = accounts.New(accounts.Config{
+		Store: store, OAuth: oauthCfg, Cloud66URL: cfg.Cloud66URL, HTTPClient: cfg.HTTPClient,
+		ClientOptions: []cloud66.Option{cloud66.WithUserAgent("c66bot/" + cfg.Version)},
+	})
+	mac := hmac.New(sha256.New, cfg.SecretKeys[0])
+	mac.Write([]byte("c66bot login browser binding v1"))
+	b.cookieKey = mac.Sum(nil)
+
+	b.router = commands.NewRouter(commands.Deps{
+		Accounts: b.accounts,
+		Cloud66For: func(ctx context.Context, id storage.Identity) (commands.Cloud66, error) {
+			c, err := b.accounts.Client(ctx, id)
+			if err != nil {
+				return nil, err
+			}
+			return c, nil
+		},
+		Command:    cfg.Command,
+		Cloud66URL: cfg.Cloud66URL,
+		LoginURL:   b.loginURL,
+		Logger:     cfg.Logger,
+	})
+
+	b.api = slack.New(cfg.SlackBotToken,
+		slack.OptionAppLevelToken(cfg.SlackAppToken),
+		slack.OptionAPIURL(cfg.SlackAPIURL),
+		slack.OptionHTTPClient(cfg.HTTPClient),
+	)
+	var smOpts []socketmode.Option
+	if cfg.SocketPingInterval > 0 {
+		smOpts = append(smOpts, socketmode.OptionPingInterval(cfg.SocketPingInterval))
+	}
+	b.socket = socketmode.New(b.api, smOpts...)
+	b.replies = newReplier(cfg.HTTPClient, cfg.SlackAPIURL)
+
+	if cfg.Listener != nil {
+		b.listener = cfg.Listener
+	} else {
+		b.listener, err = net.Listen("tcp", cfg.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("listen on %s (C66BOT_LISTEN): %w", cfg.Listen, err)
+		}
+	}
+	b.server = b.newHTTPServer()
+	ok = true
+	return b, nil
+}
+
+// Addr is the HTTP server's address.
+func (b *Bot) Addr() net.Addr { return b.listener.Addr() }
+
+// Run serves until ctx is done or a part fails for good (for example Slack
+// refusing the app token). On the way out it stops taking commands, lets
+// in-flight ones finish within ShutdownTimeout, and closes the database.
+func (b *Bot) Run(ctx context.Context) error {
+	b.pool = newPool(b.cfg.Workers, b.cfg.Queue)
+	b.log.Info("c66bot starting", "version", b.cfg.Version, "command", b.cfg.Command, "listen", b.listener.Addr().String(),
+		"db", b.cfg.DBPath, "public_url", b.cfg.PublicURL, "out_of_band_login", b.accounts.OutOfBand(), "cloud66_url", b.cfg.Cloud66URL)
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		err := b.socket.RunContext(gctx)
+		if gctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("slack socket mode: %w", err)
+	})
+	g.Go(func() error { b.eventLoop(gctx); return nil })
+	g.Go(func() error {
+		if err := b.server.Serve(b.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("http server: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), b.cfg.ShutdownTimeout)
+		defer cancel()
+		return b.server.Shutdown(sctx)
+	})
+	g.Go(func() error { b.sweep(gctx); return nil })
+
+	err := g.Wait()
+	b.connected.Store(false)
+	if !b.pool.shutdown(b.cfg.ShutdownTimeout) {
+		b.log.Warn("shutdown: in-flight commands cancelled after the grace period", "grace", b.cfg.ShutdownTimeout)
+	}
+	if cerr := b.store.Close(); cerr != nil && err == nil {
+		err = fmt.Errorf("close database: %w", cerr)
+	}
+	b.log.Info("c66bot stopped")
+	return err
+}
+
+// sweep removes expired login states and dedup keys now and then.
+func (b *Bot) sweep(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := b.store.SweepExpired(ctx); err != nil {
+				b.log.Warn("sweep expired login states", "error", err.Error())
+			} else if n > 0 {
+				b.log.Debug("swept expired login states", "count", n)
+			}
+			b.seen.sweep(time.Now())
+		}
+	}
+}
+
+// Ready reports whether the socket is connected and the database answers.
+func (b *Bot) Ready(ctx context.Context) error {
+	if !b.connected.Load() {
+		return errors.New("slack socket not connected")
+	}
+	if err := b.store.Ping(ctx); err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,158 @@
+package bot
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/socketmode"
+
+	"github.com/c66bot/c66bot/commands"
+)
+
+// eventLoop reads Socket Mode events. It never blocks on work: every
+// envelope is acked first, then handed to the pool. slack-go stops reading
+// the socket while this loop is busy, so a slow loop would miss pings and
+// reconnect.
+func (b *Bot) eventLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case evt := <-b.socket.Events:
+			b.handleEvent(ctx, evt)
+		}
+	}
+}
+
+func (b *Bot) handleEvent(ctx context.Context, evt socketmode.Event) {
+	switch evt.Type {
+	case socketmode.EventTypeConnecting:
+		b.log.Debug("slack socket connecting")
+		return
+	case socketmode.EventTypeConnected, socketmode.EventTypeHello:
+		if !b.connected.Swap(true) {
+			b.log.Info("slack socket connected")
+		}
+		return
+	case socketmode.EventTypeConnectionError:
+		b.connected.Store(false)
+		b.log.Warn("slack socket connection error; reconnecting")
+		return
+	case socketmode.EventTypeInvalidAuth:
+		b.connected.Store(false)
+		b.log.Error("slack refused the app token (invalid_auth): check SLACK_APP_TOKEN")
+		return
+	case socketmode.EventTypeIncomingError, socketmode.EventTypeErrorBadMessage, socketmode.EventTypeErrorWriteFailed:
+		b.log.Warn("slack socket error", "type", string(evt.Type))
+		return
+	}
+	if evt.Request == nil {
+		return
+	}
+	// Ack first, on every path: Slack shows the person an error after 3 s.
+	if err := b.socket.Ack(*evt.Request); err != nil {
+		b.log.Warn("ack failed", "type", string(evt.Type), "error", err.Error())
+	}
+	envelope := evt.Request.EnvelopeID
+	if !b.seen.first(envelope, time.Now()) {
+		b.log.Info("duplicate envelope ignored", "type", string(evt.Type))
+		return
+	}
+	switch evt.Type {
+	case socketmode.EventTypeSlashCommand:
+		cmd, ok := evt.Data.(slack.SlashCommand)
+		if !ok {
+			return
+		}
+		b.submitSlash(cmd)
+	case socketmode.EventTypeInteractive:
+		cb, ok := evt.Data.(slack.InteractionCallback)
+		if !ok {
+			return
+		}
+		// Link buttons (URL buttons) still send a payload; the ack is all
+		// they need.
+		b.log.Debug("interaction", "type", string(cb.Type), "user", cb.User.ID)
+	}
+}
+
+func (b *Bot) submitSlash(cmd slack.SlashCommand) {
+	req := commands.Request{
+		TeamID:       cmd.TeamID,
+		EnterpriseID: cmd.EnterpriseID,
+		UserID:       cmd.UserID,
+		ChannelID:    cmd.ChannelID,
+		Text:         cmd.Text,
+		ResponseURL:  cmd.ResponseURL,
+		TriggerID:    cmd.TriggerID,
+		RequestID:    newRequestID(),
+	}
+	accepted := b.pool.submit(func(ctx context.Context) {
+		ctx, cancel := context.WithTimeout(ctx, b.cfg.CommandTimeout)
+		defer cancel()
+		reply := b.router.Dispatch(ctx, req)
+		b.respond(ctx, req, reply)
+	})
+	if !accepted {
+		b.log.Warn("command queue full; refusing", "request_id", req.RequestID)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			b.respond(ctx, req, commands.Reply{Text: ":hourglass: I'm very busy right now. Try again in a few seconds."})
+		}()
+	}
+}
+
+// respond posts a command's reply through its response_url, which works in
+// channels, private channels and DMs alike, whether or not the bot is in them.
+func (b *Bot) respond(ctx context.Context, req commands.Request, reply commands.Reply) {
+	if err := b.replies.post(ctx, req.ResponseURL, reply, false); err != nil {
+		b.log.LogAttrs(ctx, slog.LevelWarn, "reply failed", slog.String("request_id", req.RequestID), slog.String("error", err.Error()))
+	}
+}
+
+func newRequestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// seenSet remembers envelope ids for a while so an envelope Slack delivers
+// twice (around reconnects) is handled once.
+type seenSet struct {
+	mu  sync.Mutex
+	ttl time.Duration
+	m   map[string]time.Time
+}
+
+func newSeenSet(ttl time.Duration) *seenSet {
+	return &seenSet{ttl: ttl, m: map[string]time.Time{}}
+}
+
+func (s *seenSet) first(id string, now time.Time) bool {
+	if id == "" {
+		return true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t, ok := s.m[id]; ok && now.Sub(t) < s.ttl {
+		return false
+	}
+	s.m[id] = now
+	return true
+}
+
+func (s *seenSet) sweep(now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, t := range s.m {
+		if now.Sub(t) >= s.ttl {
+			delete(s.m, id)
+		}
+	}
+}

@@ -1,0 +1,65 @@
+package cloud66
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+)
+
+// FuzzDecodeEnvelope feeds arbitrary bytes to every decoder that sees
+// server-controlled data: the envelope with each payload type, and the
+// error-body decoding in checkResponse. It asserts no panic and a few
+// invariants.
+func FuzzDecodeEnvelope(f *testing.F) {
+	f.Add([]byte(`{"response":[{"uid":"a","created_at":"2014-08-14 14:11:23 UTC"}],"count":1,"pagination":{"previous":null,"next":2,"current":1,"per_page":30,"count":31,"pages":2}}`))
+	f.Add([]byte(`{"response":{"id":1,"resource_id":5,"finished_at":null,"finished_result":null,"metadata":{"user_reference":"x"}},"pagination":{"prev":3}}`))
+	f.Add([]byte(`{"error":"throttled","error_description":"Request throttled","details":["a","b"]}`))
+	f.Add([]byte(`<html>Service Unavailable</html>`))
+	f.Add([]byte(`{"response":null}`))
+	now := time.Date(2026, 1, 1, 12, 30, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) > 1<<16 {
+			return
+		}
+		_, p, err := decodeEnvelope[[]Stack](data)
+		if err != nil && p != (Pagination{}) {
+			t.Errorf("pagination %+v returned with error %v", p, err)
+		}
+		_, _, _ = decodeEnvelope[[]Server](data)
+		_, _, _ = decodeEnvelope[[]Deployment](data)
+		if a, _, err := decodeEnvelope[AsyncAction](data); err == nil {
+			_ = a.Finished()
+			_ = a.UserReference()
+			if _, err := json.Marshal(a); err != nil {
+				t.Errorf("decoded action does not marshal: %v", err)
+			}
+		}
+		_, _, _ = decodeEnvelope[RedeployResult](data)
+		_, _, _ = decodeEnvelope[Result](data)
+
+		for _, status := range []int{400, 404, 429, 503} {
+			resp := &http.Response{
+				StatusCode: status,
+				Header:     http.Header{"Retry-After": {string(data[:min(len(data), 40)])}},
+				Body:       io.NopCloser(bytes.NewReader(data)),
+			}
+			err := checkResponse(resp, http.MethodGet, "/stacks/{uid}", now)
+			var er *ErrorResponse
+			if !errors.As(err, &er) {
+				t.Fatalf("status %d: got %v, want *ErrorResponse", status, err)
+			}
+			_ = er.Error()
+			if er.Message() == "" {
+				t.Errorf("status %d: empty Message()", status)
+			}
+			if errors.Is(err, ErrThrottled) == er.RetryAt.IsZero() {
+				t.Errorf("status %d: throttled=%v but RetryAt=%v", status, errors.Is(err, ErrThrottled), er.RetryAt)
+			}
+			_ = IsTransient(err)
+		}
+	})
+}

@@ -1,0 +1,148 @@
+package cloud66
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+)
+
+// StackStatus is a stack's build/deploy state (Cloud 66's STK_* codes).
+type StackStatus int
+
+// Stack status codes as documented by Cloud 66.
+const (
+	StatusQueued             StackStatus = 0 // STK_QUEUED: pending analysis
+	StatusDeployed           StackStatus = 1 // STK_SUCCESS
+	StatusFailed             StackStatus = 2 // STK_FAILED
+	StatusAnalysing          StackStatus = 3 // STK_ANALYSING
+	StatusAnalysed           StackStatus = 4 // STK_ANALYSED
+	StatusQueuedForDeploying StackStatus = 5 // STK_QUEUED_FOR_DEPLOYING
+	StatusDeploying          StackStatus = 6 // STK_DEPLOYING
+	StatusTerminalFailure    StackStatus = 7 // STK_TERMINAL_FAILURE: unable to analyse
+)
+
+// String returns the wording Cloud 66's own tools show.
+func (s StackStatus) String() string {
+	switch s {
+	case StatusQueued:
+		return "Pending analysis"
+	case StatusDeployed:
+		return "Deployed successfully"
+	case StatusFailed:
+		return "Deployment failed"
+	case StatusAnalysing:
+		return "Analyzing"
+	case StatusAnalysed:
+		return "Analyzed"
+	case StatusQueuedForDeploying:
+		return "Queued for deployment"
+	case StatusDeploying:
+		return "Deploying"
+	case StatusTerminalFailure:
+		return "Unable to analyze"
+	}
+	return "Unknown (" + strconv.Itoa(int(s)) + ")"
+}
+
+// Health is a stack's "health" or a server's "health_state" (HLT_* codes;
+// both use the same scale).
+type Health int
+
+// Health codes as documented by Cloud 66.
+const (
+	HealthUnknown  Health = 0 // HLT_UNKNOWN
+	HealthBuilding Health = 1 // HLT_BUILDING
+	HealthImpaired Health = 2 // HLT_PARTIAL
+	HealthOK       Health = 3 // HLT_OK
+	HealthFailed   Health = 4 // HLT_BROKEN
+)
+
+// String returns the wording Cloud 66's own tools show.
+func (h Health) String() string {
+	switch h {
+	case HealthUnknown:
+		return "Unknown"
+	case HealthBuilding:
+		return "Building"
+	case HealthImpaired:
+		return "Impaired"
+	case HealthOK:
+		return "Healthy"
+	case HealthFailed:
+		return "Failed"
+	}
+	return "Unknown (" + strconv.Itoa(int(h)) + ")"
+}
+
+// Stack is a Cloud 66 application stack.
+//
+// redeploy_hook is deliberately not decoded: it is a secret URL that
+// redeploys the stack without authentication, and a value that is never in
+// memory can never be posted to a channel or a log.
+type Stack struct {
+	UID             string      `json:"uid"`
+	Name            string      `json:"name"`
+	Environment     string      `json:"environment"`
+	AccountName     string      `json:"account_name"`
+	Git             string      `json:"git"`
+	GitBranch       string      `json:"git_branch"`
+	Cloud           string      `json:"cloud"`
+	FQDN            string      `json:"fqdn"`
+	Language        string      `json:"language"`
+	Framework       string      `json:"framework"`
+	CloudStatus     string      `json:"cloud_status"`
+	Backend         string      `json:"backend"`
+	Version         string      `json:"version"`
+	AccountID       int64       `json:"account_id"`
+	Status          StackStatus `json:"status"`
+	Health          Health      `json:"health"`
+	MaintenanceMode bool        `json:"maintenance_mode"`
+	HasLoadBalancer bool        `json:"has_loadbalancer"`
+	IsBusy          bool        `json:"is_busy"`
+	LastActivity    Time        `json:"last_activity_iso"`
+	CreatedAt       Time        `json:"created_at_iso"`
+	UpdatedAt       Time        `json:"updated_at_iso"`
+}
+
+// UnmarshalJSON prefers the *_iso timestamps and falls back to the legacy
+// "YYYY-MM-DD HH:MM:SS UTC" fields when the *_iso ones are absent.
+func (s *Stack) UnmarshalJSON(b []byte) error {
+	type plain Stack
+	aux := struct {
+		*plain
+		LastActivity lenientTime `json:"last_activity"`
+		CreatedAt    lenientTime `json:"created_at"`
+		UpdatedAt    lenientTime `json:"updated_at"`
+	}{plain: (*plain)(s)}
+	if err := json.Unmarshal(b, &aux); err != nil {
+		return err
+	}
+	s.LastActivity = orElse(s.LastActivity, aux.LastActivity)
+	s.CreatedAt = orElse(s.CreatedAt, aux.CreatedAt)
+	s.UpdatedAt = orElse(s.UpdatedAt, aux.UpdatedAt)
+	return nil
+}
+
+// ListStacks returns every stack the token can see, following pagination
+// across all pages.
+//
+// GET /stacks.json
+func (c *Client) ListStacks(ctx context.Context) ([]Stack, error) {
+	return listAll[Stack](ctx, c, "/stacks", "stacks.json")
+}
+
+// GetStack returns one stack.
+//
+// GET /stacks/{uid}.json
+func (c *Client) GetStack(ctx context.Context, uid string) (*Stack, error) {
+	seg, err := uidSegment("stack uid", uid)
+	if err != nil {
+		return nil, err
+	}
+	s, _, err := call[Stack](ctx, c, http.MethodGet, "/stacks/{uid}", "stacks/"+seg+".json", nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &s, nil
+}

@@ -1,0 +1,94 @@
+// Command c66bot is a Slack chat-ops bot for Cloud 66.
+//
+//	c66bot [serve] [flags]   run the bot (the default)
+//	c66bot version           print the version
+//
+// Settings come from flags or the environment; flags win. `c66bot serve -h`
+// lists them.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/c66bot/c66bot/bot"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run is the whole program minus the process: tests call it directly.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	sub := "serve"
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		sub, args = args[0], args[1:]
+	}
+	switch sub {
+	case "serve":
+		return serve(ctx, args, getenv, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "c66bot", version)
+		return 0
+	case "help":
+		usage(stdout)
+		return 0
+	}
+	fmt.Fprintf(stderr, "c66bot: unknown command %q\n", sub)
+	usage(stderr)
+	return 2
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `usage: c66bot <command> [flags]
+
+  serve     run the bot (default); "c66bot serve -h" lists every setting
+  version   print the version
+`)
+}
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) int {
+	v, err := parseSettings("serve", args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "c66bot: %v\n", err)
+		return 2
+	}
+	logger, err := newLogger(v, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "c66bot: %v\n", err)
+		return 2
+	}
+	cfg, generated, err := botConfig(v, logger, version)
+	if err != nil {
+		fmt.Fprintf(stderr, "c66bot: %v\n", err)
+		return 2
+	}
+	if generated != "" {
+		logger.Warn("C66BOT_SECRET_KEY is unset: generated a sealing key; back it up with the database, or set C66BOT_SECRET_KEY", "key_file", generated)
+	}
+	b, err := bot.New(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "c66bot: %v\n", err)
+		return 1
+	}
+	if err := b.Run(ctx); err != nil {
+		logger.Error("c66bot failed", "error", err.Error())
+		return 1
+	}
+	return 0
+}

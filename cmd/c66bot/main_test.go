@@ -1,0 +1,201 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/c66bot/c66bot/bot/bottest"
+	"github.com/c66bot/c66bot/cloud66/cloud66test"
+	"github.com/c66bot/c66bot/storage"
+)
+
+func envFrom(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestParseSettingsPrecedence(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"C66BOT_LISTEN": ":9000", "C66BOT_DB": "/env.db", "C66BOT_COMMAND": "/deploy"}
+	v, err := parseSettings("serve", []string{"--db", "/flag.db"}, envFrom(env), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range map[string]string{
+		"C66BOT_DB":      "/flag.db",                // flag wins
+		"C66BOT_LISTEN":  ":9000",                   // env over default
+		"C66BOT_COMMAND": "/deploy",                 // env
+		"CLOUD66_URL":    "https://app.cloud66.com", // default
+		"CLOUD66_SCOPES": "public redeploy",
+		"SLACK_API_URL":  "https://slack.com/api/",
+	} {
+		if v[k] != want {
+			t.Errorf("%s = %q, want %q", k, v[k], want)
+		}
+	}
+}
+
+func TestMissingRequiredSettingIsOneLine(t *testing.T) {
+	t.Parallel()
+	full := map[string]string{
+		"SLACK_APP_TOKEN":       "xapp-1",
+		"SLACK_BOT_TOKEN":       "xoxb-1",
+		"CLOUD66_CLIENT_ID":     "id",
+		"CLOUD66_CLIENT_SECRET": "secret",
+	}
+	for missing := range full {
+		t.Run(missing, func(t *testing.T) {
+			t.Parallel()
+			env := map[string]string{"C66BOT_DB": filepath.Join(t.TempDir(), "x.db")}
+			for k, v := range full {
+				if k != missing {
+					env[k] = v
+				}
+			}
+			var stderr bytes.Buffer
+			code := run(t.Context(), []string{"serve"}, envFrom(env), &bytes.Buffer{}, &stderr)
+			if code == 0 {
+				t.Fatal("exit code 0 with a missing setting")
+			}
+			out := strings.TrimSpace(stderr.String())
+			if strings.Count(out, "\n") != 0 || !strings.Contains(out, missing) {
+				t.Errorf("stderr = %q, want one line naming %s", out, missing)
+			}
+		})
+	}
+}
+
+func TestBadSettings(t *testing.T) {
+	t.Parallel()
+	base := map[string]string{
+		"SLACK_APP_TOKEN": "xapp-1", "SLACK_BOT_TOKEN": "xoxb-1",
+		"CLOUD66_CLIENT_ID": "id", "CLOUD66_CLIENT_SECRET": "secret",
+	}
+	tests := []struct{ key, val, want string }{
+		{"C66BOT_SECRET_KEY", "not-base64!", "C66BOT_SECRET_KEY"},
+		{"SLACK_APP_TOKEN", "xoxb-wrong", "SLACK_APP_TOKEN must be an app-level token"},
+		{"C66BOT_PUBLIC_URL", "ftp://x", "C66BOT_PUBLIC_URL must be an http(s) URL"},
+		{"C66BOT_LOG_LEVEL", "loud", "C66BOT_LOG_LEVEL"},
+		{"C66BOT_COMMAND", "c66", "must start with /"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.key, func(t *testing.T) {
+			t.Parallel()
+			env := map[string]string{"C66BOT_DB": filepath.Join(t.TempDir(), "x.db")}
+			for k, v := range base {
+				env[k] = v
+			}
+			env[tt.key] = tt.val
+			var stderr bytes.Buffer
+			if code := run(t.Context(), nil, envFrom(env), &bytes.Buffer{}, &stderr); code == 0 {
+				t.Fatal("exit 0")
+			}
+			if !strings.Contains(stderr.String(), tt.want) {
+				t.Errorf("stderr = %q, want %q", stderr.String(), tt.want)
+			}
+			if strings.Contains(stderr.String(), "secret") && tt.key != "C66BOT_SECRET_KEY" {
+				t.Errorf("stderr echoes a secret: %q", stderr.String())
+			}
+		})
+	}
+}
+
+func TestVersionAndUnknownCommand(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	if code := run(t.Context(), []string{"version"}, envFrom(nil), &out, &bytes.Buffer{}); code != 0 || !strings.HasPrefix(out.String(), "c66bot ") {
+		t.Errorf("version: %d %q", code, out.String())
+	}
+	var errOut bytes.Buffer
+	if code := run(t.Context(), []string{"deploy-everything"}, envFrom(nil), &bytes.Buffer{}, &errOut); code != 2 || !strings.Contains(errOut.String(), "unknown command") {
+		t.Errorf("unknown: %d %q", code, errOut.String())
+	}
+}
+
+// TestServeGeneratesKeyAndShutsDownCleanly runs `c66bot serve` against the
+// fakes with no C66BOT_SECRET_KEY: it creates a 0600 key file, connects,
+// and on cancellation (SIGTERM) exits 0 with the database closed.
+func TestServeGeneratesKeyAndShutsDownCleanly(t *testing.T) {
+	t.Parallel()
+	slack := bottest.Start(t)
+	c66 := cloud66test.Start(t)
+	dir := t.TempDir()
+	db := filepath.Join(dir, "c66bot.db")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	env := map[string]string{
+		"SLACK_APP_TOKEN": slack.AppToken, "SLACK_BOT_TOKEN": slack.BotToken, "SLACK_API_URL": slack.APIURL(),
+		"CLOUD66_URL": c66.URL, "CLOUD66_CLIENT_ID": c66.ClientID, "CLOUD66_CLIENT_SECRET": c66.ClientSecret,
+		"C66BOT_DB": db, "C66BOT_LISTEN": addr, "C66BOT_LOG_FORMAT": "text",
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var stderr syncWriter
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, []string{"serve"}, envFrom(env), &bytes.Buffer{}, &stderr) }()
+
+	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer wcancel()
+	if err := slack.WaitConnected(wctx, 1); err != nil {
+		t.Fatalf("never connected: %v\n%s", err, stderr.String())
+	}
+	info, err := os.Stat(db + ".key")
+	if err != nil {
+		t.Fatalf("no generated key file: %v", err)
+	}
+	if info.Mode().Perm() != 0o600 {
+		t.Errorf("key file mode %v, want 0600", info.Mode().Perm())
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("exit %d:\n%s", code, stderr.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+	if !strings.Contains(stderr.String(), "generated a sealing key") {
+		t.Errorf("no warning about the generated key:\n%s", stderr.String())
+	}
+	// The database was closed: it opens again at once.
+	key, _, err := storage.LoadOrCreateKeyFile(db + ".key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := storage.Open(storage.Options{Path: db, Keys: [][]byte{key}, Timeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("database still locked after shutdown: %v", err)
+	}
+	s.Close()
+	if strings.Contains(stderr.String(), slack.AppToken) || strings.Contains(stderr.String(), base64.StdEncoding.EncodeToString(key)) {
+		t.Error("logs contain a secret")
+	}
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *syncWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}

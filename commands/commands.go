@@ -1,0 +1,230 @@
+// Package commands is the /c66 grammar: the command table, generated help,
+// one file per command, Block Kit rendering, and the one place where errors
+// become replies. It knows nothing about sockets or HTTP: package bot turns
+// Slack payloads into a Request and posts the Reply.
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/c66bot/c66bot/accounts"
+	"github.com/c66bot/c66bot/cloud66"
+	"github.com/c66bot/c66bot/storage"
+)
+
+// Request is one slash command as the person sent it.
+type Request struct {
+	TeamID       string
+	EnterpriseID string
+	UserID       string
+	ChannelID    string
+	Text         string
+	ResponseURL  string
+	TriggerID    string
+	// RequestID correlates logs for this command; never shown to Slack
+	// except in "something went wrong" replies.
+	RequestID string
+}
+
+// Identity is who sent the request: the enterprise (on Enterprise Grid,
+// where user ids are global) or the workspace, and the user id.
+func (r Request) Identity() storage.Identity {
+	team := r.EnterpriseID
+	if team == "" {
+		team = r.TeamID
+	}
+	return storage.Identity{Team: team, User: r.UserID}
+}
+
+// Reply is what the person (or channel) sees.
+type Reply struct {
+	// InChannel posts for everyone; otherwise only the requester sees it.
+	InChannel bool
+	// Text is the notification fallback; always set.
+	Text   string
+	Blocks []slack.Block
+}
+
+// Linker is the account-linking service the commands use.
+type Linker interface {
+	BeginLogin(ctx context.Context, r accounts.LoginRequest) (accounts.LoginStart, error)
+	CompleteOutOfBand(ctx context.Context, id storage.Identity, code string) (accounts.Linked, error)
+	Link(ctx context.Context, id storage.Identity) (storage.Link, error)
+	Unlink(ctx context.Context, id storage.Identity) (bool, error)
+	OutOfBand() bool
+}
+
+// Cloud66 is the read side of the Cloud 66 API the commands use.
+type Cloud66 interface {
+	ListStacks(ctx context.Context) ([]cloud66.Stack, error)
+	GetStack(ctx context.Context, uid string) (*cloud66.Stack, error)
+	ListServers(ctx context.Context, stackUID string) ([]cloud66.Server, error)
+	GetServer(ctx context.Context, stackUID, serverUID string) (*cloud66.Server, error)
+}
+
+// Deps is everything commands need from outside.
+type Deps struct {
+	Accounts Linker
+	// Cloud66For returns a client acting with the person's own token, or
+	// accounts.ErrNotLinked.
+	Cloud66For func(ctx context.Context, id storage.Identity) (Cloud66, error)
+	// Command is the slash command, e.g. "/c66", used in help and hints.
+	Command string
+	// Cloud66URL is the dashboard base for "open in Cloud 66" links.
+	Cloud66URL string
+	// LoginURL turns a login into the link the person's browser opens (the
+	// bot's own start page in the redirect flow). Nil means the Cloud 66
+	// authorize URL itself.
+	LoginURL func(accounts.LoginStart) string
+	Logger   *slog.Logger
+	Now      func() time.Time
+}
+
+// Command is one /c66 verb, as data: the help is generated from it.
+type Command struct {
+	Name    string
+	Aliases []string
+	// Args is the usage after the name, e.g. "<stack> [filter]".
+	Args        string
+	Summary     string
+	Description string
+	Examples    []string
+	// MinArgs and MaxArgs bound the words after the name (-1: no bound).
+	MinArgs, MaxArgs int
+	Run              func(ctx context.Context, c *Call) (Reply, error)
+}
+
+// Call is one invocation of a command.
+type Call struct {
+	Request Request
+	Args    []string
+	Deps    *Deps
+	Command *Command
+	Router  *Router
+}
+
+// Cloud66 returns the caller's own Cloud 66 client.
+func (c *Call) Cloud66(ctx context.Context) (Cloud66, error) {
+	return c.Deps.Cloud66For(ctx, c.Request.Identity())
+}
+
+// Router holds the command table and runs commands.
+type Router struct {
+	deps     Deps
+	commands []*Command
+	byName   map[string]*Command
+}
+
+// NewRouter builds the router with the standard command table.
+func NewRouter(deps Deps) *Router {
+	if deps.Command == "" {
+		deps.Command = "/c66"
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	if deps.Cloud66URL == "" {
+		deps.Cloud66URL = cloud66.DefaultBaseURL
+	}
+	r := &Router{deps: deps, byName: map[string]*Command{}}
+	for _, c := range table() {
+		r.add(c)
+	}
+	return r
+}
+
+func (r *Router) add(c *Command) {
+	r.commands = append(r.commands, c)
+	for _, n := range append([]string{c.Name}, c.Aliases...) {
+		if _, dup := r.byName[n]; dup {
+			panic("commands: duplicate command name " + n)
+		}
+		r.byName[n] = c
+	}
+}
+
+// Commands returns the table, in help order.
+func (r *Router) Commands() []*Command { return r.commands }
+
+// Lookup finds a command by name or alias (case-insensitive).
+func (r *Router) Lookup(name string) (*Command, bool) {
+	c, ok := r.byName[strings.ToLower(name)]
+	return c, ok
+}
+
+// table is the /c66 grammar of DESIGN.md, in help order.
+func table() []*Command {
+	return []*Command{
+		helpCommand(),
+		loginCommand(), logoutCommand(), whoamiCommand(),
+		stacksCommand(), stackCommand(),
+		serversCommand(), serverCommand(),
+	}
+}
+
+// Dispatch runs one request and always returns a reply: errors are mapped
+// to ephemeral replies here and nowhere else.
+func (r *Router) Dispatch(ctx context.Context, req Request) Reply {
+	log := r.deps.Logger.With("request_id", req.RequestID, "team", req.Identity().Team, "user", req.UserID, "channel", req.ChannelID)
+	words, err := Split(req.Text)
+	if err != nil {
+		return r.usageError(fmt.Sprintf("I couldn't read that: %s.", err), nil)
+	}
+	if len(words) == 0 {
+		words = []string{"help"}
+	}
+	cmd, ok := r.Lookup(words[0])
+	if !ok {
+		return r.unknown(words[0])
+	}
+	args := words[1:]
+	if len(args) < cmd.MinArgs || (cmd.MaxArgs >= 0 && len(args) > cmd.MaxArgs) {
+		return r.usageError("", cmd)
+	}
+	call := &Call{Request: req, Args: args, Deps: &r.deps, Command: cmd, Router: r}
+	start := r.deps.Now()
+	// Never log the command text: `login <code>` carries a secret.
+	reply, err := cmd.Run(ctx, call)
+	if err != nil {
+		reply = r.errorReply(ctx, call, err)
+		log.LogAttrs(ctx, levelFor(err), "command failed", slog.String("command", cmd.Name), slog.Int("args", len(args)),
+			slog.Duration("took", r.deps.Now().Sub(start)), slog.String("error", err.Error()))
+		return reply
+	}
+	log.LogAttrs(ctx, slog.LevelInfo, "command done", slog.String("command", cmd.Name), slog.Int("args", len(args)),
+		slog.Duration("took", r.deps.Now().Sub(start)))
+	return reply
+}
+
+// levelFor keeps expected, person-caused failures out of warning logs.
+func levelFor(err error) slog.Level {
+	var ue *UsageError
+	var amb *AmbiguousError
+	var nf *NotFoundError
+	switch {
+	case errors.As(err, &ue), errors.As(err, &amb), errors.As(err, &nf), errors.Is(err, accounts.ErrNotLinked):
+		return slog.LevelInfo
+	case errors.Is(err, cloud66.ErrUnauthorized), errors.Is(err, cloud66.ErrForbidden), errors.Is(err, cloud66.ErrThrottled):
+		return slog.LevelWarn
+	}
+	return slog.LevelError
+}
+
+// Usage is the one-line usage of a command, e.g. "/c66 servers <stack>".
+func (r *Router) Usage(c *Command) string {
+	u := r.deps.Command + " " + c.Name
+	if c.Args != "" {
+		u += " " + c.Args
+	}
+	return u
+}

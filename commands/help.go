@@ -1,0 +1,57 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/slack-go/slack"
+)
+
+func helpCommand() *Command {
+	return &Command{
+		Name:        "help",
+		Args:        "[command]",
+		Summary:     "What I can do, or how to use one command.",
+		Description: "Lists every command, or shows one command's usage, description and examples.",
+		Examples:    []string{"help", "help servers"},
+		MinArgs:     0, MaxArgs: 1,
+		Run: runHelp,
+	}
+}
+
+func runHelp(_ context.Context, c *Call) (Reply, error) {
+	r := c.Router
+	if len(c.Args) == 1 {
+		cmd, ok := r.Lookup(c.Args[0])
+		if !ok {
+			return r.unknown(c.Args[0]), nil
+		}
+		return commandHelp(r, cmd), nil
+	}
+	var lines []string
+	for _, cmd := range r.Commands() {
+		lines = append(lines, fmt.Sprintf("`%s` — %s", r.Usage(cmd), cmd.Summary))
+	}
+	blocks := []slack.Block{
+		header("Cloud 66 from Slack"),
+		section(strings.Join(lines, "\n")),
+		contextLine(fmt.Sprintf("A `<stack>` is a name, `name:environment` when a name repeats, or a uid. `%s help <command>` shows examples.", r.deps.Command)),
+	}
+	return Reply{Text: "c66bot commands", Blocks: blocks}, nil
+}
+
+func commandHelp(r *Router, cmd *Command) Reply {
+	var b strings.Builder
+	fmt.Fprintf(&b, "*`%s`*\n%s", r.Usage(cmd), cmd.Description)
+	if len(cmd.Aliases) > 0 {
+		fmt.Fprintf(&b, "\nAlso: `%s`", strings.Join(cmd.Aliases, "`, `"))
+	}
+	if len(cmd.Examples) > 0 {
+		b.WriteString("\n*Examples*")
+		for _, e := range cmd.Examples {
+			fmt.Fprintf(&b, "\n`%s %s`", r.deps.Command, e)
+		}
+	}
+	return Reply{Text: r.Usage(cmd), Blocks: []slack.Block{section(b.String())}}
+}

@@ -1,0 +1,158 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/slack-go/slack"
+
+	"github.com/c66bot/c66bot/accounts"
+)
+
+func loginCommand() *Command {
+	return &Command{
+		Name:    "login",
+		Args:    "[code]",
+		Summary: "Link your own Cloud 66 account.",
+		Description: "Starts linking your Cloud 66 account through Cloud 66's own sign-in page. " +
+			"Everything I do in Cloud 66 for you I do with your token, so Cloud 66's permissions and audit trail stay true. " +
+			"When this bot has no public URL, Cloud 66 shows you a code: paste it back as `login <code>`.",
+		Examples: []string{"login"},
+		MinArgs:  0, MaxArgs: 1,
+		Run: runLogin,
+	}
+}
+
+func runLogin(ctx context.Context, c *Call) (Reply, error) {
+	d := c.Deps
+	if len(c.Args) == 1 {
+		if !d.Accounts.OutOfBand() {
+			return Reply{}, &UsageError{Problem: "This bot links accounts through your browser, so there is no code to paste. Run `" + d.Command + " login` and click the button."}
+		}
+		linked, err := d.Accounts.CompleteOutOfBand(ctx, c.Request.Identity(), c.Args[0])
+		switch {
+		case errors.Is(err, accounts.ErrNoPendingLogin):
+			return errorText(":hourglass: I have no login waiting for a code from you (they last 10 minutes). Run `" + d.Command + " login` to get a fresh link."), nil
+		case errors.Is(err, accounts.ErrCodeRejected):
+			return errorText(":x: Cloud 66 didn't accept that code: it may be mistyped, used already or expired. Run `" + d.Command + " login` to start again."), nil
+		case err != nil:
+			return Reply{}, err
+		}
+		return LinkedReply(linked), nil
+	}
+	start, err := d.Accounts.BeginLogin(ctx, accountsLoginRequest(c.Request))
+	if err != nil {
+		return Reply{}, err
+	}
+	why := ":link: Link your Cloud 66 account. I will act in Cloud 66 as you, with only the permissions you have there."
+	if l, err := d.Accounts.Link(ctx, c.Request.Identity()); err == nil {
+		why = fmt.Sprintf(":link: You're linked already (since %s). Logging in again replaces that link.", slackDate(l.LinkedAt, "{date_short}"))
+	}
+	return loginReply(*d, why, start), nil
+}
+
+// loginReply is the ephemeral message with the button that starts linking.
+func loginReply(d Deps, why string, start accounts.LoginStart) Reply {
+	url := start.AuthorizeURL
+	if d.LoginURL != nil && !start.OutOfBand {
+		url = d.LoginURL(start)
+	}
+	steps := "The link works once, for you only, for 10 minutes."
+	if start.OutOfBand {
+		steps = "Cloud 66 will show you a code; paste it back here as `" + d.Command + " login <code>`. The link works once, for you only, for 10 minutes."
+	}
+	blocks := []slack.Block{
+		section(why),
+		slack.NewActionBlock("login", linkButton("login_open", "Link Cloud 66 account", url, true)),
+		contextLine(steps),
+	}
+	return Reply{Text: plainFallback(why), Blocks: blocks}
+}
+
+// LinkedReply confirms a new link, naming the Cloud 66 account, so a link
+// that went to the wrong account is noticed at once.
+func LinkedReply(l accounts.Linked) Reply {
+	msg := ":white_check_mark: Linked to Cloud 66"
+	if l.Account != "" {
+		msg += " account *" + esc(l.Account) + "*"
+	}
+	if l.Stacks >= 0 {
+		msg += fmt.Sprintf(" (%d stacks visible)", l.Stacks)
+	}
+	msg += "."
+	ctxLine := "Scopes: " + scopesText(l.Scopes) + ". Not you? Run `logout`."
+	return Reply{Text: plainFallback(msg), Blocks: []slack.Block{section(msg), contextLine(ctxLine)}}
+}
+
+func scopesText(scopes []string) string {
+	if len(scopes) == 0 {
+		return "_none reported_"
+	}
+	var out []string
+	for _, s := range scopes {
+		out = append(out, code(s))
+	}
+	return strings.Join(out, ", ")
+}
+
+func logoutCommand() *Command {
+	return &Command{
+		Name:        "logout",
+		Summary:     "Forget your Cloud 66 token.",
+		Description: "Deletes the Cloud 66 token I keep for you. To revoke it in Cloud 66 too, remove c66bot under Account → Authorized Applications.",
+		Examples:    []string{"logout"},
+		MinArgs:     0, MaxArgs: 0,
+		Run: func(ctx context.Context, c *Call) (Reply, error) {
+			existed, err := c.Deps.Accounts.Unlink(ctx, c.Request.Identity())
+			if err != nil {
+				return Reply{}, err
+			}
+			if !existed {
+				return errorText("You weren't linked, so there was nothing to forget."), nil
+			}
+			return errorText(":wave: Done: I no longer hold a Cloud 66 token for you. To revoke it in Cloud 66 as well, remove c66bot under *Account → Authorized Applications*."), nil
+		},
+	}
+}
+
+func whoamiCommand() *Command {
+	return &Command{
+		Name:        "whoami",
+		Summary:     "Which Cloud 66 account I act as for you.",
+		Description: "Shows whether you are linked, since when, with which scopes, and how many stacks your token sees.",
+		Examples:    []string{"whoami"},
+		MinArgs:     0, MaxArgs: 0,
+		Run: runWhoami,
+	}
+}
+
+func runWhoami(ctx context.Context, c *Call) (Reply, error) {
+	l, err := c.Deps.Accounts.Link(ctx, c.Request.Identity())
+	if err != nil {
+		return Reply{}, err
+	}
+	api, err := c.Cloud66(ctx)
+	if err != nil {
+		return Reply{}, err
+	}
+	stacks, err := api.ListStacks(ctx)
+	if err != nil {
+		return Reply{}, err
+	}
+	acct := accounts.AccountNames(stacks)
+	if acct == "" {
+		acct = l.Account
+	}
+	msg := fmt.Sprintf(":bust_in_silhouette: You are <@%s>, linked to Cloud 66", esc(c.Request.UserID))
+	if acct != "" {
+		msg += " account *" + esc(acct) + "*"
+	}
+	msg += fmt.Sprintf(" since %s.", slackDate(l.LinkedAt, "{date_short_pretty} {time}"))
+	blocks := []slack.Block{
+		section(msg),
+		fieldsSection("*Scopes*\n"+scopesText(l.Scopes), fmt.Sprintf("*Stacks visible*\n%d", len(stacks))),
+	}
+	return Reply{Text: plainFallback(msg), Blocks: blocks}, nil
+}

@@ -1,0 +1,130 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/slack-go/slack"
+
+	"github.com/c66bot/c66bot/cloud66"
+)
+
+func serversCommand() *Command {
+	return &Command{
+		Name:        "servers",
+		Args:        "<stack>",
+		Summary:     "A stack's servers with roles and health.",
+		Description: "Lists the servers of one stack: name, health, roles, address and region.",
+		Examples:    []string{"servers shop:production", "servers api"},
+		MinArgs:     1, MaxArgs: 1,
+		Run: runServers,
+	}
+}
+
+func runServers(ctx context.Context, c *Call) (Reply, error) {
+	api, err := c.Cloud66(ctx)
+	if err != nil {
+		return Reply{}, err
+	}
+	st, err := resolveStack(ctx, api, c.Args[0])
+	if err != nil {
+		return Reply{}, err
+	}
+	servers, err := api.ListServers(ctx, st.UID)
+	if err != nil {
+		return Reply{}, err
+	}
+	title := fmt.Sprintf("Servers of %s (%d)", stackRefText(st), len(servers))
+	if len(servers) == 0 {
+		return Reply{Text: title, Blocks: []slack.Block{section(fmt.Sprintf(":desktop_computer: %s has no servers.", stackLabel(st)))}}, nil
+	}
+	slices.SortStableFunc(servers, func(a, b cloud66.Server) int { return strings.Compare(a.Name, b.Name) })
+	lines := make([]string, 0, len(servers))
+	for _, s := range servers {
+		lines = append(lines, fmt.Sprintf("%s *%s* — %s · %s · %s", healthEmoji(s.Health), esc(s.Name), s.Health, rolesText(s.Roles), orDash(esc(strings.TrimSpace(s.Address+" "+regionText(s))))))
+	}
+	blocks := []slack.Block{header(title)}
+	blocks = append(blocks, listSections(lines, maxBlocks-2, func(n int) string { return fmt.Sprintf("…and %d more servers.", n) })...)
+	blocks = append(blocks, contextLine(fmt.Sprintf("`%s server %s <server>` for one server", c.Deps.Command, esc(stackRefText(st)))))
+	return Reply{Text: title, Blocks: blocks}, nil
+}
+
+func serverCommand() *Command {
+	return &Command{
+		Name:        "server",
+		Args:        "<stack> <server>",
+		Summary:     "One server: health, roles, addresses.",
+		Description: "Shows one server of a stack, by name (case-insensitive) or uid.",
+		Examples:    []string{"server shop:production lion"},
+		MinArgs:     2, MaxArgs: 2,
+		Run: runServer,
+	}
+}
+
+func runServer(ctx context.Context, c *Call) (Reply, error) {
+	api, err := c.Cloud66(ctx)
+	if err != nil {
+		return Reply{}, err
+	}
+	st, err := resolveStack(ctx, api, c.Args[0])
+	if err != nil {
+		return Reply{}, err
+	}
+	servers, err := api.ListServers(ctx, st.UID)
+	if err != nil {
+		return Reply{}, err
+	}
+	want := c.Args[1]
+	var found *cloud66.Server
+	var names []string
+	for i, s := range servers {
+		names = append(names, s.Name)
+		if s.UID == want || strings.EqualFold(s.Name, want) {
+			found = &servers[i]
+			break
+		}
+	}
+	if found == nil {
+		return Reply{}, &NotFoundError{Kind: "server", Arg: want, Within: stackRefText(st), Suggestions: suggest(strings.ToLower(want), names, 3)}
+	}
+	s, err := api.GetServer(ctx, st.UID, found.UID)
+	if err != nil {
+		return Reply{}, err
+	}
+	fields := []string{
+		"*Health*\n" + healthText(s.Health),
+		"*Roles*\n" + rolesText(s.Roles),
+		"*Address*\n" + orDash(esc(s.Address)),
+		"*DNS*\n" + orDash(esc(s.DNSRecord)),
+		"*Public IPv4*\n" + orDash(esc(s.ExtIPv4)),
+		"*Private IPv4*\n" + orDash(esc(s.IntIPv4)),
+		"*Region*\n" + orDash(esc(regionText(*s))),
+		"*OS*\n" + orDash(esc(strings.TrimSpace(s.Distro+" "+s.DistroVersion))),
+	}
+	if s.ServerType != "" {
+		fields = append(fields, "*Type*\n"+esc(s.ServerType))
+	}
+	title := fmt.Sprintf("%s · %s", s.Name, stackRefText(st))
+	blocks := []slack.Block{
+		header(title),
+		fieldsSection(fields...),
+		contextLine(fmt.Sprintf("uid `%s` · stack %s", esc(s.UID), stackLabel(st))),
+	}
+	return Reply{Text: fmt.Sprintf("%s: %s", title, s.Health), Blocks: blocks}, nil
+}
+
+func rolesText(roles []string) string {
+	if len(roles) == 0 {
+		return "no roles"
+	}
+	return esc(strings.Join(roles, ", "))
+}
+
+func regionText(s cloud66.Server) string {
+	if s.AvailabilityZone != "" && s.AvailabilityZone != s.Region {
+		return strings.TrimSpace(s.Region + " " + s.AvailabilityZone)
+	}
+	return s.Region
+}

@@ -1,0 +1,145 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/slack-go/slack"
+
+	"github.com/c66bot/c66bot/cloud66"
+)
+
+func stacksCommand() *Command {
+	return &Command{
+		Name:    "stacks",
+		Args:    "[filter]",
+		Summary: "List the stacks you can see.",
+		Description: "Lists every stack your Cloud 66 account can see, across all pages, with status and health. " +
+			"A filter keeps stacks whose name or environment contains it.",
+		Examples: []string{"stacks", "stacks production", "stacks shop"},
+		MinArgs:  0, MaxArgs: 1,
+		Run: runStacks,
+	}
+}
+
+func runStacks(ctx context.Context, c *Call) (Reply, error) {
+	api, err := c.Cloud66(ctx)
+	if err != nil {
+		return Reply{}, err
+	}
+	stacks, err := api.ListStacks(ctx)
+	if err != nil {
+		return Reply{}, err
+	}
+	filter := ""
+	if len(c.Args) == 1 {
+		filter = strings.ToLower(c.Args[0])
+		stacks = slices.DeleteFunc(stacks, func(s cloud66.Stack) bool {
+			return !strings.Contains(strings.ToLower(s.Name), filter) && !strings.Contains(strings.ToLower(s.Environment), filter)
+		})
+	}
+	if len(stacks) == 0 {
+		if filter != "" {
+			return errorText(fmt.Sprintf(":mag: No stack you can see matches %s. `%s stacks` lists them all.", code(filter), c.Deps.Command)), nil
+		}
+		return errorText(":mag: Your Cloud 66 account sees no stacks."), nil
+	}
+	slices.SortStableFunc(stacks, func(a, b cloud66.Stack) int {
+		if n := strings.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name)); n != 0 {
+			return n
+		}
+		return strings.Compare(a.Environment, b.Environment)
+	})
+	lines := make([]string, 0, len(stacks))
+	for _, s := range stacks {
+		lines = append(lines, fmt.Sprintf("%s %s — %s · %s", healthEmoji(s.Health), stackLabel(s), statusText(s.Status), s.Health))
+	}
+	title := fmt.Sprintf("Stacks (%d)", len(stacks))
+	if filter != "" {
+		title = fmt.Sprintf("Stacks matching “%s” (%d)", truncate(c.Args[0], 40), len(stacks))
+	}
+	blocks := []slack.Block{header(title)}
+	blocks = append(blocks, listSections(lines, maxBlocks-2, func(n int) string {
+		return fmt.Sprintf("…and %d more. Narrow it with `%s stacks <filter>`.", n, c.Deps.Command)
+	})...)
+	blocks = append(blocks, contextLine(fmt.Sprintf("`%s stack <name>` for details · `%s servers <name>` for servers", c.Deps.Command, c.Deps.Command)))
+	return Reply{Text: title, Blocks: blocks}, nil
+}
+
+func stackCommand() *Command {
+	return &Command{
+		Name:        "stack",
+		Args:        "<stack>",
+		Summary:     "One stack: status, health, git, last activity.",
+		Description: "Shows one stack's status, health, environment, framework, git branch and last activity, with a link to it in Cloud 66.",
+		Examples:    []string{"stack shop:production", "stack api"},
+		MinArgs:     1, MaxArgs: 1,
+		Run: runStack,
+	}
+}
+
+func runStack(ctx context.Context, c *Call) (Reply, error) {
+	api, err := c.Cloud66(ctx)
+	if err != nil {
+		return Reply{}, err
+	}
+	st, err := resolveStack(ctx, api, c.Args[0])
+	if err != nil {
+		return Reply{}, err
+	}
+	// The list entry may be minutes old; the stack itself is current.
+	fresh, err := api.GetStack(ctx, st.UID)
+	if err != nil {
+		return Reply{}, err
+	}
+	s := *fresh
+	title := s.Name
+	if s.Environment != "" {
+		title += " · " + s.Environment
+	}
+	git := "—"
+	if s.GitBranch != "" {
+		git = code(s.GitBranch)
+	}
+	if s.Git != "" {
+		git += " of " + esc(s.Git)
+	}
+	activity := "—"
+	if !s.LastActivity.IsZero() {
+		activity = slackDate(s.LastActivity.Time, "{date_short_pretty} {time}") + " (" + ago(c.Deps.Now(), s.LastActivity.Time) + ")"
+	}
+	kind := strings.TrimSpace(esc(s.Framework) + " " + esc(s.Language))
+	if kind == "" {
+		kind = "—"
+	}
+	fields := []string{
+		"*Status*\n" + statusText(s.Status),
+		"*Health*\n" + healthText(s.Health),
+		"*Environment*\n" + orDash(esc(s.Environment)),
+		"*Framework*\n" + kind,
+		"*Git*\n" + git,
+		"*Last activity*\n" + activity,
+	}
+	if s.MaintenanceMode {
+		fields = append(fields, "*Maintenance mode*\n:construction: on")
+	}
+	if s.Cloud != "" {
+		fields = append(fields, "*Cloud*\n"+esc(s.Cloud))
+	}
+	blocks := []slack.Block{
+		header(title),
+		fieldsSection(fields...),
+		slack.NewActionBlock("stack_links", linkButton("stack_open", "Open in Cloud 66", stackURL(c.Deps.Cloud66URL, s), false)),
+		contextLine(fmt.Sprintf("uid `%s` · `%s servers %s` lists its servers", esc(s.UID), c.Deps.Command, esc(stackRefText(s)))),
+	}
+	return Reply{Text: fmt.Sprintf("%s: %s, %s", title, s.Status, s.Health), Blocks: blocks}, nil
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return s
+}

@@ -1,0 +1,48 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+)
+
+// FirstTime records key for ttl and reports whether this is the first time
+// it has been seen (or the earlier record has expired). The check and the
+// write are one transaction, so of two concurrent callers exactly one gets
+// true. Slack redelivers envelopes and events it thinks were not
+// acknowledged, and people double-click buttons; callers use this to act
+// only once. Keys are stored as given, so they must not be secrets.
+func (s *Store) FirstTime(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	if key == "" {
+		return false, errors.New("storage: FirstTime: empty key")
+	}
+	if ttl <= 0 {
+		return false, fmt.Errorf("storage: FirstTime: ttl %s is not positive", ttl)
+	}
+	k := []byte(key)
+	now := s.now()
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		b, err := bucket(tx, bucketDedup)
+		if err != nil {
+			return err
+		}
+		if v := b.Get(k); v != nil {
+			// An unreadable expiry is treated as expired: overwriting it is
+			// safer than refusing the key forever.
+			if exp, err := decodeTime(v); err == nil && now.Before(exp) {
+				return errNoChanges
+			}
+		}
+		return b.Put(k, encodeTime(now.Add(ttl)))
+	})
+	if errors.Is(err, errNoChanges) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("storage: FirstTime: %w", err)
+	}
+	return true, nil
+}

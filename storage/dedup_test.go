@@ -1,0 +1,82 @@
+package storage
+
+import (
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func mustFirstTime(t *testing.T, s *Store, key string, ttl time.Duration, want bool) {
+	t.Helper()
+	got, err := s.FirstTime(t.Context(), key, ttl)
+	if err != nil {
+		t.Fatalf("FirstTime(%q): %v", key, err)
+	}
+	if got != want {
+		t.Errorf("FirstTime(%q) = %v, want %v", key, got, want)
+	}
+}
+
+func TestFirstTime(t *testing.T) {
+	t.Parallel()
+	clock := newTestClock()
+	s := mustOpenWith(t, Options{Now: clock.Now})
+
+	mustFirstTime(t, s, "env-1", time.Minute, true)
+	mustFirstTime(t, s, "env-1", time.Minute, false)
+	mustFirstTime(t, s, "env-2", time.Minute, true)
+
+	clock.Advance(59 * time.Second)
+	mustFirstTime(t, s, "env-1", time.Minute, false)
+
+	clock.Advance(time.Second)
+	mustFirstTime(t, s, "env-1", time.Minute, true)
+	mustFirstTime(t, s, "env-1", time.Minute, false)
+}
+
+func TestFirstTimeInvalid(t *testing.T) {
+	t.Parallel()
+	s := mustOpen(t)
+	tests := []struct {
+		name string
+		key  string
+		ttl  time.Duration
+	}{
+		{"empty key", "", time.Minute},
+		{"zero ttl", "k", 0},
+		{"negative ttl", "k", -time.Second},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if _, err := s.FirstTime(t.Context(), tc.key, tc.ttl); err == nil {
+				t.Error("FirstTime succeeded")
+			}
+		})
+	}
+}
+
+func TestFirstTimeConcurrent(t *testing.T) {
+	t.Parallel()
+	s := mustOpen(t)
+	var (
+		wg     sync.WaitGroup
+		firsts atomic.Int32
+	)
+	for range 32 {
+		wg.Go(func() {
+			ok, err := s.FirstTime(t.Context(), "click-1", time.Minute)
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				firsts.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if n := firsts.Load(); n != 1 {
+		t.Errorf("%d concurrent callers saw the key first, want exactly 1", n)
+	}
+}

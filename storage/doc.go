@@ -1,0 +1,55 @@
+// Package storage is c66bot's embedded database: one bbolt file holding each
+// Slack person's Cloud 66 link, the short-lived OAuth login states, and the
+// "already handled" marks that make Slack retries harmless.
+//
+// bbolt does not encrypt anything, so every value that carries a secret (OAuth
+// tokens, PKCE verifiers, Slack response_url values) is sealed with
+// AES-256-GCM before it is written (see [Sealer]). The associated data of each
+// seal is the bbolt key the value lives under, so a sealed value copied under
+// another key, for example another person's identity, fails to open. Raw OAuth
+// state strings are never stored; only their SHA-256 is.
+//
+// # Schema
+//
+// Keep this tree in step with the migrations in migrations.go: every schema
+// change adds a migration and updates this comment.
+//
+//	meta                            bucket
+//	  schema_version                uint64, big-endian: number of migrations applied
+//	links                           bucket
+//	  <team>:<user>                 sealed linkRecord JSON; associated data = the key
+//	login_states                    bucket
+//	  sha256(state)                 32 bytes -> sealed loginRecord JSON; associated data = the key
+//	login_by_identity               bucket
+//	  <team>:<user>                 sha256(state) of that person's latest pending login
+//	dedup                           bucket
+//	  <caller's key>                expiry, Unix nanoseconds as uint64 big-endian
+//
+// <team>:<user> is [Identity.Key]: the enterprise id (or team id when the
+// workspace is not part of an Enterprise Grid) and the Slack user id.
+//
+// A sealed value is
+//
+//	version (1 byte, = 1) | key id (4 bytes) | nonce (12 bytes) | ciphertext | GCM tag (16 bytes)
+//
+// where key id is the first 4 bytes of SHA-256 of the AES key, so old values
+// still open after a new key is put in front during rotation. The JSON inside
+// every sealed value starts with a "v" field (currently 1) so the record
+// layout can change without a schema migration. Field-by-field layouts are in
+// encoding.go.
+//
+// The whole file is locked by one process at a time; [Open] gives up after
+// [Options.Timeout] with [ErrLocked] rather than waiting forever.
+package storage
+
+// Bucket and key names. They are variables only because bbolt takes []byte;
+// nothing assigns to them.
+var (
+	bucketMeta            = []byte("meta")
+	bucketLinks           = []byte("links")
+	bucketLoginStates     = []byte("login_states")
+	bucketLoginByIdentity = []byte("login_by_identity")
+	bucketDedup           = []byte("dedup")
+
+	keySchemaVersion = []byte("schema_version")
+)

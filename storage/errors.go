@@ -1,0 +1,40 @@
+package storage
+
+import "errors"
+
+// Errors returned by this package. Callers test for them with errors.Is;
+// most are wrapped with context (which link, which file) on the way out.
+var (
+	// ErrNotFound is returned when no link is stored for an identity.
+	ErrNotFound = errors.New("storage: not found")
+
+	// ErrStateInvalid is returned for an OAuth state (or pending login) that
+	// is unknown, already used, malformed, or cannot be opened.
+	ErrStateInvalid = errors.New("storage: login state invalid or already used")
+
+	// ErrStateExpired is returned for an OAuth state that existed but is past
+	// its expiry; it has been deleted all the same.
+	ErrStateExpired = errors.New("storage: login state expired")
+
+	// ErrSealed is returned when a sealed value does not open: it was
+	// tampered with, moved under another key, or sealed with a key that is not
+	// configured.
+	ErrSealed = errors.New("storage: sealed value does not open")
+
+	// ErrLocked is returned by Open when another process holds the database
+	// file's lock for longer than Options.Timeout.
+	ErrLocked = errors.New("storage: database file is locked by another process")
+
+	// ErrClosed is returned by any operation on a Store after Close.
+	ErrClosed = errors.New("storage: store is closed")
+
+	// ErrReadOnly is returned by any write on a Store opened with
+	// Options.ReadOnly.
+	ErrReadOnly = errors.New("storage: store is read-only")
+)
+
+// errNoChanges is returned from inside an Update when there turned out to be
+// nothing to write, so bbolt rolls back instead of paying for a commit and
+// fsync (containerd's metadata Init does the same). It never leaves the
+// package.
+var errNoChanges = errors.New("storage: no changes")

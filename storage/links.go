@@ -1,0 +1,140 @@
+package storage
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+)
+
+// Link is a Slack person's Cloud 66 link. Everything but Identity is sealed
+// as one value with Identity.Key() as associated data, so a sealed value
+// copied under another person's key does not open.
+type Link struct {
+	Identity     Identity
+	AccessToken  string
+	RefreshToken string
+	TokenType    string
+	Expiry       time.Time // zero means the token does not expire
+	Scopes       []string
+	Account      string // which Cloud 66 account(s), e.g. "Acme"; for display, not secret
+	LinkedAt     time.Time
+}
+
+// SaveLink stores l, replacing any link for the same identity; a refreshed
+// token is saved the same way. A zero LinkedAt is set to the store's clock.
+func (s *Store) SaveLink(ctx context.Context, l Link) error {
+	if !l.Identity.Valid() {
+		return invalidIdentity(l.Identity)
+	}
+	if l.AccessToken == "" {
+		return fmt.Errorf("storage: link for %s: empty access token", l.Identity)
+	}
+	if l.LinkedAt.IsZero() {
+		l.LinkedAt = s.now()
+	}
+	plain, err := encodeLink(l)
+	if err != nil {
+		return fmt.Errorf("storage: link for %s: %w", l.Identity, err)
+	}
+	key := l.Identity.Key()
+	// Sealed before the transaction so the single writer lock is held only
+	// for the Put.
+	sealed, err := s.sealer.Seal(plain, key)
+	if err != nil {
+		return fmt.Errorf("storage: link for %s: %w", l.Identity, err)
+	}
+	err = s.update(ctx, func(tx *bbolt.Tx) error {
+		b, err := bucket(tx, bucketLinks)
+		if err != nil {
+			return err
+		}
+		return b.Put(key, sealed)
+	})
+	if err != nil {
+		return fmt.Errorf("storage: save link for %s: %w", l.Identity, err)
+	}
+	return nil
+}
+
+// GetLink returns the link for id, or an error wrapping ErrNotFound. An error
+// wrapping ErrSealed means the stored value does not open with the
+// configured keys (or was tampered with); the person must link again.
+func (s *Store) GetLink(ctx context.Context, id Identity) (Link, error) {
+	if !id.Valid() {
+		return Link{}, invalidIdentity(id)
+	}
+	key := id.Key()
+	var sealed []byte
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		b, err := bucket(tx, bucketLinks)
+		if err != nil {
+			return err
+		}
+		v := b.Get(key)
+		if v == nil {
+			return ErrNotFound
+		}
+		// v points into bbolt's memory map and is only valid until the
+		// transaction ends.
+		sealed = bytes.Clone(v)
+		return nil
+	})
+	if err != nil {
+		return Link{}, fmt.Errorf("storage: link for %s: %w", id, err)
+	}
+	// Opened outside the transaction to keep the read short.
+	plain, err := s.sealer.Open(sealed, key)
+	if err != nil {
+		return Link{}, fmt.Errorf("storage: link for %s: %w", id, err)
+	}
+	return decodeLink(id, plain)
+}
+
+// DeleteLink removes the link for id (on unlink, on invalid_grant, or when
+// the person leaves the workspace) and reports whether there was one.
+func (s *Store) DeleteLink(ctx context.Context, id Identity) (existed bool, err error) {
+	if !id.Valid() {
+		return false, invalidIdentity(id)
+	}
+	key := id.Key()
+	err = s.update(ctx, func(tx *bbolt.Tx) error {
+		b, err := bucket(tx, bucketLinks)
+		if err != nil {
+			return err
+		}
+		if b.Get(key) == nil {
+			return errNoChanges
+		}
+		existed = true
+		return b.Delete(key)
+	})
+	if errors.Is(err, errNoChanges) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("storage: delete link for %s: %w", id, err)
+	}
+	return existed, nil
+}
+
+// CountLinks returns how many people have a link, for metrics and the
+// startup log.
+func (s *Store) CountLinks(ctx context.Context) (int, error) {
+	var n int
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		b, err := bucket(tx, bucketLinks)
+		if err != nil {
+			return err
+		}
+		n = b.Stats().KeyN
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("storage: count links: %w", err)
+	}
+	return n, nil
+}

@@ -1,0 +1,268 @@
+package storage
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+)
+
+// StateTTL is how long an OAuth login may take, from `login` in Slack to the
+// callback: RFC 6749 §4.1.2 recommends at most ten minutes for the code, and
+// the state needs no longer.
+const StateTTL = 10 * time.Minute
+
+// PendingLogin is an OAuth login that has been started but not finished.
+type PendingLogin struct {
+	Identity    Identity // who started it; the link will be saved for them
+	Channel     string   // where to report the outcome
+	ResponseURL string   // Slack response_url; lets anyone post as the bot, so sealed
+	Verifier    string   // PKCE verifier; sealed
+	RedirectURL string   // the redirect_uri this flow used (callback URL or out-of-band)
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
+}
+
+// CreateLoginState records p and returns the OAuth state to put in the
+// authorization URL: 32 random bytes, base64url without padding (43
+// characters). Only the state's SHA-256 is stored, so the database file alone
+// cannot be used to complete someone's login.
+//
+// CreatedAt is always set from the store's clock. ExpiresAt defaults to
+// CreatedAt+StateTTL and may be shortened but not lengthened. A person has at
+// most one pending login: starting a new one deletes the previous one, which
+// also lets the out-of-band flow (`login <code>`, where no state comes back)
+// find it by identity.
+func (s *Store) CreateLoginState(ctx context.Context, p PendingLogin) (state string, err error) {
+	if !p.Identity.Valid() {
+		return "", invalidIdentity(p.Identity)
+	}
+	random := make([]byte, stateSize)
+	if _, err := rand.Read(random); err != nil {
+		return "", fmt.Errorf("storage: create login state: %w", err)
+	}
+	state = newStateString(random)
+	key, _ := stateKey(state)
+
+	p.CreatedAt = s.now()
+	if limit := p.CreatedAt.Add(StateTTL); p.ExpiresAt.IsZero() || p.ExpiresAt.After(limit) {
+		p.ExpiresAt = limit
+	}
+	plain, err := encodeLogin(p)
+	if err != nil {
+		return "", fmt.Errorf("storage: create login state for %s: %w", p.Identity, err)
+	}
+	sealed, err := s.sealer.Seal(plain, key)
+	if err != nil {
+		return "", fmt.Errorf("storage: create login state for %s: %w", p.Identity, err)
+	}
+
+	idKey := p.Identity.Key()
+	err = s.update(ctx, func(tx *bbolt.Tx) error {
+		states, index, err := loginBuckets(tx)
+		if err != nil {
+			return err
+		}
+		if old := index.Get(idKey); old != nil {
+			if err := states.Delete(old); err != nil {
+				return err
+			}
+		}
+		if err := states.Put(key, sealed); err != nil {
+			return err
+		}
+		return index.Put(idKey, key)
+	})
+	if err != nil {
+		return "", fmt.Errorf("storage: create login state for %s: %w", p.Identity, err)
+	}
+	return state, nil
+}
+
+// ConsumeLoginState finishes the redirect flow: it looks up state, deletes it
+// in the same transaction (so it works once), and returns the pending login.
+//
+// It returns ErrStateInvalid for a state that is malformed, unknown or
+// already used, and ErrStateExpired for one past ExpiresAt, which is deleted
+// all the same. With ErrStateExpired the PendingLogin is returned too, minus
+// its Verifier, so the caller can tell the person in Slack to start again.
+func (s *Store) ConsumeLoginState(ctx context.Context, state string) (PendingLogin, error) {
+	key, ok := stateKey(state)
+	if !ok {
+		return PendingLogin{}, ErrStateInvalid
+	}
+	now := s.now()
+	var (
+		p       PendingLogin
+		verdict error
+	)
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		states, index, err := loginBuckets(tx)
+		if err != nil {
+			return err
+		}
+		v := states.Get(key)
+		if v == nil {
+			return ErrStateInvalid
+		}
+		sealed := bytes.Clone(v)
+		if err := states.Delete(key); err != nil {
+			return err
+		}
+		// From here on the function returns nil so the delete commits: a
+		// state is spent once presented, whatever the verdict.
+		pl, err := s.openLogin(sealed, key)
+		if err != nil {
+			verdict = fmt.Errorf("%w: %w", ErrStateInvalid, err)
+			return nil
+		}
+		// Drop the identity index only if it still points here. The lookup
+		// above was by hash, so timing reveals nothing about the state
+		// itself; the constant-time compare is defence in depth.
+		idKey := pl.Identity.Key()
+		if subtle.ConstantTimeCompare(index.Get(idKey), key) == 1 {
+			if err := index.Delete(idKey); err != nil {
+				return err
+			}
+		}
+		p, verdict = pl, expiryVerdict(&pl, now)
+		return nil
+	})
+	if err != nil {
+		return PendingLogin{}, wrapStateErr(err)
+	}
+	return p, verdict
+}
+
+// ConsumePendingLoginFor finishes the out-of-band flow (`login <code>`),
+// where no state comes back: it consumes id's latest pending login. Errors
+// are as for ConsumeLoginState; ErrStateInvalid here means id has no pending
+// login.
+func (s *Store) ConsumePendingLoginFor(ctx context.Context, id Identity) (PendingLogin, error) {
+	if !id.Valid() {
+		return PendingLogin{}, invalidIdentity(id)
+	}
+	idKey := id.Key()
+	now := s.now()
+	var (
+		p       PendingLogin
+		verdict error
+	)
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		states, index, err := loginBuckets(tx)
+		if err != nil {
+			return err
+		}
+		hv := index.Get(idKey)
+		if hv == nil {
+			return ErrStateInvalid
+		}
+		key := bytes.Clone(hv)
+		if err := index.Delete(idKey); err != nil {
+			return err
+		}
+		// From here on the function returns nil so the deletes commit.
+		v := states.Get(key)
+		if v == nil {
+			verdict = ErrStateInvalid // the index pointed at a swept state
+			return nil
+		}
+		sealed := bytes.Clone(v)
+		if err := states.Delete(key); err != nil {
+			return err
+		}
+		pl, err := s.openLogin(sealed, key)
+		if err != nil {
+			verdict = fmt.Errorf("%w: %w", ErrStateInvalid, err)
+			return nil
+		}
+		// The record names its owner inside the seal; an index entry that
+		// disagrees was not written by us, and handing one person's flow to
+		// another is exactly what this check prevents.
+		if pl.Identity != id {
+			verdict = ErrStateInvalid
+			return nil
+		}
+		p, verdict = pl, expiryVerdict(&pl, now)
+		return nil
+	})
+	if err != nil {
+		return PendingLogin{}, wrapStateErr(err)
+	}
+	return p, verdict
+}
+
+// openLogin unseals a login_states value stored under key.
+func (s *Store) openLogin(sealed, key []byte) (PendingLogin, error) {
+	plain, err := s.sealer.Open(sealed, key)
+	if err != nil {
+		return PendingLogin{}, err
+	}
+	return decodeLogin(plain)
+}
+
+// expiryVerdict returns ErrStateExpired when p is no longer usable at now,
+// and clears the verifier so an expired flow cannot be finished by mistake.
+func expiryVerdict(p *PendingLogin, now time.Time) error {
+	if now.Before(p.ExpiresAt) {
+		return nil
+	}
+	p.Verifier = ""
+	return ErrStateExpired
+}
+
+// wrapStateErr leaves ErrStateInvalid bare, since it is an expected outcome
+// the caller switches on, and adds context to anything else.
+func wrapStateErr(err error) error {
+	if errors.Is(err, ErrStateInvalid) {
+		return err
+	}
+	return fmt.Errorf("storage: consume login state: %w", err)
+}
+
+func loginBuckets(tx *bbolt.Tx) (states, index *bbolt.Bucket, err error) {
+	if states, err = bucket(tx, bucketLoginStates); err != nil {
+		return nil, nil, err
+	}
+	if index, err = bucket(tx, bucketLoginByIdentity); err != nil {
+		return nil, nil, err
+	}
+	return states, index, nil
+}
+
+// PeekLoginState returns a pending login without consuming it, for the
+// bot's start page, which shows the person who is being linked before the
+// browser goes to Cloud 66. ErrStateInvalid for unknown or unreadable
+// states, ErrStateExpired (with the login, verifier blanked) when expired.
+func (s *Store) PeekLoginState(ctx context.Context, state string) (PendingLogin, error) {
+	key, ok := stateKey(state)
+	if !ok {
+		return PendingLogin{}, ErrStateInvalid
+	}
+	var sealed []byte
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		states, _, err := loginBuckets(tx)
+		if err != nil {
+			return err
+		}
+		v := states.Get(key)
+		if v == nil {
+			return ErrStateInvalid
+		}
+		sealed = bytes.Clone(v)
+		return nil
+	})
+	if err != nil {
+		return PendingLogin{}, wrapStateErr(err)
+	}
+	p, err := s.openLogin(sealed, key)
+	if err != nil {
+		return PendingLogin{}, fmt.Errorf("%w: %w", ErrStateInvalid, err)
+	}
+	return p, expiryVerdict(&p, s.now())
+}

@@ -1,0 +1,175 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+)
+
+func openRawDB(t *testing.T) *bbolt.DB {
+	t.Helper()
+	db, err := bbolt.Open(filepath.Join(t.TempDir(), "raw.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func readVersion(t *testing.T, db *bbolt.DB) uint64 {
+	t.Helper()
+	var v uint64
+	if err := db.View(func(tx *bbolt.Tx) error {
+		var err error
+		v, err = storedSchemaVersion(tx)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// runMigrations is Open's migration step against a raw bbolt file.
+func runMigrations(db *bbolt.DB, ms []migration) error {
+	err := db.Update(func(tx *bbolt.Tx) error { return migrate(tx, ms) })
+	if errors.Is(err, errNoChanges) {
+		return nil
+	}
+	return err
+}
+
+// TestMigrations has one case per migration, as containerd's does: seed
+// writes data in the shape the previous schema had, check asserts the shape
+// after. It fails when a migration is added without a case.
+func TestMigrations(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		seed  func(tx *bbolt.Tx) error
+		check func(tx *bbolt.Tx) error
+	}{
+		{
+			name: "create buckets",
+			seed: func(*bbolt.Tx) error { return nil },
+			check: func(tx *bbolt.Tx) error {
+				for _, b := range [][]byte{bucketMeta, bucketLinks, bucketLoginStates, bucketLoginByIdentity, bucketDedup} {
+					if tx.Bucket(b) == nil {
+						return fmt.Errorf("bucket %s missing", b)
+					}
+				}
+				return nil
+			},
+		},
+	}
+
+	ms := schemaMigrations()
+	if len(tests) != len(ms) {
+		t.Fatalf("%d migrations but %d test cases: add a case for every migration", len(ms), len(tests))
+	}
+	for i, tc := range tests {
+		t.Run(fmt.Sprintf("v%d %s", i+1, tc.name), func(t *testing.T) {
+			t.Parallel()
+			if tc.name != ms[i].name {
+				t.Fatalf("case %d is %q but migration %d is %q", i, tc.name, i+1, ms[i].name)
+			}
+			db := openRawDB(t)
+			if err := runMigrations(db, ms[:i]); err != nil {
+				t.Fatalf("migrating to v%d: %v", i, err)
+			}
+			if err := db.Update(tc.seed); err != nil {
+				t.Fatalf("seed: %v", err)
+			}
+			if err := runMigrations(db, ms[:i+1]); err != nil {
+				t.Fatalf("migrating to v%d: %v", i+1, err)
+			}
+			if err := db.View(tc.check); err != nil {
+				t.Errorf("check: %v", err)
+			}
+			if v := readVersion(t, db); v != uint64(i+1) {
+				t.Errorf("schema version = %d, want %d", v, i+1)
+			}
+		})
+	}
+}
+
+func TestOpenSchemaVersion(t *testing.T) {
+	t.Parallel()
+	s := mustOpen(t)
+	path := s.Path()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Reopening a current file works and changes nothing.
+	s = mustOpenWith(t, Options{Path: path})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := readVersion(t, db); v != schemaVersion() {
+		t.Errorf("fresh database at schema v%d, want v%d", v, schemaVersion())
+	}
+	// Pretend a newer c66bot wrote the file.
+	newer := schemaVersion() + 1
+	if err := db.Update(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put(keySchemaVersion, encodeUint64(newer))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	for _, ro := range []bool{false, true} {
+		_, err = Open(Options{Path: path, Keys: [][]byte{testKey("A")}, ReadOnly: ro})
+		want := fmt.Sprintf("database schema v%d is newer than this c66bot (v%d); upgrade c66bot", newer, schemaVersion())
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Open(ReadOnly=%v) of a newer file = %v, want %q", ro, err, want)
+		}
+	}
+
+	// The refused file was left alone, and its lock released.
+	db, err = bbolt.Open(path, 0o600, &bbolt.Options{Timeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("file still locked after a refused Open: %v", err)
+	}
+	defer db.Close()
+	if v := readVersion(t, db); v != newer {
+		t.Errorf("refused file now at v%d, want v%d untouched", v, newer)
+	}
+}
+
+func TestMigrationFailureRollsBack(t *testing.T) {
+	t.Parallel()
+	db := openRawDB(t)
+	boom := errors.New("boom")
+	ms := append(schemaMigrations(), migration{
+		name:  "broken",
+		apply: func(*bbolt.Tx) error { return boom },
+	})
+	err := runMigrations(db, ms)
+	if !errors.Is(err, boom) {
+		t.Fatalf("runMigrations = %v, want it to wrap the migration's error", err)
+	}
+	if want := fmt.Sprintf("migration to schema v%d (broken)", len(ms)); !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not name %q", err, want)
+	}
+	// All or nothing: even the earlier migrations were rolled back.
+	if v := readVersion(t, db); v != 0 {
+		t.Errorf("schema version after a failed migration = %d, want 0", v)
+	}
+	if err := db.View(func(tx *bbolt.Tx) error {
+		if tx.Bucket(bucketLinks) != nil {
+			return errors.New("links bucket exists")
+		}
+		return nil
+	}); err != nil {
+		t.Error(err)
+	}
+}
