@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strconv"
 )
 
@@ -96,4 +97,23 @@ func (f *flexString) UnmarshalJSON(b []byte) error {
 	}
 	*f = flexString(n.String())
 	return nil
+}
+
+// ListActionsByReference returns the first page of a stack's async actions
+// whose metadata.user_reference equals ref (newest first). It finds a
+// deployment the bot asked for when no action id came back (queued) or
+// when the bot restarted between asking and hearing the answer.
+//
+// GET /stacks/{uid}/actions.json?user_reference={ref}
+func (c *Client) ListActionsByReference(ctx context.Context, stackUID, ref string) ([]AsyncAction, error) {
+	seg, err := uidSegment("stack uid", stackUID)
+	if err != nil {
+		return nil, err
+	}
+	if ref == "" || len(ref) > maxUserReference {
+		return nil, &ArgError{Arg: "user_reference", Reason: "must be 1 to 255 characters"}
+	}
+	q := url.Values{"user_reference": {ref}}
+	out, _, err := call[[]AsyncAction](ctx, c, http.MethodGet, "/stacks/{uid}/actions", "stacks/"+seg+"/actions.json", q, nil)
+	return out, err
 }

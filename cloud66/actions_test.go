@@ -3,6 +3,7 @@ package cloud66
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"testing"
 	"time"
@@ -87,5 +88,29 @@ func TestAsyncActionFields(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(`{"resource_id":{"x":1}}`), &a); err == nil {
 		t.Error("object resource_id accepted")
+	}
+}
+
+func TestListActionsByReference(t *testing.T) {
+	t.Parallel()
+	c, api := setup(t)
+	api.HandleFunc("GET /stacks/st1/actions.json", func(w http.ResponseWriter, r *http.Request) {
+		if got := r.URL.Query().Get("user_reference"); got != "slack:T1:U1:C1:r1" {
+			t.Errorf("user_reference = %q", got)
+		}
+		writeJSON(w, 200, `{"response":[{"id":9,"metadata":{"user_reference":"slack:T1:U1:C1:r1"}}],"count":1,"pagination":{"previous":null,"next":null,"current":1,"per_page":30,"count":1,"pages":1}}`)
+	})
+	got, err := c.ListActionsByReference(context.Background(), "st1", "slack:T1:U1:C1:r1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].ID != 9 || got[0].UserReference() != "slack:T1:U1:C1:r1" {
+		t.Fatalf("got %+v", got)
+	}
+	for _, bad := range []string{"", string(make([]byte, 256))} {
+		var ae *ArgError
+		if _, err := c.ListActionsByReference(context.Background(), "st1", bad); !errors.As(err, &ae) {
+			t.Errorf("ref of %d bytes: err = %v, want *ArgError", len(bad), err)
+		}
 	}
 }

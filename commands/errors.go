@@ -8,6 +8,7 @@ import (
 
 	"github.com/c66bot/c66bot/accounts"
 	"github.com/c66bot/c66bot/cloud66"
+	bk "github.com/c66bot/c66bot/internal/blockkit"
 )
 
 // UsageError: the words don't fit the command; the reply is its usage.
@@ -68,7 +69,7 @@ func (r *Router) errorReply(ctx context.Context, c *Call, err error) Reply {
 	case errors.Is(err, cloud66.ErrForbidden):
 		detail := ""
 		if errors.As(err, &c66) && c66.Message() != "" {
-			detail = " Cloud 66 said: _" + esc(c66.Message()) + "_."
+			detail = " Cloud 66 said: _" + bk.Esc(c66.Message()) + "_."
 		}
 		return errorText(":no_entry: Your Cloud 66 token isn't allowed to do that: it lacks a scope, or your Cloud 66 role on this stack doesn't permit it." + detail +
 			" If you linked with fewer scopes, run `" + r.deps.Command + " login` again to re-link with `public redeploy`.")
@@ -76,7 +77,7 @@ func (r *Router) errorReply(ctx context.Context, c *Call, err error) Reply {
 	case errors.Is(err, cloud66.ErrThrottled):
 		when := "in a few minutes"
 		if errors.As(err, &c66) && !c66.RetryAt.IsZero() {
-			when = "at " + slackDate(c66.RetryAt, "{time}")
+			when = "at " + bk.Date(c66.RetryAt, "{time}")
 		}
 		return errorText(":hourglass: Cloud 66 is throttling requests for your account (it allows 3,000 an hour per person). Try again " + when + ".")
 
@@ -92,7 +93,7 @@ func (r *Router) errorReply(ctx context.Context, c *Call, err error) Reply {
 	case errors.Is(err, cloud66.ErrConflict):
 		msg := ":traffic_light: Cloud 66 refused because the stack is busy."
 		if errors.As(err, &c66) && c66.Message() != "" {
-			msg += " It said: _" + esc(c66.Message()) + "_."
+			msg += " It said: _" + bk.Esc(c66.Message()) + "_."
 		}
 		return errorText(msg)
 
@@ -143,7 +144,7 @@ func (r *Router) unknown(word string) Reply {
 		names = append(names, c.Name)
 		names = append(names, c.Aliases...)
 	}
-	msg := fmt.Sprintf("I don't know the command `%s`.", esc(truncate(word, 40)))
+	msg := fmt.Sprintf("I don't know the command `%s`.", bk.Esc(bk.Truncate(word, 40)))
 	if s := suggest(strings.ToLower(word), names, 3); len(s) > 0 {
 		msg += " Did you mean `" + r.deps.Command + " " + s[0] + "`?"
 	}

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/slack-go/slack"
+
+	bk "github.com/c66bot/c66bot/internal/blockkit"
 )
 
 func helpCommand() *Command {
@@ -34,9 +36,9 @@ func runHelp(_ context.Context, c *Call) (Reply, error) {
 		lines = append(lines, fmt.Sprintf("`%s` — %s", r.Usage(cmd), cmd.Summary))
 	}
 	blocks := []slack.Block{
-		header("Cloud 66 from Slack"),
-		section(strings.Join(lines, "\n")),
-		contextLine(fmt.Sprintf("A `<stack>` is a name, `name:environment` when a name repeats, or a uid. `%s help <command>` shows examples.", r.deps.Command)),
+		bk.Header("Cloud 66 from Slack"),
+		bk.Section(strings.Join(lines, "\n")),
+		bk.Context(fmt.Sprintf("A `<stack>` is a name, `name:environment` when a name repeats, or a uid. `%s help <command>` shows examples.", r.deps.Command)),
 	}
 	return Reply{Text: "c66bot commands", Blocks: blocks}, nil
 }
@@ -53,5 +55,5 @@ func commandHelp(r *Router, cmd *Command) Reply {
 			fmt.Fprintf(&b, "\n`%s %s`", r.deps.Command, e)
 		}
 	}
-	return Reply{Text: r.Usage(cmd), Blocks: []slack.Block{section(b.String())}}
+	return Reply{Text: r.Usage(cmd), Blocks: []slack.Block{bk.Section(b.String())}}
 }

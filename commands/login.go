@@ -9,6 +9,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/c66bot/c66bot/accounts"
+	bk "github.com/c66bot/c66bot/internal/blockkit"
 )
 
 func loginCommand() *Command {
@@ -48,7 +49,7 @@ func runLogin(ctx context.Context, c *Call) (Reply, error) {
 	}
 	why := ":link: Link your Cloud 66 account. I will act in Cloud 66 as you, with only the permissions you have there."
 	if l, err := d.Accounts.Link(ctx, c.Request.Identity()); err == nil {
-		why = fmt.Sprintf(":link: You're linked already (since %s). Logging in again replaces that link.", slackDate(l.LinkedAt, "{date_short}"))
+		why = fmt.Sprintf(":link: You're linked already (since %s). Logging in again replaces that link.", bk.Date(l.LinkedAt, "{date_short}"))
 	}
 	return loginReply(*d, why, start), nil
 }
@@ -64,11 +65,11 @@ func loginReply(d Deps, why string, start accounts.LoginStart) Reply {
 		steps = "Cloud 66 will show you a code; paste it back here as `" + d.Command + " login <code>`. The link works once, for you only, for 10 minutes."
 	}
 	blocks := []slack.Block{
-		section(why),
-		slack.NewActionBlock("login", linkButton("login_open", "Link Cloud 66 account", url, true)),
-		contextLine(steps),
+		bk.Section(why),
+		slack.NewActionBlock("login", bk.LinkButton("login_open", "Link Cloud 66 account", url, true)),
+		bk.Context(steps),
 	}
-	return Reply{Text: plainFallback(why), Blocks: blocks}
+	return Reply{Text: bk.Fallback(why), Blocks: blocks}
 }
 
 // LinkedReply confirms a new link, naming the Cloud 66 account, so a link
@@ -76,14 +77,14 @@ func loginReply(d Deps, why string, start accounts.LoginStart) Reply {
 func LinkedReply(l accounts.Linked) Reply {
 	msg := ":white_check_mark: Linked to Cloud 66"
 	if l.Account != "" {
-		msg += " account *" + esc(l.Account) + "*"
+		msg += " account *" + bk.Esc(l.Account) + "*"
 	}
 	if l.Stacks >= 0 {
 		msg += fmt.Sprintf(" (%d stacks visible)", l.Stacks)
 	}
 	msg += "."
 	ctxLine := "Scopes: " + scopesText(l.Scopes) + ". Not you? Run `logout`."
-	return Reply{Text: plainFallback(msg), Blocks: []slack.Block{section(msg), contextLine(ctxLine)}}
+	return Reply{Text: bk.Fallback(msg), Blocks: []slack.Block{bk.Section(msg), bk.Context(ctxLine)}}
 }
 
 func scopesText(scopes []string) string {
@@ -92,7 +93,7 @@ func scopesText(scopes []string) string {
 	}
 	var out []string
 	for _, s := range scopes {
-		out = append(out, code(s))
+		out = append(out, bk.Code(s))
 	}
 	return strings.Join(out, ", ")
 }
@@ -145,14 +146,14 @@ func runWhoami(ctx context.Context, c *Call) (Reply, error) {
 	if acct == "" {
 		acct = l.Account
 	}
-	msg := fmt.Sprintf(":bust_in_silhouette: You are <@%s>, linked to Cloud 66", esc(c.Request.UserID))
+	msg := fmt.Sprintf(":bust_in_silhouette: You are <@%s>, linked to Cloud 66", bk.Esc(c.Request.UserID))
 	if acct != "" {
-		msg += " account *" + esc(acct) + "*"
+		msg += " account *" + bk.Esc(acct) + "*"
 	}
-	msg += fmt.Sprintf(" since %s.", slackDate(l.LinkedAt, "{date_short_pretty} {time}"))
+	msg += fmt.Sprintf(" since %s.", bk.Date(l.LinkedAt, "{date_short_pretty} {time}"))
 	blocks := []slack.Block{
-		section(msg),
-		fieldsSection("*Scopes*\n"+scopesText(l.Scopes), fmt.Sprintf("*Stacks visible*\n%d", len(stacks))),
+		bk.Section(msg),
+		bk.Fields("*Scopes*\n"+scopesText(l.Scopes), fmt.Sprintf("*Stacks visible*\n%d", len(stacks))),
 	}
-	return Reply{Text: plainFallback(msg), Blocks: blocks}, nil
+	return Reply{Text: bk.Fallback(msg), Blocks: blocks}, nil
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/c66bot/c66bot/cloud66"
+	bk "github.com/c66bot/c66bot/internal/blockkit"
 )
 
 // resolveStack turns a `<stack>` argument into one stack the person can see:
@@ -64,22 +65,22 @@ func ambiguousReply(command string, c *Call, e *AmbiguousError) Reply {
 				break
 			}
 		}
-		lines = append(lines, fmt.Sprintf("• %s — `%s %s %s`", stackLabel(s), command, c.Command.Name, esc(strings.Join(args, " "))))
+		lines = append(lines, fmt.Sprintf("• %s — `%s %s %s`", bk.StackLabel(s), command, c.Command.Name, bk.Esc(strings.Join(args, " "))))
 	}
-	msg := fmt.Sprintf(":twisted_rightwards_arrows: %s matches %d stacks; say which one:\n%s", code(e.Arg), len(e.Candidates), strings.Join(lines, "\n"))
+	msg := fmt.Sprintf(":twisted_rightwards_arrows: %s matches %d stacks; say which one:\n%s", bk.Code(e.Arg), len(e.Candidates), strings.Join(lines, "\n"))
 	return errorText(msg)
 }
 
 func notFoundReply(command string, e *NotFoundError) Reply {
-	msg := fmt.Sprintf(":mag: I can't find a %s called %s", e.Kind, code(e.Arg))
+	msg := fmt.Sprintf(":mag: I can't find a %s called %s", e.Kind, bk.Code(e.Arg))
 	if e.Within != "" {
-		msg += " in " + esc(e.Within)
+		msg += " in " + bk.Esc(e.Within)
 	}
 	msg += " among those your Cloud 66 account can see."
 	if len(e.Suggestions) > 0 {
 		var s []string
 		for _, x := range e.Suggestions {
-			s = append(s, code(x))
+			s = append(s, bk.Code(x))
 		}
 		msg += " Did you mean " + strings.Join(s, " or ") + "?"
 	}
@@ -146,3 +147,6 @@ func distance(a, b string) int {
 	}
 	return prev[len(rb)]
 }
+
+// stackRefText is how a person names this stack unambiguously.
+func stackRefText(s cloud66.Stack) string { return bk.StackRef(s.Name, s.Environment) }

@@ -9,6 +9,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/c66bot/c66bot/cloud66"
+	bk "github.com/c66bot/c66bot/internal/blockkit"
 )
 
 func serversCommand() *Command {
@@ -38,16 +39,16 @@ func runServers(ctx context.Context, c *Call) (Reply, error) {
 	}
 	title := fmt.Sprintf("Servers of %s (%d)", stackRefText(st), len(servers))
 	if len(servers) == 0 {
-		return Reply{Text: title, Blocks: []slack.Block{section(fmt.Sprintf(":desktop_computer: %s has no servers.", stackLabel(st)))}}, nil
+		return Reply{Text: title, Blocks: []slack.Block{bk.Section(fmt.Sprintf(":desktop_computer: %s has no servers.", bk.StackLabel(st)))}}, nil
 	}
 	slices.SortStableFunc(servers, func(a, b cloud66.Server) int { return strings.Compare(a.Name, b.Name) })
 	lines := make([]string, 0, len(servers))
 	for _, s := range servers {
-		lines = append(lines, fmt.Sprintf("%s *%s* — %s · %s · %s", healthEmoji(s.Health), esc(s.Name), s.Health, rolesText(s.Roles), orDash(esc(strings.TrimSpace(s.Address+" "+regionText(s))))))
+		lines = append(lines, fmt.Sprintf("%s *%s* — %s · %s · %s", bk.HealthEmoji(s.Health), bk.Esc(s.Name), s.Health, rolesText(s.Roles), orDash(bk.Esc(strings.TrimSpace(s.Address+" "+regionText(s))))))
 	}
-	blocks := []slack.Block{header(title)}
-	blocks = append(blocks, listSections(lines, maxBlocks-2, func(n int) string { return fmt.Sprintf("…and %d more servers.", n) })...)
-	blocks = append(blocks, contextLine(fmt.Sprintf("`%s server %s <server>` for one server", c.Deps.Command, esc(stackRefText(st)))))
+	blocks := []slack.Block{bk.Header(title)}
+	blocks = append(blocks, listSections(lines, bk.MaxBlocks-2, func(n int) string { return fmt.Sprintf("…and %d more servers.", n) })...)
+	blocks = append(blocks, bk.Context(fmt.Sprintf("`%s server %s <server>` for one server", c.Deps.Command, bk.Esc(stackRefText(st)))))
 	return Reply{Text: title, Blocks: blocks}, nil
 }
 
@@ -94,23 +95,23 @@ func runServer(ctx context.Context, c *Call) (Reply, error) {
 		return Reply{}, err
 	}
 	fields := []string{
-		"*Health*\n" + healthText(s.Health),
+		"*Health*\n" + bk.HealthText(s.Health),
 		"*Roles*\n" + rolesText(s.Roles),
-		"*Address*\n" + orDash(esc(s.Address)),
-		"*DNS*\n" + orDash(esc(s.DNSRecord)),
-		"*Public IPv4*\n" + orDash(esc(s.ExtIPv4)),
-		"*Private IPv4*\n" + orDash(esc(s.IntIPv4)),
-		"*Region*\n" + orDash(esc(regionText(*s))),
-		"*OS*\n" + orDash(esc(strings.TrimSpace(s.Distro+" "+s.DistroVersion))),
+		"*Address*\n" + orDash(bk.Esc(s.Address)),
+		"*DNS*\n" + orDash(bk.Esc(s.DNSRecord)),
+		"*Public IPv4*\n" + orDash(bk.Esc(s.ExtIPv4)),
+		"*Private IPv4*\n" + orDash(bk.Esc(s.IntIPv4)),
+		"*Region*\n" + orDash(bk.Esc(regionText(*s))),
+		"*OS*\n" + orDash(bk.Esc(strings.TrimSpace(s.Distro+" "+s.DistroVersion))),
 	}
 	if s.ServerType != "" {
-		fields = append(fields, "*Type*\n"+esc(s.ServerType))
+		fields = append(fields, "*Type*\n"+bk.Esc(s.ServerType))
 	}
 	title := fmt.Sprintf("%s · %s", s.Name, stackRefText(st))
 	blocks := []slack.Block{
-		header(title),
-		fieldsSection(fields...),
-		contextLine(fmt.Sprintf("uid `%s` · stack %s", esc(s.UID), stackLabel(st))),
+		bk.Header(title),
+		bk.Fields(fields...),
+		bk.Context(fmt.Sprintf("uid `%s` · stack %s", bk.Esc(s.UID), bk.StackLabel(st))),
 	}
 	return Reply{Text: fmt.Sprintf("%s: %s", title, s.Health), Blocks: blocks}, nil
 }
@@ -119,7 +120,7 @@ func rolesText(roles []string) string {
 	if len(roles) == 0 {
 		return "no roles"
 	}
-	return esc(strings.Join(roles, ", "))
+	return bk.Esc(strings.Join(roles, ", "))
 }
 
 func regionText(s cloud66.Server) string {

@@ -9,6 +9,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/c66bot/c66bot/cloud66"
+	bk "github.com/c66bot/c66bot/internal/blockkit"
 )
 
 func stacksCommand() *Command {
@@ -42,7 +43,7 @@ func runStacks(ctx context.Context, c *Call) (Reply, error) {
 	}
 	if len(stacks) == 0 {
 		if filter != "" {
-			return errorText(fmt.Sprintf(":mag: No stack you can see matches %s. `%s stacks` lists them all.", code(filter), c.Deps.Command)), nil
+			return errorText(fmt.Sprintf(":mag: No stack you can see matches %s. `%s stacks` lists them all.", bk.Code(filter), c.Deps.Command)), nil
 		}
 		return errorText(":mag: Your Cloud 66 account sees no stacks."), nil
 	}
@@ -54,17 +55,17 @@ func runStacks(ctx context.Context, c *Call) (Reply, error) {
 	})
 	lines := make([]string, 0, len(stacks))
 	for _, s := range stacks {
-		lines = append(lines, fmt.Sprintf("%s %s — %s · %s", healthEmoji(s.Health), stackLabel(s), statusText(s.Status), s.Health))
+		lines = append(lines, fmt.Sprintf("%s %s — %s · %s", bk.HealthEmoji(s.Health), bk.StackLabel(s), bk.StatusText(s.Status), s.Health))
 	}
 	title := fmt.Sprintf("Stacks (%d)", len(stacks))
 	if filter != "" {
-		title = fmt.Sprintf("Stacks matching “%s” (%d)", truncate(c.Args[0], 40), len(stacks))
+		title = fmt.Sprintf("Stacks matching “%s” (%d)", bk.Truncate(c.Args[0], 40), len(stacks))
 	}
-	blocks := []slack.Block{header(title)}
-	blocks = append(blocks, listSections(lines, maxBlocks-2, func(n int) string {
+	blocks := []slack.Block{bk.Header(title)}
+	blocks = append(blocks, listSections(lines, bk.MaxBlocks-2, func(n int) string {
 		return fmt.Sprintf("…and %d more. Narrow it with `%s stacks <filter>`.", n, c.Deps.Command)
 	})...)
-	blocks = append(blocks, contextLine(fmt.Sprintf("`%s stack <name>` for details · `%s servers <name>` for servers", c.Deps.Command, c.Deps.Command)))
+	blocks = append(blocks, bk.Context(fmt.Sprintf("`%s stack <name>` for details · `%s servers <name>` for servers", c.Deps.Command, c.Deps.Command)))
 	return Reply{Text: title, Blocks: blocks}, nil
 }
 
@@ -101,23 +102,23 @@ func runStack(ctx context.Context, c *Call) (Reply, error) {
 	}
 	git := "—"
 	if s.GitBranch != "" {
-		git = code(s.GitBranch)
+		git = bk.Code(s.GitBranch)
 	}
 	if s.Git != "" {
-		git += " of " + esc(s.Git)
+		git += " of " + bk.Esc(s.Git)
 	}
 	activity := "—"
 	if !s.LastActivity.IsZero() {
-		activity = slackDate(s.LastActivity.Time, "{date_short_pretty} {time}") + " (" + ago(c.Deps.Now(), s.LastActivity.Time) + ")"
+		activity = bk.Date(s.LastActivity.Time, "{date_short_pretty} {time}") + " (" + bk.Ago(c.Deps.Now(), s.LastActivity.Time) + ")"
 	}
-	kind := strings.TrimSpace(esc(s.Framework) + " " + esc(s.Language))
+	kind := strings.TrimSpace(bk.Esc(s.Framework) + " " + bk.Esc(s.Language))
 	if kind == "" {
 		kind = "—"
 	}
 	fields := []string{
-		"*Status*\n" + statusText(s.Status),
-		"*Health*\n" + healthText(s.Health),
-		"*Environment*\n" + orDash(esc(s.Environment)),
+		"*Status*\n" + bk.StatusText(s.Status),
+		"*Health*\n" + bk.HealthText(s.Health),
+		"*Environment*\n" + orDash(bk.Esc(s.Environment)),
 		"*Framework*\n" + kind,
 		"*Git*\n" + git,
 		"*Last activity*\n" + activity,
@@ -126,13 +127,13 @@ func runStack(ctx context.Context, c *Call) (Reply, error) {
 		fields = append(fields, "*Maintenance mode*\n:construction: on")
 	}
 	if s.Cloud != "" {
-		fields = append(fields, "*Cloud*\n"+esc(s.Cloud))
+		fields = append(fields, "*Cloud*\n"+bk.Esc(s.Cloud))
 	}
 	blocks := []slack.Block{
-		header(title),
-		fieldsSection(fields...),
-		slack.NewActionBlock("stack_links", linkButton("stack_open", "Open in Cloud 66", stackURL(c.Deps.Cloud66URL, s), false)),
-		contextLine(fmt.Sprintf("uid `%s` · `%s servers %s` lists its servers", esc(s.UID), c.Deps.Command, esc(stackRefText(s)))),
+		bk.Header(title),
+		bk.Fields(fields...),
+		slack.NewActionBlock("stack_links", bk.LinkButton("stack_open", "Open in Cloud 66", bk.StackURL(c.Deps.Cloud66URL, s.UID), false)),
+		bk.Context(fmt.Sprintf("uid `%s` · `%s servers %s` lists its servers", bk.Esc(s.UID), c.Deps.Command, bk.Esc(stackRefText(s)))),
 	}
 	return Reply{Text: fmt.Sprintf("%s: %s, %s", title, s.Status, s.Health), Blocks: blocks}, nil
 }
