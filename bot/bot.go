@@ -25,6 +25,7 @@ import (
 	"github.com/c66bot/c66bot/accounts"
 	"github.com/c66bot/c66bot/cloud66"
 	"github.com/c66bot/c66bot/commands"
+	"github.com/c66bot/c66bot/deploy"
 	"github.com/c66bot/c66bot/storage"
 )
 
@@ -69,6 +70,17 @@ type Config struct {
 	// HTTPClient carries outbound calls to Cloud 66 and response_url.
 	HTTPClient *http.Client
 	Version    string
+
+	// Poll tunes how deployments are followed (tests shorten it).
+	Poll deploy.PollConfig
+	// Protected environments need the requester's confirmation to deploy.
+	Protected []string
+	// Now is the clock for expiries and deployment timing (tests share the
+	// fake Cloud 66's clock); nil means time.Now.
+	Now func() time.Time
+	// AdminSocket is the Unix socket for local operator commands (audit);
+	// default <db>.sock.
+	AdminSocket string
 }
 
 func (c *Config) defaults() {
@@ -116,6 +128,12 @@ func (c *Config) defaults() {
 	if c.Version == "" {
 		c.Version = "dev"
 	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.AdminSocket == "" {
+		c.AdminSocket = c.DBPath + ".sock"
+	}
 }
 
 // Validate reports the first missing or malformed setting.
@@ -157,6 +175,7 @@ type Bot struct {
 	log      *slog.Logger
 	store    *storage.Store
 	accounts *accounts.Service
+	deploys  *deploy.Service
 	router   *commands.Router
 	api      *slack.Client
 	socket   *socketmode.Client
@@ -178,7 +197,7 @@ func New(cfg Config) (*Bot, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	store, err := storage.Open(storage.Options{Path: cfg.DBPath, Keys: cfg.SecretKeys})
+	store, err := storage.Open(storage.Options{Path: cfg.DBPath, Keys: cfg.SecretKeys, Now: cfg.Now})
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", cfg.DBPath, err)
 	}
@@ -199,15 +218,40 @@ func New(cfg Config) (*Bot, error) {
 		RedirectURL: redirect, Scopes: cfg.Cloud66Scopes,
 	})
 	b.accounts = accounts.New(accounts.Config{
-		Store: store, OAuth: oauthCfg, Cloud66URL: cfg.Cloud66URL, HTTPClient: cfg.HTTPClient,
+		Store: store, OAuth: oauthCfg, Cloud66URL: cfg.Cloud66URL, HTTPClient: cfg.HTTPClient, Now: cfg.Now,
 		ClientOptions: []cloud66.Option{cloud66.WithUserAgent("c66bot/" + cfg.Version)},
 	})
 	mac := hmac.New(sha256.New, cfg.SecretKeys[0])
 	mac.Write([]byte("c66bot login browser binding v1"))
 	b.cookieKey = mac.Sum(nil)
 
+	b.api = slack.New(cfg.SlackBotToken,
+		slack.OptionAppLevelToken(cfg.SlackAppToken),
+		slack.OptionAPIURL(cfg.SlackAPIURL),
+		slack.OptionHTTPClient(cfg.HTTPClient),
+	)
+	b.replies = newReplier(cfg.HTTPClient, cfg.SlackAPIURL)
+	b.deploys = deploy.New(deploy.Config{
+		Store: store,
+		Cloud66For: func(ctx context.Context, id storage.Identity) (deploy.Cloud66, error) {
+			c, err := b.accounts.Client(ctx, id)
+			if err != nil {
+				return nil, err
+			}
+			return c, nil
+		},
+		Slack:      &poster{api: b.api, replies: b.replies},
+		Cloud66URL: cfg.Cloud66URL,
+		Command:    cfg.Command,
+		Protected:  cfg.Protected,
+		Logger:     cfg.Logger,
+		Poll:       cfg.Poll,
+		Now:        cfg.Now,
+	})
+
 	b.router = commands.NewRouter(commands.Deps{
 		Accounts: b.accounts,
+		Deploy:   b.deploys,
 		Cloud66For: func(ctx context.Context, id storage.Identity) (commands.Cloud66, error) {
 			c, err := b.accounts.Client(ctx, id)
 			if err != nil {
@@ -219,19 +263,14 @@ func New(cfg Config) (*Bot, error) {
 		Cloud66URL: cfg.Cloud66URL,
 		LoginURL:   b.loginURL,
 		Logger:     cfg.Logger,
+		Now:        cfg.Now,
 	})
 
-	b.api = slack.New(cfg.SlackBotToken,
-		slack.OptionAppLevelToken(cfg.SlackAppToken),
-		slack.OptionAPIURL(cfg.SlackAPIURL),
-		slack.OptionHTTPClient(cfg.HTTPClient),
-	)
 	var smOpts []socketmode.Option
 	if cfg.SocketPingInterval > 0 {
 		smOpts = append(smOpts, socketmode.OptionPingInterval(cfg.SocketPingInterval))
 	}
 	b.socket = socketmode.New(b.api, smOpts...)
-	b.replies = newReplier(cfg.HTTPClient, cfg.SlackAPIURL)
 
 	if cfg.Listener != nil {
 		b.listener = cfg.Listener
@@ -279,6 +318,13 @@ func (b *Bot) Run(ctx context.Context) error {
 		return b.server.Shutdown(sctx)
 	})
 	g.Go(func() error { b.sweep(gctx); return nil })
+	g.Go(func() error {
+		if err := b.deploys.Run(gctx); err != nil && gctx.Err() == nil {
+			return fmt.Errorf("deployments: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error { return b.serveAdmin(gctx) })
 
 	err := g.Wait()
 	b.connected.Store(false)

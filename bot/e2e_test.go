@@ -22,6 +22,7 @@ import (
 
 	"github.com/c66bot/c66bot/bot"
 	"github.com/c66bot/c66bot/bot/bottest"
+	"github.com/c66bot/c66bot/deploy"
 	"github.com/c66bot/c66bot/cloud66/cloud66test"
 )
 
@@ -35,6 +36,8 @@ type harness struct {
 	t      *testing.T
 	slack  *bottest.Server
 	c66    *cloud66test.Server
+	clock  *cloud66test.Clock
+	opts   harnessOptions
 	bot    *bot.Bot
 	cfg    bot.Config
 	logs   *syncBuffer
@@ -69,16 +72,32 @@ func startHarness(t *testing.T, o harnessOptions) *harness {
 	t.Helper()
 	h := &harness{t: t, logs: &syncBuffer{}}
 	h.slack = bottest.Start(t)
-	h.c66 = cloud66test.Start(t)
+	h.clock = cloud66test.NewClock(time.Now())
+	h.c66 = cloud66test.Start(t, cloud66test.WithClock(h.clock), cloud66test.WithDeployDuration(3*time.Minute))
 	if o.dbPath == "" {
-		o.dbPath = filepath.Join(t.TempDir(), "c66bot.db")
+		// Short: the admin socket beside it must fit a Unix socket path.
+		dir, err := os.MkdirTemp("", "c66e2e")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(dir) })
+		o.dbPath = filepath.Join(dir, "c66bot.db")
 	}
 	if o.key == nil {
 		o.key = make([]byte, 32)
 		_, _ = rand.Read(o.key)
 	}
+	h.opts = o
 	h.startBot(o)
 	return h
+}
+
+// restart stops the bot and starts a new one on the same database and key,
+// as a crash and a supervisor restart would.
+func (h *harness) restart() {
+	h.t.Helper()
+	h.stop()
+	h.startBot(h.opts)
 }
 
 func (h *harness) startBot(o harnessOptions) {
@@ -101,6 +120,8 @@ func (h *harness) startBot(o harnessOptions) {
 		Logger:              slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		SocketPingInterval:  5 * time.Second,
 		ShutdownTimeout:     5 * time.Second,
+		Now:                 h.clock.Now,
+		Poll:                deploy.PollConfig{Initial: 5 * time.Millisecond, Max: 20 * time.Millisecond},
 	}
 	if !o.outOfBand {
 		h.public = "http://" + ln.Addr().String()
@@ -238,8 +259,14 @@ func readBody(t *testing.T, resp *http.Response) string {
 // login drives the redirect flow as a person would: the button, the start
 // page, Continue, Cloud 66 consent (auto-approved), the callback page.
 func (h *harness) login(user string) (callbackURL string, replyAfter bottest.Message, br *browser) {
+	return h.loginAs(user, cloud66test.DefaultUser)
+}
+
+// loginAs links a Slack user to the Cloud 66 user with that e-mail.
+func (h *harness) loginAs(user, email string) (callbackURL string, replyAfter bottest.Message, br *browser) {
 	t := h.t
 	t.Helper()
+	h.c66.SetAuthorizingUser(email)
 	_, msg := h.run(user, "C0GENERAL", "login")
 	start := buttonURL(t, msg)
 	if !strings.HasPrefix(start, h.public+"/oauth/start?state=") {

@@ -75,9 +75,48 @@ func (b *Bot) handleEvent(ctx context.Context, evt socketmode.Event) {
 		if !ok {
 			return
 		}
-		// Link buttons (URL buttons) still send a payload; the ack is all
-		// they need.
-		b.log.Debug("interaction", "type", string(cb.Type), "user", cb.User.ID)
+		if cb.Type != slack.InteractionTypeBlockActions {
+			return
+		}
+		for _, a := range cb.ActionCallback.BlockActions {
+			b.submitAction(cb, a)
+		}
+	}
+}
+
+// submitAction runs a button press on the pool. Link buttons (URL buttons)
+// also send a payload; the router ignores them and the ack was all they needed.
+func (b *Bot) submitAction(cb slack.InteractionCallback, a *slack.BlockAction) {
+	team := cb.User.TeamID
+	if team == "" {
+		team = cb.Team.ID
+	}
+	act := commands.Action{
+		TeamID:       team,
+		EnterpriseID: cb.Enterprise.ID,
+		UserID:       cb.User.ID,
+		ChannelID:    cb.Channel.ID,
+		ActionID:     a.ActionID,
+		Value:        a.Value,
+		ResponseURL:  cb.ResponseURL,
+		RequestID:    newRequestID(),
+	}
+	if act.ChannelID == "" {
+		act.ChannelID = cb.Container.ChannelID
+	}
+	accepted := b.pool.submit(func(ctx context.Context) {
+		ctx, cancel := context.WithTimeout(ctx, b.cfg.CommandTimeout)
+		defer cancel()
+		reply, handled := b.router.HandleAction(ctx, act)
+		if !handled {
+			return
+		}
+		if err := b.replies.post(ctx, act.ResponseURL, reply.Reply, reply.Replace); err != nil {
+			b.log.Warn("button reply failed", "request_id", act.RequestID, "error", err.Error())
+		}
+	})
+	if !accepted {
+		b.log.Warn("queue full; button press dropped", "request_id", act.RequestID)
 	}
 }
 

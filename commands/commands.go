@@ -16,6 +16,7 @@ import (
 
 	"github.com/c66bot/c66bot/accounts"
 	"github.com/c66bot/c66bot/cloud66"
+	"github.com/c66bot/c66bot/deploy"
 	"github.com/c66bot/c66bot/storage"
 )
 
@@ -67,11 +68,13 @@ type Cloud66 interface {
 	GetStack(ctx context.Context, uid string) (*cloud66.Stack, error)
 	ListServers(ctx context.Context, stackUID string) ([]cloud66.Server, error)
 	GetServer(ctx context.Context, stackUID, serverUID string) (*cloud66.Server, error)
+	ListDeploymentsPage(ctx context.Context, stackUID string, page int) ([]cloud66.Deployment, cloud66.Pagination, error)
 }
 
 // Deps is everything commands need from outside.
 type Deps struct {
 	Accounts Linker
+	Deploy   Deployer
 	// Cloud66For returns a client acting with the person's own token, or
 	// accounts.ErrNotLinked.
 	Cloud66For func(ctx context.Context, id storage.Identity) (Cloud66, error)
@@ -169,6 +172,8 @@ func table() []*Command {
 		loginCommand(), logoutCommand(), whoamiCommand(),
 		stacksCommand(), stackCommand(),
 		serversCommand(), serverCommand(),
+		deployCommand(), deploymentsCommand(), cancelCommand(),
+		lockCommand(), unlockCommand(), locksCommand(),
 	}
 }
 
@@ -211,8 +216,12 @@ func levelFor(err error) slog.Level {
 	var ue *UsageError
 	var amb *AmbiguousError
 	var nf *NotFoundError
+	var le *deploy.LockedError
+	var be *deploy.BusyError
 	switch {
-	case errors.As(err, &ue), errors.As(err, &amb), errors.As(err, &nf), errors.Is(err, accounts.ErrNotLinked):
+	case errors.As(err, &ue), errors.As(err, &amb), errors.As(err, &nf), errors.Is(err, accounts.ErrNotLinked),
+		errors.As(err, &le), errors.As(err, &be), errors.Is(err, deploy.ErrNotYours), errors.Is(err, deploy.ErrIntentGone),
+		errors.Is(err, storage.ErrIntentExpired), errors.Is(err, deploy.ErrNothingRunning), errors.Is(err, deploy.ErrNotLocked):
 		return slog.LevelInfo
 	case errors.Is(err, cloud66.ErrUnauthorized), errors.Is(err, cloud66.ErrForbidden), errors.Is(err, cloud66.ErrThrottled):
 		return slog.LevelWarn

@@ -61,8 +61,9 @@ func (f *fakeLinker) OutOfBand() bool { return f.oob }
 // fakeCloud66 answers from fixed data, or with err when set.
 type fakeCloud66 struct {
 	stacks  []cloud66.Stack
-	servers map[string][]cloud66.Server
-	err     error
+	servers     map[string][]cloud66.Server
+	deployments map[string][]cloud66.Deployment
+	err         error
 }
 
 func (f *fakeCloud66) ListStacks(context.Context) ([]cloud66.Stack, error) {
@@ -79,6 +80,13 @@ func (f *fakeCloud66) GetStack(_ context.Context, uid string) (*cloud66.Stack, e
 		}
 	}
 	return nil, &cloud66.ErrorResponse{StatusCode: 404, Code: "not_found"}
+}
+
+func (f *fakeCloud66) ListDeploymentsPage(_ context.Context, uid string, _ int) ([]cloud66.Deployment, cloud66.Pagination, error) {
+	if f.err != nil {
+		return nil, cloud66.Pagination{}, f.err
+	}
+	return f.deployments[uid], cloud66.Pagination{Current: 1}, nil
 }
 
 func (f *fakeCloud66) ListServers(_ context.Context, uid string) ([]cloud66.Server, error) {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/c66bot/c66bot/accounts"
 	"github.com/c66bot/c66bot/cloud66"
+	"github.com/c66bot/c66bot/deploy"
 	bk "github.com/c66bot/c66bot/internal/blockkit"
 )
 
@@ -48,7 +49,9 @@ func (r *Router) errorReply(ctx context.Context, c *Call, err error) Reply {
 		usage *UsageError
 		amb   *AmbiguousError
 		nf    *NotFoundError
-		c66   *cloud66.ErrorResponse
+		c66    *cloud66.ErrorResponse
+		locked *deploy.LockedError
+		busy   *deploy.BusyError
 	)
 	switch {
 	case errors.As(err, &usage):
@@ -83,6 +86,30 @@ func (r *Router) errorReply(ctx context.Context, c *Call, err error) Reply {
 
 	case errors.As(err, &amb):
 		return ambiguousReply(r.deps.Command, c, amb)
+
+	case errors.As(err, &locked):
+		l := locked.Lock
+		return errorText(fmt.Sprintf(":lock: *%s* · %s is locked by <@%s> %s%s. Ask them, or `%s unlock %s` (you'll be asked to confirm, and they'll be told).",
+			bk.Esc(l.StackName), bk.Esc(l.Environment), bk.Esc(l.Owner.User), bk.Ago(r.deps.Now(), l.Since), reasonSuffix(l.Reason),
+			r.deps.Command, bk.Esc(bk.StackRef(l.StackName, l.Environment))))
+
+	case errors.As(err, &busy):
+		w := busy.Watch
+		msg := fmt.Sprintf(":rocket: A deployment of *%s* · %s is already running", bk.Esc(w.StackName), bk.Esc(w.Environment))
+		if w.Owner.User != "" {
+			msg += fmt.Sprintf(", started by <@%s> %s", bk.Esc(w.Owner.User), bk.Ago(r.deps.Now(), w.RequestedAt))
+		}
+		if busy.Link != "" {
+			msg += fmt.Sprintf(" (<%s|its message>)", busy.Link)
+		}
+		msg += fmt.Sprintf(". I run one deployment per stack at a time: wait for it, or `%s cancel %s`.", r.deps.Command, bk.Esc(bk.StackRef(w.StackName, w.Environment)))
+		return errorText(msg)
+
+	case errors.Is(err, deploy.ErrNothingRunning):
+		return errorText(":zzz: Nothing is deploying on that stack right now, so there is nothing to cancel.")
+
+	case errors.Is(err, deploy.ErrNotLocked):
+		return errorText(":unlock: That stack isn't locked.")
 
 	case errors.As(err, &nf):
 		return notFoundReply(r.deps.Command, nf)

@@ -1,13 +1,16 @@
 // Package storage is c66bot's embedded database: one bbolt file holding each
-// Slack person's Cloud 66 link, the short-lived OAuth login states, and the
-// "already handled" marks that make Slack retries harmless.
+// Slack person's Cloud 66 link, the short-lived OAuth login states, the
+// "already handled" marks that make Slack retries harmless, pending
+// confirmations ([Intent]), stack locks ([Lock]), the deployments being
+// followed to the end ([Watch]) and the audit log ([AuditEntry]).
 //
 // bbolt does not encrypt anything, so every value that carries a secret (OAuth
 // tokens, PKCE verifiers, Slack response_url values) is sealed with
 // AES-256-GCM before it is written (see [Sealer]). The associated data of each
 // seal is the bbolt key the value lives under, so a sealed value copied under
 // another key, for example another person's identity, fails to open. Raw OAuth
-// state strings are never stored; only their SHA-256 is.
+// state strings and intent ids are never stored; only their SHA-256 is. Locks
+// and audit entries hold nothing secret and are plain JSON.
 //
 // # Schema
 //
@@ -24,17 +27,34 @@
 //	  <team>:<user>                 sha256(state) of that person's latest pending login
 //	dedup                           bucket
 //	  <caller's key>                expiry, Unix nanoseconds as uint64 big-endian
+//	intents                         bucket (schema v2)
+//	  sha256(intent id)             32 bytes -> sealed intentRecord JSON; associated data = the key
+//	locks                           bucket (schema v2)
+//	  <team>:<stack uid>            lockRecord JSON, not sealed
+//	watches                         bucket (schema v2); its sequence numbers the watches
+//	  <watch id>                    20-digit zero-padded decimal -> sealed watchRecord JSON; associated data = the key
+//	watches_active                  bucket (schema v2): the unfinished watches
+//	  <watch id>                    stack uid the watch holds
+//	watch_by_stack                  bucket (schema v2): the stack claims, inverse of watches_active
+//	  <stack uid>                   watch id
+//	watches_done                    bucket (schema v2): finished watches, for the history sweep
+//	  <watch id>                    finish time, Unix nanoseconds as uint64 big-endian
+//	audit                           bucket (schema v2); its sequence numbers the entries
+//	  <seq>                         uint64 big-endian -> auditRecord JSON, not sealed
 //
 // <team>:<user> is [Identity.Key]: the enterprise id (or team id when the
-// workspace is not part of an Enterprise Grid) and the Slack user id.
+// workspace is not part of an Enterprise Grid) and the Slack user id. In
+// <team>:<stack uid> the team is [Lock.Team], which never contains ':', so
+// the first ':' splits the key and "<team>:" is a prefix only of that
+// team's locks.
 //
 // A sealed value is
 //
 //	version (1 byte, = 1) | key id (4 bytes) | nonce (12 bytes) | ciphertext | GCM tag (16 bytes)
 //
 // where key id is the first 4 bytes of SHA-256 of the AES key, so old values
-// still open after a new key is put in front during rotation. The JSON inside
-// every sealed value starts with a "v" field (currently 1) so the record
+// still open after a new key is put in front during rotation. Every JSON
+// record, sealed or not, starts with a "v" field (currently 1) so the record
 // layout can change without a schema migration. Field-by-field layouts are in
 // encoding.go.
 //
@@ -50,6 +70,13 @@ var (
 	bucketLoginStates     = []byte("login_states")
 	bucketLoginByIdentity = []byte("login_by_identity")
 	bucketDedup           = []byte("dedup")
+	bucketIntents         = []byte("intents")
+	bucketLocks           = []byte("locks")
+	bucketWatches         = []byte("watches")
+	bucketWatchesActive   = []byte("watches_active")
+	bucketWatchByStack    = []byte("watch_by_stack")
+	bucketWatchesDone     = []byte("watches_done")
+	bucketAudit           = []byte("audit")
 
 	keySchemaVersion = []byte("schema_version")
 )

@@ -44,6 +44,83 @@ type loginRecord struct {
 	ExpiresAt   time.Time `json:"expires_at"`
 }
 
+// intentRecord is the JSON sealed under intents/sha256(id). The id is not
+// inside: GetIntent and ConsumeIntent are given it, and the sweep needs
+// only the expiry.
+type intentRecord struct {
+	V           int               `json:"v"`
+	Kind        string            `json:"kind"`
+	Team        string            `json:"team"`
+	User        string            `json:"user"`
+	Channel     string            `json:"channel,omitempty"`
+	ResponseURL string            `json:"response_url,omitempty"`
+	StackUID    string            `json:"stack_uid,omitempty"`
+	StackName   string            `json:"stack_name,omitempty"`
+	Environment string            `json:"environment,omitempty"`
+	Params      map[string]string `json:"params,omitempty"`
+	CreatedAt   time.Time         `json:"created_at"`
+	ExpiresAt   time.Time         `json:"expires_at"`
+}
+
+// lockRecord is the plain JSON under locks/<team>:<stack uid>. Team and
+// stack uid are the key and not repeated.
+type lockRecord struct {
+	V           int       `json:"v"`
+	StackName   string    `json:"stack_name,omitempty"`
+	Environment string    `json:"environment,omitempty"`
+	OwnerTeam   string    `json:"owner_team"`
+	OwnerUser   string    `json:"owner_user"`
+	Reason      string    `json:"reason,omitempty"`
+	Since       time.Time `json:"since"`
+}
+
+// watchRecord is the JSON sealed under watches/<watch id>. The id is the key
+// and not repeated.
+type watchRecord struct {
+	V                 int               `json:"v"`
+	OwnerTeam         string            `json:"owner_team"`
+	OwnerUser         string            `json:"owner_user"`
+	Channel           string            `json:"channel,omitempty"`
+	MessageTS         string            `json:"message_ts,omitempty"`
+	ResponseURL       string            `json:"response_url,omitempty"`
+	StackUID          string            `json:"stack_uid"`
+	StackName         string            `json:"stack_name,omitempty"`
+	Environment       string            `json:"environment,omitempty"`
+	Params            map[string]string `json:"params,omitempty"`
+	UserReference     string            `json:"user_reference,omitempty"`
+	ActionID          int64             `json:"action_id,omitempty"`
+	DeploymentID      int64             `json:"deployment_id,omitempty"`
+	Queued            bool              `json:"queued,omitempty"`
+	State             string            `json:"state"`
+	GitHash           string            `json:"git_hash,omitempty"`
+	Message           string            `json:"message,omitempty"`
+	RequestedAt       time.Time         `json:"requested_at,omitzero"`
+	StartedAt         time.Time         `json:"started_at,omitzero"`
+	FinishedAt        time.Time         `json:"finished_at,omitzero"`
+	LastChange        time.Time         `json:"last_change,omitzero"`
+	LastPolled        time.Time         `json:"last_polled,omitzero"`
+	Polls             int               `json:"polls,omitempty"`
+	WatchdogPosted    bool              `json:"watchdog_posted,omitempty"`
+	CancelRequestedBy string            `json:"cancel_requested_by,omitempty"`
+}
+
+// auditRecord is the plain JSON under audit/<seq>. The sequence number is
+// the key and not repeated.
+type auditRecord struct {
+	V               int               `json:"v"`
+	At              time.Time         `json:"at"`
+	Team            string            `json:"team,omitempty"`
+	User            string            `json:"user,omitempty"`
+	Channel         string            `json:"channel,omitempty"`
+	Action          string            `json:"action"`
+	StackUID        string            `json:"stack_uid,omitempty"`
+	StackName       string            `json:"stack_name,omitempty"`
+	Args            map[string]string `json:"args,omitempty"`
+	Result          string            `json:"result,omitempty"`
+	Cloud66ActionID int64             `json:"cloud66_action_id,omitempty"`
+	Detail          string            `json:"detail,omitempty"`
+}
+
 func encodeLink(l Link) ([]byte, error) {
 	return json.Marshal(linkRecord{
 		V:            recordVersion,
@@ -112,9 +189,194 @@ func decodeLogin(b []byte) (PendingLogin, error) {
 	}, nil
 }
 
+func encodeIntent(in Intent) ([]byte, error) {
+	return json.Marshal(intentRecord{
+		V:           recordVersion,
+		Kind:        in.Kind,
+		Team:        in.Requester.Team,
+		User:        in.Requester.User,
+		Channel:     in.Channel,
+		ResponseURL: in.ResponseURL,
+		StackUID:    in.StackUID,
+		StackName:   in.StackName,
+		Environment: in.Environment,
+		Params:      in.Params,
+		CreatedAt:   in.CreatedAt,
+		ExpiresAt:   in.ExpiresAt,
+	})
+}
+
+func decodeIntent(id string, b []byte) (Intent, error) {
+	var r intentRecord
+	if err := json.Unmarshal(b, &r); err != nil {
+		// Not wrapped: a JSON syntax error could quote part of the response_url.
+		return Intent{}, fmt.Errorf("storage: intent: malformed record")
+	}
+	if r.V != recordVersion {
+		return Intent{}, fmt.Errorf("storage: intent: record version %d is not supported by this c66bot", r.V)
+	}
+	return Intent{
+		ID:          id,
+		Kind:        r.Kind,
+		Requester:   Identity{Team: r.Team, User: r.User},
+		Channel:     r.Channel,
+		ResponseURL: r.ResponseURL,
+		StackUID:    r.StackUID,
+		StackName:   r.StackName,
+		Environment: r.Environment,
+		Params:      r.Params,
+		CreatedAt:   r.CreatedAt,
+		ExpiresAt:   r.ExpiresAt,
+	}, nil
+}
+
+func encodeLock(l Lock) ([]byte, error) {
+	return json.Marshal(lockRecord{
+		V:           recordVersion,
+		StackName:   l.StackName,
+		Environment: l.Environment,
+		OwnerTeam:   l.Owner.Team,
+		OwnerUser:   l.Owner.User,
+		Reason:      l.Reason,
+		Since:       l.Since,
+	})
+}
+
+func decodeLock(team, stackUID string, b []byte) (Lock, error) {
+	var r lockRecord
+	if err := json.Unmarshal(b, &r); err != nil {
+		return Lock{}, fmt.Errorf("storage: lock on %s in %s: malformed record: %w", stackUID, team, err)
+	}
+	if r.V != recordVersion {
+		return Lock{}, fmt.Errorf("storage: lock on %s in %s: record version %d is not supported by this c66bot", stackUID, team, r.V)
+	}
+	return Lock{
+		Team:        team,
+		StackUID:    stackUID,
+		StackName:   r.StackName,
+		Environment: r.Environment,
+		Owner:       Identity{Team: r.OwnerTeam, User: r.OwnerUser},
+		Reason:      r.Reason,
+		Since:       r.Since,
+	}, nil
+}
+
+func encodeWatch(w Watch) ([]byte, error) {
+	return json.Marshal(watchRecord{
+		V:                 recordVersion,
+		OwnerTeam:         w.Owner.Team,
+		OwnerUser:         w.Owner.User,
+		Channel:           w.Channel,
+		MessageTS:         w.MessageTS,
+		ResponseURL:       w.ResponseURL,
+		StackUID:          w.StackUID,
+		StackName:         w.StackName,
+		Environment:       w.Environment,
+		Params:            w.Params,
+		UserReference:     w.UserReference,
+		ActionID:          w.ActionID,
+		DeploymentID:      w.DeploymentID,
+		Queued:            w.Queued,
+		State:             w.State,
+		GitHash:           w.GitHash,
+		Message:           w.Message,
+		RequestedAt:       w.RequestedAt,
+		StartedAt:         w.StartedAt,
+		FinishedAt:        w.FinishedAt,
+		LastChange:        w.LastChange,
+		LastPolled:        w.LastPolled,
+		Polls:             w.Polls,
+		WatchdogPosted:    w.WatchdogPosted,
+		CancelRequestedBy: w.CancelRequestedBy,
+	})
+}
+
+func decodeWatch(id string, b []byte) (Watch, error) {
+	var r watchRecord
+	if err := json.Unmarshal(b, &r); err != nil {
+		// Not wrapped: a JSON syntax error could quote part of the response_url.
+		return Watch{}, fmt.Errorf("storage: watch %s: malformed record", id)
+	}
+	if r.V != recordVersion {
+		return Watch{}, fmt.Errorf("storage: watch %s: record version %d is not supported by this c66bot", id, r.V)
+	}
+	return Watch{
+		ID:                id,
+		Owner:             Identity{Team: r.OwnerTeam, User: r.OwnerUser},
+		Channel:           r.Channel,
+		MessageTS:         r.MessageTS,
+		ResponseURL:       r.ResponseURL,
+		StackUID:          r.StackUID,
+		StackName:         r.StackName,
+		Environment:       r.Environment,
+		Params:            r.Params,
+		UserReference:     r.UserReference,
+		ActionID:          r.ActionID,
+		DeploymentID:      r.DeploymentID,
+		Queued:            r.Queued,
+		State:             r.State,
+		GitHash:           r.GitHash,
+		Message:           r.Message,
+		RequestedAt:       r.RequestedAt,
+		StartedAt:         r.StartedAt,
+		FinishedAt:        r.FinishedAt,
+		LastChange:        r.LastChange,
+		LastPolled:        r.LastPolled,
+		Polls:             r.Polls,
+		WatchdogPosted:    r.WatchdogPosted,
+		CancelRequestedBy: r.CancelRequestedBy,
+	}, nil
+}
+
+func encodeAudit(e AuditEntry) ([]byte, error) {
+	return json.Marshal(auditRecord{
+		V:               recordVersion,
+		At:              e.At,
+		Team:            e.Team,
+		User:            e.User,
+		Channel:         e.Channel,
+		Action:          e.Action,
+		StackUID:        e.StackUID,
+		StackName:       e.StackName,
+		Args:            e.Args,
+		Result:          e.Result,
+		Cloud66ActionID: e.Cloud66ActionID,
+		Detail:          e.Detail,
+	})
+}
+
+func decodeAudit(seq uint64, b []byte) (AuditEntry, error) {
+	var r auditRecord
+	if err := json.Unmarshal(b, &r); err != nil {
+		return AuditEntry{}, fmt.Errorf("storage: audit entry %d: malformed record: %w", seq, err)
+	}
+	if r.V != recordVersion {
+		return AuditEntry{}, fmt.Errorf("storage: audit entry %d: record version %d is not supported by this c66bot", seq, r.V)
+	}
+	return AuditEntry{
+		Seq:             seq,
+		At:              r.At,
+		Team:            r.Team,
+		User:            r.User,
+		Channel:         r.Channel,
+		Action:          r.Action,
+		StackUID:        r.StackUID,
+		StackName:       r.StackName,
+		Args:            r.Args,
+		Result:          r.Result,
+		Cloud66ActionID: r.Cloud66ActionID,
+		Detail:          r.Detail,
+	}, nil
+}
+
 // stateSize is the number of random bytes in an OAuth state: 256 bits, above
 // RFC 6749 §10.10's 2^-160 guessing bound.
 const stateSize = 32
+
+// intentIDSize is the number of random bytes in an intent id: 128 bits, so
+// guessing a live id among the few pending at once is hopeless, and short
+// enough to read in a log line next to a button click.
+const intentIDSize = 16
 
 func newStateString(random []byte) string {
 	return base64.RawURLEncoding.EncodeToString(random)
@@ -125,13 +387,25 @@ func newStateString(random []byte) string {
 // text that newStateString could not have produced; such input is rejected
 // before touching the database.
 func stateKey(state string) (key []byte, ok bool) {
-	if len(state) != base64.RawURLEncoding.EncodedLen(stateSize) {
+	return tokenKey(state, stateSize)
+}
+
+// intentKey is stateKey for intent ids, for the same reason: an id is all a
+// Slack button carries, so the file must not hold it in the clear.
+func intentKey(id string) (key []byte, ok bool) {
+	return tokenKey(id, intentIDSize)
+}
+
+// tokenKey returns SHA-256 of token if token is the unpadded base64url of
+// exactly size bytes.
+func tokenKey(token string, size int) (key []byte, ok bool) {
+	if len(token) != base64.RawURLEncoding.EncodedLen(size) {
 		return nil, false
 	}
-	if _, err := base64.RawURLEncoding.Strict().DecodeString(state); err != nil {
+	if _, err := base64.RawURLEncoding.Strict().DecodeString(token); err != nil {
 		return nil, false
 	}
-	sum := sha256.Sum256([]byte(state))
+	sum := sha256.Sum256([]byte(token))
 	return sum[:], true
 }
 

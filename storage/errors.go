@@ -5,7 +5,9 @@ import "errors"
 // Errors returned by this package. Callers test for them with errors.Is;
 // most are wrapped with context (which link, which file) on the way out.
 var (
-	// ErrNotFound is returned when no link is stored for an identity.
+	// ErrNotFound is returned when nothing is stored under the key asked
+	// for: no link for an identity, no intent for an id (or one already
+	// spent), no lock on a stack, no watch with that id.
 	ErrNotFound = errors.New("storage: not found")
 
 	// ErrStateInvalid is returned for an OAuth state (or pending login) that
@@ -31,6 +33,14 @@ var (
 	// ErrReadOnly is returned by any write on a Store opened with
 	// Options.ReadOnly.
 	ErrReadOnly = errors.New("storage: store is read-only")
+
+	// ErrStackBusy is returned by StartWatch when an unfinished watch already
+	// holds the stack; that watch is returned with it.
+	ErrStackBusy = errors.New("storage: stack already has a deployment being watched")
+
+	// ErrIntentExpired is returned for an intent past its ExpiresAt; the
+	// intent is returned with it so the caller can say what expired.
+	ErrIntentExpired = errors.New("storage: intent expired")
 )
 
 // errNoChanges is returned from inside an Update when there turned out to be

@@ -24,6 +24,7 @@ type migration struct {
 func schemaMigrations() []migration {
 	return []migration{
 		{name: "create buckets", apply: migrateCreateBuckets},
+		{name: "intents, locks, watches and audit", apply: migrateDeployBuckets},
 	}
 }
 
@@ -35,6 +36,18 @@ func schemaVersion() uint64 {
 // migrateCreateBuckets is migration 1: the initial bucket tree.
 func migrateCreateBuckets(tx *bbolt.Tx) error {
 	for _, name := range [][]byte{bucketMeta, bucketLinks, bucketLoginStates, bucketLoginByIdentity, bucketDedup} {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return fmt.Errorf("create bucket %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// migrateDeployBuckets is migration 2: the buckets behind deploy, cancel and
+// lock (confirmations, locks, watched deployments, audit log). It only adds
+// buckets, so a v1 file's links and login states are untouched.
+func migrateDeployBuckets(tx *bbolt.Tx) error {
+	for _, name := range [][]byte{bucketIntents, bucketLocks, bucketWatches, bucketWatchesActive, bucketWatchByStack, bucketWatchesDone, bucketAudit} {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("create bucket %s: %w", name, err)
 		}

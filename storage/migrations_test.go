@@ -11,6 +11,11 @@ import (
 	bbolt "go.etcd.io/bbolt"
 )
 
+// deployBuckets are the buckets schema v2 added.
+func deployBuckets() [][]byte {
+	return [][]byte{bucketIntents, bucketLocks, bucketWatches, bucketWatchesActive, bucketWatchByStack, bucketWatchesDone, bucketAudit}
+}
+
 func openRawDB(t *testing.T) *bbolt.DB {
 	t.Helper()
 	db, err := bbolt.Open(filepath.Join(t.TempDir(), "raw.db"), 0o600, nil)
@@ -61,6 +66,24 @@ func TestMigrations(t *testing.T) {
 					if tx.Bucket(b) == nil {
 						return fmt.Errorf("bucket %s missing", b)
 					}
+				}
+				return nil
+			},
+		},
+		{
+			name: "intents, locks, watches and audit",
+			// A v1 file with a link in it: the migration must only add.
+			seed: func(tx *bbolt.Tx) error {
+				return tx.Bucket(bucketLinks).Put([]byte("T1:U1"), []byte("sealed link"))
+			},
+			check: func(tx *bbolt.Tx) error {
+				for _, b := range deployBuckets() {
+					if tx.Bucket(b) == nil {
+						return fmt.Errorf("bucket %s missing", b)
+					}
+				}
+				if v := tx.Bucket(bucketLinks).Get([]byte("T1:U1")); string(v) != "sealed link" {
+					return fmt.Errorf("v1 link = %q after the migration", v)
 				}
 				return nil
 			},
@@ -171,5 +194,72 @@ func TestMigrationFailureRollsBack(t *testing.T) {
 		return nil
 	}); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestOpenMigratesV1File opens a file as the v1 schema left it (made by
+// rolling a current file back: version 1, no v2 buckets) and checks that
+// Open brings it to v2 with the v1 data intact and the new features usable.
+func TestOpenMigratesV1File(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := mustOpen(t)
+	id := Identity{Team: "T1", User: "U1"}
+	if err := s.SaveLink(ctx, Link{Identity: id, AccessToken: "tok"}); err != nil {
+		t.Fatal(err)
+	}
+	path := s.Path()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bbolt.Tx) error {
+		for _, b := range deployBuckets() {
+			if err := tx.DeleteBucket(b); err != nil {
+				return fmt.Errorf("drop %s: %w", b, err)
+			}
+		}
+		return tx.Bucket(bucketMeta).Put(keySchemaVersion, encodeUint64(1))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	// A read-only open cannot migrate, so it refuses the v1 file.
+	if _, err := Open(Options{Path: path, Keys: [][]byte{testKey("A")}, ReadOnly: true}); err == nil || !strings.Contains(err.Error(), "schema v1 is older") {
+		t.Errorf("read-only Open of a v1 file = %v, want an 'older' error", err)
+	}
+
+	s = mustOpenWith(t, Options{Path: path})
+	if l, err := s.GetLink(ctx, id); err != nil || l.AccessToken != "tok" {
+		t.Errorf("v1 link after migration = %+v, %v", l, err)
+	}
+	if _, err := s.CreateIntent(ctx, Intent{Kind: "deploy", Requester: id}); err != nil {
+		t.Errorf("CreateIntent after migration: %v", err)
+	}
+	if _, _, err := s.AcquireLock(ctx, Lock{Team: "T1", StackUID: "s1", Owner: id}); err != nil {
+		t.Errorf("AcquireLock after migration: %v", err)
+	}
+	if _, err := s.StartWatch(ctx, Watch{Owner: id, StackUID: "s1"}); err != nil {
+		t.Errorf("StartWatch after migration: %v", err)
+	}
+	if _, err := s.AppendAudit(ctx, AuditEntry{Action: "deploy"}); err != nil {
+		t.Errorf("AppendAudit after migration: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db, err = bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if v := readVersion(t, db); v != 2 {
+		t.Errorf("schema version after migration = %d, want 2", v)
 	}
 }

@@ -35,3 +35,57 @@ func BenchmarkGetLink(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkAppendAudit measures one audit append: JSON encoding plus a
+// write transaction, whose commit (and fsync) dominates.
+func BenchmarkAppendAudit(b *testing.B) {
+	s := mustOpen(b)
+	ctx := b.Context()
+	e := AuditEntry{
+		Team: "T0123456789", User: "U0123456789", Channel: "C0123456789",
+		Action: "deploy.confirm", StackUID: "5999b763474b0eafa5fafb64bff0ba80", StackName: "Shop",
+		Args:   map[string]string{"ref": "main", "services": "web,worker"},
+		Result: "ok", Cloud66ActionID: 123456,
+	}
+
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.AppendAudit(ctx, e); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkStartSaveWatch measures a deployment's storage cost from start to
+// finish: StartWatch, one progress SaveWatch and the final SaveWatch that
+// frees the stack, i.e. three sealed write transactions.
+func BenchmarkStartSaveWatch(b *testing.B) {
+	s := mustOpen(b)
+	ctx := b.Context()
+	w := Watch{
+		Owner:         Identity{Team: "T0123456789", User: "U0123456789"},
+		Channel:       "C0123456789",
+		ResponseURL:   "https://hooks.slack.com/actions/T0123456789/1234567890/abcdefghijklmnopqrstuvwx",
+		StackUID:      "5999b763474b0eafa5fafb64bff0ba80",
+		StackName:     "Shop",
+		Environment:   "production",
+		Params:        map[string]string{"ref": "main", "services": "web"},
+		UserReference: "c66bot-0123456789",
+	}
+
+	b.ReportAllocs()
+	for b.Loop() {
+		started, err := s.StartWatch(ctx, w)
+		if err != nil {
+			b.Fatal(err)
+		}
+		started.State, started.ActionID = "deploying", 42
+		if err := s.SaveWatch(ctx, started); err != nil {
+			b.Fatal(err)
+		}
+		started.State = "succeeded"
+		if err := s.SaveWatch(ctx, started); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -198,6 +198,16 @@ func TestReadOnly(t *testing.T) {
 	if n, err := r.CountLinks(ctx); err != nil || n != 1 {
 		t.Errorf("CountLinks = %d, %v; want 1", n, err)
 	}
+	// The v2 reads work read-only too.
+	if n, err := r.CountActiveWatches(ctx); err != nil || n != 0 {
+		t.Errorf("CountActiveWatches = %d, %v; want 0", n, err)
+	}
+	if locks, err := r.ListLocks(ctx, "T1"); err != nil || len(locks) != 0 {
+		t.Errorf("ListLocks = %v, %v; want none", locks, err)
+	}
+	if err := r.ScanAudit(ctx, time.Time{}, func(AuditEntry) error { return nil }); err != nil {
+		t.Errorf("ScanAudit: %v", err)
+	}
 	if err := r.Ping(ctx); err != nil {
 		t.Errorf("Ping: %v", err)
 	}
@@ -211,6 +221,10 @@ func TestReadOnly(t *testing.T) {
 		{"CreateLoginState", func() error { _, err := r.CreateLoginState(ctx, PendingLogin{Identity: id}); return err }},
 		{"FirstTime", func() error { _, err := r.FirstTime(ctx, "k", time.Minute); return err }},
 		{"SweepExpired", func() error { _, err := r.SweepExpired(ctx); return err }},
+		{"CreateIntent", func() error { _, err := r.CreateIntent(ctx, Intent{Kind: "deploy", Requester: id}); return err }},
+		{"AcquireLock", func() error { _, _, err := r.AcquireLock(ctx, Lock{Team: "T1", StackUID: "s1", Owner: id}); return err }},
+		{"StartWatch", func() error { _, err := r.StartWatch(ctx, Watch{Owner: id, StackUID: "s1"}); return err }},
+		{"AppendAudit", func() error { _, err := r.AppendAudit(ctx, AuditEntry{Action: "deploy"}); return err }},
 	}
 	for _, w := range writes {
 		err := w.do()

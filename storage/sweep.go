@@ -5,14 +5,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	bbolt "go.etcd.io/bbolt"
 )
 
-// SweepExpired deletes expired login states and expired dedup keys and
-// returns how many it deleted. Expired entries are already refused when
-// presented; sweeping only keeps the file small and drops sealed response
-// URLs and verifiers nobody will use. Run it every few minutes.
+// SweepExpired deletes expired login states, expired dedup keys, expired
+// intents and watches finished more than 30 days ago, and returns how many
+// it deleted. Login states, intents and active watches whose values no
+// longer open (their key was retired) are deleted too, since they can never
+// be used; such a watch's stack is freed. Expired entries are already
+// refused when presented; sweeping only keeps the file small and drops
+// sealed response URLs and verifiers nobody will use. Run it every few
+// minutes.
 func (s *Store) SweepExpired(ctx context.Context) (int, error) {
 	now := s.now()
 	var n int
@@ -63,7 +68,16 @@ func (s *Store) SweepExpired(ctx context.Context) (int, error) {
 			return err
 		}
 
-		n = len(deadStates) + len(deadKeys)
+		deadIntents, err := s.sweepIntents(ctx, tx, now)
+		if err != nil {
+			return err
+		}
+		deadWatches, err := s.sweepWatches(ctx, tx, now)
+		if err != nil {
+			return err
+		}
+
+		n = len(deadStates) + len(deadKeys) + deadIntents + deadWatches
 		if n == 0 && len(orphans) == 0 {
 			return errNoChanges
 		}
@@ -76,6 +90,54 @@ func (s *Store) SweepExpired(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("storage: sweep: %w", err)
 	}
 	return n, nil
+}
+
+// sweepIntents deletes intents that are expired or no longer open.
+func (s *Store) sweepIntents(ctx context.Context, tx *bbolt.Tx, now time.Time) (int, error) {
+	b, err := bucket(tx, bucketIntents)
+	if err != nil {
+		return 0, err
+	}
+	dead, err := collect(ctx, b, func(k, v []byte) bool {
+		in, err := s.openIntent("", v, k)
+		return err != nil || !now.Before(in.ExpiresAt)
+	})
+	if err != nil {
+		return 0, err
+	}
+	return len(dead), deleteAll(b, dead)
+}
+
+// sweepWatches deletes finished watches older than watchRetention, found
+// through the done index without unsealing the history, and active watches
+// that no longer open, which frees their stacks.
+func (s *Store) sweepWatches(ctx context.Context, tx *bbolt.Tx, now time.Time) (int, error) {
+	wb, err := openWatchBuckets(tx)
+	if err != nil {
+		return 0, err
+	}
+	cutoff := now.Add(-watchRetention)
+	old, err := collect(ctx, wb.done, func(_, v []byte) bool {
+		at, err := decodeTime(v)
+		return err != nil || !at.After(cutoff)
+	})
+	if err != nil {
+		return 0, err
+	}
+	unreadable, err := collect(ctx, wb.active, func(k, _ []byte) bool {
+		_, err := wb.open(s, k)
+		return err != nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	dead := append(old, unreadable...)
+	for _, id := range dead {
+		if err := wb.forget(id); err != nil {
+			return 0, err
+		}
+	}
+	return len(dead), nil
 }
 
 // collect returns copies of the keys in b for which dead reports true.

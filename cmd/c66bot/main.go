@@ -1,6 +1,7 @@
 // Command c66bot is a Slack chat-ops bot for Cloud 66.
 //
 //	c66bot [serve] [flags]   run the bot (the default)
+//	c66bot audit [flags]     print the audit log as JSON lines
 //	c66bot version           print the version
 //
 // Settings come from flags or the environment; flags win. `c66bot serve -h`
@@ -39,6 +40,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	switch sub {
 	case "serve":
 		return serve(ctx, args, getenv, stderr)
+	case "audit":
+		return audit(ctx, args, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "c66bot", version)
 		return 0
@@ -55,6 +58,7 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `usage: c66bot <command> [flags]
 
   serve     run the bot (default); "c66bot serve -h" lists every setting
+  audit     print the audit log as JSON lines [--since 24h] [--stack NAME] [--db FILE]
   version   print the version
 `)
 }

@@ -1,0 +1,212 @@
+package deploy
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/c66bot/c66bot/cloud66"
+	bk "github.com/c66bot/c66bot/internal/blockkit"
+	"github.com/c66bot/c66bot/storage"
+)
+
+// Card renders the channel message of a deployment: what state it is in,
+// who asked, what ships, for how long, and where to look in Cloud 66. It is
+// a pure function of the watch, so the same watch always renders the same
+// message (the card is edited in place, and golden tests compare it).
+func Card(w storage.Watch, now time.Time, cloud66URL string) Message {
+	label := bk.StackLabel(cloud66.Stack{Name: w.StackName, Environment: w.Environment})
+	emoji, words := stateHeading(w.State)
+	p := ParamsFromMap(w.Params)
+
+	blocks := []slack.Block{bk.Section(emoji + " *" + words + "* — " + label)}
+
+	ref := "_branch default_"
+	if p.Ref != "" {
+		ref = bk.Code(p.Ref)
+	}
+	fields := []string{
+		"*Requested by*\n" + mention(w.Owner.User),
+		"*Ref*\n" + ref,
+	}
+	if w.GitHash != "" {
+		hash := bk.Code(shortHash(w.GitHash))
+		if len(w.GitHash) > len(shortHash(w.GitHash)) {
+			hash += " " + bk.Code(w.GitHash)
+		}
+		fields = append(fields, "*Git hash*\n"+hash)
+	}
+	if w.State != stateStarting {
+		fields = append(fields, "*Duration*\n"+bk.Duration(elapsed(w, now)))
+	}
+	if len(p.Services) > 0 {
+		svcs := make([]string, len(p.Services))
+		for i, sv := range p.Services {
+			svcs[i] = bk.Code(sv)
+		}
+		fields = append(fields, "*Services*\n"+strings.Join(svcs, ", "))
+	}
+	if p.Profile != "" {
+		fields = append(fields, "*Profile*\n"+bk.Code(p.Profile))
+	}
+	if p.Strategy != "" {
+		fields = append(fields, "*Strategy*\n"+bk.Code(p.Strategy))
+	}
+	blocks = append(blocks, bk.Fields(fields...))
+
+	stackURL := bk.StackURL(cloud66URL, w.StackUID)
+	if detail := cardDetail(w, stackURL); detail != "" {
+		blocks = append(blocks, bk.Section(detail))
+	}
+
+	ctx := "<" + stackURL + "|Open in Cloud 66>"
+	if w.ActionID != 0 {
+		ctx = "Cloud 66 action " + strconv.FormatInt(w.ActionID, 10) + " · " + ctx
+	}
+	blocks = append(blocks, bk.Context(ctx))
+
+	return Message{Text: bk.Fallback(cardText(w, p, now)), Blocks: blocks, InChannel: true}
+}
+
+// stateHeading is the emoji and words of the card's first line.
+func stateHeading(state string) (emoji, words string) {
+	switch state {
+	case stateStarting:
+		return "⏳", "Starting"
+	case stateQueued:
+		return "⏳", "Queued behind the running deployment"
+	case stateDeploying:
+		return "🚀", "Deploying"
+	case stateSucceeded:
+		return "✅", "Deployed"
+	case stateFailed:
+		return "❌", "Deployment failed"
+	case stateCancelled:
+		return "⏹", "Cancelled"
+	}
+	return "⚠️", "State unknown"
+}
+
+// cardDetail is the optional line under the fields: why the card is in its
+// state, in Cloud 66's words where there are some.
+func cardDetail(w storage.Watch, stackURL string) string {
+	msg := bk.Esc(w.Message)
+	switch w.State {
+	case stateStarting:
+		return msg
+	case stateQueued:
+		// Said plainly, because a silent queue is what leads people to
+		// deploy twice.
+		return "Cloud 66 queued this deployment behind the deployment already running; it starts when that one ends."
+	case stateFailed:
+		if w.ActionID == 0 && w.DeploymentID == 0 {
+			return "Cloud 66 refused the deployment: " + msg
+		}
+		if msg != "" {
+			return "Cloud 66: " + msg
+		}
+		return "Cloud 66 gave no reason; <" + stackURL + "|check the deployment log>."
+	case stateCancelled:
+		out := ""
+		if w.CancelRequestedBy != "" {
+			out = "Cancelled by " + mention(w.CancelRequestedBy) + ". "
+		}
+		if msg != "" {
+			out += "Cloud 66: " + msg
+		}
+		return strings.TrimSpace(out)
+	case stateUnknown:
+		if msg == "" {
+			msg = "I could not follow this deployment to its end."
+		}
+		return msg + " <" + stackURL + "|Check it in Cloud 66>."
+	}
+	return ""
+}
+
+// cardText is the plain notification text, e.g.
+// "✅ shop · production deployed v2.1 (abc1234) in 3 min 05 s".
+func cardText(w storage.Watch, p Params, now time.Time) string {
+	stack := bk.Esc(w.StackName)
+	if w.Environment != "" {
+		stack += " · " + bk.Esc(w.Environment)
+	}
+	what := "the default branch"
+	if p.Ref != "" {
+		what = bk.Esc(p.Ref)
+	}
+	d := bk.Duration(elapsed(w, now))
+	switch w.State {
+	case stateStarting:
+		return "⏳ " + stack + ": starting a deployment of " + what
+	case stateQueued:
+		return "⏳ " + stack + ": deployment of " + what + " queued behind the running deployment"
+	case stateDeploying:
+		return "🚀 " + stack + " deploying " + what
+	case stateSucceeded:
+		if w.GitHash != "" {
+			what += " (" + bk.Esc(shortHash(w.GitHash)) + ")"
+		}
+		return "✅ " + stack + " deployed " + what + " in " + d
+	case stateFailed:
+		if w.ActionID == 0 && w.DeploymentID == 0 {
+			return "❌ " + stack + ": Cloud 66 refused the deployment of " + what
+		}
+		return "❌ " + stack + " deployment of " + what + " failed after " + d
+	case stateCancelled:
+		return "⏹ " + stack + " deployment of " + what + " cancelled"
+	}
+	return "⚠️ " + stack + ": state of the deployment of " + what + " unknown"
+}
+
+// elapsed is how long the deployment has run: from Cloud 66's start (or the
+// request) to its end (or now).
+func elapsed(w storage.Watch, now time.Time) time.Duration {
+	start := w.StartedAt
+	if start.IsZero() {
+		start = w.RequestedAt
+	}
+	end := w.FinishedAt
+	if end.IsZero() {
+		end = now
+	}
+	if start.IsZero() || end.Before(start) {
+		return 0
+	}
+	return end.Sub(start)
+}
+
+func shortHash(h string) string {
+	if len(h) > 7 {
+		return h[:7]
+	}
+	return h
+}
+
+// mention is a Slack user mention; the id is escaped so a malformed one
+// cannot close the mention and start another.
+func mention(user string) string {
+	if user == "" {
+		return "_someone_"
+	}
+	return "<@" + bk.Esc(user) + ">"
+}
+
+// note is a short message for a thread, an ephemeral reply or a DM; text is
+// mrkdwn that the caller has already escaped.
+func note(text string) Message {
+	return Message{Text: bk.Fallback(text), Blocks: []slack.Block{bk.Section(text)}}
+}
+
+// stackLabel is "*shop* · production" for a watch.
+func stackLabel(name, environment string) string {
+	return bk.StackLabel(cloud66.Stack{Name: name, Environment: environment})
+}
+
+// minutes renders a duration for the watchdog: "20 min".
+func minutes(d time.Duration) string {
+	return fmt.Sprintf("%d min", int(d.Minutes()))
+}

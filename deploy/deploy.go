@@ -1,0 +1,497 @@
+package deploy
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/slack-go/slack"
+
+	"github.com/c66bot/c66bot/cloud66"
+	"github.com/c66bot/c66bot/storage"
+)
+
+// Errors callers map to replies (see package commands).
+var (
+	// ErrNotYours: someone other than the requester pressed a confirmation
+	// button. The intent stays usable for its requester.
+	ErrNotYours = errors.New("deploy: only the person who asked can answer this")
+	// ErrIntentGone: the confirmation was already answered (a double click,
+	// a duplicate delivery) or never existed.
+	ErrIntentGone = errors.New("deploy: this request was already answered")
+	// ErrNothingRunning: cancel found no running deployment on the stack.
+	ErrNothingRunning = errors.New("deploy: no deployment is running on that stack")
+	// ErrNotLocked: unlock on a stack nobody has locked.
+	ErrNotLocked = errors.New("deploy: the stack is not locked")
+	// ErrIntentExpired is storage.ErrIntentExpired itself, so callers may
+	// test for either name with errors.Is.
+	ErrIntentExpired = storage.ErrIntentExpired
+	// ErrCannotPost is what a Slack implementation returns when the bot may
+	// not post in a channel (not_in_channel, channel_not_found, is_archived);
+	// the deployment message then goes through the response_url instead.
+	ErrCannotPost = errors.New("deploy: the bot cannot post in that channel")
+)
+
+// Intent kinds stored by this package.
+const (
+	kindDeploy = "deploy"
+	kindCancel = "cancel"
+	kindUnlock = "unlock"
+)
+
+// Watch states (storage.Watch.State).
+const (
+	stateStarting  = "starting"
+	stateQueued    = "queued"
+	stateDeploying = "deploying"
+	stateSucceeded = "succeeded"
+	stateFailed    = "failed"
+	stateCancelled = "cancelled"
+	stateUnknown   = "unknown"
+)
+
+// Params are the optional redeploy parameters a person may give.
+type Params struct {
+	Ref      string   // git branch, tag or commit; "" = the stack's branch
+	Services []string // "name" or "name:tag" (Docker/Maestro stacks)
+	Profile  string   // a deployment profile name
+	Strategy string   // "", serial, parallel, rolling or fast
+}
+
+// Keys of Params.Map. They are also the audit args, so they read well.
+const (
+	paramRef      = "ref"
+	paramServices = "services"
+	paramProfile  = "profile"
+	paramStrategy = "strategy"
+)
+
+// Map returns p as a map for intents, watches and the audit log; empty
+// parameters are left out.
+func (p Params) Map() map[string]string {
+	m := map[string]string{}
+	if p.Ref != "" {
+		m[paramRef] = p.Ref
+	}
+	if len(p.Services) > 0 {
+		m[paramServices] = strings.Join(p.Services, ",")
+	}
+	if p.Profile != "" {
+		m[paramProfile] = p.Profile
+	}
+	if p.Strategy != "" {
+		m[paramStrategy] = p.Strategy
+	}
+	return m
+}
+
+// ParamsFromMap is the inverse of Params.Map; unknown keys are ignored.
+func ParamsFromMap(m map[string]string) Params {
+	p := Params{Ref: m[paramRef], Profile: m[paramProfile], Strategy: m[paramStrategy]}
+	for _, s := range strings.Split(m[paramServices], ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			p.Services = append(p.Services, s)
+		}
+	}
+	return p
+}
+
+// validate catches a strategy Cloud 66 would refuse before a protected
+// environment asks for a confirmation that could only fail.
+func (p Params) validate() error {
+	switch p.Strategy {
+	case "", "serial", "parallel", "rolling", "fast":
+		return nil
+	}
+	return fmt.Errorf("deploy: unknown strategy %q: want serial, parallel, rolling or fast", p.Strategy)
+}
+
+// Origin is who asked and where: the Slack request behind an action.
+type Origin struct {
+	Identity    storage.Identity
+	Channel     string
+	ResponseURL string
+	RequestID   string
+}
+
+// maxUserReference is Cloud 66's limit for user_reference.
+const maxUserReference = 255
+
+// UserReference is the user_reference sent with a redeploy:
+// "c66bot:<team>:<user>:<channel>:<request id>". It ties the Cloud 66 action
+// to the Slack request for audit, and lets the watcher find the action of a
+// queued deploy. It is a pure function of o, and at most 255 bytes: a
+// request id that would not fit is replaced by its SHA-256, which keeps it
+// unique where cutting it would not.
+func UserReference(o Origin) string {
+	prefix := "c66bot:" + o.Identity.Team + ":" + o.Identity.User + ":" + o.Channel + ":"
+	ref := prefix + o.RequestID
+	if len(ref) <= maxUserReference {
+		return ref
+	}
+	sum := sha256.Sum256([]byte(o.RequestID))
+	ref = prefix + hex.EncodeToString(sum[:])
+	if len(ref) <= maxUserReference {
+		return ref
+	}
+	// Only absurd ids get here; cut on a rune boundary so the value stays
+	// valid UTF-8 in JSON.
+	n := maxUserReference
+	for n > 0 && !utf8.RuneStart(ref[n]) {
+		n--
+	}
+	return ref[:n]
+}
+
+// Cloud66 is what deploy needs of a person's Cloud 66 client;
+// *cloud66.Client satisfies it.
+type Cloud66 interface {
+	GetStack(ctx context.Context, uid string) (*cloud66.Stack, error)
+	ListDeploymentsPage(ctx context.Context, stackUID string, page int) ([]cloud66.Deployment, cloud66.Pagination, error)
+	Redeploy(ctx context.Context, stackUID string, req cloud66.RedeployRequest) (*cloud66.RedeployResult, error)
+	GetAction(ctx context.Context, stackUID string, id int64) (*cloud66.AsyncAction, error)
+	ListActionsByReference(ctx context.Context, stackUID, ref string) ([]cloud66.AsyncAction, error)
+	CancelDeployment(ctx context.Context, stackUID string, id int64) (*cloud66.Result, error)
+}
+
+// Store is the part of *storage.Store this package uses.
+type Store interface {
+	CreateIntent(ctx context.Context, in storage.Intent) (storage.Intent, error)
+	ConsumeIntent(ctx context.Context, id string, check func(storage.Intent) error) (storage.Intent, error)
+
+	AcquireLock(ctx context.Context, l storage.Lock) (held storage.Lock, acquired bool, err error)
+	GetLock(ctx context.Context, team, stackUID string) (storage.Lock, error)
+	ReleaseLock(ctx context.Context, team, stackUID string) (storage.Lock, error)
+	ListLocks(ctx context.Context, team string) ([]storage.Lock, error)
+
+	StartWatch(ctx context.Context, w storage.Watch) (storage.Watch, error)
+	SaveWatch(ctx context.Context, w storage.Watch) error
+	GetWatch(ctx context.Context, id string) (storage.Watch, error)
+	ActiveWatches(ctx context.Context) ([]storage.Watch, error)
+	ActiveWatchForStack(ctx context.Context, stackUID string) (storage.Watch, error)
+	DeleteWatch(ctx context.Context, id string) error
+
+	AppendAudit(ctx context.Context, e storage.AuditEntry) (storage.AuditEntry, error)
+}
+
+// Slack is how deploy reaches Slack; package bot implements it with
+// chat.postMessage, chat.update, chat.postEphemeral and response_url.
+type Slack interface {
+	// Post returns ErrCannotPost when the bot may not post in channel.
+	Post(ctx context.Context, channel string, m Message) (ts string, err error)
+	Update(ctx context.Context, channel, ts string, m Message) error
+	Thread(ctx context.Context, channel, threadTS string, m Message) error
+	// Respond posts through a response_url; m.InChannel decides visibility.
+	Respond(ctx context.Context, responseURL string, m Message) error
+	Ephemeral(ctx context.Context, channel, user string, m Message) error
+	DM(ctx context.Context, to storage.Identity, m Message) error
+}
+
+// Message is a Slack message: Text is the notification fallback (mrkdwn,
+// escaped), Blocks the body.
+type Message struct {
+	Text      string
+	Blocks    []slack.Block
+	InChannel bool
+}
+
+// Config wires a Service.
+type Config struct {
+	Store Store
+	// Cloud66For returns the person's own client; it fails with an error
+	// matching accounts.ErrNotLinked when they have not linked Cloud 66.
+	Cloud66For func(ctx context.Context, id storage.Identity) (Cloud66, error)
+	Slack      Slack
+	// Cloud66URL is the dashboard base for links: <it>/stacks/<uid>.
+	Cloud66URL string
+	// Command is the slash command, for hints such as "/c66 login".
+	Command string
+	// Protected lists the environments whose deploys need confirmation,
+	// matched case-insensitively; nil means ["production"].
+	Protected []string
+	// Now is the clock for every timestamp and for timeout and watchdog
+	// decisions; nil means time.Now.
+	Now    func() time.Time
+	Logger *slog.Logger
+	Poll   PollConfig
+}
+
+// PollConfig shapes how deployments are followed; zero fields take the
+// defaults.
+type PollConfig struct {
+	Initial  time.Duration // first poll interval; default 5s
+	Max      time.Duration // backoff cap; default 30s
+	Timeout  time.Duration // hard limit per deployment, then state unknown; default 2h
+	Watchdog time.Duration // nothing moved for this long while deploying: one thread post; default 20m
+	// BudgetPerHour is how many Cloud 66 requests one person's watches may
+	// make per hour; default 1000, a third of Cloud 66's 3,000 per person
+	// per hour, which leaves the rest for the person's commands.
+	BudgetPerHour int
+}
+
+// Defaults of PollConfig.
+const (
+	defaultPollInitial   = 5 * time.Second
+	defaultPollMax       = 30 * time.Second
+	defaultPollTimeout   = 2 * time.Hour
+	defaultWatchdog      = 20 * time.Minute
+	defaultBudgetPerHour = 1000
+)
+
+func (p PollConfig) withDefaults() PollConfig {
+	if p.Initial <= 0 {
+		p.Initial = defaultPollInitial
+	}
+	if p.Max <= 0 {
+		p.Max = defaultPollMax
+	}
+	if p.Max < p.Initial {
+		p.Max = p.Initial
+	}
+	if p.Timeout <= 0 {
+		p.Timeout = defaultPollTimeout
+	}
+	if p.Watchdog <= 0 {
+		p.Watchdog = defaultWatchdog
+	}
+	if p.BudgetPerHour <= 0 {
+		p.BudgetPerHour = defaultBudgetPerHour
+	}
+	return p
+}
+
+// Service runs deployments, confirmations and locks. Its methods are safe
+// for concurrent use.
+type Service struct {
+	cfg       Config
+	protected []string
+	log       *slog.Logger
+	budget    *budget
+	// sleep waits between polls. It is real time even when Config.Now is a
+	// test clock, so tests set millisecond intervals; a test in this package
+	// may replace it to drive a fake clock in step with the polls.
+	sleep func(ctx context.Context, d time.Duration) error
+
+	// watchMu serialises read-modify-write of stored watches, so a cancel
+	// noted by ConfirmCancel is never overwritten by a watcher's save.
+	watchMu sync.Mutex
+
+	// resumeMu orders Run's resume against starts: see Run and start.
+	resumeMu sync.RWMutex
+
+	mu        sync.Mutex
+	runCtx    context.Context // non-nil while Run runs
+	following map[string]bool // watch ids with a watcher goroutine
+	starting  map[string]bool // watch ids a start is still setting up
+	wg        sync.WaitGroup
+}
+
+// New returns a Service; call Run to follow deployments.
+func New(cfg Config) *Service {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Command == "" {
+		cfg.Command = "/c66"
+	}
+	cfg.Poll = cfg.Poll.withDefaults()
+	protected := cfg.Protected
+	if protected == nil {
+		protected = []string{"production"}
+	}
+	return &Service{
+		cfg:       cfg,
+		protected: slices.Clone(protected),
+		log:       cfg.Logger,
+		budget:    newBudget(cfg.Poll.BudgetPerHour, time.Now),
+		sleep:     sleepReal,
+		following: map[string]bool{},
+		starting:  map[string]bool{},
+	}
+}
+
+// Protected reports whether deploys to environment need confirmation.
+func (s *Service) Protected(environment string) bool {
+	return slices.ContainsFunc(s.protected, func(p string) bool { return strings.EqualFold(p, environment) })
+}
+
+func (s *Service) now() time.Time { return s.cfg.Now() }
+
+// logger returns the logger for one Slack request.
+func (s *Service) logger(o Origin) *slog.Logger {
+	if o.RequestID == "" {
+		return s.log
+	}
+	return s.log.With("request_id", o.RequestID)
+}
+
+func sleepReal(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// LockedError is returned when someone else holds the stack's lock.
+type LockedError struct {
+	Lock storage.Lock
+}
+
+// Error reads "shop:production is locked by U1 since 2025-03-04 10:00 UTC: reason".
+func (e *LockedError) Error() string {
+	msg := fmt.Sprintf("%s is locked by %s since %s", stackRef(e.Lock.StackName, e.Lock.Environment, e.Lock.StackUID),
+		e.Lock.Owner.User, e.Lock.Since.UTC().Format("2006-01-02 15:04 UTC"))
+	if e.Lock.Reason != "" {
+		msg += ": " + e.Lock.Reason
+	}
+	return msg
+}
+
+// BusyError is returned when the bot is already deploying the stack; it
+// runs one deployment per stack at a time.
+type BusyError struct {
+	Watch storage.Watch
+	// Link is the Slack permalink of the running deployment's message, ""
+	// when it has none (it went through a response_url).
+	Link string
+}
+
+// Error reads "shop:production is already being deployed (requested by U1)".
+func (e *BusyError) Error() string {
+	return fmt.Sprintf("%s is already being deployed (requested by %s)",
+		stackRef(e.Watch.StackName, e.Watch.Environment, e.Watch.StackUID), e.Watch.Owner.User)
+}
+
+func newBusyError(w storage.Watch) *BusyError {
+	return &BusyError{Watch: w, Link: messageLink(w.Channel, w.MessageTS)}
+}
+
+// messageLink is Slack's permalink form for a message, which works without
+// calling chat.getPermalink: https://slack.com/archives/<channel>/p<ts without the dot>.
+func messageLink(channel, ts string) string {
+	if channel == "" || ts == "" {
+		return ""
+	}
+	return "https://slack.com/archives/" + channel + "/p" + strings.ReplaceAll(ts, ".", "")
+}
+
+// stackRef names a stack in plain text: "shop:production", or its uid.
+func stackRef(name, environment, uid string) string {
+	switch {
+	case name == "":
+		return uid
+	case environment == "":
+		return name
+	}
+	return name + ":" + environment
+}
+
+// Confirmation is what a person is asked to confirm, with what the buttons
+// need: the intent id behind them and when it expires.
+type Confirmation struct {
+	IntentID string
+	Kind     string // "deploy", "cancel" or "unlock"
+	Stack    cloud66.Stack
+	Params   Params
+	// LiveHash and LiveRef describe what runs now: the is_live deployment,
+	// else the newest finished one; "" when unknown.
+	LiveHash, LiveRef string
+	Running           *cloud66.Deployment // for cancel: the deployment to stop
+	Lock              *storage.Lock       // for unlock: the lock to remove
+	ExpiresAt         time.Time
+}
+
+// Result is the outcome of Deploy: exactly one of the fields is set.
+type Result struct {
+	// Confirm: a protected environment; the person must press Confirm.
+	Confirm *Confirmation
+	// Watch: the deployment started (or was queued) and is followed.
+	Watch *storage.Watch
+}
+
+// UnlockResult is the outcome of Unlock: exactly one of the fields is set.
+type UnlockResult struct {
+	Released *storage.Lock // the person's own lock, removed
+	Confirm  *Confirmation // someone else's lock: removing it needs confirmation
+}
+
+// consume spends an intent of kind for by. Someone else's click leaves it
+// for the requester (ErrNotYours); a spent or unknown id is ErrIntentGone.
+func (s *Service) consume(ctx context.Context, intentID, kind string, by storage.Identity) (storage.Intent, error) {
+	in, err := s.cfg.Store.ConsumeIntent(ctx, intentID, func(in storage.Intent) error {
+		if in.Kind != kind {
+			// A button of another kind carrying this id is a forgery or a
+			// bug; either way there is nothing for it to answer.
+			return ErrIntentGone
+		}
+		if in.Requester != by {
+			return ErrNotYours
+		}
+		return nil
+	})
+	switch {
+	case err == nil:
+		return in, nil
+	case errors.Is(err, ErrNotYours), errors.Is(err, ErrIntentGone):
+		return in, err
+	case errors.Is(err, storage.ErrIntentExpired):
+		return in, fmt.Errorf("deploy: %w", err)
+	case errors.Is(err, storage.ErrNotFound):
+		return in, ErrIntentGone
+	}
+	return in, fmt.Errorf("deploy: consume %s intent: %w", kind, err)
+}
+
+// audit appends to the audit log. A failure is logged and never blocks the
+// action: the action already happened, and refusing to report it would
+// only hide it further.
+func (s *Service) audit(ctx context.Context, e storage.AuditEntry) {
+	e.At = s.now()
+	if _, err := s.cfg.Store.AppendAudit(context.WithoutCancel(ctx), e); err != nil {
+		s.log.WarnContext(ctx, "audit write failed", "action", e.Action, "stack_uid", e.StackUID, "error", err.Error())
+	}
+}
+
+func auditEntry(o Origin, action, uid, name, env string) storage.AuditEntry {
+	return storage.AuditEntry{
+		Team: o.Identity.Team, User: o.Identity.User, Channel: o.Channel,
+		Action: action, StackUID: uid, StackName: stackRef(name, env, uid),
+	}
+}
+
+// errResult is how an error reads in the audit log's result column.
+func errResult(err error) string {
+	var le *LockedError
+	var be *BusyError
+	switch {
+	case errors.As(err, &le):
+		return "refused: locked by " + le.Lock.Owner.User
+	case errors.As(err, &be):
+		return "refused: already deploying"
+	case errors.Is(err, ErrNotYours):
+		return "refused: not the requester"
+	case errors.Is(err, ErrIntentGone):
+		return "refused: already answered"
+	case errors.Is(err, storage.ErrIntentExpired):
+		return "refused: expired"
+	}
+	return "error: " + err.Error()
+}

@@ -1,0 +1,416 @@
+package deploy
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+
+	"github.com/c66bot/c66bot/cloud66"
+	"github.com/c66bot/c66bot/storage"
+)
+
+// paramRequestID keeps the Slack request id in a deploy intent, so the
+// deploy started by Confirm carries the user_reference of the command that
+// asked for it. Params ignores the key.
+const paramRequestID = "request_id"
+
+// Deploy redeploys stack as o's person: someone else's lock refuses it
+// (*LockedError), and so does a deployment the bot is already following on
+// the stack (*BusyError). A protected environment returns a Confirmation
+// backed by a stored intent and sends nothing to Cloud 66; anything else
+// starts at once. Every outcome is audited.
+func (s *Service) Deploy(ctx context.Context, o Origin, stack cloud66.Stack, p Params) (Result, error) {
+	log := s.logger(o)
+	e := auditEntry(o, "deploy", stack.UID, stack.Name, stack.Environment)
+	e.Args = p.Map()
+	refuse := func(err error) (Result, error) {
+		e.Result = errResult(err)
+		s.audit(ctx, e)
+		return Result{}, err
+	}
+	if err := p.validate(); err != nil {
+		return refuse(err)
+	}
+	if err := s.checkLock(ctx, o.Identity, stack.UID); err != nil {
+		return refuse(err)
+	}
+	if err := s.checkBusy(ctx, stack.UID); err != nil {
+		return refuse(err)
+	}
+	if !s.Protected(stack.Environment) {
+		w, err := s.start(ctx, o, stack, p)
+		if err != nil {
+			return Result{}, err // start audits its own outcome
+		}
+		return Result{Watch: &w}, nil
+	}
+
+	c66, err := s.cfg.Cloud66For(ctx, o.Identity)
+	if err != nil {
+		return refuse(fmt.Errorf("deploy: %w", err))
+	}
+	cf := &Confirmation{Kind: kindDeploy, Stack: stack, Params: p}
+	// What is live now is shown next to what will ship, so the person
+	// confirms a change and not just a stack name. It is a courtesy: a
+	// transient failure only leaves it out.
+	live, err := liveDeployment(ctx, c66, stack.UID)
+	switch {
+	case errors.Is(err, cloud66.ErrUnauthorized), errors.Is(err, cloud66.ErrNotFound), errors.Is(err, cloud66.ErrForbidden):
+		return refuse(fmt.Errorf("deploy: read deployments of %s: %w", stack.UID, err))
+	case err != nil:
+		log.WarnContext(ctx, "live deployment unknown", "stack_uid", stack.UID, "error", err.Error())
+	case live != nil:
+		cf.LiveHash, cf.LiveRef = live.GitHash, live.GitRef
+	}
+
+	params := p.Map()
+	if o.RequestID != "" {
+		params[paramRequestID] = o.RequestID
+	}
+	in, err := s.cfg.Store.CreateIntent(ctx, storage.Intent{
+		Kind: kindDeploy, Requester: o.Identity, Channel: o.Channel, ResponseURL: o.ResponseURL,
+		StackUID: stack.UID, StackName: stack.Name, Environment: stack.Environment, Params: params,
+	})
+	if err != nil {
+		return refuse(fmt.Errorf("deploy: store confirmation: %w", err))
+	}
+	cf.IntentID, cf.ExpiresAt = in.ID, in.ExpiresAt
+	e.Result = "pending confirmation"
+	s.audit(ctx, e)
+	return Result{Confirm: cf}, nil
+}
+
+// Confirm runs a deploy intent for its requester: anyone else gets
+// ErrNotYours and leaves the intent usable; a spent or unknown intent is
+// ErrIntentGone, an expired one storage.ErrIntentExpired. The intent is
+// spent in one transaction before anything is sent, so a double click or
+// a duplicate delivery never deploys twice. Lock and busy are checked
+// again, since minutes may have passed. Audited.
+func (s *Service) Confirm(ctx context.Context, intentID string, by storage.Identity) (*storage.Watch, error) {
+	in, err := s.consume(ctx, intentID, kindDeploy, by)
+	o := intentOrigin(in, by)
+	e := auditEntry(o, "deploy.confirm", in.StackUID, in.StackName, in.Environment)
+	e.Args = ParamsFromMap(in.Params).Map()
+	if err != nil {
+		e.Result = errResult(err)
+		s.audit(ctx, e)
+		return nil, err
+	}
+	stack := cloud66.Stack{UID: in.StackUID, Name: in.StackName, Environment: in.Environment}
+	for _, check := range []func() error{
+		func() error { return s.checkLock(ctx, o.Identity, stack.UID) },
+		func() error { return s.checkBusy(ctx, stack.UID) },
+	} {
+		if err := check(); err != nil {
+			e.Result = errResult(err)
+			s.audit(ctx, e)
+			return nil, err
+		}
+	}
+	w, err := s.start(ctx, o, stack, ParamsFromMap(in.Params))
+	if err != nil {
+		return nil, err
+	}
+	return &w, nil
+}
+
+// Abort drops a deploy intent: the Cancel button of a confirmation. Only
+// its requester may (ErrNotYours otherwise). Audited.
+func (s *Service) Abort(ctx context.Context, intentID string, by storage.Identity) (storage.Intent, error) {
+	in, err := s.cfg.Store.ConsumeIntent(ctx, intentID, func(in storage.Intent) error {
+		if in.Requester != by {
+			return ErrNotYours
+		}
+		return nil
+	})
+	switch {
+	case err == nil, errors.Is(err, ErrNotYours):
+	case errors.Is(err, storage.ErrIntentExpired):
+		err = fmt.Errorf("deploy: %w", err)
+	case errors.Is(err, storage.ErrNotFound):
+		err = ErrIntentGone
+	default:
+		err = fmt.Errorf("deploy: abort: %w", err)
+	}
+	o := intentOrigin(in, by)
+	e := auditEntry(o, in.Kind+".abort", in.StackUID, in.StackName, in.Environment)
+	if in.Kind == "" {
+		e.Action = "abort"
+	}
+	e.Args = ParamsFromMap(in.Params).Map()
+	e.Result = "aborted"
+	if err != nil {
+		e.Result = errResult(err)
+		s.audit(ctx, e)
+		return in, err
+	}
+	s.audit(ctx, e)
+	return in, nil
+}
+
+// intentOrigin is the Slack request an intent came from, acted on by by.
+// The request id of the original command is kept, so the deploy's
+// user_reference names it; an intent without one uses its own id, which is
+// just as unique.
+func intentOrigin(in storage.Intent, by storage.Identity) Origin {
+	id := in.Params[paramRequestID]
+	if id == "" {
+		id = in.ID
+	}
+	who := in.Requester
+	if who == (storage.Identity{}) {
+		who = by
+	}
+	return Origin{Identity: who, Channel: in.Channel, ResponseURL: in.ResponseURL, RequestID: id}
+}
+
+// checkLock refuses when someone other than id holds the stack's lock; the
+// owner of a lock may deploy through it.
+func (s *Service) checkLock(ctx context.Context, id storage.Identity, stackUID string) error {
+	l, err := s.cfg.Store.GetLock(ctx, id.Team, stackUID)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return nil
+	case err != nil:
+		return fmt.Errorf("deploy: read lock: %w", err)
+	case l.Owner == id:
+		return nil
+	}
+	return &LockedError{Lock: l}
+}
+
+// checkBusy refuses when the bot already follows a deployment of the stack.
+// It is only a fast path for a clear message: StartWatch's claim is what
+// guarantees one deployment per stack.
+func (s *Service) checkBusy(ctx context.Context, stackUID string) error {
+	w, err := s.cfg.Store.ActiveWatchForStack(ctx, stackUID)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return nil
+	case err != nil:
+		return fmt.Errorf("deploy: read active deployment: %w", err)
+	}
+	return newBusyError(w)
+}
+
+// liveDeployment returns what runs on the stack now: the is_live deployment
+// on the first page, else the newest finished one, else nil.
+func liveDeployment(ctx context.Context, c66 Cloud66, stackUID string) (*cloud66.Deployment, error) {
+	deps, _, err := c66.ListDeploymentsPage(ctx, stackUID, 1)
+	if err != nil {
+		return nil, err
+	}
+	for i := range deps {
+		if deps[i].IsLive {
+			return &deps[i], nil
+		}
+	}
+	for i := range deps {
+		if !deps[i].IsDeploying && !deps[i].FinishedAt.IsZero() {
+			return &deps[i], nil
+		}
+	}
+	return nil, nil
+}
+
+// start claims the stack, posts the card and asks Cloud 66 to redeploy. It
+// audits its outcome.
+func (s *Service) start(ctx context.Context, o Origin, stack cloud66.Stack, p Params) (storage.Watch, error) {
+	log := s.logger(o)
+	e := auditEntry(o, "deploy", stack.UID, stack.Name, stack.Environment)
+	e.Args = p.Map()
+	fail := func(err error) (storage.Watch, error) {
+		e.Result = errResult(err)
+		s.audit(ctx, e)
+		return storage.Watch{}, err
+	}
+
+	c66, err := s.cfg.Cloud66For(ctx, o.Identity)
+	if err != nil {
+		return fail(fmt.Errorf("deploy: %w", err))
+	}
+	if o.RequestID == "" {
+		// Without a request id two deploys by the same person in the same
+		// channel would share a user_reference, and the watcher could pick
+		// the older one's action.
+		o.RequestID = "r" + randomID()
+	}
+	now := s.now()
+	// Run's resume must either miss this watch or see it marked as
+	// starting; otherwise it could follow it while the POST is in flight.
+	s.resumeMu.RLock()
+	w, err := s.cfg.Store.StartWatch(ctx, storage.Watch{
+		Owner:         o.Identity,
+		Channel:       o.Channel,
+		ResponseURL:   o.ResponseURL,
+		StackUID:      stack.UID,
+		StackName:     stack.Name,
+		Environment:   stack.Environment,
+		Params:        p.Map(),
+		UserReference: UserReference(o),
+		State:         stateStarting,
+		RequestedAt:   now,
+		LastChange:    now,
+	})
+	if err == nil {
+		// Until it is handed to a watcher, Run must not start one on this
+		// watch (it would judge a "starting" watch whose POST is in flight).
+		s.mu.Lock()
+		s.starting[w.ID] = true
+		s.mu.Unlock()
+	}
+	s.resumeMu.RUnlock()
+	if errors.Is(err, storage.ErrStackBusy) {
+		return fail(newBusyError(w))
+	}
+	if err != nil {
+		return fail(fmt.Errorf("deploy: claim %s: %w", stack.UID, err))
+	}
+	handed := false
+	defer func() {
+		if !handed {
+			s.mu.Lock()
+			delete(s.starting, w.ID)
+			s.mu.Unlock()
+		}
+	}()
+
+	if ts := s.postCard(ctx, log, w); ts != "" {
+		w = s.saveStarting(ctx, log, w, func(x *storage.Watch) { x.MessageTS = ts })
+	}
+
+	res, err := c66.Redeploy(ctx, stack.UID, cloud66.RedeployRequest{
+		GitRef:            p.Ref,
+		Services:          p.Services,
+		DeploymentProfile: p.Profile,
+		DeployStrategy:    p.Strategy,
+		UserReference:     w.UserReference,
+	})
+	// Whatever happened in Cloud 66 has happened: the bookkeeping below must
+	// not be cut short by the request's context ending.
+	ctx = context.WithoutCancel(ctx)
+	reason := ""
+	switch {
+	case err != nil && ambiguous(err):
+		// No answer: the request may have reached Cloud 66 (Redeploy is
+		// never retried for that reason). The watcher finds the action by
+		// user_reference, or ends the watch if Cloud 66 shows nothing.
+		log.WarnContext(ctx, "redeploy unanswered", "watch", w.ID, "stack_uid", stack.UID, "error", err.Error())
+		w = s.saveStarting(ctx, log, w, func(x *storage.Watch) {
+			x.Message = "Cloud 66 did not answer in time; checking whether the deployment started."
+		})
+		s.render(ctx, w)
+		s.handOver(w)
+		handed = true
+		e.Result = "unanswered: following by user_reference"
+		s.audit(ctx, e)
+		return w, nil
+	case err != nil:
+		reason = refusalText(err)
+		err = fmt.Errorf("deploy: Cloud 66 refused to redeploy %s: %w", stackRef(stack.Name, stack.Environment, stack.UID), err)
+	case !res.OK:
+		reason = res.Message
+		err = fmt.Errorf("deploy: Cloud 66 did not accept the redeploy of %s: %s", stackRef(stack.Name, stack.Environment, stack.UID), res.Message)
+	}
+	if err != nil {
+		w.State, w.Message, w.FinishedAt = stateFailed, reason, s.now()
+		s.render(ctx, w)
+		// Nothing to follow and nothing worth keeping: free the stack.
+		if derr := s.cfg.Store.DeleteWatch(ctx, w.ID); derr != nil {
+			log.ErrorContext(ctx, "free refused deployment", "watch", w.ID, "error", derr.Error())
+		}
+		return fail(err)
+	}
+
+	now = s.now()
+	w = s.saveStarting(ctx, log, w, func(x *storage.Watch) {
+		x.ActionID, x.Queued, x.LastChange, x.Message = res.AsyncActionID, res.Queued, now, ""
+		if res.Queued {
+			x.State = stateQueued
+		} else {
+			x.State, x.StartedAt = stateDeploying, now
+		}
+	})
+	s.render(ctx, w)
+	s.handOver(w)
+	handed = true
+	e.Result, e.Cloud66ActionID = "started", res.AsyncActionID
+	if res.Queued {
+		e.Result = "queued"
+	}
+	s.audit(ctx, e)
+	log.InfoContext(ctx, "deployment started", "watch", w.ID, "stack_uid", stack.UID, "action_id", res.AsyncActionID, "queued", res.Queued)
+	return w, nil
+}
+
+// saveStarting applies f to a watch being started and saves it. A failed
+// save is logged and f applied to the copy in hand: Cloud 66 has the
+// deploy either way, and the watcher following the copy catches up.
+func (s *Service) saveStarting(ctx context.Context, log *slog.Logger, w storage.Watch, f func(*storage.Watch)) storage.Watch {
+	saved, err := s.updateWatch(ctx, w.ID, f)
+	if err == nil {
+		return saved
+	}
+	log.ErrorContext(ctx, "save started deployment", "watch", w.ID, "error", err.Error())
+	f(&w)
+	return w
+}
+
+// ambiguous reports whether a redeploy error left its outcome unknown: the
+// request got no HTTP answer (timeout, cancelled, connection lost). Any
+// answer from Cloud 66, even a 5xx, is a refusal.
+func ambiguous(err error) bool {
+	var er *cloud66.ErrorResponse
+	var ae *cloud66.ArgError
+	return !errors.As(err, &er) && !errors.As(err, &ae)
+}
+
+// refusalText is Cloud 66's reason for a refusal, as plain text.
+func refusalText(err error) string {
+	var er *cloud66.ErrorResponse
+	if errors.As(err, &er) {
+		return er.Message() + " (HTTP " + strconv.Itoa(er.StatusCode) + ")"
+	}
+	return err.Error()
+}
+
+// postCard posts the first card and returns its ts. When the bot may not
+// post in the channel the card goes through the response_url instead, with
+// a hint to invite the bot, and "" is returned: later changes then go
+// through the response_url too (final state only) or a DM.
+func (s *Service) postCard(ctx context.Context, log *slog.Logger, w storage.Watch) string {
+	card := Card(w, s.now(), s.cfg.Cloud66URL)
+	ts, postErr := s.cfg.Slack.Post(ctx, w.Channel, card)
+	if postErr == nil {
+		return ts
+	}
+	log.WarnContext(ctx, "post deployment card failed", "watch", w.ID, "channel", w.Channel, "error", postErr.Error())
+	if w.ResponseURL == "" {
+		if err := s.cfg.Slack.DM(ctx, w.Owner, card); err != nil {
+			log.WarnContext(ctx, "DM deployment card failed", "watch", w.ID, "error", err.Error())
+		}
+		return ""
+	}
+	if err := s.cfg.Slack.Respond(ctx, w.ResponseURL, card); err != nil {
+		log.WarnContext(ctx, "respond with deployment card failed", "watch", w.ID, "error", err.Error())
+	}
+	if errors.Is(postErr, ErrCannotPost) {
+		hint := note(":information_source: I can't post in this channel, so I can't keep the deployment message up to date here. " +
+			"Invite me with `/invite @c66bot` and I will; until then you'll get the result here or in a DM.")
+		if err := s.cfg.Slack.Respond(ctx, w.ResponseURL, hint); err != nil {
+			log.WarnContext(ctx, "respond with invite hint failed", "watch", w.ID, "error", err.Error())
+		}
+	}
+	return ""
+}
+
+// randomID is 128 random bits in hex, for request ids the caller left out.
+func randomID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return hex.EncodeToString(b[:])
+}

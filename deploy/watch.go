@@ -1,0 +1,540 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/c66bot/c66bot/accounts"
+	"github.com/c66bot/c66bot/cloud66"
+	bk "github.com/c66bot/c66bot/internal/blockkit"
+	"github.com/c66bot/c66bot/storage"
+)
+
+const (
+	// responseURLWindow is how long after a deploy the response_url is
+	// still used for its result. Slack honours one for 30 minutes from the
+	// slash command; a confirmed deploy may start up to storage.IntentTTL
+	// after the command, hence 25.
+	responseURLWindow = 30*time.Minute - storage.IntentTTL
+
+	// matchWindow is how far apart an action's and a deployment's start may
+	// be to be taken as the same deployment.
+	matchWindow = 5 * time.Minute
+
+	// startingGrace is how long a watch stuck in "starting" (its redeploy
+	// got no answer, or the bot stopped mid-request) is given before the
+	// bot concludes from Cloud 66's lists that the deploy never happened.
+	startingGrace = 2 * time.Minute
+
+	// finishTries bounds the retries of the deployments read that completes
+	// a finished watch; after that it ends without the git hash.
+	finishTries = 3
+
+	// savePolls is how many quiet polls may pass before the poll counters
+	// are saved anyway; every state change is saved at once.
+	savePolls = 10
+)
+
+// Run resumes every stored unfinished deployment, then follows new ones
+// until ctx is done. The watchers stop with ctx; their state is in bbolt,
+// so the next Run resumes them. Run returns after they stopped.
+func (s *Service) Run(ctx context.Context) error {
+	s.mu.Lock()
+	if s.runCtx != nil {
+		s.mu.Unlock()
+		return errors.New("deploy: Run is already running")
+	}
+	s.runCtx = ctx
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.runCtx = nil
+		s.mu.Unlock()
+		s.wg.Wait()
+	}()
+
+	// Held so that no start is between claiming a stack and marking its
+	// watch as starting while the active watches are read and followed.
+	s.resumeMu.Lock()
+	active, err := s.cfg.Store.ActiveWatches(ctx)
+	for _, w := range active {
+		s.follow(w, 0)
+	}
+	s.resumeMu.Unlock()
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("deploy: resume deployments: %w", err)
+	}
+	if len(active) > 0 {
+		s.log.InfoContext(ctx, "resumed deployments", "count", len(active))
+	}
+	<-ctx.Done()
+	return nil
+}
+
+// handOver gives a freshly started watch to a watcher. Without Run the
+// watch simply waits in bbolt for the next Run.
+func (s *Service) handOver(w storage.Watch) {
+	s.mu.Lock()
+	delete(s.starting, w.ID)
+	s.mu.Unlock()
+	s.follow(w, s.cfg.Poll.Initial)
+}
+
+// follow starts one watcher goroutine for w unless it has one, or a start
+// is still setting it up; first is the wait before its first poll.
+func (s *Service) follow(w storage.Watch, first time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ctx := s.runCtx
+	if ctx == nil || s.following[w.ID] || s.starting[w.ID] || w.Done() {
+		return
+	}
+	s.following[w.ID] = true
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer func() {
+			s.mu.Lock()
+			delete(s.following, w.ID)
+			s.mu.Unlock()
+		}()
+		defer func() {
+			// A bug in one watcher must not take the bot down; the watch
+			// stays in bbolt and the next Run resumes it.
+			if r := recover(); r != nil {
+				s.log.Error("deployment watcher panicked", "watch", w.ID, "panic", fmt.Sprint(r))
+			}
+		}()
+		wt := &watcher{s: s, w: w, interval: s.cfg.Poll.Initial,
+			log: s.log.With("watch", w.ID, "stack_uid", w.StackUID)}
+		wt.run(ctx, first)
+	}()
+}
+
+// updateWatch applies f to the stored watch and saves it. Everything that
+// changes a stored watch goes through here, so concurrent changes (a
+// watcher's progress, a cancel noted by ConfirmCancel) never undo each
+// other.
+func (s *Service) updateWatch(ctx context.Context, id string, f func(*storage.Watch)) (storage.Watch, error) {
+	s.watchMu.Lock()
+	defer s.watchMu.Unlock()
+	w, err := s.cfg.Store.GetWatch(ctx, id)
+	if err != nil {
+		return storage.Watch{}, fmt.Errorf("deploy: read watch: %w", err)
+	}
+	f(&w)
+	if err := s.cfg.Store.SaveWatch(ctx, w); err != nil {
+		return storage.Watch{}, fmt.Errorf("deploy: save watch: %w", err)
+	}
+	return w, nil
+}
+
+// render shows w's current state: the card is edited in place when the bot
+// could post it; otherwise only the final state is delivered, through the
+// response_url while Slack still honours it, else in a DM to the owner.
+func (s *Service) render(ctx context.Context, w storage.Watch) {
+	card := Card(w, s.now(), s.cfg.Cloud66URL)
+	if w.MessageTS != "" {
+		if err := s.cfg.Slack.Update(ctx, w.Channel, w.MessageTS, card); err != nil {
+			s.log.WarnContext(ctx, "update deployment card failed", "watch", w.ID, "error", err.Error())
+		}
+		return
+	}
+	if !w.Done() {
+		// Slack allows five uses of a response_url; they are kept for the
+		// result, which is what people wait for.
+		return
+	}
+	if w.ResponseURL != "" && s.now().Sub(w.RequestedAt) < responseURLWindow {
+		err := s.cfg.Slack.Respond(ctx, w.ResponseURL, card)
+		if err == nil {
+			return
+		}
+		s.log.WarnContext(ctx, "respond with deployment result failed", "watch", w.ID, "error", err.Error())
+	}
+	card.InChannel = false
+	if err := s.cfg.Slack.DM(ctx, w.Owner, card); err != nil {
+		s.log.WarnContext(ctx, "DM deployment result failed", "watch", w.ID, "error", err.Error())
+	}
+}
+
+// threadNote posts text (mrkdwn, escaped) under the card. Without a card
+// to thread under it is sent to the owner only when orDM is set: results
+// are already in the card delivered by render.
+func (s *Service) threadNote(ctx context.Context, w storage.Watch, text string, orDM bool) {
+	if w.MessageTS != "" {
+		if err := s.cfg.Slack.Thread(ctx, w.Channel, w.MessageTS, note(text)); err != nil {
+			s.log.WarnContext(ctx, "thread post failed", "watch", w.ID, "error", err.Error())
+		}
+		return
+	}
+	if orDM {
+		if err := s.cfg.Slack.DM(ctx, w.Owner, note(text)); err != nil {
+			s.log.WarnContext(ctx, "DM failed", "watch", w.ID, "error", err.Error())
+		}
+	}
+}
+
+// tellOwner tells the watch's owner privately: ephemeral in the channel,
+// else (the bot is not there, or Slack refused) a DM.
+func (s *Service) tellOwner(ctx context.Context, w storage.Watch, text string) {
+	err := s.cfg.Slack.Ephemeral(ctx, w.Channel, w.Owner.User, note(text))
+	if err == nil {
+		return
+	}
+	if err := s.cfg.Slack.DM(ctx, w.Owner, note(text)); err != nil {
+		s.log.WarnContext(ctx, "tell owner failed", "watch", w.ID, "error", err.Error())
+	}
+}
+
+// watcher follows one deployment to its end.
+type watcher struct {
+	s        *Service
+	w        storage.Watch
+	c66      Cloud66
+	log      *slog.Logger
+	interval time.Duration
+
+	relinked bool // the client was fetched again after a 401
+	misses   int  // lookups of a "starting" watch that found no action
+	finishes int  // failed attempts at reading the finished deployment
+	quiet    int  // polls since the counters were last saved
+	gone     bool // the stored watch was deleted under the watcher
+}
+
+func (wt *watcher) run(ctx context.Context, wait time.Duration) {
+	s := wt.s
+	for !wt.w.Done() && !wt.gone {
+		if err := s.sleep(ctx, wait); err != nil {
+			return
+		}
+		if wt.c66 == nil {
+			c, err := s.cfg.Cloud66For(ctx, wt.w.Owner)
+			switch {
+			case ctx.Err() != nil:
+				return
+			case errors.Is(err, accounts.ErrNotLinked):
+				wt.endUnlinked(ctx)
+				return
+			case err != nil:
+				wt.log.WarnContext(ctx, "no Cloud 66 client for the owner", "error", err.Error())
+				wait = wt.grow()
+				continue
+			}
+			wt.c66 = c
+		}
+
+		now := s.now()
+		if deadline := wt.w.RequestedAt.Add(s.cfg.Poll.Timeout); !now.Before(deadline) {
+			wt.endUnknown(ctx, fmt.Sprintf("No result from Cloud 66 after %s, so I stopped following this deployment.", bk.Duration(s.cfg.Poll.Timeout)))
+			return
+		}
+		wt.watchdog(ctx, now)
+
+		if err := s.budget.wait(ctx, wt.w.Owner); err != nil {
+			return
+		}
+		changed, err := wt.poll(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			wait = wt.failed(ctx, err)
+		case changed:
+			wt.relinked = false
+			wt.interval = s.cfg.Poll.Initial
+			wait = wt.interval
+		default:
+			wt.relinked = false
+			wait = wt.grow()
+		}
+	}
+}
+
+// grow backs the interval off ×1.5, up to Poll.Max, and returns it.
+func (wt *watcher) grow() time.Duration {
+	wt.interval = min(wt.interval*3/2, wt.s.cfg.Poll.Max)
+	return wt.interval
+}
+
+// failed decides what a failed poll means and returns the wait before the
+// next one; it ends the watch when Cloud 66 will not answer any better.
+func (wt *watcher) failed(ctx context.Context, err error) time.Duration {
+	s := wt.s
+	var er *cloud66.ErrorResponse
+	switch {
+	case errors.Is(err, cloud66.ErrThrottled):
+		// Polling into a throttle only burns the next window's budget.
+		wait := wt.grow()
+		if errors.As(err, &er) && !er.RetryAt.IsZero() {
+			wait = max(wait, time.Until(er.RetryAt))
+		}
+		left := wt.w.RequestedAt.Add(s.cfg.Poll.Timeout).Sub(s.now())
+		wt.log.WarnContext(ctx, "Cloud 66 throttled the watcher", "wait", wait.String())
+		return max(0, min(wait, left))
+	case errors.Is(err, cloud66.ErrUnauthorized):
+		if !wt.relinked {
+			// The person may have linked again with a new token; fetch
+			// the client once more before giving up.
+			wt.relinked, wt.c66 = true, nil
+			return 0
+		}
+		wt.endUnlinked(ctx)
+	case errors.Is(err, cloud66.ErrNotFound), errors.Is(err, cloud66.ErrForbidden):
+		wt.endUnknown(ctx, "Cloud 66 no longer shows this deployment to the person who started it (the stack was deleted, or their access changed).")
+	default:
+		// Transient (5xx, timeouts) or unexpected: never a reason to stop
+		// following; the hard timeout bounds it.
+		wt.log.WarnContext(ctx, "poll failed; backing off", "transient", cloud66.IsTransient(err), "error", err.Error())
+	}
+	return wt.grow()
+}
+
+// poll asks Cloud 66 once and reports whether anything moved.
+func (wt *watcher) poll(ctx context.Context) (bool, error) {
+	wt.w.Polls++
+	wt.w.LastPolled = wt.s.now()
+	if wt.w.ActionID == 0 {
+		return wt.lookup(ctx)
+	}
+	a, err := wt.c66.GetAction(ctx, wt.w.StackUID, wt.w.ActionID)
+	if err != nil {
+		return false, err
+	}
+	if a.Finished() {
+		return true, wt.finish(ctx, a)
+	}
+	if wt.w.State != stateDeploying {
+		wt.started(ctx, a)
+		return true, nil
+	}
+	wt.saveCounters(ctx)
+	return false, nil
+}
+
+// lookup finds the action of a deploy that has none yet: queued behind
+// another deployment, or started by a request whose answer was lost.
+func (wt *watcher) lookup(ctx context.Context) (bool, error) {
+	acts, err := wt.c66.ListActionsByReference(ctx, wt.w.StackUID, wt.w.UserReference)
+	if err != nil {
+		return false, err
+	}
+	var a *cloud66.AsyncAction
+	for i := range acts {
+		if acts[i].UserReference() == wt.w.UserReference {
+			a = &acts[i] // newest first
+			break
+		}
+	}
+	if a == nil {
+		if wt.w.State == stateStarting {
+			return wt.neverStarted(ctx)
+		}
+		wt.saveCounters(ctx)
+		return false, nil
+	}
+	wt.started(ctx, a)
+	if a.Finished() {
+		return true, wt.finish(ctx, a)
+	}
+	return true, nil
+}
+
+// neverStarted ends a "starting" watch when Cloud 66 shows neither its
+// action nor any running deployment: a deploy Cloud 66 accepted is either
+// running, done (its action exists) or queued behind a running one.
+func (wt *watcher) neverStarted(ctx context.Context) (bool, error) {
+	wt.misses++
+	if wt.misses < 2 || wt.s.now().Sub(wt.w.RequestedAt) < startingGrace {
+		wt.saveCounters(ctx)
+		return false, nil
+	}
+	if err := wt.s.budget.wait(ctx, wt.w.Owner); err != nil {
+		return false, err
+	}
+	deps, _, err := wt.c66.ListDeploymentsPage(ctx, wt.w.StackUID, 1)
+	if err != nil {
+		return false, err
+	}
+	for _, d := range deps {
+		if d.IsDeploying {
+			return false, nil
+		}
+	}
+	wt.endUnknown(ctx, "Cloud 66 shows no deployment for this request: it probably never reached Cloud 66. Deploy again if it is still needed.")
+	return true, nil
+}
+
+// started records that the deployment runs under action a.
+func (wt *watcher) started(ctx context.Context, a *cloud66.AsyncAction) {
+	now := wt.s.now()
+	wt.update(ctx, func(x *storage.Watch) {
+		x.ActionID, x.State, x.LastChange, x.Message = a.ID, stateDeploying, now, ""
+		x.StartedAt = a.StartedAt.Time
+		if x.StartedAt.IsZero() {
+			x.StartedAt = now
+		}
+	})
+	wt.s.render(ctx, wt.w)
+}
+
+// finish records the outcome of finished action a: the deployment it
+// belongs to gives the git hash and says whether it was cancelled.
+func (wt *watcher) finish(ctx context.Context, a *cloud66.AsyncAction) error {
+	s := wt.s
+	if err := s.budget.wait(ctx, wt.w.Owner); err != nil {
+		return err
+	}
+	deps, _, err := wt.c66.ListDeploymentsPage(ctx, wt.w.StackUID, 1)
+	if err != nil {
+		wt.finishes++
+		if ctx.Err() != nil || wt.finishes < finishTries && (cloud66.IsTransient(err) || errors.Is(err, cloud66.ErrThrottled)) {
+			return err
+		}
+		wt.log.WarnContext(ctx, "finished deployment not found in the list", "error", err.Error())
+		deps = nil
+	}
+	d := pickDeployment(deps, a.StartedAt.Time)
+	success := a.FinishedSuccess != nil && *a.FinishedSuccess
+	now := s.now()
+	// Once saved, the watch is no longer active and no later Run would
+	// redo what follows, so the save and the messages must not be cut
+	// short by shutdown.
+	ctx = context.WithoutCancel(ctx)
+	wt.update(ctx, func(x *storage.Watch) {
+		x.ActionID, x.LastChange, x.Message = a.ID, now, a.FinishedMessage
+		if x.StartedAt.IsZero() {
+			x.StartedAt = a.StartedAt.Time
+		}
+		x.FinishedAt = a.FinishedAt.Time
+		if d != nil {
+			x.GitHash, x.DeploymentID = d.GitHash, d.ID
+		}
+		switch {
+		case success:
+			x.State = stateSucceeded
+		case d != nil && d.Outcome.Meaning == "cancelled", x.CancelRequestedBy != "":
+			x.State = stateCancelled
+		default:
+			x.State = stateFailed
+		}
+	})
+	w := wt.w
+	s.render(ctx, w)
+	msg := bk.Esc(w.Message)
+	switch {
+	case w.State == stateFailed && msg == "":
+		s.threadNote(ctx, w, mention(w.Owner.User)+" the deployment failed and Cloud 66 gave no reason; <"+
+			bk.StackURL(s.cfg.Cloud66URL, w.StackUID)+"|check the deployment log>.", false)
+	case w.State == stateFailed:
+		s.threadNote(ctx, w, mention(w.Owner.User)+" Cloud 66: "+msg, false)
+	case msg != "":
+		s.threadNote(ctx, w, "Cloud 66: "+msg, false)
+	}
+	wt.log.InfoContext(ctx, "deployment finished", "state", w.State, "action_id", w.ActionID, "deployment_id", w.DeploymentID)
+	return nil
+}
+
+// pickDeployment is the deployment of an action that started at started:
+// the closest start within matchWindow, else the newest.
+func pickDeployment(deps []cloud66.Deployment, started time.Time) *cloud66.Deployment {
+	var best *cloud66.Deployment
+	var bestGap time.Duration
+	if !started.IsZero() {
+		for i := range deps {
+			if deps[i].StartedAt.IsZero() {
+				continue
+			}
+			gap := deps[i].StartedAt.Sub(started).Abs()
+			if gap <= matchWindow && (best == nil || gap < bestGap) {
+				best, bestGap = &deps[i], gap
+			}
+		}
+	}
+	if best == nil && len(deps) > 0 {
+		best = &deps[0]
+	}
+	return best
+}
+
+// watchdog posts once in the thread when a deployment has shown no
+// progress for Poll.Watchdog: people should look before the hard timeout.
+func (wt *watcher) watchdog(ctx context.Context, now time.Time) {
+	w := wt.w
+	if w.State != stateDeploying || w.WatchdogPosted {
+		return
+	}
+	since := w.LastChange
+	if since.IsZero() {
+		since = w.StartedAt
+	}
+	if now.Sub(since) < wt.s.cfg.Poll.Watchdog {
+		return
+	}
+	wt.update(ctx, func(x *storage.Watch) { x.WatchdogPosted = true })
+	run := w.StartedAt
+	if run.IsZero() {
+		run = w.RequestedAt
+	}
+	wt.s.threadNote(ctx, wt.w, fmt.Sprintf("⏳ Still deploying after %s; Cloud 66 reports no progress — <%s|check it in Cloud 66>.",
+		minutes(now.Sub(run)), bk.StackURL(wt.s.cfg.Cloud66URL, w.StackUID)), true)
+}
+
+// endUnknown ends the watch without an outcome, saying why.
+func (wt *watcher) endUnknown(ctx context.Context, reason string) {
+	now := wt.s.now()
+	ctx = context.WithoutCancel(ctx) // as in finish: no later Run would redo this
+	wt.update(ctx, func(x *storage.Watch) {
+		x.State, x.Message, x.FinishedAt, x.LastChange = stateUnknown, reason, now, now
+	})
+	wt.s.render(ctx, wt.w)
+	wt.s.threadNote(ctx, wt.w, "⚠️ "+bk.Esc(reason)+" <"+bk.StackURL(wt.s.cfg.Cloud66URL, wt.w.StackUID)+"|Check it in Cloud 66>.", false)
+	wt.log.WarnContext(ctx, "deployment state unknown", "reason", reason)
+}
+
+// endUnlinked ends the watch because the owner's Cloud 66 link is gone or
+// refused, and tells them how to fix it.
+func (wt *watcher) endUnlinked(ctx context.Context) {
+	wt.endUnknown(ctx, "The Cloud 66 link of the person who started this deployment expired or was revoked, so I stopped following it.")
+	wt.s.tellOwner(context.WithoutCancel(ctx), wt.w, fmt.Sprintf(":lock: Your Cloud 66 link has expired or was revoked, so I stopped following the deployment of %s. Run `%s login` to link again.",
+		stackLabel(wt.w.StackName, wt.w.Environment), bk.Esc(wt.s.cfg.Command)))
+}
+
+// update changes the stored watch and keeps the watcher's copy in step,
+// carrying the poll counters along. A failed save keeps the change in
+// memory, so the watcher still acts on it; the next save catches up.
+func (wt *watcher) update(ctx context.Context, f func(*storage.Watch)) {
+	polls, polled := wt.w.Polls, wt.w.LastPolled
+	w, err := wt.s.updateWatch(ctx, wt.w.ID, func(x *storage.Watch) {
+		x.Polls, x.LastPolled = polls, polled
+		f(x)
+	})
+	if err == nil {
+		wt.w, wt.quiet = w, 0
+		return
+	}
+	f(&wt.w)
+	if errors.Is(err, storage.ErrNotFound) {
+		// Deleted under us (an operator, or a sweep): nothing left to keep
+		// up to date.
+		wt.gone = true
+	}
+	if ctx.Err() == nil {
+		wt.log.WarnContext(ctx, "save watch failed", "error", err.Error())
+	}
+}
+
+// saveCounters saves the poll counters every savePolls quiet polls, so a
+// restart does not lose them without a write per poll.
+func (wt *watcher) saveCounters(ctx context.Context) {
+	wt.quiet++
+	if wt.quiet >= savePolls {
+		wt.update(ctx, func(*storage.Watch) {})
+	}
+}

@@ -1,0 +1,197 @@
+package storage
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+)
+
+// IntentTTL is how long a confirmation button stays usable. Five minutes is
+// enough to read the prompt and click; after that the stack may have changed
+// under the prompt, so the person should ask again.
+const IntentTTL = 5 * time.Minute
+
+// Intent is a pending confirmation: what a person asked for, parked until
+// they press Confirm. A Slack button's value is the intent's ID, never the
+// parameters, so a forged or replayed payload cannot choose what runs; it
+// can at most name an id, and an id works once.
+//
+// Errors from this file never include the id: like an OAuth state, it is a
+// bearer capability until spent.
+type Intent struct {
+	ID          string   // 128 random bits, base64url without padding; set by CreateIntent
+	Kind        string   // "deploy", "cancel", "unlock", …
+	Requester   Identity // who asked; usually the only person allowed to confirm
+	Channel     string
+	ResponseURL string // Slack response_url; lets anyone post as the bot, so sealed
+	StackUID    string
+	StackName   string
+	Environment string
+	Params      map[string]string
+	CreatedAt   time.Time // set by CreateIntent from the store's clock
+	ExpiresAt   time.Time // set by CreateIntent: CreatedAt+IntentTTL, or the caller's earlier non-zero value
+}
+
+// CreateIntent stores in and returns it with ID, CreatedAt and ExpiresAt
+// set. It requires Kind and a valid Requester. ExpiresAt may be shortened
+// by the caller but not lengthened past IntentTTL.
+func (s *Store) CreateIntent(ctx context.Context, in Intent) (Intent, error) {
+	if in.Kind == "" {
+		return Intent{}, errors.New("storage: create intent: empty Kind")
+	}
+	if !in.Requester.Valid() {
+		return Intent{}, fmt.Errorf("storage: create intent: %w", invalidIdentity(in.Requester))
+	}
+	random := make([]byte, intentIDSize)
+	if _, err := rand.Read(random); err != nil {
+		return Intent{}, fmt.Errorf("storage: create intent: %w", err)
+	}
+	in.ID = newStateString(random)
+	key, _ := intentKey(in.ID)
+
+	in.CreatedAt = s.now()
+	if limit := in.CreatedAt.Add(IntentTTL); in.ExpiresAt.IsZero() || in.ExpiresAt.After(limit) {
+		in.ExpiresAt = limit
+	}
+	plain, err := encodeIntent(in)
+	if err != nil {
+		return Intent{}, fmt.Errorf("storage: create %s intent for %s: %w", in.Kind, in.Requester, err)
+	}
+	// Sealed before the transaction so the writer lock is held only for the
+	// Put.
+	sealed, err := s.sealer.Seal(plain, key)
+	if err != nil {
+		return Intent{}, fmt.Errorf("storage: create %s intent for %s: %w", in.Kind, in.Requester, err)
+	}
+	err = s.update(ctx, func(tx *bbolt.Tx) error {
+		b, err := bucket(tx, bucketIntents)
+		if err != nil {
+			return err
+		}
+		return b.Put(key, sealed)
+	})
+	if err != nil {
+		return Intent{}, fmt.Errorf("storage: create %s intent for %s: %w", in.Kind, in.Requester, err)
+	}
+	return in, nil
+}
+
+// GetIntent returns the intent with id without spending it, for showing
+// what a button will do. It returns an error wrapping ErrNotFound for an id
+// that is malformed, unknown, spent, or whose value no longer opens (its key
+// was retired), and ErrIntentExpired, together with the intent, for one past
+// ExpiresAt.
+func (s *Store) GetIntent(ctx context.Context, id string) (Intent, error) {
+	key, ok := intentKey(id)
+	if !ok {
+		return Intent{}, fmt.Errorf("storage: get intent: %w", ErrNotFound)
+	}
+	var sealed []byte
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		b, err := bucket(tx, bucketIntents)
+		if err != nil {
+			return err
+		}
+		v := b.Get(key)
+		if v == nil {
+			return ErrNotFound
+		}
+		sealed = bytes.Clone(v)
+		return nil
+	})
+	if err != nil {
+		return Intent{}, fmt.Errorf("storage: get intent: %w", err)
+	}
+	in, err := s.openIntent(id, sealed, key)
+	if err != nil {
+		// An intent that does not open can never be confirmed; to the caller
+		// it is as good as gone, and the sweep will delete it.
+		return Intent{}, fmt.Errorf("storage: get intent: %w: %w", ErrNotFound, err)
+	}
+	if !s.now().Before(in.ExpiresAt) {
+		return in, fmt.Errorf("storage: get intent: %w", ErrIntentExpired)
+	}
+	return in, nil
+}
+
+// ConsumeIntent spends the intent with id, once, in a single write
+// transaction, so of a double click or a duplicate delivery exactly one call
+// gets the intent and the others get ErrNotFound.
+//
+//   - unknown, malformed, spent, or not opening: an error wrapping
+//     ErrNotFound (an unopenable one is deleted);
+//   - expired: deleted, and the intent returned with an error wrapping
+//     ErrIntentExpired so the caller can say what expired;
+//   - check(in) returns an error: the intent is kept, so its rightful owner
+//     can still press the button, and the intent is returned with check's
+//     error, unwrapped;
+//   - otherwise the intent is deleted and returned.
+//
+// check may be nil. It runs inside the write transaction, so it must be
+// quick and must not call the Store (bbolt's writer lock is not reentrant).
+func (s *Store) ConsumeIntent(ctx context.Context, id string, check func(Intent) error) (Intent, error) {
+	key, ok := intentKey(id)
+	if !ok {
+		return Intent{}, fmt.Errorf("storage: consume intent: %w", ErrNotFound)
+	}
+	now := s.now()
+	var (
+		in       Intent
+		verdict  error
+		refusing bool // check said no; verdict is its error and goes out bare
+	)
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		in, verdict, refusing = Intent{}, nil, false
+		b, err := bucket(tx, bucketIntents)
+		if err != nil {
+			return err
+		}
+		v := b.Get(key)
+		if v == nil {
+			return ErrNotFound
+		}
+		got, err := s.openIntent(id, bytes.Clone(v), key)
+		switch {
+		case err != nil:
+			verdict = fmt.Errorf("%w: %w", ErrNotFound, err)
+		case !now.Before(got.ExpiresAt):
+			in, verdict = got, ErrIntentExpired
+		case check != nil:
+			if err := check(got); err != nil {
+				// Not deleted: another person's click must not use up the
+				// requester's confirmation.
+				in, verdict, refusing = got, err, true
+				return errNoChanges
+			}
+			in = got
+		default:
+			in = got
+		}
+		return b.Delete(key)
+	})
+	switch {
+	case refusing:
+		// err is the errNoChanges that rolled the transaction back.
+		return in, verdict
+	case err != nil:
+		return Intent{}, fmt.Errorf("storage: consume intent: %w", err)
+	case verdict != nil:
+		return in, fmt.Errorf("storage: consume intent: %w", verdict)
+	}
+	return in, nil
+}
+
+// openIntent unseals an intents value stored under key; id is only copied
+// into the result.
+func (s *Store) openIntent(id string, sealed, key []byte) (Intent, error) {
+	plain, err := s.sealer.Open(sealed, key)
+	if err != nil {
+		return Intent{}, err
+	}
+	return decodeIntent(id, plain)
+}

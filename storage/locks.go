@@ -1,0 +1,205 @@
+package storage
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+)
+
+// Lock is a person's hold on a stack in one workspace: "don't deploy this,
+// I'm on it". It stays until released (by its owner, or forced by someone
+// else); it never expires, because a lock that lapses silently is worse
+// than one that has to be cleared by hand. Locks are not secret and are
+// stored as plain JSON.
+type Lock struct {
+	Team        string // workspace (or enterprise) the lock belongs to; no ':'
+	StackUID    string
+	StackName   string
+	Environment string
+	Owner       Identity
+	Reason      string
+	Since       time.Time // set on first acquire from the store's clock; kept when the owner re-locks
+}
+
+// AcquireLock takes the lock on l.StackUID in l.Team for l.Owner.
+//
+//   - free: l is stored with Since set to now and returned with acquired true;
+//   - already held by l.Owner: the stored lock gets l's Reason (and l's
+//     StackName and Environment when they are non-empty, in case the stack
+//     was renamed), keeps its Since, and is returned with acquired true;
+//   - held by someone else: nothing changes; the existing lock is returned
+//     with acquired false and a nil error.
+//
+// The check and the write are one transaction, so of two people locking the
+// same stack at once exactly one gets it.
+func (s *Store) AcquireLock(ctx context.Context, l Lock) (held Lock, acquired bool, err error) {
+	key, err := lockKey(l.Team, l.StackUID)
+	if err != nil {
+		return Lock{}, false, err
+	}
+	if !l.Owner.Valid() {
+		return Lock{}, false, fmt.Errorf("storage: lock on %s: owner: %w", l.StackUID, invalidIdentity(l.Owner))
+	}
+	now := s.now()
+	err = s.update(ctx, func(tx *bbolt.Tx) error {
+		held, acquired = Lock{}, false
+		b, err := bucket(tx, bucketLocks)
+		if err != nil {
+			return err
+		}
+		next := l
+		next.Since = now
+		if v := b.Get(key); v != nil {
+			cur, err := decodeLock(l.Team, l.StackUID, v)
+			if err != nil {
+				return err
+			}
+			if cur.Owner != l.Owner {
+				held = cur
+				return errNoChanges
+			}
+			next = cur
+			next.Reason = l.Reason
+			if l.StackName != "" {
+				next.StackName = l.StackName
+			}
+			if l.Environment != "" {
+				next.Environment = l.Environment
+			}
+		}
+		v, err := encodeLock(next)
+		if err != nil {
+			return err
+		}
+		if err := b.Put(key, v); err != nil {
+			return err
+		}
+		held, acquired = next, true
+		return nil
+	})
+	if errors.Is(err, errNoChanges) {
+		return held, false, nil
+	}
+	if err != nil {
+		return Lock{}, false, fmt.Errorf("storage: acquire lock on %s in %s: %w", l.StackUID, l.Team, err)
+	}
+	return held, acquired, nil
+}
+
+// GetLock returns the lock on stackUID in team, or an error wrapping
+// ErrNotFound when the stack is not locked there.
+func (s *Store) GetLock(ctx context.Context, team, stackUID string) (Lock, error) {
+	key, err := lockKey(team, stackUID)
+	if err != nil {
+		return Lock{}, err
+	}
+	var l Lock
+	err = s.view(ctx, func(tx *bbolt.Tx) error {
+		b, err := bucket(tx, bucketLocks)
+		if err != nil {
+			return err
+		}
+		v := b.Get(key)
+		if v == nil {
+			return ErrNotFound
+		}
+		// Decoding copies everything out of bbolt's memory map.
+		l, err = decodeLock(team, stackUID, v)
+		return err
+	})
+	if err != nil {
+		return Lock{}, fmt.Errorf("storage: lock on %s in %s: %w", stackUID, team, err)
+	}
+	return l, nil
+}
+
+// ReleaseLock removes the lock on stackUID in team, whoever holds it, and
+// returns what was there, so the caller can name the previous owner; an
+// error wrapping ErrNotFound means there was no lock. Deciding who may
+// release (the owner, or anyone with force) is the caller's job.
+func (s *Store) ReleaseLock(ctx context.Context, team, stackUID string) (Lock, error) {
+	key, err := lockKey(team, stackUID)
+	if err != nil {
+		return Lock{}, err
+	}
+	var l Lock
+	err = s.update(ctx, func(tx *bbolt.Tx) error {
+		b, err := bucket(tx, bucketLocks)
+		if err != nil {
+			return err
+		}
+		v := b.Get(key)
+		if v == nil {
+			return ErrNotFound
+		}
+		// A record this build cannot decode is still removed: releasing is
+		// how an operator gets rid of it.
+		l, _ = decodeLock(team, stackUID, v)
+		l.Team, l.StackUID = team, stackUID
+		return b.Delete(key)
+	})
+	if err != nil {
+		return Lock{}, fmt.Errorf("storage: release lock on %s in %s: %w", stackUID, team, err)
+	}
+	return l, nil
+}
+
+// ListLocks returns team's locks, oldest first. Other workspaces' locks are
+// never included.
+func (s *Store) ListLocks(ctx context.Context, team string) ([]Lock, error) {
+	if err := validLockTeam(team); err != nil {
+		return nil, err
+	}
+	prefix := []byte(team + ":")
+	var locks []Lock
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		locks = nil
+		b, err := bucket(tx, bucketLocks)
+		if err != nil {
+			return err
+		}
+		c := b.Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			l, err := decodeLock(team, string(k[len(prefix):]), v)
+			if err != nil {
+				return err
+			}
+			locks = append(locks, l)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("storage: list locks in %s: %w", team, err)
+	}
+	slices.SortFunc(locks, func(a, b Lock) int {
+		return cmp.Or(a.Since.Compare(b.Since), strings.Compare(a.StackUID, b.StackUID))
+	})
+	return locks, nil
+}
+
+// lockKey returns "team:stackUID". Refusing ':' in team keeps the key
+// unambiguous and makes "team:" a prefix of that team's locks only; a stack
+// uid may contain anything, since it comes after the first ':'.
+func lockKey(team, stackUID string) ([]byte, error) {
+	if err := validLockTeam(team); err != nil {
+		return nil, err
+	}
+	if stackUID == "" {
+		return nil, fmt.Errorf("storage: lock in %s: empty stack uid", team)
+	}
+	return []byte(team + ":" + stackUID), nil
+}
+
+func validLockTeam(team string) error {
+	if team == "" || strings.Contains(team, ":") {
+		return fmt.Errorf("storage: invalid lock team %q: want a non-empty id without ':'", team)
+	}
+	return nil
+}
