@@ -22,8 +22,8 @@ import (
 
 	"github.com/c66bot/c66bot/bot"
 	"github.com/c66bot/c66bot/bot/bottest"
-	"github.com/c66bot/c66bot/deploy"
 	"github.com/c66bot/c66bot/cloud66/cloud66test"
+	"github.com/c66bot/c66bot/deploy"
 )
 
 // ackDeadline is Slack's: a slash command not acked within 3 s fails for

@@ -60,7 +60,7 @@ func (f *fakeLinker) OutOfBand() bool { return f.oob }
 
 // fakeCloud66 answers from fixed data, or with err when set.
 type fakeCloud66 struct {
-	stacks  []cloud66.Stack
+	stacks      []cloud66.Stack
 	servers     map[string][]cloud66.Server
 	deployments map[string][]cloud66.Deployment
 	err         error

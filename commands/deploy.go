@@ -136,7 +136,7 @@ func deploymentsCommand() *Command {
 		Description: "The most recent deployments of a stack, newest first: outcome, who, when, how long, and the ref or git hash.",
 		Examples:    []string{"deployments shop:production"},
 		MinArgs:     1, MaxArgs: 1,
-		Run:         runDeployments,
+		Run: runDeployments,
 	}
 }
 
@@ -223,7 +223,7 @@ func cancelCommand() *Command {
 		Description: "Cancels the deployment running on a stack, after you confirm. Its channel message moves to cancelled.",
 		Examples:    []string{"cancel shop:production"},
 		MinArgs:     1, MaxArgs: 1,
-		Run:         runCancel,
+		Run: runCancel,
 	}
 }
 

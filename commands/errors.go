@@ -46,9 +46,9 @@ func (e *NotFoundError) Error() string { return fmt.Sprintf("%s %q not found", e
 // reads: the cause, and the next step. Replies are always ephemeral.
 func (r *Router) errorReply(ctx context.Context, c *Call, err error) Reply {
 	var (
-		usage *UsageError
-		amb   *AmbiguousError
-		nf    *NotFoundError
+		usage  *UsageError
+		amb    *AmbiguousError
+		nf     *NotFoundError
 		c66    *cloud66.ErrorResponse
 		locked *deploy.LockedError
 		busy   *deploy.BusyError

@@ -61,7 +61,7 @@ func unlockCommand() *Command {
 		Description: "Removes the lock on a stack. Removing someone else's lock asks you to confirm, and tells them.",
 		Examples:    []string{"unlock shop:production"},
 		MinArgs:     1, MaxArgs: 1,
-		Run:         runUnlock,
+		Run: runUnlock,
 	}
 }
 
