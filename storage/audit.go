@@ -21,18 +21,18 @@ const auditScanBatch = 500
 // deleted by this package. It is stored in the clear, so Args and Detail
 // must never hold tokens or response URLs.
 type AuditEntry struct {
-	Seq             uint64    // set by AppendAudit; increases with every entry
-	At              time.Time // set to the store's clock when zero
-	Team            string
-	User            string
-	Channel         string
-	Action          string // "deploy", "deploy.confirm", "deploy.abort", "cancel", "lock", "unlock", "unlock.force", "login", "logout", …
-	StackUID        string
-	StackName       string
-	Args            map[string]string
-	Result          string // "ok", "refused: …", "error: …", "pending confirmation"
-	Cloud66ActionID int64
-	Detail          string
+	Seq             uint64            `json:"seq"` // set by AppendAudit; increases with every entry
+	At              time.Time         `json:"at"`  // set to the store's clock when zero
+	Team            string            `json:"team"`
+	User            string            `json:"user"`
+	Channel         string            `json:"channel,omitempty"`
+	Action          string            `json:"action"` // "deploy", "deploy.confirm", "deploy.abort", "cancel", "lock", "unlock", "unlock.force", "login", "logout", …
+	StackUID        string            `json:"stack_uid,omitempty"`
+	StackName       string            `json:"stack,omitempty"`
+	Args            map[string]string `json:"args,omitempty"`
+	Result          string            `json:"result"` // "ok", "refused: …", "error: …", "pending confirmation"
+	Cloud66ActionID int64             `json:"cloud66_action_id,omitempty"`
+	Detail          string            `json:"detail,omitempty"`
 }
 
 // AppendAudit adds e to the log and returns it with Seq (and At, when zero)

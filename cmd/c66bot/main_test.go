@@ -199,3 +199,44 @@ func (w *syncWriter) String() string {
 	defer w.mu.Unlock()
 	return w.b.String()
 }
+
+func TestAuditFromTheDatabaseFile(t *testing.T) {
+	t.Parallel()
+	db := filepath.Join(t.TempDir(), "c66bot.db")
+	key := make([]byte, 32)
+	s, err := storage.Open(storage.Options{Path: db, Keys: [][]byte{key}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-48 * time.Hour)
+	for _, e := range []storage.AuditEntry{
+		{At: old, Team: "T1", User: "U1", Action: "deploy", StackName: "shop", Result: "ok"},
+		{Team: "T1", User: "U2", Action: "lock", StackName: "api", Result: "ok"},
+		{Team: "T1", User: "U1", Action: "deploy.confirm", StackName: "shop", Result: "ok", Cloud66ActionID: 7},
+	} {
+		if _, err := s.AppendAudit(t.Context(), e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+
+	tests := []struct {
+		args  []string
+		lines int
+		want  string
+	}{
+		{[]string{"--db", db}, 3, `"action":"deploy"`},
+		{[]string{"--db", db, "--stack", "SHOP"}, 2, `"cloud66_action_id":7`},
+		{[]string{"--db", db, "--since", "24h"}, 2, `"action":"lock"`},
+	}
+	for _, tt := range tests {
+		var out, errOut bytes.Buffer
+		if code := run(t.Context(), append([]string{"audit"}, tt.args...), envFrom(nil), &out, &errOut); code != 0 {
+			t.Fatalf("audit %v: exit %d: %s", tt.args, code, errOut.String())
+		}
+		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+		if len(lines) != tt.lines || !strings.Contains(out.String(), tt.want) {
+			t.Errorf("audit %v printed %d lines, want %d containing %s:\n%s", tt.args, len(lines), tt.lines, tt.want, out.String())
+		}
+	}
+}
