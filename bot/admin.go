@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -49,6 +51,39 @@ func (b *Bot) serveAdmin(ctx context.Context) error {
 			b.log.Warn("admin audit failed", "error", err.Error())
 		}
 	})
+	mux.HandleFunc("GET /tokens", func(w http.ResponseWriter, r *http.Request) {
+		if err := WriteTokens(r.Context(), b.store, w); err != nil {
+			writeJSONError(w, http.StatusInternalServerError, err.Error())
+		}
+	})
+	mux.HandleFunc("POST /tokens", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Name   string   `json:"name"`
+			Scopes []string `json:"scopes"`
+		}
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&req); err != nil {
+			writeJSONError(w, http.StatusBadRequest, "body must be {\"name\", \"scopes\"}")
+			return
+		}
+		token, err := CreateToken(r.Context(), b.store, req.Name, req.Scopes)
+		if err != nil {
+			writeJSONError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]string{"token": token})
+	})
+	mux.HandleFunc("DELETE /tokens/{name}", func(w http.ResponseWriter, r *http.Request) {
+		if _, err := RevokeToken(r.Context(), b.store, r.PathValue("name")); err != nil {
+			status := http.StatusInternalServerError
+			if errors.Is(err, storage.ErrNotFound) {
+				status = http.StatusNotFound
+			}
+			writeJSONError(w, status, err.Error())
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-ctx.Done()
@@ -80,4 +115,66 @@ func WriteAudit(ctx context.Context, src AuditSource, w interface{ Write([]byte)
 		}
 		return enc.Encode(e)
 	})
+}
+
+// TokenStore is what the token operations need.
+type TokenStore interface {
+	CreateAPIToken(ctx context.Context, name string, scopes []string) (string, storage.APIToken, error)
+	APITokens(ctx context.Context) ([]storage.APIToken, error)
+	RevokeAPIToken(ctx context.Context, name string) (storage.APIToken, error)
+	AppendAudit(ctx context.Context, e storage.AuditEntry) (storage.AuditEntry, error)
+}
+
+// CreateToken issues an API token after checking its scopes; the token is
+// returned once and only its hash is kept. Audited.
+func CreateToken(ctx context.Context, s TokenStore, name string, scopes []string) (string, error) {
+	if len(scopes) == 0 {
+		return "", fmt.Errorf("give at least one scope: %s", strings.Join(Scopes(), ", "))
+	}
+	for _, sc := range scopes {
+		if !slices.Contains(Scopes(), sc) {
+			return "", fmt.Errorf("unknown scope %q; the scopes are %s", sc, strings.Join(Scopes(), ", "))
+		}
+	}
+	token, _, err := s.CreateAPIToken(ctx, name, scopes)
+	if errors.Is(err, storage.ErrExists) {
+		return "", fmt.Errorf("a token named %q exists already (names are never reused)", name)
+	}
+	if err != nil {
+		return "", err
+	}
+	_, _ = s.AppendAudit(ctx, storage.AuditEntry{Action: "token.create", User: "operator", Args: map[string]string{"name": name, "scopes": strings.Join(scopes, ",")}, Result: "ok"})
+	return token, nil
+}
+
+// RevokeToken revokes an API token by name. Audited.
+func RevokeToken(ctx context.Context, s TokenStore, name string) (storage.APIToken, error) {
+	t, err := s.RevokeAPIToken(ctx, name)
+	if err != nil {
+		return t, err
+	}
+	_, _ = s.AppendAudit(ctx, storage.AuditEntry{Action: "token.revoke", User: "operator", Args: map[string]string{"name": name}, Result: "ok"})
+	return t, nil
+}
+
+// WriteTokens lists API tokens (never their values) as JSON lines.
+func WriteTokens(ctx context.Context, s TokenStore, w interface{ Write([]byte) (int, error) }) error {
+	ts, err := s.APITokens(ctx)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(w)
+	for _, t := range ts {
+		row := map[string]any{"name": t.Name, "scopes": t.Scopes, "created_at": t.CreatedAt, "revoked": t.Revoked}
+		if !t.LastUsedAt.IsZero() {
+			row["last_used_at"] = t.LastUsedAt
+		}
+		if t.Revoked {
+			row["revoked_at"] = t.RevokedAt
+		}
+		if err := enc.Encode(row); err != nil {
+			return err
+		}
+	}
+	return nil
 }

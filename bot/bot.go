@@ -26,6 +26,8 @@ import (
 	"github.com/c66bot/c66bot/cloud66"
 	"github.com/c66bot/c66bot/commands"
 	"github.com/c66bot/c66bot/deploy"
+	"github.com/c66bot/c66bot/notify"
+	"github.com/c66bot/c66bot/policy"
 	"github.com/c66bot/c66bot/storage"
 )
 
@@ -73,8 +75,18 @@ type Config struct {
 
 	// Poll tunes how deployments are followed (tests shorten it).
 	Poll deploy.PollConfig
-	// Protected environments need the requester's confirmation to deploy.
+	// Protected environments need the requester's confirmation to deploy
+	// (used when Policy is nil).
 	Protected []string
+	// Policy says who may deploy what from where; nil allows every linked
+	// person, with production protected.
+	Policy *policy.Policy
+	// PostsPerSecond paces chat.postMessage per channel; Slack allows about
+	// one a second. 0 means 1 (tests raise it).
+	PostsPerSecond float64
+	// NotifyPollEvery is how often a subscribed stack is polled when no
+	// webhook arrives (tests shorten it); 0 means notify's default.
+	NotifyPollEvery time.Duration
 	// Now is the clock for expiries and deployment timing (tests share the
 	// fake Cloud 66's clock); nil means time.Now.
 	Now func() time.Time
@@ -131,6 +143,9 @@ func (c *Config) defaults() {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.PostsPerSecond <= 0 {
+		c.PostsPerSecond = 1
+	}
 	if c.AdminSocket == "" {
 		c.AdminSocket = c.DBPath + ".sock"
 	}
@@ -176,6 +191,9 @@ type Bot struct {
 	store    *storage.Store
 	accounts *accounts.Service
 	deploys  *deploy.Service
+	notifier *notify.Service
+	poster   *poster
+	groups   *groupResolver
 	router   *commands.Router
 	api      *slack.Client
 	socket   *socketmode.Client
@@ -231,6 +249,22 @@ func New(cfg Config) (*Bot, error) {
 		slack.OptionHTTPClient(cfg.HTTPClient),
 	)
 	b.replies = newReplier(cfg.HTTPClient, cfg.SlackAPIURL)
+	b.poster = newPoster(b.api, b.replies, queueOptions{
+		PerSecond: 1,
+		Burst:     2,
+		OnUnpostable: func(channel string, err error) {
+			b.log.Warn("cannot post in channel", "channel", channel, "error", err.Error())
+		},
+		Logger: cfg.Logger,
+	})
+	pol := cfg.Policy
+	if pol == nil {
+		pol = policy.Default()
+		if len(cfg.Protected) > 0 {
+			pol.Protected = cfg.Protected
+		}
+	}
+	b.groups = newGroupResolver(b.api, pol.GroupIDs(), cfg.Now)
 	b.deploys = deploy.New(deploy.Config{
 		Store: store,
 		Cloud66For: func(ctx context.Context, id storage.Identity) (deploy.Cloud66, error) {
@@ -240,18 +274,43 @@ func New(cfg Config) (*Bot, error) {
 			}
 			return c, nil
 		},
-		Slack:      &poster{api: b.api, replies: b.replies},
+		Slack:      b.poster,
 		Cloud66URL: cfg.Cloud66URL,
 		Command:    cfg.Command,
 		Protected:  cfg.Protected,
+		Policy:     pol,
+		Groups:     b.groups.GroupsOf,
 		Logger:     cfg.Logger,
 		Poll:       cfg.Poll,
 		Now:        cfg.Now,
 	})
+	b.notifier = notify.New(notify.Config{
+		Store: store,
+		Slack: b.poster,
+		Cloud66For: func(ctx context.Context, id storage.Identity) (notify.Cloud66, error) {
+			c, err := b.accounts.Client(ctx, id)
+			if err != nil {
+				return nil, err
+			}
+			return c, nil
+		},
+		Cloud66URL: cfg.Cloud66URL,
+		Command:    cfg.Command,
+		Now:        cfg.Now,
+		Logger:     cfg.Logger,
+		PollEvery:  cfg.NotifyPollEvery,
+	})
 
 	b.router = commands.NewRouter(commands.Deps{
-		Accounts: b.accounts,
-		Deploy:   b.deploys,
+		Accounts:      b.accounts,
+		Deploy:        b.deploys,
+		Subscriptions: store,
+		WebhookURL: func(secret string) string {
+			if cfg.PublicURL == "" {
+				return ""
+			}
+			return cfg.PublicURL + "/hooks/cloud66/" + secret
+		},
 		Cloud66For: func(ctx context.Context, id storage.Identity) (commands.Cloud66, error) {
 			c, err := b.accounts.Client(ctx, id)
 			if err != nil {
@@ -325,12 +384,23 @@ func (b *Bot) Run(ctx context.Context) error {
 		return nil
 	})
 	g.Go(func() error { return b.serveAdmin(gctx) })
+	g.Go(func() error {
+		if err := b.notifier.Run(gctx); err != nil && gctx.Err() == nil {
+			return fmt.Errorf("notifications: %w", err)
+		}
+		return nil
+	})
 
 	err := g.Wait()
 	b.connected.Store(false)
 	if !b.pool.shutdown(b.cfg.ShutdownTimeout) {
 		b.log.Warn("shutdown: in-flight commands cancelled after the grace period", "grace", b.cfg.ShutdownTimeout)
 	}
+	qctx, qcancel := context.WithTimeout(context.Background(), b.cfg.ShutdownTimeout)
+	if err := b.poster.Close(qctx); err != nil {
+		b.log.Warn("shutdown: some Slack posts were not sent", "error", err.Error())
+	}
+	qcancel()
 	if cerr := b.store.Close(); cerr != nil && err == nil {
 		err = fmt.Errorf("close database: %w", cerr)
 	}

@@ -3,6 +3,7 @@ package bot_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -106,7 +107,7 @@ func TestE2EProductionDeployNeedsConfirmationAndFinishes(t *testing.T) {
 	h := startHarness(t, harnessOptions{})
 	h.login("U0ANA")
 	_, confirm := h.run("U0ANA", "C0GENERAL", "deploy shop:production@v2.1")
-	mustContain(t, text(confirm), "protected environment", "v2.1", "Live now")
+	mustContain(t, text(confirm), "needs your confirmation", "v2.1", "Live now")
 	if confirm.ResponseType != "ephemeral" {
 		t.Errorf("confirmation is %q, want ephemeral", confirm.ResponseType)
 	}
@@ -276,17 +277,52 @@ func TestE2EBadDeployArgumentsSendNothing(t *testing.T) {
 	}
 }
 
+// adminHTTP is a client of the running bot's admin socket, as the
+// `c66bot audit` and `c66bot token` commands use it.
+func adminHTTP(sock string) *http.Client {
+	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", sock)
+		},
+	}}
+}
+
+func createTokenViaSocket(sock, name string, scopes []string) (string, error) {
+	body, _ := json.Marshal(map[string]any{"name": name, "scopes": scopes})
+	resp, err := adminHTTP(sock).Post("http://c66bot/tokens", "application/json", strings.NewReader(string(body)))
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var out struct{ Token, Error string }
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return "", err
+	}
+	if out.Token == "" {
+		return "", fmt.Errorf("no token: %d %s", resp.StatusCode, out.Error)
+	}
+	return out.Token, nil
+}
+
+func revokeTokenViaSocket(sock, name string) error {
+	req, _ := http.NewRequest(http.MethodDelete, "http://c66bot/tokens/"+name, nil)
+	resp, err := adminHTTP(sock).Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		return fmt.Errorf("revoke answered %d", resp.StatusCode)
+	}
+	return nil
+}
+
 // writeAuditFromBot reads the audit log from the running bot's admin socket,
 // as `c66bot audit` does while the bot holds the database.
 func writeAuditFromBot(t *testing.T, h *harness, w io.Writer) error {
 	t.Helper()
-	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", h.opts.dbPath+".sock")
-		},
-	}}
-	resp, err := client.Get("http://c66bot/audit")
+	resp, err := adminHTTP(h.opts.dbPath + ".sock").Get("http://c66bot/audit")
 	if err != nil {
 		return err
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/c66bot/c66bot/bot/bottest"
 	"github.com/c66bot/c66bot/cloud66/cloud66test"
 	"github.com/c66bot/c66bot/deploy"
+	"github.com/c66bot/c66bot/policy"
 )
 
 // ackDeadline is Slack's: a slash command not acked within 3 s fails for
@@ -47,8 +48,13 @@ type harness struct {
 
 type harnessOptions struct {
 	outOfBand bool
-	dbPath    string
-	key       []byte
+	policy    *policy.Policy
+	start     time.Time // the fake clock's start; zero = now
+	// postsPerSecond paces posts per channel; zero = 50, faster than
+	// Slack, so tests don't wait on pacing they don't test.
+	postsPerSecond float64
+	dbPath         string
+	key            []byte
 }
 
 type syncBuffer struct {
@@ -72,7 +78,13 @@ func startHarness(t *testing.T, o harnessOptions) *harness {
 	t.Helper()
 	h := &harness{t: t, logs: &syncBuffer{}}
 	h.slack = bottest.Start(t)
-	h.clock = cloud66test.NewClock(time.Now())
+	// The manifest asks for chat:write.public, as a real install would have.
+	h.slack.SetChatWritePublic(true)
+	start := o.start
+	if start.IsZero() {
+		start = time.Now()
+	}
+	h.clock = cloud66test.NewClock(start)
 	h.c66 = cloud66test.Start(t, cloud66test.WithClock(h.clock), cloud66test.WithDeployDuration(3*time.Minute))
 	if o.dbPath == "" {
 		// Short: the admin socket beside it must fit a Unix socket path.
@@ -86,6 +98,9 @@ func startHarness(t *testing.T, o harnessOptions) *harness {
 	if o.key == nil {
 		o.key = make([]byte, 32)
 		_, _ = rand.Read(o.key)
+	}
+	if o.postsPerSecond == 0 {
+		o.postsPerSecond = 50
 	}
 	h.opts = o
 	h.startBot(o)
@@ -122,6 +137,9 @@ func (h *harness) startBot(o harnessOptions) {
 		ShutdownTimeout:     5 * time.Second,
 		Now:                 h.clock.Now,
 		Poll:                deploy.PollConfig{Initial: 5 * time.Millisecond, Max: 20 * time.Millisecond},
+		NotifyPollEvery:     20 * time.Millisecond,
+		PostsPerSecond:      o.postsPerSecond,
+		Policy:              o.policy,
 	}
 	if !o.outOfBand {
 		h.public = "http://" + ln.Addr().String()

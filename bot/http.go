@@ -25,7 +25,7 @@ const (
 	// loginCookie binds a login to the browser that confirmed it on the
 	// start page; the callback refuses a browser without it.
 	loginCookie = "c66bot_login"
-	// maxBody bounds any request body this server reads.
+	// maxBody bounds the login form.
 	maxBody = 64 << 10
 )
 
@@ -39,8 +39,13 @@ func (b *Bot) newHTTPServer() *http.Server {
 	mux.HandleFunc("GET "+startPath, b.handleStart)
 	mux.HandleFunc("POST "+startPath, b.handleStartConfirm)
 	mux.HandleFunc("GET "+callbackPath, b.handleCallback)
+	mux.HandleFunc("POST /hooks/cloud66/{secret}", b.handleCloud66Webhook)
+	mux.HandleFunc("POST /api/v1/notify", b.requireToken(ScopeNotify, b.handleAPINotify))
+	mux.HandleFunc("GET /api/v1/audit", b.requireToken(ScopeAuditRead, b.handleAPIAudit))
 	return &http.Server{
-		Handler:           http.MaxBytesHandler(mux, maxBody),
+		// The largest body anyone may send is a Cloud 66 webhook; handlers
+		// bound their own bodies tighter.
+		Handler:           http.MaxBytesHandler(mux, maxWebhookBody),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -109,6 +114,7 @@ func (b *Bot) handleStart(w http.ResponseWriter, r *http.Request) {
 
 // handleStartConfirm binds the login to this browser and goes to Cloud 66.
 func (b *Bot) handleStartConfirm(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 	if err := r.ParseForm(); err != nil {
 		b.page(w, http.StatusBadRequest, pageData{Title: "Bad request", Body: "That form could not be read."})
 		return

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -19,16 +18,48 @@ import (
 type poster struct {
 	api     *slack.Client
 	replies *replier
+	// queue paces chat.postMessage per channel (Post, Thread, DM). When nil
+	// (a poster built without newPoster) posts go straight to Slack.
+	// chat.update, chat.postEphemeral and response_url bypass it: they
+	// have their own, per-method limits, not the per-channel one.
+	queue *postQueue
 }
 
-// cannotPost are the chat.postMessage errors that mean "not here": the bot
-// is not in the channel, can't see it, or it is archived.
-var cannotPost = []string{"not_in_channel", "channel_not_found", "is_archived", "restricted_action", "restricted_action_read_only_channel", "restricted_action_thread_only_channel", "ekm_access_denied"}
+// newPoster returns a poster whose chat.postMessage calls go through a
+// per-channel queue shaped by opts. Close it on shutdown to drain the queue.
+func newPoster(api *slack.Client, replies *replier, opts queueOptions) *poster {
+	p := &poster{api: api, replies: replies}
+	p.queue = newPostQueue(p.postMessage, opts)
+	return p
+}
 
-// maxRateLimitWaits bounds how often one call waits out a 429. A 429 means
-// Slack did not take the message, so trying again cannot duplicate it.
+// Close stops queueing posts and drains those already queued until ctx is
+// done (see postQueue.Close).
+func (p *poster) Close(ctx context.Context) error {
+	if p.queue == nil {
+		return nil
+	}
+	return p.queue.Close(ctx)
+}
+
+// isCannotPost reports whether a chat.postMessage error code means "not
+// here": the bot is not in the channel, can't see it, or it is archived.
+func isCannotPost(code string) bool {
+	switch code {
+	case "not_in_channel", "channel_not_found", "is_archived", "restricted_action", "restricted_action_read_only_channel",
+		"restricted_action_thread_only_channel", "ekm_access_denied":
+		return true
+	}
+	return false
+}
+
+// maxRateLimitWaits bounds how often one call outside the queue waits out
+// a 429. A 429 means Slack did not take the request, so trying again
+// cannot duplicate it.
 const maxRateLimitWaits = 5
 
+// call runs fn, waiting out up to maxRateLimitWaits 429s, and classifies
+// its error. It serves the calls that bypass the per-channel queue.
 func (p *poster) call(ctx context.Context, fn func() error) error {
 	for i := 0; ; i++ {
 		err := fn()
@@ -48,17 +79,21 @@ func (p *poster) call(ctx context.Context, fn func() error) error {
 	}
 }
 
+// classify maps Slack's channel errors to deploy.ErrCannotPost and marks
+// the rest as Slack's. It leaves an error that already is ErrCannotPost
+// alone, so classifying twice is harmless.
 func classify(err error) error {
+	if err == nil || errors.Is(err, deploy.ErrCannotPost) {
+		return err
+	}
 	var se slack.SlackErrorResponse
-	if errors.As(err, &se) && slices.Contains(cannotPost, se.Err) {
+	if errors.As(err, &se) && isCannotPost(se.Err) {
 		return fmt.Errorf("%w (%s)", deploy.ErrCannotPost, se.Err)
 	}
-	if err != nil {
-		return fmt.Errorf("slack: %w", err)
-	}
-	return nil
+	return fmt.Errorf("slack: %w", err)
 }
 
+// msgOptions turns m into chat.* options; Text is the notification fallback.
 func msgOptions(m deploy.Message) []slack.MsgOption {
 	opts := []slack.MsgOption{slack.MsgOptionText(m.Text, false)}
 	if len(m.Blocks) > 0 {
@@ -67,16 +102,38 @@ func msgOptions(m deploy.Message) []slack.MsgOption {
 	return opts
 }
 
-func (p *poster) Post(ctx context.Context, channel string, m deploy.Message) (string, error) {
+// postMessage is one chat.postMessage, a thread reply when threadTS is
+// set. It returns slack-go's error as is; callers classify it.
+func (p *poster) postMessage(ctx context.Context, channel string, m deploy.Message, threadTS string) (string, error) {
+	opts := msgOptions(m)
+	if threadTS != "" {
+		opts = append(opts, slack.MsgOptionTS(threadTS))
+	}
+	_, ts, err := p.api.PostMessageContext(ctx, channel, opts...)
+	return ts, err
+}
+
+// send posts through the queue, or straight to Slack without one.
+func (p *poster) send(ctx context.Context, channel, threadTS string, m deploy.Message) (string, error) {
+	if p.queue != nil {
+		return p.queue.Post(ctx, channel, threadTS, m)
+	}
 	var ts string
 	err := p.call(ctx, func() error {
 		var err error
-		_, ts, err = p.api.PostMessageContext(ctx, channel, msgOptions(m)...)
+		ts, err = p.postMessage(ctx, channel, m, threadTS)
 		return err
 	})
 	return ts, err
 }
 
+// Post posts m in channel and returns its ts; deploy.ErrCannotPost means
+// the bot may not post there.
+func (p *poster) Post(ctx context.Context, channel string, m deploy.Message) (string, error) {
+	return p.send(ctx, channel, "", m)
+}
+
+// Update edits the bot's own message ts (chat.update, Tier 3, not queued).
 func (p *poster) Update(ctx context.Context, channel, ts string, m deploy.Message) error {
 	return p.call(ctx, func() error {
 		_, _, _, err := p.api.UpdateMessageContext(ctx, channel, ts, msgOptions(m)...)
@@ -84,13 +141,28 @@ func (p *poster) Update(ctx context.Context, channel, ts string, m deploy.Messag
 	})
 }
 
-func (p *poster) Thread(ctx context.Context, channel, threadTS string, m deploy.Message) error {
-	return p.call(ctx, func() error {
-		_, _, err := p.api.PostMessageContext(ctx, channel, append(msgOptions(m), slack.MsgOptionTS(threadTS))...)
-		return err
-	})
+// Enqueue queues m for channel (a reply in threadTS when set) without
+// waiting, for notifications; done, when not nil, gets the outcome from the
+// channel's worker and must not block for long (see postQueue.Enqueue).
+// Without a queue it posts before returning.
+func (p *poster) Enqueue(channel, threadTS string, m deploy.Message, done func(ts string, err error)) {
+	if p.queue != nil {
+		p.queue.Enqueue(channel, threadTS, m, done)
+		return
+	}
+	ts, err := p.send(context.Background(), channel, threadTS, m)
+	if done != nil {
+		done(ts, err)
+	}
 }
 
+// Thread replies to threadTS; replies share their channel's queue.
+func (p *poster) Thread(ctx context.Context, channel, threadTS string, m deploy.Message) error {
+	_, err := p.send(ctx, channel, threadTS, m)
+	return err
+}
+
+// Ephemeral shows m to user only (chat.postEphemeral, Tier 4, not queued).
 func (p *poster) Ephemeral(ctx context.Context, channel, user string, m deploy.Message) error {
 	return p.call(ctx, func() error {
 		_, err := p.api.PostEphemeralContext(ctx, channel, user, msgOptions(m)...)
@@ -98,6 +170,7 @@ func (p *poster) Ephemeral(ctx context.Context, channel, user string, m deploy.M
 	})
 }
 
+// DM opens the bot's DM with the person and posts m there through Post.
 func (p *poster) DM(ctx context.Context, to storage.Identity, m deploy.Message) error {
 	var channel string
 	err := p.call(ctx, func() error {
@@ -114,6 +187,8 @@ func (p *poster) DM(ctx context.Context, to storage.Identity, m deploy.Message) 
 	return err
 }
 
+// Respond posts through a response_url, which has its own limit of five
+// uses in 30 minutes rather than a per-channel pace.
 func (p *poster) Respond(ctx context.Context, responseURL string, m deploy.Message) error {
 	return p.replies.post(ctx, responseURL, commands.Reply{InChannel: m.InChannel, Text: m.Text, Blocks: m.Blocks}, false)
 }

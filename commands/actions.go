@@ -63,6 +63,24 @@ func (r *Router) HandleAction(ctx context.Context, a Action) (reply ActionReply,
 			msg := fmt.Sprintf(":unlock: <@%s> removed <@%s>'s lock on *%s* · %s.", bk.Esc(a.UserID), bk.Esc(l.Owner.User), bk.Esc(l.StackName), bk.Esc(l.Environment))
 			reply = ActionReply{Replace: true, Reply: Reply{InChannel: true, Text: bk.Fallback(msg), Blocks: []slack.Block{bk.Section(msg)}}}
 		}
+	case ActionApprove:
+		var st deploy.ApprovalState
+		if st, err = r.deps.Deploy.Approve(ctx, a.Value, by); err == nil {
+			msg := fmt.Sprintf(":white_check_mark: Your approval is in (%d of %d).", len(st.Approved), st.Needed)
+			if st.Watch != nil {
+				msg = ":rocket: Your approval was the last one needed: the deploy is starting."
+			}
+			reply = ActionReply{Reply: done(msg)}
+		}
+	case ActionReject:
+		if err = r.deps.Deploy.Reject(ctx, a.Value, by); err == nil {
+			reply = ActionReply{Reply: done(":no_entry: Rejected: nothing was sent to Cloud 66.")}
+		}
+	case ActionOverride:
+		var res deploy.Result
+		if res, err = r.deps.Deploy.Override(ctx, a.Value, by); err == nil {
+			reply = ActionReply{Replace: true, Reply: deployResultReply(&r.deps, res)}
+		}
 	case ActionAbort:
 		if _, err = r.deps.Deploy.Abort(ctx, a.Value, by); err == nil {
 			reply = ActionReply{Replace: true, Reply: done(":wave: Cancelled: nothing was sent to Cloud 66.")}
@@ -96,6 +114,8 @@ func replaceOnError(err error) bool {
 // actionError maps a refused button press to what the presser reads.
 func (r *Router) actionError(ctx context.Context, a Action, err error) Reply {
 	switch {
+	case errors.Is(err, deploy.ErrOwnApproval):
+		return errorText(":raised_hand: Your own approval doesn't count: someone else has to approve your deploy.")
 	case errors.Is(err, deploy.ErrNotYours):
 		return errorText(":no_entry_sign: This button belongs to the person who asked for it. Nothing was sent.")
 	case errors.Is(err, deploy.ErrIntentGone):

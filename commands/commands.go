@@ -73,8 +73,12 @@ type Cloud66 interface {
 
 // Deps is everything commands need from outside.
 type Deps struct {
-	Accounts Linker
-	Deploy   Deployer
+	Accounts      Linker
+	Deploy        Deployer
+	Subscriptions Subscriptions
+	// WebhookURL turns a subscription's secret into the URL Cloud 66
+	// calls; "" when the bot has no public URL.
+	WebhookURL func(secret string) string
 	// Cloud66For returns a client acting with the person's own token, or
 	// accounts.ErrNotLinked.
 	Cloud66For func(ctx context.Context, id storage.Identity) (Cloud66, error)
@@ -101,7 +105,10 @@ type Command struct {
 	Examples    []string
 	// MinArgs and MaxArgs bound the words after the name (-1: no bound).
 	MinArgs, MaxArgs int
-	Run              func(ctx context.Context, c *Call) (Reply, error)
+	// Deploys marks commands that change deployments: help hides them from
+	// people the policy never lets deploy.
+	Deploys bool
+	Run     func(ctx context.Context, c *Call) (Reply, error)
 }
 
 // Call is one invocation of a command.
@@ -135,6 +142,9 @@ func NewRouter(deps Deps) *Router {
 	}
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	if deps.WebhookURL == nil {
+		deps.WebhookURL = func(string) string { return "" }
 	}
 	if deps.Cloud66URL == "" {
 		deps.Cloud66URL = cloud66.DefaultBaseURL
@@ -174,6 +184,7 @@ func table() []*Command {
 		serversCommand(), serverCommand(),
 		deployCommand(), deploymentsCommand(), cancelCommand(),
 		lockCommand(), unlockCommand(), locksCommand(),
+		subscribeCommand(), unsubscribeCommand(), subscriptionsCommand(),
 	}
 }
 
@@ -221,7 +232,8 @@ func levelFor(err error) slog.Level {
 	switch {
 	case errors.As(err, &ue), errors.As(err, &amb), errors.As(err, &nf), errors.Is(err, accounts.ErrNotLinked),
 		errors.As(err, &le), errors.As(err, &be), errors.Is(err, deploy.ErrNotYours), errors.Is(err, deploy.ErrIntentGone),
-		errors.Is(err, storage.ErrIntentExpired), errors.Is(err, deploy.ErrNothingRunning), errors.Is(err, deploy.ErrNotLocked):
+		errors.Is(err, storage.ErrIntentExpired), errors.Is(err, deploy.ErrNothingRunning), errors.Is(err, deploy.ErrNotLocked),
+		errors.As(err, new(*deploy.PolicyError)), errors.As(err, new(*deploy.FrozenError)), errors.Is(err, deploy.ErrOwnApproval):
 		return slog.LevelInfo
 	case errors.Is(err, cloud66.ErrUnauthorized), errors.Is(err, cloud66.ErrForbidden), errors.Is(err, cloud66.ErrThrottled):
 		return slog.LevelWarn

@@ -25,6 +25,10 @@ type Deployer interface {
 	Unlock(ctx context.Context, o deploy.Origin, stack cloud66.Stack) (deploy.UnlockResult, error)
 	ConfirmUnlock(ctx context.Context, intentID string, by storage.Identity) (storage.Lock, error)
 	Locks(ctx context.Context, team string) ([]storage.Lock, error)
+	Approve(ctx context.Context, intentID string, by storage.Identity) (deploy.ApprovalState, error)
+	Reject(ctx context.Context, intentID string, by storage.Identity) error
+	Override(ctx context.Context, intentID string, by storage.Identity) (deploy.Result, error)
+	MayDeploySomewhere(ctx context.Context, id storage.Identity) bool
 }
 
 // Button action ids. A button's value is always an intent id.
@@ -33,6 +37,9 @@ const (
 	ActionCancelConfirm = "cancel_confirm"
 	ActionUnlockConfirm = "unlock_confirm"
 	ActionAbort         = "intent_abort"
+	ActionApprove       = "deploy_approve"
+	ActionReject        = "deploy_reject"
+	ActionOverride      = "freeze_override"
 )
 
 func (c *Call) origin() deploy.Origin {
@@ -42,6 +49,7 @@ func (c *Call) origin() deploy.Origin {
 func deployCommand() *Command {
 	return &Command{
 		Name:    "deploy",
+		Deploys: true,
 		Aliases: []string{"redeploy"},
 		Args:    "<stack>[@ref] [key=value…]",
 		Summary: "Redeploy a stack; production asks you to confirm.",
@@ -72,14 +80,23 @@ func runDeploy(ctx context.Context, c *Call) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
+	return deployResultReply(c.Deps, res), nil
+}
+
+// deployResultReply tells the requester what happens next.
+func deployResultReply(d *Deps, res deploy.Result) Reply {
 	if res.Confirm != nil {
-		return deployConfirmation(c.Deps, res.Confirm), nil
+		return deployConfirmation(d, res.Confirm)
+	}
+	if res.Approval != nil {
+		msg := fmt.Sprintf(":raised_hand: This deploy needs %d approval(s); I asked in the channel. It starts as soon as they are in.", res.Approval.Needed)
+		return Reply{Text: bk.Fallback(msg), Blocks: []slack.Block{bk.Section(msg)}}
 	}
 	if res.Watch != nil && res.Watch.MessageTS == "" {
 		// The deployment message went through response_url already.
-		return Reply{Text: "Deployment started.", Blocks: []slack.Block{bk.Context(":rocket: Deployment started; I'll keep this channel posted.")}}, nil
+		return Reply{Text: "Deployment started.", Blocks: []slack.Block{bk.Context(":rocket: Deployment started; I'll keep this channel posted.")}}
 	}
-	return Reply{Text: "Deployment started", Blocks: []slack.Block{bk.Context(":rocket: Deployment started: follow it in the channel message.")}}, nil
+	return Reply{Text: "Deployment started", Blocks: []slack.Block{bk.Context(":rocket: Deployment started: follow it in the channel message.")}}
 }
 
 func paramsLines(p deploy.Params) []string {
@@ -108,7 +125,7 @@ func deployConfirmation(d *Deps, cf *deploy.Confirmation) Reply {
 			live += " (" + bk.Code(cf.LiveRef) + ")"
 		}
 	}
-	title := fmt.Sprintf(":warning: Deploy %s? It is a protected environment.", bk.StackLabel(cf.Stack))
+	title := fmt.Sprintf(":warning: Deploy %s? This stack needs your confirmation.", bk.StackLabel(cf.Stack))
 	fields := append(paramsLines(cf.Params), "*Live now*\n"+live)
 	blocks := []slack.Block{
 		bk.Section(title),
@@ -218,6 +235,7 @@ func outcomeWords(d cloud66.Deployment) (string, string) {
 func cancelCommand() *Command {
 	return &Command{
 		Name:        "cancel",
+		Deploys:     true,
 		Args:        "<stack>",
 		Summary:     "Cancel the running deployment of a stack.",
 		Description: "Cancels the deployment running on a stack, after you confirm. Its channel message moves to cancelled.",

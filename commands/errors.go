@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/slack-go/slack"
+
 	"github.com/c66bot/c66bot/accounts"
 	"github.com/c66bot/c66bot/cloud66"
 	"github.com/c66bot/c66bot/deploy"
@@ -46,12 +48,14 @@ func (e *NotFoundError) Error() string { return fmt.Sprintf("%s %q not found", e
 // reads: the cause, and the next step. Replies are always ephemeral.
 func (r *Router) errorReply(ctx context.Context, c *Call, err error) Reply {
 	var (
-		usage  *UsageError
-		amb    *AmbiguousError
-		nf     *NotFoundError
-		c66    *cloud66.ErrorResponse
-		locked *deploy.LockedError
-		busy   *deploy.BusyError
+		usage   *UsageError
+		amb     *AmbiguousError
+		nf      *NotFoundError
+		c66     *cloud66.ErrorResponse
+		locked  *deploy.LockedError
+		busy    *deploy.BusyError
+		refused *deploy.PolicyError
+		frozen  *deploy.FrozenError
 	)
 	switch {
 	case errors.As(err, &usage):
@@ -104,6 +108,24 @@ func (r *Router) errorReply(ctx context.Context, c *Call, err error) Reply {
 		}
 		msg += fmt.Sprintf(". I run one deployment per stack at a time: wait for it, or `%s cancel %s`.", r.deps.Command, bk.Esc(bk.StackRef(w.StackName, w.Environment)))
 		return errorText(msg)
+
+	case errors.As(err, &refused):
+		msg := ":no_entry_sign: Not allowed"
+		if refused.Rule != "" {
+			msg += " by policy rule *" + bk.Esc(refused.Rule) + "*"
+		}
+		return errorText(msg + ": " + bk.Esc(refused.Reason) + ". Nothing was sent to Cloud 66.")
+
+	case errors.As(err, &frozen):
+		msg := fmt.Sprintf(":ice_cube: Deploys are frozen (*%s*) until %s. Nothing was sent to Cloud 66.",
+			bk.Esc(frozen.Freeze.Name), bk.Date(frozen.Freeze.Until, "{date_short_pretty} {time}"))
+		if frozen.OverrideIntentID == "" {
+			return errorText(msg + " An admin can override it.")
+		}
+		return Reply{Text: bk.Fallback(msg), Blocks: []slack.Block{
+			bk.Section(msg + " You are an admin: you may override the freeze (it is recorded in the audit log)."),
+			slack.NewActionBlock("freeze_override", bk.Button(ActionOverride, frozen.OverrideIntentID, "Override the freeze", slack.StyleDanger)),
+		}}
 
 	case errors.Is(err, deploy.ErrNothingRunning):
 		return errorText(":zzz: Nothing is deploying on that stack right now, so there is nothing to cancel.")

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/c66bot/c66bot/storage"
+
 	"github.com/slack-go/slack"
 
 	bk "github.com/c66bot/c66bot/internal/blockkit"
@@ -22,7 +24,7 @@ func helpCommand() *Command {
 	}
 }
 
-func runHelp(_ context.Context, c *Call) (Reply, error) {
+func runHelp(ctx context.Context, c *Call) (Reply, error) {
 	r := c.Router
 	if len(c.Args) == 1 {
 		cmd, ok := r.Lookup(c.Args[0])
@@ -32,7 +34,7 @@ func runHelp(_ context.Context, c *Call) (Reply, error) {
 		return commandHelp(r, cmd), nil
 	}
 	var lines []string
-	for _, cmd := range r.Commands() {
+	for _, cmd := range r.visible(ctx, c.Request.Identity()) {
 		lines = append(lines, fmt.Sprintf("`%s` — %s", r.Usage(cmd), cmd.Summary))
 	}
 	blocks := []slack.Block{
@@ -56,4 +58,18 @@ func commandHelp(r *Router, cmd *Command) Reply {
 		}
 	}
 	return Reply{Text: r.Usage(cmd), Blocks: []slack.Block{bk.Section(b.String())}}
+}
+
+// visible is the command table as this person sees it: commands that
+// deploy are hidden from people the policy never lets deploy.
+func (r *Router) visible(ctx context.Context, id storage.Identity) []*Command {
+	mayDeploy := r.deps.Deploy == nil || r.deps.Deploy.MayDeploySomewhere(ctx, id)
+	var out []*Command
+	for _, c := range r.commands {
+		if c.Deploys && !mayDeploy {
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
 }

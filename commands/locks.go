@@ -18,6 +18,7 @@ const maxLockReason = 200
 func lockCommand() *Command {
 	return &Command{
 		Name:    "lock",
+		Deploys: true,
 		Args:    "<stack> [reason…]",
 		Summary: "Stop others deploying a stack, and say why.",
 		Description: "Locks a stack: until you unlock it, nobody else can deploy it, and everyone who tries is told who locked it, why and since when. " +
@@ -56,6 +57,7 @@ func runLock(ctx context.Context, c *Call) (Reply, error) {
 func unlockCommand() *Command {
 	return &Command{
 		Name:        "unlock",
+		Deploys:     true,
 		Args:        "<stack>",
 		Summary:     "Remove a stack's lock.",
 		Description: "Removes the lock on a stack. Removing someone else's lock asks you to confirm, and tells them.",

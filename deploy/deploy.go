@@ -16,6 +16,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/c66bot/c66bot/cloud66"
+	"github.com/c66bot/c66bot/policy"
 	"github.com/c66bot/c66bot/storage"
 )
 
@@ -38,6 +39,10 @@ var (
 	// not post in a channel (not_in_channel, channel_not_found, is_archived);
 	// the deployment message then goes through the response_url instead.
 	ErrCannotPost = errors.New("deploy: the bot cannot post in that channel")
+	// ErrOwnApproval: the requester pressed Approve on their own request.
+	// Their click never counts, so one person cannot be both halves of a
+	// two-person check; the request stays open for others.
+	ErrOwnApproval = errors.New("deploy: the requester's own approval does not count")
 )
 
 // Intent kinds stored by this package.
@@ -45,6 +50,12 @@ const (
 	kindDeploy = "deploy"
 	kindCancel = "cancel"
 	kindUnlock = "unlock"
+	// kindOverride backs the Override button of a freeze refusal offered to
+	// an admin.
+	kindOverride = "override"
+	// kindApproval backs the Approve and Reject buttons of an approval
+	// request posted in the channel.
+	kindApproval = "approval"
 )
 
 // Watch states (storage.Watch.State).
@@ -166,6 +177,7 @@ type Cloud66 interface {
 type Store interface {
 	CreateIntent(ctx context.Context, in storage.Intent) (storage.Intent, error)
 	ConsumeIntent(ctx context.Context, id string, check func(storage.Intent) error) (storage.Intent, error)
+	UpdateIntent(ctx context.Context, id string, fn func(*storage.Intent) error) (storage.Intent, error)
 
 	AcquireLock(ctx context.Context, l storage.Lock) (held storage.Lock, acquired bool, err error)
 	GetLock(ctx context.Context, team, stackUID string) (storage.Lock, error)
@@ -215,8 +227,19 @@ type Config struct {
 	// Command is the slash command, for hints such as "/c66 login".
 	Command string
 	// Protected lists the environments whose deploys need confirmation,
-	// matched case-insensitively; nil means ["production"].
+	// matched case-insensitively; nil means ["production"]. It is used only
+	// when Policy is nil: a policy file has its own protected_environments.
 	Protected []string
+	// Policy decides who may deploy what, from where, with what
+	// confirmation, approvals and freezes. nil means policy.Default() with
+	// Protected as its protected environments, which is the behaviour
+	// without a policy file: everyone linked may deploy, the protected
+	// environments ask for confirmation.
+	Policy Policy
+	// Groups returns the ids of the Slack user groups user is in, for
+	// rules and admins that name groups; the bot resolves and caches them.
+	// nil means nobody is in any group.
+	Groups func(ctx context.Context, user string) ([]string, error)
 	// Now is the clock for every timestamp and for timeout and watchdog
 	// decisions; nil means time.Now.
 	Now    func() time.Time
@@ -268,13 +291,21 @@ func (p PollConfig) withDefaults() PollConfig {
 	return p
 }
 
-// Service runs deployments, confirmations and locks. Its methods are safe
-// for concurrent use.
+// Policy is what deploy needs of a policy; *policy.Policy satisfies it.
+type Policy interface {
+	Decide(s policy.Subject, t policy.Target, now time.Time) policy.Decision
+	IsAdmin(user string, groups []string) bool
+	CanApprove(approver policy.Subject, rule, requester string) bool
+	MayDeploySomewhere(s policy.Subject) bool
+}
+
+// Service runs deployments, confirmations, approvals and locks. Its
+// methods are safe for concurrent use.
 type Service struct {
-	cfg       Config
-	protected []string
-	log       *slog.Logger
-	budget    *budget
+	cfg    Config
+	policy Policy
+	log    *slog.Logger
+	budget *budget
 	// sleep waits between polls. It is real time even when Config.Now is a
 	// test clock, so tests set millisecond intervals; a test in this package
 	// may replace it to drive a fake clock in step with the polls.
@@ -286,6 +317,12 @@ type Service struct {
 
 	// resumeMu orders Run's resume against starts: see Run and start.
 	resumeMu sync.RWMutex
+
+	// approvalMu orders the changes to approval requests with the edits of
+	// their channel message, so concurrent clicks never leave the message
+	// showing an older count than the stored one. Approvals come at the
+	// pace of people clicking, so one lock for every request is enough.
+	approvalMu sync.Mutex
 
 	mu        sync.Mutex
 	runCtx    context.Context // non-nil while Run runs
@@ -306,13 +343,22 @@ func New(cfg Config) *Service {
 		cfg.Command = "/c66"
 	}
 	cfg.Poll = cfg.Poll.withDefaults()
-	protected := cfg.Protected
-	if protected == nil {
-		protected = []string{"production"}
+	pol := cfg.Policy
+	if p, ok := pol.(*policy.Policy); ok && p == nil {
+		// A *policy.Policy variable left nil (no policy file) is no policy,
+		// not a policy that panics on the first deploy.
+		pol = nil
+	}
+	if pol == nil {
+		def := policy.Default()
+		if cfg.Protected != nil {
+			def.Protected = slices.Clone(cfg.Protected)
+		}
+		pol = def
 	}
 	return &Service{
 		cfg:       cfg,
-		protected: slices.Clone(protected),
+		policy:    pol,
 		log:       cfg.Logger,
 		budget:    newBudget(cfg.Poll.BudgetPerHour, time.Now),
 		sleep:     sleepReal,
@@ -321,9 +367,16 @@ func New(cfg Config) *Service {
 	}
 }
 
-// Protected reports whether deploys to environment need confirmation.
+// Protected reports whether environment is one of the policy's protected
+// environments, whose deploys need confirmation unless a rule says
+// otherwise (see Decide for the answer of a given person and stack).
 func (s *Service) Protected(environment string) bool {
-	return slices.ContainsFunc(s.protected, func(p string) bool { return strings.EqualFold(p, environment) })
+	if p, ok := s.policy.(*policy.Policy); ok {
+		return slices.ContainsFunc(p.Protected, func(e string) bool { return strings.EqualFold(e, environment) })
+	}
+	// Another implementation can only be asked through Decide; a target
+	// with no stack name is the closest to "the environment in general".
+	return s.policy.Decide(policy.Subject{}, policy.Target{Environment: environment}, s.now()).Confirm
 }
 
 func (s *Service) now() time.Time { return s.cfg.Now() }
@@ -419,12 +472,16 @@ type Confirmation struct {
 	ExpiresAt         time.Time
 }
 
-// Result is the outcome of Deploy: exactly one of the fields is set.
+// Result is the outcome of Deploy and Override: exactly one of the fields
+// is set.
 type Result struct {
 	// Confirm: a protected environment; the person must press Confirm.
 	Confirm *Confirmation
 	// Watch: the deployment started (or was queued) and is followed.
 	Watch *storage.Watch
+	// Approval: the policy wants approvals; a request was posted in the
+	// channel and the deploy starts when enough people approve it.
+	Approval *ApprovalRequest
 }
 
 // UnlockResult is the outcome of Unlock: exactly one of the fields is set.
@@ -436,7 +493,7 @@ type UnlockResult struct {
 // consume spends an intent of kind for by. Someone else's click leaves it
 // for the requester (ErrNotYours); a spent or unknown id is ErrIntentGone.
 func (s *Service) consume(ctx context.Context, intentID, kind string, by storage.Identity) (storage.Intent, error) {
-	in, err := s.cfg.Store.ConsumeIntent(ctx, intentID, func(in storage.Intent) error {
+	return s.spend(ctx, intentID, kind, func(in storage.Intent) error {
 		if in.Kind != kind {
 			// A button of another kind carrying this id is a forgery or a
 			// bug; either way there is nothing for it to answer.
@@ -447,10 +504,21 @@ func (s *Service) consume(ctx context.Context, intentID, kind string, by storage
 		}
 		return nil
 	})
+}
+
+// spend consumes an intent after check (see storage.ConsumeIntent): an
+// error from check keeps the intent and is returned as is; a spent or
+// unknown id is ErrIntentGone; kind only names the intent in errors.
+func (s *Service) spend(ctx context.Context, intentID, kind string, check func(storage.Intent) error) (storage.Intent, error) {
+	var refusal error
+	in, err := s.cfg.Store.ConsumeIntent(ctx, intentID, func(in storage.Intent) error {
+		refusal = check(in)
+		return refusal
+	})
 	switch {
 	case err == nil:
 		return in, nil
-	case errors.Is(err, ErrNotYours), errors.Is(err, ErrIntentGone):
+	case refusal != nil && err == refusal:
 		return in, err
 	case errors.Is(err, storage.ErrIntentExpired):
 		return in, fmt.Errorf("deploy: %w", err)
@@ -481,7 +549,25 @@ func auditEntry(o Origin, action, uid, name, env string) storage.AuditEntry {
 func errResult(err error) string {
 	var le *LockedError
 	var be *BusyError
+	var pe *PolicyError
+	var fe *FrozenError
 	switch {
+	case errors.As(err, &pe):
+		if pe.Rule == "" {
+			return "refused: " + pe.Reason
+		}
+		return "refused: rule " + pe.Rule + ": " + pe.Reason
+	case errors.As(err, &fe):
+		res := "refused: frozen (" + fe.Freeze.Name + ")"
+		if !fe.Freeze.Until.IsZero() {
+			res += " until " + fe.Freeze.Until.UTC().Format(time.RFC3339)
+		}
+		if fe.OverrideIntentID != "" {
+			res += "; override offered"
+		}
+		return res
+	case errors.Is(err, ErrOwnApproval):
+		return "refused: own approval"
 	case errors.As(err, &le):
 		return "refused: locked by " + le.Lock.Owner.User
 	case errors.As(err, &be):

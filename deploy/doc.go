@@ -2,16 +2,40 @@
 // policy and lock checks, the confirmation of protected environments, the
 // redeploy call made with the requester's own token, one channel message per
 // deployment edited in place until it ends, and resuming all of that after a
-// restart. It sits below package commands and above cloud66 and storage.
+// restart. It sits below package commands and above cloud66, storage and
+// policy.
 //
 // # A deployment
 //
-// [Service.Deploy] refuses a stack locked by someone else ([LockedError]) or
-// one the bot is already deploying ([BusyError]). For a protected
-// environment it parks the request as a storage intent and returns a
+// [Service.Deploy] asks the policy first (Config.Policy; without one,
+// policy.Default with Config.Protected): a rule or default that does not
+// let the person deploy that stack from that channel refuses it
+// ([PolicyError], naming the rule), and so does a freeze ([FrozenError]);
+// an admin's freeze refusal carries an override intent for
+// [Service.Override]. Then it refuses a stack locked by someone else
+// ([LockedError]) or one the bot is already deploying ([BusyError]). A rule
+// wanting approvals posts an approval request in the channel (see below).
+// When confirmation is wanted (a protected environment, or the rule's
+// confirm) it parks the request as a storage intent and returns a
 // [Confirmation]; only the requester can press Confirm ([Service.Confirm]),
 // and the intent is spent in one bbolt transaction, so a double click or a
 // duplicate delivery never deploys twice. Otherwise it starts at once.
+// Whatever starts a parked deploy (Confirm, the last approval, an override)
+// checks the policy, the lock and the stack again first, because time has
+// passed: a freeze may have begun, someone may have locked or deployed it.
+//
+// # Approvals
+//
+// An approval request is an intent of 30 minutes (storage may shorten it)
+// and a channel message with Approve and Reject buttons. [Service.Approve]
+// records approvals in the intent (storage.UpdateIntent), never the
+// requester's ([ErrOwnApproval]) and only from people the rule lets approve
+// ([PolicyError] otherwise); the approval that completes the request spends
+// the intent instead, in one transaction, so concurrent clicks start one
+// deploy. It starts as the requester, with their own token: approvers lend
+// only their judgement. [Service.Reject] closes a request, for the
+// requester or anyone who could approve it. The message is edited in place
+// after every click.
 //
 // Starting claims the stack (storage.StartWatch), posts the card, then asks
 // Cloud 66 to redeploy with a user_reference naming the Slack request

@@ -15,12 +15,17 @@ import (
 	"github.com/c66bot/c66bot/cloud66"
 	"github.com/c66bot/c66bot/cloud66/cloud66test"
 	"github.com/c66bot/c66bot/deploy"
+	"github.com/c66bot/c66bot/policy"
 	"github.com/c66bot/c66bot/storage"
 )
 
 var (
 	ana   = storage.Identity{Team: "T1", User: "UANA"}
 	ben   = storage.Identity{Team: "T1", User: "UBEN"}
+	dan   = storage.Identity{Team: "T1", User: "UDAN"}
+	eve   = storage.Identity{Team: "T1", User: "UEVE"}
+	boss  = storage.Identity{Team: "T1", User: "UBOSS"}
+	carol = storage.Identity{Team: "T1", User: "UCAROL"} // never linked
 	t0    = time.Date(2025, 3, 4, 10, 0, 0, 0, time.UTC)
 	hooks = "https://hooks.slack.com/commands/T1/1/abc"
 )
@@ -151,6 +156,7 @@ type env struct {
 	svc    *deploy.Service
 	stop   func() // stops Run and waits for it
 	copts  []cloud66.Option
+	groups *fakeGroups
 }
 
 type envOpt func(*envConfig)
@@ -160,6 +166,8 @@ type envConfig struct {
 	poll     deploy.PollConfig
 	sleep    func(*env) func(context.Context, time.Duration) error
 	copts    []cloud66.Option
+	policy   string              // policy file YAML; "" = Config.Policy nil
+	groups   map[string][]string // user id -> user-group ids
 }
 
 func withDuration(d time.Duration) envOpt { return func(c *envConfig) { c.duration = d } }
@@ -169,6 +177,37 @@ func withClientOptions(o ...cloud66.Option) envOpt {
 }
 func withSleep(f func(*env) func(context.Context, time.Duration) error) envOpt {
 	return func(c *envConfig) { c.sleep = f }
+}
+
+// withPolicy runs the service under a real policy parsed from yaml.
+func withPolicy(yaml string) envOpt { return func(c *envConfig) { c.policy = yaml } }
+
+// withGroups puts users in Slack user groups, through Config.Groups.
+func withGroups(g map[string][]string) envOpt { return func(c *envConfig) { c.groups = g } }
+
+// fakeGroups is Config.Groups: user groups from a map, or err for every
+// lookup when set.
+type fakeGroups struct {
+	mu     sync.Mutex
+	groups map[string][]string
+	err    error
+	calls  int
+}
+
+func (f *fakeGroups) lookup(_ context.Context, user string) ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	if f.err != nil {
+		return nil, f.err
+	}
+	return f.groups[user], nil
+}
+
+func (f *fakeGroups) fail(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.err = err
 }
 
 // fastPoll polls every few milliseconds and never runs out of budget.
@@ -199,6 +238,15 @@ func newEnv(t *testing.T, opts ...envOpt) *env {
 	e.tokens = map[storage.Identity]string{
 		ana: e.c66.IssueToken("ana@example.com"),
 		ben: e.c66.IssueToken("ben@example.com"),
+		// The fake's seeded users other than ana see few stacks; the
+		// policy's people share her Cloud 66 account, as colleagues
+		// sharing a login would (each still acts with a token of their own).
+		dan:  e.c66.IssueToken("ana@example.com"),
+		eve:  e.c66.IssueToken("ana@example.com"),
+		boss: e.c66.IssueToken("ana@example.com"),
+	}
+	if cfg.groups != nil {
+		e.groups = &fakeGroups{groups: cfg.groups}
 	}
 	e.svc = e.newService(cfg)
 	e.stop = e.run(e.svc)
@@ -207,7 +255,7 @@ func newEnv(t *testing.T, opts ...envOpt) *env {
 }
 
 func (e *env) newService(cfg envConfig) *deploy.Service {
-	svc := deploy.New(deploy.Config{
+	dc := deploy.Config{
 		Store:      e.store,
 		Cloud66For: e.client,
 		Slack:      e.slack,
@@ -215,7 +263,18 @@ func (e *env) newService(cfg envConfig) *deploy.Service {
 		Command:    "/c66",
 		Now:        e.clock.Now,
 		Poll:       cfg.poll,
-	})
+	}
+	if cfg.policy != "" {
+		pol, err := policy.Parse("test.yaml", []byte(cfg.policy))
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		dc.Policy = pol
+	}
+	if e.groups != nil {
+		dc.Groups = e.groups.lookup
+	}
+	svc := deploy.New(dc)
 	if cfg.sleep != nil {
 		deploy.SetSleep(svc, cfg.sleep(e))
 	}

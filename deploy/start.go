@@ -10,6 +10,7 @@ import (
 	"strconv"
 
 	"github.com/c66bot/c66bot/cloud66"
+	"github.com/c66bot/c66bot/policy"
 	"github.com/c66bot/c66bot/storage"
 )
 
@@ -18,13 +19,17 @@ import (
 // asked for it. Params ignores the key.
 const paramRequestID = "request_id"
 
-// Deploy redeploys stack as o's person: someone else's lock refuses it
-// (*LockedError), and so does a deployment the bot is already following on
-// the stack (*BusyError). A protected environment returns a Confirmation
-// backed by a stored intent and sends nothing to Cloud 66; anything else
-// starts at once. Every outcome is audited.
+// Deploy redeploys stack as o's person. The policy decides first: a rule
+// (or the default) that does not let them refuses it (*PolicyError), and
+// so does a freeze (*FrozenError, with an override for an admin); neither
+// sends anything. Then someone else's lock refuses it (*LockedError), and
+// so does a deployment the bot is already following on the stack
+// (*BusyError). A rule wanting approvals posts an approval request in the
+// channel and returns it (Result.Approval); one wanting confirmation (a
+// protected environment, or confirm: true) returns a Confirmation backed by
+// a stored intent; either way nothing is sent to Cloud 66 yet. Anything
+// else starts at once. Every outcome is audited.
 func (s *Service) Deploy(ctx context.Context, o Origin, stack cloud66.Stack, p Params) (Result, error) {
-	log := s.logger(o)
 	e := auditEntry(o, "deploy", stack.UID, stack.Name, stack.Environment)
 	e.Args = p.Map()
 	refuse := func(err error) (Result, error) {
@@ -35,23 +40,70 @@ func (s *Service) Deploy(ctx context.Context, o Origin, stack cloud66.Stack, p P
 	if err := p.validate(); err != nil {
 		return refuse(err)
 	}
+	d, subj, err := s.decide(ctx, o.Identity, o.Channel, stack)
+	if err != nil {
+		return refuse(err)
+	}
+	if d.Rule != "" {
+		e.Args[paramRule] = d.Rule
+	}
+	if err := s.checkPolicy(ctx, o, stack, p, d, subj, "", true); err != nil {
+		return refuse(err)
+	}
+	return s.proceed(ctx, o, stack, p, d, "", e)
+}
+
+// proceed is the part of a deploy after the policy allowed it: lock, busy,
+// then approvals, confirmation or the start, as d says. overridden is the
+// freeze an admin overrode on the way, kept in any intent parked here so
+// the checks re-run when it starts ignore it. e is the audit entry of the
+// request.
+func (s *Service) proceed(ctx context.Context, o Origin, stack cloud66.Stack, p Params, d policy.Decision, overridden string, e storage.AuditEntry) (Result, error) {
+	refuse := func(err error) (Result, error) {
+		e.Result = errResult(err)
+		s.audit(ctx, e)
+		return Result{}, err
+	}
 	if err := s.checkLock(ctx, o.Identity, stack.UID); err != nil {
 		return refuse(err)
 	}
 	if err := s.checkBusy(ctx, stack.UID); err != nil {
 		return refuse(err)
 	}
-	if !s.Protected(stack.Environment) {
-		w, err := s.start(ctx, o, stack, p)
+	switch {
+	case d.Approvals > 0:
+		// Approvals come before confirmation: the requester has said what
+		// they want by asking, and others vouching for it is the stronger
+		// check.
+		ar, err := s.requestApproval(ctx, o, stack, p, d, overridden)
 		if err != nil {
-			return Result{}, err // start audits its own outcome
+			return refuse(err)
 		}
-		return Result{Watch: &w}, nil
+		e.Result = fmt.Sprintf("pending approval: %d needed", d.Approvals)
+		s.audit(ctx, e)
+		return Result{Approval: ar}, nil
+	case d.Confirm:
+		cf, err := s.requestConfirmation(ctx, o, stack, p, overridden)
+		if err != nil {
+			return refuse(err)
+		}
+		e.Result = "pending confirmation"
+		s.audit(ctx, e)
+		return Result{Confirm: cf}, nil
 	}
+	w, err := s.start(ctx, o, stack, p)
+	if err != nil {
+		return Result{}, err // start audits its own outcome
+	}
+	return Result{Watch: &w}, nil
+}
 
+// requestConfirmation parks a deploy as an intent and returns the
+// Confirmation to show; nothing is sent to Cloud 66.
+func (s *Service) requestConfirmation(ctx context.Context, o Origin, stack cloud66.Stack, p Params, overridden string) (*Confirmation, error) {
 	c66, err := s.cfg.Cloud66For(ctx, o.Identity)
 	if err != nil {
-		return refuse(fmt.Errorf("deploy: %w", err))
+		return nil, fmt.Errorf("deploy: %w", err)
 	}
 	cf := &Confirmation{Kind: kindDeploy, Stack: stack, Params: p}
 	// What is live now is shown next to what will ship, so the person
@@ -60,9 +112,9 @@ func (s *Service) Deploy(ctx context.Context, o Origin, stack cloud66.Stack, p P
 	live, err := liveDeployment(ctx, c66, stack.UID)
 	switch {
 	case errors.Is(err, cloud66.ErrUnauthorized), errors.Is(err, cloud66.ErrNotFound), errors.Is(err, cloud66.ErrForbidden):
-		return refuse(fmt.Errorf("deploy: read deployments of %s: %w", stack.UID, err))
+		return nil, fmt.Errorf("deploy: read deployments of %s: %w", stack.UID, err)
 	case err != nil:
-		log.WarnContext(ctx, "live deployment unknown", "stack_uid", stack.UID, "error", err.Error())
+		s.logger(o).WarnContext(ctx, "live deployment unknown", "stack_uid", stack.UID, "error", err.Error())
 	case live != nil:
 		cf.LiveHash, cf.LiveRef = live.GitHash, live.GitRef
 	}
@@ -71,25 +123,27 @@ func (s *Service) Deploy(ctx context.Context, o Origin, stack cloud66.Stack, p P
 	if o.RequestID != "" {
 		params[paramRequestID] = o.RequestID
 	}
+	if overridden != "" {
+		params[paramOverride] = overridden
+	}
 	in, err := s.cfg.Store.CreateIntent(ctx, storage.Intent{
 		Kind: kindDeploy, Requester: o.Identity, Channel: o.Channel, ResponseURL: o.ResponseURL,
 		StackUID: stack.UID, StackName: stack.Name, Environment: stack.Environment, Params: params,
 	})
 	if err != nil {
-		return refuse(fmt.Errorf("deploy: store confirmation: %w", err))
+		return nil, fmt.Errorf("deploy: store confirmation: %w", err)
 	}
 	cf.IntentID, cf.ExpiresAt = in.ID, in.ExpiresAt
-	e.Result = "pending confirmation"
-	s.audit(ctx, e)
-	return Result{Confirm: cf}, nil
+	return cf, nil
 }
 
 // Confirm runs a deploy intent for its requester: anyone else gets
 // ErrNotYours and leaves the intent usable; a spent or unknown intent is
 // ErrIntentGone, an expired one storage.ErrIntentExpired. The intent is
 // spent in one transaction before anything is sent, so a double click or
-// a duplicate delivery never deploys twice. Lock and busy are checked
-// again, since minutes may have passed. Audited.
+// a duplicate delivery never deploys twice. Policy (a freeze may have
+// begun), lock and busy are checked again, since minutes may have passed.
+// Audited.
 func (s *Service) Confirm(ctx context.Context, intentID string, by storage.Identity) (*storage.Watch, error) {
 	in, err := s.consume(ctx, intentID, kindDeploy, by)
 	o := intentOrigin(in, by)
@@ -101,21 +155,35 @@ func (s *Service) Confirm(ctx context.Context, intentID string, by storage.Ident
 		return nil, err
 	}
 	stack := cloud66.Stack{UID: in.StackUID, Name: in.StackName, Environment: in.Environment}
-	for _, check := range []func() error{
-		func() error { return s.checkLock(ctx, o.Identity, stack.UID) },
-		func() error { return s.checkBusy(ctx, stack.UID) },
-	} {
-		if err := check(); err != nil {
-			e.Result = errResult(err)
-			s.audit(ctx, e)
-			return nil, err
-		}
+	p := ParamsFromMap(in.Params)
+	if err := s.recheck(ctx, o, stack, p, in.Params[paramOverride], true); err != nil {
+		e.Result = errResult(err)
+		s.audit(ctx, e)
+		return nil, err
 	}
-	w, err := s.start(ctx, o, stack, ParamsFromMap(in.Params))
+	w, err := s.start(ctx, o, stack, p)
 	if err != nil {
 		return nil, err
 	}
 	return &w, nil
+}
+
+// recheck repeats, at the moment a parked deploy starts, every check that
+// can have changed since it was parked: the policy (a freeze that began
+// meanwhile; overridden names the one an admin overrode), someone else's
+// lock, a deployment already running. offerOverride is as for checkPolicy.
+func (s *Service) recheck(ctx context.Context, o Origin, stack cloud66.Stack, p Params, overridden string, offerOverride bool) error {
+	d, subj, err := s.decide(ctx, o.Identity, o.Channel, stack)
+	if err != nil {
+		return err
+	}
+	if err := s.checkPolicy(ctx, o, stack, p, d, subj, overridden, offerOverride); err != nil {
+		return err
+	}
+	if err := s.checkLock(ctx, o.Identity, stack.UID); err != nil {
+		return err
+	}
+	return s.checkBusy(ctx, stack.UID)
 }
 
 // Abort drops a deploy intent: the Cancel button of a confirmation. Only

@@ -184,12 +184,18 @@ func (s *Service) threadNote(ctx context.Context, w storage.Watch, text string, 
 // tellOwner tells the watch's owner privately: ephemeral in the channel,
 // else (the bot is not there, or Slack refused) a DM.
 func (s *Service) tellOwner(ctx context.Context, w storage.Watch, text string) {
-	err := s.cfg.Slack.Ephemeral(ctx, w.Channel, w.Owner.User, note(text))
+	s.tell(ctx, w.Channel, w.Owner, text)
+}
+
+// tell tells one person privately: ephemeral in channel, else (the bot is
+// not there, or Slack refused) a DM. text is mrkdwn, escaped.
+func (s *Service) tell(ctx context.Context, channel string, to storage.Identity, text string) {
+	err := s.cfg.Slack.Ephemeral(ctx, channel, to.User, note(text))
 	if err == nil {
 		return
 	}
-	if err := s.cfg.Slack.DM(ctx, w.Owner, note(text)); err != nil {
-		s.log.WarnContext(ctx, "tell owner failed", "watch", w.ID, "error", err.Error())
+	if err := s.cfg.Slack.DM(ctx, to, note(text)); err != nil {
+		s.log.WarnContext(ctx, "tell failed", "channel", channel, "user", to.User, "error", err.Error())
 	}
 }
 

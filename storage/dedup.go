@@ -46,3 +46,29 @@ func (s *Store) FirstTime(ctx context.Context, key string, ttl time.Duration) (b
 	}
 	return true, nil
 }
+
+// Forget drops key, so the next FirstTime(key) reports true again. It is
+// for undoing a mark when the action it guarded failed, for example an
+// announcement that could not be posted and should be retried. A key that
+// is not recorded is not an error.
+func (s *Store) Forget(ctx context.Context, key string) error {
+	if key == "" {
+		return errors.New("storage: Forget: empty key")
+	}
+	k := []byte(key)
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		b, err := bucket(tx, bucketDedup)
+		if err != nil {
+			return err
+		}
+		if b.Get(k) == nil {
+			// Nothing to write, so no commit and fsync either.
+			return errNoChanges
+		}
+		return b.Delete(k)
+	})
+	if err != nil && !errors.Is(err, errNoChanges) {
+		return fmt.Errorf("storage: Forget: %w", err)
+	}
+	return nil
+}

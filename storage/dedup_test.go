@@ -80,3 +80,27 @@ func TestFirstTimeConcurrent(t *testing.T) {
 		t.Errorf("%d concurrent callers saw the key first, want exactly 1", n)
 	}
 }
+
+func TestForget(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := mustOpen(t)
+
+	mustFirstTime(t, s, "announce-1", time.Hour, true)
+	mustFirstTime(t, s, "announce-2", time.Hour, true)
+	if err := s.Forget(ctx, "announce-1"); err != nil {
+		t.Fatal(err)
+	}
+	// Forgotten: the retry gets through; the other key is untouched.
+	mustFirstTime(t, s, "announce-1", time.Hour, true)
+	mustFirstTime(t, s, "announce-2", time.Hour, false)
+
+	for _, key := range []string{"never-seen", "announce-3"} {
+		if err := s.Forget(ctx, key); err != nil {
+			t.Errorf("Forget(%q) of an unknown key = %v, want nil", key, err)
+		}
+	}
+	if err := s.Forget(ctx, ""); err == nil {
+		t.Error("Forget of an empty key succeeded")
+	}
+}

@@ -2,15 +2,19 @@
 // Slack person's Cloud 66 link, the short-lived OAuth login states, the
 // "already handled" marks that make Slack retries harmless, pending
 // confirmations ([Intent]), stack locks ([Lock]), the deployments being
-// followed to the end ([Watch]) and the audit log ([AuditEntry]).
+// followed to the end ([Watch]), the audit log ([AuditEntry]), the channels
+// following stacks' events ([Subscription]), the bearer tokens of the bot's
+// HTTP API ([APIToken]) and the events accepted but not yet posted
+// ([OutboxItem]).
 //
 // bbolt does not encrypt anything, so every value that carries a secret (OAuth
 // tokens, PKCE verifiers, Slack response_url values) is sealed with
 // AES-256-GCM before it is written (see [Sealer]). The associated data of each
 // seal is the bbolt key the value lives under, so a sealed value copied under
 // another key, for example another person's identity, fails to open. Raw OAuth
-// state strings and intent ids are never stored; only their SHA-256 is. Locks
-// and audit entries hold nothing secret and are plain JSON.
+// state strings, intent ids, webhook secrets and API tokens are never stored;
+// only their SHA-256 is. Locks, audit entries, subscriptions, API token
+// records and outbox items hold nothing secret and are plain JSON.
 //
 // # Schema
 //
@@ -41,12 +45,26 @@
 //	  <watch id>                    finish time, Unix nanoseconds as uint64 big-endian
 //	audit                           bucket (schema v2); its sequence numbers the entries
 //	  <seq>                         uint64 big-endian -> auditRecord JSON, not sealed
+//	subscriptions                   bucket (schema v3)
+//	  <team>:<channel>:<stack uid>  subscriptionRecord JSON, not sealed; stack uid "" = all stacks
+//	subscription_ids                bucket (schema v3)
+//	  <subscription id>             <team>:<channel>:<stack uid> of that subscription
+//	subscription_secrets            bucket (schema v3)
+//	  sha256(webhook secret)        32 bytes -> subscription id
+//	api_tokens                      bucket (schema v3)
+//	  <token name>                  apiTokenRecord JSON, not sealed; holds sha256(token), never the token
+//	api_token_hashes                bucket (schema v3)
+//	  sha256(token)                 32 bytes -> token name
+//	outbox                          bucket (schema v3); its sequence numbers the items
+//	  <id>                          uint64 big-endian -> outboxRecord JSON, not sealed
 //
 // <team>:<user> is [Identity.Key]: the enterprise id (or team id when the
 // workspace is not part of an Enterprise Grid) and the Slack user id. In
 // <team>:<stack uid> the team is [Lock.Team], which never contains ':', so
 // the first ':' splits the key and "<team>:" is a prefix only of that
-// team's locks.
+// team's locks. Likewise neither team nor channel of a subscription contains
+// ':', so "<team>:<channel>:" is a prefix only of that channel's
+// subscriptions.
 //
 // A sealed value is
 //
@@ -77,6 +95,12 @@ var (
 	bucketWatchByStack    = []byte("watch_by_stack")
 	bucketWatchesDone     = []byte("watches_done")
 	bucketAudit           = []byte("audit")
+	bucketSubscriptions   = []byte("subscriptions")
+	bucketSubscriptionIDs = []byte("subscription_ids")
+	bucketSubSecrets      = []byte("subscription_secrets")
+	bucketAPITokens       = []byte("api_tokens")
+	bucketAPITokenHashes  = []byte("api_token_hashes")
+	bucketOutbox          = []byte("outbox")
 
 	keySchemaVersion = []byte("schema_version")
 )

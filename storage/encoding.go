@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -119,6 +120,54 @@ type auditRecord struct {
 	Result          string            `json:"result,omitempty"`
 	Cloud66ActionID int64             `json:"cloud66_action_id,omitempty"`
 	Detail          string            `json:"detail,omitempty"`
+}
+
+// subscriptionRecord is the plain JSON under
+// subscriptions/<team>:<channel>:<stack uid>. Team, channel and stack uid
+// are the key and not repeated; the id is, since SubscriptionBySecret and
+// MarkWebhookSeen arrive with only the id. SecretSHA256 is the hash of the
+// current webhook secret, which lets a rotation drop the old index entry and
+// lets SubscriptionBySecret confirm the index in constant time.
+type subscriptionRecord struct {
+	V              int       `json:"v"`
+	ID             string    `json:"id"`
+	StackName      string    `json:"stack_name,omitempty"`
+	Environment    string    `json:"environment,omitempty"`
+	Events         []string  `json:"events,omitempty"`
+	EnvFilter      string    `json:"env_filter,omitempty"`
+	OnlyFailures   bool      `json:"only_failures,omitempty"`
+	SubscriberTeam string    `json:"subscriber_team"`
+	SubscriberUser string    `json:"subscriber_user"`
+	CreatedAt      time.Time `json:"created_at"`
+	Paused         bool      `json:"paused,omitempty"`
+	PausedReason   string    `json:"paused_reason,omitempty"`
+	PausedAt       time.Time `json:"paused_at,omitzero"`
+	WebhookSeenAt  time.Time `json:"webhook_seen_at,omitzero"`
+	SecretSHA256   []byte    `json:"secret_sha256"`
+}
+
+// apiTokenRecord is the plain JSON under api_tokens/<name>. The name is the
+// key and not repeated. SHA256 is the hash of the token, never the token.
+type apiTokenRecord struct {
+	V          int       `json:"v"`
+	SHA256     []byte    `json:"sha256"`
+	Scopes     []string  `json:"scopes,omitempty"`
+	CreatedAt  time.Time `json:"created_at"`
+	LastUsedAt time.Time `json:"last_used_at,omitzero"`
+	Revoked    bool      `json:"revoked,omitempty"`
+	RevokedAt  time.Time `json:"revoked_at,omitzero"`
+}
+
+// outboxRecord is the plain JSON under outbox/<id>. The id is the key and
+// not repeated; Payload is base64 in the JSON, as encoding/json does for
+// []byte.
+type outboxRecord struct {
+	V           int       `json:"v"`
+	Kind        string    `json:"kind"`
+	Payload     []byte    `json:"payload,omitempty"`
+	At          time.Time `json:"at"`
+	Attempts    int       `json:"attempts,omitempty"`
+	NextAttempt time.Time `json:"next_attempt,omitzero"`
 }
 
 func encodeLink(l Link) ([]byte, error) {
@@ -369,6 +418,121 @@ func decodeAudit(seq uint64, b []byte) (AuditEntry, error) {
 	}, nil
 }
 
+func encodeSubscription(sub Subscription, secretHash []byte) ([]byte, error) {
+	return json.Marshal(subscriptionRecord{
+		V:              recordVersion,
+		ID:             sub.ID,
+		StackName:      sub.StackName,
+		Environment:    sub.Environment,
+		Events:         sub.Events,
+		EnvFilter:      sub.EnvFilter,
+		OnlyFailures:   sub.OnlyFailures,
+		SubscriberTeam: sub.Subscriber.Team,
+		SubscriberUser: sub.Subscriber.User,
+		CreatedAt:      sub.CreatedAt,
+		Paused:         sub.Paused,
+		PausedReason:   sub.PausedReason,
+		PausedAt:       sub.PausedAt,
+		WebhookSeenAt:  sub.WebhookSeenAt,
+		SecretSHA256:   secretHash,
+	})
+}
+
+// decodeSubscription decodes the value stored under key
+// (<team>:<channel>:<stack uid>) and returns the hash of its webhook secret
+// alongside.
+func decodeSubscription(key, b []byte) (sub Subscription, secretHash []byte, err error) {
+	team, channel, stackUID, ok := splitSubscriptionKey(key)
+	if !ok {
+		return Subscription{}, nil, fmt.Errorf("storage: subscription: malformed key %q", key)
+	}
+	var r subscriptionRecord
+	if err := json.Unmarshal(b, &r); err != nil {
+		return Subscription{}, nil, fmt.Errorf("storage: subscription of %s in %s: malformed record: %w", channel, team, err)
+	}
+	if r.V != recordVersion {
+		return Subscription{}, nil, fmt.Errorf("storage: subscription of %s in %s: record version %d is not supported by this c66bot", channel, team, r.V)
+	}
+	return Subscription{
+		ID:            r.ID,
+		Team:          team,
+		Channel:       channel,
+		StackUID:      stackUID,
+		StackName:     r.StackName,
+		Environment:   r.Environment,
+		Events:        r.Events,
+		EnvFilter:     r.EnvFilter,
+		OnlyFailures:  r.OnlyFailures,
+		Subscriber:    Identity{Team: r.SubscriberTeam, User: r.SubscriberUser},
+		CreatedAt:     r.CreatedAt,
+		Paused:        r.Paused,
+		PausedReason:  r.PausedReason,
+		PausedAt:      r.PausedAt,
+		WebhookSeenAt: r.WebhookSeenAt,
+	}, r.SecretSHA256, nil
+}
+
+func encodeAPIToken(t APIToken, hash []byte) ([]byte, error) {
+	return json.Marshal(apiTokenRecord{
+		V:          recordVersion,
+		SHA256:     hash,
+		Scopes:     t.Scopes,
+		CreatedAt:  t.CreatedAt,
+		LastUsedAt: t.LastUsedAt,
+		Revoked:    t.Revoked,
+		RevokedAt:  t.RevokedAt,
+	})
+}
+
+// decodeAPIToken decodes the value stored under api_tokens/<name> and
+// returns the token's hash alongside.
+func decodeAPIToken(name string, b []byte) (t APIToken, hash []byte, err error) {
+	var r apiTokenRecord
+	if err := json.Unmarshal(b, &r); err != nil {
+		return APIToken{}, nil, fmt.Errorf("storage: API token %q: malformed record: %w", name, err)
+	}
+	if r.V != recordVersion {
+		return APIToken{}, nil, fmt.Errorf("storage: API token %q: record version %d is not supported by this c66bot", name, r.V)
+	}
+	return APIToken{
+		Name:       name,
+		Scopes:     r.Scopes,
+		CreatedAt:  r.CreatedAt,
+		LastUsedAt: r.LastUsedAt,
+		RevokedAt:  r.RevokedAt,
+		Revoked:    r.Revoked,
+	}, r.SHA256, nil
+}
+
+func encodeOutbox(it OutboxItem) ([]byte, error) {
+	return json.Marshal(outboxRecord{
+		V:           recordVersion,
+		Kind:        it.Kind,
+		Payload:     it.Payload,
+		At:          it.At,
+		Attempts:    it.Attempts,
+		NextAttempt: it.NextAttempt,
+	})
+}
+
+func decodeOutbox(id uint64, b []byte) (OutboxItem, error) {
+	var r outboxRecord
+	if err := json.Unmarshal(b, &r); err != nil {
+		return OutboxItem{}, fmt.Errorf("storage: outbox item %d: malformed record: %w", id, err)
+	}
+	if r.V != recordVersion {
+		return OutboxItem{}, fmt.Errorf("storage: outbox item %d: record version %d is not supported by this c66bot", id, r.V)
+	}
+	return OutboxItem{
+		ID:          id,
+		Kind:        r.Kind,
+		Payload:     r.Payload,
+		At:          r.At,
+		Attempts:    r.Attempts,
+		NextAttempt: r.NextAttempt,
+	}, nil
+}
+
 // stateSize is the number of random bytes in an OAuth state: 256 bits, above
 // RFC 6749 §10.10's 2^-160 guessing bound.
 const stateSize = 32
@@ -377,6 +541,23 @@ const stateSize = 32
 // guessing a live id among the few pending at once is hopeless, and short
 // enough to read in a log line next to a button click.
 const intentIDSize = 16
+
+// webhookSecretSize is the number of random bytes in a subscription's
+// webhook secret: 256 bits, like an OAuth state, because it is a long-lived
+// bearer credential that sits in a URL in Cloud 66's settings.
+const webhookSecretSize = 32
+
+// subscriptionIDSize is the number of random bytes in a subscription id. The
+// id is not a credential (the secret is), so 128 bits only need to make
+// collisions impossible.
+const subscriptionIDSize = 16
+
+// apiTokenPrefix starts every API token, so a leaked one is recognisable to
+// secret scanners and to a person reading a config file.
+const apiTokenPrefix = "c66bot_"
+
+// apiTokenSize is the number of random bytes after apiTokenPrefix: 256 bits.
+const apiTokenSize = 32
 
 func newStateString(random []byte) string {
 	return base64.RawURLEncoding.EncodeToString(random)
@@ -396,17 +577,44 @@ func intentKey(id string) (key []byte, ok bool) {
 	return tokenKey(id, intentIDSize)
 }
 
-// tokenKey returns SHA-256 of token if token is the unpadded base64url of
-// exactly size bytes.
-func tokenKey(token string, size int) (key []byte, ok bool) {
-	if len(token) != base64.RawURLEncoding.EncodedLen(size) {
+// webhookSecretKey is stateKey for webhook secrets: the file holds only
+// their hashes, so reading it does not let anyone post fake events.
+func webhookSecretKey(secret string) (key []byte, ok bool) {
+	return tokenKey(secret, webhookSecretSize)
+}
+
+// apiTokenKey returns SHA-256 of the whole token, prefix included, if token
+// is apiTokenPrefix followed by the base64url of apiTokenSize bytes.
+func apiTokenKey(token string) (key []byte, ok bool) {
+	rest, found := strings.CutPrefix(token, apiTokenPrefix)
+	if !found {
 		return nil, false
 	}
-	if _, err := base64.RawURLEncoding.Strict().DecodeString(token); err != nil {
+	if !wellFormed(rest, apiTokenSize) {
 		return nil, false
 	}
 	sum := sha256.Sum256([]byte(token))
 	return sum[:], true
+}
+
+// tokenKey returns SHA-256 of token if token is the unpadded base64url of
+// exactly size bytes.
+func tokenKey(token string, size int) (key []byte, ok bool) {
+	if !wellFormed(token, size) {
+		return nil, false
+	}
+	sum := sha256.Sum256([]byte(token))
+	return sum[:], true
+}
+
+// wellFormed reports whether token is the unpadded base64url of exactly size
+// bytes, as newStateString writes it.
+func wellFormed(token string, size int) bool {
+	if len(token) != base64.RawURLEncoding.EncodedLen(size) {
+		return false
+	}
+	_, err := base64.RawURLEncoding.Strict().DecodeString(token)
+	return err == nil
 }
 
 // encodeUint64 is big-endian so that byte order equals numeric order, which

@@ -7,7 +7,9 @@ import "errors"
 var (
 	// ErrNotFound is returned when nothing is stored under the key asked
 	// for: no link for an identity, no intent for an id (or one already
-	// spent), no lock on a stack, no watch with that id.
+	// spent), no lock on a stack, no watch with that id, no subscription,
+	// API token or outbox item of that name or id, and for a webhook secret
+	// or API token that is unknown or malformed.
 	ErrNotFound = errors.New("storage: not found")
 
 	// ErrStateInvalid is returned for an OAuth state (or pending login) that
@@ -41,6 +43,15 @@ var (
 	// ErrIntentExpired is returned for an intent past its ExpiresAt; the
 	// intent is returned with it so the caller can say what expired.
 	ErrIntentExpired = errors.New("storage: intent expired")
+
+	// ErrExists is returned when a name is already taken, such as an API
+	// token name, including one whose token has been revoked.
+	ErrExists = errors.New("storage: name already taken")
+
+	// ErrRevoked is returned by CheckAPIToken for a token that was revoked;
+	// the token's record is returned with it, so the caller can log whose
+	// token it was.
+	ErrRevoked = errors.New("storage: API token revoked")
 )
 
 // errNoChanges is returned from inside an Update when there turned out to be

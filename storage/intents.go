@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -15,6 +16,10 @@ import (
 // enough to read the prompt and click; after that the stack may have changed
 // under the prompt, so the person should ask again.
 const IntentTTL = 5 * time.Minute
+
+// MaxIntentTTL bounds what a caller may ask for: an approval request waits
+// for other people, so it lives longer than a confirmation, but not for ever.
+const MaxIntentTTL = time.Hour
 
 // Intent is a pending confirmation: what a person asked for, parked until
 // they press Confirm. A Slack button's value is the intent's ID, never the
@@ -34,12 +39,12 @@ type Intent struct {
 	Environment string
 	Params      map[string]string
 	CreatedAt   time.Time // set by CreateIntent from the store's clock
-	ExpiresAt   time.Time // set by CreateIntent: CreatedAt+IntentTTL, or the caller's earlier non-zero value
+	ExpiresAt   time.Time // set by CreateIntent: CreatedAt+IntentTTL, or the caller's value up to CreatedAt+MaxIntentTTL
 }
 
 // CreateIntent stores in and returns it with ID, CreatedAt and ExpiresAt
-// set. It requires Kind and a valid Requester. ExpiresAt may be shortened
-// by the caller but not lengthened past IntentTTL.
+// set. It requires Kind and a valid Requester. A zero ExpiresAt means
+// IntentTTL from now; a later one is capped at MaxIntentTTL.
 func (s *Store) CreateIntent(ctx context.Context, in Intent) (Intent, error) {
 	if in.Kind == "" {
 		return Intent{}, errors.New("storage: create intent: empty Kind")
@@ -55,7 +60,9 @@ func (s *Store) CreateIntent(ctx context.Context, in Intent) (Intent, error) {
 	key, _ := intentKey(in.ID)
 
 	in.CreatedAt = s.now()
-	if limit := in.CreatedAt.Add(IntentTTL); in.ExpiresAt.IsZero() || in.ExpiresAt.After(limit) {
+	if in.ExpiresAt.IsZero() {
+		in.ExpiresAt = in.CreatedAt.Add(IntentTTL)
+	} else if limit := in.CreatedAt.Add(MaxIntentTTL); in.ExpiresAt.After(limit) {
 		in.ExpiresAt = limit
 	}
 	plain, err := encodeIntent(in)
@@ -182,6 +189,95 @@ func (s *Store) ConsumeIntent(ctx context.Context, id string, check func(Intent)
 		return Intent{}, fmt.Errorf("storage: consume intent: %w", err)
 	case verdict != nil:
 		return in, fmt.Errorf("storage: consume intent: %w", verdict)
+	}
+	return in, nil
+}
+
+// UpdateIntent applies fn to the unexpired intent with id and saves the
+// result, in one write transaction, so approvals collected from several
+// clicks at once all land. Errors are as for GetIntent: an error wrapping
+// ErrNotFound for an id that is malformed, unknown, spent or no longer
+// opening, and ErrIntentExpired, together with the intent, for one past
+// ExpiresAt; fn does not run for either.
+//
+// If fn returns an error nothing is saved, and the intent as stored is
+// returned with fn's error, unwrapped. fn may change anything but ID, Kind,
+// Requester and CreatedAt (an error if it does: an intent confirmed by its
+// requester must be the one they asked for), and may bring ExpiresAt
+// forward but not push it back.
+//
+// fn runs inside the write transaction, so it must be quick and must not
+// call the Store (bbolt's writer lock is not reentrant).
+func (s *Store) UpdateIntent(ctx context.Context, id string, fn func(*Intent) error) (Intent, error) {
+	key, ok := intentKey(id)
+	if !ok {
+		return Intent{}, fmt.Errorf("storage: update intent: %w", ErrNotFound)
+	}
+	if fn == nil {
+		return Intent{}, errors.New("storage: update intent: nil fn")
+	}
+	now := s.now()
+	var (
+		in       Intent
+		verdict  error
+		refusing bool // fn said no; verdict is its error and goes out bare
+	)
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		in, verdict, refusing = Intent{}, nil, false
+		b, err := bucket(tx, bucketIntents)
+		if err != nil {
+			return err
+		}
+		v := b.Get(key)
+		if v == nil {
+			return ErrNotFound
+		}
+		got, err := s.openIntent(id, bytes.Clone(v), key)
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrNotFound, err)
+		}
+		if !now.Before(got.ExpiresAt) {
+			// Left for ConsumeIntent or the sweep to delete, as GetIntent
+			// does.
+			in, verdict = got, ErrIntentExpired
+			return errNoChanges
+		}
+		// fn gets its own copy, map included, so a refusal after a partial
+		// edit still returns the intent as stored.
+		next := got
+		next.Params = maps.Clone(got.Params)
+		if err := fn(&next); err != nil {
+			in, verdict, refusing = got, err, true
+			return errNoChanges
+		}
+		if next.ID != got.ID || next.Kind != got.Kind || next.Requester != got.Requester || !next.CreatedAt.Equal(got.CreatedAt) {
+			return errors.New("fn changed the intent's ID, Kind, Requester or CreatedAt")
+		}
+		if next.ExpiresAt.After(got.ExpiresAt) {
+			next.ExpiresAt = got.ExpiresAt
+		}
+		plain, err := encodeIntent(next)
+		if err != nil {
+			return err
+		}
+		sealed, err := s.sealer.Seal(plain, key)
+		if err != nil {
+			return err
+		}
+		if err := b.Put(key, sealed); err != nil {
+			return err
+		}
+		in = next
+		return nil
+	})
+	switch {
+	case refusing:
+		// err is the errNoChanges that rolled the transaction back.
+		return in, verdict
+	case verdict != nil:
+		return in, fmt.Errorf("storage: update intent: %w", verdict)
+	case err != nil:
+		return Intent{}, fmt.Errorf("storage: update intent: %w", err)
 	}
 	return in, nil
 }

@@ -3,6 +3,7 @@ package storage
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"maps"
 	"os"
 	"regexp"
@@ -151,7 +152,7 @@ func TestIntentExpired(t *testing.T) {
 	}
 }
 
-func TestIntentExpiryCanOnlyShrink(t *testing.T) {
+func TestIntentExpiryIsBounded(t *testing.T) {
 	t.Parallel()
 	clock := newTestClock()
 	s := mustOpenWith(t, Options{Now: clock.Now})
@@ -163,7 +164,8 @@ func TestIntentExpiryCanOnlyShrink(t *testing.T) {
 	}{
 		{"zero means the TTL", time.Time{}, now.Add(IntentTTL)},
 		{"earlier is kept", now.Add(time.Minute), now.Add(time.Minute)},
-		{"later is clamped", now.Add(time.Hour), now.Add(IntentTTL)},
+		{"longer for approvals is kept", now.Add(30 * time.Minute), now.Add(30 * time.Minute)},
+		{"past the maximum is clamped", now.Add(24 * time.Hour), now.Add(MaxIntentTTL)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -360,5 +362,178 @@ func TestSweepDropsIntentsItCannotOpen(t *testing.T) {
 	}
 	if n, err := s.SweepExpired(ctx); err != nil || n != 1 {
 		t.Errorf("SweepExpired = %d, %v; want 1", n, err)
+	}
+}
+
+// approve is an UpdateIntent fn that adds user to Params["approved_by"], as
+// the deploy package's two-person rule does.
+func approve(user string) func(*Intent) error {
+	return func(in *Intent) error {
+		if in.Params == nil {
+			in.Params = map[string]string{}
+		}
+		if prev := in.Params["approved_by"]; prev != "" {
+			user = prev + "," + user
+		}
+		in.Params["approved_by"] = user
+		return nil
+	}
+}
+
+func TestUpdateIntent(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	clock := newTestClock()
+	s := mustOpenWith(t, Options{Now: clock.Now})
+	alice := Identity{"T1", "UALICE"}
+	in := mustCreateIntent(t, s, testIntent(alice, "approve"))
+
+	got, err := s.UpdateIntent(ctx, in.ID, approve("UBOB"))
+	if err != nil || got.Params["approved_by"] != "UBOB" {
+		t.Fatalf("first UpdateIntent = %+v, %v", got, err)
+	}
+	got, err = s.UpdateIntent(ctx, in.ID, approve("UCAROL"))
+	if err != nil || got.Params["approved_by"] != "UBOB,UCAROL" {
+		t.Fatalf("second UpdateIntent = %+v, %v", got, err)
+	}
+	stored, err := s.GetIntent(ctx, in.ID)
+	if err != nil || stored.Params["approved_by"] != "UBOB,UCAROL" || stored.Params["ref"] != "main" || !sameIntent(stored, got) {
+		t.Errorf("stored after two updates = %+v, %v", stored, err)
+	}
+
+	// fn refusing: its error comes back unwrapped, with the intent as
+	// stored, and its partial edits are not saved.
+	got, err = s.UpdateIntent(ctx, in.ID, func(in *Intent) error {
+		in.Params["approved_by"] = "UMALLORY"
+		in.StackName = "changed"
+		return errNotYours
+	})
+	if err != errNotYours {
+		t.Errorf("refused UpdateIntent = %v, want errNotYours unwrapped", err)
+	}
+	if got.Params["approved_by"] != "UBOB,UCAROL" || got.StackName != in.StackName {
+		t.Errorf("refused UpdateIntent returned %+v, want the intent as stored", got)
+	}
+	if stored, _ := s.GetIntent(ctx, in.ID); !sameIntent(stored, got) {
+		t.Errorf("refused UpdateIntent saved %+v", stored)
+	}
+
+	// Updating does not spend it.
+	if _, err := s.ConsumeIntent(ctx, in.ID, onlyBy(alice)); err != nil {
+		t.Errorf("ConsumeIntent after updates: %v", err)
+	}
+	if _, err := s.UpdateIntent(ctx, in.ID, approve("UDAVE")); !errors.Is(err, ErrNotFound) {
+		t.Errorf("UpdateIntent after consume = %v, want ErrNotFound", err)
+	}
+}
+
+func TestUpdateIntentRefusals(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	clock := newTestClock()
+	s := mustOpenWith(t, Options{Now: clock.Now})
+	alice := Identity{"T1", "UALICE"}
+
+	tests := []struct {
+		name string
+		fn   func(*Intent) error
+	}{
+		{"requester", func(in *Intent) error { in.Requester = Identity{"T1", "UMALLORY"}; return nil }},
+		{"kind", func(in *Intent) error { in.Kind = "unlock"; return nil }},
+		{"id", func(in *Intent) error { in.ID = "other"; return nil }},
+		{"created", func(in *Intent) error { in.CreatedAt = in.CreatedAt.Add(-time.Hour); return nil }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			in := mustCreateIntent(t, s, testIntent(alice, tc.name))
+			if _, err := s.UpdateIntent(ctx, in.ID, tc.fn); err == nil {
+				t.Error("UpdateIntent changing the " + tc.name + " succeeded")
+			}
+			if stored, err := s.GetIntent(ctx, in.ID); err != nil || !sameIntent(stored, in) {
+				t.Errorf("stored = %+v, %v; want unchanged", stored, err)
+			}
+		})
+	}
+
+	t.Run("expiry only shrinks", func(t *testing.T) {
+		t.Parallel()
+		in := mustCreateIntent(t, s, testIntent(alice, "expiry"))
+		got, err := s.UpdateIntent(ctx, in.ID, func(in *Intent) error { in.ExpiresAt = in.ExpiresAt.Add(time.Hour); return nil })
+		if err != nil || !got.ExpiresAt.Equal(in.ExpiresAt) {
+			t.Errorf("lengthened ExpiresAt = %v, %v; want %v kept", got.ExpiresAt, err, in.ExpiresAt)
+		}
+		sooner := in.ExpiresAt.Add(-time.Minute)
+		got, err = s.UpdateIntent(ctx, in.ID, func(in *Intent) error { in.ExpiresAt = sooner; return nil })
+		if err != nil || !got.ExpiresAt.Equal(sooner) {
+			t.Errorf("shortened ExpiresAt = %v, %v; want %v", got.ExpiresAt, err, sooner)
+		}
+	})
+
+	t.Run("ids", func(t *testing.T) {
+		t.Parallel()
+		unknown := mustCreateIntent(t, s, testIntent(alice, "unknown"))
+		if _, err := s.ConsumeIntent(ctx, unknown.ID, nil); err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range []string{"", "abc", unknown.ID, unknown.ID + "A"} {
+			ran := false
+			if _, err := s.UpdateIntent(ctx, id, func(*Intent) error { ran = true; return nil }); !errors.Is(err, ErrNotFound) || ran {
+				t.Errorf("UpdateIntent(%q) = %v (fn ran: %v), want ErrNotFound", id, err, ran)
+			}
+		}
+	})
+}
+
+func TestUpdateIntentExpired(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	clock := newTestClock()
+	s := mustOpenWith(t, Options{Now: clock.Now})
+	in := mustCreateIntent(t, s, testIntent(Identity{"T1", "UALICE"}, "late"))
+
+	clock.Advance(IntentTTL)
+	ran := false
+	got, err := s.UpdateIntent(ctx, in.ID, func(*Intent) error { ran = true; return nil })
+	if !errors.Is(err, ErrIntentExpired) || got.ID != in.ID || got.Channel != in.Channel {
+		t.Errorf("UpdateIntent after expiry = %+v, %v; want the intent and ErrIntentExpired", got, err)
+	}
+	if ran {
+		t.Error("fn ran for an expired intent")
+	}
+	// Like GetIntent, it leaves the expired intent for ConsumeIntent to
+	// report and the sweep to delete.
+	if _, err := s.ConsumeIntent(ctx, in.ID, nil); !errors.Is(err, ErrIntentExpired) {
+		t.Errorf("ConsumeIntent after expired update = %v, want ErrIntentExpired", err)
+	}
+}
+
+func TestUpdateIntentConcurrent(t *testing.T) {
+	t.Parallel()
+	s := mustOpen(t)
+	in := mustCreateIntent(t, s, testIntent(Identity{"T1", "UALICE"}, "many"))
+
+	const n = 8
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			key := fmt.Sprintf("approval_%d", i)
+			if _, err := s.UpdateIntent(t.Context(), in.ID, func(in *Intent) error {
+				in.Params[key] = "yes"
+				return nil
+			}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	got, err := s.GetIntent(t.Context(), in.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if got.Params[fmt.Sprintf("approval_%d", i)] != "yes" {
+			t.Errorf("approval %d lost; params = %v", i, got.Params)
+		}
 	}
 }

@@ -25,6 +25,7 @@ func schemaMigrations() []migration {
 	return []migration{
 		{name: "create buckets", apply: migrateCreateBuckets},
 		{name: "intents, locks, watches and audit", apply: migrateDeployBuckets},
+		{name: "subscriptions, api tokens and outbox", apply: migrateNotifyBuckets},
 	}
 }
 
@@ -48,6 +49,18 @@ func migrateCreateBuckets(tx *bbolt.Tx) error {
 // buckets, so a v1 file's links and login states are untouched.
 func migrateDeployBuckets(tx *bbolt.Tx) error {
 	for _, name := range [][]byte{bucketIntents, bucketLocks, bucketWatches, bucketWatchesActive, bucketWatchByStack, bucketWatchesDone, bucketAudit} {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return fmt.Errorf("create bucket %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// migrateNotifyBuckets is migration 3: the buckets behind channel
+// subscriptions, the HTTP API's tokens and the outbox of accepted events.
+// Like migration 2 it only adds buckets.
+func migrateNotifyBuckets(tx *bbolt.Tx) error {
+	for _, name := range [][]byte{bucketSubscriptions, bucketSubscriptionIDs, bucketSubSecrets, bucketAPITokens, bucketAPITokenHashes, bucketOutbox} {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("create bucket %s: %w", name, err)
 		}

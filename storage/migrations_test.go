@@ -16,6 +16,43 @@ func deployBuckets() [][]byte {
 	return [][]byte{bucketIntents, bucketLocks, bucketWatches, bucketWatchesActive, bucketWatchByStack, bucketWatchesDone, bucketAudit}
 }
 
+// notifyBuckets are the buckets schema v3 added.
+func notifyBuckets() [][]byte {
+	return [][]byte{bucketSubscriptions, bucketSubscriptionIDs, bucketSubSecrets, bucketAPITokens, bucketAPITokenHashes, bucketOutbox}
+}
+
+// rollBack makes the file at path look as schema v(version) left it: the
+// buckets of later versions dropped and the version put back.
+func rollBack(t *testing.T, path string, version uint64, drop ...[]byte) {
+	t.Helper()
+	db, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Update(func(tx *bbolt.Tx) error {
+		for _, b := range drop {
+			if err := tx.DeleteBucket(b); err != nil {
+				return fmt.Errorf("drop %s: %w", b, err)
+			}
+		}
+		return tx.Bucket(bucketMeta).Put(keySchemaVersion, encodeUint64(version))
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// fileVersion reads the schema version of the closed file at path.
+func fileVersion(t *testing.T, path string) uint64 {
+	t.Helper()
+	db, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	return readVersion(t, db)
+}
+
 func openRawDB(t *testing.T) *bbolt.DB {
 	t.Helper()
 	db, err := bbolt.Open(filepath.Join(t.TempDir(), "raw.db"), 0o600, nil)
@@ -84,6 +121,31 @@ func TestMigrations(t *testing.T) {
 				}
 				if v := tx.Bucket(bucketLinks).Get([]byte("T1:U1")); string(v) != "sealed link" {
 					return fmt.Errorf("v1 link = %q after the migration", v)
+				}
+				return nil
+			},
+		},
+		{
+			name: "subscriptions, api tokens and outbox",
+			// A v2 file with a lock and an audit entry: the migration must
+			// only add.
+			seed: func(tx *bbolt.Tx) error {
+				if err := tx.Bucket(bucketLocks).Put([]byte("T1:s1"), []byte("lock")); err != nil {
+					return err
+				}
+				return tx.Bucket(bucketAudit).Put(encodeUint64(1), []byte("audit entry"))
+			},
+			check: func(tx *bbolt.Tx) error {
+				for _, b := range notifyBuckets() {
+					if tx.Bucket(b) == nil {
+						return fmt.Errorf("bucket %s missing", b)
+					}
+				}
+				if v := tx.Bucket(bucketLocks).Get([]byte("T1:s1")); string(v) != "lock" {
+					return fmt.Errorf("v2 lock = %q after the migration", v)
+				}
+				if v := tx.Bucket(bucketAudit).Get(encodeUint64(1)); string(v) != "audit entry" {
+					return fmt.Errorf("v2 audit entry = %q after the migration", v)
 				}
 				return nil
 			},
@@ -198,8 +260,9 @@ func TestMigrationFailureRollsBack(t *testing.T) {
 }
 
 // TestOpenMigratesV1File opens a file as the v1 schema left it (made by
-// rolling a current file back: version 1, no v2 buckets) and checks that
-// Open brings it to v2 with the v1 data intact and the new features usable.
+// rolling a current file back: version 1, no v2 or v3 buckets) and checks
+// that Open brings it to the current version with the v1 data intact and the
+// v2 features usable.
 func TestOpenMigratesV1File(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
@@ -212,22 +275,7 @@ func TestOpenMigratesV1File(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-
-	db, err := bbolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Update(func(tx *bbolt.Tx) error {
-		for _, b := range deployBuckets() {
-			if err := tx.DeleteBucket(b); err != nil {
-				return fmt.Errorf("drop %s: %w", b, err)
-			}
-		}
-		return tx.Bucket(bucketMeta).Put(keySchemaVersion, encodeUint64(1))
-	}); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
+	rollBack(t, path, 1, append(deployBuckets(), notifyBuckets()...)...)
 
 	// A read-only open cannot migrate, so it refuses the v1 file.
 	if _, err := Open(Options{Path: path, Keys: [][]byte{testKey("A")}, ReadOnly: true}); err == nil || !strings.Contains(err.Error(), "schema v1 is older") {
@@ -253,13 +301,61 @@ func TestOpenMigratesV1File(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
+	if v := fileVersion(t, path); v != schemaVersion() {
+		t.Errorf("schema version after migration = %d, want %d", v, schemaVersion())
+	}
+}
 
-	db, err = bbolt.Open(path, 0o600, nil)
-	if err != nil {
+// TestOpenMigratesV2File is TestOpenMigratesV1File one version on: a file
+// with v1 and v2 data, rolled back to version 2 without the v3 buckets.
+func TestOpenMigratesV2File(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := mustOpen(t)
+	id := Identity{Team: "T1", User: "U1"}
+	if err := s.SaveLink(ctx, Link{Identity: id, AccessToken: "tok"}); err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	if v := readVersion(t, db); v != 2 {
-		t.Errorf("schema version after migration = %d, want 2", v)
+	if _, _, err := s.AcquireLock(ctx, Lock{Team: "T1", StackUID: "s1", Owner: id, Reason: "v2 lock"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AppendAudit(ctx, AuditEntry{Action: "lock"}); err != nil {
+		t.Fatal(err)
+	}
+	path := s.Path()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rollBack(t, path, 2, notifyBuckets()...)
+
+	if _, err := Open(Options{Path: path, Keys: [][]byte{testKey("A")}, ReadOnly: true}); err == nil || !strings.Contains(err.Error(), "schema v2 is older") {
+		t.Errorf("read-only Open of a v2 file = %v, want an 'older' error", err)
+	}
+
+	s = mustOpenWith(t, Options{Path: path})
+	if l, err := s.GetLink(ctx, id); err != nil || l.AccessToken != "tok" {
+		t.Errorf("v1 link after migration = %+v, %v", l, err)
+	}
+	if l, err := s.GetLock(ctx, "T1", "s1"); err != nil || l.Reason != "v2 lock" {
+		t.Errorf("v2 lock after migration = %+v, %v", l, err)
+	}
+	var entries int
+	if err := s.ScanAudit(ctx, time.Time{}, func(AuditEntry) error { entries++; return nil }); err != nil || entries != 1 {
+		t.Errorf("v2 audit after migration = %d entries, %v; want 1", entries, err)
+	}
+	if _, _, err := s.Subscribe(ctx, Subscription{Team: "T1", Channel: "C1", Subscriber: id}); err != nil {
+		t.Errorf("Subscribe after migration: %v", err)
+	}
+	if _, _, err := s.CreateAPIToken(ctx, "ci", []string{"notify"}); err != nil {
+		t.Errorf("CreateAPIToken after migration: %v", err)
+	}
+	if _, err := s.EnqueueOutbox(ctx, "api.notify", []byte("{}")); err != nil {
+		t.Errorf("EnqueueOutbox after migration: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if v := fileVersion(t, path); v != 3 {
+		t.Errorf("schema version after migration = %d, want 3", v)
 	}
 }

@@ -208,6 +208,22 @@ func TestReadOnly(t *testing.T) {
 	if err := r.ScanAudit(ctx, time.Time{}, func(AuditEntry) error { return nil }); err != nil {
 		t.Errorf("ScanAudit: %v", err)
 	}
+	// And the v3 ones.
+	if subs, err := r.AllSubscriptions(ctx); err != nil || len(subs) != 0 {
+		t.Errorf("AllSubscriptions = %v, %v; want none", subs, err)
+	}
+	if subs, err := r.ChannelSubscriptions(ctx, "T1", "C1"); err != nil || len(subs) != 0 {
+		t.Errorf("ChannelSubscriptions = %v, %v; want none", subs, err)
+	}
+	if tokens, err := r.APITokens(ctx); err != nil || len(tokens) != 0 {
+		t.Errorf("APITokens = %v, %v; want none", tokens, err)
+	}
+	if items, err := r.PendingOutbox(ctx, 0); err != nil || len(items) != 0 {
+		t.Errorf("PendingOutbox = %v, %v; want none", items, err)
+	}
+	if n, err := r.CountOutbox(ctx); err != nil || n != 0 {
+		t.Errorf("CountOutbox = %d, %v; want 0", n, err)
+	}
 	if err := r.Ping(ctx); err != nil {
 		t.Errorf("Ping: %v", err)
 	}
@@ -225,6 +241,24 @@ func TestReadOnly(t *testing.T) {
 		{"AcquireLock", func() error { _, _, err := r.AcquireLock(ctx, Lock{Team: "T1", StackUID: "s1", Owner: id}); return err }},
 		{"StartWatch", func() error { _, err := r.StartWatch(ctx, Watch{Owner: id, StackUID: "s1"}); return err }},
 		{"AppendAudit", func() error { _, err := r.AppendAudit(ctx, AuditEntry{Action: "deploy"}); return err }},
+		{"UpdateIntent", func() error {
+			_, err := r.UpdateIntent(ctx, "AAAAAAAAAAAAAAAAAAAAAA", func(*Intent) error { return nil })
+			return err
+		}},
+		{"Forget", func() error { return r.Forget(ctx, "k") }},
+		{"Subscribe", func() error {
+			_, _, err := r.Subscribe(ctx, Subscription{Team: "T1", Channel: "C1", Subscriber: id})
+			return err
+		}},
+		{"Unsubscribe", func() error { _, err := r.Unsubscribe(ctx, "T1", "C1", ""); return err }},
+		{"PauseChannel", func() error { _, err := r.PauseChannel(ctx, "T1", "C1", "x"); return err }},
+		{"ResumeChannel", func() error { _, err := r.ResumeChannel(ctx, "T1", "C1"); return err }},
+		{"MarkWebhookSeen", func() error { return r.MarkWebhookSeen(ctx, "id", time.Now()) }},
+		{"CreateAPIToken", func() error { _, _, err := r.CreateAPIToken(ctx, "ci", nil); return err }},
+		{"RevokeAPIToken", func() error { _, err := r.RevokeAPIToken(ctx, "ci"); return err }},
+		{"EnqueueOutbox", func() error { _, err := r.EnqueueOutbox(ctx, "api.notify", nil); return err }},
+		{"AckOutbox", func() error { return r.AckOutbox(ctx, 1) }},
+		{"RetryOutbox", func() error { _, err := r.RetryOutbox(ctx, 1, time.Now()); return err }},
 	}
 	for _, w := range writes {
 		err := w.do()

@@ -973,3 +973,140 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 		t.Errorf("%d goroutines after Close, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
 	}
 }
+
+func TestUserGroupsAndPermalinks(t *testing.T) {
+	srv := bottest.Start(t)
+	api := newAPI(srv)
+	ctx := ctxT(t)
+
+	srv.AddUserGroup("S0OPS", "U0ALICE", "U0BOB")
+	srv.AddUserGroup("S0EMPTY")
+	if users, err := api.GetUserGroupMembersContext(ctx, "S0OPS"); err != nil || strings.Join(users, ",") != "U0ALICE,U0BOB" {
+		t.Errorf("usergroups.users.list: %v %v", users, err)
+	}
+	if got := rawCall(t, srv, "usergroups.users.list", srv.BotToken, url.Values{"usergroup": {"S0EMPTY"}}); got["ok"] != true || fmt.Sprint(got["users"]) != "[]" {
+		t.Errorf("empty group must list [] not null: %v", got)
+	}
+	if _, err := api.GetUserGroupMembersContext(ctx, "S0NOPE"); err == nil || err.Error() != "no_such_subteam" {
+		t.Errorf("unknown group: %v", err)
+	}
+	if got := rawCall(t, srv, "usergroups.users.list", srv.AppToken, url.Values{"usergroup": {"S0OPS"}}); got["error"] != "not_allowed_token_type" {
+		t.Errorf("app token: %v", got)
+	}
+
+	_, ts, err := api.PostMessageContext(ctx, "C0GENERAL", slack.MsgOptionText("card", false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rts, err := api.PostMessageContext(ctx, "C0GENERAL", slack.MsgOptionText("reply", false), slack.MsgOptionTS(ts))
+	if err != nil {
+		t.Fatal(err)
+	}
+	link, err := api.GetPermalinkContext(ctx, &slack.PermalinkParameters{Channel: "C0GENERAL", Ts: ts})
+	if want := "https://fake.slack.com/archives/C0GENERAL/p" + strings.ReplaceAll(ts, ".", ""); err != nil || link != want {
+		t.Errorf("permalink %q %v, want %q", link, err, want)
+	}
+	link, err = api.GetPermalinkContext(ctx, &slack.PermalinkParameters{Channel: "C0GENERAL", Ts: rts})
+	if want := "https://fake.slack.com/archives/C0GENERAL/p" + strings.ReplaceAll(rts, ".", "") + "?thread_ts=" + ts + "&cid=C0GENERAL"; err != nil || link != want {
+		t.Errorf("reply permalink %q %v, want %q", link, err, want)
+	}
+	for _, tc := range []struct{ channel, ts, want string }{
+		{"C0GENERAL", "1.000001", "message_not_found"},
+		{"C0GENERAL", "", "message_not_found"},
+		{"C0PRIVBOT", ts, "message_not_found"},
+		{"C0NOPE", ts, "channel_not_found"},
+	} {
+		if _, err := api.GetPermalinkContext(ctx, &slack.PermalinkParameters{Channel: tc.channel, Ts: tc.ts}); err == nil || err.Error() != tc.want {
+			t.Errorf("permalink %s/%s: %v, want %s", tc.channel, tc.ts, err, tc.want)
+		}
+	}
+}
+
+func TestRemoveBotAndPostsIn(t *testing.T) {
+	srv := bottest.Start(t)
+	api := newAPI(srv)
+	ctx := ctxT(t)
+	post := func(ch, text, thread string) (string, error) {
+		opts := []slack.MsgOption{slack.MsgOptionText(text, false)}
+		if thread != "" {
+			opts = append(opts, slack.MsgOptionTS(thread))
+		}
+		_, ts, err := api.PostMessageContext(ctx, ch, opts...)
+		return ts, err
+	}
+
+	ts1, err := post("C0GENERAL", "one", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []struct{ ch, text, thread string }{{"C0PRIVBOT", "elsewhere", ""}, {"C0GENERAL", "two", ts1}, {"C0GENERAL", "three", ""}} {
+		if _, err := post(step.ch, step.text, step.thread); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, _, err := api.UpdateMessageContext(ctx, "C0GENERAL", ts1, slack.MsgOptionText("one, edited", false)); err != nil {
+		t.Fatal(err)
+	}
+	var texts []string
+	for _, m := range srv.PostsIn("C0GENERAL") {
+		texts = append(texts, m.Text)
+	}
+	if got := strings.Join(texts, ","); got != "one,two,three" {
+		t.Errorf("PostsIn = %s", got)
+	}
+	if got := srv.PostsIn("C0GENERAL")[1]; got.ThreadTS != ts1 {
+		t.Errorf("thread reply %+v", got)
+	}
+	if got := srv.PostsIn("C0NOPE"); len(got) != 0 {
+		t.Errorf("PostsIn unknown channel = %+v", got)
+	}
+
+	// Kicked from a public channel: not_in_channel; from a private one:
+	// channel_not_found. Inviting it back works.
+	srv.RemoveBot("C0GENERAL")
+	srv.RemoveBot("C0PRIVBOT")
+	srv.RemoveBot("C0NOPE") // ignored
+	var se slack.SlackErrorResponse
+	if _, err := post("C0GENERAL", "x", ""); !errors.As(err, &se) || se.Err != "not_in_channel" {
+		t.Errorf("post after kick from public: %v", err)
+	}
+	if _, err := post("C0GENERAL", "x", ts1); !errors.As(err, &se) || se.Err != "not_in_channel" {
+		t.Errorf("thread reply after kick: %v", err)
+	}
+	if _, err := post("C0PRIVBOT", "x", ""); !errors.As(err, &se) || se.Err != "channel_not_found" {
+		t.Errorf("post after kick from private: %v", err)
+	}
+	srv.AddChannel(bottest.Channel{ID: "C0GENERAL", Name: "general", BotMember: true})
+	if _, err := post("C0GENERAL", "back", ""); err != nil {
+		t.Errorf("post after invite: %v", err)
+	}
+	if n := len(srv.PostsIn("C0GENERAL")); n != 4 {
+		t.Errorf("PostsIn after kick = %d messages, want 4", n)
+	}
+}
+
+func TestFailNextHTTP(t *testing.T) {
+	srv := bottest.Start(t)
+	api := newAPI(srv)
+	ctx := ctxT(t)
+	srv.FailNextHTTP("chat.postMessage", http.StatusInternalServerError, 1)
+	_, _, err := api.PostMessageContext(ctx, "C0GENERAL", slack.MsgOptionText("x", false))
+	var sc slack.StatusCodeError
+	if !errors.As(err, &sc) || sc.Code != http.StatusInternalServerError {
+		t.Errorf("FailNextHTTP: %v", err)
+	}
+	if len(srv.Messages()) != 0 {
+		t.Error("a failed call must not post")
+	}
+	if c := srv.Calls()[0]; c.Status != http.StatusInternalServerError {
+		t.Errorf("recorded %+v", c)
+	}
+	if _, _, err := api.PostMessageContext(ctx, "C0GENERAL", slack.MsgOptionText("x", false)); err != nil {
+		t.Errorf("after FailNextHTTP: %v", err)
+	}
+	srv.FailNextHTTP("chat.postMessage", http.StatusServiceUnavailable, 5)
+	srv.FailNextHTTP("chat.postMessage", 0, 0) // cancels
+	if _, _, err := api.PostMessageContext(ctx, "C0GENERAL", slack.MsgOptionText("x", false)); err != nil {
+		t.Errorf("after cancelling FailNextHTTP: %v", err)
+	}
+}

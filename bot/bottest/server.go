@@ -234,6 +234,7 @@ type hook struct {
 
 type injected struct {
 	slackErr   string
+	status     int // FailNextHTTP: answer this HTTP status instead
 	retryAfter time.Duration
 	times      int
 }
@@ -262,7 +263,8 @@ type Server struct {
 
 	channels        map[string]*chanState
 	users           map[string]User
-	dms             map[string]string // user ID or sorted user list → conversation ID
+	dms             map[string]string   // user ID or sorted user list → conversation ID
+	userGroups      map[string][]string // usergroup ID (S…) → member user IDs
 	chatWritePublic bool
 
 	lastTS   int64 // microseconds of the last ts handed out
@@ -296,25 +298,26 @@ func New(opts ...Option) *Server {
 		}
 	}
 	s := &Server{
-		AppToken:  DefaultAppToken,
-		BotToken:  DefaultBotToken,
-		TeamID:    DefaultTeamID,
-		BotUserID: DefaultBotUserID,
-		AppID:     DefaultAppID,
-		cfg:       cfg,
-		changed:   make(chan struct{}),
-		channels:  make(map[string]*chanState),
-		users:     make(map[string]User),
-		dms:       make(map[string]string),
-		current:   make(map[string]Message),
-		failNext:  make(map[string]*injected),
-		rateNext:  make(map[string]*injected),
-		buckets:   make(map[string]*bucket),
-		hookSeq:   make(map[string]int),
-		hooks:     make(map[string]*hook),
-		tickets:   make(map[string]bool),
-		conns:     make(map[*wsConn]struct{}),
-		envelopes: make(map[string]*envelope),
+		AppToken:   DefaultAppToken,
+		BotToken:   DefaultBotToken,
+		TeamID:     DefaultTeamID,
+		BotUserID:  DefaultBotUserID,
+		AppID:      DefaultAppID,
+		cfg:        cfg,
+		changed:    make(chan struct{}),
+		channels:   make(map[string]*chanState),
+		users:      make(map[string]User),
+		dms:        make(map[string]string),
+		userGroups: make(map[string][]string),
+		current:    make(map[string]Message),
+		failNext:   make(map[string]*injected),
+		rateNext:   make(map[string]*injected),
+		buckets:    make(map[string]*bucket),
+		hookSeq:    make(map[string]int),
+		hooks:      make(map[string]*hook),
+		tickets:    make(map[string]bool),
+		conns:      make(map[*wsConn]struct{}),
+		envelopes:  make(map[string]*envelope),
 	}
 	for _, c := range []Channel{
 		{ID: ChannelGeneral, Name: "general", BotMember: true},
@@ -382,6 +385,28 @@ func (s *Server) AddUser(u User) {
 	s.users[u.ID] = u
 }
 
+// AddUserGroup adds or replaces a user group (an S… ID) whose members
+// usergroups.users.list returns, in the order given.
+func (s *Server) AddUserGroup(id string, members ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.userGroups[id] = slices.Clone(members)
+}
+
+// RemoveBot takes the bot out of channel, as when someone kicks it. Later
+// posts there fail as the membership rules say: not_in_channel for a public
+// channel (unless chat:write.public is granted), channel_not_found for a
+// private one. AddChannel with BotMember set invites it back. Unknown
+// channels are ignored.
+func (s *Server) RemoveBot(channel string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ch := s.channels[channel]; ch != nil {
+		ch.BotMember = false
+		s.notifyLocked()
+	}
+}
+
 // SetChatWritePublic grants or removes the chat:write.public scope: with it,
 // public channels the bot is not a member of accept chat.postMessage and
 // chat.postEphemeral.
@@ -401,6 +426,20 @@ func (s *Server) FailNext(method, slackErr string, times int) {
 		return
 	}
 	s.failNext[method] = &injected{slackErr: slackErr, times: times}
+}
+
+// FailNextHTTP makes the next times calls of the Web API method answer with
+// HTTP status and a non-JSON body, as Slack does on a 5xx (after the token
+// check, and without doing anything). slack-go reports it as a
+// slack.StatusCodeError. It replaces a pending FailNext for the method.
+func (s *Server) FailNextHTTP(method string, status, times int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if times <= 0 {
+		delete(s.failNext, method)
+		return
+	}
+	s.failNext[method] = &injected{status: status, times: times}
 }
 
 // RateLimitNext makes the next times calls of method answer HTTP 429 with a
@@ -430,6 +469,21 @@ func (s *Server) Messages() []Message {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.messages)
+}
+
+// PostsIn returns the chat.postMessage messages recorded in channel, thread
+// replies included, in the order Slack took them (as first posted: later
+// chat.update calls are not applied).
+func (s *Server) PostsIn(channel string) []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Message
+	for _, m := range s.messages {
+		if m.Kind == KindPost && m.Channel == channel {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // MessagesFor returns the messages tied to a Socket Mode envelope: response_url

@@ -88,6 +88,8 @@ var apiMethods = map[string]apiMethod{
 	"chat.postEphemeral":    {(*Server).apiPostEphemeral, botToken},
 	"conversations.open":    {(*Server).apiConversationsOpen, botToken},
 	"users.info":            {(*Server).apiUsersInfo, botToken},
+	"usergroups.users.list": {(*Server).apiUserGroupUsers, botToken},
+	"chat.getPermalink":     {(*Server).apiGetPermalink, botToken},
 }
 
 func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
@@ -202,6 +204,9 @@ func (s *Server) dispatchLocked(method string, req *apiRequest) apiResult {
 		inj.times--
 		if inj.times <= 0 {
 			delete(s.failNext, method)
+		}
+		if inj.status != 0 {
+			return apiResult{status: inj.status}
 		}
 		return errResult(inj.slackErr)
 	}
@@ -481,6 +486,26 @@ func (s *Server) apiPostEphemeral(req *apiRequest) apiResult {
 	return okResult(map[string]any{"message_ts": m.TS})
 }
 
+// apiGetPermalink answers chat.getPermalink for a message Slack has
+// (posted, not ephemeral). Like Slack, a thread reply's link carries
+// thread_ts and cid.
+func (s *Server) apiGetPermalink(req *apiRequest) apiResult {
+	chID, ts := req.form.Get("channel"), req.form.Get("message_ts")
+	ch := s.channels[chID]
+	if ch == nil || (ch.Private && !ch.BotMember) {
+		return errResult("channel_not_found")
+	}
+	m, ok := s.current[msgKey(chID, ts)]
+	if !ok || ts == "" {
+		return errResult("message_not_found")
+	}
+	link := "https://fake.slack.com/archives/" + chID + "/p" + strings.ReplaceAll(m.TS, ".", "")
+	if m.ThreadTS != "" && m.ThreadTS != m.TS {
+		link += "?thread_ts=" + url.QueryEscape(m.ThreadTS) + "&cid=" + url.QueryEscape(chID)
+	}
+	return okResult(map[string]any{"channel": chID, "permalink": link})
+}
+
 // takePostTokenLocked implements the per-channel chat.postMessage bucket.
 func (s *Server) takePostTokenLocked(channel string) (bool, time.Duration) {
 	rate := s.cfg.postRate
@@ -620,6 +645,15 @@ func (s *Server) apiUsersInfo(req *apiRequest) apiResult {
 			"team":         s.TeamID,
 		},
 	}})
+}
+
+// apiUserGroupUsers answers usergroups.users.list with a group's members.
+func (s *Server) apiUserGroupUsers(req *apiRequest) apiResult {
+	members, ok := s.userGroups[req.form.Get("usergroup")]
+	if !ok {
+		return errResult("no_such_subteam")
+	}
+	return okResult(map[string]any{"users": append([]string{}, members...)})
 }
 
 // userLocked finds a user, synthesising one for any plausible user ID.

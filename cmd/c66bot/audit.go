@@ -35,20 +35,21 @@ func audit(ctx context.Context, args []string, getenv func(string) string, stdou
 		fmt.Fprintf(stderr, "c66bot audit: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
-	path := *db
-	if path == "" {
-		path = getenv("C66BOT_DB")
-	}
-	if path == "" {
-		path = "c66bot.db"
-	}
+	path := dbPath(*db, getenv)
 	var from time.Time
 	if *since > 0 {
 		from = time.Now().Add(-*since)
 	}
-	err := auditFromFile(ctx, path, from, *stack, stdout)
+	err := withReadOnlyStore(path, func(s *storage.Store) error { return bot.WriteAudit(ctx, s, stdout, from, *stack) })
 	if errors.Is(err, storage.ErrLocked) {
-		err = auditFromSocket(ctx, path+".sock", from, *stack, stdout)
+		q := url.Values{}
+		if !from.IsZero() {
+			q.Set("since", from.UTC().Format(time.RFC3339Nano))
+		}
+		if *stack != "" {
+			q.Set("stack", *stack)
+		}
+		err = newAdminClient(path+".sock").copy(ctx, "/audit?"+q.Encode(), stdout)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "c66bot audit: %v\n", err)
@@ -57,47 +58,27 @@ func audit(ctx context.Context, args []string, getenv func(string) string, stdou
 	return 0
 }
 
-func auditFromFile(ctx context.Context, path string, since time.Time, stack string, w io.Writer) error {
-	// The audit log is not sealed, so any key opens the file for reading it;
-	// a throwaway one avoids needing the real key on an operator's shell.
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	s, err := storage.Open(storage.Options{Path: path, Keys: [][]byte{key}, ReadOnly: true, Timeout: 300 * time.Millisecond})
+func withReadOnlyStore(path string, fn func(s *storage.Store) error) error {
+	s, err := storage.Open(storage.Options{Path: path, Keys: [][]byte{throwawayKey()}, ReadOnly: true, Timeout: 300 * time.Millisecond})
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	return bot.WriteAudit(ctx, s, w, since, stack)
+	return fn(s)
 }
 
-func auditFromSocket(ctx context.Context, sock string, since time.Time, stack string, w io.Writer) error {
-	client := &http.Client{
+func throwawayKey() []byte {
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	return key
+}
+
+func newAdminClient(sock string) *adminClient {
+	return &adminClient{sock: sock, http: &http.Client{
 		Timeout: time.Minute,
 		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, "unix", sock)
 		}},
-	}
-	q := url.Values{}
-	if !since.IsZero() {
-		q.Set("since", since.UTC().Format(time.RFC3339Nano))
-	}
-	if stack != "" {
-		q.Set("stack", stack)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://c66bot/audit?"+q.Encode(), nil)
-	if err != nil {
-		return err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return fmt.Errorf("the database is in use and the running bot's admin socket %s did not answer: %w", sock, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-		return fmt.Errorf("the running bot answered %d: %s", resp.StatusCode, b)
-	}
-	_, err = io.Copy(w, resp.Body)
-	return err
+	}}
 }

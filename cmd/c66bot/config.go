@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/c66bot/c66bot/bot"
+	"github.com/c66bot/c66bot/policy"
 	"github.com/c66bot/c66bot/storage"
 )
 
@@ -113,6 +114,14 @@ func botConfig(v values, logger *slog.Logger, version string) (cfg bot.Config, g
 		if created {
 			generatedKey = path
 		}
+	}
+	if path := v["C66BOT_POLICY"]; path != "" {
+		pol, err := policy.Load(path)
+		if err != nil {
+			// policy errors read "<file>:<line>: <problem>" already.
+			return cfg, "", fmt.Errorf("C66BOT_POLICY: %w", err)
+		}
+		cfg.Policy = pol
 	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, "", err

@@ -2,6 +2,7 @@
 //
 //	c66bot [serve] [flags]   run the bot (the default)
 //	c66bot audit [flags]     print the audit log as JSON lines
+//	c66bot token …           create, list or revoke API tokens
 //	c66bot version           print the version
 //
 // Settings come from flags or the environment; flags win. `c66bot serve -h`
@@ -17,6 +18,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	// Freeze windows name time zones; the binary carries the zone database
+	// so a minimal container image works.
+	_ "time/tzdata"
 
 	"github.com/c66bot/c66bot/bot"
 )
@@ -42,6 +46,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return serve(ctx, args, getenv, stderr)
 	case "audit":
 		return audit(ctx, args, getenv, stdout, stderr)
+	case "token":
+		return token(ctx, args, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "c66bot", version)
 		return 0
@@ -59,6 +65,7 @@ func usage(w io.Writer) {
 
   serve     run the bot (default); "c66bot serve -h" lists every setting
   audit     print the audit log as JSON lines [--since 24h] [--stack NAME] [--db FILE]
+  token     API tokens: create --name NAME --scopes notify,audit:read | list | revoke NAME
   version   print the version
 `)
 }

@@ -240,3 +240,54 @@ func TestAuditFromTheDatabaseFile(t *testing.T) {
 		}
 	}
 }
+
+func TestTokenCreateListRevoke(t *testing.T) {
+	t.Parallel()
+	db := filepath.Join(t.TempDir(), "c66bot.db")
+	runOK := func(args ...string) (string, string) {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		if code := run(t.Context(), append([]string{"token"}, args...), envFrom(map[string]string{"C66BOT_DB": db}), &out, &errOut); code != 0 {
+			t.Fatalf("token %v: exit %d: %s", args, code, errOut.String())
+		}
+		return out.String(), errOut.String()
+	}
+	out, _ := runOK("create", "--name", "ci", "--scopes", "notify,audit:read")
+	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+	if len(lines) != 1 || !strings.HasPrefix(lines[0], "c66bot_") {
+		t.Fatalf("token create printed %q, want the token alone on one line", out)
+	}
+	out, _ = runOK("list")
+	if !strings.Contains(out, `"name":"ci"`) || strings.Contains(out, lines[0]) {
+		t.Errorf("token list = %q (must name it and never show it)", out)
+	}
+	runOK("revoke", "ci")
+	out, _ = runOK("list")
+	if !strings.Contains(out, `"revoked":true`) {
+		t.Errorf("after revoke: %q", out)
+	}
+	var errOut bytes.Buffer
+	if code := run(t.Context(), []string{"token", "create", "--name", "x", "--scopes", "deploy"}, envFrom(map[string]string{"C66BOT_DB": db}), &bytes.Buffer{}, &errOut); code == 0 || !strings.Contains(errOut.String(), "unknown scope") {
+		t.Errorf("a bad scope: exit %d, %q", code, errOut.String())
+	}
+}
+
+func TestInvalidPolicyStopsTheBotNamingFileAndLine(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "policy.yaml")
+	if err := os.WriteFile(path, []byte("default: allow\nrules:\n  - name: x\n    approvals: -1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{
+		"SLACK_APP_TOKEN": "xapp-1", "SLACK_BOT_TOKEN": "xoxb-1", "CLOUD66_CLIENT_ID": "id", "CLOUD66_CLIENT_SECRET": "secret",
+		"C66BOT_DB": filepath.Join(dir, "x.db"), "C66BOT_POLICY": path,
+	}
+	var stderr bytes.Buffer
+	if code := run(t.Context(), nil, envFrom(env), &bytes.Buffer{}, &stderr); code == 0 {
+		t.Fatal("started with an invalid policy")
+	}
+	if !strings.Contains(stderr.String(), path+":4:") || strings.Count(strings.TrimSpace(stderr.String()), "\n") != 0 {
+		t.Errorf("stderr = %q, want one line naming %s:4", stderr.String(), path)
+	}
+}

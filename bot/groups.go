@@ -1,0 +1,69 @@
+package bot
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/slack-go/slack"
+)
+
+// groupTTL is how long a user group's members are trusted; a person added
+// to a group may deploy within this long, one removed may for as long.
+const groupTTL = 5 * time.Minute
+
+// groupResolver answers "which of the policy's user groups is this person
+// in?" from usergroups.users.list, cached, so a deploy costs no Slack call
+// most of the time. Only groups the policy names are asked about.
+type groupResolver struct {
+	api    *slack.Client
+	groups []string
+	now    func() time.Time
+
+	mu    sync.Mutex
+	cache map[string]groupMembers
+}
+
+type groupMembers struct {
+	users []string
+	at    time.Time
+}
+
+func newGroupResolver(api *slack.Client, groups []string, now func() time.Time) *groupResolver {
+	return &groupResolver{api: api, groups: groups, now: now, cache: map[string]groupMembers{}}
+}
+
+// GroupsOf returns the ids of the policy's groups that user belongs to. A
+// group Slack won't list is treated as empty (fail closed: no one gains
+// rights through it) and retried after the TTL.
+func (g *groupResolver) GroupsOf(ctx context.Context, user string) ([]string, error) {
+	var in []string
+	for _, id := range g.groups {
+		members, err := g.members(ctx, id)
+		if err != nil {
+			return in, err
+		}
+		if slices.Contains(members, user) {
+			in = append(in, id)
+		}
+	}
+	return in, nil
+}
+
+func (g *groupResolver) members(ctx context.Context, id string) ([]string, error) {
+	g.mu.Lock()
+	c, ok := g.cache[id]
+	g.mu.Unlock()
+	if ok && g.now().Sub(c.at) < groupTTL {
+		return c.users, nil
+	}
+	users, err := g.api.GetUserGroupMembersContext(ctx, id)
+	if err != nil {
+		users = nil
+	}
+	g.mu.Lock()
+	g.cache[id] = groupMembers{users: users, at: g.now()}
+	g.mu.Unlock()
+	return users, nil
+}

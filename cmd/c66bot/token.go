@@ -1,0 +1,174 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/c66bot/c66bot/bot"
+	"github.com/c66bot/c66bot/storage"
+)
+
+// token manages the bearer tokens of the bot's HTTP API:
+//
+//	c66bot token create --name NAME --scopes notify,audit:read   prints the token alone on one line
+//	c66bot token list
+//	c66bot token revoke NAME
+//
+// Like audit, it works on the database file when the bot is stopped and
+// through the running bot's admin socket otherwise.
+func token(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, "usage: c66bot token create --name NAME --scopes "+strings.Join(bot.Scopes(), ",")+" | list | revoke NAME")
+		return 2
+	}
+	verb, args := args[0], args[1:]
+	fs := flag.NewFlagSet("token "+verb, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	db := fs.String("db", "", "bbolt database file [C66BOT_DB] (default c66bot.db)")
+	var name, scopes *string
+	if verb == "create" {
+		name = fs.String("name", "", "a name for the token (what uses it), e.g. ci")
+		scopes = fs.String("scopes", "", "comma separated: "+strings.Join(bot.Scopes(), ", "))
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	path := dbPath(*db, getenv)
+	do := func(local func(s *storage.Store) error, remote func(c *adminClient) error) error {
+		err := withStore(path, local)
+		if errors.Is(err, storage.ErrLocked) {
+			return remote(newAdminClient(path + ".sock"))
+		}
+		return err
+	}
+	var err error
+	switch verb {
+	case "create":
+		if fs.NArg() > 0 || *name == "" || *scopes == "" {
+			fmt.Fprintln(stderr, "usage: c66bot token create --name NAME --scopes "+strings.Join(bot.Scopes(), ","))
+			return 2
+		}
+		list := strings.Split(*scopes, ",")
+		var tok string
+		err = do(func(s *storage.Store) error {
+			tok, err = bot.CreateToken(ctx, s, *name, list)
+			return err
+		}, func(c *adminClient) error {
+			var out struct{ Token string }
+			body, _ := json.Marshal(map[string]any{"name": *name, "scopes": list})
+			if err := c.call(ctx, http.MethodPost, "/tokens", body, &out); err != nil {
+				return err
+			}
+			tok = out.Token
+			return nil
+		})
+		if err == nil {
+			// Alone on stdout, so scripts can capture it; shown once.
+			fmt.Fprintln(stdout, tok)
+			fmt.Fprintln(stderr, "c66bot: keep this token safe: it is shown once and stored only as a hash.")
+		}
+	case "list":
+		err = do(func(s *storage.Store) error { return bot.WriteTokens(ctx, s, stdout) },
+			func(c *adminClient) error { return c.copy(ctx, "/tokens", stdout) })
+	case "revoke":
+		if fs.NArg() != 1 {
+			fmt.Fprintln(stderr, "usage: c66bot token revoke NAME")
+			return 2
+		}
+		n := fs.Arg(0)
+		err = do(func(s *storage.Store) error { _, err := bot.RevokeToken(ctx, s, n); return err },
+			func(c *adminClient) error {
+				return c.call(ctx, http.MethodDelete, "/tokens/"+url.PathEscape(n), nil, nil)
+			})
+		if err == nil {
+			fmt.Fprintf(stderr, "c66bot: token %q revoked\n", n)
+		}
+	default:
+		fmt.Fprintf(stderr, "c66bot token: unknown verb %q (create, list, revoke)\n", verb)
+		return 2
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "c66bot token %s: %v\n", verb, err)
+		return 1
+	}
+	return 0
+}
+
+func dbPath(flagVal string, getenv func(string) string) string {
+	if flagVal != "" {
+		return flagVal
+	}
+	if p := getenv("C66BOT_DB"); p != "" {
+		return p
+	}
+	return "c66bot.db"
+}
+
+// withStore opens the database for an operator command. Tokens and the
+// audit log are not sealed, so a throwaway key opens the file for them;
+// the real key is not needed on an operator's shell.
+func withStore(path string, fn func(s *storage.Store) error) error {
+	s, err := storage.Open(storage.Options{Path: path, Keys: [][]byte{throwawayKey()}, Timeout: 300 * time.Millisecond})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return fn(s)
+}
+
+// adminClient talks to the running bot's admin socket.
+type adminClient struct {
+	sock string
+	http *http.Client
+}
+
+func (c *adminClient) call(ctx context.Context, method, path string, body []byte, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, "http://c66bot"+path, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("the database is in use and the running bot's admin socket %s did not answer: %w", c.sock, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		var e struct{ Error string }
+		_ = json.NewDecoder(io.LimitReader(resp.Body, 4096)).Decode(&e)
+		return fmt.Errorf("the running bot answered %d: %s", resp.StatusCode, e.Error)
+	}
+	if out != nil {
+		return json.NewDecoder(resp.Body).Decode(out)
+	}
+	return nil
+}
+
+func (c *adminClient) copy(ctx context.Context, path string, w io.Writer) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://c66bot"+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("the database is in use and the running bot's admin socket %s did not answer: %w", c.sock, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		return fmt.Errorf("the running bot answered %d: %s", resp.StatusCode, b)
+	}
+	_, err = io.Copy(w, resp.Body)
+	return err
+}

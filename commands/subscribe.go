@@ -1,0 +1,207 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/slack-go/slack"
+
+	bk "github.com/c66bot/c66bot/internal/blockkit"
+	"github.com/c66bot/c66bot/notify"
+	"github.com/c66bot/c66bot/storage"
+)
+
+// Subscriptions is where channel subscriptions live.
+type Subscriptions interface {
+	Subscribe(ctx context.Context, sub storage.Subscription) (storage.Subscription, string, error)
+	Unsubscribe(ctx context.Context, team, channel, stackUID string) (storage.Subscription, error)
+	ChannelSubscriptions(ctx context.Context, team, channel string) ([]storage.Subscription, error)
+}
+
+// allStacks is how a person says "every stack I can see".
+const allStacks = "all"
+
+func subscribeCommand() *Command {
+	return &Command{
+		Name:    "subscribe",
+		Args:    "<stack|all> [events…] [env=…] [only=failures]",
+		Summary: "Post a stack's deploys in this channel, whoever starts them.",
+		Description: "This channel gets a message when a stack (or every stack you can see) is deployed, whoever started it. " +
+			"Events: `started`, `succeeded`, `failed`, `cancelled` (or `deploys` for all four), `stopped`, `back` (servers), `all`; " +
+			"the default is succeeded and failed. `env=production` keeps one environment, `only=failures` keeps failures. " +
+			"I tell you a webhook URL to paste into Cloud 66's notification settings; until Cloud 66 calls it I poll Cloud 66 with your token.",
+		Examples: []string{"subscribe shop:production", "subscribe all failed env=production", "subscribe api deploys"},
+		MinArgs:  1, MaxArgs: 10,
+		Run: runSubscribe,
+	}
+}
+
+func runSubscribe(ctx context.Context, c *Call) (Reply, error) {
+	target := c.Args[0]
+	var words []string
+	sub := storage.Subscription{Team: c.Request.Identity().Team, Channel: c.Request.ChannelID, Subscriber: c.Request.Identity()}
+	for _, a := range c.Args[1:] {
+		key, val, ok := strings.Cut(a, "=")
+		if !ok {
+			words = append(words, a)
+			continue
+		}
+		switch strings.ToLower(key) {
+		case "env":
+			if val == "" {
+				return Reply{}, &UsageError{Problem: "`env` is empty."}
+			}
+			sub.EnvFilter = val
+		case "only":
+			if !strings.EqualFold(val, "failures") {
+				return Reply{}, &UsageError{Problem: fmt.Sprintf("`only` takes `failures`, not %s.", quoteArg(val))}
+			}
+			sub.OnlyFailures = true
+		default:
+			return Reply{}, &UsageError{Problem: fmt.Sprintf("Unknown option %s; the options are `env=` and `only=failures`.", quoteArg(key))}
+		}
+	}
+	events, err := notify.ParseEvents(words)
+	if err != nil {
+		return Reply{}, &UsageError{Problem: bk.Esc(err.Error()) + "."}
+	}
+	sub.Events = events
+	// Polling uses the subscriber's own token, and resolving the stack
+	// proves they can see it: both need a linked account.
+	api, err := c.Cloud66(ctx)
+	if err != nil {
+		return Reply{}, err
+	}
+	if strings.EqualFold(target, allStacks) {
+		sub.StackName = allStacks
+		if _, err := api.ListStacks(ctx); err != nil {
+			return Reply{}, err
+		}
+	} else {
+		st, err := resolveStack(ctx, api, target)
+		if err != nil {
+			return Reply{}, err
+		}
+		sub.StackUID, sub.StackName, sub.Environment = st.UID, st.Name, st.Environment
+	}
+	saved, secret, err := c.Deps.Subscriptions.Subscribe(ctx, sub)
+	if err != nil {
+		return Reply{}, err
+	}
+	what := subscriptionTarget(saved)
+	msg := fmt.Sprintf(":bell: <#%s> now follows %s: %s.", bk.Esc(saved.Channel), what, subscriptionFilter(saved))
+	blocks := []slack.Block{bk.Section(msg)}
+	if url := c.Deps.WebhookURL(secret); url != "" {
+		blocks = append(blocks,
+			bk.Section("*For instant notices, give Cloud 66 this webhook* (only you see it; it works for this subscription only, and subscribing again replaces it):\n"+"```"+bk.Esc(url)+"```"),
+			bk.Context("In Cloud 66: the stack → *Settings & Information* → *Notifications* → *Webhook*: paste the URL and tick the deploy events. "+
+				"Until it is called, I check Cloud 66 with your token about once a minute."))
+	} else {
+		blocks = append(blocks, bk.Context("This bot has no public URL, so Cloud 66 can't call it: I check Cloud 66 with your token about once a minute instead."))
+	}
+	return Reply{Text: bk.Fallback(msg), Blocks: blocks}, nil
+}
+
+func subscriptionTarget(s storage.Subscription) string {
+	if s.StackUID == "" {
+		return "*every stack* <@" + bk.Esc(s.Subscriber.User) + "> can see"
+	}
+	return "*" + bk.Esc(s.StackName) + "* · " + bk.Esc(s.Environment)
+}
+
+func subscriptionFilter(s storage.Subscription) string {
+	f := strings.Join(s.Events, ", ")
+	if s.EnvFilter != "" {
+		f += " in " + bk.Esc(s.EnvFilter)
+	}
+	if s.OnlyFailures {
+		f += ", failures only"
+	}
+	return bk.Esc(f)
+}
+
+func unsubscribeCommand() *Command {
+	return &Command{
+		Name:        "unsubscribe",
+		Args:        "<stack|all>",
+		Summary:     "Stop posting a stack's deploys in this channel.",
+		Description: "Removes this channel's subscription to a stack (or to all stacks). Its webhook URL stops working.",
+		Examples:    []string{"unsubscribe shop:production", "unsubscribe all"},
+		MinArgs:     1, MaxArgs: 1,
+		Run: runUnsubscribe,
+	}
+}
+
+func runUnsubscribe(ctx context.Context, c *Call) (Reply, error) {
+	team, channel := c.Request.Identity().Team, c.Request.ChannelID
+	uid := ""
+	if !strings.EqualFold(c.Args[0], allStacks) {
+		// Match this channel's own subscriptions first, so unsubscribing
+		// works even for a stack the person can no longer see.
+		subs, err := c.Deps.Subscriptions.ChannelSubscriptions(ctx, team, channel)
+		if err != nil {
+			return Reply{}, err
+		}
+		ref := ParseStackRef(c.Args[0])
+		var matches []storage.Subscription
+		for _, s := range subs {
+			if s.StackUID != "" && (s.StackUID == c.Args[0] || strings.EqualFold(s.StackName, ref.Name) && (ref.Environment == "" || strings.EqualFold(s.Environment, ref.Environment))) {
+				matches = append(matches, s)
+			}
+		}
+		switch len(matches) {
+		case 0:
+			return errorText(fmt.Sprintf(":mag: This channel doesn't follow %s. `%s subscriptions` lists what it follows.", bk.Code(c.Args[0]), c.Deps.Command)), nil
+		case 1:
+			uid = matches[0].StackUID
+		default:
+			var names []string
+			for _, m := range matches {
+				names = append(names, bk.Code(bk.StackRef(m.StackName, m.Environment)))
+			}
+			return errorText(fmt.Sprintf(":twisted_rightwards_arrows: %s matches %s; say which one.", bk.Code(c.Args[0]), strings.Join(names, " and "))), nil
+		}
+	}
+	removed, err := c.Deps.Subscriptions.Unsubscribe(ctx, team, channel, uid)
+	if errors.Is(err, storage.ErrNotFound) {
+		return errorText(fmt.Sprintf(":mag: This channel doesn't follow %s.", bk.Code(c.Args[0]))), nil
+	}
+	if err != nil {
+		return Reply{}, err
+	}
+	msg := fmt.Sprintf(":no_bell: <#%s> no longer follows %s.", bk.Esc(channel), subscriptionTarget(removed))
+	return Reply{InChannel: true, Text: bk.Fallback(msg), Blocks: []slack.Block{bk.Section(msg)}}, nil
+}
+
+func subscriptionsCommand() *Command {
+	return &Command{
+		Name:        "subscriptions",
+		Summary:     "What this channel follows.",
+		Description: "Lists this channel's subscriptions: which stacks, which events, who subscribed, and whether any is paused.",
+		Examples:    []string{"subscriptions"},
+		MinArgs:     0, MaxArgs: 0,
+		Run: func(ctx context.Context, c *Call) (Reply, error) {
+			subs, err := c.Deps.Subscriptions.ChannelSubscriptions(ctx, c.Request.Identity().Team, c.Request.ChannelID)
+			if err != nil {
+				return Reply{}, err
+			}
+			if len(subs) == 0 {
+				return errorText(fmt.Sprintf(":no_bell: This channel follows no stack. `%s subscribe <stack>` starts.", c.Deps.Command)), nil
+			}
+			var lines []string
+			for _, s := range subs {
+				line := fmt.Sprintf(":bell: %s — %s (by <@%s>)", subscriptionTarget(s), subscriptionFilter(s), bk.Esc(s.Subscriber.User))
+				if s.Paused {
+					line += " — :double_vertical_bar: *paused*: " + bk.Esc(s.PausedReason)
+				}
+				lines = append(lines, line)
+			}
+			title := fmt.Sprintf("This channel follows (%d)", len(subs))
+			blocks := []slack.Block{bk.Header(title)}
+			blocks = append(blocks, listSections(lines, bk.MaxBlocks-1, func(n int) string { return fmt.Sprintf("…and %d more.", n) })...)
+			return Reply{Text: title, Blocks: blocks}, nil
+		},
+	}
+}

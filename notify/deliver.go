@@ -1,0 +1,449 @@
+package notify
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/c66bot/c66bot/deploy"
+	"github.com/c66bot/c66bot/storage"
+)
+
+// deliverLoop posts the outbox: at once when Accept or a poller wakes it,
+// and on a short tick for retries that have come due.
+func (s *Service) deliverLoop(ctx context.Context) {
+	t := time.NewTicker(min(s.cfg.PollEvery, maxRetryTick))
+	defer t.Stop()
+	for {
+		s.drain(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.wake:
+		case <-t.C:
+		}
+	}
+}
+
+// drain starts the delivery of every due item, oldest first. Items are
+// handled one after another up to the point their posts are queued, so
+// posts reach each channel in the order the events were accepted.
+func (s *Service) drain(ctx context.Context) {
+	items, err := s.cfg.Store.PendingOutbox(ctx, outboxBatch)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.ErrorContext(ctx, "cannot read the outbox", "error", err.Error())
+		}
+		return
+	}
+	sort.Slice(items, func(i, j int) bool { return items[i].ID < items[j].ID })
+	now := s.now()
+	for _, it := range items {
+		if ctx.Err() != nil {
+			return
+		}
+		if it.Kind != outboxKind || it.NextAttempt.After(now) {
+			continue
+		}
+		s.mu.Lock()
+		busy := s.inflight[it.ID]
+		s.inflight[it.ID] = true
+		s.mu.Unlock()
+		if !busy {
+			s.deliver(ctx, it)
+		}
+	}
+}
+
+// target is one channel an event goes to, with the subscriptions there
+// that asked for it.
+type target struct {
+	team, channel string
+	subs          []storage.Subscription
+}
+
+// post is one queued channel post of an event.
+type post struct {
+	target
+	key string // the dedup key claimed for it
+}
+
+type postResult struct {
+	p   *post
+	err error
+}
+
+// deliver works out where the item's event goes, claims each channel's
+// dedup key and queues the posts; a goroutine then waits for their outcomes
+// and settles the item.
+func (s *Service) deliver(ctx context.Context, it storage.OutboxItem) {
+	var ev Event
+	if err := json.Unmarshal(it.Payload, &ev); err != nil || ev.validate() != nil {
+		// It can never be delivered; keeping it would only block nothing
+		// and grow the file.
+		s.log.ErrorContext(ctx, "dropping an unreadable outbox item", "item", it.ID)
+		s.finish(ctx, it, false)
+		return
+	}
+	log := s.log.With("item", it.ID, "kind", ev.Kind, "stack_uid", ev.StackUID, "source", ev.Source)
+	subs, err := s.cfg.Store.AllSubscriptions(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			log.WarnContext(ctx, "cannot read subscriptions", "error", err.Error())
+		}
+		s.finish(ctx, it, true)
+		return
+	}
+	ev = s.enrich(ev, subs)
+	if ev.Source == SourceWebhook {
+		s.markSeen(ctx, ev, subs, it.At)
+	}
+
+	retry := false
+	var posts []*post
+	var own []storage.Watch
+	ownRead := false
+	for _, tg := range s.targets(ctx, ev, subs) {
+		if isDeployKind(ev.Kind) {
+			if !ownRead {
+				own, ownRead = s.ownWatches(ctx, ev), true
+			}
+			if ownDeployment(ev, tg.channel, own) {
+				log.DebugContext(ctx, "the bot's own deployment message tells this channel", "channel", tg.channel)
+				continue
+			}
+		}
+		key := "notify:" + tg.team + ":" + tg.channel + ":" + ev.Key()
+		first, err := s.cfg.Store.FirstTime(ctx, key, dedupTTL)
+		switch {
+		case err != nil:
+			if ctx.Err() == nil {
+				log.WarnContext(ctx, "cannot claim the dedup key", "channel", tg.channel, "error", err.Error())
+			}
+			retry = true
+		case first:
+			posts = append(posts, &post{target: tg, key: key})
+		}
+	}
+	if len(posts) == 0 {
+		s.finish(ctx, it, retry)
+		return
+	}
+
+	msg := Message(ev, s.cfg.Cloud66URL)
+	results := make(chan postResult, len(posts))
+	for _, p := range posts {
+		var once sync.Once
+		s.cfg.Slack.Enqueue(p.channel, "", msg, func(_ string, err error) {
+			// done is promised once; once makes a second call harmless.
+			once.Do(func() { results <- postResult{p, err} })
+		})
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.await(ctx, it, ev, posts, results, retry)
+	}()
+}
+
+// await collects the outcomes of an item's posts and settles the item.
+func (s *Service) await(ctx context.Context, it storage.OutboxItem, ev Event, posts []*post, results <-chan postResult, retry bool) {
+	settled := map[*post]bool{}
+	for len(settled) < len(posts) {
+		select {
+		case r := <-results:
+			settled[r.p] = true
+			if s.outcome(ctx, ev, r) {
+				retry = true
+			}
+		case <-ctx.Done():
+			// Shutting down with posts still queued: give their keys back
+			// so the next Run, which finds the item still in the outbox,
+			// posts them. A post Slack takes in the meantime may then
+			// appear twice, which beats never.
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+			for _, p := range posts {
+				if !settled[p] {
+					_ = s.cfg.Store.Forget(cctx, p.key)
+				}
+			}
+			cancel()
+			s.release(it.ID)
+			return
+		}
+	}
+	s.finish(ctx, it, retry)
+}
+
+// outcome handles one post's result and reports whether it should be
+// retried.
+func (s *Service) outcome(ctx context.Context, ev Event, r postResult) bool {
+	switch {
+	case r.err == nil:
+		return false
+	case errors.Is(r.err, deploy.ErrCannotPost):
+		// Retrying cannot help until someone invites the bot; tell the
+		// subscribers instead.
+		s.pause(ctx, r.p.team, r.p.channel, r.err)
+		return false
+	}
+	s.log.WarnContext(ctx, "post failed; will retry", "kind", ev.Kind, "channel", r.p.channel, "error", r.err.Error())
+	// The key was claimed for this post; without giving it back the retry
+	// would find it taken and skip the channel.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	if err := s.cfg.Store.Forget(cctx, r.p.key); err != nil {
+		s.log.ErrorContext(ctx, "cannot release the dedup key; the post will not be retried", "channel", r.p.channel, "error", err.Error())
+	}
+	return true
+}
+
+// finish acks the item, or schedules its retry with backoff; after
+// maxAttempts it gives up, so a post Slack keeps refusing is not retried
+// forever.
+func (s *Service) finish(ctx context.Context, it storage.OutboxItem, retry bool) {
+	defer s.release(it.ID)
+	if retry && it.Attempts+1 < maxAttempts {
+		next := s.now().Add(retryDelay(it.Attempts))
+		if _, err := s.cfg.Store.RetryOutbox(ctx, it.ID, next); err != nil && ctx.Err() == nil {
+			s.log.ErrorContext(ctx, "cannot schedule an outbox retry", "item", it.ID, "error", err.Error())
+		}
+		return
+	}
+	if retry {
+		s.log.ErrorContext(ctx, "giving up on a notification", "item", it.ID, "attempts", it.Attempts+1)
+	}
+	if err := s.cfg.Store.AckOutbox(ctx, it.ID); err != nil && ctx.Err() == nil {
+		s.log.ErrorContext(ctx, "cannot ack an outbox item", "item", it.ID, "error", err.Error())
+	}
+}
+
+// release lets drain pick the item up again (when it is due).
+func (s *Service) release(id uint64) {
+	s.mu.Lock()
+	delete(s.inflight, id)
+	s.mu.Unlock()
+}
+
+// retryDelay doubles from retryBase up to retryMax.
+func retryDelay(attempts int) time.Duration {
+	d := retryBase
+	for i := 0; i < attempts && d < retryMax; i++ {
+		d *= 2
+	}
+	return min(d, retryMax)
+}
+
+// targets are the channels whose subscriptions match ev, in subscription
+// order; several subscriptions in one channel make one post.
+func (s *Service) targets(ctx context.Context, ev Event, subs []storage.Subscription) []target {
+	var out []target
+	for _, sub := range subs {
+		if !s.matches(ctx, sub, ev) {
+			continue
+		}
+		i := slices.IndexFunc(out, func(t target) bool { return t.team == sub.Team && t.channel == sub.Channel })
+		if i < 0 {
+			out = append(out, target{team: sub.Team, channel: sub.Channel})
+			i = len(out) - 1
+		}
+		out[i].subs = append(out[i].subs, sub)
+	}
+	return out
+}
+
+// matches applies a subscription's filters to ev. The visibility check of
+// an "all" subscription may call Cloud 66, so it comes last.
+func (s *Service) matches(ctx context.Context, sub storage.Subscription, ev Event) bool {
+	if sub.Paused || (ev.Team != "" && sub.Team != ev.Team) {
+		return false
+	}
+	events := sub.Events
+	if len(events) == 0 {
+		events = DefaultEvents()
+	}
+	if !slices.Contains(events, ev.Kind) {
+		return false
+	}
+	if sub.OnlyFailures && !isFailure(ev.Kind) {
+		return false
+	}
+	if sub.EnvFilter != "" && !strings.EqualFold(sub.EnvFilter, ev.Environment) {
+		return false
+	}
+	if ev.Source == SourcePoll && isDeployKind(ev.Kind) {
+		// Polling reads history; a channel hears only of deployments
+		// that started after it subscribed.
+		started := ev.StartedAt
+		if started.IsZero() {
+			started = ev.At
+		}
+		if started.Before(sub.CreatedAt.Truncate(time.Second)) {
+			return false
+		}
+	}
+	if sub.StackUID != "" {
+		return sub.StackUID == ev.StackUID
+	}
+	return s.canSee(ctx, sub.Subscriber, ev.StackUID)
+}
+
+// enrich fills a missing stack name or environment (server webhooks carry
+// neither) from the subscriptions, else from the visible-stack caches.
+func (s *Service) enrich(ev Event, subs []storage.Subscription) Event {
+	if ev.StackName != "" && ev.Environment != "" {
+		return ev
+	}
+	fill := func(name, env string) bool {
+		if name == "" {
+			return false
+		}
+		if ev.StackName == "" {
+			ev.StackName = name
+		}
+		if ev.Environment == "" {
+			ev.Environment = env
+		}
+		return true
+	}
+	for _, sub := range subs {
+		if sub.StackUID == ev.StackUID && fill(sub.StackName, sub.Environment) {
+			return ev
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range s.visible {
+		if st, ok := e.stacks[ev.StackUID]; ok && fill(st.Name, st.Environment) {
+			return ev
+		}
+	}
+	return ev
+}
+
+// markSeen records that the team's subscriptions of the webhook's stack
+// get webhooks, which stops polling that stack while they keep coming.
+// Writes are skipped when the mark is under a minute old.
+func (s *Service) markSeen(ctx context.Context, ev Event, subs []storage.Subscription, at time.Time) {
+	if at.IsZero() {
+		at = s.now()
+	}
+	for _, sub := range subs {
+		if sub.Team != ev.Team || sub.StackUID != ev.StackUID || at.Sub(sub.WebhookSeenAt) < time.Minute {
+			continue
+		}
+		if err := s.cfg.Store.MarkWebhookSeen(ctx, sub.ID, at); err != nil && ctx.Err() == nil {
+			s.log.WarnContext(ctx, "cannot mark a webhook as seen", "subscription", sub.ID, "error", err.Error())
+		}
+	}
+}
+
+// ownWatches reads the bot's own recent deployments of ev's stack. A
+// failure is logged and treated as "none": a duplicate post beats silence.
+func (s *Service) ownWatches(ctx context.Context, ev Event) []storage.Watch {
+	ref := eventStart(ev)
+	ws, err := s.cfg.Store.WatchesForStack(ctx, ev.StackUID, ref.Add(-ownLookback))
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.WarnContext(ctx, "cannot read the bot's own deployments", "stack_uid", ev.StackUID, "error", err.Error())
+		}
+		return nil
+	}
+	return ws
+}
+
+// eventStart is when the deployment an event is about started, as far as
+// the event says.
+func eventStart(ev Event) time.Time {
+	if !ev.StartedAt.IsZero() {
+		return ev.StartedAt
+	}
+	return ev.At
+}
+
+// ownDeployment reports whether ev is about a deployment the bot started
+// from channel: its deployment message there already tells the story. With
+// deployment ids on both sides they decide. Otherwise a watch in the
+// channel counts when it was requested before the deployment started and
+// had not finished more than ownWindow before the event, except a watch
+// still waiting in Cloud 66's queue or one that finished before the
+// event's deployment started: the deployment is then someone else's.
+func ownDeployment(ev Event, channel string, watches []storage.Watch) bool {
+	start := eventStart(ev)
+	for _, w := range watches {
+		if w.Channel != channel {
+			continue
+		}
+		if ev.DeploymentID != 0 && w.DeploymentID != 0 {
+			if ev.DeploymentID == w.DeploymentID {
+				return true
+			}
+			continue
+		}
+		if w.State == "queued" || w.RequestedAt.After(start.Add(clockSlack)) {
+			continue
+		}
+		if !w.FinishedAt.IsZero() {
+			if w.FinishedAt.Before(ev.At.Add(-ownWindow)) {
+				continue
+			}
+			if !ev.StartedAt.IsZero() && w.FinishedAt.Before(ev.StartedAt.Add(-clockSlack)) {
+				continue
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// pause pauses the channel's subscriptions after Slack refused a post, and
+// tells each subscriber whose subscription it paused, once: PauseChannel
+// returns only the subscriptions this call paused, so the posts of other
+// events failing in the same channel tell nobody again.
+func (s *Service) pause(ctx context.Context, team, channel string, postErr error) {
+	reason := cannotPostReason(postErr)
+	paused, err := s.cfg.Store.PauseChannel(ctx, team, channel, reason)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.ErrorContext(ctx, "cannot pause the subscriptions of an unpostable channel", "channel", channel, "error", err.Error())
+		}
+		return
+	}
+	if len(paused) == 0 {
+		return
+	}
+	s.log.WarnContext(ctx, "paused subscriptions: the bot cannot post in the channel", "team", team, "channel", channel, "reason", reason, "subscriptions", len(paused))
+	var order []storage.Identity
+	bySubscriber := map[storage.Identity][]storage.Subscription{}
+	for _, sub := range paused {
+		if _, ok := bySubscriber[sub.Subscriber]; !ok {
+			order = append(order, sub.Subscriber)
+		}
+		bySubscriber[sub.Subscriber] = append(bySubscriber[sub.Subscriber], sub)
+	}
+	for _, id := range order {
+		if err := s.cfg.Slack.DM(ctx, id, pauseNotice(channel, reason, s.cfg.Command, bySubscriber[id])); err != nil && ctx.Err() == nil {
+			s.log.WarnContext(ctx, "cannot tell a subscriber about the paused channel", "subscriber", id.String(), "error", err.Error())
+		}
+	}
+}
+
+// cannotPostReason is Slack's reason from a wrapped ErrCannotPost, such as
+// "not_in_channel" from "deploy: the bot cannot post in that channel
+// (not_in_channel)".
+func cannotPostReason(err error) string {
+	msg := err.Error()
+	if strings.HasSuffix(msg, ")") {
+		if i := strings.LastIndex(msg, "("); i >= 0 {
+			if r := clip(msg[i+1:len(msg)-1], 100); r != "" {
+				return r
+			}
+		}
+	}
+	return "Slack does not let me post there"
+}

@@ -1,0 +1,179 @@
+package notify_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/c66bot/c66bot/cloud66/cloud66test"
+	"github.com/c66bot/c66bot/notify"
+)
+
+func TestPollAnnouncesStartedThenSucceeded(t *testing.T) {
+	e := newEnv(t, fastPolling)
+	uid := e.uid("shop", "production")
+	e.subscribe(ana, "C1", "shop", "production", events(notify.DeployStarted, notify.DeploySucceeded))
+	e.start()
+
+	e.clock.Advance(time.Minute)
+	e.redeploy(uid, "v2.1")
+	posts := e.waitPosts("C1", 1)
+	if text := posts[0].text(); !strings.Contains(text, "🚀") || !strings.Contains(text, "v2.1") || !strings.Contains(text, "Cloud 66 deployment history") {
+		t.Errorf("first post is not the start: %s", text)
+	}
+
+	e.clock.Advance(4 * time.Minute) // the fake deployment takes 3
+	posts = e.waitPosts("C1", 2)
+	if text := posts[1].text(); !strings.Contains(text, "✅") || !strings.Contains(text, "deployed `v2.1`") {
+		t.Errorf("second post is not the success: %s", text)
+	}
+	// Many more polls change nothing.
+	polls := e.deploymentPolls(uid)
+	e.eventually("more polls", func() bool { return e.deploymentPolls(uid) > polls+5 })
+	e.drained()
+	if n := len(e.slack.posts("C1")); n != 2 {
+		t.Errorf("%d posts, want 2", n)
+	}
+}
+
+func TestPollDoesNotAnnounceHistory(t *testing.T) {
+	e := newEnv(t, fastPolling)
+	uid := e.uid("shop", "production")
+	// A deployment that starts and ends before anyone subscribes, within
+	// the last hour.
+	e.clock.Advance(time.Minute)
+	e.redeploy(uid, "old")
+	e.clock.Advance(9 * time.Minute)
+	e.subscribe(ana, "C1", "shop", "production", events(notify.AllEvents...))
+	e.start()
+
+	e.eventually("several polls", func() bool { return e.deploymentPolls(uid) >= 5 })
+	e.drained()
+	if n := len(e.slack.posts("C1")); n != 0 {
+		t.Fatalf("%d posts about history: %s", n, e.slack.posts("C1")[0].text())
+	}
+
+	e.clock.Advance(time.Second)
+	e.redeploy(uid, "new")
+	e.clock.Advance(4 * time.Minute)
+	posts := e.waitPosts("C1", 1)
+	if text := posts[0].text(); !strings.Contains(text, "new") || strings.Contains(text, "old") {
+		t.Errorf("announced %s, want only the new deployment", text)
+	}
+}
+
+func TestWebhookAndPollOfOneDeploymentPostOnce(t *testing.T) {
+	e := newEnv(t, fastPolling)
+	uid := e.uid("shop", "production")
+	e.subscribe(ana, "C1", "shop", "production")
+	e.start()
+
+	e.clock.Advance(time.Minute)
+	started := e.clock.Now()
+	e.redeploy(uid, "v2.1")
+	e.clock.Advance(4 * time.Minute)
+	// Polling sees the finished deployment first…
+	e.waitPosts("C1", 1)
+
+	// …then Cloud 66's webhook about the same deployment arrives.
+	ev, err := notify.DecodeWebhook(webhookJSON("stack.redeploy.ok", uid, "shop", "production", started, started.Add(3*time.Minute), "success"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev.Team = "T1"
+	e.accept(ev)
+	e.drained()
+	if n := len(e.slack.posts("C1")); n != 1 {
+		t.Errorf("%d posts, want 1", n)
+	}
+}
+
+func TestWebhookFreshStackIsNotPolled(t *testing.T) {
+	e := newEnv(t, fastPolling, withConfig(func(c *notify.Config) { c.WebhookFresh = time.Hour }))
+	shop, web := e.uid("shop", "production"), e.uid("web", "production")
+	sub := e.subscribe(ana, "C1", "shop", "production")
+	e.subscribe(ana, "C1", "web", "production")
+	if err := e.store.MarkWebhookSeen(context.Background(), sub.ID, t0); err != nil {
+		t.Fatal(err)
+	}
+	e.start()
+
+	e.eventually("polls of the other stack", func() bool { return e.deploymentPolls(web) >= 10 })
+	if n := e.deploymentPolls(shop); n != 0 {
+		t.Fatalf("the stack with fresh webhooks was polled %d times", n)
+	}
+
+	// Webhooks stop arriving: polling takes over.
+	e.clock.Advance(time.Hour)
+	e.eventually("polls once the webhooks are stale", func() bool { return e.deploymentPolls(shop) > 0 })
+}
+
+func TestThrottleDoesNotStopThePoller(t *testing.T) {
+	e := newEnv(t, fastPolling)
+	uid := e.uid("shop", "production")
+	e.subscribe(ana, "C1", "shop", "production")
+	e.c66.InjectFault(cloud66test.Fault{
+		PathPrefix: "/api/3/stacks/" + uid + "/deployments",
+		Method:     http.MethodGet,
+		Status:     http.StatusServiceUnavailable,
+		Error:      "throttled",
+		RetryAfter: "1",
+		Times:      1,
+	})
+	e.start()
+
+	e.clock.Advance(time.Minute)
+	e.redeploy(uid, "v2.1")
+	e.clock.Advance(4 * time.Minute)
+	e.waitPosts("C1", 1)
+	throttled := 0
+	for _, r := range e.c66.Requests() {
+		if r.Status == http.StatusServiceUnavailable {
+			throttled++
+		}
+	}
+	if throttled != 1 {
+		t.Errorf("%d throttled requests, want 1", throttled)
+	}
+}
+
+func TestPollFallsBackToAnotherSubscriber(t *testing.T) {
+	e := newEnv(t, fastPolling)
+	uid := e.uid("shop", "production")
+	// noel subscribed first but never linked Cloud 66; ana's token polls.
+	e.subscribe(noel, "C1", "shop", "production")
+	e.clock.Advance(time.Second)
+	e.subscribe(ana, "C2", "shop", "production")
+	e.start()
+
+	e.clock.Advance(time.Minute)
+	e.redeploy(uid, "v2.1")
+	e.clock.Advance(4 * time.Minute)
+	e.waitPosts("C1", 1)
+	e.waitPosts("C2", 1)
+}
+
+func TestPollFollowsSubscriptionChanges(t *testing.T) {
+	e := newEnv(t, fastPolling)
+	uid := e.uid("shop", "production")
+	e.start()
+
+	e.eventually("a few reconciles", func() bool { time.Sleep(30 * time.Millisecond); return true })
+	if n := e.deploymentPolls(uid); n != 0 {
+		t.Fatalf("polled %d times without a subscription", n)
+	}
+	e.subscribe(ana, "C1", "shop", "production")
+	e.eventually("polling of the new subscription", func() bool { return e.deploymentPolls(uid) > 0 })
+
+	if _, err := e.store.Unsubscribe(context.Background(), "T1", "C1", uid); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // a few PollEvery: the poller stops
+	n := e.deploymentPolls(uid)
+	time.Sleep(50 * time.Millisecond)
+	if more := e.deploymentPolls(uid) - n; more != 0 {
+		t.Errorf("%d polls after the subscription was removed", more)
+	}
+}

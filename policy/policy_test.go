@@ -1,0 +1,261 @@
+package policy
+
+import (
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+)
+
+// mustParse parses a policy written in a test, failing the test on error.
+func mustParse(t *testing.T, yaml string) *Policy {
+	t.Helper()
+	p, err := Parse("test.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	return p
+}
+
+// rulesPolicy exercises rule order and every field of a rule. Its default
+// is deny so "no rule matches" is visible.
+const rulesPolicy = `
+admins: [U0BOSS, S0ADMINS]
+default: deny
+rules:
+  - name: shop-production
+    stacks: "shop*"
+    environments: [production]
+    deployers: [U0ALICE, S0OPS]
+    channels: [C0DEPLOYS, C0OPS]
+    approvals: 1
+  - name: hotfix-unconfirmed       # confirm:false on a production rule
+    stacks: hotfix
+    environments: [Production]
+    confirm: false
+  - name: staging-confirmed        # confirm:true where nothing is protected
+    environments: [staging]
+    confirm: true
+    approvals: 2
+  - name: any-shop                 # never reached for production: the first rule wins
+    stacks: "SHOP*"
+`
+
+func TestDecide(t *testing.T) {
+	t.Parallel()
+	rules := mustParse(t, rulesPolicy)
+	now := time.Date(2026, 1, 7, 12, 0, 0, 0, time.UTC) // a Wednesday, no freezes here
+	alice := Subject{User: "U0ALICE", Channel: "C0DEPLOYS"}
+	tests := []struct {
+		name string
+		pol  *Policy
+		s    Subject
+		t    Target
+		want Decision
+	}{
+		{
+			name: "first rule wins, with approvals and approvers",
+			pol:  rules, s: alice, t: Target{"shop", "production"},
+			want: Decision{Allowed: true, Rule: "shop-production", Confirm: true, Approvals: 1,
+				Approvers: []string{"S0OPS", "U0BOSS", "S0ADMINS"}},
+		},
+		{
+			name: "a later, looser rule does not rescue a refusal",
+			pol:  rules, s: Subject{User: "U0BOB", Channel: "C0DEPLOYS"}, t: Target{"shop", "production"},
+			want: Decision{Rule: "shop-production", Confirm: true, Approvals: 1,
+				Approvers: []string{"U0ALICE", "S0OPS", "U0BOSS", "S0ADMINS"},
+				Reason:    "rule shop-production lets only its deployers deploy shop · production"},
+		},
+		{
+			name: "glob is case-insensitive",
+			pol:  rules, s: alice, t: Target{"Shop-EU", "production"},
+			want: Decision{Allowed: true, Rule: "shop-production", Confirm: true, Approvals: 1,
+				Approvers: []string{"S0OPS", "U0BOSS", "S0ADMINS"}},
+		},
+		{
+			name: "environments are case-insensitive",
+			pol:  rules, s: alice, t: Target{"shop", "PRODUCTION"},
+			want: Decision{Allowed: true, Rule: "shop-production", Confirm: true, Approvals: 1,
+				Approvers: []string{"S0OPS", "U0BOSS", "S0ADMINS"}},
+		},
+		{
+			name: "deployer through a user group",
+			pol:  rules, s: Subject{User: "U0CAROL", Groups: []string{"S0OTHER", "S0OPS"}, Channel: "C0OPS"}, t: Target{"shop", "production"},
+			want: Decision{Allowed: true, Rule: "shop-production", Confirm: true, Approvals: 1,
+				Approvers: []string{"U0ALICE", "S0OPS", "U0BOSS", "S0ADMINS"}},
+		},
+		{
+			name: "channel restriction",
+			pol:  rules, s: Subject{User: "U0ALICE", Channel: "C0RANDOM"}, t: Target{"shop", "production"},
+			want: Decision{Rule: "shop-production", Confirm: true, Approvals: 1,
+				Approvers: []string{"S0OPS", "U0BOSS", "S0ADMINS"},
+				Reason:    "rule shop-production allows deploys only from <#C0DEPLOYS> or <#C0OPS>"},
+		},
+		{
+			name: "no channel is not an allowed channel",
+			pol:  rules, s: Subject{User: "U0ALICE"}, t: Target{"shop", "production"},
+			want: Decision{Rule: "shop-production", Confirm: true, Approvals: 1,
+				Approvers: []string{"S0OPS", "U0BOSS", "S0ADMINS"},
+				Reason:    "rule shop-production allows deploys only from <#C0DEPLOYS> or <#C0OPS>"},
+		},
+		{
+			name: "no identity is no deployer",
+			pol:  rules, s: Subject{Channel: "C0DEPLOYS"}, t: Target{"shop", "production"},
+			want: Decision{Rule: "shop-production", Confirm: true, Approvals: 1,
+				Approvers: []string{"U0ALICE", "S0OPS", "U0BOSS", "S0ADMINS"},
+				Reason:    "rule shop-production lets only its deployers deploy shop · production"},
+		},
+		{
+			name: "empty deployers and channels let everyone deploy from anywhere",
+			pol:  rules, s: Subject{User: "U0ANYONE", Channel: "C0RANDOM"}, t: Target{"shop", "qa"},
+			want: Decision{Allowed: true, Rule: "any-shop"},
+		},
+		{
+			name: "confirm false on a production rule",
+			pol:  rules, s: alice, t: Target{"hotfix", "production"},
+			want: Decision{Allowed: true, Rule: "hotfix-unconfirmed"},
+		},
+		{
+			name: "confirm true on staging, approvals from anyone",
+			pol:  rules, s: alice, t: Target{"shop", "staging"},
+			want: Decision{Allowed: true, Rule: "staging-confirmed", Confirm: true, Approvals: 2},
+		},
+		{
+			name: "default deny, production still protected",
+			pol:  rules, s: alice, t: Target{"api", "production"},
+			want: Decision{Confirm: true, Reason: "no rule matches and the default is deny"},
+		},
+		{
+			name: "built-in default allows and protects production",
+			pol:  Default(), s: Subject{User: "U0ANYONE"}, t: Target{"api", "Production"},
+			want: Decision{Allowed: true, Confirm: true},
+		},
+		{
+			name: "built-in default does not protect staging",
+			pol:  Default(), s: Subject{User: "U0ANYONE"}, t: Target{"api", "staging"},
+			want: Decision{Allowed: true},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := tt.pol.Decide(tt.s, tt.t, now); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("Decide(%+v, %+v) =\n%+v\nwant\n%+v", tt.s, tt.t, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestIsAdmin(t *testing.T) {
+	t.Parallel()
+	p := mustParse(t, rulesPolicy)
+	tests := []struct {
+		name   string
+		user   string
+		groups []string
+		want   bool
+	}{
+		{"admin user", "U0BOSS", nil, true},
+		{"through a group", "U0CAROL", []string{"S0ADMINS"}, true},
+		{"deployer is not admin", "U0ALICE", []string{"S0OPS"}, false},
+		{"nobody", "", nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := p.IsAdmin(tt.user, tt.groups); got != tt.want {
+				t.Errorf("IsAdmin(%q, %v) = %v, want %v", tt.user, tt.groups, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestCanApprove(t *testing.T) {
+	t.Parallel()
+	p := mustParse(t, rulesPolicy)
+	tests := []struct {
+		name      string
+		approver  Subject
+		rule      string
+		requester string
+		want      bool
+	}{
+		{"requester never", Subject{User: "U0ALICE"}, "shop-production", "U0ALICE", false},
+		{"requester never, even an admin", Subject{User: "U0BOSS"}, "shop-production", "U0BOSS", false},
+		{"admin yes", Subject{User: "U0BOSS"}, "shop-production", "U0ALICE", true},
+		{"admin through a group", Subject{User: "U0DAVE", Groups: []string{"S0ADMINS"}}, "shop-production", "U0ALICE", true},
+		{"deployer yes", Subject{User: "U0ALICE"}, "shop-production", "U0CAROL", true},
+		{"deployer through a group", Subject{User: "U0CAROL", Groups: []string{"S0OPS"}}, "shop-production", "U0ALICE", true},
+		{"outsider no", Subject{User: "U0EVE"}, "shop-production", "U0ALICE", false},
+		{"rule name in other case", Subject{User: "U0ALICE"}, "Shop-Production", "U0CAROL", true},
+		{"rule without deployers: anyone else", Subject{User: "U0EVE"}, "staging-confirmed", "U0ALICE", true},
+		{"unknown rule: outsider no", Subject{User: "U0EVE"}, "gone", "U0ALICE", false},
+		{"unknown rule: admin yes", Subject{User: "U0BOSS"}, "gone", "U0ALICE", true},
+		{"default decided: only admins", Subject{User: "U0EVE"}, "", "U0ALICE", false},
+		{"no identity", Subject{}, "staging-confirmed", "U0ALICE", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := p.CanApprove(tt.approver, tt.rule, tt.requester); got != tt.want {
+				t.Errorf("CanApprove(%+v, %q, %q) = %v, want %v", tt.approver, tt.rule, tt.requester, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestMayDeploySomewhere(t *testing.T) {
+	t.Parallel()
+	const onlyAlice = "default: deny\nrules:\n  - name: shop\n    stacks: shop\n    deployers: [U0ALICE, S0OPS]\n    channels: [C0DEPLOYS]\n"
+	tests := []struct {
+		name string
+		yaml string // "" for Default()
+		s    Subject
+		want bool
+	}{
+		{"built-in default: anyone", "", Subject{User: "U0EVE"}, true},
+		{"example: outsiders may deploy other stacks", "rules:\n  - name: shop-production\n    stacks: \"shop*\"\n    environments: [production]\n    deployers: [U0ALICE, S0OPS]\n", Subject{User: "U0EVE"}, true},
+		{"deny: a deployer, from any channel", onlyAlice, Subject{User: "U0ALICE", Channel: "C0RANDOM"}, true},
+		{"deny: a deployer through a group", onlyAlice, Subject{User: "U0CAROL", Groups: []string{"S0OPS"}}, true},
+		{"deny: an outsider", onlyAlice, Subject{User: "U0EVE"}, false},
+		{"deny: a rule for everyone", "default: deny\nrules:\n  - name: qa\n    environments: [qa]\n", Subject{User: "U0EVE"}, true},
+		{"catch-all rule hides the default", "rules:\n  - name: all\n    deployers: [U0ALICE]\n", Subject{User: "U0EVE"}, false},
+		{"catch-all star glob hides later rules", "rules:\n  - name: all\n    stacks: \"*\"\n    deployers: [U0ALICE]\n  - name: never\n", Subject{User: "U0EVE"}, false},
+		{"a narrower rule leaves the default reachable", "rules:\n  - name: prod\n    environments: [production]\n    deployers: [U0ALICE]\n", Subject{User: "U0EVE"}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p := Default()
+			if tt.yaml != "" {
+				p = mustParse(t, tt.yaml)
+			}
+			if got := p.MayDeploySomewhere(tt.s); got != tt.want {
+				t.Errorf("MayDeploySomewhere(%+v) = %v, want %v", tt.s, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestGroupIDs(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		yaml string
+		want []string
+	}{
+		{"none", "default: allow\n", nil},
+		{"example", "rules:\n  - name: shop\n    deployers: [U0ALICE, S0OPS]\n", []string{"S0OPS"}},
+		{"admins and deployers, sorted, once each",
+			"admins: [S0ZED, U0BOSS, S0ADM]\nrules:\n  - name: a\n    deployers: [S0OPS, S0ADM]\n  - name: b\n    deployers: [S0OPS, W0GUEST]\n",
+			[]string{"S0ADM", "S0OPS", "S0ZED"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := mustParse(t, tt.yaml).GroupIDs(); !slices.Equal(got, tt.want) {
+				t.Errorf("GroupIDs() = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,182 @@
+package storage
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+)
+
+// OutboxItem is an event accepted from outside (a Cloud 66 webhook, a call
+// to the notify API) but not yet fully handled. It is written before the
+// HTTP answer, so a crash between accepting and posting loses nothing:
+// Cloud 66 never retries a webhook, so the answer must mean "stored".
+//
+// Items are stored as plain JSON. Payload may carry text from outside, so
+// it must hold no secrets: no tokens, no webhook secrets, no response URLs.
+type OutboxItem struct {
+	ID          uint64    // set by EnqueueOutbox; increases with every item, so ID order is arrival order
+	Kind        string    // what Payload is, e.g. "cloud66.webhook", "api.notify"; the reader dispatches on it
+	Payload     []byte    // as received, or as the accepting handler chose to keep it
+	At          time.Time // set by EnqueueOutbox from the store's clock
+	Attempts    int       // failed attempts so far; RetryOutbox counts them
+	NextAttempt time.Time // not handed out by PendingOutbox before this; EnqueueOutbox sets it to At
+}
+
+// EnqueueOutbox stores a new item of kind with payload, due at once, and
+// returns it with ID, At and NextAttempt set. Kind is required. The item's
+// key is its ID, big-endian, so bbolt's key order is arrival order.
+func (s *Store) EnqueueOutbox(ctx context.Context, kind string, payload []byte) (OutboxItem, error) {
+	if kind == "" {
+		return OutboxItem{}, errors.New("storage: enqueue outbox: empty kind")
+	}
+	now := s.now()
+	// Cloned so a caller reusing its buffer cannot change what was saved.
+	it := OutboxItem{Kind: kind, Payload: bytes.Clone(payload), At: now, NextAttempt: now}
+	v, err := encodeOutbox(it)
+	if err != nil {
+		return OutboxItem{}, fmt.Errorf("storage: enqueue outbox %s: %w", kind, err)
+	}
+	err = s.update(ctx, func(tx *bbolt.Tx) error {
+		it.ID = 0
+		b, err := bucket(tx, bucketOutbox)
+		if err != nil {
+			return err
+		}
+		// NextSequence is part of the transaction, as for the audit log, so
+		// a rolled-back enqueue does not use up a number.
+		seq, err := b.NextSequence()
+		if err != nil {
+			return err
+		}
+		it.ID = seq
+		return b.Put(encodeUint64(seq), v)
+	})
+	if err != nil {
+		return OutboxItem{}, fmt.Errorf("storage: enqueue outbox %s: %w", kind, err)
+	}
+	return it, nil
+}
+
+// PendingOutbox returns up to limit items whose NextAttempt has come
+// (NextAttempt <= now), oldest first; limit <= 0 means no limit. It only
+// reads, it does not claim: an item is returned again by every call until
+// AckOutbox deletes it or RetryOutbox moves its NextAttempt on, so the
+// outbox is meant to be drained by one goroutine.
+func (s *Store) PendingOutbox(ctx context.Context, limit int) ([]OutboxItem, error) {
+	now := s.now()
+	var items []OutboxItem
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		items = nil
+		b, err := bucket(tx, bucketOutbox)
+		if err != nil {
+			return err
+		}
+		c := b.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if limit > 0 && len(items) == limit {
+				return nil
+			}
+			id, err := decodeUint64(k)
+			if err != nil {
+				return fmt.Errorf("corrupt key %x: %w", k, err)
+			}
+			// Decoding copies everything out of bbolt's memory map.
+			it, err := decodeOutbox(id, v)
+			if err != nil {
+				return err
+			}
+			if it.NextAttempt.After(now) {
+				continue
+			}
+			items = append(items, it)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("storage: pending outbox: %w", err)
+	}
+	return items, nil
+}
+
+// AckOutbox deletes item id, once it has been handled for good (posted, or
+// given up on). An unknown id is not an error, so acknowledging twice is
+// harmless.
+func (s *Store) AckOutbox(ctx context.Context, id uint64) error {
+	key := encodeUint64(id)
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		b, err := bucket(tx, bucketOutbox)
+		if err != nil {
+			return err
+		}
+		if b.Get(key) == nil {
+			// Nothing to write, so no commit and fsync either.
+			return errNoChanges
+		}
+		return b.Delete(key)
+	})
+	if err != nil && !errors.Is(err, errNoChanges) {
+		return fmt.Errorf("storage: ack outbox item %d: %w", id, err)
+	}
+	return nil
+}
+
+// RetryOutbox records a failed attempt at item id: Attempts goes up by one
+// and NextAttempt becomes next, so PendingOutbox leaves the item out until
+// then. It returns the updated item, or an error wrapping ErrNotFound.
+// Backoff and giving up are the caller's decisions.
+func (s *Store) RetryOutbox(ctx context.Context, id uint64, next time.Time) (OutboxItem, error) {
+	key := encodeUint64(id)
+	var it OutboxItem
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		it = OutboxItem{}
+		b, err := bucket(tx, bucketOutbox)
+		if err != nil {
+			return err
+		}
+		v := b.Get(key)
+		if v == nil {
+			return ErrNotFound
+		}
+		cur, err := decodeOutbox(id, v)
+		if err != nil {
+			return err
+		}
+		cur.Attempts++
+		cur.NextAttempt = next
+		nv, err := encodeOutbox(cur)
+		if err != nil {
+			return err
+		}
+		if err := b.Put(key, nv); err != nil {
+			return err
+		}
+		it = cur
+		return nil
+	})
+	if err != nil {
+		return OutboxItem{}, fmt.Errorf("storage: retry outbox item %d: %w", id, err)
+	}
+	return it, nil
+}
+
+// CountOutbox returns how many items are in the outbox, due or not, for
+// metrics and the startup log.
+func (s *Store) CountOutbox(ctx context.Context) (int, error) {
+	var n int
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		b, err := bucket(tx, bucketOutbox)
+		if err != nil {
+			return err
+		}
+		n = b.Stats().KeyN
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("storage: count outbox: %w", err)
+	}
+	return n, nil
+}
