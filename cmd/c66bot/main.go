@@ -30,13 +30,13 @@ var version = "dev"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }
 
 // run is the whole program minus the process: tests call it directly.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
 	sub := "serve"
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
 		sub, args = args[0], args[1:]
@@ -48,6 +48,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return audit(ctx, args, getenv, stdout, stderr)
 	case "token":
 		return token(ctx, args, getenv, stdout, stderr)
+	case "sandbox":
+		return sandbox(ctx, args, stdin, stdout, stderr)
+	case "try":
+		return try(ctx, args, stdout, stderr)
+	case "manifest":
+		return manifest(args, getenv, stdout, stderr)
+	case "backup":
+		return backup(ctx, args, getenv, stdout, stderr)
+	case "rekey":
+		return rekey(ctx, args, getenv, stdout, stderr)
+	case "doctor":
+		return doctor(ctx, args, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "c66bot", version)
 		return 0
@@ -64,6 +76,12 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `usage: c66bot <command> [flags]
 
   serve     run the bot (default); "c66bot serve -h" lists every setting
+  sandbox   try the bot in this terminal against a fake Slack and a fake Cloud 66 (no accounts)
+  try       run one command in the sandbox and print the result: c66bot try "stacks"
+  doctor    check the settings, Slack, Cloud 66 and the database, and say what to fix
+  manifest  print the Slack app manifest for the configured command
+  backup    write a consistent copy of the database: c66bot backup FILE
+  rekey     reseal every token under the first C66BOT_SECRET_KEY
   audit     print the audit log as JSON lines [--since 24h] [--stack NAME] [--db FILE]
   token     API tokens: create --name NAME --scopes notify,audit:read | list | revoke NAME
   version   print the version

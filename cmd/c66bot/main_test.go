@@ -60,7 +60,7 @@ func TestMissingRequiredSettingIsOneLine(t *testing.T) {
 				}
 			}
 			var stderr bytes.Buffer
-			code := run(t.Context(), []string{"serve"}, envFrom(env), &bytes.Buffer{}, &stderr)
+			code := run(t.Context(), []string{"serve"}, envFrom(env), nil, &bytes.Buffer{}, &stderr)
 			if code == 0 {
 				t.Fatal("exit code 0 with a missing setting")
 			}
@@ -94,7 +94,7 @@ func TestBadSettings(t *testing.T) {
 			}
 			env[tt.key] = tt.val
 			var stderr bytes.Buffer
-			if code := run(t.Context(), nil, envFrom(env), &bytes.Buffer{}, &stderr); code == 0 {
+			if code := run(t.Context(), nil, envFrom(env), nil, &bytes.Buffer{}, &stderr); code == 0 {
 				t.Fatal("exit 0")
 			}
 			if !strings.Contains(stderr.String(), tt.want) {
@@ -110,11 +110,11 @@ func TestBadSettings(t *testing.T) {
 func TestVersionAndUnknownCommand(t *testing.T) {
 	t.Parallel()
 	var out bytes.Buffer
-	if code := run(t.Context(), []string{"version"}, envFrom(nil), &out, &bytes.Buffer{}); code != 0 || !strings.HasPrefix(out.String(), "c66bot ") {
+	if code := run(t.Context(), []string{"version"}, envFrom(nil), nil, &out, &bytes.Buffer{}); code != 0 || !strings.HasPrefix(out.String(), "c66bot ") {
 		t.Errorf("version: %d %q", code, out.String())
 	}
 	var errOut bytes.Buffer
-	if code := run(t.Context(), []string{"deploy-everything"}, envFrom(nil), &bytes.Buffer{}, &errOut); code != 2 || !strings.Contains(errOut.String(), "unknown command") {
+	if code := run(t.Context(), []string{"deploy-everything"}, envFrom(nil), nil, &bytes.Buffer{}, &errOut); code != 2 || !strings.Contains(errOut.String(), "unknown command") {
 		t.Errorf("unknown: %d %q", code, errOut.String())
 	}
 }
@@ -142,7 +142,7 @@ func TestServeGeneratesKeyAndShutsDownCleanly(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var stderr syncWriter
 	done := make(chan int, 1)
-	go func() { done <- run(ctx, []string{"serve"}, envFrom(env), &bytes.Buffer{}, &stderr) }()
+	go func() { done <- run(ctx, []string{"serve"}, envFrom(env), nil, &bytes.Buffer{}, &stderr) }()
 
 	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer wcancel()
@@ -231,7 +231,7 @@ func TestAuditFromTheDatabaseFile(t *testing.T) {
 	}
 	for _, tt := range tests {
 		var out, errOut bytes.Buffer
-		if code := run(t.Context(), append([]string{"audit"}, tt.args...), envFrom(nil), &out, &errOut); code != 0 {
+		if code := run(t.Context(), append([]string{"audit"}, tt.args...), envFrom(nil), nil, &out, &errOut); code != 0 {
 			t.Fatalf("audit %v: exit %d: %s", tt.args, code, errOut.String())
 		}
 		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
@@ -247,7 +247,7 @@ func TestTokenCreateListRevoke(t *testing.T) {
 	runOK := func(args ...string) (string, string) {
 		t.Helper()
 		var out, errOut bytes.Buffer
-		if code := run(t.Context(), append([]string{"token"}, args...), envFrom(map[string]string{"C66BOT_DB": db}), &out, &errOut); code != 0 {
+		if code := run(t.Context(), append([]string{"token"}, args...), envFrom(map[string]string{"C66BOT_DB": db}), nil, &out, &errOut); code != 0 {
 			t.Fatalf("token %v: exit %d: %s", args, code, errOut.String())
 		}
 		return out.String(), errOut.String()
@@ -267,7 +267,7 @@ func TestTokenCreateListRevoke(t *testing.T) {
 		t.Errorf("after revoke: %q", out)
 	}
 	var errOut bytes.Buffer
-	if code := run(t.Context(), []string{"token", "create", "--name", "x", "--scopes", "deploy"}, envFrom(map[string]string{"C66BOT_DB": db}), &bytes.Buffer{}, &errOut); code == 0 || !strings.Contains(errOut.String(), "unknown scope") {
+	if code := run(t.Context(), []string{"token", "create", "--name", "x", "--scopes", "deploy"}, envFrom(map[string]string{"C66BOT_DB": db}), nil, &bytes.Buffer{}, &errOut); code == 0 || !strings.Contains(errOut.String(), "unknown scope") {
 		t.Errorf("a bad scope: exit %d, %q", code, errOut.String())
 	}
 }
@@ -284,7 +284,7 @@ func TestInvalidPolicyStopsTheBotNamingFileAndLine(t *testing.T) {
 		"C66BOT_DB": filepath.Join(dir, "x.db"), "C66BOT_POLICY": path,
 	}
 	var stderr bytes.Buffer
-	if code := run(t.Context(), nil, envFrom(env), &bytes.Buffer{}, &stderr); code == 0 {
+	if code := run(t.Context(), nil, envFrom(env), nil, &bytes.Buffer{}, &stderr); code == 0 {
 		t.Fatal("started with an invalid policy")
 	}
 	if !strings.Contains(stderr.String(), path+":4:") || strings.Count(strings.TrimSpace(stderr.String()), "\n") != 0 {

@@ -1,0 +1,14 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+)
+
+// PLACEHOLDER: replaced by the engineer building `c66bot doctor` in this session.
+func doctor(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	_ = ctx
+	fmt.Fprintln(stderr, "c66bot doctor: not built yet")
+	return 1
+}
