@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/c66bot/c66bot/deploy"
 )
@@ -122,7 +123,7 @@ func parseServices(v string) ([]string, error) {
 	var out []string
 	for _, s := range strings.Split(v, ",") {
 		name, tag, hasTag := strings.Cut(s, ":")
-		if !validName(name) || (hasTag && (tag == "" || refProblem(tag) != "")) {
+		if !validName(name) || (hasTag && !validTag(tag)) {
 			return nil, &UsageError{Problem: fmt.Sprintf("The service %s should be `name` or `name:tag`.", quoteArg(s))}
 		}
 		if slices.Contains(out, s) {
@@ -146,10 +147,26 @@ func validName(s string) bool {
 	return true
 }
 
+// validTag: an image tag or a git ref, in the characters they share in
+// practice; anything else is more likely a typo than a tag.
+func validTag(t string) bool {
+	if t == "" || refProblem(t) != "" {
+		return false
+	}
+	for _, r := range t {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./+@", r)) {
+			return false
+		}
+	}
+	return true
+}
+
 // refProblem applies git's own rules for ref names (git check-ref-format),
 // so a typo is caught here rather than as a failed build minutes later.
 func refProblem(ref string) string {
 	switch {
+	case !utf8.ValidString(ref):
+		return "isn't valid text"
 	case len(ref) > 200:
 		return "is too long"
 	case strings.HasPrefix(ref, "-"):
