@@ -5,20 +5,23 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/c66bot/c66bot/storage"
 )
 
-// serveAdmin answers local operator commands (`c66bot audit` while the bot
-// runs) on a Unix socket beside the database. bbolt lets one process hold
-// the file, so the running bot answers for it. The socket is mode 0600:
-// only the user who runs the bot, who can read the database anyway, may ask.
+// serveAdmin answers local operator commands (`c66bot audit`, `token`,
+// `backup`, `rekey` and `doctor` while the bot runs) on a Unix socket beside
+// the database. bbolt lets one process hold the file, so the running bot
+// answers for it. The socket is mode 0600: only the user who runs the bot,
+// who can read the database anyway, may ask.
 func (b *Bot) serveAdmin(ctx context.Context) error {
 	path := b.cfg.AdminSocket
 	// We hold the database lock, so no other c66bot serves this socket: a
@@ -83,6 +86,29 @@ func (b *Bot) serveAdmin(ctx context.Context) error {
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("GET /backup", b.adminBackup)
+	mux.HandleFunc("POST /rekey", func(w http.ResponseWriter, r *http.Request) {
+		rep, err := Rekey(r.Context(), b.store)
+		if err != nil {
+			writeJSONError(w, http.StatusInternalServerError, err.Error())
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(rep)
+	})
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
+		st, err := Status(r.Context(), b.store)
+		if err != nil {
+			writeJSONError(w, http.StatusInternalServerError, err.Error())
+			return
+		}
+		st.Ready = true
+		if err := b.Ready(r.Context()); err != nil {
+			st.Ready, st.NotReady = false, err.Error()
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(st)
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
@@ -177,4 +203,103 @@ func WriteTokens(ctx context.Context, s TokenStore, w interface{ Write([]byte) (
 		}
 	}
 	return nil
+}
+
+// Trailers of GET /backup. The status line goes out before the copy, so a
+// failure midway can only be told in a trailer; the client checks that the
+// size trailer matches the bytes it received, which also catches a stream
+// cut short.
+const (
+	BackupSizeTrailer  = "C66bot-Backup-Size"
+	BackupErrorTrailer = "C66bot-Backup-Error"
+)
+
+// adminBackup streams a consistent copy of the database (one read
+// transaction, so the bot keeps serving) for `c66bot backup` while the bot
+// holds the file.
+func (b *Bot) adminBackup(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Trailer", BackupSizeTrailer+", "+BackupErrorTrailer)
+	w.Header().Set("Content-Type", "application/octet-stream")
+	cw := &countingWriter{w: w}
+	n, err := b.store.Backup(r.Context(), cw)
+	if err != nil {
+		b.log.Warn("admin backup failed", "error", err.Error())
+		if cw.n == 0 {
+			// Nothing sent yet, so a plain error status still fits.
+			w.Header().Del("Trailer")
+			writeJSONError(w, http.StatusInternalServerError, err.Error())
+			return
+		}
+		w.Header().Set(BackupErrorTrailer, err.Error())
+		return
+	}
+	w.Header().Set(BackupSizeTrailer, strconv.FormatInt(n, 10))
+	b.log.Info("admin backup written", "bytes", n)
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// KeyStore is what Rekey and Status need.
+type KeyStore interface {
+	Rekey(ctx context.Context) (storage.RekeyReport, error)
+	CheckKeys(ctx context.Context) (storage.KeyReport, error)
+	SchemaVersion(ctx context.Context) (uint64, error)
+	CountLinks(ctx context.Context) (int, error)
+	AppendAudit(ctx context.Context, e storage.AuditEntry) (storage.AuditEntry, error)
+}
+
+// Rekey reseals every stored token under the first configured key (see
+// storage.Store.Rekey). Audited, since it rewrites every token.
+func Rekey(ctx context.Context, s KeyStore) (storage.RekeyReport, error) {
+	rep, err := s.Rekey(ctx)
+	result, detail := "ok", ""
+	if err != nil {
+		result = "error: " + err.Error()
+	}
+	if rep.Failed > 0 {
+		detail = fmt.Sprintf("%d values open with no configured key (key ids %s)", rep.Failed, strings.Join(rep.UnknownKeyIDs, ", "))
+	}
+	_, _ = s.AppendAudit(ctx, storage.AuditEntry{Action: "rekey", User: "operator", Result: result, Detail: detail, Args: map[string]string{
+		"resealed":        strconv.Itoa(rep.Resealed),
+		"already_primary": strconv.Itoa(rep.AlreadyPrimary),
+		"failed":          strconv.Itoa(rep.Failed),
+	}})
+	return rep, err
+}
+
+// AdminStatus is what GET /status on the admin socket answers, for
+// `c66bot doctor` while the bot holds the database.
+type AdminStatus struct {
+	SchemaVersion uint64            `json:"schema_version"`
+	Links         int               `json:"links"`
+	Keys          storage.KeyReport `json:"keys"`
+	// Ready is what /readyz says; NotReady says why not.
+	Ready    bool   `json:"ready"`
+	NotReady string `json:"not_ready,omitempty"`
+}
+
+// Status reads the database's side of AdminStatus: schema version, number
+// of links, and whether the configured keys open every sealed value.
+func Status(ctx context.Context, s KeyStore) (AdminStatus, error) {
+	var st AdminStatus
+	var err error
+	if st.SchemaVersion, err = s.SchemaVersion(ctx); err != nil {
+		return st, err
+	}
+	if st.Links, err = s.CountLinks(ctx); err != nil {
+		return st, err
+	}
+	if st.Keys, err = s.CheckKeys(ctx); err != nil {
+		return st, err
+	}
+	return st, nil
 }

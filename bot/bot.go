@@ -1,6 +1,7 @@
 // Package bot is c66bot's Slack side and its wiring: the Socket Mode loop
 // (ack first, then a bounded worker pool), replies through response_url,
-// the HTTP server (OAuth start and callback, health), and Run, which is
+// the HTTP server (OAuth start and callback, health, readiness, Prometheus
+// metrics at /metrics from the bot's own registry), and Run, which is
 // exactly what `c66bot serve` runs, so end-to-end tests drive the real thing.
 package bot
 
@@ -26,6 +27,7 @@ import (
 	"github.com/c66bot/c66bot/cloud66"
 	"github.com/c66bot/c66bot/commands"
 	"github.com/c66bot/c66bot/deploy"
+	"github.com/c66bot/c66bot/metrics"
 	"github.com/c66bot/c66bot/notify"
 	"github.com/c66bot/c66bot/policy"
 	"github.com/c66bot/c66bot/storage"
@@ -202,6 +204,8 @@ type Bot struct {
 	pool     *pool
 	replies  *replier
 	seen     *seenSet
+	// metrics is this bot's own registry and metrics, served at /metrics.
+	metrics *metrics.Metrics
 	// cookieKey binds a login to the browser that started it.
 	cookieKey []byte
 
@@ -226,6 +230,14 @@ func New(cfg Config) (*Bot, error) {
 			store.Close()
 		}
 	}()
+	b.metrics = metrics.New(metrics.Options{
+		Commands:        commands.CommandNames(),
+		Outcomes:        commands.Outcomes(),
+		SocketConnected: b.connected.Load,
+		ActiveWatches:   store.CountActiveWatches,
+		Version:         cfg.Version,
+		Logger:          cfg.Logger,
+	})
 
 	redirect := cloud66.OOBRedirectURL
 	if cfg.PublicURL != "" {
@@ -237,7 +249,14 @@ func New(cfg Config) (*Bot, error) {
 	})
 	b.accounts = accounts.New(accounts.Config{
 		Store: store, OAuth: oauthCfg, Cloud66URL: cfg.Cloud66URL, HTTPClient: cfg.HTTPClient, Now: cfg.Now,
-		ClientOptions: []cloud66.Option{cloud66.WithUserAgent("c66bot/" + cfg.Version)},
+		ClientOptions: []cloud66.Option{
+			cloud66.WithUserAgent("c66bot/" + cfg.Version),
+			// Every attempt, retries included: they all count against
+			// Cloud 66's hourly limit. RequestInfo holds no URL or id.
+			cloud66.WithRequestHook(func(ri cloud66.RequestInfo) {
+				b.metrics.Cloud66Request(ri.Method, ri.Endpoint, ri.StatusCode, ri.Duration)
+			}),
+		},
 	})
 	mac := hmac.New(sha256.New, cfg.SecretKeys[0])
 	mac.Write([]byte("c66bot login browser binding v1"))
@@ -250,13 +269,14 @@ func New(cfg Config) (*Bot, error) {
 	)
 	b.replies = newReplier(cfg.HTTPClient, cfg.SlackAPIURL)
 	b.poster = newPoster(b.api, b.replies, queueOptions{
-		PerSecond: 1,
+		PerSecond: cfg.PostsPerSecond,
 		Burst:     2,
 		OnUnpostable: func(channel string, err error) {
 			b.log.Warn("cannot post in channel", "channel", channel, "error", err.Error())
 		},
 		Logger: cfg.Logger,
 	})
+	b.poster.metrics = b.metrics
 	pol := cfg.Policy
 	if pol == nil {
 		pol = policy.Default()
@@ -283,6 +303,7 @@ func New(cfg Config) (*Bot, error) {
 		Logger:     cfg.Logger,
 		Poll:       cfg.Poll,
 		Now:        cfg.Now,
+		OnFinished: b.metrics.DeploymentFinished,
 	})
 	b.notifier = notify.New(notify.Config{
 		Store: store,
@@ -323,6 +344,7 @@ func New(cfg Config) (*Bot, error) {
 		LoginURL:   b.loginURL,
 		Logger:     cfg.Logger,
 		Now:        cfg.Now,
+		Observe:    b.metrics.Command,
 	})
 
 	var smOpts []socketmode.Option
@@ -353,7 +375,8 @@ func (b *Bot) Addr() net.Addr { return b.listener.Addr() }
 func (b *Bot) Run(ctx context.Context) error {
 	b.pool = newPool(b.cfg.Workers, b.cfg.Queue)
 	b.log.Info("c66bot starting", "version", b.cfg.Version, "command", b.cfg.Command, "listen", b.listener.Addr().String(),
-		"db", b.cfg.DBPath, "public_url", b.cfg.PublicURL, "out_of_band_login", b.accounts.OutOfBand(), "cloud66_url", b.cfg.Cloud66URL)
+		"db", b.cfg.DBPath, "public_url", redactURL(b.cfg.PublicURL), "out_of_band_login", b.accounts.OutOfBand(),
+		"cloud66_url", redactURL(b.cfg.Cloud66URL))
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
@@ -406,6 +429,17 @@ func (b *Bot) Run(ctx context.Context) error {
 	}
 	b.log.Info("c66bot stopped")
 	return err
+}
+
+// redactURL drops credentials, query and fragment from a configured URL
+// before it is logged: a URL pasted into the settings may carry a secret.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	u.User, u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = nil, "", false, "", ""
+	return u.String()
 }
 
 // sweep removes expired login states and dedup keys now and then.

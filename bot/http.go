@@ -16,6 +16,7 @@ import (
 
 	"github.com/c66bot/c66bot/accounts"
 	"github.com/c66bot/c66bot/commands"
+	"github.com/c66bot/c66bot/metrics"
 	"github.com/c66bot/c66bot/storage"
 )
 
@@ -36,6 +37,9 @@ func (b *Bot) newHTTPServer() *http.Server {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", b.handleReady)
+	// Prometheus scrapes this bot's own registry; no label carries a
+	// person, channel, stack or token.
+	mux.Handle("GET /metrics", b.metrics.Handler())
 	mux.HandleFunc("GET "+startPath, b.handleStart)
 	mux.HandleFunc("POST "+startPath, b.handleStartConfirm)
 	mux.HandleFunc("GET "+callbackPath, b.handleCallback)
@@ -95,7 +99,8 @@ func (b *Bot) handleStart(w http.ResponseWriter, r *http.Request) {
 	who := p.Identity.User
 	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 	defer cancel()
-	if u, err := b.api.GetUserInfoContext(ctx, p.Identity.User); err == nil {
+	u, err := b.api.GetUserInfoContext(ctx, p.Identity.User)
+	if trackSlack(b.metrics, metrics.SlackUsersInfo, err) == nil {
 		name := u.RealName
 		if name == "" {
 			name = u.Name
@@ -169,7 +174,9 @@ func (b *Bot) handleCallback(w http.ResponseWriter, r *http.Request) {
 	// Tell the person in Slack, replacing the login prompt.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
 	defer cancel()
-	if err := b.replies.post(ctx, linked.ResponseURL, commands.LinkedReply(linked), true); err != nil {
+	err = b.replies.post(ctx, linked.ResponseURL, commands.LinkedReply(linked), true)
+	trackReply(b.metrics, err)
+	if err != nil {
 		b.log.Warn("could not confirm the link in Slack", "user", linked.Identity.User, "error", err.Error())
 	}
 	body := "Your Cloud 66 account is linked to Slack"

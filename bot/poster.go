@@ -10,6 +10,7 @@ import (
 
 	"github.com/c66bot/c66bot/commands"
 	"github.com/c66bot/c66bot/deploy"
+	"github.com/c66bot/c66bot/metrics"
 	"github.com/c66bot/c66bot/storage"
 )
 
@@ -23,6 +24,8 @@ type poster struct {
 	// chat.update, chat.postEphemeral and response_url bypass it: they
 	// have their own, per-method limits, not the per-channel one.
 	queue *postQueue
+	// metrics counts every Slack call, 429s and errors; nil counts nothing.
+	metrics *metrics.Metrics
 }
 
 // newPoster returns a poster whose chat.postMessage calls go through a
@@ -53,24 +56,29 @@ func isCannotPost(code string) bool {
 	return false
 }
 
-// maxRateLimitWaits bounds how often one call outside the queue waits out
-// a 429. A 429 means Slack did not take the request, so trying again
-// cannot duplicate it.
-const maxRateLimitWaits = 5
+// maxRateLimitPatience bounds how long one call outside the queue keeps
+// waiting out 429s. A 429 means Slack did not take the request, so trying
+// again cannot duplicate it; and a lost chat.update would leave a
+// deployment message showing the wrong state for good, so it is worth
+// waiting a while for.
+const maxRateLimitPatience = 3 * time.Minute
 
-// call runs fn, waiting out up to maxRateLimitWaits 429s, and classifies
-// its error. It serves the calls that bypass the per-channel queue.
+// call runs fn, waiting out 429s for up to maxRateLimitPatience (or until
+// ctx is done), and classifies its error. It serves the calls that bypass
+// the per-channel queue.
 func (p *poster) call(ctx context.Context, fn func() error) error {
-	for i := 0; ; i++ {
+	var waited time.Duration
+	for {
 		err := fn()
 		var rl *slack.RateLimitedError
-		if !errors.As(err, &rl) || i >= maxRateLimitWaits {
+		if !errors.As(err, &rl) || waited >= maxRateLimitPatience {
 			return classify(err)
 		}
 		wait := rl.RetryAfter
 		if wait <= 0 {
 			wait = time.Second
 		}
+		waited += wait
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -93,6 +101,56 @@ func classify(err error) error {
 	return fmt.Errorf("slack: %w", err)
 }
 
+// trackSlack records one Slack Web API call of method and returns err as
+// is. Every attempt is recorded, so a message that waited out two 429s
+// counts three calls and two 429s.
+func trackSlack(m *metrics.Metrics, method string, err error) error {
+	code, limited := slackErrorCode(err)
+	m.SlackCall(method, code, limited)
+	return err
+}
+
+// trackReply records one response_url post.
+func trackReply(m *metrics.Metrics, err error) {
+	code := ""
+	switch {
+	case err == nil:
+	case errors.Is(err, errResponseURLRefused):
+		code = metrics.SlackErrURLRefused
+	default:
+		code, _ = slackErrorCode(err)
+	}
+	m.SlackCall(metrics.SlackResponseURL, code, false)
+}
+
+// slackErrorCode says what went wrong with a Slack call: "" for success,
+// rateLimited for a 429, else Slack's error code or a class for errors
+// without one (metrics bounds the codes it keeps).
+func slackErrorCode(err error) (code string, rateLimited bool) {
+	var (
+		rl *slack.RateLimitedError
+		se slack.SlackErrorResponse
+		sc slack.StatusCodeError
+	)
+	switch {
+	case err == nil:
+		return "", false
+	case errors.As(err, &rl):
+		return "", true
+	case errors.As(err, &se):
+		return se.Err, false
+	case errors.As(err, &sc) && sc.Code >= 500:
+		return metrics.SlackErrHTTP5xx, false
+	case errors.As(err, &sc):
+		return metrics.SlackErrHTTP4xx, false
+	case errors.Is(err, context.DeadlineExceeded):
+		return metrics.SlackErrTimeout, false
+	case errors.Is(err, context.Canceled):
+		return metrics.SlackErrCanceled, false
+	}
+	return metrics.SlackErrRequestFailed, false
+}
+
 // msgOptions turns m into chat.* options; Text is the notification fallback.
 func msgOptions(m deploy.Message) []slack.MsgOption {
 	opts := []slack.MsgOption{slack.MsgOptionText(m.Text, false)}
@@ -110,7 +168,7 @@ func (p *poster) postMessage(ctx context.Context, channel string, m deploy.Messa
 		opts = append(opts, slack.MsgOptionTS(threadTS))
 	}
 	_, ts, err := p.api.PostMessageContext(ctx, channel, opts...)
-	return ts, err
+	return ts, trackSlack(p.metrics, metrics.SlackPostMessage, err)
 }
 
 // send posts through the queue, or straight to Slack without one.
@@ -137,7 +195,7 @@ func (p *poster) Post(ctx context.Context, channel string, m deploy.Message) (st
 func (p *poster) Update(ctx context.Context, channel, ts string, m deploy.Message) error {
 	return p.call(ctx, func() error {
 		_, _, _, err := p.api.UpdateMessageContext(ctx, channel, ts, msgOptions(m)...)
-		return err
+		return trackSlack(p.metrics, metrics.SlackUpdate, err)
 	})
 }
 
@@ -166,7 +224,7 @@ func (p *poster) Thread(ctx context.Context, channel, threadTS string, m deploy.
 func (p *poster) Ephemeral(ctx context.Context, channel, user string, m deploy.Message) error {
 	return p.call(ctx, func() error {
 		_, err := p.api.PostEphemeralContext(ctx, channel, user, msgOptions(m)...)
-		return err
+		return trackSlack(p.metrics, metrics.SlackPostEphemeral, err)
 	})
 }
 
@@ -178,7 +236,7 @@ func (p *poster) DM(ctx context.Context, to storage.Identity, m deploy.Message) 
 		if err == nil {
 			channel = ch.ID
 		}
-		return err
+		return trackSlack(p.metrics, metrics.SlackConversationOpen, err)
 	})
 	if err != nil {
 		return err
@@ -190,5 +248,7 @@ func (p *poster) DM(ctx context.Context, to storage.Identity, m deploy.Message) 
 // Respond posts through a response_url, which has its own limit of five
 // uses in 30 minutes rather than a per-channel pace.
 func (p *poster) Respond(ctx context.Context, responseURL string, m deploy.Message) error {
-	return p.replies.post(ctx, responseURL, commands.Reply{InChannel: m.InChannel, Text: m.Text, Blocks: m.Blocks}, false)
+	err := p.replies.post(ctx, responseURL, commands.Reply{InChannel: m.InChannel, Text: m.Text, Blocks: m.Blocks}, false)
+	trackReply(p.metrics, err)
+	return err
 }

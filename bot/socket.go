@@ -30,9 +30,18 @@ func (b *Bot) eventLoop(ctx context.Context) {
 }
 
 func (b *Bot) handleEvent(ctx context.Context, evt socketmode.Event) {
+	// When the envelope reached the loop, for c66bot_ack_latency_seconds.
+	arrived := time.Now()
 	switch evt.Type {
 	case socketmode.EventTypeConnecting:
-		b.log.Debug("slack socket connecting")
+		// slack-go sends this before every (re)connection attempt, so the
+		// socket is down until the next Connected: /readyz and
+		// c66bot_socket_connected say so.
+		if b.connected.Swap(false) {
+			b.log.Warn("slack socket reconnecting")
+		} else {
+			b.log.Debug("slack socket connecting")
+		}
 		return
 	case socketmode.EventTypeConnected, socketmode.EventTypeHello:
 		if !b.connected.Swap(true) {
@@ -51,15 +60,21 @@ func (b *Bot) handleEvent(ctx context.Context, evt socketmode.Event) {
 		b.log.Warn("slack socket error", "type", string(evt.Type))
 		return
 	}
-	if evt.Request == nil {
+	if evt.Request == nil || evt.Request.EnvelopeID == "" {
 		return
 	}
 	// Ack first, on every path: Slack shows the person an error after 3 s.
-	if err := b.socket.Ack(*evt.Request); err != nil {
-		b.log.Warn("ack failed", "type", string(evt.Type), "error", err.Error())
+	// Only non-blocking bookkeeping (a histogram observation, counters)
+	// happens around it.
+	ackErr := b.socket.Ack(*evt.Request)
+	b.metrics.Ack(time.Since(arrived), ackErr != nil)
+	b.metrics.Envelope(string(evt.Type))
+	if ackErr != nil {
+		b.log.Warn("ack failed", "type", string(evt.Type), "error", ackErr.Error())
 	}
 	envelope := evt.Request.EnvelopeID
 	if !b.seen.first(envelope, time.Now()) {
+		b.metrics.DuplicateEnvelope()
 		b.log.Info("duplicate envelope ignored", "type", string(evt.Type))
 		return
 	}
@@ -111,11 +126,14 @@ func (b *Bot) submitAction(cb slack.InteractionCallback, a *slack.BlockAction) {
 		if !handled {
 			return
 		}
-		if err := b.replies.post(ctx, act.ResponseURL, reply.Reply, reply.Replace); err != nil {
+		err := b.replies.post(ctx, act.ResponseURL, reply.Reply, reply.Replace)
+		trackReply(b.metrics, err)
+		if err != nil {
 			b.log.Warn("button reply failed", "request_id", act.RequestID, "error", err.Error())
 		}
 	})
 	if !accepted {
+		b.metrics.QueueFull()
 		b.log.Warn("queue full; button press dropped", "request_id", act.RequestID)
 	}
 }
@@ -138,6 +156,7 @@ func (b *Bot) submitSlash(cmd slack.SlashCommand) {
 		b.respond(ctx, req, reply)
 	})
 	if !accepted {
+		b.metrics.QueueFull()
 		b.log.Warn("command queue full; refusing", "request_id", req.RequestID)
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -150,7 +169,9 @@ func (b *Bot) submitSlash(cmd slack.SlashCommand) {
 // respond posts a command's reply through its response_url, which works in
 // channels, private channels and DMs alike, whether or not the bot is in them.
 func (b *Bot) respond(ctx context.Context, req commands.Request, reply commands.Reply) {
-	if err := b.replies.post(ctx, req.ResponseURL, reply, false); err != nil {
+	err := b.replies.post(ctx, req.ResponseURL, reply, false)
+	trackReply(b.metrics, err)
+	if err != nil {
 		b.log.LogAttrs(ctx, slog.LevelWarn, "reply failed", slog.String("request_id", req.RequestID), slog.String("error", err.Error()))
 	}
 }

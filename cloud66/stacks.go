@@ -3,8 +3,12 @@ package cloud66
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"maps"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 )
 
 // StackStatus is a stack's build/deploy state (Cloud 66's STK_* codes).
@@ -145,4 +149,72 @@ func (c *Client) GetStack(ctx context.Context, uid string) (*Stack, error) {
 		return nil, err
 	}
 	return &s, nil
+}
+
+// FindStacks returns the stacks named name, ignoring case, and when
+// environment is not "" only those in that environment (also ignoring case),
+// following pagination.
+//
+// GET /stacks.json?filter_name={name}[&filter_environment={environment}]
+//
+// filter_name and filter_environment are undocumented: Cloud 66's own Go
+// library has sent them since 2023 (reference §4 row 1), but nothing says how
+// the server compares, or that it always will. So the server is never trusted
+// to filter: FindStacks keeps only the exact, case-insensitive matches of
+// whatever comes back. A server that applies the filters answers with one
+// short page; one that ignores them answers with every stack across all
+// pages, which is still correct, only costlier. A server that filters more
+// strictly than this (say, case-sensitively) can make a stack look absent:
+// callers that must be sure fall back to ListStacks when nothing is found.
+func (c *Client) FindStacks(ctx context.Context, name, environment string) ([]Stack, error) {
+	if strings.TrimSpace(name) == "" {
+		return nil, &ArgError{Arg: "stack name", Reason: "must not be empty"}
+	}
+	q := url.Values{"filter_name": {name}}
+	if environment != "" {
+		q.Set("filter_environment", environment)
+	}
+	var out []Stack
+	err := eachPage(ctx, c, "/stacks", "stacks.json", q, func(page []Stack) {
+		for _, s := range page {
+			if strings.EqualFold(s.Name, name) && (environment == "" || strings.EqualFold(s.Environment, environment)) {
+				out = append(out, s)
+			}
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// eachPage walks every page of a list endpoint like listAll, with query
+// sent on every page, handing each page to fn as it arrives so a caller
+// that keeps few items never holds them all.
+func eachPage[T any](ctx context.Context, c *Client, endpoint, path string, query url.Values, fn func([]T)) error {
+	seen := make(map[int]bool)
+	page := 1
+	for n := 0; ; n++ {
+		if n >= maxPages {
+			return fmt.Errorf("cloud66: GET %s: more than %d pages", endpoint, maxPages)
+		}
+		if seen[page] {
+			return fmt.Errorf("cloud66: GET %s: pagination loop: page %d requested twice", endpoint, page)
+		}
+		seen[page] = true
+		q := maps.Clone(query)
+		if q == nil {
+			q = url.Values{}
+		}
+		q.Set("page", strconv.Itoa(page))
+		items, p, err := call[[]T](ctx, c, http.MethodGet, endpoint, path, q, nil)
+		if err != nil {
+			return err
+		}
+		fn(items)
+		if p.Next <= p.Current {
+			return nil
+		}
+		page = p.Next
+	}
 }

@@ -3,9 +3,11 @@ package cloud66
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -186,5 +188,151 @@ func TestHealthString(t *testing.T) {
 		if got := h.String(); got != want {
 			t.Errorf("Health(%d) = %q, want %q", int(h), got, want)
 		}
+	}
+}
+
+func TestFindStacksSendsFiltersAndRechecksTheAnswer(t *testing.T) {
+	t.Parallel()
+	var hook hookRecorder
+	c, api := setup(t, WithRequestHook(hook.record))
+	api.HandleFunc("GET /stacks.json", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		if q.Get("filter_name") != "Shop" || q.Get("page") != "1" {
+			t.Errorf("query = %v", q)
+		}
+		// A server that filters loosely: the caller must drop "shopping"
+		// and, when an environment was asked for, the other environments.
+		writeJSON(w, 200, `{"response":[
+			{"uid":"a","name":"shop","environment":"production"},
+			{"uid":"b","name":"SHOP","environment":"Staging"},
+			{"uid":"c","name":"shopping","environment":"production"}],
+			"pagination":{"previous":null,"next":null,"current":1,"per_page":30,"count":3,"pages":1}}`)
+	})
+	tests := []struct {
+		env  string
+		want string
+	}{
+		{"", "[a b]"},
+		{"staging", "[b]"},
+		{"PRODUCTION", "[a]"},
+		{"qa", "[]"},
+	}
+	for _, tt := range tests {
+		stacks, err := c.FindStacks(context.Background(), "Shop", tt.env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var uids []string
+		for _, s := range stacks {
+			uids = append(uids, s.UID)
+		}
+		if got := fmt.Sprint(uids); got != tt.want {
+			t.Errorf("FindStacks(Shop, %q) = %v, want %s", tt.env, uids, tt.want)
+		}
+	}
+	if infos := hook.all(); len(infos) != len(tests) || infos[0].Endpoint != "/stacks" {
+		t.Errorf("hook = %+v, want %d requests to /stacks", infos, len(tests))
+	}
+}
+
+func TestFindStacksEnvironmentParameter(t *testing.T) {
+	t.Parallel()
+	c, api := setup(t)
+	var got []string
+	api.HandleFunc("GET /stacks.json", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		got = append(got, fmt.Sprintf("%v/%q", q.Has("filter_environment"), q.Get("filter_environment")))
+		writeJSON(w, 200, `{"response":[],"pagination":{"previous":null,"next":null,"current":1,"per_page":30,"count":0,"pages":1}}`)
+	})
+	if _, err := c.FindStacks(context.Background(), "shop", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.FindStacks(context.Background(), "shop", "qa"); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got) != `[false/"" true/"qa"]` {
+		t.Errorf("filter_environment sent as %v; want it only when asked for", got)
+	}
+}
+
+// A server that ignores the undocumented filters answers with every stack:
+// FindStacks must walk all the pages, filter on every one, and still find
+// only exact matches.
+func TestFindStacksServerIgnoresFilters(t *testing.T) {
+	t.Parallel()
+	c, api := setup(t)
+	const total = 65
+	name := func(i int) (string, string) {
+		switch i {
+		case 3:
+			return "shop", "production"
+		case 40:
+			return "Shop", "staging"
+		case 64:
+			return "shop", "qa"
+		}
+		if i%2 == 0 {
+			return "shopping", "production"
+		}
+		return fmt.Sprintf("app%d", i), "production"
+	}
+	var pages []string
+	api.HandleFunc("GET /stacks.json", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		if q.Get("filter_name") != "SHOP" || q.Get("filter_environment") != "" {
+			t.Errorf("page %s: query = %v (the filter must be sent on every page)", q.Get("page"), q)
+		}
+		pages = append(pages, q.Get("page"))
+		page := 1
+		fmt.Sscan(q.Get("page"), &page)
+		var items []string
+		for i := (page - 1) * PageSize; i < min(page*PageSize, total); i++ {
+			n, e := name(i)
+			items = append(items, fmt.Sprintf(`{"uid":"u%d","name":%q,"environment":%q}`, i, n, e))
+		}
+		next := "null"
+		if page*PageSize < total {
+			next = fmt.Sprint(page + 1)
+		}
+		writeJSON(w, 200, fmt.Sprintf(`{"response":[%s],"pagination":{"previous":null,"next":%s,"current":%d,"per_page":30,"count":%d,"pages":3}}`,
+			strings.Join(items, ","), next, page, total))
+	})
+	stacks, err := c.FindStacks(context.Background(), "SHOP", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var uids []string
+	for _, s := range stacks {
+		uids = append(uids, s.UID)
+	}
+	if fmt.Sprint(uids) != "[u3 u40 u64]" {
+		t.Errorf("found %v, want [u3 u40 u64]", uids)
+	}
+	if fmt.Sprint(pages) != "[1 2 3]" {
+		t.Errorf("pages = %v, want [1 2 3]", pages)
+	}
+}
+
+func TestFindStacksErrors(t *testing.T) {
+	t.Parallel()
+	var hits atomic.Int32
+	c, api := setup(t)
+	api.HandleFunc("GET /stacks.json", func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		writeJSON(w, 503, `{"error":"throttled","error_description":"slow down"}`)
+	})
+	for _, name := range []string{"", "  "} {
+		_, err := c.FindStacks(context.Background(), name, "production")
+		var ae *ArgError
+		if !errors.As(err, &ae) {
+			t.Errorf("FindStacks(%q) = %v, want *ArgError", name, err)
+		}
+	}
+	if n := hits.Load(); n != 0 {
+		t.Fatalf("an empty name reached the server (%d requests)", n)
+	}
+	stacks, err := c.FindStacks(context.Background(), "shop", "")
+	if !errors.Is(err, ErrThrottled) || stacks != nil {
+		t.Errorf("FindStacks on 503 = %v, %v; want ErrThrottled", stacks, err)
 	}
 }

@@ -92,6 +92,12 @@ type Deps struct {
 	LoginURL func(accounts.LoginStart) string
 	Logger   *slog.Logger
 	Now      func() time.Time
+	// Observe, when set, hears of every slash command once it is answered:
+	// command is the canonical name from the command table, or "unknown"
+	// for a word that is no command (the word itself is never passed on:
+	// it may be anything a person typed); outcome is one of Outcomes().
+	// It runs on the command's goroutine and must be quick.
+	Observe func(command, outcome string, took time.Duration)
 }
 
 // Command is one /c66 verb, as data: the help is generated from it.
@@ -130,6 +136,9 @@ type Router struct {
 	deps     Deps
 	commands []*Command
 	byName   map[string]*Command
+	// stacks caches stack name → stack per person (stackcache.go); its
+	// zero value is ready.
+	stacks stackCache
 }
 
 // NewRouter builds the router with the standard command table.
@@ -189,11 +198,17 @@ func table() []*Command {
 }
 
 // Dispatch runs one request and always returns a reply: errors are mapped
-// to ephemeral replies here and nowhere else.
+// to ephemeral replies here and nowhere else. Every request is logged once,
+// with its request id, and reported to Deps.Observe.
 func (r *Router) Dispatch(ctx context.Context, req Request) Reply {
+	// Durations are real time, not Deps.Now: that clock is for expiries.
+	start := time.Now()
 	log := r.deps.Logger.With("request_id", req.RequestID, "team", req.Identity().Team, "user", req.UserID, "channel", req.ChannelID)
+	// Never log the command text or its words: `login <code>` carries a
+	// secret, and a mistyped command may too.
 	words, err := Split(req.Text)
 	if err != nil {
+		r.notUnderstood(ctx, log, UnknownCommand, start)
 		return r.usageError(fmt.Sprintf("I couldn't read that: %s.", err), nil)
 	}
 	if len(words) == 0 {
@@ -201,25 +216,125 @@ func (r *Router) Dispatch(ctx context.Context, req Request) Reply {
 	}
 	cmd, ok := r.Lookup(words[0])
 	if !ok {
+		r.notUnderstood(ctx, log, UnknownCommand, start)
 		return r.unknown(words[0])
 	}
 	args := words[1:]
 	if len(args) < cmd.MinArgs || (cmd.MaxArgs >= 0 && len(args) > cmd.MaxArgs) {
+		r.notUnderstood(ctx, log, cmd.Name, start)
 		return r.usageError("", cmd)
 	}
 	call := &Call{Request: req, Args: args, Deps: &r.deps, Command: cmd, Router: r}
-	start := r.deps.Now()
-	// Never log the command text: `login <code>` carries a secret.
 	reply, err := cmd.Run(ctx, call)
 	if err != nil {
 		reply = r.errorReply(ctx, call, err)
+	}
+	took := time.Since(start)
+	outcome := Outcome(err)
+	r.observe(cmd.Name, outcome, took)
+	if err != nil {
 		log.LogAttrs(ctx, levelFor(err), "command failed", slog.String("command", cmd.Name), slog.Int("args", len(args)),
-			slog.Duration("took", r.deps.Now().Sub(start)), slog.String("error", err.Error()))
+			slog.String("outcome", outcome), slog.Duration("took", took), slog.String("error", err.Error()))
 		return reply
 	}
 	log.LogAttrs(ctx, slog.LevelInfo, "command done", slog.String("command", cmd.Name), slog.Int("args", len(args)),
-		slog.Duration("took", r.deps.Now().Sub(start)))
+		slog.String("outcome", outcome), slog.Duration("took", took))
 	return reply
+}
+
+// notUnderstood logs and reports a request whose words did not fit the
+// grammar: command is the table's name, or UnknownCommand.
+func (r *Router) notUnderstood(ctx context.Context, log *slog.Logger, command string, start time.Time) {
+	took := time.Since(start)
+	r.observe(command, OutcomeUsage, took)
+	log.LogAttrs(ctx, slog.LevelInfo, "command not understood", slog.String("command", command),
+		slog.String("outcome", OutcomeUsage), slog.Duration("took", took))
+}
+
+func (r *Router) observe(command, outcome string, took time.Duration) {
+	if r.deps.Observe != nil {
+		r.deps.Observe(command, outcome, took)
+	}
+}
+
+// UnknownCommand is the command name reported for words that are no command.
+const UnknownCommand = "unknown"
+
+// Command outcomes, as reported to Deps.Observe and logged.
+const (
+	OutcomeOK = "ok"
+	// OutcomeUsage: the words did not fit (unknown command, wrong number
+	// of words, bad options).
+	OutcomeUsage = "usage"
+	// OutcomeNotFound: no such stack or server, or an ambiguous name.
+	OutcomeNotFound = "not_found"
+	// OutcomeNotLinked: the person has not linked Cloud 66.
+	OutcomeNotLinked = "not_linked"
+	// OutcomeUnauthorized: Cloud 66 refused the person's token (401).
+	OutcomeUnauthorized = "cloud66_unauthorized"
+	// OutcomeForbidden: the token lacks a scope or role (403).
+	OutcomeForbidden = "cloud66_forbidden"
+	// OutcomeThrottled: Cloud 66's hourly limit.
+	OutcomeThrottled = "throttled"
+	// OutcomeRefused: the bot, the policy or Cloud 66 declined: a lock, a
+	// running deployment, a freeze, a policy rule, a button that isn't
+	// the presser's or was already answered, nothing to cancel or unlock.
+	OutcomeRefused = "refused"
+	// OutcomeUnavailable: Cloud 66 did not answer in time or failed (5xx).
+	OutcomeUnavailable = "unavailable"
+	// OutcomeError: anything else, a bug or an outage on our side.
+	OutcomeError = "error"
+)
+
+// Outcomes lists every outcome Outcome can return.
+func Outcomes() []string {
+	return []string{OutcomeOK, OutcomeUsage, OutcomeNotFound, OutcomeNotLinked, OutcomeUnauthorized, OutcomeForbidden,
+		OutcomeThrottled, OutcomeRefused, OutcomeUnavailable, OutcomeError}
+}
+
+// CommandNames lists the canonical names of the command table (no aliases),
+// the only command names Deps.Observe hears besides UnknownCommand.
+func CommandNames() []string {
+	var names []string
+	for _, c := range table() {
+		names = append(names, c.Name)
+	}
+	return names
+}
+
+// Outcome classifies a command's error the way errorReply answers it.
+func Outcome(err error) string {
+	var (
+		ue  *UsageError
+		amb *AmbiguousError
+		nf  *NotFoundError
+		le  *deploy.LockedError
+		be  *deploy.BusyError
+	)
+	switch {
+	case err == nil:
+		return OutcomeOK
+	case errors.As(err, &ue):
+		return OutcomeUsage
+	case errors.Is(err, accounts.ErrNotLinked):
+		return OutcomeNotLinked
+	case errors.Is(err, cloud66.ErrUnauthorized):
+		return OutcomeUnauthorized
+	case errors.Is(err, cloud66.ErrForbidden):
+		return OutcomeForbidden
+	case errors.Is(err, cloud66.ErrThrottled):
+		return OutcomeThrottled
+	case errors.As(err, &amb), errors.As(err, &nf), errors.Is(err, cloud66.ErrNotFound):
+		return OutcomeNotFound
+	case errors.As(err, &le), errors.As(err, &be), errors.As(err, new(*deploy.PolicyError)), errors.As(err, new(*deploy.FrozenError)),
+		errors.Is(err, deploy.ErrNotYours), errors.Is(err, deploy.ErrOwnApproval), errors.Is(err, deploy.ErrIntentGone),
+		errors.Is(err, storage.ErrIntentExpired), errors.Is(err, deploy.ErrNothingRunning), errors.Is(err, deploy.ErrNotLocked),
+		errors.Is(err, cloud66.ErrConflict):
+		return OutcomeRefused
+	case errors.Is(err, context.DeadlineExceeded), cloud66.IsTransient(err):
+		return OutcomeUnavailable
+	}
+	return OutcomeError
 }
 
 // levelFor keeps expected, person-caused failures out of warning logs.

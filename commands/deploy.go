@@ -72,13 +72,13 @@ func runDeploy(ctx context.Context, c *Call) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
-	st, err := resolveStack(ctx, api, da.Stack)
+	st, err := c.resolveStack(ctx, api, da.Stack)
 	if err != nil {
 		return Reply{}, err
 	}
 	res, err := c.Deps.Deploy.Deploy(ctx, c.origin(), st, da.Params)
 	if err != nil {
-		return Reply{}, err
+		return Reply{}, c.stackGone(st, err)
 	}
 	return deployResultReply(c.Deps, res), nil
 }
@@ -135,7 +135,7 @@ func deployConfirmation(d *Deps, cf *deploy.Confirmation) Reply {
 			bk.Button(ActionAbort, cf.IntentID, "Cancel", slack.StyleDefault)),
 		bk.Context(fmt.Sprintf("Only you can confirm. This expires %s.", bk.Date(cf.ExpiresAt, "{time}"))),
 	}
-	return Reply{Text: bk.Fallback(fmt.Sprintf("Deploy %s? Confirm or cancel.", bk.StackRef(cf.Stack.Name, cf.Stack.Environment))), Blocks: blocks}
+	return Reply{Text: bk.Fallback(fmt.Sprintf("Deploy %s? Confirm or cancel.", bk.Esc(bk.StackRef(cf.Stack.Name, cf.Stack.Environment)))), Blocks: blocks}
 }
 
 func shortHash(h string) string {
@@ -164,17 +164,17 @@ func runDeployments(ctx context.Context, c *Call) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
-	st, err := resolveStack(ctx, api, c.Args[0])
+	st, err := c.resolveStack(ctx, api, c.Args[0])
 	if err != nil {
 		return Reply{}, err
 	}
 	deps, _, err := api.ListDeploymentsPage(ctx, st.UID, 1)
 	if err != nil {
-		return Reply{}, err
+		return Reply{}, c.stackGone(st, err)
 	}
 	title := fmt.Sprintf("Deployments of %s", stackRefText(st))
 	if len(deps) == 0 {
-		return Reply{Text: title, Blocks: []slack.Block{bk.Section(fmt.Sprintf(":scroll: %s has no deployments yet.", bk.StackLabel(st)))}}, nil
+		return Reply{Text: bk.Esc(title), Blocks: []slack.Block{bk.Section(fmt.Sprintf(":scroll: %s has no deployments yet.", bk.StackLabel(st)))}}, nil
 	}
 	if len(deps) > deploymentsShown {
 		deps = deps[:deploymentsShown]
@@ -186,7 +186,7 @@ func runDeployments(ctx context.Context, c *Call) (Reply, error) {
 	}
 	blocks := []slack.Block{bk.Header(title), bk.Section(strings.Join(lines, "\n")),
 		bk.Context(fmt.Sprintf("Newest first · <%s|Open in Cloud 66>", bk.StackURL(c.Deps.Cloud66URL, st.UID)))}
-	return Reply{Text: title, Blocks: blocks}, nil
+	return Reply{Text: bk.Esc(title), Blocks: blocks}, nil
 }
 
 func deploymentLine(d cloud66.Deployment, now time.Time) string {
@@ -250,13 +250,13 @@ func runCancel(ctx context.Context, c *Call) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
-	st, err := resolveStack(ctx, api, c.Args[0])
+	st, err := c.resolveStack(ctx, api, c.Args[0])
 	if err != nil {
 		return Reply{}, err
 	}
 	cf, err := c.Deps.Deploy.RequestCancel(ctx, c.origin(), st)
 	if err != nil {
-		return Reply{}, err
+		return Reply{}, c.stackGone(st, err)
 	}
 	running := "the running deployment"
 	if cf.Running != nil {
@@ -275,5 +275,5 @@ func runCancel(ctx context.Context, c *Call) (Reply, error) {
 			bk.Button(ActionAbort, cf.IntentID, "Keep it running", slack.StyleDefault)),
 		bk.Context(fmt.Sprintf("Only you can confirm. This expires %s.", bk.Date(cf.ExpiresAt, "{time}"))),
 	}
-	return Reply{Text: "Cancel the deployment of " + stackRefText(st) + "?", Blocks: blocks}, nil
+	return Reply{Text: "Cancel the deployment of " + bk.Esc(stackRefText(st)) + "?", Blocks: blocks}, nil
 }

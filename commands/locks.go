@@ -38,7 +38,7 @@ func runLock(ctx context.Context, c *Call) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
-	st, err := resolveStack(ctx, api, c.Args[0])
+	st, err := c.resolveStack(ctx, api, c.Args[0])
 	if err != nil {
 		return Reply{}, err
 	}
@@ -72,7 +72,7 @@ func runUnlock(ctx context.Context, c *Call) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
-	st, err := resolveStack(ctx, api, c.Args[0])
+	st, err := c.resolveStack(ctx, api, c.Args[0])
 	if err != nil {
 		return Reply{}, err
 	}

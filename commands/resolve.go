@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -10,24 +11,146 @@ import (
 	bk "github.com/c66bot/c66bot/internal/blockkit"
 )
 
-// resolveStack turns a `<stack>` argument into one stack the person can see:
-// a uid, a name (case-insensitive) or `name:environment`. Several matches
-// are an *AmbiguousError listing them; nothing is ever guessed.
-func resolveStack(ctx context.Context, api Cloud66, arg string) (cloud66.Stack, error) {
-	stacks, err := api.ListStacks(ctx)
-	if err != nil {
-		return cloud66.Stack{}, err
-	}
-	return pickStack(stacks, arg)
+// stackFinder is the server-filtered stack lookup; *cloud66.Client has it.
+// It is optional so that a Cloud66 without it (a test fake, a wrapper)
+// still resolves names, by listing every stack. FindStacks must return only
+// the exact, case-insensitive matches of name (and environment, when not "").
+type stackFinder interface {
+	FindStacks(ctx context.Context, name, environment string) ([]cloud66.Stack, error)
 }
 
-func pickStack(stacks []cloud66.Stack, arg string) (cloud66.Stack, error) {
-	for _, s := range stacks {
-		if s.UID == arg {
-			return s, nil
+var _ stackFinder = (*cloud66.Client)(nil)
+
+// resolveStack turns a `<stack>` argument into one stack the person can
+// see: a uid, a name (case-insensitive) or `name:environment`. Several
+// matches are an *AmbiguousError listing them, none a *NotFoundError with
+// suggestions; nothing is ever guessed. What it costs in Cloud 66 requests:
+//
+//   - a uid (32 hex digits): GetStack, 1 request. A 404 goes on as a name
+//     (nothing stops a stack being named like a uid), ending in not found.
+//   - a name this person resolved less than stackCacheTTL ago: none. The
+//     stack's status, health and other changing fields may then be that
+//     old; commands that show them use resolveFreshStack.
+//   - any other name: FindStacks, 1 request when Cloud 66 applies its
+//     filters (all pages of the list when it does not). Exactly one match
+//     is cached for the person.
+//   - a name that matches nothing: FindStacks, then ListStacks (every page)
+//     to build the suggestions. This also finds a stack the server's
+//     filter missed, or a uid in an unusual form. Errors may cost more.
+//
+// Commands that then call Cloud 66 about the stack pass the errors through
+// stackGone, so a 404 drops the cached name.
+func (c *Call) resolveStack(ctx context.Context, api Cloud66, arg string) (cloud66.Stack, error) {
+	st, _, err := c.resolve(ctx, api, arg)
+	return st, err
+}
+
+// resolveFreshStack is resolveStack for commands that show the stack's
+// current state: the stack comes from GetStack, one request, either the one
+// that resolved a uid or one more after the name was resolved.
+func (c *Call) resolveFreshStack(ctx context.Context, api Cloud66, arg string) (cloud66.Stack, error) {
+	st, fresh, err := c.resolve(ctx, api, arg)
+	if err != nil || fresh {
+		return st, err
+	}
+	got, err := api.GetStack(ctx, st.UID)
+	if err != nil {
+		return cloud66.Stack{}, c.stackGone(st, err)
+	}
+	return *got, nil
+}
+
+// resolve is resolveStack, also saying whether the stack came from GetStack
+// just now.
+func (c *Call) resolve(ctx context.Context, api Cloud66, arg string) (st cloud66.Stack, fresh bool, err error) {
+	if looksLikeUID(arg) {
+		got, err := api.GetStack(ctx, arg)
+		if err == nil {
+			return *got, true, nil
+		}
+		if !errors.Is(err, cloud66.ErrNotFound) {
+			return cloud66.Stack{}, false, err
 		}
 	}
 	ref := ParseStackRef(arg)
+	cache, key := c.stackCache(), newStackKey(c.Request.Identity(), ref)
+	if st, ok := cache.get(key, c.Deps.Now()); ok {
+		return st, false, nil
+	}
+	matches, all, err := findStacks(ctx, api, ref)
+	if err != nil {
+		return cloud66.Stack{}, false, err
+	}
+	switch len(matches) {
+	case 1:
+		cache.put(key, matches[0], c.Deps.Now())
+		return matches[0], false, nil
+	case 0:
+		if all == nil {
+			if all, err = api.ListStacks(ctx); err != nil {
+				return cloud66.Stack{}, false, err
+			}
+		}
+		st, err := pickStack(all, arg)
+		if err == nil && st.UID != arg {
+			cache.put(key, st, c.Deps.Now())
+		}
+		return st, false, err
+	}
+	return cloud66.Stack{}, false, &AmbiguousError{Arg: arg, Candidates: matches}
+}
+
+// findStacks returns the stacks ref names. all is every stack the person
+// can see when that is how they were found (api has no FindStacks), so a
+// caller needing them does not list them twice; nil otherwise.
+func findStacks(ctx context.Context, api Cloud66, ref StackRef) (matches, all []cloud66.Stack, err error) {
+	if f, ok := api.(stackFinder); ok && strings.TrimSpace(ref.Name) != "" {
+		matches, err = f.FindStacks(ctx, ref.Name, ref.Environment)
+		return matches, nil, err
+	}
+	if all, err = api.ListStacks(ctx); err != nil {
+		return nil, nil, err
+	}
+	return matchStacks(all, ref), all, nil
+}
+
+// stackGone passes err through. When it is Cloud 66's 404 about st (the
+// stack was deleted, or the person can no longer see it), every name the
+// person has cached for st is dropped, so the next command looks it up
+// afresh.
+func (c *Call) stackGone(st cloud66.Stack, err error) error {
+	if errors.Is(err, cloud66.ErrNotFound) {
+		c.stackCache().forget(c.Request.Identity(), st.UID)
+	}
+	return err
+}
+
+// stackCache is the Router's cache, nil (caching nothing) for a Call made
+// without one.
+func (c *Call) stackCache() *stackCache {
+	if c.Router == nil {
+		return nil
+	}
+	return &c.Router.stacks
+}
+
+// looksLikeUID reports whether arg has the form of a Cloud 66 stack uid:
+// 32 lower-case hex digits.
+func looksLikeUID(arg string) bool {
+	if len(arg) != 32 {
+		return false
+	}
+	for _, r := range arg {
+		if !('0' <= r && r <= '9' || 'a' <= r && r <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// matchStacks keeps the stacks ref names: same name and, when ref has one,
+// same environment, ignoring case.
+func matchStacks(stacks []cloud66.Stack, ref StackRef) []cloud66.Stack {
 	var matches []cloud66.Stack
 	for _, s := range stacks {
 		if !strings.EqualFold(s.Name, ref.Name) {
@@ -38,6 +161,18 @@ func pickStack(stacks []cloud66.Stack, arg string) (cloud66.Stack, error) {
 		}
 		matches = append(matches, s)
 	}
+	return matches
+}
+
+// pickStack resolves arg against every stack the person can see: its uid,
+// else its name.
+func pickStack(stacks []cloud66.Stack, arg string) (cloud66.Stack, error) {
+	for _, s := range stacks {
+		if s.UID == arg {
+			return s, nil
+		}
+	}
+	matches := matchStacks(stacks, ParseStackRef(arg))
 	switch len(matches) {
 	case 1:
 		return matches[0], nil

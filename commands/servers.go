@@ -29,17 +29,17 @@ func runServers(ctx context.Context, c *Call) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
-	st, err := resolveStack(ctx, api, c.Args[0])
+	st, err := c.resolveStack(ctx, api, c.Args[0])
 	if err != nil {
 		return Reply{}, err
 	}
 	servers, err := api.ListServers(ctx, st.UID)
 	if err != nil {
-		return Reply{}, err
+		return Reply{}, c.stackGone(st, err)
 	}
 	title := fmt.Sprintf("Servers of %s (%d)", stackRefText(st), len(servers))
 	if len(servers) == 0 {
-		return Reply{Text: title, Blocks: []slack.Block{bk.Section(fmt.Sprintf(":desktop_computer: %s has no servers.", bk.StackLabel(st)))}}, nil
+		return Reply{Text: bk.Esc(title), Blocks: []slack.Block{bk.Section(fmt.Sprintf(":desktop_computer: %s has no servers.", bk.StackLabel(st)))}}, nil
 	}
 	slices.SortStableFunc(servers, func(a, b cloud66.Server) int { return strings.Compare(a.Name, b.Name) })
 	lines := make([]string, 0, len(servers))
@@ -49,7 +49,7 @@ func runServers(ctx context.Context, c *Call) (Reply, error) {
 	blocks := []slack.Block{bk.Header(title)}
 	blocks = append(blocks, listSections(lines, bk.MaxBlocks-2, func(n int) string { return fmt.Sprintf("…and %d more servers.", n) })...)
 	blocks = append(blocks, bk.Context(fmt.Sprintf("`%s server %s <server>` for one server", c.Deps.Command, bk.Esc(stackRefText(st)))))
-	return Reply{Text: title, Blocks: blocks}, nil
+	return Reply{Text: bk.Esc(title), Blocks: blocks}, nil
 }
 
 func serverCommand() *Command {
@@ -69,13 +69,13 @@ func runServer(ctx context.Context, c *Call) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
-	st, err := resolveStack(ctx, api, c.Args[0])
+	st, err := c.resolveStack(ctx, api, c.Args[0])
 	if err != nil {
 		return Reply{}, err
 	}
 	servers, err := api.ListServers(ctx, st.UID)
 	if err != nil {
-		return Reply{}, err
+		return Reply{}, c.stackGone(st, err)
 	}
 	want := c.Args[1]
 	var found *cloud66.Server
@@ -113,7 +113,7 @@ func runServer(ctx context.Context, c *Call) (Reply, error) {
 		bk.Fields(fields...),
 		bk.Context(fmt.Sprintf("uid `%s` · stack %s", bk.Esc(s.UID), bk.StackLabel(st))),
 	}
-	return Reply{Text: fmt.Sprintf("%s: %s", title, s.Health), Blocks: blocks}, nil
+	return Reply{Text: bk.Esc(fmt.Sprintf("%s: %s", title, s.Health)), Blocks: blocks}, nil
 }
 
 func rolesText(roles []string) string {

@@ -66,7 +66,7 @@ func runStacks(ctx context.Context, c *Call) (Reply, error) {
 		return fmt.Sprintf("…and %d more. Narrow it with `%s stacks <filter>`.", n, c.Deps.Command)
 	})...)
 	blocks = append(blocks, bk.Context(fmt.Sprintf("`%s stack <name>` for details · `%s servers <name>` for servers", c.Deps.Command, c.Deps.Command)))
-	return Reply{Text: title, Blocks: blocks}, nil
+	return Reply{Text: bk.Esc(title), Blocks: blocks}, nil
 }
 
 func stackCommand() *Command {
@@ -86,16 +86,11 @@ func runStack(ctx context.Context, c *Call) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
-	st, err := resolveStack(ctx, api, c.Args[0])
+	// A cached or listed stack may be minutes old; this one is current.
+	s, err := c.resolveFreshStack(ctx, api, c.Args[0])
 	if err != nil {
 		return Reply{}, err
 	}
-	// The list entry may be minutes old; the stack itself is current.
-	fresh, err := api.GetStack(ctx, st.UID)
-	if err != nil {
-		return Reply{}, err
-	}
-	s := *fresh
 	title := s.Name
 	if s.Environment != "" {
 		title += " · " + s.Environment
@@ -135,7 +130,7 @@ func runStack(ctx context.Context, c *Call) (Reply, error) {
 		slack.NewActionBlock("stack_links", bk.LinkButton("stack_open", "Open in Cloud 66", bk.StackURL(c.Deps.Cloud66URL, s.UID), false)),
 		bk.Context(fmt.Sprintf("uid `%s` · `%s servers %s` lists its servers", bk.Esc(s.UID), c.Deps.Command, bk.Esc(stackRefText(s)))),
 	}
-	return Reply{Text: fmt.Sprintf("%s: %s, %s", title, s.Status, s.Health), Blocks: blocks}, nil
+	return Reply{Text: bk.Esc(fmt.Sprintf("%s: %s, %s", title, s.Status, s.Health)), Blocks: blocks}, nil
 }
 
 func orDash(s string) string {

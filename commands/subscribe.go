@@ -80,7 +80,7 @@ func runSubscribe(ctx context.Context, c *Call) (Reply, error) {
 			return Reply{}, err
 		}
 	} else {
-		st, err := resolveStack(ctx, api, target)
+		st, err := c.resolveStack(ctx, api, target)
 		if err != nil {
 			return Reply{}, err
 		}

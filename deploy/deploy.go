@@ -245,6 +245,13 @@ type Config struct {
 	Now    func() time.Time
 	Logger *slog.Logger
 	Poll   PollConfig
+	// OnFinished, when set, hears once of every followed deployment that
+	// reaches a final state: "succeeded", "failed", "cancelled" or
+	// "unknown" (no result, the owner's link gone, the timeout). It runs on
+	// the watcher's goroutine right after the state is saved and must be
+	// quick. Redeploys Cloud 66 refused outright were never followed and
+	// are not reported.
+	OnFinished func(state string)
 }
 
 // PollConfig shapes how deployments are followed; zero fields take the
@@ -380,6 +387,13 @@ func (s *Service) Protected(environment string) bool {
 }
 
 func (s *Service) now() time.Time { return s.cfg.Now() }
+
+// finished reports a followed deployment's final state to OnFinished.
+func (s *Service) finished(state string) {
+	if s.cfg.OnFinished != nil {
+		s.cfg.OnFinished(state)
+	}
+}
 
 // logger returns the logger for one Slack request.
 func (s *Service) logger(o Origin) *slog.Logger {

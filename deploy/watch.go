@@ -432,6 +432,7 @@ func (wt *watcher) finish(ctx context.Context, a *cloud66.AsyncAction) error {
 		}
 	})
 	w := wt.w
+	s.finished(w.State)
 	s.render(ctx, w)
 	msg := bk.Esc(w.Message)
 	switch {
@@ -499,6 +500,7 @@ func (wt *watcher) endUnknown(ctx context.Context, reason string) {
 	wt.update(ctx, func(x *storage.Watch) {
 		x.State, x.Message, x.FinishedAt, x.LastChange = stateUnknown, reason, now, now
 	})
+	wt.s.finished(wt.w.State)
 	wt.s.render(ctx, wt.w)
 	wt.s.threadNote(ctx, wt.w, "⚠️ "+bk.Esc(reason)+" <"+bk.StackURL(wt.s.cfg.Cloud66URL, wt.w.StackUID)+"|Check it in Cloud 66>.", false)
 	wt.log.WarnContext(ctx, "deployment state unknown", "reason", reason)

@@ -461,15 +461,29 @@ func (s *Server) apiPing(c *apiCall) *reply {
 	return single(okMessage{OK: true, Message: "pong"})
 }
 
-// apiListStacks lists the stacks the user can see. The undocumented
-// filter_* parameters are ignored: a client must not depend on them.
+// apiListStacks lists the stacks the user can see.
+//
+// Of the undocumented server-side filters (reference §4 row 1), filter_name
+// and filter_environment are applied: each keeps the stacks whose name (or
+// environment) equals the value, ignoring case; an empty value filters
+// nothing, and pagination counts what is left. The reference does not say
+// how Cloud 66 compares. Exact matching is the choice because Cloud 66's own
+// Go library uses filter_name to find one stack by its name, and it is the
+// strictest plausible reading: a client that re-checks what comes back (as
+// it must, the filters being undocumented) is right under a substring
+// match too. filter_git_repo and filter_git_branch are still ignored.
 func (s *Server) apiListStacks(c *apiCall) *reply {
+	q := c.r.URL.Query()
+	name, env := q.Get("filter_name"), q.Get("filter_environment")
 	var out []stackJSON
 	for _, st := range s.stacks {
-		if c.user.canSee(st.uid) {
-			s.settleLocked(st, c.now)
-			out = append(out, st.toJSON())
+		if !c.user.canSee(st.uid) ||
+			(name != "" && !strings.EqualFold(st.name, name)) ||
+			(env != "" && !strings.EqualFold(st.env, env)) {
+			continue
 		}
+		s.settleLocked(st, c.now)
+		out = append(out, st.toJSON())
 	}
 	return list(c, out)
 }

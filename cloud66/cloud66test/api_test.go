@@ -106,6 +106,69 @@ func TestPagingOverAllStacks(t *testing.T) {
 	}
 }
 
+func TestStackFilters(t *testing.T) {
+	srv, _ := newServer(t)
+	ana, ben := srv.IssueToken("ana@example.com"), srv.IssueToken("ben@example.com")
+	stagings := 0
+	for _, st := range srv.Stacks() {
+		if st.Environment == "staging" {
+			stagings++
+		}
+	}
+	tests := []struct {
+		tok, query string
+		want       string // name:environment, in listing order
+	}{
+		{ana, "filter_name=shop", "shop:production shop:staging"},
+		{ana, "filter_name=SHOP", "shop:production shop:staging"},
+		{ana, "filter_name=shop&filter_environment=Staging", "shop:staging"},
+		{ana, "filter_name=shop&filter_environment=qa", ""},
+		// Exact, not substring: "sho" and "shop " find nothing.
+		{ana, "filter_name=sho", ""},
+		{ana, "filter_name=shop+", ""},
+		{ana, "filter_name=cdn-edge", "cdn-edge:production"},
+		{ana, "filter_name=no-such-stack", ""},
+		// The filters never widen what a person can see.
+		{ben, "filter_name=shop", "shop:staging"},
+		{ben, "filter_name=web", ""},
+	}
+	for _, tt := range tests {
+		r := call(t, srv, "GET", "/stacks.json?"+tt.query, tt.tok, nil)
+		mustStatus(t, r, 200)
+		var got []stackView
+		r.into(t, &got)
+		var refs []string
+		for _, st := range got {
+			refs = append(refs, st.Name+":"+st.Environment)
+		}
+		if strings.Join(refs, " ") != tt.want {
+			t.Errorf("%s: got %v, want %q", tt.query, refs, tt.want)
+		}
+		p := r.Pagination
+		if p == nil || p.Count != len(got) || *r.Count != len(got) || p.Pages != 1 || p.Next != nil {
+			t.Errorf("%s: pagination %s does not count the filtered list", tt.query, r.Raw[len(r.Raw)-120:])
+		}
+	}
+
+	// filter_environment alone, and empty filters (which filter nothing).
+	r := call(t, srv, "GET", "/stacks.json?filter_environment=STAGING", ana, nil)
+	mustStatus(t, r, 200)
+	if r.Pagination.Count != stagings {
+		t.Errorf("filter_environment=STAGING: %d stacks, want %d", r.Pagination.Count, stagings)
+	}
+	r = call(t, srv, "GET", "/stacks.json?filter_name=&filter_environment=", ana, nil)
+	mustStatus(t, r, 200)
+	if r.Pagination.Count != len(srv.Stacks()) || r.Pagination.Pages != 2 {
+		t.Errorf("empty filters: %d stacks in %d pages, want all %d", r.Pagination.Count, r.Pagination.Pages, len(srv.Stacks()))
+	}
+	// Filtered lists page like any other, and the filter is checked per page.
+	r = call(t, srv, "GET", "/stacks.json?filter_name=shop&page=2", ana, nil)
+	mustStatus(t, r, 200)
+	if string(r.Response) != "[]" || r.Pagination.Count != 2 {
+		t.Errorf("page 2 of a one-page filtered list: %s", r.Raw)
+	}
+}
+
 func TestVisibility(t *testing.T) {
 	srv, _ := newServer(t)
 	ben := srv.IssueToken("ben@example.com")

@@ -25,6 +25,9 @@
 //   - Lists are paginated 30 per page with ?page= (1-based); a page past the
 //     end is an empty list. Top-level "count" and pagination "count" are both
 //     the total number of items.
+//   - GET /stacks.json applies the undocumented filter_name and
+//     filter_environment as exact, case-insensitive matches (an empty value
+//     filters nothing); the other filter_* parameters are ignored.
 //   - Read endpoints accept any valid token; POST and DELETE on deployments
 //     need the "redeploy" scope.
 //   - A deployment that is cancelled gets outcome {3, "cancelled"}: Cloud 66

@@ -2,13 +2,122 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/c66bot/c66bot/bot"
+	"github.com/c66bot/c66bot/storage"
 )
 
-// PLACEHOLDER: replaced by the engineer building `c66bot rekey` in this session.
+// rekey reseals every stored token under the first key of
+// C66BOT_SECRET_KEY, the last step of a key rotation:
+//
+//  1. put a new key in front: C66BOT_SECRET_KEY=NEW,OLD, and restart the bot;
+//  2. c66bot rekey;
+//  3. once it reports nothing failed, drop OLD and restart again.
+//
+// It reads the keys exactly as serve does (the same flags and environment,
+// the <db>.key file when C66BOT_SECRET_KEY is unset) and, unlike audit,
+// needs the real ones. While the bot runs, bbolt lets only the bot open the
+// file, so the bot does the work with its own store and keys.
 func rekey(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	_ = ctx
-	fmt.Fprintln(stderr, "c66bot rekey: not built yet")
-	return 1
+	v, err := parseSettings("rekey", args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "c66bot rekey: %v\n", err)
+		return 2
+	}
+	path := v["C66BOT_DB"]
+	if !fileExists(path) {
+		fmt.Fprintf(stderr, "c66bot rekey: there is no database at %s; point --db or C66BOT_DB at it\n", path)
+		return 1
+	}
+	keys, source, kerr := operatorKeys(v)
+
+	var (
+		rep    storage.RekeyReport
+		remote bool
+	)
+	if kerr == nil {
+		var s *storage.Store
+		s, err = storage.Open(storage.Options{Path: path, Keys: keys, Timeout: 300 * time.Millisecond})
+		if err == nil {
+			rep, err = bot.Rekey(ctx, s)
+			if cerr := s.Close(); err == nil {
+				err = cerr
+			}
+		}
+		remote = errors.Is(err, storage.ErrLocked)
+	} else {
+		// Without keys here, only a running bot can rekey, with its own.
+		remote = errors.Is(withReadOnlyStore(path, func(*storage.Store) error { return nil }), storage.ErrLocked)
+		if !remote {
+			fmt.Fprintf(stderr, "c66bot rekey: %v\n", kerr)
+			return 1
+		}
+	}
+	if remote {
+		c := newAdminClient(path + ".sock")
+		err = c.call(ctx, http.MethodPost, "/rekey", nil, &rep)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "c66bot rekey: %v\n", err)
+		return 1
+	}
+
+	fmt.Fprintf(stdout, "resealed         %d\nalready primary  %d\nfailed           %d\n", rep.Resealed, rep.AlreadyPrimary, rep.Failed)
+	first, list := "the first key of "+source, source
+	if remote {
+		first, list = "the running bot's first key", "the bot's C66BOT_SECRET_KEY"
+		fmt.Fprintln(stderr, "c66bot: the database is in use, so the running bot resealed the tokens with the keys it was started with, not this shell's.")
+	} else {
+		first += " (key id " + storage.KeyID(keys[0]) + ")"
+	}
+	if rep.Failed > 0 {
+		ids := "a key"
+		if len(rep.UnknownKeyIDs) > 0 {
+			ids = "the key with id " + strings.Join(rep.UnknownKeyIDs, ", id ")
+		}
+		fmt.Fprintf(stderr, "c66bot rekey: %d stored value(s) open with no configured key: %s, which sealed them, is missing from %s. "+
+			"Add that key back at the end of the list, restart the bot if it runs, and run c66bot rekey again. "+
+			"If the key is lost, the people concerned must log in again; the values were kept, not deleted.\n",
+			rep.Failed, ids, list)
+		return 1
+	}
+	if !remote && len(keys) == 1 {
+		fmt.Fprintf(stderr, "c66bot: every stored token is sealed with %s.\n", first)
+		return 0
+	}
+	fmt.Fprintf(stderr, "c66bot: every stored token is now sealed with %s; the other keys can be dropped from %s (then restart the bot).\n", first, list)
+	return 0
+}
+
+// operatorKeys returns the sealing keys as serve would use them, and where
+// they came from, without ever creating a key file: an operator command
+// that made up a new key would only hide the real problem.
+func operatorKeys(v values) (keys [][]byte, source string, err error) {
+	if spec := v["C66BOT_SECRET_KEY"]; spec != "" {
+		keys, err := storage.ParseKeys(spec)
+		if err != nil {
+			return nil, "C66BOT_SECRET_KEY", fmt.Errorf("C66BOT_SECRET_KEY: %w", err)
+		}
+		return keys, "C66BOT_SECRET_KEY", nil
+	}
+	path := v["C66BOT_DB"] + ".key"
+	if _, err := os.Stat(path); err != nil {
+		return nil, path, fmt.Errorf("C66BOT_SECRET_KEY is unset and there is no key file %s: set C66BOT_SECRET_KEY to the keys that sealed the tokens, the newest first", path)
+	}
+	key, _, err := storage.LoadOrCreateKeyFile(path)
+	if err != nil {
+		return nil, path, fmt.Errorf("C66BOT_SECRET_KEY is unset and the key file failed: %w", err)
+	}
+	return [][]byte{key}, path, nil
 }

@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/c66bot/c66bot/bot/bottest"
+	"github.com/c66bot/c66bot/cloud66/cloud66test"
+)
+
+// burstResult is one run of the throughput scenario.
+type burstResult struct {
+	latency       time.Duration // Cloud 66's injected latency
+	people        int
+	answered      int
+	errors        int // error replies plus missing ones
+	firstBad      string
+	wall          time.Duration // first send to last reply
+	botCPU        time.Duration // the bot process's CPU during the burst, idle rate subtracted
+	idleCPU       time.Duration // the bot's CPU over the same window when idle (subtracted)
+	benchCPU      time.Duration // this process's CPU (fakes and driver) during the burst
+	c66Requests   int
+	ack           latencyStats
+	warn, logErrs int
+}
+
+// runThroughput measures target 2: -people linked people each send
+// `/c66 stacks` at once; everyone must get their list. The bot runs as its
+// own process (the built cmd/c66bot), so its CPU time is read directly
+// from /proc/<pid>/stat and the fakes' work is not in it.
+func runThroughput(ctx context.Context, o *options, r *scenarioResult) error {
+	bin, err := o.botBinary(ctx)
+	if err != nil {
+		return err
+	}
+	var results []burstResult
+	for _, lat := range o.burstLatencies {
+		br, err := burst(ctx, o, bin, lat)
+		if err != nil {
+			return fmt.Errorf("Cloud 66 latency %s: %w", lat, err)
+		}
+		o.logf("throughput: latency %s: %d/%d answered, %d errors, wall %s, bot CPU %s", lat, br.answered, br.people, br.errors, br.wall, br.botCPU)
+		results = append(results, br)
+	}
+	for _, br := range results {
+		tag := fmt.Sprintf("Cloud 66 latency %s", br.latency)
+		id := fmt.Sprintf("throughput.c66-%dms", br.latency.Milliseconds())
+		r.add(atMost(id+".errors", fmt.Sprintf("Errors, %d people at once (%s)", br.people, tag), float64(br.errors), 0, "errors", fmtCount))
+		r.add(info(id+".wall", fmt.Sprintf("Wall time, first command to last answer (%s)", tag), br.wall.Seconds(), "s", fmtSec))
+		perCmd := float64(br.botCPU) / float64(time.Millisecond) / float64(br.people)
+		if br.latency == 0 {
+			r.add(atMost(id+".cpu", "Bot CPU time per command (Cloud 66 latency excluded)", perCmd, 1, "ms", fmtMs))
+		} else {
+			r.add(info(id+".cpu", fmt.Sprintf("Bot CPU time per command (%s)", tag), perCmd, "ms", fmtMs))
+		}
+		r.note("%s: %d of %d answered, %d errors; wall %s; bot CPU %s in all (%s idle subtracted), bench process (fakes and driver) %s; %d Cloud 66 requests; acks %s; bot logged %d warnings, %d errors",
+			tag, br.answered, br.people, br.errors, br.wall.Round(time.Millisecond), br.botCPU, br.idleCPU, br.benchCPU.Round(time.Millisecond), br.c66Requests, br.ack, br.warn, br.logErrs)
+		if br.firstBad != "" {
+			r.note("%s: first bad reply: %s", tag, oneLine(br.firstBad))
+		}
+	}
+	return nil
+}
+
+func burst(ctx context.Context, o *options, bin string, latency time.Duration) (burstResult, error) {
+	br := burstResult{latency: latency, people: o.people}
+	dir, err := tempDir(o.tmp)
+	if err != nil {
+		return br, err
+	}
+	sl := bottest.New()
+	defer sl.Close()
+	c66 := cloud66test.New()
+	defer c66.Close()
+	key := newKey()
+	db := filepath.Join(dir, "c66bot.db")
+	if _, err := seed(db, key, c66, seedSpec{people: o.people}); err != nil {
+		return br, fmt.Errorf("seed: %w", err)
+	}
+	wantStacks := fmt.Sprintf("Stacks (%d)", len(c66.Stacks()))
+
+	ch, err := startChild(bin, sl, c66, db, key)
+	if err != nil {
+		return br, err
+	}
+	defer ch.stop()
+	if err := ch.waitConnected(sl, 20*time.Second); err != nil {
+		return br, err
+	}
+	if latency > 0 {
+		c66.InjectFault(cloud66test.Fault{Latency: latency})
+	}
+	// The bot's CPU while idle (over -idle-window) is subtracted pro rata.
+	idle0, err := procCPU(ch.pid())
+	if err != nil {
+		return br, err
+	}
+	idleStart := time.Now()
+	time.Sleep(o.idleWindow)
+	idle1, _ := procCPU(ch.pid())
+	idleRate := float64(idle1-idle0) / float64(time.Since(idleStart))
+
+	c66.ResetRequests()
+	cpu0, _ := procCPU(ch.pid())
+	self0 := selfCPU()
+	start := time.Now()
+	ids := sendBurst(ctx, sl, o.people, func(i int) bottest.SlashCommand {
+		return bottest.SlashCommand{UserID: person(i), ChannelID: bottest.ChannelGeneral, Text: "stacks"}
+	})
+	want := map[string]bool{}
+	for _, id := range ids {
+		if id != "" {
+			want[id] = true
+		}
+	}
+	wctx, cancel := context.WithTimeout(ctx, o.burstTimeout)
+	defer cancel()
+	got := map[string]bool{}
+	var last time.Time
+	_, _ = sl.WaitMessage(wctx, func(m bottest.Message) bool {
+		if m.Kind != bottest.KindResponseURL || !want[m.EnvelopeID] || got[m.EnvelopeID] {
+			return false
+		}
+		got[m.EnvelopeID] = true
+		if m.At.After(last) {
+			last = m.At
+		}
+		if text := m.Text + " " + string(m.Blocks); !strings.Contains(text, wantStacks) {
+			br.errors++
+			if br.firstBad == "" {
+				br.firstBad = text
+			}
+		}
+		return len(got) == len(want)
+	})
+	cpu1, _ := procCPU(ch.pid())
+	self1 := selfCPU()
+	window := time.Since(start)
+	br.answered = len(got)
+	br.errors += o.people - len(got)
+	if !last.IsZero() {
+		br.wall = last.Sub(start)
+	}
+	br.idleCPU = time.Duration(idleRate * float64(window))
+	br.botCPU = max(0, cpu1-cpu0-br.idleCPU)
+	br.benchCPU = self1 - self0
+	br.c66Requests = c66.RequestCount("", "/api/3")
+	br.ack = summarise(ids, collectAcks(sl, ids, 5*time.Second))
+	if err := ch.stop(); err != nil {
+		o.logf("throughput: the bot stopped with: %v", err)
+	}
+	br.warn, br.logErrs = ch.logCounts()
+	return br, nil
+}

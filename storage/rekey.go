@@ -1,0 +1,249 @@
+package storage
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+
+	bbolt "go.etcd.io/bbolt"
+)
+
+// rekeyBatch is how many values one rekey write transaction looks at.
+// bbolt has a single writer, so a running bot's own writes wait while a
+// batch commits; a few hundred small values keep that wait to milliseconds,
+// where one transaction over every value could stall the bot for seconds.
+const rekeyBatch = 256
+
+// sealedBuckets lists every bucket whose values are sealed, each under its
+// own bbolt key as associated data (see the tree in doc.go). Rekey and
+// CheckKeys walk exactly these, so a new sealed bucket must be added here;
+// TestEveryBucketIsClassified fails until it is.
+func sealedBuckets() [][]byte {
+	return [][]byte{bucketLinks, bucketLoginStates, bucketIntents, bucketWatches}
+}
+
+// RekeyReport counts what Rekey did with each sealed value.
+type RekeyReport struct {
+	// Resealed values were under an older configured key and are now under
+	// the primary key.
+	Resealed int `json:"resealed"`
+	// AlreadyPrimary values were under the primary key and were left alone.
+	AlreadyPrimary int `json:"already_primary"`
+	// Failed values open with no configured key (or were damaged). They are
+	// kept as they are: putting the missing key back in the key list makes
+	// them readable again, which deleting them would rule out.
+	Failed int `json:"failed"`
+	// UnknownKeyIDs are the key ids (see KeyID) of the keys, none of them
+	// configured, that sealed Failed values, so an operator can tell which
+	// retired key is needed.
+	UnknownKeyIDs []string `json:"unknown_key_ids,omitempty"`
+}
+
+// Rekey reseals every sealed value (links, pending logins, intents, watches)
+// under the primary key, Options.Keys[0]. Run it after putting a new key in
+// front of the key list; once it reports no Failed values, the old keys can
+// be dropped from the list.
+//
+// It works in batches of short write transactions, so it is safe while the
+// bot runs on the same Store. Each value is read, opened and resealed in
+// the same transaction that writes it back, so a concurrent update is never
+// overwritten with a stale copy. Values already under the primary key are
+// skipped, which makes a second run a no-op that writes nothing.
+func (s *Store) Rekey(ctx context.Context) (RekeyReport, error) {
+	var rep RekeyReport
+	unknown := map[string]bool{}
+	for _, name := range sealedBuckets() {
+		var after []byte // the last key handled; the next batch starts past it
+		for {
+			if err := ctx.Err(); err != nil {
+				return finishReport(rep, unknown), fmt.Errorf("storage: rekey: %w", err)
+			}
+			var (
+				batch    RekeyReport
+				batchIDs []string
+				last     []byte
+				done     bool
+			)
+			err := s.update(ctx, func(tx *bbolt.Tx) error {
+				batch, batchIDs, last, done = RekeyReport{}, nil, nil, false
+				b, err := bucket(tx, name)
+				if err != nil {
+					return err
+				}
+				// Collect first, write after: bbolt cursors may skip or
+				// repeat keys when the bucket changes under them.
+				type item struct{ k, v []byte }
+				var todo []item
+				c := b.Cursor()
+				k, v := seekPast(c, after)
+				for n := 0; k != nil && n < rekeyBatch; k, v = c.Next() {
+					n++
+					last = bytes.Clone(k)
+					if v == nil {
+						continue // a nested bucket; none are expected here
+					}
+					if s.sealer.SealedWithPrimary(v) {
+						batch.AlreadyPrimary++
+						continue
+					}
+					todo = append(todo, item{bytes.Clone(k), bytes.Clone(v)})
+				}
+				done = k == nil
+				for _, it := range todo {
+					plain, err := s.sealer.Open(it.v, it.k)
+					if err != nil {
+						batch.Failed++
+						if id, ok := s.sealer.unknownKeyID(it.v); ok {
+							batchIDs = append(batchIDs, id)
+						}
+						continue
+					}
+					sealed, err := s.sealer.Seal(plain, it.k)
+					clear(plain)
+					if err != nil {
+						return err
+					}
+					if err := b.Put(it.k, sealed); err != nil {
+						return err
+					}
+					batch.Resealed++
+				}
+				if batch.Resealed == 0 {
+					// Nothing written: roll back rather than pay for a
+					// commit and fsync.
+					return errNoChanges
+				}
+				return nil
+			})
+			if err != nil && !errors.Is(err, errNoChanges) {
+				return finishReport(rep, unknown), fmt.Errorf("storage: rekey %s: %w", name, err)
+			}
+			rep.Resealed += batch.Resealed
+			rep.AlreadyPrimary += batch.AlreadyPrimary
+			rep.Failed += batch.Failed
+			for _, id := range batchIDs {
+				unknown[id] = true
+			}
+			if done {
+				break
+			}
+			after = last
+		}
+	}
+	return finishReport(rep, unknown), nil
+}
+
+// seekPast positions c on the first key after after, or on the first key
+// when after is nil.
+func seekPast(c *bbolt.Cursor, after []byte) (k, v []byte) {
+	if after == nil {
+		return c.First()
+	}
+	k, v = c.Seek(after)
+	if k != nil && bytes.Equal(k, after) {
+		k, v = c.Next()
+	}
+	return k, v
+}
+
+func finishReport(rep RekeyReport, unknown map[string]bool) RekeyReport {
+	for id := range unknown {
+		rep.UnknownKeyIDs = append(rep.UnknownKeyIDs, id)
+	}
+	slices.Sort(rep.UnknownKeyIDs)
+	return rep
+}
+
+// KeyReport says how the configured keys fare against the sealed values in
+// the file, without changing anything.
+type KeyReport struct {
+	// Primary values are under the primary key and open.
+	Primary int `json:"primary"`
+	// Older values open, but with a key other than the primary; Rekey
+	// would move them.
+	Older int `json:"older"`
+	// Unopenable values open with no configured key, or were damaged.
+	Unopenable int `json:"unopenable"`
+	// UnknownKeyIDs are the key ids of the keys, none of them configured,
+	// that sealed Unopenable values.
+	UnknownKeyIDs []string `json:"unknown_key_ids,omitempty"`
+}
+
+// Total is the number of sealed values looked at.
+func (r KeyReport) Total() int { return r.Primary + r.Older + r.Unopenable }
+
+// CheckKeys tries to open every sealed value with the configured keys, for
+// `c66bot doctor`: a wrong C66BOT_SECRET_KEY shows up here as Unopenable
+// values before any person's command fails. It only reads, so it works on
+// a read-only Store.
+func (s *Store) CheckKeys(ctx context.Context) (KeyReport, error) {
+	var rep KeyReport
+	unknown := map[string]bool{}
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		for _, name := range sealedBuckets() {
+			b, err := bucket(tx, name)
+			if err != nil {
+				return err
+			}
+			err = b.ForEach(func(k, v []byte) error {
+				if v == nil {
+					return nil
+				}
+				plain, err := s.sealer.Open(v, k)
+				switch {
+				case err != nil:
+					rep.Unopenable++
+					if id, ok := s.sealer.unknownKeyID(v); ok {
+						unknown[id] = true
+					}
+				case s.sealer.SealedWithPrimary(v):
+					rep.Primary++
+				default:
+					rep.Older++
+				}
+				clear(plain)
+				return ctx.Err()
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return KeyReport{}, fmt.Errorf("storage: check keys: %w", err)
+	}
+	for id := range unknown {
+		rep.UnknownKeyIDs = append(rep.UnknownKeyIDs, id)
+	}
+	slices.Sort(rep.UnknownKeyIDs)
+	return rep, nil
+}
+
+// KeyID returns the id a sealed value records for key: the hex of the first
+// four bytes of its SHA-256. It is not secret, and it is how reports name
+// a key without showing it.
+func KeyID(key []byte) string {
+	id := keyIDOf(key)
+	return hex.EncodeToString(id[:])
+}
+
+// unknownKeyID returns the key id a sealed value names when no configured
+// key has that id. A value that names a configured key but does not open
+// was damaged; reporting that key as missing would send the operator
+// hunting for a key they already have.
+func (s *Sealer) unknownKeyID(sealed []byte) (string, bool) {
+	if len(sealed) < sealHeaderSize || sealed[0] != sealVersion {
+		return "", false
+	}
+	id := keyID(sealed[1:sealHeaderSize])
+	for _, k := range s.keys {
+		if k.id == id {
+			return "", false
+		}
+	}
+	return hex.EncodeToString(id[:]), true
+}
