@@ -61,7 +61,10 @@ type Config struct {
 	Command string
 	Logger  *slog.Logger
 
-	// Workers and Queue bound concurrent and waiting commands.
+	// Workers and Queue bound concurrent and waiting commands. Commands
+	// mostly wait on Cloud 66 (hundreds of milliseconds), so many cheap
+	// workers keep up with bursts: 256 serve ~800 commands a second at
+	// 300 ms each.
 	Workers int
 	Queue   int
 	// CommandTimeout bounds one command's work.
@@ -125,7 +128,7 @@ func (c *Config) defaults() {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	if c.Workers <= 0 {
-		c.Workers = 32
+		c.Workers = 256
 	}
 	if c.Queue <= 0 {
 		c.Queue = 1024

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -404,23 +405,39 @@ func getPage[T any](ctx context.Context, c *Client, endpoint, path string, page 
 // client does: follow "next" while it is ahead of "current".
 func listAll[T any](ctx context.Context, c *Client, endpoint, path string) ([]T, error) {
 	var all []T
+	err := eachPage(ctx, c, endpoint, path, nil, func(page []T) { all = append(all, page...) })
+	if err != nil {
+		return nil, err
+	}
+	return all, nil
+}
+
+// eachPage walks every page of a list endpoint like listAll, with query
+// sent on every page, handing each page to fn as it arrives so a caller
+// that keeps few items never holds them all.
+func eachPage[T any](ctx context.Context, c *Client, endpoint, path string, query url.Values, fn func([]T)) error {
 	seen := make(map[int]bool)
 	page := 1
 	for n := 0; ; n++ {
 		if n >= maxPages {
-			return nil, fmt.Errorf("cloud66: GET %s: more than %d pages", endpoint, maxPages)
+			return fmt.Errorf("cloud66: GET %s: more than %d pages", endpoint, maxPages)
 		}
 		if seen[page] {
-			return nil, fmt.Errorf("cloud66: GET %s: pagination loop: page %d requested twice", endpoint, page)
+			return fmt.Errorf("cloud66: GET %s: pagination loop: page %d requested twice", endpoint, page)
 		}
 		seen[page] = true
-		items, p, err := getPage[T](ctx, c, endpoint, path, page)
-		if err != nil {
-			return nil, err
+		q := maps.Clone(query)
+		if q == nil {
+			q = url.Values{}
 		}
-		all = append(all, items...)
+		q.Set("page", strconv.Itoa(page))
+		items, p, err := call[[]T](ctx, c, http.MethodGet, endpoint, path, q, nil)
+		if err != nil {
+			return err
+		}
+		fn(items)
 		if p.Next <= p.Current {
-			return all, nil
+			return nil
 		}
 		page = p.Next
 	}

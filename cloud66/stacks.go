@@ -2,9 +2,6 @@ package cloud66
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"maps"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -109,23 +106,33 @@ type Stack struct {
 	UpdatedAt       Time        `json:"updated_at_iso"`
 }
 
-// UnmarshalJSON prefers the *_iso timestamps and falls back to the legacy
-// "YYYY-MM-DD HH:MM:SS UTC" fields when the *_iso ones are absent.
-func (s *Stack) UnmarshalJSON(b []byte) error {
-	type plain Stack
-	aux := struct {
-		*plain
-		LastActivity lenientTime `json:"last_activity"`
-		CreatedAt    lenientTime `json:"created_at"`
-		UpdatedAt    lenientTime `json:"updated_at"`
-	}{plain: (*plain)(s)}
-	if err := json.Unmarshal(b, &aux); err != nil {
-		return err
+// stackWire is a stack as Cloud 66 sends it, legacy timestamp fields
+// included. It decodes in one pass: a custom UnmarshalJSON on Stack would
+// make encoding/json scan every stack of a list three times, which was most
+// of the CPU a `/c66 stacks` cost.
+type stackWire struct {
+	Stack
+	LastActivityLegacy lenientTime `json:"last_activity"`
+	CreatedAtLegacy    lenientTime `json:"created_at"`
+	UpdatedAtLegacy    lenientTime `json:"updated_at"`
+}
+
+// stack prefers the *_iso timestamps and falls back to the legacy
+// "2006-01-02 15:04:05 UTC" fields.
+func (w *stackWire) stack() Stack {
+	s := w.Stack
+	s.LastActivity = orElse(s.LastActivity, w.LastActivityLegacy)
+	s.CreatedAt = orElse(s.CreatedAt, w.CreatedAtLegacy)
+	s.UpdatedAt = orElse(s.UpdatedAt, w.UpdatedAtLegacy)
+	return s
+}
+
+func stacksFromWire(ws []stackWire) []Stack {
+	out := make([]Stack, len(ws))
+	for i := range ws {
+		out[i] = ws[i].stack()
 	}
-	s.LastActivity = orElse(s.LastActivity, aux.LastActivity)
-	s.CreatedAt = orElse(s.CreatedAt, aux.CreatedAt)
-	s.UpdatedAt = orElse(s.UpdatedAt, aux.UpdatedAt)
-	return nil
+	return out
 }
 
 // ListStacks returns every stack the token can see, following pagination
@@ -133,7 +140,11 @@ func (s *Stack) UnmarshalJSON(b []byte) error {
 //
 // GET /stacks.json
 func (c *Client) ListStacks(ctx context.Context) ([]Stack, error) {
-	return listAll[Stack](ctx, c, "/stacks", "stacks.json")
+	ws, err := listAll[stackWire](ctx, c, "/stacks", "stacks.json")
+	if err != nil {
+		return nil, err
+	}
+	return stacksFromWire(ws), nil
 }
 
 // GetStack returns one stack.
@@ -144,11 +155,12 @@ func (c *Client) GetStack(ctx context.Context, uid string) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, _, err := call[Stack](ctx, c, http.MethodGet, "/stacks/{uid}", "stacks/"+seg+".json", nil, nil)
+	w, _, err := call[stackWire](ctx, c, http.MethodGet, "/stacks/{uid}", "stacks/"+seg+".json", nil, nil)
 	if err != nil {
 		return nil, err
 	}
-	return &s, nil
+	st := w.stack()
+	return &st, nil
 }
 
 // FindStacks returns the stacks named name, ignoring case, and when
@@ -175,9 +187,9 @@ func (c *Client) FindStacks(ctx context.Context, name, environment string) ([]St
 		q.Set("filter_environment", environment)
 	}
 	var out []Stack
-	err := eachPage(ctx, c, "/stacks", "stacks.json", q, func(page []Stack) {
-		for _, s := range page {
-			if strings.EqualFold(s.Name, name) && (environment == "" || strings.EqualFold(s.Environment, environment)) {
+	err := eachPage(ctx, c, "/stacks", "stacks.json", q, func(page []stackWire) {
+		for i := range page {
+			if s := page[i].stack(); strings.EqualFold(s.Name, name) && (environment == "" || strings.EqualFold(s.Environment, environment)) {
 				out = append(out, s)
 			}
 		}
@@ -186,35 +198,4 @@ func (c *Client) FindStacks(ctx context.Context, name, environment string) ([]St
 		return nil, err
 	}
 	return out, nil
-}
-
-// eachPage walks every page of a list endpoint like listAll, with query
-// sent on every page, handing each page to fn as it arrives so a caller
-// that keeps few items never holds them all.
-func eachPage[T any](ctx context.Context, c *Client, endpoint, path string, query url.Values, fn func([]T)) error {
-	seen := make(map[int]bool)
-	page := 1
-	for n := 0; ; n++ {
-		if n >= maxPages {
-			return fmt.Errorf("cloud66: GET %s: more than %d pages", endpoint, maxPages)
-		}
-		if seen[page] {
-			return fmt.Errorf("cloud66: GET %s: pagination loop: page %d requested twice", endpoint, page)
-		}
-		seen[page] = true
-		q := maps.Clone(query)
-		if q == nil {
-			q = url.Values{}
-		}
-		q.Set("page", strconv.Itoa(page))
-		items, p, err := call[[]T](ctx, c, http.MethodGet, endpoint, path, q, nil)
-		if err != nil {
-			return err
-		}
-		fn(items)
-		if p.Next <= p.Current {
-			return nil
-		}
-		page = p.Next
-	}
 }

@@ -120,10 +120,11 @@ func TestStackTimestampFallbacks(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			var s Stack
-			if err := json.Unmarshal([]byte(tt.in), &s); err != nil {
+			var w stackWire
+			if err := json.Unmarshal([]byte(tt.in), &w); err != nil {
 				t.Fatal(err)
 			}
+			s := w.stack()
 			for name, got := range map[string]Time{"LastActivity": s.LastActivity, "CreatedAt": s.CreatedAt, "UpdatedAt": s.UpdatedAt} {
 				if !got.Equal(tt.want) {
 					t.Errorf("%s = %v, want %v", name, got, tt.want)
@@ -131,7 +132,7 @@ func TestStackTimestampFallbacks(t *testing.T) {
 			}
 		})
 	}
-	var s Stack
+	var s stackWire
 	if err := json.Unmarshal([]byte(`{"created_at_iso":"garbage"}`), &s); err == nil {
 		t.Error("unparsable *_iso accepted silently")
 	}
