@@ -140,7 +140,12 @@ func (c *Config) defaults() {
 		c.ShutdownTimeout = 20 * time.Second
 	}
 	if c.HTTPClient == nil {
-		c.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+		// Many commands talk to the same two hosts (Cloud 66, Slack) at
+		// once; Go's default keeps only 2 idle connections per host, so a
+		// burst would pay a TLS handshake per request.
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = 64
+		c.HTTPClient = &http.Client{Timeout: 30 * time.Second, Transport: tr}
 	}
 	if c.Version == "" {
 		c.Version = "dev"
