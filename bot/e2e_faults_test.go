@@ -12,13 +12,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -29,100 +27,15 @@ import (
 	"github.com/c66bot/c66bot/cloud66"
 	"github.com/c66bot/c66bot/cloud66/cloud66test"
 	"github.com/c66bot/c66bot/commands"
-	"github.com/c66bot/c66bot/deploy"
 	"github.com/c66bot/c66bot/storage"
 )
 
 // startHarnessWith is startHarness with a last word on the bot's Config
-// (an HTTP client with a short timeout, a Cloud 66 URL behind a proxy…).
-// h.restart does not re-apply tweak.
+// (a short-timeout HTTP client, a proxied Cloud 66 URL); restarts keep it.
 func startHarnessWith(t *testing.T, o harnessOptions, tweak func(h *harness, c *bot.Config)) *harness {
 	t.Helper()
-	h := &harness{t: t, logs: &syncBuffer{}}
-	h.slack = bottest.Start(t)
-	h.slack.SetChatWritePublic(true)
-	start := o.start
-	if start.IsZero() {
-		start = time.Now()
-	}
-	h.clock = cloud66test.NewClock(start)
-	h.c66 = cloud66test.Start(t, cloud66test.WithClock(h.clock), cloud66test.WithDeployDuration(3*time.Minute))
-	if o.dbPath == "" {
-		dir, err := os.MkdirTemp("", "c66e2e")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { os.RemoveAll(dir) })
-		o.dbPath = filepath.Join(dir, "c66bot.db")
-	}
-	if o.key == nil {
-		o.key = make([]byte, 32)
-		_, _ = rand.Read(o.key)
-	}
-	if o.postsPerSecond == 0 {
-		o.postsPerSecond = 50
-	}
-	h.opts = o
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.cfg = bot.Config{
-		SlackAppToken:       h.slack.AppToken,
-		SlackBotToken:       h.slack.BotToken,
-		SlackAPIURL:         h.slack.APIURL(),
-		Cloud66URL:          h.c66.URL,
-		Cloud66ClientID:     h.c66.ClientID,
-		Cloud66ClientSecret: h.c66.ClientSecret,
-		Listener:            ln,
-		DBPath:              o.dbPath,
-		SecretKeys:          [][]byte{o.key},
-		Logger:              slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		SocketPingInterval:  5 * time.Second,
-		ShutdownTimeout:     5 * time.Second,
-		Now:                 h.clock.Now,
-		Poll:                deploy.PollConfig{Initial: 5 * time.Millisecond, Max: 20 * time.Millisecond},
-		NotifyPollEvery:     20 * time.Millisecond,
-		PostsPerSecond:      o.postsPerSecond,
-		Policy:              o.policy,
-	}
-	if !o.outOfBand {
-		h.public = "http://" + ln.Addr().String()
-		h.cfg.PublicURL = h.public
-		h.c66.RegisterRedirectURI(h.public + "/oauth/callback")
-	}
-	if tweak != nil {
-		tweak(h, &h.cfg)
-	}
-	b, err := bot.New(h.cfg)
-	if err != nil {
-		t.Fatalf("bot.New: %v", err)
-	}
-	h.bot = b
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- b.Run(ctx) }()
-	var once sync.Once
-	h.stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("bot.Run: %v", err)
-				}
-			case <-time.After(15 * time.Second):
-				t.Error("bot did not stop within 15s")
-			}
-		})
-	}
-	t.Cleanup(h.stop)
-	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer wcancel()
-	if err := h.slack.WaitConnected(wctx, 1); err != nil {
-		t.Fatalf("bot never connected to Slack: %v", err)
-	}
-	return h
+	o.tweak = tweak
+	return startHarness(t, o)
 }
 
 // waitCardPaced is waitCard with a slower fake clock: faults make real

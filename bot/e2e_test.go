@@ -55,6 +55,8 @@ type harnessOptions struct {
 	postsPerSecond float64
 	dbPath         string
 	key            []byte
+	// tweak has the last word on the bot's Config, at every start.
+	tweak func(h *harness, c *bot.Config)
 }
 
 type syncBuffer struct {
@@ -145,6 +147,9 @@ func (h *harness) startBot(o harnessOptions) {
 		h.public = "http://" + ln.Addr().String()
 		h.cfg.PublicURL = h.public
 		h.c66.RegisterRedirectURI(h.public + "/oauth/callback")
+	}
+	if o.tweak != nil {
+		o.tweak(h, &h.cfg)
 	}
 	b, err := bot.New(h.cfg)
 	if err != nil {
