@@ -68,6 +68,7 @@ func (r *Router) errorReply(ctx context.Context, c *Call, err error) Reply {
 		// Cloud 66 tokens don't expire on their own: a 401 means the
 		// person revoked the app or a team policy expired it. The stored
 		// token is useless, so forget it.
+		r.stacks.forget(c.Request.Identity(), "")
 		if _, uerr := r.deps.Accounts.Unlink(ctx, c.Request.Identity()); uerr != nil {
 			r.deps.Logger.WarnContext(ctx, "unlink after 401 failed", "request_id", c.Request.RequestID, "error", uerr.Error())
 		}

@@ -110,6 +110,8 @@ func logoutCommand() *Command {
 			if err != nil {
 				return Reply{}, err
 			}
+			// A next login may be another Cloud 66 account, seeing other stacks.
+			c.Router.stacks.forget(c.Request.Identity(), "")
 			if !existed {
 				return errorText("You weren't linked, so there was nothing to forget."), nil
 			}

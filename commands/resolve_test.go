@@ -300,3 +300,21 @@ func TestStackCacheConcurrentUse(t *testing.T) {
 		t.Errorf("%d entries for 60 keys", c.len())
 	}
 }
+
+func TestLogoutForgetsCachedStacks(t *testing.T) {
+	t.Parallel()
+	var c stackCache
+	ana := storage.Identity{Team: "T1", User: "U1"}
+	ben := storage.Identity{Team: "T1", User: "U2"}
+	now := time.Now()
+	c.put(newStackKey(ana, StackRef{Name: "shop"}), cloud66.Stack{UID: "u1"}, now)
+	c.put(newStackKey(ana, StackRef{Name: "api"}), cloud66.Stack{UID: "u2"}, now)
+	c.put(newStackKey(ben, StackRef{Name: "shop"}), cloud66.Stack{UID: "u1"}, now)
+	c.forget(ana, "")
+	if _, ok := c.get(newStackKey(ana, StackRef{Name: "shop"}), now); ok {
+		t.Error("ana's entry survived forgetting her")
+	}
+	if _, ok := c.get(newStackKey(ben, StackRef{Name: "shop"}), now); !ok {
+		t.Error("forgetting ana dropped ben's entry")
+	}
+}

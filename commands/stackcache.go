@@ -98,8 +98,9 @@ func (c *stackCache) put(k stackKey, st cloud66.Stack, now time.Time) {
 }
 
 // forget drops every name id has cached for the stack with this uid: it
-// was deleted, renamed or hidden from them. It walks the whole cache, which
-// is fine for something that happens only after a 404.
+// was deleted, renamed or hidden from them. An empty uid drops all of id's
+// entries (they logged out, or their link died). It walks the whole cache,
+// which is fine for something that happens only after a 404 or a logout.
 func (c *stackCache) forget(id storage.Identity, uid string) {
 	if c == nil {
 		return
@@ -108,7 +109,7 @@ func (c *stackCache) forget(id storage.Identity, uid string) {
 	defer c.mu.Unlock()
 	for el := c.order.Front(); el != nil; {
 		next := el.Next()
-		if e := el.Value.(*stackEntry); e.key.id == id && e.stack.UID == uid {
+		if e := el.Value.(*stackEntry); e.key.id == id && (uid == "" || e.stack.UID == uid) {
 			c.removeLocked(el)
 		}
 		el = next
