@@ -39,7 +39,10 @@ func (s *Sandbox) Console(ctx context.Context, in io.Reader) error {
 
 	fctx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Go(func() { c.feed.run(fctx, lastSeq(s.Slack)) })
+	// Where the feed starts is read here, not in its goroutine, which may
+	// start after the first command's answer was recorded.
+	from := lastSeq(s.Slack)
+	wg.Go(func() { c.feed.run(fctx, from) })
 	// The feed must be gone before Console returns: after that, nothing
 	// may write to Out.
 	defer wg.Wait()
@@ -55,10 +58,10 @@ func (s *Sandbox) Console(ctx context.Context, in io.Reader) error {
 		var ok bool
 		select {
 		case <-ctx.Done():
-			scr.print("")
+			scr.leave()
 			return nil
 		case <-s.Stopped():
-			scr.print("")
+			scr.leave()
 			if ctx.Err() != nil || s.Err() == nil {
 				return nil // stopped because ctx is done
 			}
@@ -66,9 +69,7 @@ func (s *Sandbox) Console(ctx context.Context, in io.Reader) error {
 		case line, ok = <-lines:
 		}
 		if !ok {
-			// End of input (Ctrl-D): finish the prompt line and leave.
-			scr.entered("", false)
-			scr.print("")
+			scr.leave() // end of input (Ctrl-D)
 			return nil
 		}
 		scr.entered(line, s.opts.EchoInput)

@@ -95,7 +95,9 @@ func (tm *term) typeLine(line string) {
 // want, in order.
 func (tm *term) expect(want ...string) string {
 	tm.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	// Generous: a loaded machine (-race, a shared CI box) can stall a
+	// database fsync for seconds.
+	deadline := time.Now().Add(20 * time.Second)
 	for {
 		got := tm.out.String()[tm.mark:]
 		rest, ok := got, true

@@ -64,6 +64,16 @@ func (sc *screen) entered(line string, echo bool) {
 	sc.shown = false
 }
 
+// leave ends the prompt line for good: the console is going away.
+func (sc *screen) leave() {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if sc.shown {
+		io.WriteString(sc.w, "\n")
+	}
+	sc.shown = false
+}
+
 // feed prints every message the bot makes the fake Slack show, in order,
 // as it happens; remembers the latest message with buttons, so a number
 // presses one; completes logins by playing the browser; and tells whoever

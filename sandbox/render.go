@@ -81,12 +81,13 @@ func Render(m bottest.Message, o RenderOptions) Rendered {
 	if o.Width <= 0 {
 		o.Width = defaultWidth
 	}
-	r := &renderer{o: o}
+	r := &renderer{o: o, indent: len(bodyIndent)}
 	indent := bodyIndent
 	head := r.header(m)
 	if m.ThreadTS != "" && m.ThreadTS != m.TS && !isEphemeral(m) {
 		head = bodyIndent + "↳ " + head
 		indent = threadIndent
+		r.indent = len(threadIndent)
 	}
 	var b strings.Builder
 	b.WriteString(head)
@@ -100,7 +101,7 @@ func Render(m bottest.Message, o RenderOptions) Rendered {
 	if ok && len(blocks) > 0 {
 		lines = r.blocks(blocks)
 	} else {
-		lines = r.wrap(r.mrkdwn(m.Text, false), len(indent))
+		lines = r.wrap(r.mrkdwn(m.Text, false))
 	}
 	for _, l := range lines {
 		if l == "" {
@@ -114,6 +115,7 @@ func Render(m bottest.Message, o RenderOptions) Rendered {
 
 type renderer struct {
 	o       RenderOptions
+	indent  int // columns before each body line
 	buttons []Button
 	links   []Button
 }
@@ -240,26 +242,51 @@ type element struct {
 	Placeholder *textObject `json:"placeholder"`
 }
 
-func parseBlocks(raw json.RawMessage) ([]block, bool) {
+// parseBlocks splits a blocks array; each block is decoded on its own, so
+// one the renderer cannot read does not hide the others.
+func parseBlocks(raw json.RawMessage) ([]json.RawMessage, bool) {
 	if len(raw) == 0 {
 		return nil, false
 	}
-	var bs []block
+	var bs []json.RawMessage
 	if err := json.Unmarshal(raw, &bs); err != nil {
 		return nil, false
 	}
 	return bs, true
 }
 
-func (r *renderer) blocks(bs []block) []string {
+func (r *renderer) blocks(bs []json.RawMessage) []string {
 	var out []string
-	for _, b := range bs {
-		out = append(out, r.block(b)...)
+	for _, raw := range bs {
+		var b block
+		if err := json.Unmarshal(raw, &b); err != nil {
+			out = append(out, r.rawBlock(raw)...)
+			continue
+		}
+		out = append(out, r.block(b, raw)...)
 	}
 	return out
 }
 
-func (r *renderer) block(b block) []string {
+// rawBlock shows what text a block has when it does not have the shape
+// the renderer expects (a "markdown" block's text is a plain string).
+func (r *renderer) rawBlock(raw json.RawMessage) []string {
+	var v any
+	if json.Unmarshal(raw, &v) != nil {
+		return []string{r.dim("[unreadable block]")}
+	}
+	m, _ := v.(map[string]any)
+	typ, _ := m["type"].(string)
+	if t, ok := m["text"].(string); ok && typ == "markdown" {
+		return r.wrap(r.mrkdwn(t, false))
+	}
+	if t := strings.TrimSpace(collectText(v)); t != "" {
+		return r.wrap(t)
+	}
+	return []string{r.dim("[" + typ + " block]")}
+}
+
+func (r *renderer) block(b block, raw json.RawMessage) []string {
 	switch b.Type {
 	case "header":
 		if b.Text == nil {
@@ -269,11 +296,11 @@ func (r *renderer) block(b block) []string {
 		if r.o.Color {
 			return []string{ansiBold + ansiUnderline + t + ansiNoUnder + ansiNoBoldDim}
 		}
-		return []string{t, strings.Repeat("─", min(visibleLen(t), r.o.Width-len(bodyIndent)))}
+		return []string{t, strings.Repeat("─", min(visibleLen(t), r.o.Width-r.indent))}
 	case "section":
 		var out []string
 		if b.Text != nil {
-			out = append(out, r.wrap(r.text(*b.Text, false), len(bodyIndent))...)
+			out = append(out, r.wrap(r.text(*b.Text, false))...)
 		}
 		for _, f := range b.Fields {
 			out = append(out, r.field(f)...)
@@ -308,7 +335,7 @@ func (r *renderer) block(b block) []string {
 		if !r.o.Color {
 			line = "(" + line + ")"
 		}
-		return r.dimLines(r.wrap(line, len(bodyIndent)))
+		return r.dimLines(r.wrap(line))
 	case "actions":
 		var raws []json.RawMessage
 		_ = json.Unmarshal(b.Elements, &raws)
@@ -327,34 +354,29 @@ func (r *renderer) block(b block) []string {
 		}
 		return []string{strings.Join(parts, "  ")}
 	case "divider":
-		return []string{r.dim(strings.Repeat("─", min(maxRule, r.o.Width-len(bodyIndent))))}
+		return []string{r.dim(strings.Repeat("─", min(maxRule, r.o.Width-r.indent)))}
 	case "image":
 		alt := b.AltText
 		if b.Title != nil && b.Title.Text != "" {
 			alt = b.Title.Text
 		}
 		return []string{"[image: " + alt + "]"}
-	case "rich_text", "markdown":
-		var v any
-		raw, _ := json.Marshal(b)
-		_ = json.Unmarshal(raw, &v)
-		return r.wrap(strings.TrimSpace(collectText(v)), len(bodyIndent))
 	}
-	return []string{r.dim("[" + b.Type + " block]")}
+	return r.rawBlock(raw)
 }
 
 // field is a section field: "*Label*\nvalue" becomes "Label: value".
 func (r *renderer) field(f textObject) []string {
 	label, value, ok := strings.Cut(f.Text, "\n")
 	if !ok {
-		return r.wrap(r.text(f, false), len(bodyIndent))
+		return r.wrap(r.text(f, false))
 	}
 	l := r.text(textObject{Type: f.Type, Text: label}, false)
 	v := r.text(textObject{Type: f.Type, Text: value}, false)
 	lines := strings.Split(v, "\n")
-	out := r.wrap(l+": "+lines[0], len(bodyIndent))
+	out := r.wrap(l + ": " + lines[0])
 	for _, more := range lines[1:] {
-		out = append(out, r.wrap("  "+more, len(bodyIndent))...)
+		out = append(out, r.wrap("  "+more)...)
 	}
 	return out
 }
@@ -481,11 +503,11 @@ func wide(r rune) bool {
 	return false
 }
 
-// wrap splits text into lines and wraps each at the width left after
-// indent columns, at spaces; a word longer than a line (a URL) is kept
+// wrap splits text into lines and wraps each at the width left after the
+// body's indent, at spaces; a word longer than a line (a URL) is kept
 // whole. Continuation lines keep the line's own leading spaces.
-func (r *renderer) wrap(text string, indent int) []string {
-	width := r.o.Width - indent
+func (r *renderer) wrap(text string) []string {
+	width := r.o.Width - r.indent
 	var out []string
 	for _, line := range strings.Split(text, "\n") {
 		if width <= 10 || visibleLen(line) <= width {

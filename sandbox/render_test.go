@@ -161,8 +161,13 @@ func TestRender(t *testing.T) {
 		},
 		{
 			name: "unknown blocks are named, not dropped",
-			msg:  bottest.Message{Kind: bottest.KindResponseURL, Channel: "C0GENERAL", User: "U0ANA", Blocks: blocks(t, map[string]any{"type": "video"}, map[string]any{"type": "image", "alt_text": "a graph"})},
-			want: "[only you]\n  [video block]\n  [image: a graph]\n",
+			msg: bottest.Message{Kind: bottest.KindResponseURL, Channel: "C0GENERAL", User: "U0ANA", Blocks: blocks(t,
+				map[string]any{"type": "video"},
+				map[string]any{"type": "image", "alt_text": "a graph"},
+				map[string]any{"type": "markdown", "text": "*md* block"},
+				map[string]any{"type": "rich_text", "elements": []any{map[string]any{"type": "rich_text_section", "elements": []any{map[string]any{"type": "text", "text": "rich "}, map[string]any{"type": "text", "text": "text"}}}}},
+			)},
+			want: "[only you]\n  [video block]\n  [image: a graph]\n  md block\n  rich text\n",
 		},
 	}
 	for _, tc := range tests {

@@ -66,7 +66,8 @@ func (s *Sandbox) Try(ctx context.Context, t TryOptions) error {
 	f := newFeed(s, scr, user, true)
 	var wg sync.WaitGroup
 	fctx, stop := context.WithCancel(ctx)
-	wg.Go(func() { f.run(fctx, lastSeq(s.Slack)) })
+	from := lastSeq(s.Slack) // here: the goroutine may start late
+	wg.Go(func() { f.run(fctx, from) })
 	defer wg.Wait()
 	defer stop()
 
