@@ -134,7 +134,13 @@ func (b *Bot) submitAction(cb slack.InteractionCallback, a *slack.BlockAction) {
 	})
 	if !accepted {
 		b.metrics.QueueFull()
-		b.log.Warn("queue full; button press dropped", "request_id", act.RequestID)
+		b.log.Warn("queue full; button press refused", "request_id", act.RequestID)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			busy := commands.Reply{Text: ":hourglass: I'm very busy right now. Press the button again in a few seconds."}
+			_ = b.replies.post(ctx, act.ResponseURL, busy, false)
+		}()
 	}
 }
 
