@@ -173,6 +173,7 @@ func TestE2EProductionDeployNeedsConfirmationAndFinishes(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustContain(t, buf.String(), `"deploy`, "U0ANA", "shop")
+	assertManifestCovers(t, h)
 }
 
 func TestE2EStagingDeployFailsWithCloud66Message(t *testing.T) {
@@ -221,6 +222,7 @@ func TestE2ELockBlocksAnotherPersonsDeploy(t *testing.T) {
 	}); err != nil {
 		t.Errorf("the lock's owner was not told: %v", err)
 	}
+	assertManifestCovers(t, h)
 }
 
 func TestE2ERestartMidDeployStillFinishesTheMessage(t *testing.T) {

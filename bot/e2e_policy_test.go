@@ -95,6 +95,7 @@ func TestE2ETwoPersonApproval(t *testing.T) {
 	}
 	updated, _ := h.slack.Message("C0GENERAL", request.TS)
 	mustContain(t, text(updated), "<@U0BEN>")
+	assertManifestCovers(t, h)
 }
 
 func TestE2EFreezeAndAdminOverride(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -25,6 +26,7 @@ import (
 	"github.com/c66bot/c66bot/cloud66/cloud66test"
 	"github.com/c66bot/c66bot/deploy"
 	"github.com/c66bot/c66bot/policy"
+	"github.com/c66bot/c66bot/slackapp"
 )
 
 // ackDeadline is Slack's: a slash command not acked within 3 s fails for
@@ -587,6 +589,27 @@ func TestE2EEveryAckIsQuickUnderLoad(t *testing.T) {
 	for _, id := range ids {
 		if _, err := h.slack.WaitMessage(ctx, func(m bottest.Message) bool { return m.EnvelopeID == id }); err != nil {
 			t.Fatalf("no reply for %s: %v", id, err)
+		}
+	}
+}
+
+// assertManifestCovers fails when the bot called a Slack Web API method
+// whose scope the app manifest does not ask for, so the manifest can't fall
+// behind the code.
+func assertManifestCovers(t *testing.T, h *harness) {
+	t.Helper()
+	granted := slackapp.BotScopes()
+	for _, c := range h.slack.Calls() {
+		if c.Method == "apps.connections.open" || c.Method == "response_url" {
+			continue // the app-level token's connections:write; response URLs need no scope
+		}
+		scope, ok := slackapp.ScopeFor(c.Method)
+		if !ok {
+			t.Errorf("the bot called %s, which slackapp does not list", c.Method)
+			continue
+		}
+		if scope != "" && !slices.Contains(granted, scope) {
+			t.Errorf("the bot called %s, which needs %s, missing from the manifest", c.Method, scope)
 		}
 	}
 }
