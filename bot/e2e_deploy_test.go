@@ -91,6 +91,25 @@ func (h *harness) waitCard(channel, ts, want string) bottest.Message {
 	return m
 }
 
+// waitThread waits until the thread under ts holds every want: the card is
+// edited before the thread note is posted, so a test reading the thread
+// right after the card moved could miss it.
+func (h *harness) waitThread(channel, ts string, want ...string) string {
+	h.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := h.threadText(channel, ts)
+		missing := false
+		for _, w := range want {
+			missing = missing || !strings.Contains(got, w)
+		}
+		if !missing || time.Now().After(deadline) {
+			return got
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func (h *harness) threadText(channel, ts string) string {
 	var b strings.Builder
 	for _, m := range h.slack.Messages() {
@@ -188,7 +207,7 @@ func TestE2EStagingDeployFailsWithCloud66Message(t *testing.T) {
 	if strings.Contains(text(final), "<!channel>") {
 		t.Error("Cloud 66's message was not escaped")
 	}
-	thread := h.threadText("C0GENERAL", card.TS)
+	thread := h.waitThread("C0GENERAL", card.TS, "Build failed: tests", "<@U0ANA>")
 	mustContain(t, thread, "Build failed: tests", "<@U0ANA>")
 }
 
