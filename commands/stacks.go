@@ -106,7 +106,11 @@ func runStack(ctx context.Context, c *Call) (Reply, error) {
 	if !s.LastActivity.IsZero() {
 		activity = bk.Date(s.LastActivity.Time, "{date_short_pretty} {time}") + " (" + bk.Ago(c.Deps.Now(), s.LastActivity.Time) + ")"
 	}
-	kind := strings.TrimSpace(bk.Esc(s.Framework) + " " + bk.Esc(s.Language))
+	kind := bk.Esc(s.Framework)
+	if !strings.EqualFold(s.Language, s.Framework) {
+		// Docker stacks report "docker" as both.
+		kind = strings.TrimSpace(kind + " " + bk.Esc(s.Language))
+	}
 	if kind == "" {
 		kind = "—"
 	}
