@@ -68,11 +68,7 @@ func runDeploy(ctx context.Context, c *Call) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
-	api, err := c.Cloud66(ctx)
-	if err != nil {
-		return Reply{}, err
-	}
-	st, err := c.resolveStack(ctx, api, da.Stack)
+	_, st, err := c.stackArg(ctx, da.Stack)
 	if err != nil {
 		return Reply{}, err
 	}
@@ -160,11 +156,7 @@ func deploymentsCommand() *Command {
 const deploymentsShown = 10
 
 func runDeployments(ctx context.Context, c *Call) (Reply, error) {
-	api, err := c.Cloud66(ctx)
-	if err != nil {
-		return Reply{}, err
-	}
-	st, err := c.resolveStack(ctx, api, c.Args[0])
+	api, st, err := c.stackArg(ctx, c.Args[0])
 	if err != nil {
 		return Reply{}, err
 	}
@@ -246,11 +238,7 @@ func cancelCommand() *Command {
 }
 
 func runCancel(ctx context.Context, c *Call) (Reply, error) {
-	api, err := c.Cloud66(ctx)
-	if err != nil {
-		return Reply{}, err
-	}
-	st, err := c.resolveStack(ctx, api, c.Args[0])
+	_, st, err := c.stackArg(ctx, c.Args[0])
 	if err != nil {
 		return Reply{}, err
 	}

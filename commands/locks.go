@@ -34,11 +34,7 @@ func runLock(ctx context.Context, c *Call) (Reply, error) {
 	if len([]rune(reason)) > maxLockReason {
 		return Reply{}, &UsageError{Problem: fmt.Sprintf("The reason is longer than %d characters.", maxLockReason)}
 	}
-	api, err := c.Cloud66(ctx)
-	if err != nil {
-		return Reply{}, err
-	}
-	st, err := c.resolveStack(ctx, api, c.Args[0])
+	_, st, err := c.stackArg(ctx, c.Args[0])
 	if err != nil {
 		return Reply{}, err
 	}
@@ -68,11 +64,7 @@ func unlockCommand() *Command {
 }
 
 func runUnlock(ctx context.Context, c *Call) (Reply, error) {
-	api, err := c.Cloud66(ctx)
-	if err != nil {
-		return Reply{}, err
-	}
-	st, err := c.resolveStack(ctx, api, c.Args[0])
+	_, st, err := c.stackArg(ctx, c.Args[0])
 	if err != nil {
 		return Reply{}, err
 	}

@@ -45,6 +45,17 @@ func (c *Call) resolveStack(ctx context.Context, api Cloud66, arg string) (cloud
 	return st, err
 }
 
+// stackArg is what most commands start with: the caller's own Cloud 66
+// client and the stack their argument names.
+func (c *Call) stackArg(ctx context.Context, arg string) (Cloud66, cloud66.Stack, error) {
+	api, err := c.Cloud66(ctx)
+	if err != nil {
+		return nil, cloud66.Stack{}, err
+	}
+	st, err := c.resolveStack(ctx, api, arg)
+	return api, st, err
+}
+
 // resolveFreshStack is resolveStack for commands that show the stack's
 // current state: the stack comes from GetStack, one request, either the one
 // that resolved a uid or one more after the name was resolved.

@@ -25,11 +25,7 @@ func serversCommand() *Command {
 }
 
 func runServers(ctx context.Context, c *Call) (Reply, error) {
-	api, err := c.Cloud66(ctx)
-	if err != nil {
-		return Reply{}, err
-	}
-	st, err := c.resolveStack(ctx, api, c.Args[0])
+	api, st, err := c.stackArg(ctx, c.Args[0])
 	if err != nil {
 		return Reply{}, err
 	}
@@ -65,11 +61,7 @@ func serverCommand() *Command {
 }
 
 func runServer(ctx context.Context, c *Call) (Reply, error) {
-	api, err := c.Cloud66(ctx)
-	if err != nil {
-		return Reply{}, err
-	}
-	st, err := c.resolveStack(ctx, api, c.Args[0])
+	api, st, err := c.stackArg(ctx, c.Args[0])
 	if err != nil {
 		return Reply{}, err
 	}
