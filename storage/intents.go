@@ -98,19 +98,7 @@ func (s *Store) GetIntent(ctx context.Context, id string) (Intent, error) {
 	if !ok {
 		return Intent{}, fmt.Errorf("storage: get intent: %w", ErrNotFound)
 	}
-	var sealed []byte
-	err := s.view(ctx, func(tx *bbolt.Tx) error {
-		b, err := bucket(tx, bucketIntents)
-		if err != nil {
-			return err
-		}
-		v := b.Get(key)
-		if v == nil {
-			return ErrNotFound
-		}
-		sealed = bytes.Clone(v)
-		return nil
-	})
+	sealed, err := s.getCopy(ctx, bucketIntents, key)
 	if err != nil {
 		return Intent{}, fmt.Errorf("storage: get intent: %w", err)
 	}

@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -68,21 +67,7 @@ func (s *Store) GetLink(ctx context.Context, id Identity) (Link, error) {
 		return Link{}, invalidIdentity(id)
 	}
 	key := id.Key()
-	var sealed []byte
-	err := s.view(ctx, func(tx *bbolt.Tx) error {
-		b, err := bucket(tx, bucketLinks)
-		if err != nil {
-			return err
-		}
-		v := b.Get(key)
-		if v == nil {
-			return ErrNotFound
-		}
-		// v points into bbolt's memory map and is only valid until the
-		// transaction ends.
-		sealed = bytes.Clone(v)
-		return nil
-	})
+	sealed, err := s.getCopy(ctx, bucketLinks, key)
 	if err != nil {
 		return Link{}, fmt.Errorf("storage: link for %s: %w", id, err)
 	}

@@ -244,19 +244,10 @@ func (s *Store) PeekLoginState(ctx context.Context, state string) (PendingLogin,
 	if !ok {
 		return PendingLogin{}, ErrStateInvalid
 	}
-	var sealed []byte
-	err := s.view(ctx, func(tx *bbolt.Tx) error {
-		states, _, err := loginBuckets(tx)
-		if err != nil {
-			return err
-		}
-		v := states.Get(key)
-		if v == nil {
-			return ErrStateInvalid
-		}
-		sealed = bytes.Clone(v)
-		return nil
-	})
+	sealed, err := s.getCopy(ctx, bucketLoginStates, key)
+	if errors.Is(err, ErrNotFound) {
+		return PendingLogin{}, ErrStateInvalid
+	}
 	if err != nil {
 		return PendingLogin{}, wrapStateErr(err)
 	}

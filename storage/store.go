@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -124,6 +125,25 @@ func (s *Store) view(ctx context.Context, fn func(tx *bbolt.Tx) error) error {
 		return err
 	}
 	return mapBoltError(s.db.View(fn))
+}
+
+// getCopy reads the value under key in bucket name, copied out of the
+// transaction (bbolt's slices are only valid inside it), or ErrNotFound.
+func (s *Store) getCopy(ctx context.Context, name, key []byte) ([]byte, error) {
+	var out []byte
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		b, err := bucket(tx, name)
+		if err != nil {
+			return err
+		}
+		v := b.Get(key)
+		if v == nil {
+			return ErrNotFound
+		}
+		out = bytes.Clone(v)
+		return nil
+	})
+	return out, err
 }
 
 // update runs fn in a write transaction; see view for ctx.

@@ -231,19 +231,7 @@ func (s *Store) GetWatch(ctx context.Context, id string) (Watch, error) {
 		return Watch{}, fmt.Errorf("storage: get watch: empty id: %w", ErrNotFound)
 	}
 	key := []byte(id)
-	var sealed []byte
-	err := s.view(ctx, func(tx *bbolt.Tx) error {
-		b, err := bucket(tx, bucketWatches)
-		if err != nil {
-			return err
-		}
-		v := b.Get(key)
-		if v == nil {
-			return ErrNotFound
-		}
-		sealed = bytes.Clone(v)
-		return nil
-	})
+	sealed, err := s.getCopy(ctx, bucketWatches, key)
 	if err != nil {
 		return Watch{}, fmt.Errorf("storage: get watch %s: %w", id, err)
 	}
