@@ -36,27 +36,24 @@ func newGroupResolver(api *slack.Client, groups []string, now func() time.Time) 
 
 // GroupsOf returns the ids of the policy's groups that user belongs to. A
 // group Slack won't list is treated as empty (fail closed: no one gains
-// rights through it) and retried after the TTL.
+// rights through it) and retried after the TTL, so it never errs; the
+// error is there for deploy.Config.Groups.
 func (g *groupResolver) GroupsOf(ctx context.Context, user string) ([]string, error) {
 	var in []string
 	for _, id := range g.groups {
-		members, err := g.members(ctx, id)
-		if err != nil {
-			return in, err
-		}
-		if slices.Contains(members, user) {
+		if slices.Contains(g.members(ctx, id), user) {
 			in = append(in, id)
 		}
 	}
 	return in, nil
 }
 
-func (g *groupResolver) members(ctx context.Context, id string) ([]string, error) {
+func (g *groupResolver) members(ctx context.Context, id string) []string {
 	g.mu.Lock()
 	c, ok := g.cache[id]
 	g.mu.Unlock()
 	if ok && g.now().Sub(c.at) < groupTTL {
-		return c.users, nil
+		return c.users
 	}
 	users, err := g.api.GetUserGroupMembersContext(ctx, id)
 	if err != nil {
@@ -65,5 +62,5 @@ func (g *groupResolver) members(ctx context.Context, id string) ([]string, error
 	g.mu.Lock()
 	g.cache[id] = groupMembers{users: users, at: g.now()}
 	g.mu.Unlock()
-	return users, nil
+	return users
 }

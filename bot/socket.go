@@ -135,12 +135,7 @@ func (b *Bot) submitAction(cb slack.InteractionCallback, a *slack.BlockAction) {
 	if !accepted {
 		b.metrics.QueueFull()
 		b.log.Warn("queue full; button press refused", "request_id", act.RequestID)
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			busy := commands.Reply{Text: ":hourglass: I'm very busy right now. Press the button again in a few seconds."}
-			_ = b.replies.post(ctx, act.ResponseURL, busy, false)
-		}()
+		go b.replyBusy(act.ResponseURL, "Press the button again in a few seconds.")
 	}
 }
 
@@ -164,11 +159,18 @@ func (b *Bot) submitSlash(cmd slack.SlashCommand) {
 	if !accepted {
 		b.metrics.QueueFull()
 		b.log.Warn("command queue full; refusing", "request_id", req.RequestID)
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			b.respond(ctx, req, commands.Reply{Text: ":hourglass: I'm very busy right now. Try again in a few seconds."})
-		}()
+		go b.replyBusy(req.ResponseURL, "Try again in a few seconds.")
+	}
+}
+
+// replyBusy tells someone whose command or click found the queue full.
+// It runs on its own goroutine, outside the full pool.
+func (b *Bot) replyBusy(responseURL, next string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	busy := commands.Reply{Text: ":hourglass: I'm very busy right now. " + next}
+	if err := b.replies.post(ctx, responseURL, busy, false); err != nil {
+		b.log.Warn("busy reply failed", "error", err.Error())
 	}
 }
 
