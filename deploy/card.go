@@ -90,6 +90,19 @@ func stateHeading(state string) (emoji, words string) {
 	return "⚠️", "State unknown"
 }
 
+// CardInProgress reports whether text, the fallback text of a message made
+// by Card, shows a deployment that has not reached its final state. It
+// lets a reader of the messages (the sandbox) follow a card without
+// knowing how Card draws states.
+func CardInProgress(text string) bool {
+	for _, st := range []string{stateStarting, stateQueued, stateDeploying} {
+		if emoji, _ := stateHeading(st); strings.HasPrefix(text, emoji) {
+			return true
+		}
+	}
+	return false
+}
+
 // cardDetail is the optional line under the fields: why the card is in its
 // state, in Cloud 66's words where there are some.
 func cardDetail(w storage.Watch, stackURL string) string {

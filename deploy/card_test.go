@@ -181,3 +181,17 @@ func TestCardOfRealDeployIsEscaped(t *testing.T) {
 		}
 	}
 }
+
+func TestCardInProgress(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	for state, want := range map[string]bool{
+		"starting": true, "queued": true, "deploying": true,
+		"succeeded": false, "failed": false, "cancelled": false, "unknown": false,
+	} {
+		w := storage.Watch{State: state, StackName: "shop", Environment: "staging", RequestedAt: now, Owner: storage.Identity{Team: "T", User: "U"}}
+		if got := deploy.CardInProgress(deploy.Card(w, now, "https://app.cloud66.com").Text); got != want {
+			t.Errorf("CardInProgress(card in %s) = %v, want %v", state, got, want)
+		}
+	}
+}

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/c66bot/c66bot/deploy"
+
 	"github.com/c66bot/c66bot/bot/bottest"
 )
 
@@ -285,7 +287,7 @@ func (f *feed) openCards() []msgKey {
 	var open []msgKey
 	for _, k := range cards {
 		m, ok := f.sb.Slack.Message(k.channel, k.ts)
-		if ok && (strings.HasPrefix(m.Text, "⏳") || strings.HasPrefix(m.Text, "🚀")) {
+		if ok && deploy.CardInProgress(m.Text) {
 			open = append(open, k)
 		}
 	}
