@@ -9,9 +9,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/c66bot/c66bot/deploy"
-
 	"github.com/c66bot/c66bot/bot/bottest"
+	"github.com/c66bot/c66bot/deploy"
 )
 
 // screen is the shared output: messages arrive from the feed while the

@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
 	// Freeze windows name time zones; the binary carries the zone database
 	// so a minimal container image works.
 	_ "time/tzdata"
