@@ -105,7 +105,7 @@ func (r *Router) errorReply(ctx context.Context, c *Call, err error) Reply {
 			msg += fmt.Sprintf(", started by <@%s> %s", bk.Esc(w.Owner.User), bk.Ago(r.deps.Now(), w.RequestedAt))
 		}
 		if busy.Link != "" {
-			msg += fmt.Sprintf(" (<%s|its message>)", busy.Link)
+			msg += " (" + bk.Link(busy.Link, "its message") + ")"
 		}
 		msg += fmt.Sprintf(". I run one deployment per stack at a time: wait for it, or `%s cancel %s`.", r.deps.Command, bk.Esc(bk.StackRef(w.StackName, w.Environment)))
 		return errorText(msg)
