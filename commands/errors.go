@@ -147,6 +147,9 @@ func (r *Router) errorReply(ctx context.Context, c *Call, err error) Reply {
 		}
 		return errorText(msg)
 
+	case errors.Is(err, cloud66.ErrInvalidID):
+		return errorText(":warning: Cloud 66 answered with a stack or server id that isn't shaped like a Cloud 66 id, so I didn't use that answer and changed nothing. Tell your admin (request " + c.Request.RequestID + ").")
+
 	case errors.Is(err, context.DeadlineExceeded), cloud66.IsTransient(err):
 		return errorText(":cloud: Cloud 66 didn't answer in time. Try again in a minute. (request " + c.Request.RequestID + ")")
 	}
