@@ -264,6 +264,11 @@ func New(cfg Config) (*Bot, error) {
 			cloud66.WithRequestHook(func(ri cloud66.RequestInfo) {
 				b.metrics.Cloud66Request(ri.Method, ri.Endpoint, ri.StatusCode, ri.Duration)
 			}),
+			// A stack or server whose id is not a Cloud 66 id is left out
+			// of lists; say so, or it would vanish without a trace.
+			cloud66.WithInvalidIDHook(func(e *cloud66.InvalidIDError) {
+				b.log.Warn("ignored an item of a Cloud 66 answer", "error", e.Error(), "id", e.Value)
+			}),
 		},
 	})
 	mac := hmac.New(sha256.New, cfg.SecretKeys[0])

@@ -57,7 +57,10 @@ type Client struct {
 	maxRetries int
 	retryBase  time.Duration
 	hook       func(RequestInfo)
-	now        func() time.Time // injectable so RetryAt is testable
+	// invalidIDHook hears of list items dropped for an id that is not a
+	// Cloud 66 id (see InvalidIDError).
+	invalidIDHook func(*InvalidIDError)
+	now           func() time.Time // injectable so RetryAt is testable
 }
 
 // Option configures a Client in NewClient.

@@ -197,13 +197,13 @@ func TestRequestHeadersAndEscaping(t *testing.T) {
 		if r.URL.RawQuery != "" {
 			t.Errorf("query = %q, want none", r.URL.RawQuery)
 		}
-		writeJSON(w, 200, `{"response":{"uid":"a b?c#d"}}`)
+		writeJSON(w, 200, `{"response":{"uid":"5999b763474b0eafa5fafb64bff0ba80"}}`)
 	})
 	s, err := c.GetStack(context.Background(), "a b?c#d")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.UID != "a b?c#d" {
+	if s.UID != "5999b763474b0eafa5fafb64bff0ba80" {
 		t.Errorf("uid = %q", s.UID)
 	}
 }

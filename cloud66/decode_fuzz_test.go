@@ -20,6 +20,7 @@ func FuzzDecodeEnvelope(f *testing.F) {
 	f.Add([]byte(`{"error":"throttled","error_description":"Request throttled","details":["a","b"]}`))
 	f.Add([]byte(`<html>Service Unavailable</html>`))
 	f.Add([]byte(`{"response":null}`))
+	f.Add([]byte(`{"response":[{"uid":"abc|<!channel>","stack_uid":"x"},{"uid":"5999b763474b0eafa5fafb64bff0ba80"}]}`))
 	now := time.Date(2026, 1, 1, 12, 30, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) > 1<<16 {
@@ -29,7 +30,22 @@ func FuzzDecodeEnvelope(f *testing.F) {
 		if err != nil && p != (Pagination{}) {
 			t.Errorf("pagination %+v returned with error %v", p, err)
 		}
-		_, _, _ = decodeEnvelope[[]Server](data)
+		// What the list methods keep has valid ids, whatever came in.
+		c := &Client{}
+		if ws, _, err := decodeEnvelope[[]stackWire](data); err == nil {
+			for _, st := range c.stacksFromWire("/stacks", ws) {
+				if !ValidUID(st.UID) {
+					t.Errorf("stack uid %q kept", st.UID)
+				}
+			}
+		}
+		if servers, _, err := decodeEnvelope[[]Server](data); err == nil {
+			for _, sv := range keepValid(c, http.MethodGet, "/stacks/{uid}/servers", servers, serverIDError) {
+				if !ValidUID(sv.UID) || sv.StackUID != "" && !ValidUID(sv.StackUID) {
+					t.Errorf("server uids %q, %q kept", sv.UID, sv.StackUID)
+				}
+			}
+		}
 		_, _, _ = decodeEnvelope[[]Deployment](data)
 		if a, _, err := decodeEnvelope[AsyncAction](data); err == nil {
 			_ = a.Finished()

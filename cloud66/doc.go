@@ -23,6 +23,15 @@
 // Error strings carry the endpoint template (like "/stacks/{uid}"), never a
 // token, id or query string, so they are safe to log and to show in chat.
 //
+// # Ids
+//
+// Stack and server uids in answers are checked with ValidUID as they are
+// decoded, because they end up in request paths, dashboard links and
+// cards: GetStack and GetServer fail with an *InvalidIDError, and list
+// methods drop the item (see WithInvalidIDHook) so one bad stack cannot
+// hide the others. Uids given as arguments are path-escaped into each
+// request.
+//
 // # Rate limits and retries
 //
 // Cloud 66 allows 3,000 requests per user per hour and answers 503

@@ -58,7 +58,11 @@ func (c *Client) ListServers(ctx context.Context, stackUID string) ([]Server, er
 	if err != nil {
 		return nil, err
 	}
-	return listAll[Server](ctx, c, "/stacks/{uid}/servers", "stacks/"+seg+"/servers.json")
+	servers, err := listAll[Server](ctx, c, "/stacks/{uid}/servers", "stacks/"+seg+"/servers.json")
+	if err != nil {
+		return nil, err
+	}
+	return keepValid(c, http.MethodGet, "/stacks/{uid}/servers", servers, serverIDError), nil
 }
 
 // GetServer returns one server of a stack.
@@ -75,6 +79,9 @@ func (c *Client) GetServer(ctx context.Context, stackUID, serverUID string) (*Se
 	}
 	s, _, err := call[Server](ctx, c, http.MethodGet, "/stacks/{uid}/servers/{server_uid}", "stacks/"+seg+"/servers/"+srv+".json", nil, nil)
 	if err != nil {
+		return nil, err
+	}
+	if err := serverIDError(http.MethodGet, "/stacks/{uid}/servers/{server_uid}", &s); err != nil {
 		return nil, err
 	}
 	return &s, nil

@@ -127,12 +127,14 @@ func (w *stackWire) stack() Stack {
 	return s
 }
 
-func stacksFromWire(ws []stackWire) []Stack {
+// stacksFromWire converts a page of stacks, dropping those whose uid is not
+// a Cloud 66 id (see InvalidIDError for why a list drops rather than fails).
+func (c *Client) stacksFromWire(endpoint string, ws []stackWire) []Stack {
 	out := make([]Stack, len(ws))
 	for i := range ws {
 		out[i] = ws[i].stack()
 	}
-	return out
+	return keepValid(c, http.MethodGet, endpoint, out, stackIDError)
 }
 
 // ListStacks returns every stack the token can see, following pagination
@@ -144,7 +146,7 @@ func (c *Client) ListStacks(ctx context.Context) ([]Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	return stacksFromWire(ws), nil
+	return c.stacksFromWire("/stacks", ws), nil
 }
 
 // GetStack returns one stack.
@@ -160,6 +162,9 @@ func (c *Client) GetStack(ctx context.Context, uid string) (*Stack, error) {
 		return nil, err
 	}
 	st := w.stack()
+	if err := stackIDError(http.MethodGet, "/stacks/{uid}", &st); err != nil {
+		return nil, err
+	}
 	return &st, nil
 }
 
@@ -188,8 +193,8 @@ func (c *Client) FindStacks(ctx context.Context, name, environment string) ([]St
 	}
 	var out []Stack
 	err := eachPage(ctx, c, "/stacks", "stacks.json", q, func(page []stackWire) {
-		for i := range page {
-			if s := page[i].stack(); strings.EqualFold(s.Name, name) && (environment == "" || strings.EqualFold(s.Environment, environment)) {
+		for _, s := range c.stacksFromWire("/stacks", page) {
+			if strings.EqualFold(s.Name, name) && (environment == "" || strings.EqualFold(s.Environment, environment)) {
 				out = append(out, s)
 			}
 		}

@@ -184,6 +184,7 @@ func TestDispatch(t *testing.T) {
 		{name: "403 names scope", text: "stacks", linked: true, c66err: &cloud66.ErrorResponse{StatusCode: 403, Code: "forbidden", Description: "token lacks required scope redeploy"}, want: []string{"lacks a scope", "token lacks required scope redeploy", "login"}},
 		{name: "throttled says when", text: "stacks", linked: true, c66err: &cloud66.ErrorResponse{StatusCode: 503, Code: "throttled", RetryAt: time.Date(2026, 11, 23, 13, 0, 0, 0, time.UTC)}, want: []string{"throttling", "Try again at <!date^1795438800^{time}|2026-11-23 13:00 UTC>"}},
 		{name: "server error generic", text: "stacks", linked: true, c66err: fmt.Errorf("boom"), want: []string{"request id", "req1"}},
+		{name: "hostile id in the answer", text: "stacks", linked: true, c66err: &cloud66.InvalidIDError{Method: "GET", Endpoint: "/stacks/{uid}", Field: "stack uid", Value: "x|<!channel>"}, want: []string{"isn't shaped like a Cloud 66 id", "changed nothing", "req1"}, notWant: []string{"<!channel>", "Something went wrong"}},
 		{name: "whoami", text: "whoami", linked: true, want: []string{"You are <@U1>", "Acme", "`public`, `redeploy`", "*Stacks visible*\\n4"}},
 		{name: "whoami unlinked", text: "whoami", want: []string{"haven't linked"}},
 		{name: "login linked again", text: "login", linked: true, want: []string{"linked already", "Link Cloud 66 account"}},

@@ -177,7 +177,7 @@ func runDeployments(ctx context.Context, c *Call) (Reply, error) {
 		lines = append(lines, deploymentLine(d, now))
 	}
 	blocks := []slack.Block{bk.Header(title), bk.Section(strings.Join(lines, "\n")),
-		bk.Context(fmt.Sprintf("Newest first · <%s|Open in Cloud 66>", bk.StackURL(c.Deps.Cloud66URL, st.UID)))}
+		bk.Context("Newest first · " + bk.Link(bk.StackURL(c.Deps.Cloud66URL, st.UID), "Open in Cloud 66"))}
 	return Reply{Text: bk.Esc(title), Blocks: blocks}, nil
 }
 

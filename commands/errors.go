@@ -105,7 +105,7 @@ func (r *Router) errorReply(ctx context.Context, c *Call, err error) Reply {
 			msg += fmt.Sprintf(", started by <@%s> %s", bk.Esc(w.Owner.User), bk.Ago(r.deps.Now(), w.RequestedAt))
 		}
 		if busy.Link != "" {
-			msg += fmt.Sprintf(" (<%s|its message>)", busy.Link)
+			msg += " (" + bk.Link(busy.Link, "its message") + ")"
 		}
 		msg += fmt.Sprintf(". I run one deployment per stack at a time: wait for it, or `%s cancel %s`.", r.deps.Command, bk.Esc(bk.StackRef(w.StackName, w.Environment)))
 		return errorText(msg)
@@ -146,6 +146,9 @@ func (r *Router) errorReply(ctx context.Context, c *Call, err error) Reply {
 			msg += " It said: _" + bk.Esc(c66.Message()) + "_."
 		}
 		return errorText(msg)
+
+	case errors.Is(err, cloud66.ErrInvalidID):
+		return errorText(":warning: Cloud 66 answered with a stack or server id that isn't shaped like a Cloud 66 id, so I didn't use that answer and changed nothing. Tell your admin (request " + c.Request.RequestID + ").")
 
 	case errors.Is(err, context.DeadlineExceeded), cloud66.IsTransient(err):
 		return errorText(":cloud: Cloud 66 didn't answer in time. Try again in a minute. (request " + c.Request.RequestID + ")")

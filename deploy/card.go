@@ -62,11 +62,16 @@ func Card(w storage.Watch, now time.Time, cloud66URL string) Message {
 		blocks = append(blocks, bk.Section(detail))
 	}
 
-	ctx := "<" + stackURL + "|Open in Cloud 66>"
+	var ctx []string
 	if w.ActionID != 0 {
-		ctx = "Cloud 66 action " + strconv.FormatInt(w.ActionID, 10) + " · " + ctx
+		ctx = append(ctx, "Cloud 66 action "+strconv.FormatInt(w.ActionID, 10))
 	}
-	blocks = append(blocks, bk.Context(ctx))
+	if stackURL != "" {
+		ctx = append(ctx, bk.Link(stackURL, "Open in Cloud 66"))
+	}
+	if len(ctx) > 0 {
+		blocks = append(blocks, bk.Context(strings.Join(ctx, " · ")))
+	}
 
 	return Message{Text: bk.Fallback(cardText(w, p, now)), Blocks: blocks, InChannel: true}
 }
@@ -121,7 +126,7 @@ func cardDetail(w storage.Watch, stackURL string) string {
 		if msg != "" {
 			return "Cloud 66: " + msg
 		}
-		return "Cloud 66 gave no reason; <" + stackURL + "|check the deployment log>."
+		return "Cloud 66 gave no reason; " + bk.Link(stackURL, "check the deployment log") + "."
 	case stateCancelled:
 		out := ""
 		if w.CancelRequestedBy != "" {
@@ -135,7 +140,7 @@ func cardDetail(w storage.Watch, stackURL string) string {
 		if msg == "" {
 			msg = "I could not follow this deployment to its end."
 		}
-		return msg + " <" + stackURL + "|Check it in Cloud 66>."
+		return msg + " " + bk.Link(stackURL, "Check it in Cloud 66") + "."
 	}
 	return ""
 }

@@ -161,6 +161,34 @@ func TestCardEscapesEverything(t *testing.T) {
 	}
 }
 
+// A uid that is not a Cloud 66 uid (a record older than the check at
+// decode) costs the card its dashboard links and adds none of its own; names
+// and messages with new lines stay on their line.
+func TestCardHostileUIDAndLines(t *testing.T) {
+	t.Parallel()
+	for _, state := range []string{"starting", "queued", "deploying", "succeeded", "failed", "cancelled", "unknown"} {
+		w := baseWatch()
+		w.State = state
+		w.StackUID = "x|<!channel> <https://evil.example|Open in Cloud 66>"
+		w.StackName = "shop\n:white_check_mark: *Deployed* — *shop*"
+		w.Environment = "production\r\n*Requested by*"
+		w.Message = "boom\n*Approved by* the boss"
+		if state == "failed" {
+			w.Message = ""
+		}
+		m := deploy.Card(w, t0.Add(time.Hour), "https://app.cloud66.com")
+		all := m.Text + blocksJSON(m.Blocks)
+		for _, bad := range []string{"<!channel>", "<https://evil", "<https://app.cloud66.com", `\n:white_check_mark:`, `\n*Approved`, `\r`, `production\n`} {
+			if strings.Contains(all, bad) {
+				t.Errorf("%s card contains %q:\n%s", state, bad, all)
+			}
+		}
+		if !strings.Contains(all, "shop :white_check_mark: *Deployed*") {
+			t.Errorf("%s card does not show the name on one line:\n%s", state, all)
+		}
+	}
+}
+
 func TestCardOfRealDeployIsEscaped(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)

@@ -434,11 +434,12 @@ func (wt *watcher) finish(ctx context.Context, a *cloud66.AsyncAction) error {
 	w := wt.w
 	s.finished(w.State)
 	s.render(ctx, w)
-	msg := bk.Esc(w.Message)
+	// The thread is where Cloud 66's message is shown whole, lines kept.
+	msg := bk.EscText(w.Message)
 	switch {
 	case w.State == stateFailed && msg == "":
-		s.threadNote(ctx, w, mention(w.Owner.User)+" the deployment failed and Cloud 66 gave no reason; <"+
-			bk.StackURL(s.cfg.Cloud66URL, w.StackUID)+"|check the deployment log>.", false)
+		s.threadNote(ctx, w, mention(w.Owner.User)+" the deployment failed and Cloud 66 gave no reason; "+
+			bk.Link(bk.StackURL(s.cfg.Cloud66URL, w.StackUID), "check the deployment log")+".", false)
 	case w.State == stateFailed:
 		s.threadNote(ctx, w, mention(w.Owner.User)+" Cloud 66: "+msg, false)
 	case msg != "":
@@ -489,8 +490,8 @@ func (wt *watcher) watchdog(ctx context.Context, now time.Time) {
 	if run.IsZero() {
 		run = w.RequestedAt
 	}
-	wt.s.threadNote(ctx, wt.w, fmt.Sprintf("⏳ Still deploying after %s; Cloud 66 reports no progress — <%s|check it in Cloud 66>.",
-		minutes(now.Sub(run)), bk.StackURL(wt.s.cfg.Cloud66URL, w.StackUID)), true)
+	wt.s.threadNote(ctx, wt.w, fmt.Sprintf("⏳ Still deploying after %s; Cloud 66 reports no progress — %s.",
+		minutes(now.Sub(run)), bk.Link(bk.StackURL(wt.s.cfg.Cloud66URL, w.StackUID), "check it in Cloud 66")), true)
 }
 
 // endUnknown ends the watch without an outcome, saying why.
@@ -502,7 +503,7 @@ func (wt *watcher) endUnknown(ctx context.Context, reason string) {
 	})
 	wt.s.finished(wt.w.State)
 	wt.s.render(ctx, wt.w)
-	wt.s.threadNote(ctx, wt.w, "⚠️ "+bk.Esc(reason)+" <"+bk.StackURL(wt.s.cfg.Cloud66URL, wt.w.StackUID)+"|Check it in Cloud 66>.", false)
+	wt.s.threadNote(ctx, wt.w, "⚠️ "+bk.Esc(reason)+" "+bk.Link(bk.StackURL(wt.s.cfg.Cloud66URL, wt.w.StackUID), "Check it in Cloud 66")+".", false)
 	wt.log.WarnContext(ctx, "deployment state unknown", "reason", reason)
 }
 

@@ -3,7 +3,6 @@ package notify
 import (
 	"slices"
 	"strings"
-	"unicode"
 
 	"github.com/slack-go/slack"
 
@@ -27,8 +26,8 @@ func Message(ev Event, cloud66URL string) deploy.Message {
 		blocks = append(blocks, bk.Section(detail))
 	}
 	ctx := sourceLabel(ev.Source)
-	if validUID(ev.StackUID) && cloud66URL != "" {
-		ctx += " · <" + bk.StackURL(cloud66URL, ev.StackUID) + "|Open in Cloud 66>"
+	if stackURL := bk.StackURL(cloud66URL, ev.StackUID); stackURL != "" {
+		ctx += " · " + bk.Link(stackURL, "Open in Cloud 66")
 	}
 	blocks = append(blocks, bk.Context(ctx))
 	return deploy.Message{Text: bk.Fallback(heading(ev, false)), Blocks: blocks, InChannel: true}
@@ -91,15 +90,16 @@ func heading(ev Event, rich bool) string {
 	return "ℹ️ " + label + ": " + bk.Esc(oneLine(ev.Kind))
 }
 
-// detailLine is the text under the heading: Cloud 66's message, or the API
-// caller's own words.
+// detailLine is the text under the heading: Cloud 66's message, on one
+// line so it cannot fake more of the notice, or the API caller's own
+// words, whose lines are theirs to keep.
 func detailLine(ev Event) string {
 	text := strings.TrimSpace(ev.Text)
 	if text == "" {
 		return ""
 	}
 	if ev.Source == SourceAPI {
-		return bk.Esc(text)
+		return bk.EscText(text)
 	}
 	return "Cloud 66: " + bk.Esc(text)
 }
@@ -142,16 +142,10 @@ func sourceLabel(source string) string {
 	return "Cloud 66"
 }
 
-// oneLine turns control characters (newlines included) into spaces: a
-// name is shown inside one line of text.
+// oneLine turns control characters (newlines included) into spaces and
+// trims: a name is shown inside one line of text.
 func oneLine(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return ' '
-		}
-		return r
-	}, s)
-	return strings.TrimSpace(s)
+	return strings.TrimSpace(bk.OneLine(s))
 }
 
 func shortHash(h string) string {

@@ -108,3 +108,28 @@ func TestMessageEscapesEverything(t *testing.T) {
 		t.Errorf("a newline in the environment broke the heading: %q", all[1])
 	}
 }
+
+// Cloud 66's message stays on one line of the notice; the API caller's
+// text keeps its lines; a uid that is not a Cloud 66 uid gets no link.
+func TestMessageLinesAndLinks(t *testing.T) {
+	ev := notify.Event{Kind: notify.DeployFailed, StackUID: shopUID, StackName: "shop", Environment: "production",
+		Text: "tests broke\n✅ *shop* · production deployed", Source: notify.SourceWebhook}
+	got := blockTexts(notify.Message(ev, "https://app.cloud66.com").Blocks)
+	if len(got) != 3 || got[1] != "Cloud 66: tests broke ✅ *shop* · production deployed" {
+		t.Errorf("Cloud 66's message is not one line: %q", got)
+	}
+
+	ev.Source, ev.Text = notify.SourceAPI, "Release 42\n<!here> notes: <https://evil.example|here>"
+	got = blockTexts(notify.Message(ev, "https://app.cloud66.com").Blocks)
+	if len(got) != 3 || got[1] != "Release 42\n&lt;!here&gt; notes: &lt;https://evil.example|here&gt;" {
+		t.Errorf("the API text lost its lines or its escaping: %q", got)
+	}
+
+	for _, uid := range []string{"x|<!channel>", "x><https://evil.example|Open in Cloud 66", "a/../b", ""} {
+		ev := notify.Event{Kind: notify.DeploySucceeded, StackUID: uid, StackName: "shop", Source: notify.SourceWebhook}
+		got := blockTexts(notify.Message(ev, "https://app.cloud66.com").Blocks)
+		if ctx := got[len(got)-1]; ctx != "Cloud 66 webhook" {
+			t.Errorf("uid %q: context %q, want no link", uid, ctx)
+		}
+	}
+}

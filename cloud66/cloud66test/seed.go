@@ -1,6 +1,7 @@
 package cloud66test
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 	"time"
@@ -224,4 +225,60 @@ func (s *Server) seedDeploys(i int, sp stackSpec, st *stackRec, benSees bool, no
 	if strings.HasPrefix(sp.name, "legacy") {
 		st.maintenance = true
 	}
+}
+
+// StackSpec describes a stack for AddStack. Its fields are served exactly
+// as given, unchecked, so a test can play a Cloud 66 that sends hostile or
+// broken names and ids.
+type StackSpec struct {
+	// UID is the stack's uid; "" derives one, as for the seeded stacks.
+	UID         string
+	Name        string
+	Environment string
+	// Framework is rails (the default), docker or nodejs.
+	Framework string
+	// Branch is the git branch and the ref of its deployments; "" is main
+	// ("" and no git for docker stacks).
+	Branch string
+	// Servers names its servers; none gives it one server with a seeded
+	// animal name.
+	Servers []string
+	// DeployedBy is who triggered its one finished deployment; "" is
+	// DefaultUser.
+	DeployedBy string
+}
+
+// AddStack adds a healthy, deployed stack after the seeded ones, with its
+// servers and one successful deployment, and returns how to name it. Only
+// users who see every stack (DefaultUser) see it. A uid already served is
+// replaced in lookups by the new stack.
+func (s *Server) AddStack(spec StackSpec) StackInfo {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.Clock.Now().UTC().Truncate(time.Second)
+	i := len(s.stacks)
+	fw := spec.Framework
+	if fw == "" {
+		fw = "rails"
+	}
+	n := max(len(spec.Servers), 1)
+	st := s.seedStack(i, stackSpec{name: spec.Name, env: spec.Environment, framework: fw, status: statusSuccess, health: healthOK, servers: n}, now)
+	if spec.UID != "" {
+		st.uid = spec.UID
+	}
+	for j, name := range spec.Servers {
+		st.servers[j].name = name
+	}
+	if fw != "docker" {
+		st.branch = cmp.Or(spec.Branch, "main")
+	}
+	by := cmp.Or(spec.DeployedBy, DefaultUser)
+	d := s.newDeployLocked(st, by, viaWeb, now.Add(-time.Hour), st.defaultRef(), typeFirstBuild)
+	d.duration = 2 * time.Minute
+	d.finished = d.started.Add(d.duration)
+	d.outcome = outcomeSuccess
+	st.lastAct, st.updated = d.finished, d.finished
+	s.stacks = append(s.stacks, st)
+	s.stackByUID[st.uid] = st
+	return StackInfo{UID: st.uid, Name: st.name, Environment: st.env}
 }

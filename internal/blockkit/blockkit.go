@@ -5,8 +5,10 @@ package blockkit
 
 import (
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/slack-go/slack"
@@ -26,10 +28,52 @@ const (
 
 var escaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
 
-// Esc makes a string from a person or from Cloud 66 safe inside mrkdwn:
-// `<!channel>`, `<@U…>` and `<url|label>` only work with a raw '<', and '&'
-// must not start an entity.
-func Esc(s string) string { return escaper.Replace(s) }
+// Esc makes a string from a person or from Cloud 66 safe inside one line
+// of mrkdwn: `<!channel>`, `<@U…>` and `<url|label>` only work with a raw
+// '<', and '&' must not start an entity. New lines and other control or
+// line-breaking characters become spaces, so a name cannot fake a new line
+// of a card. Text meant to keep its lines goes through EscText.
+func Esc(s string) string { return escaper.Replace(OneLine(s)) }
+
+// EscText is Esc for text deliberately shown on several lines, such as
+// Cloud 66's message about a deployment in its thread: line breaks are
+// kept (as '\n'), every other control character becomes a space.
+func EscText(s string) string {
+	s = strings.ReplaceAll(s, "\r\n", "\n")
+	s = strings.Map(func(r rune) rune {
+		switch {
+		case r == '\n' || r == '\t':
+			return r
+		case r == '\r' || r == '\u2028' || r == '\u2029':
+			return '\n'
+		case breaksLine(r):
+			return ' '
+		}
+		return r
+	}, s)
+	return escaper.Replace(s)
+}
+
+// OneLine replaces every character that could break or reorder a line of
+// text (control characters, line and paragraph separators, bidirectional
+// overrides) with a space. It is Esc without the mrkdwn escaping, for
+// plain_text and for values compared before escaping.
+func OneLine(s string) string {
+	return strings.Map(func(r rune) rune {
+		if breaksLine(r) {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+// breaksLine reports whether r can start a new line or reorder the rest of
+// one: C0/C1 controls (new lines among them), U+2028/U+2029, and the
+// bidirectional embeddings, overrides and isolates.
+func breaksLine(r rune) bool {
+	return unicode.IsControl(r) || r == '\u2028' || r == '\u2029' ||
+		r >= '\u202a' && r <= '\u202e' || r >= '\u2066' && r <= '\u2069'
+}
 
 // Code renders s as inline code, escaped; a backtick inside would end it.
 func Code(s string) string {
@@ -84,9 +128,10 @@ func Mrkdwn(s string) *slack.TextBlockObject {
 	return slack.NewTextBlockObject(slack.MarkdownType, Truncate(s, MaxSectionText), false, false)
 }
 
-// Plain is a plain_text object cut to max runes.
+// Plain is a plain_text object on one line (headers and buttons have no
+// second line to fake), cut to max runes.
 func Plain(s string, max int) *slack.TextBlockObject {
-	return slack.NewTextBlockObject(slack.PlainTextType, Truncate(s, max), true, false)
+	return slack.NewTextBlockObject(slack.PlainTextType, Truncate(OneLine(s), max), true, false)
 }
 
 // Section is a mrkdwn section.
@@ -199,7 +244,12 @@ func StackRef(name, environment string) string {
 	return name + ":" + environment
 }
 
-// StackURL links to the stack in the Cloud 66 dashboard.
+// StackURL is the stack's page in the Cloud 66 dashboard, with the uid
+// path-escaped; it is "" when uid is not a Cloud 66 uid (say, from a record
+// older than the check at decode), and Link then shows its label unlinked.
 func StackURL(base, uid string) string {
-	return strings.TrimRight(base, "/") + "/stacks/" + uid
+	if base == "" || !cloud66.ValidUID(uid) {
+		return ""
+	}
+	return strings.TrimRight(base, "/") + "/stacks/" + url.PathEscape(uid)
 }
