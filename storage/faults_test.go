@@ -330,6 +330,7 @@ func TestReadOnlyStoreRefusesEveryWrite(t *testing.T) {
 		"CreateAPIToken": func() error { _, _, err := ro.CreateAPIToken(ctx, "ci", []string{"notify"}); return err },
 		"FirstTime":      func() error { _, err := ro.FirstTime(ctx, "k", time.Minute); return err },
 		"EnqueueOutbox":  func() error { _, err := ro.EnqueueOutbox(ctx, "notify", []byte("{}")); return err },
+		"MarkOutboxDone": func() error { return ro.MarkOutboxDone(ctx, 1, "T1:C1", "k", time.Minute) },
 		"SweepExpired":   func() error { _, err := ro.SweepExpired(ctx); return err },
 	}
 	for name, write := range writes {
