@@ -189,3 +189,34 @@ func TestCancelIsRefusedWhenTheAuditCannotBeWritten(t *testing.T) {
 		t.Errorf("%d DELETEs reached Cloud 66", n)
 	}
 }
+
+// The Cancel button of a confirmation (Abort) spends only the intents of
+// confirmations; an approval request or a freeze override stays as it was
+// whoever sends its id.
+func TestAbortSpendsOnlyConfirmations(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	shop := e.stack("shop", "production")
+	for _, tt := range []struct {
+		kind  string
+		spent bool
+	}{
+		{"deploy", true}, {"cancel", true}, {"unlock", true},
+		{"approval", false}, {"override", false},
+	} {
+		in, err := e.store.CreateIntent(ctx, storage.Intent{Kind: tt.kind, Requester: ana, Channel: "C1", StackUID: shop.UID, StackName: shop.Name, Environment: shop.Environment})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := e.svc.Abort(ctx, in.ID, ana)
+		_, gerr := e.store.GetIntent(ctx, in.ID)
+		kept := gerr == nil
+		switch {
+		case tt.spent && (err != nil || got.Kind != tt.kind || kept):
+			t.Errorf("Abort of a %s confirmation = %+v, %v; kept %v", tt.kind, got, err, kept)
+		case !tt.spent && (!errors.Is(err, deploy.ErrIntentGone) || !kept || got.StackUID != ""):
+			t.Errorf("Abort of a %s intent = %+v, %v (want ErrIntentGone and nothing of it); kept %v (want true)", tt.kind, got, err, kept)
+		}
+	}
+}

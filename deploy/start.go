@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -184,23 +185,30 @@ func (s *Service) recheck(ctx context.Context, o Origin, stack cloud66.Stack, p 
 	return s.checkBusy(ctx, stack.UID)
 }
 
-// Abort drops a deploy intent: the Cancel button of a confirmation. Only
-// its requester may (ErrNotYours otherwise). Audited.
+// abortable are the intent kinds behind a confirmation, whose Cancel button
+// is Abort. Approval requests (rejected with Reject) and freeze overrides
+// (offered to one admin, who may simply not press it) are other people's
+// business, and an Abort carrying their id must leave them alone.
+var abortable = []string{kindDeploy, kindCancel, kindUnlock}
+
+// Abort drops a confirmation's intent (deploy, cancel or unlock): the
+// Cancel button. Only its requester may (ErrNotYours otherwise); an intent
+// of another kind is left as it is and answered ErrIntentGone, as if it
+// did not exist. Audited.
 func (s *Service) Abort(ctx context.Context, intentID string, by storage.Identity) (storage.Intent, error) {
-	in, err := s.cfg.Store.ConsumeIntent(ctx, intentID, func(in storage.Intent) error {
+	in, err := s.spend(ctx, intentID, "confirmation", func(in storage.Intent) error {
+		if !slices.Contains(abortable, in.Kind) {
+			return ErrIntentGone
+		}
 		if in.Requester != by {
 			return ErrNotYours
 		}
 		return nil
 	})
-	switch {
-	case err == nil, errors.Is(err, ErrNotYours):
-	case errors.Is(err, storage.ErrIntentExpired):
-		err = fmt.Errorf("deploy: %w", err)
-	case errors.Is(err, storage.ErrNotFound):
-		err = ErrIntentGone
-	default:
-		err = fmt.Errorf("deploy: abort: %w", err)
+	if errors.Is(err, ErrIntentGone) {
+		// Nothing of an intent of another kind goes into the answer or the
+		// log: the button did not name a confirmation.
+		in = storage.Intent{}
 	}
 	o := intentOrigin(in, by)
 	e := auditEntry(o, in.Kind+".abort", in.StackUID, in.StackName, in.Environment)
