@@ -34,11 +34,13 @@ var (
 	ErrNoPendingLogin = errors.New("accounts: no pending login")
 )
 
-// Store is the part of storage this package uses.
+// Store is the part of storage this package uses. SaveLink and DeleteLink
+// write the audit entries they are given in the same transaction, and fail
+// with storage.ErrNotAudited, changing nothing, when they cannot.
 type Store interface {
-	SaveLink(ctx context.Context, l storage.Link) error
+	SaveLink(ctx context.Context, l storage.Link, audit ...storage.AuditEntry) error
 	GetLink(ctx context.Context, id storage.Identity) (storage.Link, error)
-	DeleteLink(ctx context.Context, id storage.Identity) (bool, error)
+	DeleteLink(ctx context.Context, id storage.Identity, audit ...storage.AuditEntry) (bool, error)
 	CreateLoginState(ctx context.Context, p storage.PendingLogin) (string, error)
 	PeekLoginState(ctx context.Context, state string) (storage.PendingLogin, error)
 	ConsumeLoginState(ctx context.Context, state string) (storage.PendingLogin, error)
@@ -220,10 +222,26 @@ func (s *Service) complete(ctx context.Context, p storage.PendingLogin, code str
 		}
 	}
 	link.Account = linked.Account
-	if err := s.cfg.Store.SaveLink(ctx, link); err != nil {
+	// Audited with the link, and never with the token: who, which account,
+	// which scopes, through which flow.
+	e := auditEntry(p.Identity, "login", "linked")
+	e.Channel = p.Channel
+	e.Args = map[string]string{"scopes": strings.Join(link.Scopes, " "), "flow": "redirect"}
+	if p.RedirectURL == cloud66.OOBRedirectURL {
+		e.Args["flow"] = "out-of-band"
+	}
+	if link.Account != "" {
+		e.Args["account"] = link.Account
+	}
+	if err := s.cfg.Store.SaveLink(ctx, link, e); err != nil {
 		return Linked{}, fmt.Errorf("accounts: save link: %w", err)
 	}
 	return linked, nil
+}
+
+// auditEntry is the audit entry of a change to id's link.
+func auditEntry(id storage.Identity, action, result string) storage.AuditEntry {
+	return storage.AuditEntry{Team: id.Team, User: id.User, Action: action, Result: result}
 }
 
 func exchangeFailure(err error) string {
@@ -264,12 +282,26 @@ func (s *Service) Link(ctx context.Context, id storage.Identity) (storage.Link, 
 	return l, nil
 }
 
-// Unlink forgets the person's token. Cloud 66 documents no revocation
-// endpoint, so the token is revoked by the person under Authorized Apps.
+// Unlink forgets the person's token at their request (logout). Cloud 66
+// documents no revocation endpoint, so the token is revoked by the person
+// under Authorized Apps. Audited as "logout" with the deletion.
 func (s *Service) Unlink(ctx context.Context, id storage.Identity) (bool, error) {
-	existed, err := s.cfg.Store.DeleteLink(ctx, id)
+	existed, err := s.cfg.Store.DeleteLink(ctx, id, auditEntry(id, "logout", "unlinked"))
 	if err != nil {
 		return false, fmt.Errorf("accounts: unlink: %w", err)
+	}
+	return existed, nil
+}
+
+// DropLink forgets a token the bot found useless, such as one Cloud 66
+// answered 401 for; why says so in the audit entry ("unlink", with the
+// deletion).
+func (s *Service) DropLink(ctx context.Context, id storage.Identity, why string) (bool, error) {
+	e := auditEntry(id, "unlink", "dropped")
+	e.Detail = why
+	existed, err := s.cfg.Store.DeleteLink(ctx, id, e)
+	if err != nil {
+		return false, fmt.Errorf("accounts: drop link: %w", err)
 	}
 	return existed, nil
 }

@@ -59,6 +59,8 @@ type Linker interface {
 	CompleteOutOfBand(ctx context.Context, id storage.Identity, code string) (accounts.Linked, error)
 	Link(ctx context.Context, id storage.Identity) (storage.Link, error)
 	Unlink(ctx context.Context, id storage.Identity) (bool, error)
+	// DropLink forgets a token Cloud 66 refused; why goes into the audit log.
+	DropLink(ctx context.Context, id storage.Identity, why string) (bool, error)
 	OutOfBand() bool
 }
 

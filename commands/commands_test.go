@@ -21,6 +21,9 @@ type fakeLinker struct {
 	oob      bool
 	begun    int
 	unlinked int
+	dropped  []string // why, of each DropLink
+	// unlinkErr fails Unlink and DropLink, as a store that cannot write.
+	unlinkErr error
 }
 
 func (f *fakeLinker) BeginLogin(_ context.Context, r accounts.LoginRequest) (accounts.LoginStart, error) {
@@ -50,10 +53,20 @@ func (f *fakeLinker) Link(_ context.Context, id storage.Identity) (storage.Link,
 func (f *fakeLinker) Unlink(_ context.Context, id storage.Identity) (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.unlinkErr != nil {
+		return false, f.unlinkErr
+	}
 	_, ok := f.links[id]
 	delete(f.links, id)
 	f.unlinked++
 	return ok, nil
+}
+
+func (f *fakeLinker) DropLink(ctx context.Context, id storage.Identity, why string) (bool, error) {
+	f.mu.Lock()
+	f.dropped = append(f.dropped, why)
+	f.mu.Unlock()
+	return f.Unlink(ctx, id)
 }
 
 func (f *fakeLinker) OutOfBand() bool { return f.oob }
@@ -237,6 +250,34 @@ func TestUnauthorizedForgetsTheToken(t *testing.T) {
 	r.Dispatch(t.Context(), req)
 	if _, err := l.Link(t.Context(), ana.Identity()); err == nil {
 		t.Fatal("link kept after Cloud 66 answered 401")
+	}
+	// Dropped as the bot's decision, with the reason for the audit log,
+	// not as a logout.
+	if len(l.dropped) != 1 || !strings.Contains(l.dropped[0], "401") {
+		t.Errorf("DropLink reasons = %q, want one naming the 401", l.dropped)
+	}
+}
+
+// A change whose audit entry cannot be written is refused with a reply
+// that says so and whom to tell, privately.
+func TestUnauditedChangeIsRefusedWithAClearReply(t *testing.T) {
+	t.Parallel()
+	r, l := newTestRouter(t, true, &fakeCloud66{})
+	l.unlinkErr = fmt.Errorf("accounts: unlink: %w", storage.ErrNotAudited)
+	req := ana
+	req.Text = "logout"
+	reply := r.Dispatch(t.Context(), req)
+	got := replyText(t, reply)
+	for _, w := range []string{"could not write the audit log, so I did not forget your Cloud 66 token", "database is not writable"} {
+		if !strings.Contains(got, w) {
+			t.Errorf("reply lacks %q:\n%s", w, got)
+		}
+	}
+	if reply.InChannel {
+		t.Error("the refusal went to the channel")
+	}
+	if _, err := l.Link(t.Context(), ana.Identity()); err != nil {
+		t.Errorf("link gone after a refused logout: %v", err)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/c66bot/c66bot/cloud66"
 	"github.com/c66bot/c66bot/deploy"
 	bk "github.com/c66bot/c66bot/internal/blockkit"
+	"github.com/c66bot/c66bot/storage"
 )
 
 // UsageError: the words don't fit the command; the reply is its usage.
@@ -61,6 +62,11 @@ func (r *Router) errorReply(ctx context.Context, c *Call, err error) Reply {
 	case errors.As(err, &usage):
 		return r.usageError(usage.Problem, c.Command)
 
+	case errors.Is(err, storage.ErrNotAudited):
+		// Every change is in the audit log or is not made.
+		return errorText(":floppy_disk: I could not write the audit log, so I did not " + unauditedChange(c.Command) +
+			". Tell whoever runs c66bot: the database is not writable (a full disk, or a read-only file).")
+
 	case errors.Is(err, accounts.ErrNotLinked):
 		return r.linkPrompt(ctx, c.Request, ":wave: You haven't linked your Cloud 66 account yet. Everything I do in Cloud 66 I do as you, with your own token.")
 
@@ -69,7 +75,7 @@ func (r *Router) errorReply(ctx context.Context, c *Call, err error) Reply {
 		// person revoked the app or a team policy expired it. The stored
 		// token is useless, so forget it.
 		r.stacks.forget(c.Request.Identity(), "")
-		if _, uerr := r.deps.Accounts.Unlink(ctx, c.Request.Identity()); uerr != nil {
+		if _, uerr := r.deps.Accounts.DropLink(ctx, c.Request.Identity(), "Cloud 66 answered 401: the token was revoked or expired"); uerr != nil {
 			r.deps.Logger.WarnContext(ctx, "unlink after 401 failed", "request_id", c.Request.RequestID, "error", uerr.Error())
 		}
 		return r.linkPrompt(ctx, c.Request, ":lock: Your Cloud 66 link has expired or was revoked. Log in again to keep going.")
@@ -154,6 +160,34 @@ func (r *Router) errorReply(ctx context.Context, c *Call, err error) Reply {
 		return errorText(":cloud: Cloud 66 didn't answer in time. Try again in a minute. (request " + c.Request.RequestID + ")")
 	}
 	return errorText(":warning: Something went wrong on my side. Try again; if it keeps happening, give your admin this request id: `" + c.Request.RequestID + "`.")
+}
+
+// unauditedChange names what a command or button would have changed, for
+// the reply refusing it because its audit entry could not be written.
+func unauditedChange(c *Command) string {
+	name := ""
+	if c != nil {
+		name = c.Name
+	}
+	switch name {
+	case "deploy", "redeploy", ActionDeployConfirm, ActionApprove, ActionOverride:
+		return "deploy"
+	case "lock":
+		return "lock the stack"
+	case "unlock", ActionUnlockConfirm:
+		return "unlock the stack"
+	case ActionCancelConfirm:
+		return "cancel the deployment"
+	case "login":
+		return "link your Cloud 66 account"
+	case "logout":
+		return "forget your Cloud 66 token"
+	case "subscribe":
+		return "subscribe this channel"
+	case "unsubscribe":
+		return "unsubscribe this channel"
+	}
+	return "make that change"
 }
 
 // linkPrompt answers with a fresh login link so the person is one click

@@ -13,10 +13,13 @@ import (
 	"github.com/c66bot/c66bot/storage"
 )
 
-// Subscriptions is where channel subscriptions live.
+// Subscriptions is where channel subscriptions live. Subscribe and
+// Unsubscribe write the audit entries they are given in the same
+// transaction, and fail with storage.ErrNotAudited, changing nothing, when
+// they cannot.
 type Subscriptions interface {
-	Subscribe(ctx context.Context, sub storage.Subscription) (storage.Subscription, string, error)
-	Unsubscribe(ctx context.Context, team, channel, stackUID string) (storage.Subscription, error)
+	Subscribe(ctx context.Context, sub storage.Subscription, audit ...storage.AuditEntry) (storage.Subscription, string, error)
+	Unsubscribe(ctx context.Context, team, channel, stackUID string, audit ...storage.AuditEntry) (storage.Subscription, error)
 	ChannelSubscriptions(ctx context.Context, team, channel string) ([]storage.Subscription, error)
 }
 
@@ -86,7 +89,16 @@ func runSubscribe(ctx context.Context, c *Call) (Reply, error) {
 		}
 		sub.StackUID, sub.StackName, sub.Environment = st.UID, st.Name, st.Environment
 	}
-	saved, secret, err := c.Deps.Subscriptions.Subscribe(ctx, sub)
+	e := subscriptionAudit(c.Request, "subscribe", "subscribed", sub)
+	e.Args = map[string]string{"events": strings.Join(sub.Events, ",")}
+	if sub.EnvFilter != "" {
+		e.Args["env"] = sub.EnvFilter
+	}
+	if sub.OnlyFailures {
+		e.Args["only"] = "failures"
+	}
+	// The webhook secret is made inside Subscribe and never reaches the log.
+	saved, secret, err := c.Deps.Subscriptions.Subscribe(ctx, sub, e)
 	if err != nil {
 		return Reply{}, err
 	}
@@ -102,6 +114,19 @@ func runSubscribe(ctx context.Context, c *Call) (Reply, error) {
 		blocks = append(blocks, bk.Context("This bot has no public URL, so Cloud 66 can't call it: I check Cloud 66 with your token about once a minute instead."))
 	}
 	return Reply{Text: bk.Fallback(msg), Blocks: blocks}, nil
+}
+
+// subscriptionAudit is the audit entry of a change to sub, by req's person.
+func subscriptionAudit(req Request, action, result string, sub storage.Subscription) storage.AuditEntry {
+	id := req.Identity()
+	name := sub.StackName
+	if sub.Environment != "" {
+		name = bk.StackRef(sub.StackName, sub.Environment)
+	}
+	return storage.AuditEntry{
+		Team: id.Team, User: id.User, Channel: req.ChannelID, Action: action,
+		StackUID: sub.StackUID, StackName: name, Result: result,
+	}
 }
 
 func subscriptionTarget(s storage.Subscription) string {
@@ -137,6 +162,7 @@ func unsubscribeCommand() *Command {
 func runUnsubscribe(ctx context.Context, c *Call) (Reply, error) {
 	team, channel := c.Request.Identity().Team, c.Request.ChannelID
 	uid := ""
+	target := storage.Subscription{StackName: allStacks}
 	if !strings.EqualFold(c.Args[0], allStacks) {
 		// Match this channel's own subscriptions first, so unsubscribing
 		// works even for a stack the person can no longer see.
@@ -155,7 +181,7 @@ func runUnsubscribe(ctx context.Context, c *Call) (Reply, error) {
 		case 0:
 			return errorText(fmt.Sprintf(":mag: This channel doesn't follow %s. `%s subscriptions` lists what it follows.", bk.Code(c.Args[0]), c.Deps.Command)), nil
 		case 1:
-			uid = matches[0].StackUID
+			uid, target = matches[0].StackUID, matches[0]
 		default:
 			var names []string
 			for _, m := range matches {
@@ -164,7 +190,7 @@ func runUnsubscribe(ctx context.Context, c *Call) (Reply, error) {
 			return errorText(fmt.Sprintf(":twisted_rightwards_arrows: %s matches %s; say which one.", bk.Code(c.Args[0]), strings.Join(names, " and "))), nil
 		}
 	}
-	removed, err := c.Deps.Subscriptions.Unsubscribe(ctx, team, channel, uid)
+	removed, err := c.Deps.Subscriptions.Unsubscribe(ctx, team, channel, uid, subscriptionAudit(c.Request, "unsubscribe", "unsubscribed", target))
 	if errors.Is(err, storage.ErrNotFound) {
 		return errorText(fmt.Sprintf(":mag: This channel doesn't follow %s.", bk.Code(c.Args[0]))), nil
 	}

@@ -20,8 +20,7 @@ const paramDeployment = "deployment_id"
 func (s *Service) RequestCancel(ctx context.Context, o Origin, stack cloud66.Stack) (*Confirmation, error) {
 	e := auditEntry(o, "cancel", stack.UID, stack.Name, stack.Environment)
 	refuse := func(err error) (*Confirmation, error) {
-		e.Result = errResult(err)
-		s.audit(ctx, e)
+		s.auditRefusal(ctx, e, err)
 		return nil, err
 	}
 	c66, err := s.cfg.Cloud66For(ctx, o.Identity)
@@ -60,15 +59,16 @@ func (s *Service) RequestCancel(ctx context.Context, o Origin, stack cloud66.Sta
 // only (ErrNotYours otherwise). When the bot follows that deployment the
 // watch records who cancelled it and its thread says so; the watcher then
 // shows ⏹ Cancelled. It returns the deployment as Cloud 66 lists it after
-// the cancel. Audited.
+// the cancel. Audited before Cloud 66 is asked ("cancel requested"; the
+// deployment's own end is its "deploy.finished"), and refused when that
+// cannot be written; a refusal by Cloud 66 is a second entry.
 func (s *Service) ConfirmCancel(ctx context.Context, intentID string, by storage.Identity) (cloud66.Deployment, error) {
 	in, err := s.consume(ctx, intentID, kindCancel, by)
 	o := intentOrigin(in, by)
 	e := auditEntry(o, "cancel.confirm", in.StackUID, in.StackName, in.Environment)
 	e.Args = map[string]string{paramDeployment: in.Params[paramDeployment]}
 	fail := func(err error) (cloud66.Deployment, error) {
-		e.Result = errResult(err)
-		s.audit(ctx, e)
+		s.auditRefusal(ctx, e, err)
 		return cloud66.Deployment{}, err
 	}
 	if err != nil {
@@ -82,19 +82,28 @@ func (s *Service) ConfirmCancel(ctx context.Context, intentID string, by storage
 	if err != nil {
 		return fail(fmt.Errorf("deploy: %w", err))
 	}
-	if _, err := c66.CancelDeployment(ctx, in.StackUID, id); err != nil {
-		return fail(fmt.Errorf("deploy: cancel deployment %d of %s: %w", id, in.StackUID, err))
-	}
-	e.Result = "cancel requested"
-
-	// Mark the bot's own watch, unless it is queued: then the running
-	// deployment is someone else's, and the bot's starts next.
+	// The bot's own watch of the deployment, unless it is queued: then the
+	// running deployment is someone else's, and the bot's starts next.
 	w, err := s.cfg.Store.ActiveWatchForStack(ctx, in.StackUID)
+	own := err == nil && w.State != stateQueued
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 	case err != nil:
 		s.logger(o).WarnContext(ctx, "read watch for cancel", "stack_uid", in.StackUID, "error", err.Error())
-	case w.State != stateQueued:
+	case own:
+		e.Cloud66ActionID = w.ActionID
+	}
+	requested := e
+	requested.Result, requested.At = "cancel requested", s.now()
+	if _, err := s.cfg.Store.AppendAudit(ctx, requested); err != nil {
+		return fail(fmt.Errorf("deploy: cancel deployment %d of %s: %w", id, in.StackUID, err))
+	}
+	if _, err := c66.CancelDeployment(ctx, in.StackUID, id); err != nil {
+		return fail(fmt.Errorf("deploy: cancel deployment %d of %s: %w", id, in.StackUID, err))
+	}
+
+	// Mark the watch, so its end reads as cancelled and by whom.
+	if own {
 		if w2, err := s.updateWatch(ctx, w.ID, func(x *storage.Watch) { x.CancelRequestedBy = by.User }); err == nil {
 			w = w2
 			if w.Done() {
@@ -102,7 +111,6 @@ func (s *Service) ConfirmCancel(ctx context.Context, intentID string, by storage
 				s.render(ctx, w)
 			}
 		}
-		e.Cloud66ActionID = w.ActionID
 		s.threadNote(ctx, w, "⏹ "+mention(by.User)+" asked Cloud 66 to cancel this deployment.", false)
 	}
 
@@ -117,6 +125,5 @@ func (s *Service) ConfirmCancel(ctx context.Context, intentID string, by storage
 			}
 		}
 	}
-	s.audit(ctx, e)
 	return dep, nil
 }

@@ -179,17 +179,20 @@ type Store interface {
 	ConsumeIntent(ctx context.Context, id string, check func(storage.Intent) error) (storage.Intent, error)
 	UpdateIntent(ctx context.Context, id string, fn func(*storage.Intent) error) (storage.Intent, error)
 
-	AcquireLock(ctx context.Context, l storage.Lock) (held storage.Lock, acquired bool, err error)
+	// The writes that make a change take its audit entry, written in the
+	// same transaction; they fail with storage.ErrNotAudited when it cannot
+	// be, and then make no change.
+	AcquireLock(ctx context.Context, l storage.Lock, audit ...storage.AuditEntry) (held storage.Lock, acquired bool, err error)
 	GetLock(ctx context.Context, team, stackUID string) (storage.Lock, error)
-	ReleaseLock(ctx context.Context, team, stackUID string) (storage.Lock, error)
+	ReleaseLock(ctx context.Context, team, stackUID string, audit ...storage.AuditEntry) (storage.Lock, error)
 	ListLocks(ctx context.Context, team string) ([]storage.Lock, error)
 
-	StartWatch(ctx context.Context, w storage.Watch) (storage.Watch, error)
-	SaveWatch(ctx context.Context, w storage.Watch) error
+	StartWatch(ctx context.Context, w storage.Watch, audit ...storage.AuditEntry) (storage.Watch, error)
+	SaveWatch(ctx context.Context, w storage.Watch, audit ...storage.AuditEntry) error
 	GetWatch(ctx context.Context, id string) (storage.Watch, error)
 	ActiveWatches(ctx context.Context) ([]storage.Watch, error)
 	ActiveWatchForStack(ctx context.Context, stackUID string) (storage.Watch, error)
-	DeleteWatch(ctx context.Context, id string) error
+	DeleteWatch(ctx context.Context, id string, audit ...storage.AuditEntry) error
 
 	AppendAudit(ctx context.Context, e storage.AuditEntry) (storage.AuditEntry, error)
 }
@@ -542,14 +545,27 @@ func (s *Service) spend(ctx context.Context, intentID, kind string, check func(s
 	return in, fmt.Errorf("deploy: consume %s intent: %w", kind, err)
 }
 
-// audit appends to the audit log. A failure is logged and never blocks the
-// action: the action already happened, and refusing to report it would
-// only hide it further.
+// audit appends to the audit log what is no change: a refusal, a request
+// parked for confirmation or approval. A failure is logged and blocks
+// nothing. Changes never come here: their entry is written with the change
+// (or, for a call to Cloud 66, before it) and a failure refuses the change.
 func (s *Service) audit(ctx context.Context, e storage.AuditEntry) {
 	e.At = s.now()
 	if _, err := s.cfg.Store.AppendAudit(context.WithoutCancel(ctx), e); err != nil {
 		s.log.WarnContext(ctx, "audit write failed", "action", e.Action, "stack_uid", e.StackUID, "error", err.Error())
 	}
+}
+
+// auditRefusal audits e as refused with err, unless err is that the audit
+// log could not be written: trying again would fail the same way, so that
+// refusal is logged instead.
+func (s *Service) auditRefusal(ctx context.Context, e storage.AuditEntry, err error) {
+	if errors.Is(err, storage.ErrNotAudited) {
+		s.log.ErrorContext(ctx, "refused a change: the audit log cannot be written", "action", e.Action, "stack_uid", e.StackUID, "error", err.Error())
+		return
+	}
+	e.Result = errResult(err)
+	s.audit(ctx, e)
 }
 
 func auditEntry(o Origin, action, uid, name, env string) storage.AuditEntry {

@@ -214,8 +214,8 @@ func TestStagingDeploysToSuccess(t *testing.T) {
 	if _, err := e.store.ActiveWatchForStack(ctx, shop.UID); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("stack still claimed: %v", err)
 	}
-	if !auditHas(t, e.store, "deploy", "started") {
-		t.Error("start not audited")
+	if !auditHas(t, e.store, "deploy", "requested") || !auditHas(t, e.store, "deploy.finished", "succeeded") {
+		t.Error("start or outcome not audited")
 	}
 }
 

@@ -151,6 +151,7 @@ type env struct {
 	c66    *cloud66test.Server
 	clock  *cloud66test.Clock
 	store  *storage.Store
+	key    []byte // the store's sealing key
 	slack  *fakeSlack
 	tokens map[storage.Identity]string
 	svc    *deploy.Service
@@ -234,7 +235,7 @@ func newEnv(t *testing.T, opts ...envOpt) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	e.store = store
+	e.store, e.key = store, key
 	e.tokens = map[storage.Identity]string{
 		ana: e.c66.IssueToken("ana@example.com"),
 		ben: e.c66.IssueToken("ben@example.com"),

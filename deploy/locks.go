@@ -21,14 +21,18 @@ const (
 
 // Lock puts a sticky lock on stack in the person's workspace: only its owner
 // may deploy until it is removed. Someone else's lock refuses it
-// (*LockedError); locking again your own lock updates the reason. Audited.
+// (*LockedError); locking again your own lock updates the reason. Audited
+// with the lock, in one transaction: a lock whose entry cannot be written
+// is not taken (an error wrapping storage.ErrNotAudited).
 func (s *Service) Lock(ctx context.Context, o Origin, stack cloud66.Stack, reason string) (storage.Lock, error) {
 	e := auditEntry(o, "lock", stack.UID, stack.Name, stack.Environment)
 	e.Args = map[string]string{"reason": reason}
+	locked := e
+	locked.Result, locked.At = "locked", s.now()
 	held, acquired, err := s.cfg.Store.AcquireLock(ctx, storage.Lock{
 		Team: o.Identity.Team, StackUID: stack.UID, StackName: stack.Name, Environment: stack.Environment,
 		Owner: o.Identity, Reason: reason,
-	})
+	}, locked)
 	switch {
 	case err != nil:
 		err = fmt.Errorf("deploy: lock %s: %w", stack.UID, err)
@@ -36,23 +40,20 @@ func (s *Service) Lock(ctx context.Context, o Origin, stack cloud66.Stack, reaso
 		err = &LockedError{Lock: held}
 	}
 	if err != nil {
-		e.Result = errResult(err)
-		s.audit(ctx, e)
+		s.auditRefusal(ctx, e, err)
 		return storage.Lock{}, err
 	}
-	e.Result = "locked"
-	s.audit(ctx, e)
 	return held, nil
 }
 
 // Unlock removes the person's own lock at once (Released). Someone else's
 // lock needs a confirmation (Confirm), and its owner is told when it is
-// removed. ErrNotLocked when there is no lock. Audited.
+// removed. ErrNotLocked when there is no lock. Audited; removing a lock is
+// audited in the same transaction, and refused when that cannot be written.
 func (s *Service) Unlock(ctx context.Context, o Origin, stack cloud66.Stack) (UnlockResult, error) {
 	e := auditEntry(o, "unlock", stack.UID, stack.Name, stack.Environment)
 	fail := func(err error) (UnlockResult, error) {
-		e.Result = errResult(err)
-		s.audit(ctx, e)
+		s.auditRefusal(ctx, e, err)
 		return UnlockResult{}, err
 	}
 	l, err := s.cfg.Store.GetLock(ctx, o.Identity.Team, stack.UID)
@@ -65,15 +66,15 @@ func (s *Service) Unlock(ctx context.Context, o Origin, stack cloud66.Stack) (Un
 	e.Args = map[string]string{"owner": l.Owner.User}
 
 	if l.Owner == o.Identity {
-		released, err := s.cfg.Store.ReleaseLock(ctx, o.Identity.Team, stack.UID)
+		unlocked := e
+		unlocked.Result, unlocked.At = "unlocked", s.now()
+		released, err := s.cfg.Store.ReleaseLock(ctx, o.Identity.Team, stack.UID, unlocked)
 		switch {
 		case errors.Is(err, storage.ErrNotFound):
 			return fail(ErrNotLocked)
 		case err != nil:
 			return fail(fmt.Errorf("deploy: unlock %s: %w", stack.UID, err))
 		}
-		e.Result = "unlocked"
-		s.audit(ctx, e)
 		return UnlockResult{Released: &released}, nil
 	}
 
@@ -97,15 +98,15 @@ func (s *Service) Unlock(ctx context.Context, o Origin, stack cloud66.Stack) (Un
 // ConfirmUnlock removes someone else's lock for the person who asked
 // (ErrNotYours for anyone else) and DMs the lock's owner. If the lock
 // changed hands since the question was asked, the new lock is left alone
-// and returned as a *LockedError. Audited as "unlock.force".
+// and returned as a *LockedError. Audited as "unlock.force", in the
+// transaction that removes the lock.
 func (s *Service) ConfirmUnlock(ctx context.Context, intentID string, by storage.Identity) (storage.Lock, error) {
 	in, err := s.consume(ctx, intentID, kindUnlock, by)
 	o := intentOrigin(in, by)
 	e := auditEntry(o, "unlock.force", in.StackUID, in.StackName, in.Environment)
 	e.Args = map[string]string{"owner": in.Params[paramLockOwnerUser]}
 	fail := func(err error) (storage.Lock, error) {
-		e.Result = errResult(err)
-		s.audit(ctx, e)
+		s.auditRefusal(ctx, e, err)
 		return storage.Lock{}, err
 	}
 	if err != nil {
@@ -122,15 +123,15 @@ func (s *Service) ConfirmUnlock(ctx context.Context, intentID string, by storage
 	if cur.Owner != seen && cur.Owner != by {
 		return fail(&LockedError{Lock: cur})
 	}
-	released, err := s.cfg.Store.ReleaseLock(ctx, by.Team, in.StackUID)
+	unlocked := e
+	unlocked.Result, unlocked.At = "unlocked", s.now()
+	released, err := s.cfg.Store.ReleaseLock(ctx, by.Team, in.StackUID, unlocked)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		return fail(ErrNotLocked)
 	case err != nil:
 		return fail(fmt.Errorf("deploy: unlock %s: %w", in.StackUID, err))
 	}
-	e.Result = "unlocked"
-	s.audit(ctx, e)
 
 	if released.Owner != by && released.Owner.Valid() {
 		msg := fmt.Sprintf(":unlock: %s removed your lock on %s.", mention(by.User), stackLabel(released.StackName, released.Environment))

@@ -295,7 +295,7 @@ rules:
 	if n := e.c66.ActionCount(); n != 1 {
 		t.Fatalf("ActionCount = %d after a late approval, want 1", n)
 	}
-	for _, want := range [][2]string{{"deploy", "pending approval"}, {"approve", "approved: 1 of 2"}, {"approve", "approved: 2 of 2"}, {"approve", "refused: own approval"}, {"deploy", "started"}} {
+	for _, want := range [][2]string{{"deploy", "pending approval"}, {"approve", "approved: 1 of 2"}, {"approve", "approved: 2 of 2"}, {"approve", "refused: own approval"}, {"deploy", "requested"}} {
 		if !auditHas(t, e.store, want[0], want[1]) {
 			t.Errorf("no audit %s %q", want[0], want[1])
 		}

@@ -7,7 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
+	"time"
+	"unicode/utf8"
 
 	"github.com/c66bot/c66bot/cloud66"
 	"github.com/c66bot/c66bot/policy"
@@ -33,8 +36,7 @@ func (s *Service) Deploy(ctx context.Context, o Origin, stack cloud66.Stack, p P
 	e := auditEntry(o, "deploy", stack.UID, stack.Name, stack.Environment)
 	e.Args = p.Map()
 	refuse := func(err error) (Result, error) {
-		e.Result = errResult(err)
-		s.audit(ctx, e)
+		s.auditRefusal(ctx, e, err)
 		return Result{}, err
 	}
 	if err := p.validate(); err != nil {
@@ -60,8 +62,7 @@ func (s *Service) Deploy(ctx context.Context, o Origin, stack cloud66.Stack, p P
 // request.
 func (s *Service) proceed(ctx context.Context, o Origin, stack cloud66.Stack, p Params, d policy.Decision, overridden string, e storage.AuditEntry) (Result, error) {
 	refuse := func(err error) (Result, error) {
-		e.Result = errResult(err)
-		s.audit(ctx, e)
+		s.auditRefusal(ctx, e, err)
 		return Result{}, err
 	}
 	if err := s.checkLock(ctx, o.Identity, stack.UID); err != nil {
@@ -150,15 +151,13 @@ func (s *Service) Confirm(ctx context.Context, intentID string, by storage.Ident
 	e := auditEntry(o, "deploy.confirm", in.StackUID, in.StackName, in.Environment)
 	e.Args = ParamsFromMap(in.Params).Map()
 	if err != nil {
-		e.Result = errResult(err)
-		s.audit(ctx, e)
+		s.auditRefusal(ctx, e, err)
 		return nil, err
 	}
 	stack := cloud66.Stack{UID: in.StackUID, Name: in.StackName, Environment: in.Environment}
 	p := ParamsFromMap(in.Params)
 	if err := s.recheck(ctx, o, stack, p, in.Params[paramOverride], true); err != nil {
-		e.Result = errResult(err)
-		s.audit(ctx, e)
+		s.auditRefusal(ctx, e, err)
 		return nil, err
 	}
 	w, err := s.start(ctx, o, stack, p)
@@ -186,23 +185,30 @@ func (s *Service) recheck(ctx context.Context, o Origin, stack cloud66.Stack, p 
 	return s.checkBusy(ctx, stack.UID)
 }
 
-// Abort drops a deploy intent: the Cancel button of a confirmation. Only
-// its requester may (ErrNotYours otherwise). Audited.
+// abortable are the intent kinds behind a confirmation, whose Cancel button
+// is Abort. Approval requests (rejected with Reject) and freeze overrides
+// (offered to one admin, who may simply not press it) are other people's
+// business, and an Abort carrying their id must leave them alone.
+var abortable = []string{kindDeploy, kindCancel, kindUnlock}
+
+// Abort drops a confirmation's intent (deploy, cancel or unlock): the
+// Cancel button. Only its requester may (ErrNotYours otherwise); an intent
+// of another kind is left as it is and answered ErrIntentGone, as if it
+// did not exist. Audited.
 func (s *Service) Abort(ctx context.Context, intentID string, by storage.Identity) (storage.Intent, error) {
-	in, err := s.cfg.Store.ConsumeIntent(ctx, intentID, func(in storage.Intent) error {
+	in, err := s.spend(ctx, intentID, "confirmation", func(in storage.Intent) error {
+		if !slices.Contains(abortable, in.Kind) {
+			return ErrIntentGone
+		}
 		if in.Requester != by {
 			return ErrNotYours
 		}
 		return nil
 	})
-	switch {
-	case err == nil, errors.Is(err, ErrNotYours):
-	case errors.Is(err, storage.ErrIntentExpired):
-		err = fmt.Errorf("deploy: %w", err)
-	case errors.Is(err, storage.ErrNotFound):
-		err = ErrIntentGone
-	default:
-		err = fmt.Errorf("deploy: abort: %w", err)
+	if errors.Is(err, ErrIntentGone) {
+		// Nothing of an intent of another kind goes into the answer or the
+		// log: the button did not name a confirmation.
+		in = storage.Intent{}
 	}
 	o := intentOrigin(in, by)
 	e := auditEntry(o, in.Kind+".abort", in.StackUID, in.StackName, in.Environment)
@@ -212,8 +218,7 @@ func (s *Service) Abort(ctx context.Context, intentID string, by storage.Identit
 	e.Args = ParamsFromMap(in.Params).Map()
 	e.Result = "aborted"
 	if err != nil {
-		e.Result = errResult(err)
-		s.audit(ctx, e)
+		s.auditRefusal(ctx, e, err)
 		return in, err
 	}
 	s.audit(ctx, e)
@@ -285,15 +290,22 @@ func liveDeployment(ctx context.Context, c66 Cloud66, stackUID string) (*cloud66
 	return nil, nil
 }
 
-// start claims the stack, posts the card and asks Cloud 66 to redeploy. It
-// audits its outcome.
+// start claims the stack, posts the card and asks Cloud 66 to redeploy.
+//
+// The audit entry ("deploy", "requested", with the user_reference Cloud 66
+// will show) is written in the transaction that stores the watch, before
+// anything is sent: a deploy whose entry cannot be written is refused (an
+// error wrapping storage.ErrNotAudited), and a process killed after Cloud
+// 66 accepted leaves both, so the resumed watch is followed and audited to
+// the end. The outcome is a second entry, "deploy.finished", written with
+// the save that ends the watch (see updateWatch), or with its deletion when
+// Cloud 66 refuses the redeploy.
 func (s *Service) start(ctx context.Context, o Origin, stack cloud66.Stack, p Params) (storage.Watch, error) {
 	log := s.logger(o)
 	e := auditEntry(o, "deploy", stack.UID, stack.Name, stack.Environment)
 	e.Args = p.Map()
 	fail := func(err error) (storage.Watch, error) {
-		e.Result = errResult(err)
-		s.audit(ctx, e)
+		s.auditRefusal(ctx, e, err)
 		return storage.Watch{}, err
 	}
 
@@ -308,6 +320,11 @@ func (s *Service) start(ctx context.Context, o Origin, stack cloud66.Stack, p Pa
 		o.RequestID = "r" + randomID()
 	}
 	now := s.now()
+	ref := UserReference(o)
+	requested := e
+	requested.Args = p.Map()
+	requested.Args[argUserReference] = ref
+	requested.Result, requested.At = "requested", now
 	// Run's resume must either miss this watch or see it marked as
 	// starting; otherwise it could follow it while the POST is in flight.
 	s.resumeMu.RLock()
@@ -319,11 +336,11 @@ func (s *Service) start(ctx context.Context, o Origin, stack cloud66.Stack, p Pa
 		StackName:     stack.Name,
 		Environment:   stack.Environment,
 		Params:        p.Map(),
-		UserReference: UserReference(o),
+		UserReference: ref,
 		State:         stateStarting,
 		RequestedAt:   now,
 		LastChange:    now,
-	})
+	}, requested)
 	if err == nil {
 		// Until it is handed to a watcher, Run must not start one on this
 		// watch (it would judge a "starting" watch whose POST is in flight).
@@ -374,8 +391,6 @@ func (s *Service) start(ctx context.Context, o Origin, stack cloud66.Stack, p Pa
 		s.render(ctx, w)
 		s.handOver(w)
 		handed = true
-		e.Result = "unanswered: following by user_reference"
-		s.audit(ctx, e)
 		return w, nil
 	case err != nil:
 		reason = refusalText(err)
@@ -388,10 +403,10 @@ func (s *Service) start(ctx context.Context, o Origin, stack cloud66.Stack, p Pa
 		w.State, w.Message, w.FinishedAt = stateFailed, reason, s.now()
 		s.render(ctx, w)
 		// Nothing to follow and nothing worth keeping: free the stack.
-		if derr := s.cfg.Store.DeleteWatch(ctx, w.ID); derr != nil {
+		if derr := s.cfg.Store.DeleteWatch(ctx, w.ID, finishedEntry(w, "refused by Cloud 66: "+clipText(reason), s.now())); derr != nil {
 			log.ErrorContext(ctx, "free refused deployment", "watch", w.ID, "error", derr.Error())
 		}
-		return fail(err)
+		return storage.Watch{}, err
 	}
 
 	now = s.now()
@@ -406,13 +421,56 @@ func (s *Service) start(ctx context.Context, o Origin, stack cloud66.Stack, p Pa
 	s.render(ctx, w)
 	s.handOver(w)
 	handed = true
-	e.Result, e.Cloud66ActionID = "started", res.AsyncActionID
-	if res.Queued {
-		e.Result = "queued"
-	}
-	s.audit(ctx, e)
 	log.InfoContext(ctx, "deployment started", "watch", w.ID, "stack_uid", stack.UID, "action_id", res.AsyncActionID, "queued", res.Queued)
 	return w, nil
+}
+
+// argUserReference is the audit arg naming a deploy's user_reference, which
+// is what Cloud 66's own records show for it.
+const argUserReference = "user_reference"
+
+// maxAuditText bounds text from Cloud 66 (a finished_message, a refusal)
+// in an audit entry.
+const maxAuditText = 300
+
+// finishedEntry is the audit entry of a deployment's end, with result, at
+// now: the watch's owner and stack, the Cloud 66 action and what shipped.
+func finishedEntry(w storage.Watch, result string, now time.Time) storage.AuditEntry {
+	e := storage.AuditEntry{
+		At: now, Team: w.Owner.Team, User: w.Owner.User, Channel: w.Channel,
+		Action: "deploy.finished", StackUID: w.StackUID, StackName: stackRef(w.StackName, w.Environment, w.StackUID),
+		Result: result, Cloud66ActionID: w.ActionID,
+		Args: map[string]string{argUserReference: w.UserReference},
+	}
+	if w.DeploymentID != 0 {
+		e.Args["deployment_id"] = strconv.FormatInt(w.DeploymentID, 10)
+	}
+	if w.GitHash != "" {
+		e.Args["git_hash"] = w.GitHash
+	}
+	return e
+}
+
+// finishedResult is how a finished watch's state reads in the audit log:
+// "succeeded", "failed: …", "cancelled by U1", "unknown: …".
+func finishedResult(w storage.Watch) string {
+	res := w.State
+	switch {
+	case w.State == stateCancelled && w.CancelRequestedBy != "":
+		res += " by " + w.CancelRequestedBy
+	case w.State == stateSucceeded, w.Message == "":
+	default:
+		res += ": " + clipText(w.Message)
+	}
+	return res
+}
+
+// clipText shortens s to maxAuditText runes.
+func clipText(s string) string {
+	if utf8.RuneCountInString(s) <= maxAuditText {
+		return s
+	}
+	return string([]rune(s)[:maxAuditText-1]) + "…"
 }
 
 // saveStarting applies f to a watch being started and saves it. A failed

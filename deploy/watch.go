@@ -120,7 +120,8 @@ func (s *Service) follow(w storage.Watch, first time.Duration) {
 // updateWatch applies f to the stored watch and saves it. Everything that
 // changes a stored watch goes through here, so concurrent changes (a
 // watcher's progress, a cancel noted by ConfirmCancel) never undo each
-// other.
+// other. The save that finishes the watch carries the outcome's audit
+// entry, so every deployment followed to its end, resumed or not, has one.
 func (s *Service) updateWatch(ctx context.Context, id string, f func(*storage.Watch)) (storage.Watch, error) {
 	s.watchMu.Lock()
 	defer s.watchMu.Unlock()
@@ -128,8 +129,13 @@ func (s *Service) updateWatch(ctx context.Context, id string, f func(*storage.Wa
 	if err != nil {
 		return storage.Watch{}, fmt.Errorf("deploy: read watch: %w", err)
 	}
+	wasDone := w.Done()
 	f(&w)
-	if err := s.cfg.Store.SaveWatch(ctx, w); err != nil {
+	var outcome []storage.AuditEntry
+	if w.Done() && !wasDone {
+		outcome = append(outcome, finishedEntry(w, finishedResult(w), s.now()))
+	}
+	if err := s.cfg.Store.SaveWatch(ctx, w, outcome...); err != nil {
 		return storage.Watch{}, fmt.Errorf("deploy: save watch: %w", err)
 	}
 	return w, nil

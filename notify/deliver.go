@@ -67,10 +67,13 @@ type target struct {
 	subs          []storage.Subscription
 }
 
+// name is how the outbox item records the target as done.
+func (t target) name() string { return t.team + ":" + t.channel }
+
 // post is one queued channel post of an event.
 type post struct {
 	target
-	key string // the dedup key claimed for it
+	key string // the channel's dedup key, recorded once Slack took the post
 }
 
 type postResult struct {
@@ -78,16 +81,25 @@ type postResult struct {
 	err error
 }
 
-// deliver works out where the item's event goes, claims each channel's
-// dedup key and queues the posts; a goroutine then waits for their outcomes
-// and settles the item.
+// deliver works out where the item's event goes and queues a post for each
+// channel that has not had it yet; a goroutine then waits for their
+// outcomes and settles the item.
+//
+// Nothing is marked before Slack has taken a post: the item's target and
+// the channel's dedup key are recorded together the moment it has (see
+// posted). So a process killed while posts wait in the per-channel queue
+// leaves them unmarked, and the next Run, finding the item still in the
+// outbox, posts exactly those. Between items in flight at once (a webhook
+// and a poll of one deployment), an in-memory claim on the key makes one
+// post and the other wait for its outcome; only this process drains the
+// outbox, so memory is enough for that.
 func (s *Service) deliver(ctx context.Context, it storage.OutboxItem) {
 	var ev Event
 	if err := json.Unmarshal(it.Payload, &ev); err != nil || ev.validate() != nil {
 		// It can never be delivered; keeping it would only block nothing
 		// and grow the file.
 		s.log.ErrorContext(ctx, "dropping an unreadable outbox item", "item", it.ID)
-		s.finish(ctx, it, false)
+		s.finish(ctx, it, false, false)
 		return
 	}
 	log := s.log.With("item", it.ID, "kind", ev.Kind, "stack_uid", ev.StackUID, "source", ev.Source)
@@ -96,7 +108,7 @@ func (s *Service) deliver(ctx context.Context, it storage.OutboxItem) {
 		if ctx.Err() == nil {
 			log.WarnContext(ctx, "cannot read subscriptions", "error", err.Error())
 		}
-		s.finish(ctx, it, true)
+		s.finish(ctx, it, true, false)
 		return
 	}
 	ev = s.enrich(ev, subs)
@@ -104,11 +116,14 @@ func (s *Service) deliver(ctx context.Context, it storage.OutboxItem) {
 		s.markSeen(ctx, ev, subs, it.At)
 	}
 
-	retry := false
+	retry, wait := false, false
 	var posts []*post
 	var own []storage.Watch
 	ownRead := false
 	for _, tg := range s.targets(ctx, ev, subs) {
+		if slices.Contains(it.Done, tg.name()) {
+			continue
+		}
 		if isDeployKind(ev.Kind) {
 			if !ownRead {
 				own, ownRead = s.ownWatches(ctx, ev), true
@@ -118,20 +133,26 @@ func (s *Service) deliver(ctx context.Context, it storage.OutboxItem) {
 				continue
 			}
 		}
-		key := "notify:" + tg.team + ":" + tg.channel + ":" + ev.Key()
-		first, err := s.cfg.Store.FirstTime(ctx, key, dedupTTL)
+		key := "notify:" + tg.name() + ":" + ev.Key()
+		seen, err := s.cfg.Store.Seen(ctx, key)
 		switch {
 		case err != nil:
 			if ctx.Err() == nil {
-				log.WarnContext(ctx, "cannot claim the dedup key", "channel", tg.channel, "error", err.Error())
+				log.WarnContext(ctx, "cannot read the dedup key", "channel", tg.channel, "error", err.Error())
 			}
 			retry = true
-		case first:
+		case seen:
+			// The channel has had this happening, from another item.
+		case !s.claim(key):
+			// Another item is posting the same happening there right now;
+			// its outcome decides, so this item comes back once it is known.
+			wait = true
+		default:
 			posts = append(posts, &post{target: tg, key: key})
 		}
 	}
 	if len(posts) == 0 {
-		s.finish(ctx, it, retry)
+		s.finish(ctx, it, retry, wait)
 		return
 	}
 
@@ -141,72 +162,109 @@ func (s *Service) deliver(ctx context.Context, it storage.OutboxItem) {
 		var once sync.Once
 		s.cfg.Slack.Enqueue(p.channel, "", msg, func(_ string, err error) {
 			// done is promised once; once makes a second call harmless.
-			once.Do(func() { results <- postResult{p, err} })
+			once.Do(func() {
+				if err == nil {
+					s.posted(ctx, it.ID, p)
+				}
+				s.unclaim(p.key)
+				results <- postResult{p, err}
+			})
 		})
 	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		s.await(ctx, it, ev, posts, results, retry)
+		s.await(ctx, it, ev, posts, results, retry, wait)
 	}()
 }
 
+// posted records that Slack took p: the item's target is done and the
+// channel's dedup key is set, in one transaction. It runs in the post's
+// done callback, on the channel's worker, before that worker sends the
+// channel's next post, so the record follows Slack's ok as closely as it
+// can. Delivery is at least once: a crash between the ok and this commit
+// (a few milliseconds) means that post is made again after the restart,
+// which is at most one duplicate per channel per crash, since each channel
+// has one post in flight at a time. chat.postMessage has no idempotency key
+// that could close the window for good.
+func (s *Service) posted(ctx context.Context, id uint64, p *post) {
+	// Detached: a post Slack took during shutdown must still be recorded.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), markTimeout)
+	defer cancel()
+	if err := s.cfg.Store.MarkOutboxDone(cctx, id, p.name(), p.key, dedupTTL); err != nil {
+		s.log.ErrorContext(ctx, "cannot record a post; it may be posted again", "item", id, "channel", p.channel, "error", err.Error())
+	}
+}
+
+// claim takes the in-memory claim on a dedup key, reporting false when
+// another item holds it; that item's unclaim then wakes delivery.
+func (s *Service) claim(key string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, held := s.claims[key]; held {
+		s.claims[key] = true
+		return false
+	}
+	s.claims[key] = false
+	return true
+}
+
+// unclaim drops the claim on key, waking delivery when an item waits for it.
+func (s *Service) unclaim(key string) {
+	s.mu.Lock()
+	waited := s.claims[key]
+	delete(s.claims, key)
+	s.mu.Unlock()
+	if waited {
+		s.poke()
+	}
+}
+
 // await collects the outcomes of an item's posts and settles the item.
-func (s *Service) await(ctx context.Context, it storage.OutboxItem, ev Event, posts []*post, results <-chan postResult, retry bool) {
+func (s *Service) await(ctx context.Context, it storage.OutboxItem, ev Event, posts []*post, results <-chan postResult, retry, wait bool) {
 	settled := map[*post]bool{}
 	for len(settled) < len(posts) {
 		select {
 		case r := <-results:
 			settled[r.p] = true
-			if s.outcome(ctx, ev, r) {
+			if s.outcome(ctx, it.ID, ev, r) {
 				retry = true
 			}
 		case <-ctx.Done():
-			// Shutting down with posts still queued: give their keys back
-			// so the next Run, which finds the item still in the outbox,
-			// posts them. A post Slack takes in the meantime may then
-			// appear twice, which beats never.
-			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
-			for _, p := range posts {
-				if !settled[p] {
-					_ = s.cfg.Store.Forget(cctx, p.key)
-				}
-			}
-			cancel()
+			// Shutting down with posts still queued: the item stays in the
+			// outbox with only what Slack took marked, so the next Run posts
+			// the rest. The posts' callbacks still record and unclaim.
 			s.release(it.ID)
 			return
 		}
 	}
-	s.finish(ctx, it, retry)
+	s.finish(ctx, it, retry, wait)
 }
 
 // outcome handles one post's result and reports whether it should be
 // retried.
-func (s *Service) outcome(ctx context.Context, ev Event, r postResult) bool {
+func (s *Service) outcome(ctx context.Context, id uint64, ev Event, r postResult) bool {
 	switch {
 	case r.err == nil:
 		return false
 	case errors.Is(r.err, deploy.ErrCannotPost):
 		// Retrying cannot help until someone invites the bot; tell the
-		// subscribers instead.
+		// subscribers instead, and count the channel as done.
 		s.pause(ctx, r.p.team, r.p.channel, r.err)
+		if err := s.cfg.Store.MarkOutboxDone(ctx, id, r.p.name(), "", 0); err != nil && ctx.Err() == nil {
+			s.log.WarnContext(ctx, "cannot record an unpostable channel", "item", id, "channel", r.p.channel, "error", err.Error())
+		}
 		return false
 	}
 	s.log.WarnContext(ctx, "post failed; will retry", "kind", ev.Kind, "channel", r.p.channel, "error", r.err.Error())
-	// The key was claimed for this post; without giving it back the retry
-	// would find it taken and skip the channel.
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
-	defer cancel()
-	if err := s.cfg.Store.Forget(cctx, r.p.key); err != nil {
-		s.log.ErrorContext(ctx, "cannot release the dedup key; the post will not be retried", "channel", r.p.channel, "error", err.Error())
-	}
 	return true
 }
 
-// finish acks the item, or schedules its retry with backoff; after
-// maxAttempts it gives up, so a post Slack keeps refusing is not retried
-// forever.
-func (s *Service) finish(ctx context.Context, it storage.OutboxItem, retry bool) {
+// finish acks the item, schedules its retry with backoff, or, when wait is
+// set (another item's post decides a channel), leaves it for the next pass
+// without counting an attempt. After maxAttempts it gives up, so a post
+// Slack keeps refusing is not retried forever.
+func (s *Service) finish(ctx context.Context, it storage.OutboxItem, retry, wait bool) {
 	defer s.release(it.ID)
 	if retry && it.Attempts+1 < maxAttempts {
 		next := s.now().Add(retryDelay(it.Attempts))
@@ -217,6 +275,8 @@ func (s *Service) finish(ctx context.Context, it storage.OutboxItem, retry bool)
 	}
 	if retry {
 		s.log.ErrorContext(ctx, "giving up on a notification", "item", it.ID, "attempts", it.Attempts+1)
+	} else if wait {
+		return
 	}
 	if err := s.cfg.Store.AckOutbox(ctx, it.ID); err != nil && ctx.Err() == nil {
 		s.log.ErrorContext(ctx, "cannot ack an outbox item", "item", it.ID, "error", err.Error())

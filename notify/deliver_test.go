@@ -2,6 +2,7 @@ package notify_test
 
 import (
 	"context"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -241,5 +242,47 @@ func TestAcceptRefusesBadEvents(t *testing.T) {
 	}
 	if err := e.svc.Accept(ctx, good); err != nil {
 		t.Errorf("good event refused: %v", err)
+	}
+}
+
+// A process killed while a post waits in its channel's queue loses it not,
+// and repeats nothing: on the database as the kill leaves it (a consistent
+// copy taken while C1's post is done and C2's still queued), the next
+// process posts C2's and only that.
+func TestKilledWithAPostQueuedPostsItOnceAfterRestart(t *testing.T) {
+	e := newEnv(t)
+	e.subscribe(ana, "C1", "shop", "production")
+	e.subscribe(ana, "C2", "shop", "production")
+	e.slack.hold("C2")
+	e.start()
+	ctx := context.Background()
+
+	e.accept(e.event(notify.DeploySucceeded, "shop", "production"))
+	e.waitPosts("C1", 1)
+	e.eventually("C2's post to wait in its queue", func() bool { return e.slack.waiting("C2") == 1 })
+	e.eventually("C1's post to be recorded", func() bool {
+		items, err := e.store.PendingOutbox(ctx, 0)
+		return err == nil && len(items) == 1 && slices.Equal(items[0].Done, []string{"T1:C1"})
+	})
+	killed := filepath.Join(t.TempDir(), "killed.db")
+	if _, err := e.store.BackupFile(ctx, killed); err != nil {
+		t.Fatal(err)
+	}
+
+	store, err := storage.Open(storage.Options{Path: killed, Keys: [][]byte{e.key}, Now: e.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	next := e.cfg
+	next.Store, next.Slack = store, newFakeSlack()
+	t.Cleanup(e.run(notify.New(next)))
+	e.drainedIn(store)
+	var got []string
+	for _, p := range next.Slack.(*fakeSlack).posts("") {
+		got = append(got, p.Channel)
+	}
+	if !slices.Equal(got, []string{"C2"}) {
+		t.Errorf("after the restart the bot posted in %v, want [C2] alone", got)
 	}
 }

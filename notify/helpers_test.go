@@ -78,21 +78,29 @@ type dm struct {
 // fakeSlack records every Enqueue in call order (so per-channel order is
 // kept) and answers asynchronously, like the bot's queue. Channels in
 // cannot fail with ErrCannotPost; failN[channel] makes the next n posts
-// there fail transiently.
+// there fail transiently; posts to a held channel wait in its queue for
+// good, as behind a long Retry-After, and are neither recorded nor
+// answered.
 type fakeSlack struct {
 	mu     sync.Mutex
 	calls  []sent
 	dms    []dm
 	cannot map[string]bool
 	failN  map[string]int
+	held   map[string]int // channel -> posts waiting there
 }
 
 func newFakeSlack() *fakeSlack {
-	return &fakeSlack{cannot: map[string]bool{}, failN: map[string]int{}}
+	return &fakeSlack{cannot: map[string]bool{}, failN: map[string]int{}, held: map[string]int{}}
 }
 
 func (f *fakeSlack) Enqueue(channel, threadTS string, m deploy.Message, done func(string, error)) {
 	f.mu.Lock()
+	if _, ok := f.held[channel]; ok {
+		f.held[channel]++
+		f.mu.Unlock()
+		return
+	}
 	var err error
 	switch {
 	case f.cannot[channel]:
@@ -121,6 +129,22 @@ func (f *fakeSlack) setCannot(channel string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.cannot[channel] = true
+}
+
+// hold makes posts to channel wait in its queue from now on.
+func (f *fakeSlack) hold(channel string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.held[channel]; !ok {
+		f.held[channel] = 0
+	}
+}
+
+// waiting counts the posts held in channel's queue.
+func (f *fakeSlack) waiting(channel string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.held[channel]
 }
 
 func (f *fakeSlack) setFail(channel string, n int) {
@@ -188,6 +212,7 @@ type env struct {
 	c66    *cloud66test.Server
 	clock  *cloud66test.Clock
 	store  *storage.Store
+	key    []byte // the store's sealing key
 	slack  *fakeSlack
 	tokens map[storage.Identity]string
 	cfg    notify.Config
@@ -222,7 +247,7 @@ func newEnv(t *testing.T, opts ...option) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	e.store = store
+	e.store, e.key = store, key
 	e.tokens = map[storage.Identity]string{
 		ana:  e.c66.IssueToken("ana@example.com"),
 		ben:  e.c66.IssueToken("ben@example.com"),
@@ -380,8 +405,13 @@ func (e *env) eventually(what string, cond func() bool) {
 // handled for good, including the outcome of its posts.
 func (e *env) drained() {
 	e.t.Helper()
+	e.drainedIn(e.store)
+}
+
+func (e *env) drainedIn(store *storage.Store) {
+	e.t.Helper()
 	e.eventually("the outbox to drain", func() bool {
-		n, err := e.store.CountOutbox(context.Background())
+		n, err := store.CountOutbox(context.Background())
 		return err == nil && n == 0
 	})
 }

@@ -21,7 +21,10 @@ import (
 // Poster posts to a channel through the bot's per-channel queue (order kept,
 // about one message a second, 429s waited out). Enqueue must not block on
 // Slack; done is called once with the outcome, deploy.ErrCannotPost (wrapped
-// or not) when the bot may not post in channel.
+// or not) when the bot may not post in channel. done records a successful
+// post in the store before it returns; an implementation that calls it on
+// the channel's worker, before the channel's next post, keeps what a crash
+// can duplicate to the one post in flight.
 type Poster interface {
 	Enqueue(channel, threadTS string, m deploy.Message, done func(ts string, err error))
 	DM(ctx context.Context, to storage.Identity, m deploy.Message) error
@@ -45,8 +48,8 @@ type Store interface {
 	AckOutbox(ctx context.Context, id uint64) error
 	RetryOutbox(ctx context.Context, id uint64, next time.Time) (storage.OutboxItem, error)
 
-	FirstTime(ctx context.Context, key string, ttl time.Duration) (bool, error)
-	Forget(ctx context.Context, key string) error
+	Seen(ctx context.Context, key string) (bool, error)
+	MarkOutboxDone(ctx context.Context, id uint64, target, key string, ttl time.Duration) error
 
 	WatchesForStack(ctx context.Context, stackUID string, since time.Time) ([]storage.Watch, error)
 }
@@ -121,8 +124,9 @@ const (
 	// missRefresh bounds how often a subscriber's visible stacks are
 	// fetched because an event named a stack not in them.
 	missRefresh = time.Minute
-	// cleanupTimeout bounds the store writes made while shutting down.
-	cleanupTimeout = 2 * time.Second
+	// markTimeout bounds the write that records a post Slack took; it is
+	// made even while shutting down.
+	markTimeout = 5 * time.Second
 )
 
 // ErrUnknownStack is returned by ResolveStack for a stack notify does not
@@ -156,6 +160,7 @@ type Service struct {
 	throttled map[storage.Identity]time.Time // Cloud 66 throttled the person until then (real time)
 	pollers   map[string]*poller             // by stack uid
 	inflight  map[uint64]bool                // outbox items being delivered
+	claims    map[string]bool                // dedup keys of posts in flight; true once another item waits for one
 	wg        sync.WaitGroup
 }
 
@@ -194,6 +199,7 @@ func New(cfg Config) *Service {
 		throttled: map[storage.Identity]time.Time{},
 		pollers:   map[string]*poller{},
 		inflight:  map[uint64]bool{},
+		claims:    map[string]bool{},
 	}
 }
 
@@ -237,11 +243,16 @@ func (s *Service) enqueue(ctx context.Context, ev Event) error {
 	if _, err := s.cfg.Store.EnqueueOutbox(ctx, outboxKind, payload); err != nil {
 		return fmt.Errorf("notify: store %s event for %s: %w", ev.Kind, ev.StackUID, err)
 	}
+	s.poke()
+	return nil
+}
+
+// poke wakes the delivery loop without blocking.
+func (s *Service) poke() {
 	select {
 	case s.wake <- struct{}{}:
 	default:
 	}
-	return nil
 }
 
 // Run delivers the outbox and runs the pollers until ctx is done; it then

@@ -35,39 +35,92 @@ type AuditEntry struct {
 	Detail          string            `json:"detail,omitempty"`
 }
 
+// ErrNotAudited is wrapped by the error of an audited write whose audit
+// entry could not be written: the database refused the write (full disk,
+// read-only file, I/O error) or the entry could not be encoded. Nothing of
+// the change was written either, so the caller refuses it and says why.
+var ErrNotAudited = errors.New("storage: the audit log could not be written")
+
 // AppendAudit adds e to the log and returns it with Seq (and At, when zero)
-// set. Action is required.
+// set. Action is required. Its errors wrap ErrNotAudited.
+//
+// Changes stored here take their entry as a trailing argument instead
+// (StartWatch, SaveWatch, AcquireLock, SaveLink, Subscribe, …), which
+// writes both in one transaction; AppendAudit is for what happens elsewhere:
+// a call to Cloud 66 about to be made, or a refusal.
 func (s *Store) AppendAudit(ctx context.Context, e AuditEntry) (AuditEntry, error) {
 	if e.Action == "" {
-		return AuditEntry{}, errors.New("storage: append audit: empty Action")
+		return AuditEntry{}, fmt.Errorf("%w: empty Action", ErrNotAudited)
+	}
+	err := s.update(ctx, func(tx *bbolt.Tx) error { return s.appendAuditTx(tx, &e) })
+	if err != nil {
+		if !errors.Is(err, ErrNotAudited) {
+			err = fmt.Errorf("%w: %w", ErrNotAudited, err)
+		}
+		return AuditEntry{}, fmt.Errorf("storage: append audit %s: %w", e.Action, err)
+	}
+	return e, nil
+}
+
+// appendAuditTx appends e inside tx, setting its Seq and, when zero, At.
+// Its errors wrap ErrNotAudited.
+func (s *Store) appendAuditTx(tx *bbolt.Tx, e *AuditEntry) error {
+	if e.Action == "" {
+		return fmt.Errorf("%w: empty Action", ErrNotAudited)
 	}
 	if e.At.IsZero() {
 		e.At = s.now()
 	}
-	e.Seq = 0
-	v, err := encodeAudit(e)
+	b, err := bucket(tx, bucketAudit)
 	if err != nil {
-		return AuditEntry{}, fmt.Errorf("storage: append audit %s: %w", e.Action, err)
+		return fmt.Errorf("%w: %w", ErrNotAudited, err)
 	}
-	err = s.update(ctx, func(tx *bbolt.Tx) error {
-		b, err := bucket(tx, bucketAudit)
-		if err != nil {
-			return err
+	// NextSequence is part of the transaction, so a rolled-back append
+	// does not use up a number, and concurrent appends are numbered in
+	// commit order.
+	seq, err := b.NextSequence()
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrNotAudited, err)
+	}
+	e.Seq = seq
+	v, err := encodeAudit(*e)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrNotAudited, err)
+	}
+	if err := b.Put(encodeUint64(seq), v); err != nil {
+		return fmt.Errorf("%w: %w", ErrNotAudited, err)
+	}
+	return nil
+}
+
+// updateAudited is update for a change that is audited: when fn makes its
+// change (returns nil), the entries are appended in the same transaction,
+// so the change and its record commit together or not at all. An error of
+// fn's own (ErrNotFound, ErrStackBusy, errNoChanges) comes back as it is and
+// appends nothing; any other failure (the transaction could not begin or
+// commit, an entry could not be written) wraps ErrNotAudited. Without
+// entries it is update.
+func (s *Store) updateAudited(ctx context.Context, audit []AuditEntry, fn func(tx *bbolt.Tx) error) error {
+	if len(audit) == 0 {
+		return s.update(ctx, fn)
+	}
+	var fnErr error
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		if fnErr = fn(tx); fnErr != nil {
+			return fnErr
 		}
-		// NextSequence is part of the transaction, so a rolled-back append
-		// does not use up a number, and concurrent appends are numbered in
-		// commit order.
-		seq, err := b.NextSequence()
-		if err != nil {
-			return err
+		for i := range audit {
+			e := audit[i] // the caller's entries stay as they were
+			if err := s.appendAuditTx(tx, &e); err != nil {
+				return err
+			}
 		}
-		e.Seq = seq
-		return b.Put(encodeUint64(seq), v)
+		return nil
 	})
-	if err != nil {
-		return AuditEntry{}, fmt.Errorf("storage: append audit %s: %w", e.Action, err)
+	if err == nil || fnErr != nil && errors.Is(err, fnErr) || errors.Is(err, ErrNotAudited) {
+		return err
 	}
-	return e, nil
+	return fmt.Errorf("%w: %w", ErrNotAudited, err)
 }
 
 // ScanAudit calls fn for every entry whose At is not before since (a zero

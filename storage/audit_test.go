@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -171,5 +172,209 @@ func TestScanAuditCallsStore(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// unwritable is an entry the audit log cannot take: JSON has no year 10000.
+var unwritable = AuditEntry{Action: "x", At: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}
+
+// Every audited write commits its change and its entry together, or
+// neither: with an entry that cannot be written the change is refused with
+// ErrNotAudited and the store is as it was.
+func TestAuditedWritesCommitWithTheirEntryOrNotAtAll(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	ana := Identity{Team: "T1", User: "UANA"}
+	sub := Subscription{Team: "T1", Channel: "C1", StackUID: "s1", StackName: "shop", Subscriber: ana, Events: []string{"deploy.failed"}}
+	tests := []struct {
+		name    string
+		prepare func(t *testing.T, s *Store)
+		write   func(s *Store, e AuditEntry) error
+		changed func(t *testing.T, s *Store) bool
+	}{
+		{
+			name: "StartWatch",
+			write: func(s *Store, e AuditEntry) error {
+				_, err := s.StartWatch(ctx, Watch{Owner: ana, StackUID: "s1"}, e)
+				return err
+			},
+			changed: func(t *testing.T, s *Store) bool {
+				_, err := s.ActiveWatchForStack(ctx, "s1")
+				return err == nil
+			},
+		},
+		{
+			name: "SaveWatch",
+			prepare: func(t *testing.T, s *Store) {
+				if _, err := s.StartWatch(ctx, Watch{Owner: ana, StackUID: "s1"}); err != nil {
+					t.Fatal(err)
+				}
+			},
+			write: func(s *Store, e AuditEntry) error {
+				w, err := s.ActiveWatchForStack(ctx, "s1")
+				if err != nil {
+					return err
+				}
+				w.State = "succeeded"
+				return s.SaveWatch(ctx, w, e)
+			},
+			changed: func(t *testing.T, s *Store) bool {
+				_, err := s.ActiveWatchForStack(ctx, "s1")
+				return errors.Is(err, ErrNotFound)
+			},
+		},
+		{
+			name: "DeleteWatch",
+			prepare: func(t *testing.T, s *Store) {
+				if _, err := s.StartWatch(ctx, Watch{Owner: ana, StackUID: "s1"}); err != nil {
+					t.Fatal(err)
+				}
+			},
+			write: func(s *Store, e AuditEntry) error {
+				w, err := s.ActiveWatchForStack(ctx, "s1")
+				if err != nil {
+					return err
+				}
+				return s.DeleteWatch(ctx, w.ID, e)
+			},
+			changed: func(t *testing.T, s *Store) bool {
+				_, err := s.ActiveWatchForStack(ctx, "s1")
+				return errors.Is(err, ErrNotFound)
+			},
+		},
+		{
+			name: "AcquireLock",
+			write: func(s *Store, e AuditEntry) error {
+				_, _, err := s.AcquireLock(ctx, Lock{Team: "T1", StackUID: "s1", Owner: ana}, e)
+				return err
+			},
+			changed: func(t *testing.T, s *Store) bool { _, err := s.GetLock(ctx, "T1", "s1"); return err == nil },
+		},
+		{
+			name: "ReleaseLock",
+			prepare: func(t *testing.T, s *Store) {
+				if _, _, err := s.AcquireLock(ctx, Lock{Team: "T1", StackUID: "s1", Owner: ana}); err != nil {
+					t.Fatal(err)
+				}
+			},
+			write: func(s *Store, e AuditEntry) error { _, err := s.ReleaseLock(ctx, "T1", "s1", e); return err },
+			changed: func(t *testing.T, s *Store) bool {
+				_, err := s.GetLock(ctx, "T1", "s1")
+				return errors.Is(err, ErrNotFound)
+			},
+		},
+		{
+			name:    "SaveLink",
+			write:   func(s *Store, e AuditEntry) error { return s.SaveLink(ctx, Link{Identity: ana, AccessToken: "tok"}, e) },
+			changed: func(t *testing.T, s *Store) bool { _, err := s.GetLink(ctx, ana); return err == nil },
+		},
+		{
+			name: "DeleteLink",
+			prepare: func(t *testing.T, s *Store) {
+				if err := s.SaveLink(ctx, Link{Identity: ana, AccessToken: "tok"}); err != nil {
+					t.Fatal(err)
+				}
+			},
+			write: func(s *Store, e AuditEntry) error { _, err := s.DeleteLink(ctx, ana, e); return err },
+			changed: func(t *testing.T, s *Store) bool {
+				_, err := s.GetLink(ctx, ana)
+				return errors.Is(err, ErrNotFound)
+			},
+		},
+		{
+			name:  "Subscribe",
+			write: func(s *Store, e AuditEntry) error { _, _, err := s.Subscribe(ctx, sub, e); return err },
+			changed: func(t *testing.T, s *Store) bool {
+				subs, err := s.ChannelSubscriptions(ctx, "T1", "C1")
+				return err == nil && len(subs) == 1
+			},
+		},
+		{
+			name: "Unsubscribe",
+			prepare: func(t *testing.T, s *Store) {
+				if _, _, err := s.Subscribe(ctx, sub); err != nil {
+					t.Fatal(err)
+				}
+			},
+			write: func(s *Store, e AuditEntry) error { _, err := s.Unsubscribe(ctx, "T1", "C1", "s1", e); return err },
+			changed: func(t *testing.T, s *Store) bool {
+				subs, err := s.ChannelSubscriptions(ctx, "T1", "C1")
+				return err == nil && len(subs) == 0
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			for _, audited := range []bool{true, false} {
+				s := mustOpen(t)
+				if tt.prepare != nil {
+					tt.prepare(t, s)
+				}
+				e := AuditEntry{Team: "T1", User: "UANA", Action: "test." + tt.name, Result: "ok"}
+				if !audited {
+					e = unwritable
+				}
+				err := tt.write(s, e)
+				entries := scanAll(t, s, time.Time{})
+				changed := tt.changed(t, s)
+				switch {
+				case audited && (err != nil || !changed || len(entries) != 1 || entries[0].Action != e.Action):
+					t.Errorf("with its entry: %v; changed %v; audit %+v", err, changed, entries)
+				case !audited && (!errors.Is(err, ErrNotAudited) || changed || len(entries) != 0):
+					t.Errorf("with an entry that cannot be written: %v (want ErrNotAudited); changed %v; audit %+v", err, changed, entries)
+				}
+			}
+		})
+	}
+}
+
+// A write that turns out not to change anything appends no entry: the
+// entry records the change, and there was none.
+func TestAuditedWriteWithoutChangeAppendsNothing(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := mustOpen(t)
+	ana, ben := Identity{Team: "T1", User: "UANA"}, Identity{Team: "T1", User: "UBEN"}
+	if _, err := s.StartWatch(ctx, Watch{Owner: ana, StackUID: "s1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.AcquireLock(ctx, Lock{Team: "T1", StackUID: "s1", Owner: ana}); err != nil {
+		t.Fatal(err)
+	}
+	e := AuditEntry{Action: "nothing"}
+	if _, err := s.StartWatch(ctx, Watch{Owner: ben, StackUID: "s1"}, e); !errors.Is(err, ErrStackBusy) {
+		t.Errorf("StartWatch on a busy stack: %v, want ErrStackBusy", err)
+	}
+	if _, acquired, err := s.AcquireLock(ctx, Lock{Team: "T1", StackUID: "s1", Owner: ben}, e); acquired || err != nil {
+		t.Errorf("AcquireLock of a held lock = %v, %v", acquired, err)
+	}
+	if _, err := s.ReleaseLock(ctx, "T1", "s2", e); !errors.Is(err, ErrNotFound) {
+		t.Errorf("ReleaseLock of no lock: %v, want ErrNotFound", err)
+	}
+	if existed, err := s.DeleteLink(ctx, ben, e); existed || err != nil {
+		t.Errorf("DeleteLink of no link = %v, %v", existed, err)
+	}
+	if _, err := s.Unsubscribe(ctx, "T1", "C1", "s1", e); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Unsubscribe of nothing: %v, want ErrNotFound", err)
+	}
+	if got := scanAll(t, s, time.Time{}); len(got) != 0 {
+		t.Errorf("audit = %+v, want nothing", got)
+	}
+}
+
+// AppendAudit's failures wrap ErrNotAudited, so callers that audit a Cloud
+// 66 call before making it can tell the cause.
+func TestAppendAuditFailureIsErrNotAudited(t *testing.T) {
+	t.Parallel()
+	s := mustOpen(t)
+	for _, e := range []AuditEntry{unwritable, {}} {
+		if _, err := s.AppendAudit(t.Context(), e); !errors.Is(err, ErrNotAudited) {
+			t.Errorf("AppendAudit(%+v): %v, want ErrNotAudited", e, err)
+		}
+	}
+	s.Close()
+	if _, err := s.AppendAudit(t.Context(), AuditEntry{Action: "x"}); !errors.Is(err, ErrNotAudited) || !errors.Is(err, ErrClosed) {
+		t.Errorf("AppendAudit on a closed store: %v, want ErrNotAudited and ErrClosed", err)
 	}
 }

@@ -47,6 +47,27 @@ func (s *Store) FirstTime(ctx context.Context, key string, ttl time.Duration) (b
 	return true, nil
 }
 
+// Seen reports whether key is recorded and has not expired, without
+// recording it: for callers that record a key only once the action it
+// guards has happened (see MarkOutboxDone), where FirstTime's claim up
+// front would make a crash in between lose the action.
+func (s *Store) Seen(ctx context.Context, key string) (bool, error) {
+	if key == "" {
+		return false, errors.New("storage: Seen: empty key")
+	}
+	now := s.now()
+	v, err := s.getCopy(ctx, bucketDedup, []byte(key))
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("storage: Seen: %w", err)
+	}
+	// As in FirstTime, an unreadable expiry counts as expired.
+	exp, err := decodeTime(v)
+	return err == nil && now.Before(exp), nil
+}
+
 // Forget drops key, so the next FirstTime(key) reports true again. It is
 // for undoing a mark when the action it guarded failed, for example an
 // announcement that could not be posted and should be retried. A key that

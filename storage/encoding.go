@@ -168,6 +168,7 @@ type outboxRecord struct {
 	At          time.Time `json:"at"`
 	Attempts    int       `json:"attempts,omitempty"`
 	NextAttempt time.Time `json:"next_attempt,omitzero"`
+	Done        []string  `json:"done,omitempty"`
 }
 
 func encodeLink(l Link) ([]byte, error) {
@@ -512,6 +513,7 @@ func encodeOutbox(it OutboxItem) ([]byte, error) {
 		At:          it.At,
 		Attempts:    it.Attempts,
 		NextAttempt: it.NextAttempt,
+		Done:        it.Done,
 	})
 }
 
@@ -530,6 +532,7 @@ func decodeOutbox(id uint64, b []byte) (OutboxItem, error) {
 		At:          r.At,
 		Attempts:    r.Attempts,
 		NextAttempt: r.NextAttempt,
+		Done:        r.Done,
 	}, nil
 }
 

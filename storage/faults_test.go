@@ -330,7 +330,30 @@ func TestReadOnlyStoreRefusesEveryWrite(t *testing.T) {
 		"CreateAPIToken": func() error { _, _, err := ro.CreateAPIToken(ctx, "ci", []string{"notify"}); return err },
 		"FirstTime":      func() error { _, err := ro.FirstTime(ctx, "k", time.Minute); return err },
 		"EnqueueOutbox":  func() error { _, err := ro.EnqueueOutbox(ctx, "notify", []byte("{}")); return err },
+		"MarkOutboxDone": func() error { return ro.MarkOutboxDone(ctx, 1, "T1:C1", "k", time.Minute) },
 		"SweepExpired":   func() error { _, err := ro.SweepExpired(ctx); return err },
+	}
+	// Audited writes say the audit log is why: on a full disk or a
+	// read-only file the change is refused for want of its entry.
+	entry := storage.AuditEntry{Team: "T1", User: "U1", Action: "test"}
+	audited := map[string]func() error{
+		"StartWatch audited": func() error {
+			_, err := ro.StartWatch(ctx, storage.Watch{Owner: id, StackUID: "s2"}, entry)
+			return err
+		},
+		"AcquireLock audited": func() error {
+			_, _, err := ro.AcquireLock(ctx, storage.Lock{Team: "T1", StackUID: "s1", Owner: id}, entry)
+			return err
+		},
+		"SaveLink audited": func() error {
+			return ro.SaveLink(ctx, storage.Link{Identity: id, AccessToken: "t2"}, entry)
+		},
+	}
+	for name, write := range audited {
+		if err := write(); !errors.Is(err, storage.ErrNotAudited) || !errors.Is(err, storage.ErrReadOnly) {
+			t.Errorf("%s on a read-only store: %v, want ErrNotAudited and ErrReadOnly", name, err)
+		}
+		writes[name] = write
 	}
 	for name, write := range writes {
 		done := make(chan error, 1)

@@ -25,7 +25,11 @@ type Link struct {
 
 // SaveLink stores l, replacing any link for the same identity; a refreshed
 // token is saved the same way. A zero LinkedAt is set to the store's clock.
-func (s *Store) SaveLink(ctx context.Context, l Link) error {
+//
+// The audit entries, if any, are appended in the same transaction when the
+// change is made (see updateAudited): a change whose entry cannot be written
+// is not made, and the error wraps ErrNotAudited.
+func (s *Store) SaveLink(ctx context.Context, l Link, audit ...AuditEntry) error {
 	if !l.Identity.Valid() {
 		return invalidIdentity(l.Identity)
 	}
@@ -46,7 +50,7 @@ func (s *Store) SaveLink(ctx context.Context, l Link) error {
 	if err != nil {
 		return fmt.Errorf("storage: link for %s: %w", l.Identity, err)
 	}
-	err = s.update(ctx, func(tx *bbolt.Tx) error {
+	err = s.updateAudited(ctx, audit, func(tx *bbolt.Tx) error {
 		b, err := bucket(tx, bucketLinks)
 		if err != nil {
 			return err
@@ -81,12 +85,16 @@ func (s *Store) GetLink(ctx context.Context, id Identity) (Link, error) {
 
 // DeleteLink removes the link for id (on unlink, on invalid_grant, or when
 // the person leaves the workspace) and reports whether there was one.
-func (s *Store) DeleteLink(ctx context.Context, id Identity) (existed bool, err error) {
+//
+// The audit entries, if any, are appended in the same transaction when there
+// was a link to delete (see updateAudited): a change whose entry cannot be written
+// is not made, and the error wraps ErrNotAudited.
+func (s *Store) DeleteLink(ctx context.Context, id Identity, audit ...AuditEntry) (existed bool, err error) {
 	if !id.Valid() {
 		return false, invalidIdentity(id)
 	}
 	key := id.Key()
-	err = s.update(ctx, func(tx *bbolt.Tx) error {
+	err = s.updateAudited(ctx, audit, func(tx *bbolt.Tx) error {
 		b, err := bucket(tx, bucketLinks)
 		if err != nil {
 			return err

@@ -39,7 +39,11 @@ type Lock struct {
 //
 // The check and the write are one transaction, so of two people locking the
 // same stack at once exactly one gets it.
-func (s *Store) AcquireLock(ctx context.Context, l Lock) (held Lock, acquired bool, err error) {
+//
+// The audit entries, if any, are appended in the same transaction when the
+// lock is taken or updated (see updateAudited): a change whose entry cannot be written
+// is not made, and the error wraps ErrNotAudited.
+func (s *Store) AcquireLock(ctx context.Context, l Lock, audit ...AuditEntry) (held Lock, acquired bool, err error) {
 	key, err := lockKey(l.Team, l.StackUID)
 	if err != nil {
 		return Lock{}, false, err
@@ -48,7 +52,7 @@ func (s *Store) AcquireLock(ctx context.Context, l Lock) (held Lock, acquired bo
 		return Lock{}, false, fmt.Errorf("storage: lock on %s: owner: %w", l.StackUID, invalidIdentity(l.Owner))
 	}
 	now := s.now()
-	err = s.update(ctx, func(tx *bbolt.Tx) error {
+	err = s.updateAudited(ctx, audit, func(tx *bbolt.Tx) error {
 		held, acquired = Lock{}, false
 		b, err := bucket(tx, bucketLocks)
 		if err != nil {
@@ -124,13 +128,17 @@ func (s *Store) GetLock(ctx context.Context, team, stackUID string) (Lock, error
 // returns what was there, so the caller can name the previous owner; an
 // error wrapping ErrNotFound means there was no lock. Deciding who may
 // release (the owner, or anyone with force) is the caller's job.
-func (s *Store) ReleaseLock(ctx context.Context, team, stackUID string) (Lock, error) {
+//
+// The audit entries, if any, are appended in the same transaction when a
+// lock is removed (see updateAudited): a change whose entry cannot be written
+// is not made, and the error wraps ErrNotAudited.
+func (s *Store) ReleaseLock(ctx context.Context, team, stackUID string, audit ...AuditEntry) (Lock, error) {
 	key, err := lockKey(team, stackUID)
 	if err != nil {
 		return Lock{}, err
 	}
 	var l Lock
-	err = s.update(ctx, func(tx *bbolt.Tx) error {
+	err = s.updateAudited(ctx, audit, func(tx *bbolt.Tx) error {
 		b, err := bucket(tx, bucketLocks)
 		if err != nil {
 			return err

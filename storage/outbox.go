@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -15,6 +16,10 @@ import (
 // HTTP answer, so a crash between accepting and posting loses nothing:
 // Cloud 66 never retries a webhook, so the answer must mean "stored".
 //
+// An item goes to several targets (channels); Done records those already
+// handled for good (see MarkOutboxDone), so after a crash or a retry only
+// the others are tried again. What counts as a target is the caller's.
+//
 // Items are stored as plain JSON. Payload may carry text from outside, so
 // it must hold no secrets: no tokens, no webhook secrets, no response URLs.
 type OutboxItem struct {
@@ -24,6 +29,7 @@ type OutboxItem struct {
 	At          time.Time // set by EnqueueOutbox from the store's clock
 	Attempts    int       // failed attempts so far; RetryOutbox counts them
 	NextAttempt time.Time // not handed out by PendingOutbox before this; EnqueueOutbox sets it to At
+	Done        []string  // targets handled for good, in the order MarkOutboxDone recorded them
 }
 
 // EnqueueOutbox stores a new item of kind with payload, due at once, and
@@ -161,6 +167,63 @@ func (s *Store) RetryOutbox(ctx context.Context, id uint64, next time.Time) (Out
 		return OutboxItem{}, fmt.Errorf("storage: retry outbox item %d: %w", id, err)
 	}
 	return it, nil
+}
+
+// MarkOutboxDone records that item id's target is handled for good and,
+// when key is not empty, that key has been seen, for ttl, as FirstTime
+// records it; both in one transaction. It is how a delivery claims what it
+// has posted: called the moment Slack accepted a post, it makes a restart
+// skip that target, and the same happening arriving again (a webhook and a
+// poll of one deployment) skip that channel, and neither happens for a post
+// that was only queued when the process died. The key is recorded even
+// when the item is gone (acknowledged or given up on meanwhile), since the
+// post it stands for was made all the same. Marking a target twice is
+// harmless.
+func (s *Store) MarkOutboxDone(ctx context.Context, id uint64, target, key string, ttl time.Duration) error {
+	if target == "" {
+		return fmt.Errorf("storage: mark outbox item %d done: empty target", id)
+	}
+	if key != "" && ttl <= 0 {
+		return fmt.Errorf("storage: mark outbox item %d done: ttl %s is not positive", id, ttl)
+	}
+	itemKey := encodeUint64(id)
+	exp := encodeTime(s.now().Add(ttl))
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		if key != "" {
+			d, err := bucket(tx, bucketDedup)
+			if err != nil {
+				return err
+			}
+			if err := d.Put([]byte(key), exp); err != nil {
+				return err
+			}
+		}
+		b, err := bucket(tx, bucketOutbox)
+		if err != nil {
+			return err
+		}
+		v := b.Get(itemKey)
+		if v == nil {
+			return nil
+		}
+		it, err := decodeOutbox(id, v)
+		if err != nil {
+			return err
+		}
+		if slices.Contains(it.Done, target) {
+			return nil
+		}
+		it.Done = append(it.Done, target)
+		nv, err := encodeOutbox(it)
+		if err != nil {
+			return err
+		}
+		return b.Put(itemKey, nv)
+	})
+	if err != nil {
+		return fmt.Errorf("storage: mark outbox item %d done: %w", id, err)
+	}
+	return nil
 }
 
 // CountOutbox returns how many items are in the outbox, due or not, for

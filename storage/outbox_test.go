@@ -198,3 +198,98 @@ func TestOutboxThousand(t *testing.T) {
 		t.Errorf("CountOutbox after acking all = %d, %v", got, err)
 	}
 }
+
+// MarkOutboxDone records a target of an item and its dedup key in one
+// write: the item keeps its targets through PendingOutbox, RetryOutbox and
+// a reopen, and Seen finds the key, until its ttl runs out.
+func TestMarkOutboxDone(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	clock := newTestClock()
+	path := t.TempDir() + "/c66bot.db"
+	s := mustOpenWith(t, Options{Path: path, Now: clock.Now})
+	it := mustEnqueue(t, s, "notify.event", `{}`)
+
+	if seen, err := s.Seen(ctx, "notify:T1:C1:deploy:x"); err != nil || seen {
+		t.Fatalf("Seen before the post = %v, %v; want false", seen, err)
+	}
+	for _, target := range []string{"T1:C1", "T1:C2", "T1:C1"} {
+		if err := s.MarkOutboxDone(ctx, it.ID, target, "notify:"+target+":deploy:x", time.Hour); err != nil {
+			t.Fatalf("MarkOutboxDone(%s): %v", target, err)
+		}
+	}
+	// An unpostable channel is done without a dedup key.
+	if err := s.MarkOutboxDone(ctx, it.ID, "T1:CGONE", "", 0); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"T1:C1", "T1:C2", "T1:CGONE"}
+	if got := mustPending(t, s, 0); len(got) != 1 || !slices.Equal(got[0].Done, want) {
+		t.Fatalf("PendingOutbox = %+v, want the item with Done %v (each once)", got, want)
+	}
+	retried, err := s.RetryOutbox(ctx, it.ID, clock.Now())
+	if err != nil || !slices.Equal(retried.Done, want) {
+		t.Fatalf("RetryOutbox = %+v, %v; want Done kept", retried, err)
+	}
+	for key, want := range map[string]bool{
+		"notify:T1:C1:deploy:x":    true,
+		"notify:T1:C2:deploy:x":    true,
+		"notify:T1:CGONE:deploy:x": false,
+	} {
+		if seen, err := s.Seen(ctx, key); err != nil || seen != want {
+			t.Errorf("Seen(%s) = %v, %v; want %v", key, seen, err, want)
+		}
+	}
+	// Seen only reads: FirstTime of a recorded key is not a first time.
+	mustFirstTime(t, s, "notify:T1:C1:deploy:x", time.Hour, false)
+
+	// Everything is on disk.
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = mustOpenWith(t, Options{Path: path, Now: clock.Now})
+	if got := mustPending(t, s, 0); len(got) != 1 || !slices.Equal(got[0].Done, want) {
+		t.Fatalf("after reopening, PendingOutbox = %+v, want Done %v", got, want)
+	}
+
+	// The key outlives the item, and expires with its ttl.
+	if err := s.AckOutbox(ctx, it.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MarkOutboxDone(ctx, it.ID, "T1:C3", "notify:T1:C3:deploy:x", time.Hour); err != nil {
+		t.Fatalf("MarkOutboxDone on an acked item: %v", err)
+	}
+	if seen, _ := s.Seen(ctx, "notify:T1:C3:deploy:x"); !seen {
+		t.Error("the key of a post made for an acked item was not recorded")
+	}
+	if n, _ := s.CountOutbox(ctx); n != 0 {
+		t.Errorf("marking an acked item brought it back: %d items", n)
+	}
+	clock.Advance(time.Hour)
+	if seen, err := s.Seen(ctx, "notify:T1:C1:deploy:x"); err != nil || seen {
+		t.Errorf("Seen after the ttl = %v, %v; want false", seen, err)
+	}
+}
+
+func TestMarkOutboxDoneInvalid(t *testing.T) {
+	t.Parallel()
+	s := mustOpen(t)
+	it := mustEnqueue(t, s, "notify.event", `{}`)
+	tests := []struct {
+		name, target, key string
+		ttl               time.Duration
+	}{
+		{"empty target", "", "k", time.Hour},
+		{"key without ttl", "T1:C1", "k", 0},
+	}
+	for _, tc := range tests {
+		if err := s.MarkOutboxDone(t.Context(), it.ID, tc.target, tc.key, tc.ttl); err == nil {
+			t.Errorf("%s: no error", tc.name)
+		}
+	}
+	if got := mustPending(t, s, 0); len(got) != 1 || len(got[0].Done) != 0 {
+		t.Errorf("a refused mark changed the item: %+v", got)
+	}
+	if _, err := s.Seen(t.Context(), ""); err == nil {
+		t.Error("Seen of an empty key: no error")
+	}
+}

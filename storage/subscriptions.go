@@ -59,7 +59,11 @@ type Subscription struct {
 // secret is returned only here; the file holds its SHA-256 (see
 // SubscriptionBySecret). Subscribe requires a Team and Channel without ':'
 // and a valid Subscriber.
-func (s *Store) Subscribe(ctx context.Context, sub Subscription) (saved Subscription, webhookSecret string, err error) {
+//
+// The audit entries, if any, are appended in the same transaction when the
+// change is made (see updateAudited): a change whose entry cannot be written
+// is not made, and the error wraps ErrNotAudited.
+func (s *Store) Subscribe(ctx context.Context, sub Subscription, audit ...AuditEntry) (saved Subscription, webhookSecret string, err error) {
 	key, err := subscriptionKey(sub.Team, sub.Channel, sub.StackUID)
 	if err != nil {
 		return Subscription{}, "", err
@@ -80,7 +84,7 @@ func (s *Store) Subscribe(ctx context.Context, sub Subscription) (saved Subscrip
 	sub.Paused, sub.PausedReason, sub.PausedAt = false, "", time.Time{}
 	sub.WebhookSeenAt = time.Time{}
 	now := s.now()
-	err = s.update(ctx, func(tx *bbolt.Tx) error {
+	err = s.updateAudited(ctx, audit, func(tx *bbolt.Tx) error {
 		saved = Subscription{}
 		sb, err := openSubscriptionBuckets(tx)
 		if err != nil {
@@ -122,13 +126,17 @@ func (s *Store) Subscribe(ctx context.Context, sub Subscription) (saved Subscrip
 // cannot decode is removed all the same, since unsubscribing is how an
 // operator gets rid of it; the returned Subscription then has only Team,
 // Channel and StackUID set.
-func (s *Store) Unsubscribe(ctx context.Context, team, channel, stackUID string) (Subscription, error) {
+//
+// The audit entries, if any, are appended in the same transaction when a
+// subscription is removed (see updateAudited): a change whose entry cannot be written
+// is not made, and the error wraps ErrNotAudited.
+func (s *Store) Unsubscribe(ctx context.Context, team, channel, stackUID string, audit ...AuditEntry) (Subscription, error) {
 	key, err := subscriptionKey(team, channel, stackUID)
 	if err != nil {
 		return Subscription{}, err
 	}
 	var sub Subscription
-	err = s.update(ctx, func(tx *bbolt.Tx) error {
+	err = s.updateAudited(ctx, audit, func(tx *bbolt.Tx) error {
 		sub = Subscription{}
 		sb, err := openSubscriptionBuckets(tx)
 		if err != nil {

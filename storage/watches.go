@@ -67,7 +67,12 @@ func (w Watch) Done() bool {
 // StartWatch sets ID, State ("starting" when empty) and, when zero,
 // RequestedAt and LastChange (to the store's clock). It requires a valid
 // Owner and a StackUID, and refuses a w that is already Done.
-func (s *Store) StartWatch(ctx context.Context, w Watch) (Watch, error) {
+//
+// The audit entries, if any, are appended in the same transaction when the
+// watch is stored (see updateAudited): the record of a deployment is on
+// disk before anything is sent to Cloud 66, or neither is, and the error
+// wraps ErrNotAudited.
+func (s *Store) StartWatch(ctx context.Context, w Watch, audit ...AuditEntry) (Watch, error) {
 	if !w.Owner.Valid() {
 		return Watch{}, fmt.Errorf("storage: start watch: owner: %w", invalidIdentity(w.Owner))
 	}
@@ -95,7 +100,7 @@ func (s *Store) StartWatch(ctx context.Context, w Watch) (Watch, error) {
 	stack := []byte(w.StackUID)
 
 	var busy Watch
-	err = s.update(ctx, func(tx *bbolt.Tx) error {
+	err = s.updateAudited(ctx, audit, func(tx *bbolt.Tx) error {
 		busy, w.ID = Watch{}, ""
 		wb, err := openWatchBuckets(tx)
 		if err != nil {
@@ -168,7 +173,12 @@ func (s *Store) StartWatch(ctx context.Context, w Watch) (Watch, error) {
 //
 // A watch cannot move to another stack, and a finished watch cannot be
 // made unfinished again: another deployment may hold the stack by then.
-func (s *Store) SaveWatch(ctx context.Context, w Watch) error {
+//
+// The audit entries, if any, are appended in the same transaction (see
+// updateAudited), so the save that finishes a watch can carry its outcome:
+// a crash cannot leave a finished deployment without it, nor the outcome
+// of one that will be resumed.
+func (s *Store) SaveWatch(ctx context.Context, w Watch, audit ...AuditEntry) error {
 	if w.ID == "" {
 		return errors.New("storage: save watch: empty id")
 	}
@@ -182,7 +192,7 @@ func (s *Store) SaveWatch(ctx context.Context, w Watch) error {
 		return fmt.Errorf("storage: save watch %s: %w", w.ID, err)
 	}
 	now := s.now()
-	err = s.update(ctx, func(tx *bbolt.Tx) error {
+	err = s.updateAudited(ctx, audit, func(tx *bbolt.Tx) error {
 		wb, err := openWatchBuckets(tx)
 		if err != nil {
 			return err
@@ -318,13 +328,14 @@ func (s *Store) ActiveWatchForStack(ctx context.Context, stackUID string) (Watch
 // DeleteWatch forgets the watch with id entirely and releases its stack
 // claim, for a redeploy Cloud 66 refused: there is nothing to follow and
 // nothing worth keeping as history. An error wrapping ErrNotFound means
-// there was no such watch.
-func (s *Store) DeleteWatch(ctx context.Context, id string) error {
+// there was no such watch. The audit entries, if any, are appended in the
+// same transaction (see updateAudited).
+func (s *Store) DeleteWatch(ctx context.Context, id string, audit ...AuditEntry) error {
 	if id == "" {
 		return fmt.Errorf("storage: delete watch: empty id: %w", ErrNotFound)
 	}
 	key := []byte(id)
-	err := s.update(ctx, func(tx *bbolt.Tx) error {
+	err := s.updateAudited(ctx, audit, func(tx *bbolt.Tx) error {
 		wb, err := openWatchBuckets(tx)
 		if err != nil {
 			return err
