@@ -263,3 +263,13 @@ func atHash(access string) string {
 	sum := sha256.Sum256([]byte(access))
 	return base64.RawURLEncoding.EncodeToString(sum[:sha256.Size/2])
 }
+
+// AbandonLogin spends a pending login that must not go on (its link was
+// opened by someone else) and returns it, so its owner can be told.
+func (s *Service) AbandonLogin(ctx context.Context, state string) (storage.PendingLogin, error) {
+	p, err := s.cfg.Store.ConsumeLoginState(ctx, state)
+	if err != nil {
+		return storage.PendingLogin{}, fmt.Errorf("accounts: abandon login: %w", err)
+	}
+	return p, nil
+}
