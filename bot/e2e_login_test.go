@@ -356,3 +356,26 @@ func TestE2ESlackSignInWithAWrongClientSecret(t *testing.T) {
 	_, msg := h.run("U0ANA", "C0GENERAL", "whoami")
 	mustContain(t, text(msg), "haven't linked")
 }
+
+// `login <code>` with a paste far longer than a code: a clear ephemeral
+// error, nothing sent to Cloud 66, and the real code still works.
+func TestE2EPastedCodeIsBoundedInLength(t *testing.T) {
+	t.Parallel()
+	h := startHarness(t, harnessOptions{outOfBand: true})
+	_, msg := h.run("U0BEN", "G0PRIVATE", "login")
+	status, page := getPage(t, newBrowser(t), buttonURL(t, msg))
+	m := regexp.MustCompile(`<code id="authorization-code">([^<]+)</code>`).FindStringSubmatch(page)
+	if status != http.StatusOK || m == nil {
+		t.Fatalf("no code on Cloud 66's page (%d):\n%s", status, page)
+	}
+	_, msg = h.run("U0BEN", "G0PRIVATE", "login "+strings.Repeat("A", 5000))
+	mustContain(t, text(msg), "too long to be a Cloud 66 code", "/c66 login <code>")
+	if msg.ResponseType == "in_channel" {
+		t.Error("the refusal was posted in the channel")
+	}
+	if n := h.c66.RequestCount(http.MethodPost, "/oauth/token"); n != 0 {
+		t.Errorf("a too-long paste reached Cloud 66's token endpoint (%d)", n)
+	}
+	_, msg = h.run("U0BEN", "G0PRIVATE", "login "+m[1])
+	mustContain(t, text(msg), "Linked to Cloud 66 account")
+}
