@@ -289,6 +289,9 @@ func TestE2ESlackSignInStepCannotBeReplayedOrMoved(t *testing.T) {
 	mixed := h.public + "/oauth/slack/callback?" + url.Values{"code": {dq.Query().Get("code")}, "state": {cq.Query().Get("state")}}.Encode()
 	status, page = getPage(t, carol, mixed)
 	expect("Carol's state with Dave's code", status, page, http.StatusBadRequest, "could not be verified")
+	// A browser can repeat that at will, so it counts against its address
+	// and is logged in sums like any refusal.
+	mustContain(t, h.logs.String(), `"kind":"login_slack_id_token"`)
 
 	// The start form's nonce works once.
 	_, prompt := h.run("U0FRED", "C0GENERAL", "login")

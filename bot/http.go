@@ -271,7 +271,7 @@ func (b *Bot) handleSlackCallback(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	who, err := b.slackSignIn.Identify(ctx, q.Get("code"), oidcNonce)
 	if err != nil {
-		b.slackSignInFailedPage(w, err)
+		b.slackSignInFailedPage(w, r, err)
 		return
 	}
 	if who != p.Identity {
@@ -305,12 +305,18 @@ func (b *Bot) wrongPerson(w http.ResponseWriter, r *http.Request, login string, 
 		"To link your own Cloud 66 account, run the login command in Slack yourself."})
 }
 
-func (b *Bot) slackSignInFailedPage(w http.ResponseWriter, err error) {
+// slackSignInFailedPage answers a Slack sign-in that proved nobody. A code
+// Slack refused or an id_token that does not verify (a code carried from
+// another sign-in) is something a browser can repeat at will, so it
+// counts against the address and is logged in sums.
+func (b *Bot) slackSignInFailedPage(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, accounts.ErrSlackCodeRejected):
+		b.refuse(r, refusedSlackCode)
 		b.page(w, http.StatusBadRequest, pageData{Title: "Not linked", Body: "Slack did not accept the sign-in. Run the login command in Slack again."})
 	case errors.Is(err, accounts.ErrIDTokenInvalid):
-		b.log.Warn("slack sign-in refused: the id_token did not verify", "error", err.Error())
+		b.refuse(r, refusedSlackToken)
+		b.log.Debug("slack sign-in refused: the id_token did not verify", "error", err.Error())
 		b.page(w, http.StatusBadRequest, pageData{Title: "Not linked", Body: "Slack's answer could not be verified, so nothing was linked. Run the login command in Slack again."})
 	case errors.Is(err, accounts.ErrSlackAppRejected):
 		b.log.Error("slack sign-in failed: check SLACK_CLIENT_ID, SLACK_CLIENT_SECRET and the app's redirect URL "+b.cfg.PublicURL+slackCallbackPath, "error", err.Error())
@@ -392,6 +398,7 @@ func (b *Bot) loginFailedPage(w http.ResponseWriter, r *http.Request, err error)
 		b.refuse(r, refusedLoginState)
 		b.page(w, http.StatusBadRequest, pageData{Title: "Link not valid", Body: "This login link is not valid or was already used. Run the login command in Slack again."})
 	case errors.Is(err, accounts.ErrCodeRejected):
+		b.refuse(r, refusedCloud66Code)
 		b.page(w, http.StatusBadRequest, pageData{Title: "Not linked", Body: "Cloud 66 did not accept the sign-in. Run the login command in Slack again."})
 	default:
 		b.log.Error("login failed", "error", err.Error())

@@ -57,6 +57,9 @@ const (
 	refusedStartNonce    = "login_start_nonce"
 	refusedSlackReplay   = "login_slack_replay"
 	refusedWrongPerson   = "login_wrong_person"
+	refusedSlackCode     = "login_slack_code"
+	refusedSlackToken    = "login_slack_id_token"
+	refusedCloud66Code   = "login_cloud66_code"
 	refusedOverLimit     = "over_limit"
 )
 
@@ -69,6 +72,9 @@ var refusalMessages = map[string]string{
 	refusedStartNonce:    "login forms without this browser's one-time nonce refused",
 	refusedSlackReplay:   "Slack sign-ins replayed refused",
 	refusedWrongPerson:   "logins signed in to Slack as someone else refused",
+	refusedSlackCode:     "Slack sign-ins with a code Slack refused",
+	refusedSlackToken:    "Slack sign-ins whose id_token did not verify refused",
+	refusedCloud66Code:   "Cloud 66 callbacks with a code Cloud 66 refused",
 	refusedOverLimit:     "requests from addresses over the failure limit answered 429",
 }
 
