@@ -137,20 +137,20 @@ func (b *Bot) handleStart(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// crossSite says why a form submission did not come from our own start
-// page, judged by what browsers send: Sec-Fetch-Site, and Origin against
+// fromAnotherSite reports a form submission that did not come from our own
+// start page, judged by what browsers send: Sec-Fetch-Site (cross-site, or
+// same-site, which is another origin), and Origin against
 // C66BOT_PUBLIC_URL's origin (what the browser saw, whatever proxy is in
-// between). Without either header the one-time nonce decides alone.
-func (b *Bot) crossSite(r *http.Request) string {
-	switch site := r.Header.Get("Sec-Fetch-Site"); site {
+// between; "null" from a sandboxed frame never matches). Without either
+// header the one-time nonce decides alone.
+func (b *Bot) fromAnotherSite(r *http.Request) bool {
+	switch r.Header.Get("Sec-Fetch-Site") {
 	case "", "same-origin", "none":
 	default:
-		return "Sec-Fetch-Site: " + site
+		return true
 	}
-	if o := r.Header.Get("Origin"); o != "" && !strings.EqualFold(o, b.publicOrigin()) {
-		return "another origin"
-	}
-	return ""
+	o := r.Header.Get("Origin")
+	return o != "" && !strings.EqualFold(o, b.publicOrigin())
 }
 
 func (b *Bot) publicOrigin() string {
@@ -170,7 +170,7 @@ func (b *Bot) handleStartConfirm(w http.ResponseWriter, r *http.Request) {
 		b.page(w, http.StatusBadRequest, pageData{Title: "Bad request", Body: "That form could not be read."})
 		return
 	}
-	if why := b.crossSite(r); why != "" {
+	if b.fromAnotherSite(r) {
 		b.refuse(r, refusedCrossSite)
 		b.page(w, http.StatusForbidden, pageData{Title: "Not linked", Body: "This form was sent from another web site, not from c66bot's own page, so nothing was done. " +
 			"To link your account, run the login command in Slack and open its link."})
