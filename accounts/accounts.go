@@ -175,6 +175,9 @@ func (s *Service) CompleteCallback(ctx context.Context, state, code string) (Lin
 // CompleteOutOfBand finishes the copy-and-paste flow for the person who
 // started it: the pasted code is exchanged with that person's verifier.
 func (s *Service) CompleteOutOfBand(ctx context.Context, id storage.Identity, code string) (Linked, error) {
+	if len(strings.TrimSpace(code)) > MaxCodeLength {
+		return Linked{}, ErrCodeTooLong
+	}
 	p, err := s.cfg.Store.ConsumePendingLoginFor(ctx, id)
 	if err != nil {
 		if errors.Is(err, storage.ErrStateInvalid) || errors.Is(err, storage.ErrNotFound) {

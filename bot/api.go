@@ -37,7 +37,7 @@ func Scopes() []string { return []string{ScopeNotify, ScopeAuditRead} }
 func (b *Bot) handleCloud66Webhook(w http.ResponseWriter, r *http.Request) {
 	sub, err := b.store.SubscriptionBySecret(r.Context(), r.PathValue("secret"))
 	if err != nil {
-		b.log.Info("webhook with an unknown secret refused")
+		b.refuse(r, refusedWebhookSecret)
 		writeJSONError(w, http.StatusUnauthorized, "unknown webhook")
 		return
 	}
@@ -91,6 +91,7 @@ func (b *Bot) requireToken(scope string, next func(w http.ResponseWriter, r *htt
 			raw, ok = strings.CutPrefix(auth, "bearer ")
 		}
 		if !ok || raw == "" {
+			b.refuse(r, refusedAPIToken)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="c66bot"`)
 			writeJSONError(w, http.StatusUnauthorized, "a bearer token is required")
 			return
@@ -105,6 +106,7 @@ func (b *Bot) requireToken(scope string, next func(w http.ResponseWriter, r *htt
 				writeJSONError(w, http.StatusServiceUnavailable, "try again")
 				return
 			}
+			b.refuse(r, refusedAPIToken)
 			w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="c66bot", error="invalid_token", error_description=%q`, desc))
 			writeJSONError(w, http.StatusUnauthorized, desc)
 			return

@@ -49,6 +49,10 @@ type Config struct {
 	// PublicURL is where people's browsers reach this bot; empty selects
 	// the out-of-band login flow.
 	PublicURL string
+	// SlackClientID and SlackClientSecret are the Slack app's own OAuth
+	// credentials, for Sign in with Slack; required with PublicURL.
+	SlackClientID     string
+	SlackClientSecret string
 	// Listen is the HTTP address; Listener, when set, is used instead
 	// (tests pass one bound to port 0).
 	Listen   string
@@ -98,6 +102,10 @@ type Config struct {
 	// AdminSocket is the Unix socket for local operator commands (audit);
 	// default <db>.sock.
 	AdminSocket string
+	// Refusals limits failed unauthenticated requests per client address
+	// (bad login states, unbound callbacks, unknown webhook secrets, bad
+	// API tokens); zero values mean the defaults.
+	Refusals RefusalLimits
 }
 
 func (c *Config) defaults() {
@@ -159,6 +167,7 @@ func (c *Config) defaults() {
 	if c.AdminSocket == "" {
 		c.AdminSocket = c.DBPath + ".sock"
 	}
+	c.Refusals.defaults()
 }
 
 // Validate reports the first missing or malformed setting.
@@ -191,6 +200,9 @@ func (c *Config) Validate() error {
 	if len(c.SecretKeys) == 0 {
 		return errors.New("no secret key to seal tokens with (C66BOT_SECRET_KEY)")
 	}
+	if c.PublicURL != "" && (c.SlackClientID == "" || c.SlackClientSecret == "") {
+		return errors.New("C66BOT_PUBLIC_URL is set, so Sign in with Slack needs SLACK_CLIENT_ID and SLACK_CLIENT_SECRET (Slack app → Basic Information → App Credentials)")
+	}
 	return nil
 }
 
@@ -216,6 +228,10 @@ type Bot struct {
 	metrics *metrics.Metrics
 	// cookieKey binds a login to the browser that started it.
 	cookieKey []byte
+	// slackSignIn proves who a browser is (redirect flow only).
+	slackSignIn *accounts.SlackSignIn
+	// refusals limits and aggregates failed unauthenticated requests.
+	refusals *refusalLimiter
 
 	connected atomic.Bool
 }
@@ -274,6 +290,14 @@ func New(cfg Config) (*Bot, error) {
 	mac := hmac.New(sha256.New, cfg.SecretKeys[0])
 	mac.Write([]byte("c66bot login browser binding v1"))
 	b.cookieKey = mac.Sum(nil)
+	if cfg.PublicURL != "" {
+		b.slackSignIn = accounts.NewSlackSignIn(accounts.SlackSignInConfig{
+			WebURL: accounts.SlackWebURL(cfg.SlackAPIURL), APIURL: cfg.SlackAPIURL,
+			ClientID: cfg.SlackClientID, ClientSecret: cfg.SlackClientSecret,
+			RedirectURL: cfg.PublicURL + slackCallbackPath, HTTPClient: cfg.HTTPClient,
+		})
+	}
+	b.refusals = newRefusalLimiter(cfg.Refusals, cfg.Logger)
 
 	b.api = slack.New(cfg.SlackBotToken,
 		slack.OptionAppLevelToken(cfg.SlackAppToken),
@@ -413,6 +437,7 @@ func (b *Bot) Run(ctx context.Context) error {
 		return b.server.Shutdown(sctx)
 	})
 	g.Go(func() error { b.sweep(gctx); return nil })
+	g.Go(func() error { b.refusals.run(gctx); return nil })
 	g.Go(func() error {
 		if err := b.deploys.Run(gctx); err != nil && gctx.Err() == nil {
 			return fmt.Errorf("deployments: %w", err)

@@ -30,8 +30,6 @@ import (
 	"github.com/c66bot/c66bot/storage"
 )
 
-var startState = regexp.MustCompile(`name="state" value="([^"]+)"`)
-
 // stopAtCallback makes br follow redirects until the bot's callback and
 // stop there, so the test holds the callback URL (code and state) unvisited.
 func stopAtCallback(br *browser, public string) {
@@ -46,23 +44,23 @@ func stopAtCallback(br *browser, public string) {
 	}
 }
 
-// startLogin runs `/c66 login` as user and takes br through the bot's start
-// page and Cloud 66's consent, stopping before the callback, which it
-// returns.
+// startLogin runs `/c66 login` as user and takes br (signed in to Slack as
+// user) through the bot's start page, Sign in with Slack and Cloud 66's
+// consent, stopping before the callback, which it returns.
 func (h *harness) startLogin(user string, br *browser) (callback string, prompt bottest.Message) {
 	h.t.Helper()
 	_, prompt = h.run(user, "C0GENERAL", "login")
 	start := buttonURL(h.t, prompt)
+	h.slack.SignIn(br.Jar, user)
 	resp, err := br.Get(start)
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	page := readBody(h.t, resp)
-	m := startState.FindStringSubmatch(page)
-	if resp.StatusCode != http.StatusOK || m == nil {
+	if resp.StatusCode != http.StatusOK {
 		h.t.Fatalf("start page %d:\n%s", resp.StatusCode, page)
 	}
-	resp, err = br.PostForm(h.public+"/oauth/start", url.Values{"state": {m[1]}})
+	resp, err = br.PostForm(h.public+"/oauth/start", startForm(h.t, page))
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -83,50 +81,61 @@ func getPage(t *testing.T, br *browser, u string) (int, string) {
 	return resp.StatusCode, readBody(t, resp)
 }
 
-// Ben sends Ana his login link. Ana's browser is signed in to Cloud 66 as
-// Ana. The start page names Ben, so Ana can notice; if she continues, the
-// link is made for Ben — the owner of the link — never for Ana.
-func TestE2EOAuthLinkOpenedBySomeoneElseNamesAndLinksItsOwner(t *testing.T) {
+// Ben sends Ana his login link. Ana's browser is signed in to Slack as
+// Ana: Sign in with Slack says so, nothing is linked for either of them,
+// Cloud 66 is never asked, Ben's link is spent and Ben is told in Slack.
+func TestE2EOAuthLinkOpenedBySomeoneElseLinksNothing(t *testing.T) {
 	t.Parallel()
 	h := startHarness(t, harnessOptions{})
-	h.slack.AddUser(bottest.User{ID: "U0BEN", Name: "ben", RealName: "Ben Bitdiddle", TZ: "Etc/UTC"})
-	h.slack.AddUser(bottest.User{ID: "U0ANA", Name: "ana", RealName: "Ana Lyst", TZ: "Etc/UTC"})
+	// Ben's display name is his to choose: it names nobody.
+	h.slack.AddUser(bottest.User{ID: "U0BEN", Name: "ana", RealName: "Ana Lyst", TZ: "Etc/UTC"})
 	_, prompt := h.run("U0BEN", "C0GENERAL", "login")
 	start := buttonURL(t, prompt)
 
 	h.c66.SetAuthorizingUser("ana@example.com")
 	ana := newBrowser(t)
+	h.slack.SignIn(ana.Jar, "U0ANA")
 	status, page := getPage(t, ana, start)
 	if status != http.StatusOK {
 		t.Fatalf("start page %d:\n%s", status, page)
 	}
-	mustContain(t, page, "Ben Bitdiddle", "U0BEN", "Only continue if that is you", "If someone sent you this link, close this page")
-	if strings.Contains(page, "U0ANA") || strings.Contains(page, "Ana Lyst") {
-		t.Errorf("the start page names the person who opened it, not the link's owner:\n%s", page)
+	mustContain(t, page, "U0BEN", "If someone sent you this link, close this page")
+	if strings.Contains(page, "Ana Lyst") {
+		t.Errorf("the start page shows a self-chosen display name:\n%s", page)
 	}
-	m := startState.FindStringSubmatch(page)
-	if m == nil {
-		t.Fatalf("no state in the start form:\n%s", page)
-	}
-	resp, err := ana.PostForm(h.public+"/oauth/start", url.Values{"state": {m[1]}})
+	resp, err := ana.PostForm(h.public+"/oauth/start", startForm(t, page))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if page := readBody(t, resp); resp.StatusCode != http.StatusOK || !strings.Contains(page, "linked to Slack") {
-		t.Fatalf("callback page %d:\n%s", resp.StatusCode, page)
+	page = readBody(t, resp)
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("Ana's sign-in as herself for Ben's login answered %d:\n%s", resp.StatusCode, page)
 	}
-
-	// Ana's own Slack identity was not linked…
-	_, msg := h.run("U0ANA", "C0GENERAL", "whoami")
-	mustContain(t, text(msg), "haven't linked")
-	// …the link's owner was (to the Cloud 66 account that consented), and
-	// he was told so in place of his login prompt.
-	_, msg = h.run("U0BEN", "C0GENERAL", "whoami")
-	mustContain(t, text(msg), "Acme", fmt.Sprintf("*Stacks visible*\n%d", len(h.c66.Stacks())))
+	mustContain(t, page, "You signed in to Slack as U0ANA", "started by U0BEN", "Nothing was linked")
+	for _, v := range ana.visited {
+		if strings.HasPrefix(v, h.c66.URL) {
+			t.Errorf("the browser went on to Cloud 66: %s", v)
+		}
+	}
+	if n := h.c66.RequestCount("", "/oauth/"); n != 0 {
+		t.Errorf("Cloud 66's OAuth endpoints were asked %d times", n)
+	}
+	for _, u := range []string{"U0ANA", "U0BEN"} {
+		_, msg := h.run(u, "C0GENERAL", "whoami")
+		mustContain(t, text(msg), "haven't linked")
+	}
+	// Ben's link is spent: his own browser can't use it any more.
+	ben := newBrowser(t)
+	h.slack.SignIn(ben.Jar, "U0BEN")
+	status, page = getPage(t, ben, start)
+	if status != http.StatusBadRequest || !strings.Contains(page, "not valid or was already used") {
+		t.Errorf("Ben's link after the refusal: %d:\n%s", status, page)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if _, err := h.slack.WaitMessage(ctx, func(m bottest.Message) bool {
-		return m.Kind == bottest.KindResponseURL && m.EnvelopeID == prompt.EnvelopeID && m.ReplaceOriginal && m.User == "U0BEN"
+		return m.Kind == bottest.KindResponseURL && m.EnvelopeID == prompt.EnvelopeID && m.ReplaceOriginal &&
+			strings.Contains(m.Text, "signed in to Slack as <@U0ANA>") && strings.Contains(m.Text, "nothing was linked")
 	}); err != nil {
 		t.Errorf("the link's owner was not told in Slack: %v", err)
 	}
@@ -155,7 +164,9 @@ func TestE2EOAuthStateAttacks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	refused("forged state posted", resp.StatusCode, readBody(t, resp), "not valid")
+	if page := readBody(t, resp); resp.StatusCode != http.StatusForbidden || !strings.Contains(page, "not opened in this browser") {
+		t.Errorf("forged state posted without a nonce: %d:\n%s", resp.StatusCode, page)
+	}
 	if resp.Header.Get("Set-Cookie") != "" {
 		t.Error("a forged state got a browser binding")
 	}

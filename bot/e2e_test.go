@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"html"
 	"io"
 	"log/slog"
 	"net"
@@ -149,6 +150,8 @@ func (h *harness) startBot(o harnessOptions) {
 		h.public = "http://" + ln.Addr().String()
 		h.cfg.PublicURL = h.public
 		h.c66.RegisterRedirectURI(h.public + "/oauth/callback")
+		h.cfg.SlackClientID, h.cfg.SlackClientSecret = h.slack.ClientID, h.slack.ClientSecret
+		h.slack.RegisterRedirectURL(h.public + "/oauth/slack/callback")
 	}
 	if o.tweak != nil {
 		o.tweak(h, &h.cfg)
@@ -281,8 +284,23 @@ func readBody(t *testing.T, resp *http.Response) string {
 	return string(b)
 }
 
+// startForm is what the start page's form sends: its hidden fields (the
+// login state and this browser's one-time nonce).
+func startForm(t *testing.T, page string) url.Values {
+	t.Helper()
+	v := url.Values{}
+	for _, m := range regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`).FindAllStringSubmatch(page, -1) {
+		v.Set(m[1], html.UnescapeString(m[2]))
+	}
+	if v.Get("state") == "" || v.Get("nonce") == "" {
+		t.Fatalf("no state and nonce in the start form:\n%s", page)
+	}
+	return v
+}
+
 // login drives the redirect flow as a person would: the button, the start
-// page, Continue, Cloud 66 consent (auto-approved), the callback page.
+// page, Continue, Sign in with Slack (the browser is signed in to Slack as
+// user), Cloud 66 consent (auto-approved), the callback page.
 func (h *harness) login(user string) (callbackURL string, replyAfter bottest.Message, br *browser) {
 	return h.loginAs(user, cloud66test.DefaultUser)
 }
@@ -298,19 +316,16 @@ func (h *harness) loginAs(user, email string) (callbackURL string, replyAfter bo
 		t.Fatalf("login button goes to %q, want the bot's start page", start)
 	}
 	br = newBrowser(t)
+	h.slack.SignIn(br.Jar, user)
 	resp, err := br.Get(start)
 	if err != nil {
 		t.Fatal(err)
 	}
 	page := readBody(t, resp)
-	if resp.StatusCode != 200 || !strings.Contains(page, "Continue to Cloud 66") || !strings.Contains(page, user) {
+	if resp.StatusCode != 200 || !strings.Contains(page, "Continue with Slack") || !strings.Contains(page, user) {
 		t.Fatalf("start page %d:\n%s", resp.StatusCode, page)
 	}
-	state := regexp.MustCompile(`name="state" value="([^"]+)"`).FindStringSubmatch(page)
-	if state == nil {
-		t.Fatalf("no state in the start form:\n%s", page)
-	}
-	resp, err = br.PostForm(h.public+"/oauth/start", url.Values{"state": {state[1]}})
+	resp, err = br.PostForm(h.public+"/oauth/start", startForm(t, page))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -602,6 +617,13 @@ func assertManifestCovers(t *testing.T, h *harness) {
 	for _, c := range h.slack.Calls() {
 		if c.Method == "apps.connections.open" || c.Method == "response_url" {
 			continue // the app-level token's connections:write; response URLs need no scope
+		}
+		if scope, ok := slackapp.UserScopeFor(c.Method); ok {
+			// Sign in with Slack: the app's credentials, or a person's token.
+			if scope != "" && !slices.Contains(slackapp.UserScopes(), scope) {
+				t.Errorf("the bot called %s, which needs the user scope %s, missing from the manifest", c.Method, scope)
+			}
+			continue
 		}
 		scope, ok := slackapp.ScopeFor(c.Method)
 		if !ok {

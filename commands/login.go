@@ -34,6 +34,8 @@ func runLogin(ctx context.Context, c *Call) (Reply, error) {
 		}
 		linked, err := d.Accounts.CompleteOutOfBand(ctx, c.Request.Identity(), c.Args[0])
 		switch {
+		case errors.Is(err, accounts.ErrCodeTooLong):
+			return errorText(fmt.Sprintf(":x: That is too long to be a Cloud 66 code (those are far shorter than %d characters), so I sent it nowhere. Copy the code Cloud 66 showed you and paste it as `%s login <code>`.", accounts.MaxCodeLength, d.Command)), nil
 		case errors.Is(err, accounts.ErrNoPendingLogin):
 			return errorText(":hourglass: I have no login waiting for a code from you (they last 10 minutes). Run `" + d.Command + " login` to get a fresh link."), nil
 		case errors.Is(err, accounts.ErrCodeRejected):

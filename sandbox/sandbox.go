@@ -168,6 +168,7 @@ func Start(ctx context.Context, o Options) (_ *Sandbox, err error) {
 	}
 	s.URL = "http://" + ln.Addr().String()
 	s.Cloud66.RegisterRedirectURI(s.URL + "/oauth/callback")
+	s.Slack.RegisterRedirectURL(s.URL + "/oauth/slack/callback")
 
 	key := make([]byte, 32)
 	_, _ = rand.Read(key) // never fails (crypto/rand panics instead)
@@ -183,15 +184,17 @@ func Start(ctx context.Context, o Options) (_ *Sandbox, err error) {
 		Cloud66ClientID:     s.Cloud66.ClientID,
 		Cloud66ClientSecret: s.Cloud66.ClientSecret,
 		// With a public URL the real redirect login runs, start page,
-		// browser binding and callback included.
-		PublicURL:       s.URL,
-		Listener:        ln,
-		DBPath:          filepath.Join(dir, "c66bot.db"),
-		SecretKeys:      [][]byte{key},
-		Command:         Command,
-		Logger:          logger,
-		ShutdownTimeout: 5 * time.Second,
-		Version:         "sandbox",
+		// Sign in with Slack, browser binding and callback included.
+		PublicURL:         s.URL,
+		SlackClientID:     s.Slack.ClientID,
+		SlackClientSecret: s.Slack.ClientSecret,
+		Listener:          ln,
+		DBPath:            filepath.Join(dir, "c66bot.db"),
+		SecretKeys:        [][]byte{key},
+		Command:           Command,
+		Logger:            logger,
+		ShutdownTimeout:   5 * time.Second,
+		Version:           "sandbox",
 		// Polls every second or so: a person is watching, and the fake
 		// Cloud 66 has no rate to protect.
 		Poll:            deploy.PollConfig{Initial: o.Poll, Max: o.Poll},
@@ -330,14 +333,15 @@ func (s *Sandbox) LoginURL(m bottest.Message) (string, bool) {
 	return "", false
 }
 
-var stateField = regexp.MustCompile(`name="state" value="([^"]*)"`)
+var hiddenField = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`)
 var pageText = regexp.MustCompile(`(?s)<h1>(.*?)</h1><p>(.*?)</p>`)
 
-// SignIn plays user's browser for a login link: it opens the bot's start
-// page, presses Continue, and follows Cloud 66's redirect (the fake
-// approves as user's Cloud 66 e-mail) back to the bot's callback, which
-// links the account and confirms in Slack before answering. It returns the
-// e-mail signed in as.
+// SignIn plays user's browser for a login link: signed in to the fake
+// Slack as user, it opens the bot's start page, presses Continue, signs in
+// with Slack (the fake approves as user) and follows Cloud 66's redirect
+// (the fake approves as user's Cloud 66 e-mail) back to the bot's
+// callback, which links the account and confirms in Slack before
+// answering. It returns the e-mail signed in as.
 func (s *Sandbox) SignIn(ctx context.Context, user, startURL string) (string, error) {
 	if !strings.HasPrefix(startURL, s.URL+"/oauth/start?") {
 		return "", errors.New("not a login link of this bot")
@@ -353,16 +357,20 @@ func (s *Sandbox) SignIn(ctx context.Context, user, startURL string) (string, er
 	if err != nil {
 		return "", err
 	}
+	s.Slack.SignIn(jar, user)
 	browser := &http.Client{Jar: jar}
 	page, status, err := fetch(ctx, browser, http.MethodGet, startURL, nil)
 	if err != nil {
 		return "", err
 	}
-	m := stateField.FindStringSubmatch(page)
-	if status != http.StatusOK || m == nil {
+	form := url.Values{}
+	for _, m := range hiddenField.FindAllStringSubmatch(page, -1) {
+		form.Set(m[1], html.UnescapeString(m[2]))
+	}
+	if status != http.StatusOK || form.Get("state") == "" {
 		return "", pageError(page, status)
 	}
-	page, status, err = fetch(ctx, browser, http.MethodPost, s.URL+"/oauth/start", url.Values{"state": {html.UnescapeString(m[1])}})
+	page, status, err = fetch(ctx, browser, http.MethodPost, s.URL+"/oauth/start", form)
 	if err != nil {
 		return "", err
 	}

@@ -6,6 +6,7 @@ package slackapp
 import (
 	_ "embed"
 	"fmt"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -17,16 +18,37 @@ var manifestYAML string
 // DefaultCommand is the slash command in the manifest as shipped.
 const DefaultCommand = "/c66"
 
+// SignInCallbackPath is where Slack sends browsers back after Sign in with
+// Slack, under C66BOT_PUBLIC_URL.
+const SignInCallbackPath = "/oauth/slack/callback"
+
+// placeholderRedirect is the manifest's redirect URL as shipped.
+const placeholderRedirect = "https://c66bot.example.com" + SignInCallbackPath
+
 // validCommand is Slack's rule: a slash, then up to 31 lowercase letters,
 // digits, dashes or underscores.
 var validCommand = regexp.MustCompile(`^/[a-z0-9_-]{1,31}$`)
 
 // Manifest returns the app manifest (YAML) with command as the slash command.
 func Manifest(command string) (string, error) {
+	return ManifestFor(command, "")
+}
+
+// ManifestFor is Manifest with Sign in with Slack's redirect URL under
+// publicURL (C66BOT_PUBLIC_URL); an empty publicURL keeps the placeholder.
+func ManifestFor(command, publicURL string) (string, error) {
 	if !validCommand.MatchString(command) {
 		return "", fmt.Errorf("the slash command %q must be / followed by up to 31 lowercase letters, digits, - or _", command)
 	}
-	return strings.Replace(manifestYAML, "command: "+DefaultCommand+"\n", "command: "+command+"\n", 1), nil
+	out := strings.Replace(manifestYAML, "command: "+DefaultCommand+"\n", "command: "+command+"\n", 1)
+	if publicURL != "" {
+		u, err := url.Parse(publicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.ContainsAny(publicURL, " \n#\"'") {
+			return "", fmt.Errorf("the public URL %q must be an http(s) URL", publicURL)
+		}
+		out = strings.Replace(out, placeholderRedirect, strings.TrimRight(publicURL, "/")+SignInCallbackPath, 1)
+	}
+	return out, nil
 }
 
 // scopeOf maps each Slack Web API method the bot calls with its bot token
@@ -38,8 +60,26 @@ var scopeOf = map[string]string{
 	"chat.postEphemeral":    "chat:write",
 	"chat.getPermalink":     "",
 	"conversations.open":    "im:write",
-	"users.info":            "users:read",
 	"usergroups.users.list": "usergroups:read",
+}
+
+// userScopeOf maps each Web API method of Sign in with Slack to the user
+// scope it needs: openid.connect.token is called with the app's own client
+// id and secret, userInfo with the person's token.
+var userScopeOf = map[string]string{
+	"openid.connect.token":    "",
+	"openid.connect.userInfo": "openid",
+}
+
+// UserScopes are the user token scopes the manifest asks for: openid,
+// which Sign in with Slack needs to say who a person is.
+func UserScopes() []string { return []string{"openid"} }
+
+// UserScopeFor is the user scope a Sign in with Slack method needs; ok is
+// false for any other method.
+func UserScopeFor(method string) (scope string, ok bool) {
+	scope, ok = userScopeOf[method]
+	return scope, ok
 }
 
 // BotScopes are the bot token scopes c66bot uses: the slash command, the

@@ -22,7 +22,8 @@ type manifestDoc struct {
 		} `yaml:"bot_user"`
 	} `yaml:"features"`
 	OAuthConfig struct {
-		Scopes struct {
+		RedirectURLs []string `yaml:"redirect_urls"`
+		Scopes       struct {
 			Bot  []string `yaml:"bot"`
 			User []string `yaml:"user"`
 		} `yaml:"scopes"`
@@ -63,8 +64,32 @@ func TestManifestMatchesTheCode(t *testing.T) {
 	if !slices.Equal(got, BotScopes()) {
 		t.Errorf("manifest bot scopes %v, the code uses %v", got, BotScopes())
 	}
-	if len(m.OAuthConfig.Scopes.User) != 0 {
-		t.Errorf("user scopes %v: the bot acts with its own token only", m.OAuthConfig.Scopes.User)
+	if !slices.Equal(m.OAuthConfig.Scopes.User, UserScopes()) {
+		t.Errorf("user scopes %v, want %v: Sign in with Slack's openid and nothing that acts as the person", m.OAuthConfig.Scopes.User, UserScopes())
+	}
+	if len(m.OAuthConfig.RedirectURLs) != 1 || !strings.HasSuffix(m.OAuthConfig.RedirectURLs[0], SignInCallbackPath) {
+		t.Errorf("redirect_urls %v, want the Sign in with Slack callback", m.OAuthConfig.RedirectURLs)
+	}
+	for method := range userScopeOf {
+		if _, ok := ScopeFor(method); ok {
+			t.Errorf("%s is listed as a bot token method and a Sign in with Slack one", method)
+		}
+	}
+}
+
+func TestManifestForPublicURL(t *testing.T) {
+	t.Parallel()
+	out, err := ManifestFor("/c66", "https://bot.example.org/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := parse(t, out).OAuthConfig.RedirectURLs; !slices.Equal(got, []string{"https://bot.example.org/oauth/slack/callback"}) {
+		t.Errorf("redirect_urls = %v", got)
+	}
+	for _, bad := range []string{"bot.example.org", "ftp://x", "https://x/\n  evil: 1"} {
+		if _, err := ManifestFor("/c66", bad); err == nil {
+			t.Errorf("ManifestFor accepted the public URL %q", bad)
+		}
 	}
 }
 

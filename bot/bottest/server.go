@@ -1,6 +1,7 @@
 // Package bottest is an in-process fake of the parts of Slack that the bot
 // talks to: the Web API (under /api/), Socket Mode (apps.connections.open and
-// the /link/ WebSocket) and response_url hooks (under /hooks/).
+// the /link/ WebSocket), response_url hooks (under /hooks/) and Sign in with
+// Slack (/openid/connect/…, openid.go).
 //
 // It is meant to be driven by the real slack-go client:
 //
@@ -252,6 +253,9 @@ type Server struct {
 	TeamID    string
 	BotUserID string
 	AppID     string
+	// ClientID and ClientSecret are the app's OAuth credentials, which
+	// openid.connect.token checks (Sign in with Slack, openid.go).
+	ClientID, ClientSecret string
 
 	cfg config
 	hs  *httptest.Server
@@ -287,6 +291,7 @@ type Server struct {
 	noPings   bool
 	envelopes map[string]*envelope
 	acks      []ackRecord
+	oidc      openIDProvider
 }
 
 // New starts a fake Slack on 127.0.0.1 with a random port. Call Close when done.
@@ -318,7 +323,9 @@ func New(opts ...Option) *Server {
 		tickets:    make(map[string]bool),
 		conns:      make(map[*wsConn]struct{}),
 		envelopes:  make(map[string]*envelope),
+		oidc:       newOpenIDProvider(),
 	}
+	s.ClientID, s.ClientSecret = DefaultClientID, DefaultClientSecret
 	for _, c := range []Channel{
 		{ID: ChannelGeneral, Name: "general", BotMember: true},
 		{ID: ChannelPublic, Name: "random"},
@@ -334,6 +341,9 @@ func New(opts ...Option) *Server {
 	mux.HandleFunc("/hooks/", s.handleHook)
 	mux.HandleFunc("/link", s.handleLink)
 	mux.HandleFunc("/link/", s.handleLink)
+	mux.HandleFunc("/openid/connect/authorize", s.handleOpenIDAuthorize)
+	mux.HandleFunc("GET /openid/connect/keys", s.handleOpenIDKeys)
+	mux.HandleFunc("GET /.well-known/openid-configuration", s.handleOpenIDConfiguration)
 	s.hs = httptest.NewServer(mux)
 	s.URL = s.hs.URL
 	return s

@@ -21,6 +21,9 @@ type apiRequest struct {
 	json       json.RawMessage
 	token      string
 	bearer     bool
+	// basicUser and basicPass are HTTP Basic credentials (an app's client
+	// id and secret, for openid.connect.token).
+	basicUser, basicPass string
 }
 
 // apiResult is the answer to a Web API request.
@@ -70,9 +73,11 @@ func rateLimited(retryAfter time.Duration) apiResult {
 type tokenPolicy int
 
 const (
-	botToken         tokenPolicy = iota // xoxb only; xapp → not_allowed_token_type
-	botOrAppToken                       // either token
-	appTokenInHeader                    // xapp as Bearer only (apps.connections.open)
+	botToken          tokenPolicy = iota // xoxb only; xapp → not_allowed_token_type
+	botOrAppToken                        // either token
+	appTokenInHeader                     // xapp as Bearer only (apps.connections.open)
+	clientCredentials                    // no token: the app's client id and secret (openid.connect.token)
+	userToken                            // a person's token (openid.connect.userInfo); the method checks it
 )
 
 type apiMethod struct {
@@ -90,6 +95,9 @@ var apiMethods = map[string]apiMethod{
 	"users.info":            {(*Server).apiUsersInfo, botToken},
 	"usergroups.users.list": {(*Server).apiUserGroupUsers, botToken},
 	"chat.getPermalink":     {(*Server).apiGetPermalink, botToken},
+	// Sign in with Slack (openid.go).
+	"openid.connect.token":    {(*Server).apiOpenIDToken, clientCredentials},
+	"openid.connect.userInfo": {(*Server).apiOpenIDUserInfo, userToken},
 }
 
 func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
@@ -141,6 +149,7 @@ func parseAPIRequest(w http.ResponseWriter, r *http.Request) (*apiRequest, strin
 			req.token = strings.TrimSpace(tok)
 			req.bearer = true
 		}
+		req.basicUser, req.basicPass, _ = r.BasicAuth()
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxRequestBodySize)
 	ctype, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
@@ -214,6 +223,9 @@ func (s *Server) dispatchLocked(method string, req *apiRequest) apiResult {
 }
 
 func (s *Server) checkTokenLocked(p tokenPolicy, req *apiRequest) string {
+	if p == clientCredentials {
+		return ""
+	}
 	if req.token == "" {
 		return "not_authed"
 	}
@@ -232,6 +244,8 @@ func (s *Server) checkTokenLocked(p tokenPolicy, req *apiRequest) string {
 		if req.token == s.BotToken || req.token == s.AppToken {
 			return ""
 		}
+	case userToken:
+		return ""
 	default:
 		switch req.token {
 		case s.BotToken:

@@ -54,6 +54,7 @@ func doctor(ctx context.Context, args []string, getenv func(string) string, stdo
 	d.settings()
 	d.slackAppToken(ctx)
 	d.slackBotToken(ctx)
+	d.slackSignIn(ctx)
 	d.cloud66(ctx)
 	d.oauthApp()
 	d.policy()
@@ -149,6 +150,10 @@ func settingHelp(env string) string {
 		return "the client id of your Cloud 66 OAuth application (Account → Apps → Developers)"
 	case "CLOUD66_CLIENT_SECRET":
 		return "the secret of your Cloud 66 OAuth application (Account → Apps → Developers)"
+	case "SLACK_CLIENT_ID":
+		return "the Slack app's Client ID: Slack app → Basic Information → App Credentials"
+	case "SLACK_CLIENT_SECRET":
+		return "the Slack app's Client Secret: Slack app → Basic Information → App Credentials"
 	}
 	return ""
 }
@@ -169,6 +174,14 @@ func (d *doctorRun) settings() {
 	for _, env := range []string{"SLACK_APP_TOKEN", "SLACK_BOT_TOKEN", "CLOUD66_CLIENT_ID", "CLOUD66_CLIENT_SECRET"} {
 		if v[env] == "" {
 			problem(env, "not set", fmt.Sprintf("set %s (or --%s) to %s", env, flagFor(env), settingHelp(env)))
+		}
+	}
+	if v["C66BOT_PUBLIC_URL"] != "" {
+		for _, env := range []string{"SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET"} {
+			if v[env] == "" {
+				problem(env, "not set, and C66BOT_PUBLIC_URL is: browsers sign in with Slack before Cloud 66 is asked",
+					fmt.Sprintf("set %s (or --%s) to %s", env, flagFor(env), settingHelp(env)))
+			}
 		}
 	}
 	if t := v["SLACK_APP_TOKEN"]; t != "" && !strings.HasPrefix(t, "xapp-") {
@@ -361,6 +374,46 @@ func (d *doctorRun) slackBotToken(ctx context.Context) {
 		}
 	}
 	d.pass(name, detail)
+}
+
+// slackSignIn checks Sign in with Slack's settings where there is a public
+// URL: it sends openid.connect.token a made-up code, which Slack answers
+// invalid_code, unless it refuses the app's credentials first.
+func (d *doctorRun) slackSignIn(ctx context.Context) {
+	const name = "Sign in with Slack"
+	pub := strings.TrimRight(d.v["C66BOT_PUBLIC_URL"], "/")
+	switch {
+	case pub == "":
+		d.pass(name, "not used: no C66BOT_PUBLIC_URL, so people paste the Cloud 66 code in Slack, which proves who they are")
+		return
+	case d.bad["SLACK_CLIENT_ID"] || d.bad["SLACK_CLIENT_SECRET"] || d.bad["SLACK_API_URL"] || d.bad["C66BOT_PUBLIC_URL"]:
+		d.skip(name, "see the settings above")
+		return
+	}
+	redirect := pub + slackapp.SignInCallbackPath
+	ctx, cancel := context.WithTimeout(ctx, doctorTimeout)
+	defer cancel()
+	_, err := slack.GetOpenIDConnectTokenContext(ctx, d.http, d.v["SLACK_CLIENT_ID"], d.v["SLACK_CLIENT_SECRET"],
+		"c66bot-doctor-made-up-code", redirect, slack.OAuthOptionAPIURL(apiURLWithSlash(d.v["SLACK_API_URL"])))
+	var se slack.SlackErrorResponse
+	switch {
+	case errors.As(err, &se) && (se.Err == "invalid_code" || se.Err == "invalid_grant"):
+		d.pass(name, "Slack did not refuse SLACK_CLIENT_ID and SLACK_CLIENT_SECRET (openid.connect.token answered "+se.Err+" to a made-up code); "+
+			"the app's redirect URLs must include "+redirect)
+	case errors.As(err, &se) && se.Err == "invalid_client_id":
+		d.fail(name, "openid.connect.token answered invalid_client_id", "SLACK_CLIENT_ID is not your Slack app's: copy "+settingHelp("SLACK_CLIENT_ID"))
+	case errors.As(err, &se) && se.Err == "bad_client_secret":
+		d.fail(name, "openid.connect.token answered bad_client_secret", "SLACK_CLIENT_SECRET is wrong or was regenerated: copy "+settingHelp("SLACK_CLIENT_SECRET"))
+	case errors.As(err, &se) && se.Err == "bad_redirect_uri":
+		d.fail(name, "openid.connect.token answered bad_redirect_uri", "add "+redirect+" under OAuth & Permissions → Redirect URLs (or update the app from `c66bot manifest`)")
+	case errors.As(err, &se):
+		d.warn(name, "openid.connect.token answered "+se.Err+" to a made-up code", "see https://docs.slack.dev/reference/methods/openid.connect.token for what "+se.Err+" means")
+	case err == nil:
+		d.warn(name, "openid.connect.token accepted a made-up code", "check SLACK_API_URL: it should be Slack's (https://slack.com/api/)")
+	default:
+		detail, fix := d.slackTransportFix(err)
+		d.fail(name, "openid.connect.token: "+detail, fix)
+	}
 }
 
 // cloud66 checks that Cloud 66 answers the unauthenticated ping.

@@ -29,6 +29,7 @@ func healthyDoctorEnv(t *testing.T) *opsEnv {
 	}
 	e.env["C66BOT_POLICY"] = pol
 	e.env["C66BOT_PUBLIC_URL"] = "https://c66bot.example.com"
+	e.env["SLACK_CLIENT_ID"], e.env["SLACK_CLIENT_SECRET"] = e.slack.ClientID, e.slack.ClientSecret
 	return e
 }
 
@@ -72,17 +73,18 @@ func TestDoctorHealthy(t *testing.T) {
 		"register the callback https://c66bot.example.com/oauth/callback",
 		"schema v3", "1 linked person", "the 1 sealed value opens",
 		"policy.yaml parses",
+		"Slack did not refuse SLACK_CLIENT_ID and SLACK_CLIENT_SECRET", "redirect URLs must include https://c66bot.example.com/oauth/slack/callback",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
-	for _, check := range []string{"settings", "sealing key", "Slack app token", "Slack bot token", "Cloud 66", "Cloud 66 OAuth app", "policy", "database", "stored tokens", "listen address"} {
+	for _, check := range []string{"settings", "sealing key", "Slack app token", "Slack bot token", "Sign in with Slack", "Cloud 66", "Cloud 66 OAuth app", "policy", "database", "stored tokens", "listen address"} {
 		if lineFor(lines, check) == "" {
 			t.Errorf("no %q line:\n%s", check, out)
 		}
 	}
-	if !strings.Contains(stderr, "all 10 checks passed") {
+	if !strings.Contains(stderr, "all 11 checks passed") {
 		t.Errorf("stderr = %q", stderr)
 	}
 	if e.slack.CallCount("apps.connections.open") != 1 || e.slack.CallCount("auth.test") != 1 {
@@ -142,7 +144,7 @@ func TestDoctorBroken(t *testing.T) {
 			t.Errorf("%s: %q, want ok", check, l)
 		}
 	}
-	if !strings.Contains(stderr, "4 of 10 checks failed") {
+	if !strings.Contains(stderr, "4 of 11 checks failed") {
 		t.Errorf("stderr = %q", stderr)
 	}
 }
@@ -287,6 +289,44 @@ func TestDoctorPublicURL(t *testing.T) {
 	_, lines, _ := doctorLines(t, e.env)
 	if l := lineFor(lines, "Cloud 66 OAuth app"); !strings.Contains(l, "out-of-band") || !strings.Contains(l, "urn:ietf:wg:oauth:2.0:oob") {
 		t.Errorf("without a public URL: %q", l)
+	}
+}
+
+func TestDoctorSignInWithSlack(t *testing.T) {
+	t.Parallel()
+	// With a public URL, the two settings are required, each named.
+	e := healthyDoctorEnv(t)
+	delete(e.env, "SLACK_CLIENT_ID")
+	delete(e.env, "SLACK_CLIENT_SECRET")
+	code, lines, _ := doctorLines(t, e.env)
+	for _, env := range []string{"SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET"} {
+		if l := lineFor(lines, "setting "+env); code != 1 || !strings.HasPrefix(l, "FAIL ") || !strings.Contains(l, "Basic Information → App Credentials") {
+			t.Errorf("exit %d, %s line %q", code, env, l)
+		}
+	}
+	if l := lineFor(lines, "Sign in with Slack"); !strings.HasPrefix(l, "skip ") {
+		t.Errorf("Sign in with Slack line %q, want skip", l)
+	}
+
+	// A secret Slack refuses.
+	e = healthyDoctorEnv(t)
+	e.env["SLACK_CLIENT_SECRET"] = "regenerated-since"
+	code, lines, _ = doctorLines(t, e.env)
+	if l := lineFor(lines, "Sign in with Slack"); code != 1 || !strings.HasPrefix(l, "FAIL ") || !strings.Contains(l, "bad_client_secret") || strings.Contains(l, "regenerated-since") {
+		t.Errorf("exit %d, line %q", code, l)
+	}
+	if e.slack.CallCount("openid.connect.token") != 1 {
+		t.Errorf("openid.connect.token called %d times", e.slack.CallCount("openid.connect.token"))
+	}
+
+	// Without a public URL they are not needed.
+	e = healthyDoctorEnv(t)
+	delete(e.env, "C66BOT_PUBLIC_URL")
+	delete(e.env, "SLACK_CLIENT_ID")
+	delete(e.env, "SLACK_CLIENT_SECRET")
+	code, lines, _ = doctorLines(t, e.env)
+	if l := lineFor(lines, "Sign in with Slack"); code != 0 || !strings.HasPrefix(l, "ok   ") || !strings.Contains(l, "not used") {
+		t.Errorf("exit %d, line %q", code, l)
 	}
 }
 

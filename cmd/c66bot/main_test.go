@@ -82,6 +82,7 @@ func TestBadSettings(t *testing.T) {
 		{"C66BOT_SECRET_KEY", "not-base64!", "C66BOT_SECRET_KEY"},
 		{"SLACK_APP_TOKEN", "xoxb-wrong", "SLACK_APP_TOKEN must be an app-level token"},
 		{"C66BOT_PUBLIC_URL", "ftp://x", "C66BOT_PUBLIC_URL must be an http(s) URL"},
+		{"C66BOT_PUBLIC_URL", "https://bot.example.com", "C66BOT_PUBLIC_URL is set, so Sign in with Slack needs SLACK_CLIENT_ID and SLACK_CLIENT_SECRET"},
 		{"C66BOT_LOG_LEVEL", "loud", "C66BOT_LOG_LEVEL"},
 		{"C66BOT_COMMAND", "c66", "must start with /"},
 	}

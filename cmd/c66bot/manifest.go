@@ -10,12 +10,14 @@ import (
 	"github.com/c66bot/c66bot/slackapp"
 )
 
-// manifest prints the Slack app manifest with the configured command name,
-// ready to paste into "Create New App → From an app manifest".
+// manifest prints the Slack app manifest with the configured command name
+// and Sign in with Slack's redirect URL under the public URL, ready to paste
+// into "Create New App → From an app manifest".
 func manifest(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("manifest", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	command := fs.String("command", "", "the slash command [C66BOT_COMMAND] (default /c66)")
+	public := fs.String("public-url", "", "base URL browsers reach, for Sign in with Slack's redirect URL [C66BOT_PUBLIC_URL]")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -29,7 +31,11 @@ func manifest(args []string, getenv func(string) string, stdout, stderr io.Write
 	if cmd == "" {
 		cmd = "/c66"
 	}
-	out, err := slackapp.Manifest(cmd)
+	pub := *public
+	if pub == "" {
+		pub = getenv("C66BOT_PUBLIC_URL")
+	}
+	out, err := slackapp.ManifestFor(cmd, pub)
 	if err != nil {
 		fmt.Fprintf(stderr, "c66bot manifest: %v\n", err)
 		return 2
