@@ -43,7 +43,6 @@ const (
 	SlackUpdate           = "chat.update"
 	SlackPostEphemeral    = "chat.postEphemeral"
 	SlackConversationOpen = "conversations.open"
-	SlackUsersInfo        = "users.info"
 	SlackUserGroupsList   = "usergroups.users.list"
 	SlackResponseURL      = "response_url"
 )
@@ -51,7 +50,7 @@ const (
 func slackMethods() []string {
 	return []string{
 		SlackPostMessage, SlackUpdate, SlackPostEphemeral, SlackConversationOpen,
-		SlackUsersInfo, SlackUserGroupsList, SlackResponseURL,
+		SlackUserGroupsList, SlackResponseURL,
 	}
 }
 

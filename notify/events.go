@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/c66bot/c66bot/cloud66"
 )
 
 // Event kinds: what a subscription can follow.
@@ -187,31 +189,12 @@ func (e Event) Key() string {
 	return "deploy:" + e.StackUID + ":" + when + ":" + e.Kind
 }
 
-// maxUIDLen bounds a stack uid; Cloud 66's are 32 hex digits, the
-// documentation's examples somewhat longer.
-const maxUIDLen = 64
-
-// validUID reports whether uid looks like a Cloud 66 uid. A uid ends up in
-// dashboard links, storage keys and dedup keys, so anything beyond letters,
-// digits, '-' and '_' is refused rather than escaped.
-func validUID(uid string) bool {
-	if uid == "" || len(uid) > maxUIDLen {
-		return false
-	}
-	for _, r := range uid {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
-			return false
-		}
-	}
-	return true
-}
-
 // validate checks what Accept needs of an event.
 func (e Event) validate() error {
 	if !knownKind(e.Kind) {
 		return fmt.Errorf("notify: unknown event kind %q", e.Kind)
 	}
-	if !validUID(e.StackUID) {
+	if !cloud66.ValidUID(e.StackUID) {
 		return fmt.Errorf("notify: %s event: invalid stack uid %q", e.Kind, e.StackUID)
 	}
 	return nil

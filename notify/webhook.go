@@ -179,8 +179,8 @@ func DecodeWebhook(body []byte) (Event, error) {
 	if ev.StackUID == "" {
 		return ev, fmt.Errorf("%w (%s)", ErrNoStack, typ)
 	}
-	if !validUID(ev.StackUID) {
-		return Event{}, fmt.Errorf("notify: webhook %s: invalid stack uid %q", typ, clip(ev.StackUID, maxUIDLen))
+	if !cloud66.ValidUID(ev.StackUID) {
+		return Event{}, fmt.Errorf("notify: webhook %s: invalid stack uid %q", typ, clip(ev.StackUID, cloud66.MaxUIDLen))
 	}
 	return ev, nil
 }
