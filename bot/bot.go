@@ -392,7 +392,7 @@ func (b *Bot) Run(ctx context.Context) error {
 		if gctx.Err() != nil {
 			return nil
 		}
-		return fmt.Errorf("slack socket mode: %w", err)
+		return socketRunError(err)
 	})
 	g.Go(func() error { b.eventLoop(gctx); return nil })
 	g.Go(func() error {
