@@ -469,13 +469,17 @@ func (b *Bot) sweep(ctx context.Context) {
 	}
 }
 
-// Ready reports whether the socket is connected and the database answers.
+// Ready reports whether the socket is connected and the database answers
+// and takes writes.
 func (b *Bot) Ready(ctx context.Context) error {
 	if !b.connected.Load() {
 		return errors.New("slack socket not connected")
 	}
 	if err := b.store.Ping(ctx); err != nil {
 		return fmt.Errorf("database: %w", err)
+	}
+	if err := b.store.WriteError(); err != nil {
+		return fmt.Errorf("database not writable: %w", err)
 	}
 	return nil
 }
