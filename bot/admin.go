@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,21 +21,17 @@ import (
 // serveAdmin answers local operator commands (`c66bot audit`, `token`,
 // `backup`, `rekey` and `doctor` while the bot runs) on a Unix socket beside
 // the database. bbolt lets one process hold the file, so the running bot
-// answers for it. The socket is mode 0600: only the user who runs the bot,
-// who can read the database anyway, may ask.
+// answers for it. The socket is mode 0600 from the moment it appears (see
+// listenUnixPrivate): only the user who runs the bot, who can read the
+// database anyway, may ask.
 func (b *Bot) serveAdmin(ctx context.Context) error {
 	path := b.cfg.AdminSocket
 	// We hold the database lock, so no other c66bot serves this socket: a
-	// file left there is from a process that died.
-	_ = os.Remove(path)
-	ln, err := net.Listen("unix", path)
+	// file left there is from a process that died, and the rename in
+	// listenUnixPrivate replaces it.
+	ln, err := listenUnixPrivate(path, net.Listen)
 	if err != nil {
 		b.log.Warn("admin socket unavailable; `c66bot audit` works only while the bot is stopped", "path", path, "error", err.Error())
-		return nil
-	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		ln.Close()
-		b.log.Warn("admin socket: chmod failed; closing it", "error", err.Error())
 		return nil
 	}
 	mux := http.NewServeMux()
@@ -123,6 +120,46 @@ func (b *Bot) serveAdmin(ctx context.Context) error {
 		return nil
 	}
 	return err
+}
+
+// listenUnixPrivate listens on a Unix socket at path that no other user can
+// connect to at any moment, whatever the umask. net.Listen creates the
+// socket with the umask's mode, so a chmod after it would leave a window in
+// which a lax umask (000, 002) lets others connect. Instead the socket is
+// bound inside a new directory only this user may enter (0700), made 0600
+// there, and then renamed into place, so it appears at path already
+// private. The rename also replaces a stale socket left at path. listen is
+// net.Listen (tests watch the moment of binding through it).
+func listenUnixPrivate(path string, listen func(network, address string) (net.Listener, error)) (net.Listener, error) {
+	// A short name: Unix socket paths are limited to about 100 bytes.
+	dir, err := os.MkdirTemp(filepath.Dir(path), ".s")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	// MkdirTemp asks for 0700, which a umask can only narrow; say it
+	// outright all the same, since everything rests on it.
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return nil, err
+	}
+	tmp := filepath.Join(dir, "s")
+	ln, err := listen("unix", tmp)
+	if err != nil {
+		return nil, err
+	}
+	if ul, ok := ln.(*net.UnixListener); ok {
+		// The socket moves; serveAdmin removes it at path itself.
+		ul.SetUnlinkOnClose(false)
+	}
+	if err := os.Chmod(tmp, 0o600); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return ln, nil
 }
 
 // AuditSource is what WriteAudit reads.

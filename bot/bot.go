@@ -421,7 +421,7 @@ func (b *Bot) Run(ctx context.Context) error {
 		if gctx.Err() != nil {
 			return nil
 		}
-		return fmt.Errorf("slack socket mode: %w", err)
+		return socketRunError(err)
 	})
 	g.Go(func() error { b.eventLoop(gctx); return nil })
 	g.Go(func() error {
@@ -499,13 +499,17 @@ func (b *Bot) sweep(ctx context.Context) {
 	}
 }
 
-// Ready reports whether the socket is connected and the database answers.
+// Ready reports whether the socket is connected and the database answers
+// and takes writes.
 func (b *Bot) Ready(ctx context.Context) error {
 	if !b.connected.Load() {
 		return errors.New("slack socket not connected")
 	}
 	if err := b.store.Ping(ctx); err != nil {
 		return fmt.Errorf("database: %w", err)
+	}
+	if err := b.store.WriteError(); err != nil {
+		return fmt.Errorf("database not writable: %w", err)
 	}
 	return nil
 }

@@ -117,6 +117,10 @@ func startHarness(t *testing.T, o harnessOptions) *harness {
 func (h *harness) restart() {
 	h.t.Helper()
 	h.stop()
+	// The old bot closed its socket, but the fake may not have seen it yet;
+	// until it has, it counts as connected (so startBot would not wait for
+	// the new one) and may be handed the next envelope, which nobody acks.
+	waitUntil(h.t, 10*time.Second, "the old socket to close", func() bool { return h.slack.Connections() == 0 })
 	h.startBot(h.opts)
 }
 

@@ -83,8 +83,14 @@ func (b *Bot) handleReady(w http.ResponseWriter, r *http.Request) {
 		checks["slack_socket"] = "not connected"
 		status = http.StatusServiceUnavailable
 	}
-	if err := b.store.Ping(ctx); err != nil {
+	switch {
+	case b.store.Ping(ctx) != nil:
 		checks["database"] = "unavailable"
+		status = http.StatusServiceUnavailable
+	case b.store.WriteError() != nil:
+		// Reads still answer on a full disk; the last write that failed
+		// (cleared by the next one that commits) is what tells.
+		checks["database"] = "not writable"
 		status = http.StatusServiceUnavailable
 	}
 	w.Header().Set("Content-Type", "application/json")

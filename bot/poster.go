@@ -160,15 +160,43 @@ func msgOptions(m deploy.Message) []slack.MsgOption {
 	return opts
 }
 
-// postMessage is one chat.postMessage, a thread reply when threadTS is
-// set. It returns slack-go's error as is; callers classify it.
-func (p *poster) postMessage(ctx context.Context, channel string, m deploy.Message, threadTS string) (string, error) {
-	opts := msgOptions(m)
-	if threadTS != "" {
-		opts = append(opts, slack.MsgOptionTS(threadTS))
+// asPlainText is m as Slack will take it after refusing its form (see
+// refusedLayout): the plain-text fallback, no blocks.
+func asPlainText(m deploy.Message) deploy.Message {
+	return deploy.Message{Text: plainFallback(m.Text, m.Blocks), InChannel: m.InChannel}
+}
+
+// withPlainFallback runs send with m and, when Slack refuses m's form
+// (invalid_blocks, msg_too_long), once more with m as plain text, so a
+// message is never dropped for its layout. Slack took nothing the first
+// time, so nothing is posted twice. Other errors are returned as they are.
+// send's plain argument says which of the two it is sending.
+func withPlainFallback(m deploy.Message, send func(m deploy.Message, plain bool) error) error {
+	err := send(m, false)
+	if !isRefusedLayout(err) {
+		return err
 	}
-	_, ts, err := p.api.PostMessageContext(ctx, channel, opts...)
-	return ts, trackSlack(p.metrics, metrics.SlackPostMessage, err)
+	if ferr := send(asPlainText(m), true); ferr != nil {
+		return fmt.Errorf("%w; and as plain text: %w", err, ferr)
+	}
+	return nil
+}
+
+// postMessage is one chat.postMessage, a thread reply when threadTS is
+// set, falling back to plain text when Slack refuses the message's form.
+// It returns slack-go's error as is; callers classify it.
+func (p *poster) postMessage(ctx context.Context, channel string, m deploy.Message, threadTS string) (string, error) {
+	var ts string
+	err := withPlainFallback(m, func(m deploy.Message, _ bool) error {
+		opts := msgOptions(m)
+		if threadTS != "" {
+			opts = append(opts, slack.MsgOptionTS(threadTS))
+		}
+		var err error
+		_, ts, err = p.api.PostMessageContext(ctx, channel, opts...)
+		return trackSlack(p.metrics, metrics.SlackPostMessage, err)
+	})
+	return ts, err
 }
 
 // send posts through the queue, or straight to Slack without one.
@@ -194,8 +222,16 @@ func (p *poster) Post(ctx context.Context, channel string, m deploy.Message) (st
 // Update edits the bot's own message ts (chat.update, Tier 3, not queued).
 func (p *poster) Update(ctx context.Context, channel, ts string, m deploy.Message) error {
 	return p.call(ctx, func() error {
-		_, _, _, err := p.api.UpdateMessageContext(ctx, channel, ts, msgOptions(m)...)
-		return trackSlack(p.metrics, metrics.SlackUpdate, err)
+		return withPlainFallback(m, func(m deploy.Message, plain bool) error {
+			opts := msgOptions(m)
+			if plain {
+				// chat.update keeps the old blocks unless told to drop
+				// them, and they would hide the text.
+				opts = append(opts, slack.MsgOptionBlocks())
+			}
+			_, _, _, err := p.api.UpdateMessageContext(ctx, channel, ts, opts...)
+			return trackSlack(p.metrics, metrics.SlackUpdate, err)
+		})
 	})
 }
 
@@ -223,8 +259,10 @@ func (p *poster) Thread(ctx context.Context, channel, threadTS string, m deploy.
 // Ephemeral shows m to user only (chat.postEphemeral, Tier 4, not queued).
 func (p *poster) Ephemeral(ctx context.Context, channel, user string, m deploy.Message) error {
 	return p.call(ctx, func() error {
-		_, err := p.api.PostEphemeralContext(ctx, channel, user, msgOptions(m)...)
-		return trackSlack(p.metrics, metrics.SlackPostEphemeral, err)
+		return withPlainFallback(m, func(m deploy.Message, _ bool) error {
+			_, err := p.api.PostEphemeralContext(ctx, channel, user, msgOptions(m)...)
+			return trackSlack(p.metrics, metrics.SlackPostEphemeral, err)
+		})
 	})
 }
 

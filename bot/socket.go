@@ -3,8 +3,17 @@ package bot
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -50,14 +59,31 @@ func (b *Bot) handleEvent(ctx context.Context, evt socketmode.Event) {
 		return
 	case socketmode.EventTypeConnectionError:
 		b.connected.Store(false)
-		b.log.Warn("slack socket connection error; reconnecting")
+		b.logConnectionError(evt.Data)
 		return
 	case socketmode.EventTypeInvalidAuth:
+		// RunContext returns the refusal next, and Run reports it once
+		// (see SlackAuthError); a second line here would only repeat it.
 		b.connected.Store(false)
-		b.log.Error("slack refused the app token (invalid_auth): check SLACK_APP_TOKEN")
+		b.log.Debug("slack refused the app token")
 		return
 	case socketmode.EventTypeIncomingError, socketmode.EventTypeErrorBadMessage, socketmode.EventTypeErrorWriteFailed:
-		b.log.Warn("slack socket error", "type", string(evt.Type))
+		// The payloads may hold a message; only the cause is logged.
+		var cause error
+		switch d := evt.Data.(type) {
+		case *slack.IncomingEventError:
+			cause = d.ErrorObj
+		case *socketmode.ErrorBadMessage:
+			cause = d.Cause
+		case *socketmode.ErrorWriteFailed:
+			cause = d.Cause
+		}
+		attrs := []any{"type", string(evt.Type)}
+		if cause != nil {
+			kind, detail := describeNetError(cause)
+			attrs = append(attrs, "cause", kind, "error", detail)
+		}
+		b.log.Warn("slack socket error", attrs...)
 		return
 	}
 	if evt.Request == nil || evt.Request.EnvelopeID == "" {
@@ -223,4 +249,124 @@ func (s *seenSet) sweep(now time.Time) {
 			delete(s.m, id)
 		}
 	}
+}
+
+// doctorAfterAttempts is how many failed connection attempts in a row make
+// the log point at `c66bot doctor`: one or two are a blip, more are a
+// setting or the network.
+const doctorAfterAttempts = 3
+
+// logConnectionError says why a Socket Mode connection attempt failed: the
+// kind of failure (DNS, TLS, dial, an HTTP status, Slack's error code), the
+// error itself, the Slack host, which attempt it was and when the next one
+// comes; after a few in a row it points at `c66bot doctor`.
+func (b *Bot) logConnectionError(data any) {
+	attrs := []any{"host", b.slackHost()}
+	attempt := 0
+	if ce, ok := data.(*slack.ConnectionErrorEvent); ok && ce != nil {
+		attempt = ce.Attempt
+		attrs = append(attrs, "attempt", ce.Attempt, "retry_in", ce.Backoff.Round(time.Millisecond).String())
+		if ce.ErrorObj != nil {
+			kind, detail := describeNetError(ce.ErrorObj)
+			attrs = append(attrs, "cause", kind, "error", detail)
+		}
+	}
+	if attempt >= doctorAfterAttempts {
+		attrs = append(attrs, "hint", fmt.Sprintf("%d attempts failed in a row: run `c66bot doctor` with the same settings to see what is wrong (network, DNS, proxy, SLACK_API_URL, SLACK_APP_TOKEN)", attempt))
+	}
+	b.log.Warn("slack socket connection failed; retrying", attrs...)
+}
+
+// slackHost is the host of the configured Slack Web API, where Socket Mode
+// connections start (apps.connections.open).
+func (b *Bot) slackHost() string {
+	if u, err := url.Parse(b.cfg.SlackAPIURL); err == nil {
+		return u.Host
+	}
+	return ""
+}
+
+// describeNetError names the kind of a failure to reach Slack and gives its
+// text without any URL (a WebSocket URL carries a connection ticket).
+func describeNetError(err error) (kind, detail string) {
+	var (
+		rl   *slack.RateLimitedError
+		sc   slack.StatusCodeError
+		se   slack.SlackErrorResponse
+		dns  *net.DNSError
+		op   *net.OpError
+		cert *tls.CertificateVerificationError
+		unk  x509.UnknownAuthorityError
+		host x509.HostnameError
+		inv  x509.CertificateInvalidError
+		rec  tls.RecordHeaderError
+	)
+	detail = redactURLs(err)
+	switch {
+	case errors.As(err, &rl):
+		return "rate_limited", fmt.Sprintf("Slack rate-limited the connection; next try in %s", rl.RetryAfter)
+	case errors.As(err, &sc):
+		return "http_status", fmt.Sprintf("Slack answered HTTP %d", sc.Code)
+	case errors.As(err, &se):
+		return "slack_error", "Slack answered " + se.Err
+	case errors.As(err, &dns):
+		return "dns", detail
+	case errors.As(err, &cert), errors.As(err, &unk), errors.As(err, &host), errors.As(err, &inv), errors.As(err, &rec):
+		return "tls", detail
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
+		return "timeout", detail
+	case errors.As(err, &op):
+		return "dial", detail
+	case strings.Contains(detail, "websocket: bad handshake"):
+		return "websocket", detail
+	}
+	return "other", detail
+}
+
+// redactURLs is err's text with the URL of any *url.Error dropped.
+func redactURLs(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Op + ": " + ue.Err.Error()
+	}
+	return err.Error()
+}
+
+// SlackAuthError is Run's error when Slack refuses the app token for good
+// (invalid_auth and the like), which no retry can fix. Its text is the one
+// line an operator needs: which setting, and where the right value is.
+type SlackAuthError struct {
+	// Code is Slack's error code, or "HTTP 404" for apps.connections.open
+	// not found.
+	Code string
+	err  error
+}
+
+func (e *SlackAuthError) Error() string {
+	if e.Code == "HTTP 404" {
+		return "Slack answered HTTP 404 to apps.connections.open for SLACK_APP_TOKEN: check SLACK_API_URL (normally https://slack.com/api/) and that Socket Mode is on for the app (Settings → Socket Mode)"
+	}
+	return "Slack refused SLACK_APP_TOKEN (" + e.Code + "): put the app-level token (xapp-…, scope connections:write) from the Slack app's Basic Information → App-Level Tokens in SLACK_APP_TOKEN; `c66bot doctor` checks it"
+}
+
+func (e *SlackAuthError) Unwrap() error { return e.err }
+
+// socketRunError is Run's error for slack-go's RunContext ending: the
+// refusals of the app token that slack-go gives up on become a
+// *SlackAuthError, anything else is wrapped as it is.
+func socketRunError(err error) error {
+	var (
+		se slack.SlackErrorResponse
+		sc slack.StatusCodeError
+	)
+	switch {
+	case errors.As(err, &se):
+		switch se.Err {
+		case "invalid_auth", "account_inactive", "not_authed", "token_revoked", "token_expired", "not_allowed_token_type":
+			return &SlackAuthError{Code: se.Err, err: err}
+		}
+	case errors.As(err, &sc) && sc.Code == http.StatusNotFound:
+		return &SlackAuthError{Code: "HTTP 404", err: err}
+	}
+	return fmt.Errorf("slack socket mode: %w", err)
 }

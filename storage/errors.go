@@ -1,6 +1,10 @@
 package storage
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
 
 // Errors returned by this package. Callers test for them with errors.Is;
 // most are wrapped with context (which link, which file) on the way out.
@@ -28,6 +32,15 @@ var (
 	// ErrLocked is returned by Open when another process holds the database
 	// file's lock for longer than Options.Timeout.
 	ErrLocked = errors.New("storage: database file is locked by another process")
+
+	// ErrNotDatabase is returned by Open for a file that is not a bbolt
+	// database (or whose header is damaged).
+	ErrNotDatabase = errors.New("storage: not a c66bot database, or a damaged one")
+
+	// ErrKeyFileMissing is returned by DatabaseKey when the database holds
+	// sealed values but its key file is gone: a new key would open none of
+	// them, so none is made.
+	ErrKeyFileMissing = errors.New("storage: the key file is missing")
 
 	// ErrClosed is returned by any operation on a Store after Close.
 	ErrClosed = errors.New("storage: store is closed")
@@ -59,3 +72,28 @@ var (
 // fsync (containerd's metadata Init does the same). It never leaves the
 // package.
 var errNoChanges = errors.New("storage: no changes")
+
+// WrongKeyError is Open's refusal of keys that open none of the sealed
+// values in the file that outlive a few minutes (links, and deployments
+// being followed). It wraps ErrSealed.
+type WrongKeyError struct {
+	Path string
+	// Sealed is how many such values the file holds; none opens.
+	Sealed int
+	// SealedWith are the key ids (see KeyID) that sealed them, none of them
+	// configured. It is empty when the values name a configured key but do
+	// not open: they were damaged.
+	SealedWith []string
+	// Configured are the key ids of the keys given to Open.
+	Configured []string
+}
+
+func (e *WrongKeyError) Error() string {
+	msg := fmt.Sprintf("storage: open %s: none of its %d sealed values opens with the configured key (id %s)", e.Path, e.Sealed, strings.Join(e.Configured, ", "))
+	if len(e.SealedWith) > 0 {
+		msg += "; they were sealed with key id " + strings.Join(e.SealedWith, ", ")
+	}
+	return msg
+}
+
+func (e *WrongKeyError) Unwrap() error { return ErrSealed }

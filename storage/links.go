@@ -63,9 +63,12 @@ func (s *Store) SaveLink(ctx context.Context, l Link, audit ...AuditEntry) error
 	return nil
 }
 
-// GetLink returns the link for id, or an error wrapping ErrNotFound. An error
-// wrapping ErrSealed means the stored value does not open with the
-// configured keys (or was tampered with); the person must link again.
+// GetLink returns the link for id, or an error wrapping ErrNotFound. A
+// stored link that does not open with the configured keys (sealed with a key
+// since removed, or tampered with) is no use to anyone, so it counts as no
+// link: the error wraps ErrNotFound as well as ErrSealed, and the person is
+// asked to log in again, which replaces it. It is kept, not deleted, so that
+// putting the missing key back brings it back.
 func (s *Store) GetLink(ctx context.Context, id Identity) (Link, error) {
 	if !id.Valid() {
 		return Link{}, invalidIdentity(id)
@@ -78,7 +81,7 @@ func (s *Store) GetLink(ctx context.Context, id Identity) (Link, error) {
 	// Opened outside the transaction to keep the read short.
 	plain, err := s.sealer.Open(sealed, key)
 	if err != nil {
-		return Link{}, fmt.Errorf("storage: link for %s: %w", id, err)
+		return Link{}, fmt.Errorf("storage: link for %s does not open, so it counts as %w: %w", id, ErrNotFound, err)
 	}
 	return decodeLink(id, plain)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -306,19 +307,81 @@ func TestKeyRotation(t *testing.T) {
 	}
 }
 
-func TestWrongKeysOnly(t *testing.T) {
+// Keys that open none of the stored links are the wrong keys (a lost key
+// file replaced by a new one, another bot's key): a read-write Open refuses
+// them, naming the key ids, instead of running a bot that fails every
+// linked person. Read-only opens (doctor) and SkipKeyCheck (operator
+// commands that touch no sealed value) still open the file.
+func TestOpenRefusesKeysThatOpenNothing(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	id := Identity{"T1", "U1"}
 	s := mustOpenWith(t, Options{Keys: [][]byte{testKey("A")}})
-	if err := s.SaveLink(ctx, Link{Identity: id, AccessToken: "tok"}); err != nil {
-		t.Fatal(err)
+	for _, u := range []string{"U1", "U2"} {
+		if err := s.SaveLink(ctx, Link{Identity: Identity{"T1", u}, AccessToken: "tok"}); err != nil {
+			t.Fatal(err)
+		}
 	}
+	path := s.Path()
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s = mustOpenWith(t, Options{Path: s.Path(), Keys: [][]byte{testKey("B"), testKey("C")}})
-	if _, err := s.GetLink(ctx, id); !errors.Is(err, ErrSealed) {
-		t.Errorf("GetLink with the wrong keys = %v, want ErrSealed", err)
+
+	_, err := Open(Options{Path: path, Keys: [][]byte{testKey("B"), testKey("C")}})
+	var wk *WrongKeyError
+	if !errors.As(err, &wk) || !errors.Is(err, ErrSealed) {
+		t.Fatalf("Open with the wrong keys = %v, want a WrongKeyError", err)
+	}
+	want := WrongKeyError{Path: path, Sealed: 2, SealedWith: []string{KeyID(testKey("A"))}, Configured: []string{KeyID(testKey("B")), KeyID(testKey("C"))}}
+	if wk.Path != want.Path || wk.Sealed != want.Sealed || !slices.Equal(wk.SealedWith, want.SealedWith) || !slices.Equal(wk.Configured, want.Configured) {
+		t.Errorf("WrongKeyError = %+v, want %+v", *wk, want)
+	}
+	if !strings.Contains(err.Error(), KeyID(testKey("A"))) {
+		t.Errorf("error %q does not name the key id that sealed the values", err)
+	}
+
+	for name, opts := range map[string]Options{
+		"read-only":      {Path: path, Keys: [][]byte{testKey("B")}, ReadOnly: true},
+		"skip key check": {Path: path, Keys: [][]byte{testKey("B")}, SkipKeyCheck: true},
+		"right key":      {Path: path, Keys: [][]byte{testKey("A")}},
+		"rotation":       {Path: path, Keys: [][]byte{testKey("B"), testKey("A")}},
+	} {
+		s, err := Open(opts)
+		if err != nil {
+			t.Errorf("%s: Open = %v", name, err)
+			continue
+		}
+		s.Close()
+	}
+}
+
+// A link that does not open while others do (sealed with a key since
+// dropped from the list) counts as no link, so the person is asked to log in
+// again rather than told something broke; logging in replaces it.
+func TestUnopenableLinkCountsAsNotLinked(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	old, fresh := Identity{"T1", "UOLD"}, Identity{"T1", "UNEW"}
+	s := mustOpenWith(t, Options{Keys: [][]byte{testKey("A")}})
+	path := s.Path()
+	if err := s.SaveLink(ctx, Link{Identity: old, AccessToken: "tok-old"}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = mustOpenWith(t, Options{Path: path, Keys: [][]byte{testKey("B"), testKey("A")}})
+	if err := s.SaveLink(ctx, Link{Identity: fresh, AccessToken: "tok-new"}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	s = mustOpenWith(t, Options{Path: path, Keys: [][]byte{testKey("B")}})
+	_, err := s.GetLink(ctx, old)
+	if !errors.Is(err, ErrNotFound) || !errors.Is(err, ErrSealed) {
+		t.Fatalf("GetLink of a link under a dropped key = %v, want ErrNotFound and ErrSealed", err)
+	}
+	if err := s.SaveLink(ctx, Link{Identity: old, AccessToken: "tok-again"}); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := s.GetLink(ctx, old); err != nil || l.AccessToken != "tok-again" {
+		t.Errorf("after logging in again: %+v, %v", l, err)
 	}
 }

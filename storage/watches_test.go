@@ -391,8 +391,9 @@ func TestSweepDropsWatchesItCannotOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Its key retired, the watch cannot be resumed.
-	s = mustOpenWith(t, Options{Path: s.Path(), Keys: [][]byte{testKey("B")}})
+	// Its key retired, the watch cannot be resumed. (Open would refuse a key
+	// that opens nothing at all; the sweep is what is under test here.)
+	s = mustOpenWith(t, Options{Path: s.Path(), Keys: [][]byte{testKey("B")}, SkipKeyCheck: true})
 	if ws, err := s.ActiveWatches(ctx); err != nil || len(ws) != 0 {
 		t.Errorf("ActiveWatches under a retired key = %+v, %v; want none", ws, err)
 	}

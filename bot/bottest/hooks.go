@@ -109,6 +109,14 @@ func (s *Server) hookLocked(method, path string, body []byte) (int, string) {
 	case h.uses >= responseURLUses:
 		return http.StatusNotFound, "used_url"
 	}
+	if inj := s.failNext["response_url"]; inj != nil {
+		// Refused like a bad payload: nothing shown, no use spent.
+		inj.times--
+		if inj.times <= 0 {
+			delete(s.failNext, "response_url")
+		}
+		return http.StatusBadRequest, inj.slackErr
+	}
 	var p hookPayload
 	if err := json.Unmarshal(body, &p); err != nil {
 		return http.StatusBadRequest, "invalid_payload"

@@ -427,7 +427,11 @@ func (s *Server) SetChatWritePublic(on bool) {
 }
 
 // FailNext makes the next times calls of the Web API method answer
-// {ok:false,error:slackErr} (after the token check).
+// {ok:false,error:slackErr} (after the token check). method "response_url"
+// makes the next posts to any live response_url answer HTTP 400 with
+// slackErr, as Slack refuses a payload (invalid_blocks, msg_too_long);
+// like those, a refused post shows nothing and spends none of the URL's
+// uses.
 func (s *Server) FailNext(method, slackErr string, times int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

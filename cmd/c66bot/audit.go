@@ -52,7 +52,7 @@ func audit(ctx context.Context, args []string, getenv func(string) string, stdou
 		err = newAdminClient(path+".sock").copy(ctx, "/audit?"+q.Encode(), stdout)
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "c66bot audit: %v\n", err)
+		fmt.Fprintf(stderr, "c66bot audit: %s\n", explainOperatorError(err, path))
 		return 1
 	}
 	return 0

@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -59,14 +58,11 @@ func backup(ctx context.Context, args []string, getenv func(string) string, stdo
 		n, err = remoteBackup(ctx, path, out)
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "c66bot backup: %v\n", err)
-		if errors.Is(err, fs.ErrNotExist) && !fileExists(path) {
-			fmt.Fprintf(stderr, "c66bot backup: there is no database at %s; point --db or C66BOT_DB at it\n", path)
-		}
+		fmt.Fprintf(stderr, "c66bot backup: %s\n", explainOperatorError(err, path))
 		return 1
 	}
 	fmt.Fprintf(stderr, "c66bot: backed up %s (%s, %s) to %s\n", path, humanBytes(n), via, out)
-	key := "the key file " + path + ".key"
+	key := "the key file " + storage.KeyFilePath(path)
 	if getenv("C66BOT_SECRET_KEY") != "" {
 		key = "C66BOT_SECRET_KEY (every key in it)"
 	}

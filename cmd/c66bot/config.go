@@ -5,7 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
+	"os"
 	"strings"
 
 	"github.com/c66bot/c66bot/bot"
@@ -33,7 +35,7 @@ var settings = []setting{
 	{env: "SLACK_CLIENT_SECRET", flag: "slack-client-secret", usage: "the Slack app's Client Secret, for Sign in with Slack (required with C66BOT_PUBLIC_URL)", secret: true},
 	{env: "C66BOT_LISTEN", flag: "listen", def: ":8080", usage: "HTTP listen address (OAuth callback, /healthz, /readyz)"},
 	{env: "C66BOT_DB", flag: "db", def: "c66bot.db", usage: "bbolt database file"},
-	{env: "C66BOT_SECRET_KEY", flag: "secret-key", usage: "base64 of 32 bytes sealing tokens at rest; several comma separated for rotation, the first seals (unset: generated into <db>.key)", secret: true},
+	{env: "C66BOT_SECRET_KEY", flag: "secret-key", usage: "base64 of 32 bytes sealing tokens at rest (" + storage.MakeKeyCommand + "); several comma separated for rotation, the first seals (unset: generated into <db>.key)", secret: true},
 	{env: "C66BOT_COMMAND", flag: "command", def: "/c66", usage: "the slash command"},
 	{env: "C66BOT_POLICY", flag: "policy", usage: "policy file (who may deploy what, from where)"},
 	{env: "C66BOT_LOG_LEVEL", flag: "log-level", def: "info", usage: "debug, info, warn or error"},
@@ -43,14 +45,35 @@ var settings = []setting{
 // values holds resolved settings by environment name.
 type values map[string]string
 
+// maxSecretFile bounds how much of a *_FILE secret file is read: a secret
+// is one line, so a larger file is a mistake (the wrong path).
+const maxSecretFile = 64 << 10
+
 // parseSettings resolves every setting: a flag wins over the environment,
-// which wins over the default.
+// which wins over the default. A secret setting may instead come from a
+// file named by NAME_FILE (a Docker or Kubernetes secret, a systemd
+// credential), so it need not sit in the environment or, worse, on the
+// command line, where every local user sees it in ps; the file's trailing
+// newline is dropped, and NAME and NAME_FILE both set is an error.
 func parseSettings(name string, args []string, getenv func(string) string, stderr io.Writer) (values, error) {
+	return parseSettingsWith(name, args, getenv, stderr, nil)
+}
+
+// parseSettingsWith is parseSettings for a command with flags of its own,
+// which extra adds.
+func parseSettingsWith(name string, args []string, getenv func(string) string, stderr io.Writer, extra func(*flag.FlagSet)) (values, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	if extra != nil {
+		extra(fs)
+	}
 	flags := map[string]*string{}
 	for _, s := range settings {
-		flags[s.env] = fs.String(s.flag, "", s.usage+" ["+s.env+"]")
+		where := " [" + s.env + "]"
+		if s.secret {
+			where = " [" + s.env + ", or " + s.env + "_FILE naming a file that holds it; a flag shows in ps]"
+		}
+		flags[s.env] = fs.String(s.flag, "", s.usage+where)
 	}
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -62,9 +85,21 @@ func parseSettings(name string, args []string, getenv func(string) string, stder
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	v := values{}
 	for _, s := range settings {
+		file := ""
+		if s.secret {
+			file = getenv(s.env + "_FILE")
+		}
 		switch {
 		case set[s.flag]:
 			v[s.env] = *flags[s.env]
+		case file != "" && getenv(s.env) != "":
+			return nil, fmt.Errorf("both %s and %s_FILE are set; set only one of them", s.env, s.env)
+		case file != "":
+			secret, err := readSecretFile(s.env+"_FILE", file)
+			if err != nil {
+				return nil, err
+			}
+			v[s.env] = secret
 		case getenv(s.env) != "":
 			v[s.env] = getenv(s.env)
 		default:
@@ -74,13 +109,77 @@ func parseSettings(name string, args []string, getenv func(string) string, stder
 	return v, nil
 }
 
+// readSecretFile reads the secret in the file that variable names. Its
+// errors name the variable and the file, never the content.
+func readSecretFile(variable, path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("%s: cannot read %s: %w", variable, path, unwrapPathError(err))
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
+	if err != nil {
+		return "", fmt.Errorf("%s: cannot read %s: %w", variable, path, unwrapPathError(err))
+	}
+	if len(data) > maxSecretFile {
+		return "", fmt.Errorf("%s: %s is larger than %d KiB, too large for a secret; is it the right file?", variable, path, maxSecretFile>>10)
+	}
+	secret := strings.TrimRight(string(data), "\r\n")
+	if secret == "" {
+		return "", fmt.Errorf("%s: %s is empty; put the secret in it, or unset %s", variable, path, variable)
+	}
+	return secret, nil
+}
+
+// unwrapPathError drops the path an *fs.PathError repeats, for messages
+// that name the file already.
+func unwrapPathError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// requiredSettings must be set for serve to start.
+func requiredSettings() []string {
+	return []string{"SLACK_APP_TOKEN", "SLACK_BOT_TOKEN", "CLOUD66_CLIENT_ID", "CLOUD66_CLIENT_SECRET"}
+}
+
+// keySource says where serve's sealing keys came from, for messages about
+// them.
+type keySource struct {
+	// fromEnv: C66BOT_SECRET_KEY; otherwise the key file at file.
+	fromEnv bool
+	file    string
+	// generated: the key file was created just now.
+	generated bool
+}
+
+// name is how messages name the key.
+func (k keySource) name() string {
+	if k.fromEnv {
+		return "C66BOT_SECRET_KEY"
+	}
+	return "the key file " + k.file
+}
+
 // botConfig turns settings into bot.Config, loading or creating the sealing
-// key. generatedKey reports a key file it had to create.
-func botConfig(v values, logger *slog.Logger, version string) (cfg bot.Config, generatedKey string, err error) {
-	for _, req := range []string{"SLACK_APP_TOKEN", "SLACK_BOT_TOKEN", "CLOUD66_CLIENT_ID", "CLOUD66_CLIENT_SECRET"} {
+// key. Every missing required setting is named at once, and the database
+// path is checked before any key file is made for it.
+func botConfig(v values, logger *slog.Logger, version string) (cfg bot.Config, keys keySource, err error) {
+	var missing []string
+	for _, req := range requiredSettings() {
 		if v[req] == "" {
-			return cfg, "", fmt.Errorf("missing required setting %s (or --%s)", req, flagFor(req))
+			missing = append(missing, req)
 		}
+	}
+	switch len(missing) {
+	case 0:
+	case 1:
+		return cfg, keys, fmt.Errorf("missing required setting %s (or --%s, or %s_FILE naming a file that holds it); c66bot serve -h lists every setting", missing[0], flagFor(missing[0]), missing[0])
+	default:
+		return cfg, keys, fmt.Errorf("missing required settings %s; set each in the environment (or as a flag, or in a file named by NAME_FILE); c66bot serve -h lists every setting", strings.Join(missing, ", "))
 	}
 	cfg = bot.Config{
 		SlackAppToken:       v["SLACK_APP_TOKEN"],
@@ -100,37 +199,39 @@ func botConfig(v values, logger *slog.Logger, version string) (cfg bot.Config, g
 		Version:             version,
 	}
 	if !strings.HasPrefix(cfg.Command, "/") {
-		return cfg, "", errors.New("C66BOT_COMMAND must start with /")
+		return cfg, keys, errors.New("C66BOT_COMMAND must start with /")
+	}
+	// Checked before the key, so that a bad C66BOT_DB gets its own clear
+	// message and leaves no key file behind.
+	if err := checkDatabasePath(cfg.DBPath); err != nil {
+		return cfg, keys, err
 	}
 	if spec := v["C66BOT_SECRET_KEY"]; spec != "" {
-		keys, err := storage.ParseKeys(spec)
+		parsed, err := storage.ParseKeys(spec)
 		if err != nil {
-			return cfg, "", fmt.Errorf("C66BOT_SECRET_KEY: %w", err)
+			return cfg, keys, fmt.Errorf("C66BOT_SECRET_KEY: %w", err)
 		}
-		cfg.SecretKeys = keys
+		cfg.SecretKeys, keys.fromEnv = parsed, true
 	} else {
-		path := cfg.DBPath + ".key"
-		key, created, err := storage.LoadOrCreateKeyFile(path)
+		key, path, created, err := storage.DatabaseKey(cfg.DBPath)
+		keys.file = path
 		if err != nil {
-			return cfg, "", fmt.Errorf("C66BOT_SECRET_KEY is unset and the key file failed: %w", err)
+			return cfg, keys, explainStartError(err, cfg.DBPath, keys)
 		}
-		cfg.SecretKeys = [][]byte{key}
-		if created {
-			generatedKey = path
-		}
+		cfg.SecretKeys, keys.generated = [][]byte{key}, created
 	}
 	if path := v["C66BOT_POLICY"]; path != "" {
 		pol, err := policy.Load(path)
 		if err != nil {
 			// policy errors read "<file>:<line>: <problem>" already.
-			return cfg, "", fmt.Errorf("C66BOT_POLICY: %w", err)
+			return cfg, keys, fmt.Errorf("C66BOT_POLICY: %w", err)
 		}
 		cfg.Policy = pol
 	}
 	if err := cfg.Validate(); err != nil {
-		return cfg, "", err
+		return cfg, keys, err
 	}
-	return cfg, generatedKey, nil
+	return cfg, keys, nil
 }
 
 func flagFor(env string) string {

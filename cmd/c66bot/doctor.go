@@ -216,7 +216,7 @@ func (d *doctorRun) settings() {
 	case err == nil:
 		d.keys, d.keySrc = keys, src
 	case v["C66BOT_SECRET_KEY"] != "":
-		problem("C66BOT_SECRET_KEY", err.Error(), "give base64 of 32 random bytes per key (head -c 32 /dev/urandom | base64), comma separated, the newest first")
+		problem("C66BOT_SECRET_KEY", err.Error(), "give base64 of 32 random bytes per key ("+storage.MakeKeyCommand+"), comma separated, the newest first")
 	case fileExists(src):
 		// The key file exists but cannot be used (mode, content).
 		problem("C66BOT_SECRET_KEY", err.Error(), "fix the key file, or set C66BOT_SECRET_KEY to the key it held")
@@ -618,10 +618,10 @@ func (d *doctorRun) keyReport(rep storage.KeyReport, noKey, running bool) {
 		d.pass(name, "none stored yet")
 	case noKey:
 		d.fail(name, fmt.Sprintf("the database holds %s but there is no key: C66BOT_SECRET_KEY is unset and %s does not exist", total, src),
-			"restore the key (C66BOT_SECRET_KEY, or the key file beside the database), or every person must log in again")
+			"restore the key (C66BOT_SECRET_KEY, or the key file beside the database); serve refuses to start without it ("+lostForGood+")")
 	case rep.Unopenable > 0:
 		d.fail(name, fmt.Sprintf("sealed values that open with %s: %d of %d%s", src, rep.Total()-rep.Unopenable, rep.Total(), ids),
-			keyName(src)+" does not open the stored tokens: restore the key, or every person must log in again")
+			keyName(src)+" does not open the stored tokens: restore the key, or every person must log in again"+refusal(rep))
 	case rep.Older > 0:
 		d.warn(name, fmt.Sprintf("all %s open, but %d are still sealed with an older key", total, rep.Older),
 			"finish the rotation: c66bot rekey, then drop the old key from C66BOT_SECRET_KEY and restart")
@@ -630,6 +630,15 @@ func (d *doctorRun) keyReport(rep storage.KeyReport, noKey, running bool) {
 	default:
 		d.pass(name, fmt.Sprintf("all %s open with the first key", total))
 	}
+}
+
+// refusal adds to the fix when serve will not start at all: when no sealed
+// value opens.
+func refusal(rep storage.KeyReport) string {
+	if rep.Unopenable < rep.Total() {
+		return ""
+	}
+	return "; serve refuses to start while none opens (" + lostForGood + ")"
 }
 
 // keyName is how the fix sentence names the key source: the setting

@@ -167,7 +167,7 @@ func TestDoctorWrongKey(t *testing.T) {
 	code, lines, _ := doctorLines(t, e.env)
 	l := lineFor(lines, "stored tokens")
 	if code != 1 || !strings.HasPrefix(l, "FAIL ") ||
-		!strings.Contains(l, "fix: C66BOT_SECRET_KEY does not open the stored tokens: restore the key, or every person must log in again") {
+		!strings.Contains(l, "fix: C66BOT_SECRET_KEY does not open the stored tokens: restore the key, or every person must log in again; serve refuses to start") {
 		t.Errorf("exit %d, stored tokens line:\n%s", code, l)
 	}
 	if !strings.Contains(l, "key id "+storage.KeyID(opsKey("k"))) {
@@ -394,7 +394,7 @@ func TestDoctorBadKeySkipsTheTokenCheck(t *testing.T) {
 	e := healthyDoctorEnv(t)
 	e.env["C66BOT_SECRET_KEY"] = "not-a-key"
 	code, lines, _ := doctorLines(t, e.env)
-	if l := lineFor(lines, "setting C66BOT_SECRET_KEY"); code != 1 || !strings.HasPrefix(l, "FAIL ") || !strings.Contains(l, "head -c 32 /dev/urandom | base64") {
+	if l := lineFor(lines, "setting C66BOT_SECRET_KEY"); code != 1 || !strings.HasPrefix(l, "FAIL ") || !strings.Contains(l, storage.MakeKeyCommand) {
 		t.Errorf("exit %d, key setting line %q", code, l)
 	}
 	if l := lineFor(lines, "stored tokens"); !strings.HasPrefix(l, "skip ") {

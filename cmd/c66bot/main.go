@@ -6,7 +6,8 @@
 //	c66bot version           print the version
 //
 // Settings come from flags or the environment; flags win. `c66bot serve -h`
-// lists them.
+// lists them; `c66bot -h` lists the commands. A secret may also come from a
+// file named by NAME_FILE (SLACK_BOT_TOKEN_FILE, …).
 package main
 
 import (
@@ -15,8 +16,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"net/url"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 
 	// Freeze windows name time zones; the binary carries the zone database
@@ -39,8 +43,18 @@ func main() {
 // run is the whole program minus the process: tests call it directly.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
 	sub := "serve"
-	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
-		sub, args = args[0], args[1:]
+	if len(args) > 0 {
+		switch args[0] {
+		case "-h", "-help", "--help":
+			usage(stdout)
+			return 0
+		case "-version", "--version":
+			fmt.Fprintln(stdout, "c66bot", version)
+			return 0
+		}
+		if len(args[0]) > 0 && args[0][0] != '-' {
+			sub, args = args[0], args[1:]
+		}
 	}
 	switch sub {
 	case "serve":
@@ -85,7 +99,11 @@ func usage(w io.Writer) {
   rekey     reseal every token under the first C66BOT_SECRET_KEY
   audit     print the audit log as JSON lines [--since 24h] [--stack NAME] [--db FILE]
   token     API tokens: create --name NAME --scopes notify,audit:read | list | revoke NAME
-  version   print the version
+  version   print the version (also --version)
+
+Settings come from flags or the environment; flags win. Keep secrets out of
+flags, which every local user sees in ps: set SLACK_APP_TOKEN and the other
+secrets in the environment, or name a file holding each in NAME_FILE.
 `)
 }
 
@@ -103,22 +121,50 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		fmt.Fprintf(stderr, "c66bot: %v\n", err)
 		return 2
 	}
-	cfg, generated, err := botConfig(v, logger, version)
+	cfg, keys, err := botConfig(v, logger, version)
 	if err != nil {
 		fmt.Fprintf(stderr, "c66bot: %v\n", err)
 		return 2
 	}
-	if generated != "" {
-		logger.Warn("C66BOT_SECRET_KEY is unset: generated a sealing key; back it up with the database, or set C66BOT_SECRET_KEY", "key_file", generated)
+	if keys.generated {
+		logger.Warn("C66BOT_SECRET_KEY is unset: generated a sealing key; back it up with the database, or set C66BOT_SECRET_KEY", "key_file", keys.file)
 	}
+	warnPlainHTTP(logger, cfg.PublicURL)
 	b, err := bot.New(cfg)
 	if err != nil {
-		fmt.Fprintf(stderr, "c66bot: %v\n", err)
+		fmt.Fprintf(stderr, "c66bot: %v\n", explainStartError(err, cfg.DBPath, keys))
 		return 1
 	}
+	warnDatabaseMode(logger, cfg.DBPath)
 	if err := b.Run(ctx); err != nil {
-		logger.Error("c66bot failed", "error", err.Error())
+		logger.Error("c66bot failed", "error", cleanError(err))
 		return 1
 	}
 	return 0
+}
+
+// warnPlainHTTP says what doctor says about a public URL without TLS: the
+// login pages and the OAuth callback carry codes and cookies.
+func warnPlainHTTP(logger *slog.Logger, publicURL string) {
+	u, err := url.Parse(publicURL)
+	if publicURL == "" || err != nil || u.Scheme != "http" || isLoopback(u.Hostname()) {
+		return
+	}
+	logger.Warn("C66BOT_PUBLIC_URL is plain http: login codes and cookies would cross the network unencrypted; put the bot behind HTTPS and set C66BOT_PUBLIC_URL to the https:// address",
+		"public_url", u.Scheme+"://"+u.Host)
+}
+
+// warnDatabaseMode warns about a database file that group or others may
+// read: it holds the audit log, the subscriptions and the sealed tokens.
+// The file serve creates is 0600; an older or copied one may not be.
+func warnDatabaseMode(logger *slog.Logger, path string) {
+	if runtime.GOOS == "windows" {
+		return // synthetic permission bits; see storage.ReadKeyFile
+	}
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm()&0o077 == 0 {
+		return
+	}
+	logger.Warn(fmt.Sprintf("the database file %s has mode %#o, which lets group or others read it (the audit log, subscriptions and sealed tokens); run: chmod 600 %s", path, fi.Mode().Perm(), path),
+		"db", path, "mode", fmt.Sprintf("%#o", fi.Mode().Perm()))
 }

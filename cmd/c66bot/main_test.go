@@ -170,7 +170,7 @@ func TestServeGeneratesKeyAndShutsDownCleanly(t *testing.T) {
 		t.Errorf("no warning about the generated key:\n%s", stderr.String())
 	}
 	// The database was closed: it opens again at once.
-	key, _, err := storage.LoadOrCreateKeyFile(db + ".key")
+	key, err := storage.ReadKeyFile(db + ".key")
 	if err != nil {
 		t.Fatal(err)
 	}

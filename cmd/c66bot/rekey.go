@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,7 +28,10 @@ import (
 // needs the real ones. While the bot runs, bbolt lets only the bot open the
 // file, so the bot does the work with its own store and keys.
 func rekey(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	v, err := parseSettings("rekey", args, getenv, stderr)
+	var forget bool
+	v, err := parseSettingsWith("rekey", args, getenv, stderr, func(fs *flag.FlagSet) {
+		fs.BoolVar(&forget, "forget-unopenable", false, "when the key that sealed some tokens is lost for good: delete the links no configured key opens (those people log in again), so serve starts with the new key")
+	})
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
@@ -41,6 +45,9 @@ func rekey(ctx context.Context, args []string, getenv func(string) string, stdou
 		return 1
 	}
 	keys, source, kerr := operatorKeys(v)
+	if forget {
+		return forgetUnopenable(ctx, path, keys, source, kerr, stderr)
+	}
 
 	var (
 		rep    storage.RekeyReport
@@ -69,7 +76,8 @@ func rekey(ctx context.Context, args []string, getenv func(string) string, stdou
 		err = c.call(ctx, http.MethodPost, "/rekey", nil, &rep)
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "c66bot rekey: %v\n", err)
+		ks := keySource{fromEnv: source == "C66BOT_SECRET_KEY", file: source}
+		fmt.Fprintf(stderr, "c66bot rekey: %v\n", explainStartError(err, path, ks))
 		return 1
 	}
 
@@ -111,13 +119,52 @@ func operatorKeys(v values) (keys [][]byte, source string, err error) {
 		}
 		return keys, "C66BOT_SECRET_KEY", nil
 	}
-	path := v["C66BOT_DB"] + ".key"
+	path := storage.KeyFilePath(v["C66BOT_DB"])
 	if _, err := os.Stat(path); err != nil {
 		return nil, path, fmt.Errorf("C66BOT_SECRET_KEY is unset and there is no key file %s: set C66BOT_SECRET_KEY to the keys that sealed the tokens, the newest first", path)
 	}
-	key, _, err := storage.LoadOrCreateKeyFile(path)
+	key, err := storage.ReadKeyFile(path)
 	if err != nil {
-		return nil, path, fmt.Errorf("C66BOT_SECRET_KEY is unset and the key file failed: %w", err)
+		return nil, path, fmt.Errorf("C66BOT_SECRET_KEY is unset and %w", err)
 	}
 	return [][]byte{key}, path, nil
+}
+
+// forgetUnopenable is rekey --forget-unopenable: the way out when a key is
+// lost for good. serve refuses keys that open none of the stored links, so
+// the operator sets the new key, forgets what the lost one sealed, and the
+// people concerned log in again. Audited. It needs the bot stopped: a
+// running bot would not have started with keys that open nothing.
+func forgetUnopenable(ctx context.Context, path string, keys [][]byte, source string, kerr error, stderr io.Writer) int {
+	if kerr != nil {
+		fmt.Fprintf(stderr, "c66bot rekey: %v; to forget what a lost key sealed, first set C66BOT_SECRET_KEY to the new key (make one with: %s)\n", kerr, storage.MakeKeyCommand)
+		return 1
+	}
+	s, err := storage.Open(storage.Options{Path: path, Keys: keys, Timeout: 300 * time.Millisecond, SkipKeyCheck: true})
+	if errors.Is(err, storage.ErrLocked) {
+		fmt.Fprintf(stderr, "c66bot rekey: the database %s is in use: stop the bot first\n", path)
+		return 1
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "c66bot rekey: %s\n", explainOperatorError(err, path))
+		return 1
+	}
+	defer s.Close()
+	n, err := s.ForgetUnopenableLinks(ctx)
+	if err == nil {
+		// Watches, pending logins and intents that do not open go too.
+		_, err = s.SweepExpired(ctx)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "c66bot rekey: %s\n", cleanError(err))
+		return 1
+	}
+	if _, err := s.AppendAudit(ctx, storage.AuditEntry{Action: "rekey.forget", User: "operator", Result: "ok",
+		Args: map[string]string{"forgotten_links": strconv.Itoa(n), "key_id": storage.KeyID(keys[0])}}); err != nil {
+		fmt.Fprintf(stderr, "c66bot rekey: the links were forgotten but the audit entry failed: %s\n", cleanError(err))
+		return 1
+	}
+	fmt.Fprintf(stderr, "c66bot: forgot %s that %s does not open; those people must log in again. serve now starts with it.\n",
+		plural(n, "link", "links"), keyName(source))
+	return 0
 }

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"strings"
@@ -46,8 +47,15 @@ func token(ctx context.Context, args []string, getenv func(string) string, stdou
 		return 2
 	}
 	path := dbPath(*db, getenv)
-	do := func(local func(s *storage.Store) error, remote func(c *adminClient) error) error {
-		err := withStore(path, local)
+	// Only create may make a new database (a token made before the bot's
+	// first start); list and revoke read or change one that exists, so a
+	// mistyped --db is told so instead of getting an empty new file.
+	if verb != "create" && !fileExists(path) {
+		fmt.Fprintf(stderr, "c66bot token %s: there is no database at %s; point --db or C66BOT_DB at the bot's database\n", verb, path)
+		return 1
+	}
+	do := func(open func(string, func(*storage.Store) error) error, local func(s *storage.Store) error, remote func(c *adminClient) error) error {
+		err := open(path, local)
 		if errors.Is(err, storage.ErrLocked) {
 			return remote(newAdminClient(path + ".sock"))
 		}
@@ -62,7 +70,7 @@ func token(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 		list := strings.Split(*scopes, ",")
 		var tok string
-		err = do(func(s *storage.Store) error {
+		err = do(withStore, func(s *storage.Store) error {
 			tok, err = bot.CreateToken(ctx, s, *name, list)
 			return err
 		}, func(c *adminClient) error {
@@ -80,7 +88,7 @@ func token(ctx context.Context, args []string, getenv func(string) string, stdou
 			fmt.Fprintln(stderr, "c66bot: keep this token safe: it is shown once and stored only as a hash.")
 		}
 	case "list":
-		err = do(func(s *storage.Store) error { return bot.WriteTokens(ctx, s, stdout) },
+		err = do(withReadOnlyStore, func(s *storage.Store) error { return bot.WriteTokens(ctx, s, stdout) },
 			func(c *adminClient) error { return c.copy(ctx, "/tokens", stdout) })
 	case "revoke":
 		if fs.NArg() != 1 {
@@ -88,10 +96,14 @@ func token(ctx context.Context, args []string, getenv func(string) string, stdou
 			return 2
 		}
 		n := fs.Arg(0)
-		err = do(func(s *storage.Store) error { _, err := bot.RevokeToken(ctx, s, n); return err },
+		err = do(withStore, func(s *storage.Store) error { _, err := bot.RevokeToken(ctx, s, n); return err },
 			func(c *adminClient) error {
 				return c.call(ctx, http.MethodDelete, "/tokens/"+url.PathEscape(n), nil, nil)
 			})
+		var ae *adminError
+		if errors.Is(err, storage.ErrNotFound) || (errors.As(err, &ae) && ae.status == http.StatusNotFound) {
+			err = fmt.Errorf("there is no token named %q; c66bot token list names them", n)
+		}
 		if err == nil {
 			fmt.Fprintf(stderr, "c66bot: token %q revoked\n", n)
 		}
@@ -100,7 +112,7 @@ func token(ctx context.Context, args []string, getenv func(string) string, stdou
 		return 2
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "c66bot token %s: %v\n", verb, err)
+		fmt.Fprintf(stderr, "c66bot token %s: %s\n", verb, explainOperatorError(err, path))
 		return 1
 	}
 	return 0
@@ -120,12 +132,36 @@ func dbPath(flagVal string, getenv func(string) string) string {
 // audit log are not sealed, so a throwaway key opens the file for them;
 // the real key is not needed on an operator's shell.
 func withStore(path string, fn func(s *storage.Store) error) error {
-	s, err := storage.Open(storage.Options{Path: path, Keys: [][]byte{throwawayKey()}, Timeout: 300 * time.Millisecond})
+	s, err := storage.Open(storage.Options{Path: path, Keys: [][]byte{throwawayKey()}, Timeout: 300 * time.Millisecond, SkipKeyCheck: true})
 	if err != nil {
 		return err
 	}
 	defer s.Close()
 	return fn(s)
+}
+
+// adminError is the running bot's refusal of an admin request.
+type adminError struct {
+	status int
+	msg    string
+}
+
+func (e *adminError) Error() string {
+	return fmt.Sprintf("the running bot answered %d: %s", e.status, e.msg)
+}
+
+// explainOperatorError is an operator command's error about the database at
+// path as one line with the fix: doctor's style, as serve's.
+func explainOperatorError(err error, path string) string {
+	switch {
+	case errors.Is(err, fs.ErrNotExist) && !fileExists(path):
+		return fmt.Sprintf("there is no database at %s; point --db or C66BOT_DB at the bot's database", path)
+	case errors.Is(err, storage.ErrNotDatabase):
+		return fmt.Sprintf("%s is not a c66bot database, or it is damaged; point --db or C66BOT_DB at the bot's database", path)
+	case errors.Is(err, fs.ErrPermission):
+		return fmt.Sprintf("cannot open the database %s: permission denied; run this as the bot's user", path)
+	}
+	return cleanError(err)
 }
 
 // adminClient talks to the running bot's admin socket.
@@ -147,7 +183,7 @@ func (c *adminClient) call(ctx context.Context, method, path string, body []byte
 	if resp.StatusCode >= 300 {
 		var e struct{ Error string }
 		_ = json.NewDecoder(io.LimitReader(resp.Body, 4096)).Decode(&e)
-		return fmt.Errorf("the running bot answered %d: %s", resp.StatusCode, e.Error)
+		return &adminError{status: resp.StatusCode, msg: e.Error}
 	}
 	if out != nil {
 		return json.NewDecoder(resp.Body).Decode(out)
