@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/c66bot/c66bot/bot"
@@ -141,9 +142,15 @@ func unwrapPathError(err error) error {
 	return err
 }
 
-// requiredSettings must be set for serve to start.
-func requiredSettings() []string {
-	return []string{"SLACK_APP_TOKEN", "SLACK_BOT_TOKEN", "CLOUD66_CLIENT_ID", "CLOUD66_CLIENT_SECRET"}
+// requiredSettings must be set for serve to start; a public URL means the
+// redirect login, whose Sign in with Slack step needs the app's own OAuth
+// credentials.
+func requiredSettings(v values) []string {
+	req := []string{"SLACK_APP_TOKEN", "SLACK_BOT_TOKEN", "CLOUD66_CLIENT_ID", "CLOUD66_CLIENT_SECRET"}
+	if v["C66BOT_PUBLIC_URL"] != "" {
+		req = append(req, "SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET")
+	}
+	return req
 }
 
 // keySource says where serve's sealing keys came from, for messages about
@@ -169,17 +176,21 @@ func (k keySource) name() string {
 // path is checked before any key file is made for it.
 func botConfig(v values, logger *slog.Logger, version string) (cfg bot.Config, keys keySource, err error) {
 	var missing []string
-	for _, req := range requiredSettings() {
+	for _, req := range requiredSettings(v) {
 		if v[req] == "" {
 			missing = append(missing, req)
 		}
 	}
+	why := ""
+	if slices.Contains(missing, "SLACK_CLIENT_ID") || slices.Contains(missing, "SLACK_CLIENT_SECRET") {
+		why = " (C66BOT_PUBLIC_URL is set, so Sign in with Slack needs the Slack app's Client ID and Secret: Basic Information → App Credentials)"
+	}
 	switch len(missing) {
 	case 0:
 	case 1:
-		return cfg, keys, fmt.Errorf("missing required setting %s (or --%s, or %s_FILE naming a file that holds it); c66bot serve -h lists every setting", missing[0], flagFor(missing[0]), missing[0])
+		return cfg, keys, fmt.Errorf("missing required setting %s%s (or --%s, or %s_FILE naming a file that holds it); c66bot serve -h lists every setting", missing[0], why, flagFor(missing[0]), missing[0])
 	default:
-		return cfg, keys, fmt.Errorf("missing required settings %s; set each in the environment (or as a flag, or in a file named by NAME_FILE); c66bot serve -h lists every setting", strings.Join(missing, ", "))
+		return cfg, keys, fmt.Errorf("missing required settings %s%s; set each in the environment (or as a flag, or in a file named by NAME_FILE); c66bot serve -h lists every setting", strings.Join(missing, ", "), why)
 	}
 	cfg = bot.Config{
 		SlackAppToken:       v["SLACK_APP_TOKEN"],

@@ -77,14 +77,18 @@ func TestBadSettings(t *testing.T) {
 	base := map[string]string{
 		"SLACK_APP_TOKEN": "xapp-1", "SLACK_BOT_TOKEN": "xoxb-1",
 		"CLOUD66_CLIENT_ID": "id", "CLOUD66_CLIENT_SECRET": "secret",
+		"SLACK_CLIENT_ID": "1.2", "SLACK_CLIENT_SECRET": "s",
 	}
-	tests := []struct{ key, val, want string }{
-		{"C66BOT_SECRET_KEY", "not-base64!", "C66BOT_SECRET_KEY"},
-		{"SLACK_APP_TOKEN", "xoxb-wrong", "SLACK_APP_TOKEN must be an app-level token"},
-		{"C66BOT_PUBLIC_URL", "ftp://x", "C66BOT_PUBLIC_URL must be an http(s) URL"},
-		{"C66BOT_PUBLIC_URL", "https://bot.example.com", "C66BOT_PUBLIC_URL is set, so Sign in with Slack needs SLACK_CLIENT_ID and SLACK_CLIENT_SECRET"},
-		{"C66BOT_LOG_LEVEL", "loud", "C66BOT_LOG_LEVEL"},
-		{"C66BOT_COMMAND", "c66", "must start with /"},
+	tests := []struct {
+		key, val, want string
+		unset          []string
+	}{
+		{key: "C66BOT_SECRET_KEY", val: "not-base64!", want: "C66BOT_SECRET_KEY"},
+		{key: "SLACK_APP_TOKEN", val: "xoxb-wrong", want: "SLACK_APP_TOKEN must be an app-level token"},
+		{key: "C66BOT_PUBLIC_URL", val: "ftp://x", want: "C66BOT_PUBLIC_URL must be an http(s) URL"},
+		{key: "C66BOT_PUBLIC_URL", val: "https://bot.example.com", want: "missing required settings SLACK_CLIENT_ID, SLACK_CLIENT_SECRET", unset: []string{"SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET"}},
+		{key: "C66BOT_LOG_LEVEL", val: "loud", want: "C66BOT_LOG_LEVEL"},
+		{key: "C66BOT_COMMAND", val: "c66", want: "must start with /"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key, func(t *testing.T) {
@@ -94,6 +98,9 @@ func TestBadSettings(t *testing.T) {
 				env[k] = v
 			}
 			env[tt.key] = tt.val
+			for _, k := range tt.unset {
+				delete(env, k)
+			}
 			var stderr bytes.Buffer
 			if code := run(t.Context(), nil, envFrom(env), nil, &bytes.Buffer{}, &stderr); code == 0 {
 				t.Fatal("exit 0")

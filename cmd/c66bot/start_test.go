@@ -352,6 +352,7 @@ func TestServeWarnsAboutPlainHTTPAndAReadableDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.env["C66BOT_PUBLIC_URL"] = "http://c66bot.example.com/"
+	e.env["SLACK_CLIENT_ID"], e.env["SLACK_CLIENT_SECRET"] = e.slack.ClientID, e.slack.ClientSecret
 	ctx, cancel := context.WithCancel(context.Background())
 	var logs syncWriter
 	done := make(chan int, 1)
