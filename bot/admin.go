@@ -182,10 +182,9 @@ func WriteAudit(ctx context.Context, src AuditSource, w interface{ Write([]byte)
 
 // TokenStore is what the token operations need.
 type TokenStore interface {
-	CreateAPIToken(ctx context.Context, name string, scopes []string) (string, storage.APIToken, error)
+	CreateAPIToken(ctx context.Context, name string, scopes []string, audit ...storage.AuditEntry) (string, storage.APIToken, error)
 	APITokens(ctx context.Context) ([]storage.APIToken, error)
-	RevokeAPIToken(ctx context.Context, name string) (storage.APIToken, error)
-	AppendAudit(ctx context.Context, e storage.AuditEntry) (storage.AuditEntry, error)
+	RevokeAPIToken(ctx context.Context, name string, audit ...storage.AuditEntry) (storage.APIToken, error)
 }
 
 // CreateToken issues an API token after checking its scopes; the token is
@@ -199,25 +198,23 @@ func CreateToken(ctx context.Context, s TokenStore, name string, scopes []string
 			return "", fmt.Errorf("unknown scope %q; the scopes are %s", sc, strings.Join(Scopes(), ", "))
 		}
 	}
-	token, _, err := s.CreateAPIToken(ctx, name, scopes)
+	// The entry commits with the token: a token the audit log does not
+	// know of is never issued.
+	e := storage.AuditEntry{Action: "token.create", User: "operator", Args: map[string]string{"name": name, "scopes": strings.Join(scopes, ",")}, Result: "ok"}
+	token, _, err := s.CreateAPIToken(ctx, name, scopes, e)
 	if errors.Is(err, storage.ErrExists) {
 		return "", fmt.Errorf("a token named %q exists already (names are never reused)", name)
 	}
 	if err != nil {
 		return "", err
 	}
-	_, _ = s.AppendAudit(ctx, storage.AuditEntry{Action: "token.create", User: "operator", Args: map[string]string{"name": name, "scopes": strings.Join(scopes, ",")}, Result: "ok"})
 	return token, nil
 }
 
 // RevokeToken revokes an API token by name. Audited.
 func RevokeToken(ctx context.Context, s TokenStore, name string) (storage.APIToken, error) {
-	t, err := s.RevokeAPIToken(ctx, name)
-	if err != nil {
-		return t, err
-	}
-	_, _ = s.AppendAudit(ctx, storage.AuditEntry{Action: "token.revoke", User: "operator", Args: map[string]string{"name": name}, Result: "ok"})
-	return t, nil
+	e := storage.AuditEntry{Action: "token.revoke", User: "operator", Args: map[string]string{"name": name}, Result: "ok"}
+	return s.RevokeAPIToken(ctx, name, e)
 }
 
 // WriteTokens lists API tokens (never their values) as JSON lines.
@@ -297,6 +294,11 @@ type KeyStore interface {
 // Rekey reseals every stored token under the first configured key (see
 // storage.Store.Rekey). Audited, since it rewrites every token.
 func Rekey(ctx context.Context, s KeyStore) (storage.RekeyReport, error) {
+	// Recorded before anything is rewritten, so a rekey that dies half-way
+	// is in the log; the outcome follows as its own entry.
+	if _, err := s.AppendAudit(ctx, storage.AuditEntry{Action: "rekey", User: "operator", Result: "requested"}); err != nil {
+		return storage.RekeyReport{}, fmt.Errorf("the audit log cannot be written, so nothing was resealed: %w", err)
+	}
 	rep, err := s.Rekey(ctx)
 	result, detail := "ok", ""
 	if err != nil {
@@ -305,7 +307,7 @@ func Rekey(ctx context.Context, s KeyStore) (storage.RekeyReport, error) {
 	if rep.Failed > 0 {
 		detail = fmt.Sprintf("%d values open with no configured key (key ids %s)", rep.Failed, strings.Join(rep.UnknownKeyIDs, ", "))
 	}
-	_, _ = s.AppendAudit(ctx, storage.AuditEntry{Action: "rekey", User: "operator", Result: result, Detail: detail, Args: map[string]string{
+	_, _ = s.AppendAudit(ctx, storage.AuditEntry{Action: "rekey.finished", User: "operator", Result: result, Detail: detail, Args: map[string]string{
 		"resealed":        strconv.Itoa(rep.Resealed),
 		"already_primary": strconv.Itoa(rep.AlreadyPrimary),
 		"failed":          strconv.Itoa(rep.Failed),

@@ -1,7 +1,10 @@
 package bot_test
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -87,5 +90,33 @@ func TestE2EAdminBackupRekeyStatus(t *testing.T) {
 	resp.Body.Close()
 	if !strings.Contains(string(body), `"action":"rekey"`) {
 		t.Errorf("no rekey in the audit log:\n%s", body)
+	}
+}
+
+// unauditedKeys is a KeyStore whose audit log cannot be written.
+type unauditedKeys struct {
+	bot.KeyStore
+	rekeyed bool
+}
+
+func (u *unauditedKeys) AppendAudit(context.Context, storage.AuditEntry) (storage.AuditEntry, error) {
+	return storage.AuditEntry{}, fmt.Errorf("append audit: %w: no space left on device", storage.ErrNotAudited)
+}
+
+func (u *unauditedKeys) Rekey(context.Context) (storage.RekeyReport, error) {
+	u.rekeyed = true
+	return storage.RekeyReport{}, nil
+}
+
+// A rekey rewrites every sealed token, so it is in the audit log before it
+// starts, or it does not start.
+func TestRekeyIsRefusedWhenTheAuditCannotBeWritten(t *testing.T) {
+	t.Parallel()
+	ks := &unauditedKeys{}
+	if _, err := bot.Rekey(t.Context(), ks); !errors.Is(err, storage.ErrNotAudited) {
+		t.Errorf("Rekey: %v, want ErrNotAudited", err)
+	}
+	if ks.rekeyed {
+		t.Error("the tokens were resealed without an audit entry")
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/c66bot/c66bot/cloud66"
 	"github.com/c66bot/c66bot/deploy"
+	"github.com/c66bot/c66bot/policy"
 	"github.com/c66bot/c66bot/storage"
 )
 
@@ -218,5 +219,31 @@ func TestAbortSpendsOnlyConfirmations(t *testing.T) {
 		case !tt.spent && (!errors.Is(err, deploy.ErrIntentGone) || !kept || got.StackUID != ""):
 			t.Errorf("Abort of a %s intent = %+v, %v (want ErrIntentGone and nothing of it); kept %v (want true)", tt.kind, got, err, kept)
 		}
+	}
+}
+
+// A freeze override nobody could find in the audit log must not happen: if
+// its entry cannot be written, the deploy it would allow is refused.
+func TestOverrideIsRefusedWhenTheAuditCannotBeWritten(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, withPolicy(freezePolicy))
+	ctx := t.Context()
+	shop := e.stack("shop", "production")
+	_, err := e.svc.Deploy(ctx, origin(boss, "C1", "r1"), shop, deploy.Params{})
+	var fe *deploy.FrozenError
+	if !errors.As(err, &fe) || fe.OverrideIntentID == "" {
+		t.Fatalf("the admin's Deploy: %v, want a *FrozenError with an override", err)
+	}
+	pol, err := policy.Parse("test.yaml", []byte(freezePolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := deploy.New(deploy.Config{Store: noAudit{e.store}, Slack: e.slack, Cloud66URL: e.c66.URL, Now: e.clock.Now, Poll: fastPoll, Cloud66For: e.client, Policy: pol})
+	res, err := full.Override(ctx, fe.OverrideIntentID, boss)
+	if !errors.Is(err, storage.ErrNotAudited) || res.Confirm != nil || res.Watch != nil {
+		t.Fatalf("Override = %+v, %v; want ErrNotAudited and nothing to confirm", res, err)
+	}
+	if n := e.c66.ActionCount(); n != 0 {
+		t.Errorf("%d deploys reached Cloud 66", n)
 	}
 }

@@ -181,8 +181,14 @@ func (s *Service) Override(ctx context.Context, intentID string, by storage.Iden
 		s.audit(ctx, e)
 		return Result{}, err
 	}
+	// An override nobody could find in the audit log must not happen: if
+	// its entry cannot be written, the deploy it would allow is refused.
 	e.Result = "overridden"
-	s.audit(ctx, e)
+	e.At = s.now()
+	if _, err := s.cfg.Store.AppendAudit(context.WithoutCancel(ctx), e); err != nil {
+		s.log.ErrorContext(ctx, "refused a freeze override: the audit log cannot be written", "stack_uid", e.StackUID, "error", err.Error())
+		return Result{}, fmt.Errorf("deploy: audit the freeze override: %w", err)
+	}
 
 	stack := cloud66.Stack{UID: in.StackUID, Name: in.StackName, Environment: in.Environment}
 	de := auditEntry(o, "deploy", stack.UID, stack.Name, stack.Environment)

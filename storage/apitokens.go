@@ -41,8 +41,9 @@ type APIToken struct {
 // with its record. The token is "c66bot_" followed by 32 random bytes in
 // base64url without padding; it is returned only here, and the file holds
 // its SHA-256. The name must be 1–64 characters of [a-z0-9._-] and not used
-// by any token, revoked or not (an error wrapping ErrExists).
-func (s *Store) CreateAPIToken(ctx context.Context, name string, scopes []string) (token string, t APIToken, err error) {
+// by any token, revoked or not (an error wrapping ErrExists). The audit
+// entries, if any, commit with the token or neither does.
+func (s *Store) CreateAPIToken(ctx context.Context, name string, scopes []string, audit ...AuditEntry) (token string, t APIToken, err error) {
 	if err := validAPITokenName(name); err != nil {
 		return "", APIToken{}, err
 	}
@@ -59,7 +60,7 @@ func (s *Store) CreateAPIToken(ctx context.Context, name string, scopes []string
 		return "", APIToken{}, fmt.Errorf("storage: create API token %q: %w", name, err)
 	}
 	key := []byte(name)
-	err = s.update(ctx, func(tx *bbolt.Tx) error {
+	err = s.updateAudited(ctx, audit, func(tx *bbolt.Tx) error {
 		tokens, hashes, err := apiTokenBuckets(tx)
 		if err != nil {
 			return err
@@ -107,12 +108,14 @@ func (s *Store) APITokens(ctx context.Context) ([]APIToken, error) {
 // RevokeAPIToken revokes the token named name and returns its record; an
 // error wrapping ErrNotFound means there is none. Revoking a revoked token
 // changes nothing and is not an error. The record stays, so the name stays
-// taken and CheckAPIToken can say ErrRevoked rather than ErrNotFound.
-func (s *Store) RevokeAPIToken(ctx context.Context, name string) (APIToken, error) {
+// taken and CheckAPIToken can say ErrRevoked rather than ErrNotFound. The
+// audit entries, if any, commit with the revocation; revoking a revoked
+// token appends none.
+func (s *Store) RevokeAPIToken(ctx context.Context, name string, audit ...AuditEntry) (APIToken, error) {
 	key := []byte(name)
 	now := s.now()
 	var t APIToken
-	err := s.update(ctx, func(tx *bbolt.Tx) error {
+	err := s.updateAudited(ctx, audit, func(tx *bbolt.Tx) error {
 		t = APIToken{}
 		tokens, err := bucket(tx, bucketAPITokens)
 		if err != nil {

@@ -302,6 +302,30 @@ func TestAuditedWritesCommitWithTheirEntryOrNotAtAll(t *testing.T) {
 				return err == nil && len(subs) == 0
 			},
 		},
+		{
+			name: "CreateAPIToken",
+			write: func(s *Store, e AuditEntry) error {
+				_, _, err := s.CreateAPIToken(ctx, "ci", []string{"notify"}, e)
+				return err
+			},
+			changed: func(t *testing.T, s *Store) bool {
+				ts, err := s.APITokens(ctx)
+				return err == nil && len(ts) == 1
+			},
+		},
+		{
+			name: "RevokeAPIToken",
+			prepare: func(t *testing.T, s *Store) {
+				if _, _, err := s.CreateAPIToken(ctx, "ci", []string{"notify"}); err != nil {
+					t.Fatal(err)
+				}
+			},
+			write: func(s *Store, e AuditEntry) error { _, err := s.RevokeAPIToken(ctx, "ci", e); return err },
+			changed: func(t *testing.T, s *Store) bool {
+				ts, err := s.APITokens(ctx)
+				return err == nil && len(ts) == 1 && ts[0].Revoked
+			},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
