@@ -188,6 +188,17 @@ func (h *harness) startBot(o harnessOptions) {
 	if err := h.slack.WaitConnected(wctx, 1); err != nil {
 		t.Fatalf("bot never connected to Slack: %v", err)
 	}
+	// The fake counts the WebSocket as connected before the bot has read
+	// Slack's hello; wait for the bot's own view (what /readyz reports).
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for h.bot.Ready(wctx) != nil {
+		select {
+		case <-wctx.Done():
+			t.Fatalf("bot never became ready: %v", h.bot.Ready(context.Background()))
+		case <-tick.C:
+		}
+	}
 }
 
 // run sends `/c66 <text>` as user and returns the ack and the reply the bot
