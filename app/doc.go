@@ -1,0 +1,2 @@
+// Package app is the composition root (placeholder while it grows).
+package app
