@@ -16,6 +16,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/c66bot/c66bot/cloud66"
+	"github.com/c66bot/c66bot/internal/clock"
 	"github.com/c66bot/c66bot/policy"
 	"github.com/c66bot/c66bot/storage"
 )
@@ -371,7 +372,7 @@ func New(cfg Config) *Service {
 		policy:    pol,
 		log:       cfg.Logger,
 		budget:    newBudget(cfg.Poll.BudgetPerHour, time.Now),
-		sleep:     sleepReal,
+		sleep:     clock.Sleep,
 		following: map[string]bool{},
 		starting:  map[string]bool{},
 	}
@@ -404,20 +405,6 @@ func (s *Service) logger(o Origin) *slog.Logger {
 		return s.log
 	}
 	return s.log.With("request_id", o.RequestID)
-}
-
-func sleepReal(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // LockedError is returned when someone else holds the stack's lock.
