@@ -11,6 +11,7 @@ import (
 	"github.com/c66bot/c66bot/cloud66"
 	"github.com/c66bot/c66bot/deploy"
 	bk "github.com/c66bot/c66bot/internal/blockkit"
+	"github.com/c66bot/c66bot/internal/chat"
 	"github.com/c66bot/c66bot/storage"
 )
 
@@ -36,7 +37,7 @@ func (a Action) Identity() storage.Identity {
 // the button was on (the confirmation) for this one; otherwise it is a new
 // ephemeral message to whoever pressed.
 type ActionReply struct {
-	Reply
+	chat.Message
 	Replace bool
 }
 
@@ -50,18 +51,18 @@ func (r *Router) HandleAction(ctx context.Context, a Action) (reply ActionReply,
 	case ActionDeployConfirm:
 		var w *storage.Watch
 		if w, err = r.deps.Deploy.Confirm(ctx, a.Value, by); err == nil {
-			reply = ActionReply{Replace: true, Reply: done(fmt.Sprintf(":rocket: Confirmed: deploying %s. Follow it in the channel message.", watchLabel(w)))}
+			reply = ActionReply{Replace: true, Message: done(fmt.Sprintf(":rocket: Confirmed: deploying %s. Follow it in the channel message.", watchLabel(w)))}
 		}
 	case ActionCancelConfirm:
 		var d cloud66.Deployment
 		if d, err = r.deps.Deploy.ConfirmCancel(ctx, a.Value, by); err == nil {
-			reply = ActionReply{Replace: true, Reply: done(fmt.Sprintf(":black_square_for_stop: Cancelling deployment #%d. Its message will say when Cloud 66 has stopped it.", d.ID))}
+			reply = ActionReply{Replace: true, Message: done(fmt.Sprintf(":black_square_for_stop: Cancelling deployment #%d. Its message will say when Cloud 66 has stopped it.", d.ID))}
 		}
 	case ActionUnlockConfirm:
 		var l storage.Lock
 		if l, err = r.deps.Deploy.ConfirmUnlock(ctx, a.Value, by); err == nil {
 			msg := fmt.Sprintf(":unlock: <@%s> removed <@%s>'s lock on *%s* · %s.", bk.Esc(a.UserID), bk.Esc(l.Owner.User), bk.Esc(l.StackName), bk.Esc(l.Environment))
-			reply = ActionReply{Replace: true, Reply: Reply{InChannel: true, Text: bk.Fallback(msg), Blocks: []slack.Block{bk.Section(msg)}}}
+			reply = ActionReply{Replace: true, Message: chat.Message{InChannel: true, Text: bk.Fallback(msg), Blocks: []slack.Block{bk.Section(msg)}}}
 		}
 	case ActionApprove:
 		var st deploy.ApprovalState
@@ -70,33 +71,35 @@ func (r *Router) HandleAction(ctx context.Context, a Action) (reply ActionReply,
 			if st.Watch != nil {
 				msg = ":rocket: Your approval was the last one needed: the deploy is starting."
 			}
-			reply = ActionReply{Reply: done(msg)}
+			reply = ActionReply{Message: done(msg)}
 		}
 	case ActionReject:
 		if err = r.deps.Deploy.Reject(ctx, a.Value, by); err == nil {
-			reply = ActionReply{Reply: done(":no_entry: Rejected: nothing was sent to Cloud 66.")}
+			reply = ActionReply{Message: done(":no_entry: Rejected: nothing was sent to Cloud 66.")}
 		}
 	case ActionOverride:
 		var res deploy.Result
 		if res, err = r.deps.Deploy.Override(ctx, a.Value, by); err == nil {
-			reply = ActionReply{Replace: true, Reply: deployResultReply(&r.deps, res)}
+			reply = ActionReply{Replace: true, Message: deployResultReply(&r.deps, res)}
 		}
 	case ActionAbort:
 		if _, err = r.deps.Deploy.Abort(ctx, a.Value, by); err == nil {
-			reply = ActionReply{Replace: true, Reply: done(":wave: Cancelled: nothing was sent to Cloud 66.")}
+			reply = ActionReply{Replace: true, Message: done(":wave: Cancelled: nothing was sent to Cloud 66.")}
 		}
 	default:
 		return ActionReply{}, false
 	}
 	if err != nil {
 		log.LogAttrs(ctx, levelFor(err), "button refused", slog.String("error", err.Error()))
-		return ActionReply{Reply: r.actionError(ctx, a, err), Replace: replaceOnError(err)}, true
+		return ActionReply{Message: r.actionError(ctx, a, err), Replace: replaceOnError(err)}, true
 	}
 	log.Info("button done")
 	return reply, true
 }
 
-func done(s string) Reply { return Reply{Text: bk.Fallback(s), Blocks: []slack.Block{bk.Section(s)}} }
+func done(s string) chat.Message {
+	return chat.Message{Text: bk.Fallback(s), Blocks: []slack.Block{bk.Section(s)}}
+}
 
 func watchLabel(w *storage.Watch) string {
 	if w == nil {
@@ -112,7 +115,7 @@ func replaceOnError(err error) bool {
 }
 
 // actionError maps a refused button press to what the presser reads.
-func (r *Router) actionError(ctx context.Context, a Action, err error) Reply {
+func (r *Router) actionError(ctx context.Context, a Action, err error) chat.Message {
 	switch {
 	case errors.Is(err, deploy.ErrOwnApproval):
 		return errorText(":raised_hand: Your own approval doesn't count: someone else has to approve your deploy.")

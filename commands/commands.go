@@ -1,7 +1,7 @@
 // Package commands is the /c66 grammar: the command table, generated help,
 // one file per command, Block Kit rendering, and the one place where errors
 // become replies. It knows nothing about sockets or HTTP: package bot turns
-// Slack payloads into a Request and posts the Reply.
+// Slack payloads into a Request and posts the reply (a chat.Message).
 package commands
 
 import (
@@ -12,11 +12,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/slack-go/slack"
-
 	"github.com/c66bot/c66bot/accounts"
 	"github.com/c66bot/c66bot/cloud66"
 	"github.com/c66bot/c66bot/deploy"
+	"github.com/c66bot/c66bot/internal/chat"
 	"github.com/c66bot/c66bot/storage"
 )
 
@@ -42,15 +41,6 @@ func (r Request) Identity() storage.Identity {
 		team = r.TeamID
 	}
 	return storage.Identity{Team: team, User: r.UserID}
-}
-
-// Reply is what the person (or channel) sees.
-type Reply struct {
-	// InChannel posts for everyone; otherwise only the requester sees it.
-	InChannel bool
-	// Text is the notification fallback; always set.
-	Text   string
-	Blocks []slack.Block
 }
 
 // Linker is the account-linking service the commands use.
@@ -116,7 +106,7 @@ type Command struct {
 	// Deploys marks commands that change deployments: help hides them from
 	// people the policy never lets deploy.
 	Deploys bool
-	Run     func(ctx context.Context, c *Call) (Reply, error)
+	Run     func(ctx context.Context, c *Call) (chat.Message, error)
 }
 
 // Call is one invocation of a command.
@@ -202,7 +192,7 @@ func table() []*Command {
 // Dispatch runs one request and always returns a reply: errors are mapped
 // to ephemeral replies here and nowhere else. Every request is logged once,
 // with its request id, and reported to Deps.Observe.
-func (r *Router) Dispatch(ctx context.Context, req Request) Reply {
+func (r *Router) Dispatch(ctx context.Context, req Request) chat.Message {
 	// Durations are real time, not Deps.Now: that clock is for expiries.
 	start := time.Now()
 	log := r.deps.Logger.With("request_id", req.RequestID, "team", req.Identity().Team, "user", req.UserID, "channel", req.ChannelID)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/c66bot/c66bot/accounts"
 	"github.com/c66bot/c66bot/cloud66"
+	"github.com/c66bot/c66bot/internal/chat"
 	"github.com/c66bot/c66bot/storage"
 )
 
@@ -147,7 +148,7 @@ func newTestRouter(t *testing.T, linked bool, c66 *fakeCloud66) (*Router, *fakeL
 }
 
 // replyText flattens a reply to what a reader sees (JSON of the blocks).
-func replyText(t *testing.T, r Reply) string {
+func replyText(t *testing.T, r chat.Message) string {
 	t.Helper()
 	b, err := json.Marshal(r.Blocks)
 	if err != nil {

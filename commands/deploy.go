@@ -11,6 +11,7 @@ import (
 	"github.com/c66bot/c66bot/cloud66"
 	"github.com/c66bot/c66bot/deploy"
 	bk "github.com/c66bot/c66bot/internal/blockkit"
+	"github.com/c66bot/c66bot/internal/chat"
 	"github.com/c66bot/c66bot/storage"
 )
 
@@ -63,36 +64,36 @@ func deployCommand() *Command {
 	}
 }
 
-func runDeploy(ctx context.Context, c *Call) (Reply, error) {
+func runDeploy(ctx context.Context, c *Call) (chat.Message, error) {
 	da, err := ParseDeployArgs(c.Args)
 	if err != nil {
-		return Reply{}, err
+		return chat.Message{}, err
 	}
 	_, st, err := c.stackArg(ctx, da.Stack)
 	if err != nil {
-		return Reply{}, err
+		return chat.Message{}, err
 	}
 	res, err := c.Deps.Deploy.Deploy(ctx, c.origin(), st, da.Params)
 	if err != nil {
-		return Reply{}, c.stackGone(st, err)
+		return chat.Message{}, c.stackGone(st, err)
 	}
 	return deployResultReply(c.Deps, res), nil
 }
 
 // deployResultReply tells the requester what happens next.
-func deployResultReply(d *Deps, res deploy.Result) Reply {
+func deployResultReply(d *Deps, res deploy.Result) chat.Message {
 	if res.Confirm != nil {
 		return deployConfirmation(d, res.Confirm)
 	}
 	if res.Approval != nil {
 		msg := fmt.Sprintf(":raised_hand: This deploy needs %d approval(s); I asked in the channel. It starts as soon as they are in.", res.Approval.Needed)
-		return Reply{Text: bk.Fallback(msg), Blocks: []slack.Block{bk.Section(msg)}}
+		return chat.Message{Text: bk.Fallback(msg), Blocks: []slack.Block{bk.Section(msg)}}
 	}
 	if res.Watch != nil && res.Watch.MessageTS == "" {
 		// The deployment message went through response_url already.
-		return Reply{Text: "Deployment started.", Blocks: []slack.Block{bk.Context(":rocket: Deployment started; I'll keep this channel posted.")}}
+		return chat.Message{Text: "Deployment started.", Blocks: []slack.Block{bk.Context(":rocket: Deployment started; I'll keep this channel posted.")}}
 	}
-	return Reply{Text: "Deployment started", Blocks: []slack.Block{bk.Context(":rocket: Deployment started: follow it in the channel message.")}}
+	return chat.Message{Text: "Deployment started", Blocks: []slack.Block{bk.Context(":rocket: Deployment started: follow it in the channel message.")}}
 }
 
 func paramsLines(p deploy.Params) []string {
@@ -113,7 +114,7 @@ func paramsLines(p deploy.Params) []string {
 	return lines
 }
 
-func deployConfirmation(d *Deps, cf *deploy.Confirmation) Reply {
+func deployConfirmation(d *Deps, cf *deploy.Confirmation) chat.Message {
 	live := "_unknown_"
 	if cf.LiveHash != "" {
 		live = bk.Code(shortHash(cf.LiveHash))
@@ -131,7 +132,7 @@ func deployConfirmation(d *Deps, cf *deploy.Confirmation) Reply {
 			bk.Button(ActionAbort, cf.IntentID, "Cancel", slack.StyleDefault)),
 		bk.Context(fmt.Sprintf("Only you can confirm. This expires %s.", bk.Date(cf.ExpiresAt, "{time}"))),
 	}
-	return Reply{Text: bk.Fallback(fmt.Sprintf("Deploy %s? Confirm or cancel.", bk.Esc(bk.StackRef(cf.Stack.Name, cf.Stack.Environment)))), Blocks: blocks}
+	return chat.Message{Text: bk.Fallback(fmt.Sprintf("Deploy %s? Confirm or cancel.", bk.Esc(bk.StackRef(cf.Stack.Name, cf.Stack.Environment)))), Blocks: blocks}
 }
 
 func shortHash(h string) string {
@@ -155,18 +156,18 @@ func deploymentsCommand() *Command {
 
 const deploymentsShown = 10
 
-func runDeployments(ctx context.Context, c *Call) (Reply, error) {
+func runDeployments(ctx context.Context, c *Call) (chat.Message, error) {
 	api, st, err := c.stackArg(ctx, c.Args[0])
 	if err != nil {
-		return Reply{}, err
+		return chat.Message{}, err
 	}
 	deps, _, err := api.ListDeploymentsPage(ctx, st.UID, 1)
 	if err != nil {
-		return Reply{}, c.stackGone(st, err)
+		return chat.Message{}, c.stackGone(st, err)
 	}
 	title := fmt.Sprintf("Deployments of %s", stackRefText(st))
 	if len(deps) == 0 {
-		return Reply{Text: bk.Esc(title), Blocks: []slack.Block{bk.Section(fmt.Sprintf(":scroll: %s has no deployments yet.", bk.StackLabel(st)))}}, nil
+		return chat.Message{Text: bk.Esc(title), Blocks: []slack.Block{bk.Section(fmt.Sprintf(":scroll: %s has no deployments yet.", bk.StackLabel(st)))}}, nil
 	}
 	if len(deps) > deploymentsShown {
 		deps = deps[:deploymentsShown]
@@ -178,7 +179,7 @@ func runDeployments(ctx context.Context, c *Call) (Reply, error) {
 	}
 	blocks := []slack.Block{bk.Header(title), bk.Section(strings.Join(lines, "\n")),
 		bk.Context("Newest first · " + bk.Link(bk.StackURL(c.Deps.Cloud66URL, st.UID), "Open in Cloud 66"))}
-	return Reply{Text: bk.Esc(title), Blocks: blocks}, nil
+	return chat.Message{Text: bk.Esc(title), Blocks: blocks}, nil
 }
 
 func deploymentLine(d cloud66.Deployment, now time.Time) string {
@@ -237,14 +238,14 @@ func cancelCommand() *Command {
 	}
 }
 
-func runCancel(ctx context.Context, c *Call) (Reply, error) {
+func runCancel(ctx context.Context, c *Call) (chat.Message, error) {
 	_, st, err := c.stackArg(ctx, c.Args[0])
 	if err != nil {
-		return Reply{}, err
+		return chat.Message{}, err
 	}
 	cf, err := c.Deps.Deploy.RequestCancel(ctx, c.origin(), st)
 	if err != nil {
-		return Reply{}, c.stackGone(st, err)
+		return chat.Message{}, c.stackGone(st, err)
 	}
 	running := "the running deployment"
 	if cf.Running != nil {
@@ -263,5 +264,5 @@ func runCancel(ctx context.Context, c *Call) (Reply, error) {
 			bk.Button(ActionAbort, cf.IntentID, "Keep it running", slack.StyleDefault)),
 		bk.Context(fmt.Sprintf("Only you can confirm. This expires %s.", bk.Date(cf.ExpiresAt, "{time}"))),
 	}
-	return Reply{Text: "Cancel the deployment of " + bk.Esc(stackRefText(st)) + "?", Blocks: blocks}, nil
+	return chat.Message{Text: "Cancel the deployment of " + bk.Esc(stackRefText(st)) + "?", Blocks: blocks}, nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/c66bot/c66bot/cloud66"
 	"github.com/c66bot/c66bot/deploy"
 	bk "github.com/c66bot/c66bot/internal/blockkit"
+	"github.com/c66bot/c66bot/internal/chat"
 	"github.com/c66bot/c66bot/storage"
 )
 
@@ -47,7 +48,7 @@ func (e *NotFoundError) Error() string { return fmt.Sprintf("%s %q not found", e
 
 // errorReply is the single place where an error becomes what the person
 // reads: the cause, and the next step. Replies are always ephemeral.
-func (r *Router) errorReply(ctx context.Context, c *Call, err error) Reply {
+func (r *Router) errorReply(ctx context.Context, c *Call, err error) chat.Message {
 	var (
 		usage   *UsageError
 		amb     *AmbiguousError
@@ -129,7 +130,7 @@ func (r *Router) errorReply(ctx context.Context, c *Call, err error) Reply {
 		if frozen.OverrideIntentID == "" {
 			return errorText(msg + " An admin can override it.")
 		}
-		return Reply{Text: bk.Fallback(msg), Blocks: []slack.Block{
+		return chat.Message{Text: bk.Fallback(msg), Blocks: []slack.Block{
 			bk.Section(msg + " You are an admin: you may override the freeze (it is recorded in the audit log)."),
 			slack.NewActionBlock("freeze_override", bk.Button(ActionOverride, frozen.OverrideIntentID, "Override the freeze", slack.StyleDanger)),
 		}}
@@ -192,7 +193,7 @@ func unauditedChange(c *Command) string {
 
 // linkPrompt answers with a fresh login link so the person is one click
 // from fixing it.
-func (r *Router) linkPrompt(ctx context.Context, req Request, why string) Reply {
+func (r *Router) linkPrompt(ctx context.Context, req Request, why string) chat.Message {
 	start, err := r.deps.Accounts.BeginLogin(ctx, accountsLoginRequest(req))
 	if err != nil {
 		r.deps.Logger.ErrorContext(ctx, "begin login failed", "request_id", req.RequestID, "error", err.Error())
@@ -206,7 +207,7 @@ func accountsLoginRequest(req Request) accounts.LoginRequest {
 }
 
 // usageError answers with what was wrong and how the command is used.
-func (r *Router) usageError(problem string, c *Command) Reply {
+func (r *Router) usageError(problem string, c *Command) chat.Message {
 	var b strings.Builder
 	if problem != "" {
 		b.WriteString(problem)
@@ -225,7 +226,7 @@ func (r *Router) usageError(problem string, c *Command) Reply {
 }
 
 // unknown answers a word that is no command with the nearest ones.
-func (r *Router) unknown(word string) Reply {
+func (r *Router) unknown(word string) chat.Message {
 	var names []string
 	for _, c := range r.commands {
 		names = append(names, c.Name)

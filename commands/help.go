@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/c66bot/c66bot/internal/chat"
 	"github.com/c66bot/c66bot/storage"
 
 	"github.com/slack-go/slack"
@@ -24,7 +25,7 @@ func helpCommand() *Command {
 	}
 }
 
-func runHelp(ctx context.Context, c *Call) (Reply, error) {
+func runHelp(ctx context.Context, c *Call) (chat.Message, error) {
 	r := c.Router
 	if len(c.Args) == 1 {
 		cmd, ok := r.Lookup(c.Args[0])
@@ -42,10 +43,10 @@ func runHelp(ctx context.Context, c *Call) (Reply, error) {
 		bk.Section(strings.Join(lines, "\n")),
 		bk.Context(fmt.Sprintf("A `<stack>` is a name, `name:environment` when a name repeats, or a uid. `%s help <command>` shows examples.", r.deps.Command)),
 	}
-	return Reply{Text: "c66bot commands", Blocks: blocks}, nil
+	return chat.Message{Text: "c66bot commands", Blocks: blocks}, nil
 }
 
-func commandHelp(r *Router, cmd *Command) Reply {
+func commandHelp(r *Router, cmd *Command) chat.Message {
 	var b strings.Builder
 	fmt.Fprintf(&b, "*`%s`*\n%s", r.Usage(cmd), cmd.Description)
 	if len(cmd.Aliases) > 0 {
@@ -57,7 +58,7 @@ func commandHelp(r *Router, cmd *Command) Reply {
 			fmt.Fprintf(&b, "\n`%s %s`", r.deps.Command, e)
 		}
 	}
-	return Reply{Text: r.Usage(cmd), Blocks: []slack.Block{bk.Section(b.String())}}
+	return chat.Message{Text: r.Usage(cmd), Blocks: []slack.Block{bk.Section(b.String())}}
 }
 
 // visible is the command table as this person sees it: commands that

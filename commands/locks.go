@@ -9,6 +9,7 @@ import (
 	"github.com/slack-go/slack"
 
 	bk "github.com/c66bot/c66bot/internal/blockkit"
+	"github.com/c66bot/c66bot/internal/chat"
 	"github.com/c66bot/c66bot/storage"
 )
 
@@ -29,25 +30,25 @@ func lockCommand() *Command {
 	}
 }
 
-func runLock(ctx context.Context, c *Call) (Reply, error) {
+func runLock(ctx context.Context, c *Call) (chat.Message, error) {
 	reason := strings.TrimSpace(strings.Join(c.Args[1:], " "))
 	if len([]rune(reason)) > maxLockReason {
-		return Reply{}, &UsageError{Problem: fmt.Sprintf("The reason is longer than %d characters.", maxLockReason)}
+		return chat.Message{}, &UsageError{Problem: fmt.Sprintf("The reason is longer than %d characters.", maxLockReason)}
 	}
 	_, st, err := c.stackArg(ctx, c.Args[0])
 	if err != nil {
-		return Reply{}, err
+		return chat.Message{}, err
 	}
 	l, err := c.Deps.Deploy.Lock(ctx, c.origin(), st, reason)
 	if err != nil {
-		return Reply{}, err
+		return chat.Message{}, err
 	}
 	msg := fmt.Sprintf(":lock: <@%s> locked %s", bk.Esc(l.Owner.User), bk.StackLabel(st))
 	if l.Reason != "" {
 		msg += ": " + bk.Esc(l.Reason)
 	}
 	msg += fmt.Sprintf(". Nobody else can deploy it until `%s unlock %s`.", c.Deps.Command, bk.Esc(stackRefText(st)))
-	return Reply{InChannel: true, Text: bk.Fallback(msg), Blocks: []slack.Block{bk.Section(msg)}}, nil
+	return chat.Message{InChannel: true, Text: bk.Fallback(msg), Blocks: []slack.Block{bk.Section(msg)}}, nil
 }
 
 func unlockCommand() *Command {
@@ -63,14 +64,14 @@ func unlockCommand() *Command {
 	}
 }
 
-func runUnlock(ctx context.Context, c *Call) (Reply, error) {
+func runUnlock(ctx context.Context, c *Call) (chat.Message, error) {
 	_, st, err := c.stackArg(ctx, c.Args[0])
 	if err != nil {
-		return Reply{}, err
+		return chat.Message{}, err
 	}
 	res, err := c.Deps.Deploy.Unlock(ctx, c.origin(), st)
 	if err != nil {
-		return Reply{}, err
+		return chat.Message{}, err
 	}
 	if res.Confirm != nil && res.Confirm.Lock != nil {
 		l := res.Confirm.Lock
@@ -82,10 +83,10 @@ func runUnlock(ctx context.Context, c *Call) (Reply, error) {
 				bk.Button(ActionAbort, res.Confirm.IntentID, "Leave it", slack.StyleDefault)),
 			bk.Context(fmt.Sprintf("Only you can confirm. This expires %s.", bk.Date(res.Confirm.ExpiresAt, "{time}"))),
 		}
-		return Reply{Text: "Remove someone else's lock?", Blocks: blocks}, nil
+		return chat.Message{Text: "Remove someone else's lock?", Blocks: blocks}, nil
 	}
 	msg := fmt.Sprintf(":unlock: <@%s> unlocked %s.", bk.Esc(c.Request.UserID), bk.StackLabel(st))
-	return Reply{InChannel: true, Text: bk.Fallback(msg), Blocks: []slack.Block{bk.Section(msg)}}, nil
+	return chat.Message{InChannel: true, Text: bk.Fallback(msg), Blocks: []slack.Block{bk.Section(msg)}}, nil
 }
 
 func reasonSuffix(reason string) string {
@@ -102,10 +103,10 @@ func locksCommand() *Command {
 		Description: "Lists the locked stacks of this workspace with who locked them, why and since when.",
 		Examples:    []string{"locks"},
 		MinArgs:     0, MaxArgs: 0,
-		Run: func(ctx context.Context, c *Call) (Reply, error) {
+		Run: func(ctx context.Context, c *Call) (chat.Message, error) {
 			locks, err := c.Deps.Deploy.Locks(ctx, c.Request.Identity().Team)
 			if err != nil {
-				return Reply{}, err
+				return chat.Message{}, err
 			}
 			if len(locks) == 0 {
 				return errorText(":unlock: No stack is locked."), nil
@@ -118,7 +119,7 @@ func locksCommand() *Command {
 			title := fmt.Sprintf("Locked stacks (%d)", len(locks))
 			blocks := []slack.Block{bk.Header(title)}
 			blocks = append(blocks, listSections(lines, bk.MaxBlocks-1, func(n int) string { return fmt.Sprintf("…and %d more.", n) })...)
-			return Reply{Text: title, Blocks: blocks}, nil
+			return chat.Message{Text: title, Blocks: blocks}, nil
 		},
 	}
 }

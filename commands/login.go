@@ -10,6 +10,7 @@ import (
 
 	"github.com/c66bot/c66bot/accounts"
 	bk "github.com/c66bot/c66bot/internal/blockkit"
+	"github.com/c66bot/c66bot/internal/chat"
 )
 
 func loginCommand() *Command {
@@ -26,11 +27,11 @@ func loginCommand() *Command {
 	}
 }
 
-func runLogin(ctx context.Context, c *Call) (Reply, error) {
+func runLogin(ctx context.Context, c *Call) (chat.Message, error) {
 	d := c.Deps
 	if len(c.Args) == 1 {
 		if !d.Accounts.OutOfBand() {
-			return Reply{}, &UsageError{Problem: "This bot links accounts through your browser, so there is no code to paste. Run `" + d.Command + " login` and click the button."}
+			return chat.Message{}, &UsageError{Problem: "This bot links accounts through your browser, so there is no code to paste. Run `" + d.Command + " login` and click the button."}
 		}
 		linked, err := d.Accounts.CompleteOutOfBand(ctx, c.Request.Identity(), c.Args[0])
 		switch {
@@ -41,13 +42,13 @@ func runLogin(ctx context.Context, c *Call) (Reply, error) {
 		case errors.Is(err, accounts.ErrCodeRejected):
 			return errorText(":x: Cloud 66 didn't accept that code: it may be mistyped, used already or expired. Run `" + d.Command + " login` to start again."), nil
 		case err != nil:
-			return Reply{}, err
+			return chat.Message{}, err
 		}
 		return LinkedReply(linked), nil
 	}
 	start, err := d.Accounts.BeginLogin(ctx, accountsLoginRequest(c.Request))
 	if err != nil {
-		return Reply{}, err
+		return chat.Message{}, err
 	}
 	why := ":link: Link your Cloud 66 account. I will act in Cloud 66 as you, with only the permissions you have there."
 	if l, err := d.Accounts.Link(ctx, c.Request.Identity()); err == nil {
@@ -57,7 +58,7 @@ func runLogin(ctx context.Context, c *Call) (Reply, error) {
 }
 
 // loginReply is the ephemeral message with the button that starts linking.
-func loginReply(d Deps, why string, start accounts.LoginStart) Reply {
+func loginReply(d Deps, why string, start accounts.LoginStart) chat.Message {
 	url := start.AuthorizeURL
 	if d.LoginURL != nil && !start.OutOfBand {
 		url = d.LoginURL(start)
@@ -71,12 +72,12 @@ func loginReply(d Deps, why string, start accounts.LoginStart) Reply {
 		slack.NewActionBlock("login", bk.LinkButton("login_open", "Link Cloud 66 account", url, true)),
 		bk.Context(steps),
 	}
-	return Reply{Text: bk.Fallback(why), Blocks: blocks}
+	return chat.Message{Text: bk.Fallback(why), Blocks: blocks}
 }
 
 // LinkedReply confirms a new link, naming the Cloud 66 account, so a link
 // that went to the wrong account is noticed at once.
-func LinkedReply(l accounts.Linked) Reply {
+func LinkedReply(l accounts.Linked) chat.Message {
 	msg := ":white_check_mark: Linked to Cloud 66"
 	if l.Account != "" {
 		msg += " account *" + bk.Esc(l.Account) + "*"
@@ -86,7 +87,7 @@ func LinkedReply(l accounts.Linked) Reply {
 	}
 	msg += "."
 	ctxLine := "Scopes: " + scopesText(l.Scopes) + ". Not you? Run `logout`."
-	return Reply{Text: bk.Fallback(msg), Blocks: []slack.Block{bk.Section(msg), bk.Context(ctxLine)}}
+	return chat.Message{Text: bk.Fallback(msg), Blocks: []slack.Block{bk.Section(msg), bk.Context(ctxLine)}}
 }
 
 func scopesText(scopes []string) string {
@@ -107,10 +108,10 @@ func logoutCommand() *Command {
 		Description: "Deletes the Cloud 66 token I keep for you. To revoke it in Cloud 66 too, remove c66bot under Account → Authorized Applications.",
 		Examples:    []string{"logout"},
 		MinArgs:     0, MaxArgs: 0,
-		Run: func(ctx context.Context, c *Call) (Reply, error) {
+		Run: func(ctx context.Context, c *Call) (chat.Message, error) {
 			existed, err := c.Deps.Accounts.Unlink(ctx, c.Request.Identity())
 			if err != nil {
-				return Reply{}, err
+				return chat.Message{}, err
 			}
 			// A next login may be another Cloud 66 account, seeing other stacks.
 			c.Router.stacks.forget(c.Request.Identity(), "")
@@ -133,18 +134,18 @@ func whoamiCommand() *Command {
 	}
 }
 
-func runWhoami(ctx context.Context, c *Call) (Reply, error) {
+func runWhoami(ctx context.Context, c *Call) (chat.Message, error) {
 	l, err := c.Deps.Accounts.Link(ctx, c.Request.Identity())
 	if err != nil {
-		return Reply{}, err
+		return chat.Message{}, err
 	}
 	api, err := c.Cloud66(ctx)
 	if err != nil {
-		return Reply{}, err
+		return chat.Message{}, err
 	}
 	stacks, err := api.ListStacks(ctx)
 	if err != nil {
-		return Reply{}, err
+		return chat.Message{}, err
 	}
 	acct := accounts.AccountNames(stacks)
 	if acct == "" {
@@ -159,5 +160,5 @@ func runWhoami(ctx context.Context, c *Call) (Reply, error) {
 		bk.Section(msg),
 		bk.Fields("*Scopes*\n"+scopesText(l.Scopes), fmt.Sprintf("*Stacks visible*\n%d", len(stacks))),
 	}
-	return Reply{Text: bk.Fallback(msg), Blocks: blocks}, nil
+	return chat.Message{Text: bk.Fallback(msg), Blocks: blocks}, nil
 }

@@ -6,11 +6,12 @@ import (
 	"github.com/slack-go/slack"
 
 	bk "github.com/c66bot/c66bot/internal/blockkit"
+	"github.com/c66bot/c66bot/internal/chat"
 )
 
 // errorText is an ephemeral reply of one section.
-func errorText(s string) Reply {
-	return Reply{Text: bk.Fallback(s), Blocks: []slack.Block{bk.Section(s)}}
+func errorText(s string) chat.Message {
+	return chat.Message{Text: bk.Fallback(s), Blocks: []slack.Block{bk.Section(s)}}
 }
 
 // listSections packs lines into as few sections as fit, leaving room for

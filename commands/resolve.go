@@ -9,6 +9,7 @@ import (
 
 	"github.com/c66bot/c66bot/cloud66"
 	bk "github.com/c66bot/c66bot/internal/blockkit"
+	"github.com/c66bot/c66bot/internal/chat"
 )
 
 // stackFinder is the server-filtered stack lookup; *cloud66.Client has it.
@@ -200,7 +201,7 @@ func pickStack(stacks []cloud66.Stack, arg string) (cloud66.Stack, error) {
 	return cloud66.Stack{}, &AmbiguousError{Arg: arg, Candidates: matches}
 }
 
-func ambiguousReply(command string, c *Call, e *AmbiguousError) Reply {
+func ambiguousReply(command string, c *Call, e *AmbiguousError) chat.Message {
 	var lines []string
 	for _, s := range e.Candidates {
 		// Rebuild the person's command with the exact reference in place.
@@ -217,7 +218,7 @@ func ambiguousReply(command string, c *Call, e *AmbiguousError) Reply {
 	return errorText(msg)
 }
 
-func notFoundReply(command string, e *NotFoundError) Reply {
+func notFoundReply(command string, e *NotFoundError) chat.Message {
 	msg := fmt.Sprintf(":mag: I can't find a %s called %s", e.Kind, bk.Code(e.Arg))
 	if e.Within != "" {
 		msg += " in " + bk.Esc(e.Within)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/c66bot/c66bot/cloud66"
 	bk "github.com/c66bot/c66bot/internal/blockkit"
+	"github.com/c66bot/c66bot/internal/chat"
 )
 
 func serversCommand() *Command {
@@ -24,18 +25,18 @@ func serversCommand() *Command {
 	}
 }
 
-func runServers(ctx context.Context, c *Call) (Reply, error) {
+func runServers(ctx context.Context, c *Call) (chat.Message, error) {
 	api, st, err := c.stackArg(ctx, c.Args[0])
 	if err != nil {
-		return Reply{}, err
+		return chat.Message{}, err
 	}
 	servers, err := api.ListServers(ctx, st.UID)
 	if err != nil {
-		return Reply{}, c.stackGone(st, err)
+		return chat.Message{}, c.stackGone(st, err)
 	}
 	title := fmt.Sprintf("Servers of %s (%d)", stackRefText(st), len(servers))
 	if len(servers) == 0 {
-		return Reply{Text: bk.Esc(title), Blocks: []slack.Block{bk.Section(fmt.Sprintf(":desktop_computer: %s has no servers.", bk.StackLabel(st)))}}, nil
+		return chat.Message{Text: bk.Esc(title), Blocks: []slack.Block{bk.Section(fmt.Sprintf(":desktop_computer: %s has no servers.", bk.StackLabel(st)))}}, nil
 	}
 	slices.SortStableFunc(servers, func(a, b cloud66.Server) int { return strings.Compare(a.Name, b.Name) })
 	lines := make([]string, 0, len(servers))
@@ -45,7 +46,7 @@ func runServers(ctx context.Context, c *Call) (Reply, error) {
 	blocks := []slack.Block{bk.Header(title)}
 	blocks = append(blocks, listSections(lines, bk.MaxBlocks-2, func(n int) string { return fmt.Sprintf("…and %d more servers.", n) })...)
 	blocks = append(blocks, bk.Context(fmt.Sprintf("`%s server %s <server>` for one server", c.Deps.Command, bk.Esc(stackRefText(st)))))
-	return Reply{Text: bk.Esc(title), Blocks: blocks}, nil
+	return chat.Message{Text: bk.Esc(title), Blocks: blocks}, nil
 }
 
 func serverCommand() *Command {
@@ -60,14 +61,14 @@ func serverCommand() *Command {
 	}
 }
 
-func runServer(ctx context.Context, c *Call) (Reply, error) {
+func runServer(ctx context.Context, c *Call) (chat.Message, error) {
 	api, st, err := c.stackArg(ctx, c.Args[0])
 	if err != nil {
-		return Reply{}, err
+		return chat.Message{}, err
 	}
 	servers, err := api.ListServers(ctx, st.UID)
 	if err != nil {
-		return Reply{}, c.stackGone(st, err)
+		return chat.Message{}, c.stackGone(st, err)
 	}
 	want := c.Args[1]
 	var found *cloud66.Server
@@ -80,11 +81,11 @@ func runServer(ctx context.Context, c *Call) (Reply, error) {
 		}
 	}
 	if found == nil {
-		return Reply{}, &NotFoundError{Kind: "server", Arg: want, Within: stackRefText(st), Suggestions: suggest(strings.ToLower(want), names, 3)}
+		return chat.Message{}, &NotFoundError{Kind: "server", Arg: want, Within: stackRefText(st), Suggestions: suggest(strings.ToLower(want), names, 3)}
 	}
 	s, err := api.GetServer(ctx, st.UID, found.UID)
 	if err != nil {
-		return Reply{}, err
+		return chat.Message{}, err
 	}
 	fields := []string{
 		"*Health*\n" + bk.HealthText(s.Health),
@@ -105,7 +106,7 @@ func runServer(ctx context.Context, c *Call) (Reply, error) {
 		bk.Fields(fields...),
 		bk.Context(fmt.Sprintf("uid `%s` · stack %s", bk.Esc(s.UID), bk.StackLabel(st))),
 	}
-	return Reply{Text: bk.Esc(fmt.Sprintf("%s: %s", title, s.Health)), Blocks: blocks}, nil
+	return chat.Message{Text: bk.Esc(fmt.Sprintf("%s: %s", title, s.Health)), Blocks: blocks}, nil
 }
 
 func rolesText(roles []string) string {

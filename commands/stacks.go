@@ -10,6 +10,7 @@ import (
 
 	"github.com/c66bot/c66bot/cloud66"
 	bk "github.com/c66bot/c66bot/internal/blockkit"
+	"github.com/c66bot/c66bot/internal/chat"
 )
 
 func stacksCommand() *Command {
@@ -25,14 +26,14 @@ func stacksCommand() *Command {
 	}
 }
 
-func runStacks(ctx context.Context, c *Call) (Reply, error) {
+func runStacks(ctx context.Context, c *Call) (chat.Message, error) {
 	api, err := c.Cloud66(ctx)
 	if err != nil {
-		return Reply{}, err
+		return chat.Message{}, err
 	}
 	stacks, err := api.ListStacks(ctx)
 	if err != nil {
-		return Reply{}, err
+		return chat.Message{}, err
 	}
 	filter := ""
 	if len(c.Args) == 1 {
@@ -66,7 +67,7 @@ func runStacks(ctx context.Context, c *Call) (Reply, error) {
 		return fmt.Sprintf("…and %d more. Narrow it with `%s stacks <filter>`.", n, c.Deps.Command)
 	})...)
 	blocks = append(blocks, bk.Context(fmt.Sprintf("`%s stack <name>` for details · `%s servers <name>` for servers", c.Deps.Command, c.Deps.Command)))
-	return Reply{Text: bk.Esc(title), Blocks: blocks}, nil
+	return chat.Message{Text: bk.Esc(title), Blocks: blocks}, nil
 }
 
 func stackCommand() *Command {
@@ -81,15 +82,15 @@ func stackCommand() *Command {
 	}
 }
 
-func runStack(ctx context.Context, c *Call) (Reply, error) {
+func runStack(ctx context.Context, c *Call) (chat.Message, error) {
 	api, err := c.Cloud66(ctx)
 	if err != nil {
-		return Reply{}, err
+		return chat.Message{}, err
 	}
 	// A cached or listed stack may be minutes old; this one is current.
 	s, err := c.resolveFreshStack(ctx, api, c.Args[0])
 	if err != nil {
-		return Reply{}, err
+		return chat.Message{}, err
 	}
 	title := s.Name
 	if s.Environment != "" {
@@ -134,7 +135,7 @@ func runStack(ctx context.Context, c *Call) (Reply, error) {
 		slack.NewActionBlock("stack_links", bk.LinkButton("stack_open", "Open in Cloud 66", bk.StackURL(c.Deps.Cloud66URL, s.UID), false)),
 		bk.Context(fmt.Sprintf("uid `%s` · `%s servers %s` lists its servers", bk.Esc(s.UID), c.Deps.Command, bk.Esc(stackRefText(s)))),
 	}
-	return Reply{Text: bk.Esc(fmt.Sprintf("%s: %s, %s", title, s.Status, s.Health)), Blocks: blocks}, nil
+	return chat.Message{Text: bk.Esc(fmt.Sprintf("%s: %s, %s", title, s.Status, s.Health)), Blocks: blocks}, nil
 }
 
 func orDash(s string) string {

@@ -9,6 +9,7 @@ import (
 	"github.com/slack-go/slack"
 
 	bk "github.com/c66bot/c66bot/internal/blockkit"
+	"github.com/c66bot/c66bot/internal/chat"
 	"github.com/c66bot/c66bot/notify"
 	"github.com/c66bot/c66bot/storage"
 )
@@ -41,7 +42,7 @@ func subscribeCommand() *Command {
 	}
 }
 
-func runSubscribe(ctx context.Context, c *Call) (Reply, error) {
+func runSubscribe(ctx context.Context, c *Call) (chat.Message, error) {
 	target := c.Args[0]
 	var words []string
 	sub := storage.Subscription{Team: c.Request.Identity().Team, Channel: c.Request.ChannelID, Subscriber: c.Request.Identity()}
@@ -54,38 +55,38 @@ func runSubscribe(ctx context.Context, c *Call) (Reply, error) {
 		switch strings.ToLower(key) {
 		case "env":
 			if val == "" {
-				return Reply{}, &UsageError{Problem: "`env` is empty."}
+				return chat.Message{}, &UsageError{Problem: "`env` is empty."}
 			}
 			sub.EnvFilter = val
 		case "only":
 			if !strings.EqualFold(val, "failures") {
-				return Reply{}, &UsageError{Problem: fmt.Sprintf("`only` takes `failures`, not %s.", quoteArg(val))}
+				return chat.Message{}, &UsageError{Problem: fmt.Sprintf("`only` takes `failures`, not %s.", quoteArg(val))}
 			}
 			sub.OnlyFailures = true
 		default:
-			return Reply{}, &UsageError{Problem: fmt.Sprintf("Unknown option %s; the options are `env=` and `only=failures`.", quoteArg(key))}
+			return chat.Message{}, &UsageError{Problem: fmt.Sprintf("Unknown option %s; the options are `env=` and `only=failures`.", quoteArg(key))}
 		}
 	}
 	events, err := notify.ParseEvents(words)
 	if err != nil {
-		return Reply{}, &UsageError{Problem: bk.Esc(err.Error()) + "."}
+		return chat.Message{}, &UsageError{Problem: bk.Esc(err.Error()) + "."}
 	}
 	sub.Events = events
 	// Polling uses the subscriber's own token, and resolving the stack
 	// proves they can see it: both need a linked account.
 	api, err := c.Cloud66(ctx)
 	if err != nil {
-		return Reply{}, err
+		return chat.Message{}, err
 	}
 	if strings.EqualFold(target, allStacks) {
 		sub.StackName = allStacks
 		if _, err := api.ListStacks(ctx); err != nil {
-			return Reply{}, err
+			return chat.Message{}, err
 		}
 	} else {
 		st, err := c.resolveStack(ctx, api, target)
 		if err != nil {
-			return Reply{}, err
+			return chat.Message{}, err
 		}
 		sub.StackUID, sub.StackName, sub.Environment = st.UID, st.Name, st.Environment
 	}
@@ -100,7 +101,7 @@ func runSubscribe(ctx context.Context, c *Call) (Reply, error) {
 	// The webhook secret is made inside Subscribe and never reaches the log.
 	saved, secret, err := c.Deps.Subscriptions.Subscribe(ctx, sub, e)
 	if err != nil {
-		return Reply{}, err
+		return chat.Message{}, err
 	}
 	what := subscriptionTarget(saved)
 	msg := fmt.Sprintf(":bell: <#%s> now follows %s: %s.", bk.Esc(saved.Channel), what, subscriptionFilter(saved))
@@ -113,7 +114,7 @@ func runSubscribe(ctx context.Context, c *Call) (Reply, error) {
 	} else {
 		blocks = append(blocks, bk.Context("This bot has no public URL, so Cloud 66 can't call it: I check Cloud 66 with your token about once a minute instead."))
 	}
-	return Reply{Text: bk.Fallback(msg), Blocks: blocks}, nil
+	return chat.Message{Text: bk.Fallback(msg), Blocks: blocks}, nil
 }
 
 // subscriptionAudit is the audit entry of a change to sub, by req's person.
@@ -159,7 +160,7 @@ func unsubscribeCommand() *Command {
 	}
 }
 
-func runUnsubscribe(ctx context.Context, c *Call) (Reply, error) {
+func runUnsubscribe(ctx context.Context, c *Call) (chat.Message, error) {
 	team, channel := c.Request.Identity().Team, c.Request.ChannelID
 	uid := ""
 	target := storage.Subscription{StackName: allStacks}
@@ -168,7 +169,7 @@ func runUnsubscribe(ctx context.Context, c *Call) (Reply, error) {
 		// works even for a stack the person can no longer see.
 		subs, err := c.Deps.Subscriptions.ChannelSubscriptions(ctx, team, channel)
 		if err != nil {
-			return Reply{}, err
+			return chat.Message{}, err
 		}
 		ref := ParseStackRef(c.Args[0])
 		var matches []storage.Subscription
@@ -195,10 +196,10 @@ func runUnsubscribe(ctx context.Context, c *Call) (Reply, error) {
 		return errorText(fmt.Sprintf(":mag: This channel doesn't follow %s.", bk.Code(c.Args[0]))), nil
 	}
 	if err != nil {
-		return Reply{}, err
+		return chat.Message{}, err
 	}
 	msg := fmt.Sprintf(":no_bell: <#%s> no longer follows %s.", bk.Esc(channel), subscriptionTarget(removed))
-	return Reply{InChannel: true, Text: bk.Fallback(msg), Blocks: []slack.Block{bk.Section(msg)}}, nil
+	return chat.Message{InChannel: true, Text: bk.Fallback(msg), Blocks: []slack.Block{bk.Section(msg)}}, nil
 }
 
 func subscriptionsCommand() *Command {
@@ -208,10 +209,10 @@ func subscriptionsCommand() *Command {
 		Description: "Lists this channel's subscriptions: which stacks, which events, who subscribed, and whether any is paused.",
 		Examples:    []string{"subscriptions"},
 		MinArgs:     0, MaxArgs: 0,
-		Run: func(ctx context.Context, c *Call) (Reply, error) {
+		Run: func(ctx context.Context, c *Call) (chat.Message, error) {
 			subs, err := c.Deps.Subscriptions.ChannelSubscriptions(ctx, c.Request.Identity().Team, c.Request.ChannelID)
 			if err != nil {
-				return Reply{}, err
+				return chat.Message{}, err
 			}
 			if len(subs) == 0 {
 				return errorText(fmt.Sprintf(":no_bell: This channel follows no stack. `%s subscribe <stack>` starts.", c.Deps.Command)), nil
@@ -227,7 +228,7 @@ func subscriptionsCommand() *Command {
 			title := fmt.Sprintf("This channel follows (%d)", len(subs))
 			blocks := []slack.Block{bk.Header(title)}
 			blocks = append(blocks, listSections(lines, bk.MaxBlocks-1, func(n int) string { return fmt.Sprintf("…and %d more.", n) })...)
-			return Reply{Text: title, Blocks: blocks}, nil
+			return chat.Message{Text: title, Blocks: blocks}, nil
 		},
 	}
 }

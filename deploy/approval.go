@@ -14,6 +14,7 @@ import (
 	"github.com/c66bot/c66bot/accounts"
 	"github.com/c66bot/c66bot/cloud66"
 	bk "github.com/c66bot/c66bot/internal/blockkit"
+	"github.com/c66bot/c66bot/internal/chat"
 	"github.com/c66bot/c66bot/policy"
 	"github.com/c66bot/c66bot/storage"
 )
@@ -377,7 +378,7 @@ func (s *Service) updateApproval(ctx context.Context, in storage.Intent, status 
 // which stack, what it needs from whom, status (the approvals so far, or
 // how it ended) and, while open, the Approve and Reject buttons. It is a
 // pure function of the intent, so every edit renders the same request.
-func approvalMessage(in storage.Intent, status string, open bool) Message {
+func approvalMessage(in storage.Intent, status string, open bool) chat.Message {
 	p := ParamsFromMap(in.Params)
 	what := "the default branch"
 	if p.Ref != "" {
@@ -429,7 +430,7 @@ func approvalMessage(in storage.Intent, status string, open bool) Message {
 	} else {
 		text += ": needs " + approvalCount(needed)
 	}
-	return Message{Text: bk.Fallback(text), Blocks: blocks, InChannel: true}
+	return chat.Message{Text: bk.Fallback(text), Blocks: blocks, InChannel: true}
 }
 
 // progressStatus is the status line of an open request: "1 of 2

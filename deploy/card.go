@@ -10,6 +10,7 @@ import (
 
 	"github.com/c66bot/c66bot/cloud66"
 	bk "github.com/c66bot/c66bot/internal/blockkit"
+	"github.com/c66bot/c66bot/internal/chat"
 	"github.com/c66bot/c66bot/storage"
 )
 
@@ -17,7 +18,7 @@ import (
 // who asked, what ships, for how long, and where to look in Cloud 66. It is
 // a pure function of the watch, so the same watch always renders the same
 // message (the card is edited in place, and golden tests compare it).
-func Card(w storage.Watch, now time.Time, cloud66URL string) Message {
+func Card(w storage.Watch, now time.Time, cloud66URL string) chat.Message {
 	label := bk.StackLabel(cloud66.Stack{Name: w.StackName, Environment: w.Environment})
 	emoji, words := stateHeading(w.State)
 	p := ParamsFromMap(w.Params)
@@ -73,7 +74,7 @@ func Card(w storage.Watch, now time.Time, cloud66URL string) Message {
 		blocks = append(blocks, bk.Context(strings.Join(ctx, " · ")))
 	}
 
-	return Message{Text: bk.Fallback(cardText(w, p, now)), Blocks: blocks, InChannel: true}
+	return chat.Message{Text: bk.Fallback(cardText(w, p, now)), Blocks: blocks, InChannel: true}
 }
 
 // stateHeading is the emoji and words of the card's first line.
@@ -215,8 +216,8 @@ func mention(user string) string {
 
 // note is a short message for a thread, an ephemeral reply or a DM; text is
 // mrkdwn that the caller has already escaped.
-func note(text string) Message {
-	return Message{Text: bk.Fallback(text), Blocks: []slack.Block{bk.Section(text)}}
+func note(text string) chat.Message {
+	return chat.Message{Text: bk.Fallback(text), Blocks: []slack.Block{bk.Section(text)}}
 }
 
 // stackLabel is "*shop* · production" for a watch.
