@@ -96,24 +96,6 @@ func deployResultReply(d *Deps, res deploy.Result) chat.Message {
 	return chat.Message{Text: "Deployment started", Blocks: []slack.Block{bk.Context(":rocket: Deployment started: follow it in the channel message.")}}
 }
 
-func paramsLines(p deploy.Params) []string {
-	ref := "_the stack's branch_"
-	if p.Ref != "" {
-		ref = bk.Code(p.Ref)
-	}
-	lines := []string{"*Ref to ship*\n" + ref}
-	if len(p.Services) > 0 {
-		lines = append(lines, "*Services*\n"+bk.Code(strings.Join(p.Services, ", ")))
-	}
-	if p.Profile != "" {
-		lines = append(lines, "*Profile*\n"+bk.Code(p.Profile))
-	}
-	if p.Strategy != "" {
-		lines = append(lines, "*Strategy*\n"+bk.Esc(p.Strategy))
-	}
-	return lines
-}
-
 func deployConfirmation(d *Deps, cf *deploy.Confirmation) chat.Message {
 	live := "_unknown_"
 	if cf.LiveHash != "" {
@@ -123,7 +105,8 @@ func deployConfirmation(d *Deps, cf *deploy.Confirmation) chat.Message {
 		}
 	}
 	title := fmt.Sprintf(":warning: Deploy %s? This stack needs your confirmation.", bk.StackLabel(cf.Stack))
-	fields := append(paramsLines(cf.Params), "*Live now*\n"+live)
+	fields := append([]string{"*Ref to ship*\n" + cf.Params.RefCode("_the stack's branch_")}, cf.Params.Fields()...)
+	fields = append(fields, "*Live now*\n"+live)
 	blocks := []slack.Block{
 		bk.Section(title),
 		bk.Fields(fields...),
