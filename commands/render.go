@@ -9,8 +9,9 @@ import (
 	"github.com/c66bot/c66bot/internal/chat"
 )
 
-// errorText is an ephemeral reply of one section.
-func errorText(s string) chat.Message {
+// ephemeral is a reply of one section that only the person sees: an
+// error, a note, the answer to a button.
+func ephemeral(s string) chat.Message {
 	return chat.Message{Text: bk.Fallback(s), Blocks: []slack.Block{bk.Section(s)}}
 }
 

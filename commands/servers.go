@@ -13,7 +13,7 @@ import (
 	"github.com/c66bot/c66bot/internal/chat"
 )
 
-func serversCommand() *Command {
+func serversCommand(res *resolver, slash string) *Command {
 	return &Command{
 		Name:        "servers",
 		Args:        "<stack>",
@@ -21,18 +21,19 @@ func serversCommand() *Command {
 		Description: "Lists the servers of one stack: name, health, roles, address and region.",
 		Examples:    []string{"servers shop:production", "servers api"},
 		MinArgs:     1, MaxArgs: 1,
-		Run: runServers,
+		Run: func(ctx context.Context, c *Call) (chat.Message, error) { return runServers(ctx, c, res, slash) },
 	}
 }
 
-func runServers(ctx context.Context, c *Call) (chat.Message, error) {
-	api, st, err := c.stackArg(ctx, c.Args[0])
+func runServers(ctx context.Context, c *Call, res *resolver, slash string) (chat.Message, error) {
+	id := c.Request.Identity()
+	api, st, err := res.stackArg(ctx, id, c.Args[0])
 	if err != nil {
 		return chat.Message{}, err
 	}
 	servers, err := api.ListServers(ctx, st.UID)
 	if err != nil {
-		return chat.Message{}, c.stackGone(st, err)
+		return chat.Message{}, res.stackGone(id, st, err)
 	}
 	title := fmt.Sprintf("Servers of %s (%d)", stackRefText(st), len(servers))
 	if len(servers) == 0 {
@@ -45,11 +46,11 @@ func runServers(ctx context.Context, c *Call) (chat.Message, error) {
 	}
 	blocks := []slack.Block{bk.Header(title)}
 	blocks = append(blocks, listSections(lines, bk.MaxBlocks-2, func(n int) string { return fmt.Sprintf("…and %d more servers.", n) })...)
-	blocks = append(blocks, bk.Context(fmt.Sprintf("`%s server %s <server>` for one server", c.Deps.Command, bk.Esc(stackRefText(st)))))
+	blocks = append(blocks, bk.Context(fmt.Sprintf("`%s server %s <server>` for one server", slash, bk.Esc(stackRefText(st)))))
 	return chat.Message{Text: bk.Esc(title), Blocks: blocks}, nil
 }
 
-func serverCommand() *Command {
+func serverCommand(res *resolver) *Command {
 	return &Command{
 		Name:        "server",
 		Args:        "<stack> <server>",
@@ -57,18 +58,19 @@ func serverCommand() *Command {
 		Description: "Shows one server of a stack, by name (case-insensitive) or uid.",
 		Examples:    []string{"server shop:production lion"},
 		MinArgs:     2, MaxArgs: 2,
-		Run: runServer,
+		Run: func(ctx context.Context, c *Call) (chat.Message, error) { return runServer(ctx, c, res) },
 	}
 }
 
-func runServer(ctx context.Context, c *Call) (chat.Message, error) {
-	api, st, err := c.stackArg(ctx, c.Args[0])
+func runServer(ctx context.Context, c *Call, res *resolver) (chat.Message, error) {
+	id := c.Request.Identity()
+	api, st, err := res.stackArg(ctx, id, c.Args[0])
 	if err != nil {
 		return chat.Message{}, err
 	}
 	servers, err := api.ListServers(ctx, st.UID)
 	if err != nil {
-		return chat.Message{}, c.stackGone(st, err)
+		return chat.Message{}, res.stackGone(id, st, err)
 	}
 	want := c.Args[1]
 	var found *cloud66.Server

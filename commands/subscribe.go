@@ -27,7 +27,7 @@ type Subscriptions interface {
 // allStacks is how a person says "every stack I can see".
 const allStacks = "all"
 
-func subscribeCommand() *Command {
+func subscribeCommand(subs Subscriptions, res *resolver, webhookURL func(secret string) string) *Command {
 	return &Command{
 		Name:    "subscribe",
 		Args:    "<stack|all> [events…] [env=…] [only=failures]",
@@ -38,11 +38,14 @@ func subscribeCommand() *Command {
 			"I tell you a webhook URL to paste into Cloud 66's notification settings; until Cloud 66 calls it I poll Cloud 66 with your token.",
 		Examples: []string{"subscribe shop:production", "subscribe all failed env=production", "subscribe api deploys"},
 		MinArgs:  1, MaxArgs: 10,
-		Run: runSubscribe,
+		Change: "subscribe this channel",
+		Run: func(ctx context.Context, c *Call) (chat.Message, error) {
+			return runSubscribe(ctx, c, subs, res, webhookURL)
+		},
 	}
 }
 
-func runSubscribe(ctx context.Context, c *Call) (chat.Message, error) {
+func runSubscribe(ctx context.Context, c *Call, subs Subscriptions, res *resolver, webhookURL func(secret string) string) (chat.Message, error) {
 	target := c.Args[0]
 	var words []string
 	sub := storage.Subscription{Team: c.Request.Identity().Team, Channel: c.Request.ChannelID, Subscriber: c.Request.Identity()}
@@ -74,7 +77,7 @@ func runSubscribe(ctx context.Context, c *Call) (chat.Message, error) {
 	sub.Events = events
 	// Polling uses the subscriber's own token, and resolving the stack
 	// proves they can see it: both need a linked account.
-	api, err := c.Cloud66(ctx)
+	api, err := res.client(ctx, c.Request.Identity())
 	if err != nil {
 		return chat.Message{}, err
 	}
@@ -84,7 +87,7 @@ func runSubscribe(ctx context.Context, c *Call) (chat.Message, error) {
 			return chat.Message{}, err
 		}
 	} else {
-		st, err := c.resolveStack(ctx, api, target)
+		st, err := res.resolveStack(ctx, api, c.Request.Identity(), target)
 		if err != nil {
 			return chat.Message{}, err
 		}
@@ -99,14 +102,14 @@ func runSubscribe(ctx context.Context, c *Call) (chat.Message, error) {
 		e.Args["only"] = "failures"
 	}
 	// The webhook secret is made inside Subscribe and never reaches the log.
-	saved, secret, err := c.Deps.Subscriptions.Subscribe(ctx, sub, e)
+	saved, secret, err := subs.Subscribe(ctx, sub, e)
 	if err != nil {
 		return chat.Message{}, err
 	}
 	what := subscriptionTarget(saved)
 	msg := fmt.Sprintf(":bell: <#%s> now follows %s: %s.", bk.Esc(saved.Channel), what, subscriptionFilter(saved))
 	blocks := []slack.Block{bk.Section(msg)}
-	if url := c.Deps.WebhookURL(secret); url != "" {
+	if url := webhookURL(secret); url != "" {
 		blocks = append(blocks,
 			bk.Section("*For instant notices, give Cloud 66 this webhook* (only you see it; it works for this subscription only, and subscribing again replaces it):\n"+"```"+bk.Esc(url)+"```"),
 			bk.Context("In Cloud 66: the stack → *Settings & Information* → *Notifications* → *Webhook*: paste the URL and tick the deploy events. "+
@@ -148,7 +151,7 @@ func subscriptionFilter(s storage.Subscription) string {
 	return bk.Esc(f)
 }
 
-func unsubscribeCommand() *Command {
+func unsubscribeCommand(subs Subscriptions, slash string) *Command {
 	return &Command{
 		Name:        "unsubscribe",
 		Args:        "<stack|all>",
@@ -156,18 +159,19 @@ func unsubscribeCommand() *Command {
 		Description: "Removes this channel's subscription to a stack (or to all stacks). Its webhook URL stops working.",
 		Examples:    []string{"unsubscribe shop:production", "unsubscribe all"},
 		MinArgs:     1, MaxArgs: 1,
-		Run: runUnsubscribe,
+		Change: "unsubscribe this channel",
+		Run:    func(ctx context.Context, c *Call) (chat.Message, error) { return runUnsubscribe(ctx, c, subs, slash) },
 	}
 }
 
-func runUnsubscribe(ctx context.Context, c *Call) (chat.Message, error) {
+func runUnsubscribe(ctx context.Context, c *Call, subscriptions Subscriptions, slash string) (chat.Message, error) {
 	team, channel := c.Request.Identity().Team, c.Request.ChannelID
 	uid := ""
 	target := storage.Subscription{StackName: allStacks}
 	if !strings.EqualFold(c.Args[0], allStacks) {
 		// Match this channel's own subscriptions first, so unsubscribing
 		// works even for a stack the person can no longer see.
-		subs, err := c.Deps.Subscriptions.ChannelSubscriptions(ctx, team, channel)
+		subs, err := subscriptions.ChannelSubscriptions(ctx, team, channel)
 		if err != nil {
 			return chat.Message{}, err
 		}
@@ -180,7 +184,7 @@ func runUnsubscribe(ctx context.Context, c *Call) (chat.Message, error) {
 		}
 		switch len(matches) {
 		case 0:
-			return errorText(fmt.Sprintf(":mag: This channel doesn't follow %s. `%s subscriptions` lists what it follows.", bk.Code(c.Args[0]), c.Deps.Command)), nil
+			return ephemeral(fmt.Sprintf(":mag: This channel doesn't follow %s. `%s subscriptions` lists what it follows.", bk.Code(c.Args[0]), slash)), nil
 		case 1:
 			uid, target = matches[0].StackUID, matches[0]
 		default:
@@ -188,12 +192,12 @@ func runUnsubscribe(ctx context.Context, c *Call) (chat.Message, error) {
 			for _, m := range matches {
 				names = append(names, bk.Code(bk.StackRef(m.StackName, m.Environment)))
 			}
-			return errorText(fmt.Sprintf(":twisted_rightwards_arrows: %s matches %s; say which one.", bk.Code(c.Args[0]), strings.Join(names, " and "))), nil
+			return ephemeral(fmt.Sprintf(":twisted_rightwards_arrows: %s matches %s; say which one.", bk.Code(c.Args[0]), strings.Join(names, " and "))), nil
 		}
 	}
-	removed, err := c.Deps.Subscriptions.Unsubscribe(ctx, team, channel, uid, subscriptionAudit(c.Request, "unsubscribe", "unsubscribed", target))
+	removed, err := subscriptions.Unsubscribe(ctx, team, channel, uid, subscriptionAudit(c.Request, "unsubscribe", "unsubscribed", target))
 	if errors.Is(err, storage.ErrNotFound) {
-		return errorText(fmt.Sprintf(":mag: This channel doesn't follow %s.", bk.Code(c.Args[0]))), nil
+		return ephemeral(fmt.Sprintf(":mag: This channel doesn't follow %s.", bk.Code(c.Args[0]))), nil
 	}
 	if err != nil {
 		return chat.Message{}, err
@@ -202,7 +206,7 @@ func runUnsubscribe(ctx context.Context, c *Call) (chat.Message, error) {
 	return chat.Message{InChannel: true, Text: bk.Fallback(msg), Blocks: []slack.Block{bk.Section(msg)}}, nil
 }
 
-func subscriptionsCommand() *Command {
+func subscriptionsCommand(subscriptions Subscriptions, slash string) *Command {
 	return &Command{
 		Name:        "subscriptions",
 		Summary:     "What this channel follows.",
@@ -210,12 +214,12 @@ func subscriptionsCommand() *Command {
 		Examples:    []string{"subscriptions"},
 		MinArgs:     0, MaxArgs: 0,
 		Run: func(ctx context.Context, c *Call) (chat.Message, error) {
-			subs, err := c.Deps.Subscriptions.ChannelSubscriptions(ctx, c.Request.Identity().Team, c.Request.ChannelID)
+			subs, err := subscriptions.ChannelSubscriptions(ctx, c.Request.Identity().Team, c.Request.ChannelID)
 			if err != nil {
 				return chat.Message{}, err
 			}
 			if len(subs) == 0 {
-				return errorText(fmt.Sprintf(":no_bell: This channel follows no stack. `%s subscribe <stack>` starts.", c.Deps.Command)), nil
+				return ephemeral(fmt.Sprintf(":no_bell: This channel follows no stack. `%s subscribe <stack>` starts.", slash)), nil
 			}
 			var lines []string
 			for _, s := range subs {
