@@ -26,14 +26,9 @@ func serversCommand(res *resolver, slash string) *Command {
 }
 
 func runServers(ctx context.Context, c *Call, res *resolver, slash string) (chat.Message, error) {
-	id := c.Request.Identity()
-	api, st, err := res.stackArg(ctx, id, c.Args[0])
+	_, st, servers, err := stackServers(ctx, c, res)
 	if err != nil {
 		return chat.Message{}, err
-	}
-	servers, err := api.ListServers(ctx, st.UID)
-	if err != nil {
-		return chat.Message{}, res.stackGone(id, st, err)
 	}
 	title := fmt.Sprintf("Servers of %s (%d)", stackRefText(st), len(servers))
 	if len(servers) == 0 {
@@ -63,14 +58,9 @@ func serverCommand(res *resolver) *Command {
 }
 
 func runServer(ctx context.Context, c *Call, res *resolver) (chat.Message, error) {
-	id := c.Request.Identity()
-	api, st, err := res.stackArg(ctx, id, c.Args[0])
+	api, st, servers, err := stackServers(ctx, c, res)
 	if err != nil {
 		return chat.Message{}, err
-	}
-	servers, err := api.ListServers(ctx, st.UID)
-	if err != nil {
-		return chat.Message{}, res.stackGone(id, st, err)
 	}
 	want := c.Args[1]
 	var found *cloud66.Server
@@ -109,6 +99,21 @@ func runServer(ctx context.Context, c *Call, res *resolver) (chat.Message, error
 		bk.Context(fmt.Sprintf("uid `%s` · stack %s", bk.Esc(s.UID), bk.StackLabel(st))),
 	}
 	return chat.Message{Text: bk.Esc(fmt.Sprintf("%s: %s", title, s.Health)), Blocks: blocks}, nil
+}
+
+// stackServers resolves the call's first word to a stack and lists its
+// servers, with the caller's own client.
+func stackServers(ctx context.Context, c *Call, res *resolver) (Cloud66, cloud66.Stack, []cloud66.Server, error) {
+	id := c.Request.Identity()
+	api, st, err := res.stackArg(ctx, id, c.Args[0])
+	if err != nil {
+		return nil, cloud66.Stack{}, nil, err
+	}
+	servers, err := api.ListServers(ctx, st.UID)
+	if err != nil {
+		return nil, cloud66.Stack{}, nil, res.stackGone(id, st, err)
+	}
+	return api, st, servers, nil
 }
 
 func rolesText(roles []string) string {
