@@ -27,6 +27,7 @@ import (
 	"github.com/c66bot/c66bot/cloud66"
 	"github.com/c66bot/c66bot/cloud66/cloud66test"
 	"github.com/c66bot/c66bot/commands"
+	"github.com/c66bot/c66bot/internal/chat"
 	"github.com/c66bot/c66bot/storage"
 )
 
@@ -537,18 +538,18 @@ func TestLoginOnReadOnlyStoreAnswersWithAnError(t *testing.T) {
 		LoginURL:   func(st accounts.LoginStart) string { return "http://127.0.0.1:2/oauth/start?state=" + st.State },
 	})
 	for _, cmd := range []string{"login", "stacks"} {
-		got := make(chan commands.Reply, 1)
+		got := make(chan chat.Message, 1)
 		go func() {
 			defer func() {
 				if r := recover(); r != nil {
 					t.Errorf("%s on a read-only store panicked: %v", cmd, r)
-					got <- commands.Reply{}
+					got <- chat.Message{}
 				}
 			}()
 			got <- r.Dispatch(context.Background(), commands.Request{TeamID: "T0TEST", UserID: "U0ANA", ChannelID: "C0GENERAL",
 				Text: cmd, ResponseURL: "https://hooks.slack.com/commands/T0TEST/1/x", RequestID: "req-ro-" + cmd})
 		}()
-		var reply commands.Reply
+		var reply chat.Message
 		select {
 		case reply = <-got:
 		case <-time.After(10 * time.Second):

@@ -9,7 +9,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/c66bot/c66bot/bot/bottest"
-	"github.com/c66bot/c66bot/deploy"
+	"github.com/c66bot/c66bot/internal/chat"
 )
 
 func TestPlainFallback(t *testing.T) {
@@ -94,7 +94,7 @@ func TestPosterSendsRefusedMessagesAsPlainText(t *testing.T) {
 	for i := range many {
 		many[i] = slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, fmt.Sprintf("line %d", i), false, false), nil, nil)
 	}
-	ts, err := p.Post(ctx, bottest.ChannelGeneral, deploy.Message{Text: "60 lines", Blocks: many})
+	ts, err := p.Post(ctx, bottest.ChannelGeneral, chat.Message{Text: "60 lines", Blocks: many})
 	if err != nil {
 		t.Fatalf("post with 60 blocks: %v", err)
 	}
@@ -107,19 +107,19 @@ func TestPosterSendsRefusedMessagesAsPlainText(t *testing.T) {
 	}
 
 	// An edit refused for a section too long replaces the old blocks too.
-	if _, err := p.Post(ctx, bottest.ChannelPrivBot, deploy.Message{Text: "card", Blocks: many[:2]}); err != nil {
+	if _, err := p.Post(ctx, bottest.ChannelPrivBot, chat.Message{Text: "card", Blocks: many[:2]}); err != nil {
 		t.Fatal(err)
 	}
 	card := srv.PostsIn(bottest.ChannelPrivBot)[0]
 	long := slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, strings.Repeat("b", 3001), false, false), nil, nil)
-	if err := p.Update(ctx, bottest.ChannelPrivBot, card.TS, deploy.Message{Text: "card, edited", Blocks: []slack.Block{long}}); err != nil {
+	if err := p.Update(ctx, bottest.ChannelPrivBot, card.TS, chat.Message{Text: "card, edited", Blocks: []slack.Block{long}}); err != nil {
 		t.Fatalf("update with a 3001-character section: %v", err)
 	}
 	if m, _ := srv.Message(bottest.ChannelPrivBot, card.TS); m.Blocks != nil || !strings.Contains(m.Text, "bbbb") || !strings.Contains(m.Text, fallbackNote) {
 		t.Errorf("card after a refused edit = %+v", m)
 	}
 
-	if err := p.Ephemeral(ctx, bottest.ChannelGeneral, "U0ALICE", deploy.Message{Text: strings.Repeat("c", 40001)}); err != nil {
+	if err := p.Ephemeral(ctx, bottest.ChannelGeneral, "U0ALICE", chat.Message{Text: strings.Repeat("c", 40001)}); err != nil {
 		t.Fatalf("ephemeral of 40001 characters: %v", err)
 	}
 	eph, err := srv.WaitMessage(ctx, func(m bottest.Message) bool { return m.Kind == bottest.KindEphemeral })
@@ -129,7 +129,7 @@ func TestPosterSendsRefusedMessagesAsPlainText(t *testing.T) {
 
 	// Other refusals are not retried as text.
 	srv.FailNext("chat.postMessage", "no_permission", 1)
-	if _, err := p.Post(ctx, bottest.ChannelGeneral, deploy.Message{Text: "x"}); err == nil {
+	if _, err := p.Post(ctx, bottest.ChannelGeneral, chat.Message{Text: "x"}); err == nil {
 		t.Error("a no_permission refusal was hidden")
 	}
 }

@@ -110,12 +110,12 @@ func (d *fuzzDeployer) Locks(context.Context, string) ([]storage.Lock, error) {
 }
 
 func (d *fuzzDeployer) Approve(_ context.Context, id string, by storage.Identity) (deploy.ApprovalState, error) {
-	d.record(commands.ActionApprove, id, by)
+	d.record(deploy.ActionApprove, id, by)
 	return deploy.ApprovalState{Needed: len(id)}, nil
 }
 
 func (d *fuzzDeployer) Reject(_ context.Context, id string, by storage.Identity) error {
-	d.record(commands.ActionReject, id, by)
+	d.record(deploy.ActionReject, id, by)
 	return deploy.ErrOwnApproval
 }
 
@@ -129,7 +129,7 @@ func (d *fuzzDeployer) MayDeploySomewhere(context.Context, storage.Identity) boo
 // buttonActions are the action ids the router owns.
 var buttonActions = map[string]bool{
 	commands.ActionDeployConfirm: true, commands.ActionCancelConfirm: true, commands.ActionUnlockConfirm: true,
-	commands.ActionAbort: true, commands.ActionApprove: true, commands.ActionReject: true, commands.ActionOverride: true,
+	commands.ActionAbort: true, deploy.ActionApprove: true, deploy.ActionReject: true, commands.ActionOverride: true,
 }
 
 // fuzzTransport answers every outbound request itself (nothing leaves the

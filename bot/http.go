@@ -19,6 +19,7 @@ import (
 
 	"github.com/c66bot/c66bot/accounts"
 	"github.com/c66bot/c66bot/commands"
+	"github.com/c66bot/c66bot/internal/chat"
 	"github.com/c66bot/c66bot/storage"
 )
 
@@ -299,7 +300,7 @@ func (b *Bot) wrongPerson(w http.ResponseWriter, r *http.Request, login string, 
 	if err == nil {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
 		defer cancel()
-		err = b.replies.post(ctx, p.ResponseURL, commands.Reply{Text: ":no_entry: Your login link was opened in a browser signed in to Slack as <@" +
+		err = b.replies.post(ctx, p.ResponseURL, chat.Message{Text: ":no_entry: Your login link was opened in a browser signed in to Slack as <@" +
 			who.User + ">, not as you, so nothing was linked and the link no longer works. Run `" + b.cfg.Command + " login` again if you want to link."}, true)
 		trackReply(b.metrics, err)
 		if err != nil {

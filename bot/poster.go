@@ -8,8 +8,7 @@ import (
 
 	"github.com/slack-go/slack"
 
-	"github.com/c66bot/c66bot/commands"
-	"github.com/c66bot/c66bot/deploy"
+	"github.com/c66bot/c66bot/internal/chat"
 	"github.com/c66bot/c66bot/metrics"
 	"github.com/c66bot/c66bot/storage"
 )
@@ -87,16 +86,16 @@ func (p *poster) call(ctx context.Context, fn func() error) error {
 	}
 }
 
-// classify maps Slack's channel errors to deploy.ErrCannotPost and marks
+// classify maps Slack's channel errors to chat.ErrCannotPost and marks
 // the rest as Slack's. It leaves an error that already is ErrCannotPost
 // alone, so classifying twice is harmless.
 func classify(err error) error {
-	if err == nil || errors.Is(err, deploy.ErrCannotPost) {
+	if err == nil || errors.Is(err, chat.ErrCannotPost) {
 		return err
 	}
 	var se slack.SlackErrorResponse
 	if errors.As(err, &se) && isCannotPost(se.Err) {
-		return fmt.Errorf("%w (%s)", deploy.ErrCannotPost, se.Err)
+		return fmt.Errorf("%w (%s)", chat.ErrCannotPost, se.Err)
 	}
 	return fmt.Errorf("slack: %w", err)
 }
@@ -152,7 +151,7 @@ func slackErrorCode(err error) (code string, rateLimited bool) {
 }
 
 // msgOptions turns m into chat.* options; Text is the notification fallback.
-func msgOptions(m deploy.Message) []slack.MsgOption {
+func msgOptions(m chat.Message) []slack.MsgOption {
 	opts := []slack.MsgOption{slack.MsgOptionText(m.Text, false)}
 	if len(m.Blocks) > 0 {
 		opts = append(opts, slack.MsgOptionBlocks(m.Blocks...))
@@ -162,8 +161,8 @@ func msgOptions(m deploy.Message) []slack.MsgOption {
 
 // asPlainText is m as Slack will take it after refusing its form (see
 // refusedLayout): the plain-text fallback, no blocks.
-func asPlainText(m deploy.Message) deploy.Message {
-	return deploy.Message{Text: plainFallback(m.Text, m.Blocks), InChannel: m.InChannel}
+func asPlainText(m chat.Message) chat.Message {
+	return chat.Message{Text: plainFallback(m.Text, m.Blocks), InChannel: m.InChannel}
 }
 
 // withPlainFallback runs send with m and, when Slack refuses m's form
@@ -171,7 +170,7 @@ func asPlainText(m deploy.Message) deploy.Message {
 // message is never dropped for its layout. Slack took nothing the first
 // time, so nothing is posted twice. Other errors are returned as they are.
 // send's plain argument says which of the two it is sending.
-func withPlainFallback(m deploy.Message, send func(m deploy.Message, plain bool) error) error {
+func withPlainFallback(m chat.Message, send func(m chat.Message, plain bool) error) error {
 	err := send(m, false)
 	if !isRefusedLayout(err) {
 		return err
@@ -185,9 +184,9 @@ func withPlainFallback(m deploy.Message, send func(m deploy.Message, plain bool)
 // postMessage is one chat.postMessage, a thread reply when threadTS is
 // set, falling back to plain text when Slack refuses the message's form.
 // It returns slack-go's error as is; callers classify it.
-func (p *poster) postMessage(ctx context.Context, channel string, m deploy.Message, threadTS string) (string, error) {
+func (p *poster) postMessage(ctx context.Context, channel string, m chat.Message, threadTS string) (string, error) {
 	var ts string
-	err := withPlainFallback(m, func(m deploy.Message, _ bool) error {
+	err := withPlainFallback(m, func(m chat.Message, _ bool) error {
 		opts := msgOptions(m)
 		if threadTS != "" {
 			opts = append(opts, slack.MsgOptionTS(threadTS))
@@ -200,7 +199,7 @@ func (p *poster) postMessage(ctx context.Context, channel string, m deploy.Messa
 }
 
 // send posts through the queue, or straight to Slack without one.
-func (p *poster) send(ctx context.Context, channel, threadTS string, m deploy.Message) (string, error) {
+func (p *poster) send(ctx context.Context, channel, threadTS string, m chat.Message) (string, error) {
 	if p.queue != nil {
 		return p.queue.Post(ctx, channel, threadTS, m)
 	}
@@ -213,16 +212,16 @@ func (p *poster) send(ctx context.Context, channel, threadTS string, m deploy.Me
 	return ts, err
 }
 
-// Post posts m in channel and returns its ts; deploy.ErrCannotPost means
+// Post posts m in channel and returns its ts; chat.ErrCannotPost means
 // the bot may not post there.
-func (p *poster) Post(ctx context.Context, channel string, m deploy.Message) (string, error) {
+func (p *poster) Post(ctx context.Context, channel string, m chat.Message) (string, error) {
 	return p.send(ctx, channel, "", m)
 }
 
 // Update edits the bot's own message ts (chat.update, Tier 3, not queued).
-func (p *poster) Update(ctx context.Context, channel, ts string, m deploy.Message) error {
+func (p *poster) Update(ctx context.Context, channel, ts string, m chat.Message) error {
 	return p.call(ctx, func() error {
-		return withPlainFallback(m, func(m deploy.Message, plain bool) error {
+		return withPlainFallback(m, func(m chat.Message, plain bool) error {
 			opts := msgOptions(m)
 			if plain {
 				// chat.update keeps the old blocks unless told to drop
@@ -239,7 +238,7 @@ func (p *poster) Update(ctx context.Context, channel, ts string, m deploy.Messag
 // waiting, for notifications; done, when not nil, gets the outcome from the
 // channel's worker and must not block for long (see postQueue.Enqueue).
 // Without a queue it posts before returning.
-func (p *poster) Enqueue(channel, threadTS string, m deploy.Message, done func(ts string, err error)) {
+func (p *poster) Enqueue(channel, threadTS string, m chat.Message, done func(ts string, err error)) {
 	if p.queue != nil {
 		p.queue.Enqueue(channel, threadTS, m, done)
 		return
@@ -251,15 +250,15 @@ func (p *poster) Enqueue(channel, threadTS string, m deploy.Message, done func(t
 }
 
 // Thread replies to threadTS; replies share their channel's queue.
-func (p *poster) Thread(ctx context.Context, channel, threadTS string, m deploy.Message) error {
+func (p *poster) Thread(ctx context.Context, channel, threadTS string, m chat.Message) error {
 	_, err := p.send(ctx, channel, threadTS, m)
 	return err
 }
 
 // Ephemeral shows m to user only (chat.postEphemeral, Tier 4, not queued).
-func (p *poster) Ephemeral(ctx context.Context, channel, user string, m deploy.Message) error {
+func (p *poster) Ephemeral(ctx context.Context, channel, user string, m chat.Message) error {
 	return p.call(ctx, func() error {
-		return withPlainFallback(m, func(m deploy.Message, _ bool) error {
+		return withPlainFallback(m, func(m chat.Message, _ bool) error {
 			_, err := p.api.PostEphemeralContext(ctx, channel, user, msgOptions(m)...)
 			return trackSlack(p.metrics, metrics.SlackPostEphemeral, err)
 		})
@@ -267,7 +266,7 @@ func (p *poster) Ephemeral(ctx context.Context, channel, user string, m deploy.M
 }
 
 // DM opens the bot's DM with the person and posts m there through Post.
-func (p *poster) DM(ctx context.Context, to storage.Identity, m deploy.Message) error {
+func (p *poster) DM(ctx context.Context, to storage.Identity, m chat.Message) error {
 	var channel string
 	err := p.call(ctx, func() error {
 		ch, _, _, err := p.api.OpenConversationContext(ctx, &slack.OpenConversationParameters{Users: []string{to.User}, ReturnIM: true})
@@ -285,8 +284,8 @@ func (p *poster) DM(ctx context.Context, to storage.Identity, m deploy.Message) 
 
 // Respond posts through a response_url, which has its own limit of five
 // uses in 30 minutes rather than a per-channel pace.
-func (p *poster) Respond(ctx context.Context, responseURL string, m deploy.Message) error {
-	err := p.replies.post(ctx, responseURL, commands.Reply{InChannel: m.InChannel, Text: m.Text, Blocks: m.Blocks}, false)
+func (p *poster) Respond(ctx context.Context, responseURL string, m chat.Message) error {
+	err := p.replies.post(ctx, responseURL, m, false)
 	trackReply(p.metrics, err)
 	return err
 }

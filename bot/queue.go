@@ -11,7 +11,7 @@ import (
 	"github.com/slack-go/slack"
 	"golang.org/x/time/rate"
 
-	"github.com/c66bot/c66bot/deploy"
+	"github.com/c66bot/c66bot/internal/chat"
 )
 
 var (
@@ -38,8 +38,8 @@ const (
 // postFunc sends one chat.postMessage (a thread reply when threadTS is set)
 // and returns the new message's ts. It should return slack-go's errors as
 // they are (wrapping is fine): the queue looks for *slack.RateLimitedError
-// and for the channel errors that classify maps to deploy.ErrCannotPost.
-type postFunc func(ctx context.Context, channel string, m deploy.Message, threadTS string) (ts string, err error)
+// and for the channel errors that classify maps to chat.ErrCannotPost.
+type postFunc func(ctx context.Context, channel string, m chat.Message, threadTS string) (ts string, err error)
 
 // queueOptions tunes a postQueue; zero fields take the defaults.
 type queueOptions struct {
@@ -50,7 +50,7 @@ type queueOptions struct {
 	// before its error is returned (default 20).
 	MaxRetryAfterWaits int
 	// OnUnpostable is called (from the channel's worker, so it must not
-	// block for long) when a post fails with deploy.ErrCannotPost: once for
+	// block for long) when a post fails with chat.ErrCannotPost: once for
 	// that failure, not for each of the messages queued behind it, which
 	// fail with the same error without being sent. It runs before those
 	// failures are reported. The queue keeps no memory of it: a message
@@ -120,7 +120,7 @@ type outbound struct {
 	// if it has not been sent yet. Enqueue uses context.Background().
 	ctx      context.Context
 	threadTS string
-	m        deploy.Message
+	m        chat.Message
 	done     func(ts string, err error)
 }
 
@@ -143,7 +143,7 @@ func newPostQueue(post postFunc, opts queueOptions) *postQueue {
 // the outcome, because deploy cards need the new message's ts. When ctx is
 // done first Post returns ctx.Err(): a message still queued is then dropped,
 // but one already handed to Slack is not retracted.
-func (q *postQueue) Post(ctx context.Context, channel, threadTS string, m deploy.Message) (string, error) {
+func (q *postQueue) Post(ctx context.Context, channel, threadTS string, m chat.Message) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
@@ -172,14 +172,14 @@ func (q *postQueue) Post(ctx context.Context, channel, threadTS string, m deploy
 // is called once with the outcome, from the channel's worker (or at once
 // when the queue is closed), so it must not block for long. The queue keeps
 // m until it is sent, so the caller must not modify it afterwards.
-func (q *postQueue) Enqueue(channel, threadTS string, m deploy.Message, done func(ts string, err error)) {
+func (q *postQueue) Enqueue(channel, threadTS string, m chat.Message, done func(ts string, err error)) {
 	if done == nil {
 		done = func(string, error) {}
 	}
 	q.enqueue(context.Background(), channel, threadTS, m, done)
 }
 
-func (q *postQueue) enqueue(ctx context.Context, channel, threadTS string, m deploy.Message, done func(string, error)) {
+func (q *postQueue) enqueue(ctx context.Context, channel, threadTS string, m chat.Message, done func(string, error)) {
 	q.mu.Lock()
 	if q.closed {
 		q.mu.Unlock()
@@ -319,7 +319,7 @@ func (q *postQueue) send(channel string, cq *channelQueue, item *outbound) {
 		}
 
 		err = classify(err)
-		if errors.Is(err, deploy.ErrCannotPost) {
+		if errors.Is(err, chat.ErrCannotPost) {
 			q.failChannel(channel, cq, item, err)
 			return
 		}
@@ -385,7 +385,7 @@ func (q *postQueue) call(channel string, item *outbound) (string, error) {
 	return ts, err
 }
 
-// failChannel handles deploy.ErrCannotPost: the channel is unusable, so
+// failChannel handles chat.ErrCannotPost: the channel is unusable, so
 // item and every message queued behind it fail with err without being sent,
 // and OnUnpostable hears about it once.
 func (q *postQueue) failChannel(channel string, cq *channelQueue, item *outbound, err error) {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/c66bot/c66bot/bot/bottest"
 	"github.com/c66bot/c66bot/deploy"
+	"github.com/c66bot/c66bot/internal/chat"
 	"github.com/c66bot/c66bot/storage"
 )
 
@@ -34,7 +35,7 @@ func queueAPI(srv *bottest.Server) (*slack.Client, *http.Transport) {
 	return api, tr
 }
 
-func msg(text string) deploy.Message { return deploy.Message{Text: text} }
+func msg(text string) chat.Message { return chat.Message{Text: text} }
 
 // outcome is one done callback.
 type outcome struct {
@@ -147,7 +148,7 @@ func TestQueueStormKeepsOrder(t *testing.T) {
 	// Two 429s are injected for sure (how many the fake's bucket adds
 	// depends on how fast the calls go): the first try of m001 and of m060.
 	var inject sync.Map
-	post := func(ctx context.Context, ch string, m deploy.Message, threadTS string) (string, error) {
+	post := func(ctx context.Context, ch string, m chat.Message, threadTS string) (string, error) {
 		if _, seen := inject.LoadOrStore(m.Text, true); !seen && (m.Text == "m001" || m.Text == "m060") {
 			srv.RateLimitNext("chat.postMessage", 1, time.Second)
 		}
@@ -283,7 +284,7 @@ func TestQueuePosterPostThreadDM(t *testing.T) {
 	defer cancel()
 	var _ deploy.Slack = p
 
-	ts, err := p.Post(ctx, bottest.ChannelGeneral, deploy.Message{Text: "card", Blocks: []slack.Block{slack.NewDividerBlock()}})
+	ts, err := p.Post(ctx, bottest.ChannelGeneral, chat.Message{Text: "card", Blocks: []slack.Block{slack.NewDividerBlock()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,10 +302,10 @@ func TestQueuePosterPostThreadDM(t *testing.T) {
 		t.Errorf("DM %+v %v", m, err)
 	}
 	for _, ch := range []string{bottest.ChannelPublic, bottest.ChannelPrivate} {
-		if _, err := p.Post(ctx, ch, msg("x")); !errors.Is(err, deploy.ErrCannotPost) {
+		if _, err := p.Post(ctx, ch, msg("x")); !errors.Is(err, chat.ErrCannotPost) {
 			t.Errorf("Post to %s: %v", ch, err)
 		}
-		if err := p.Thread(ctx, ch, ts, msg("x")); !errors.Is(err, deploy.ErrCannotPost) {
+		if err := p.Thread(ctx, ch, ts, msg("x")); !errors.Is(err, chat.ErrCannotPost) {
 			t.Errorf("Thread in %s: %v", ch, err)
 		}
 	}
@@ -349,7 +350,7 @@ func TestQueueUnpostableFailsBacklog(t *testing.T) {
 	// Hold the first post until the backlog is queued.
 	gate := make(chan struct{})
 	var calls atomic.Int32
-	post := func(ctx context.Context, ch string, m deploy.Message, threadTS string) (string, error) {
+	post := func(ctx context.Context, ch string, m chat.Message, threadTS string) (string, error) {
 		if ch == kicked && calls.Add(1) == 1 {
 			<-gate
 		}
@@ -360,7 +361,7 @@ func TestQueueUnpostableFailsBacklog(t *testing.T) {
 	q := newPostQueue(post, queueOptions{PerSecond: 100, OnUnpostable: func(ch string, err error) {
 		mu.Lock()
 		defer mu.Unlock()
-		if !errors.Is(err, deploy.ErrCannotPost) {
+		if !errors.Is(err, chat.ErrCannotPost) {
 			t.Errorf("OnUnpostable(%s, %v)", ch, err)
 		}
 		unpostable = append(unpostable, ch)
@@ -379,7 +380,7 @@ func TestQueueUnpostableFailsBacklog(t *testing.T) {
 	}
 	close(gate)
 	for _, o := range rec.wait(t) {
-		if o.text[0] == 'k' && !errors.Is(o.err, deploy.ErrCannotPost) {
+		if o.text[0] == 'k' && !errors.Is(o.err, chat.ErrCannotPost) {
 			t.Errorf("%s: %v, want ErrCannotPost", o.text, o.err)
 		}
 		if o.text[0] == 'o' && o.err != nil {
@@ -422,14 +423,14 @@ func TestQueueServerErrorNotRetried(t *testing.T) {
 	srv.FailNextHTTP("chat.postMessage", http.StatusInternalServerError, 1)
 	_, err := p.Post(ctx, ch, msg("once"))
 	var sc slack.StatusCodeError
-	if !errors.As(err, &sc) || sc.Code != http.StatusInternalServerError || errors.Is(err, deploy.ErrCannotPost) {
+	if !errors.As(err, &sc) || sc.Code != http.StatusInternalServerError || errors.Is(err, chat.ErrCannotPost) {
 		t.Errorf("500: %v", err)
 	}
 	if n := srv.CallCount("chat.postMessage"); n != 1 {
 		t.Errorf("500 retried: %d calls", n)
 	}
 	srv.FailNext("chat.postMessage", "fatal_error", 1)
-	if err := p.Thread(ctx, ch, "1.000001", msg("once")); err == nil || errors.Is(err, deploy.ErrCannotPost) {
+	if err := p.Thread(ctx, ch, "1.000001", msg("once")); err == nil || errors.Is(err, chat.ErrCannotPost) {
 		t.Errorf("fatal_error: %v", err)
 	}
 	if _, err := p.Post(ctx, ch, msg("next")); err != nil {

@@ -15,7 +15,7 @@ import (
 
 	"github.com/slack-go/slack"
 
-	"github.com/c66bot/c66bot/commands"
+	"github.com/c66bot/c66bot/internal/chat"
 )
 
 // errResponseURLRefused: the response_url is not on a host we trust. A
@@ -60,7 +60,7 @@ func (r *replier) allowed(raw string) bool {
 // person is never left without an answer; Slack took nothing the first time,
 // so nothing is shown twice. Errors never include the URL: it is a
 // credential for that conversation.
-func (r *replier) post(ctx context.Context, responseURL string, reply commands.Reply, replaceOriginal bool) error {
+func (r *replier) post(ctx context.Context, responseURL string, reply chat.Message, replaceOriginal bool) error {
 	if !r.allowed(responseURL) {
 		return errResponseURLRefused
 	}

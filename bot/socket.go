@@ -21,6 +21,7 @@ import (
 	"github.com/slack-go/slack/socketmode"
 
 	"github.com/c66bot/c66bot/commands"
+	"github.com/c66bot/c66bot/internal/chat"
 )
 
 // eventLoop reads Socket Mode events. It never blocks on work: every
@@ -152,7 +153,7 @@ func (b *Bot) submitAction(cb slack.InteractionCallback, a *slack.BlockAction) {
 		if !handled {
 			return
 		}
-		err := b.replies.post(ctx, act.ResponseURL, reply.Reply, reply.Replace)
+		err := b.replies.post(ctx, act.ResponseURL, reply.Message, reply.Replace)
 		trackReply(b.metrics, err)
 		if err != nil {
 			b.log.Warn("button reply failed", "request_id", act.RequestID, "error", err.Error())
@@ -194,7 +195,7 @@ func (b *Bot) submitSlash(cmd slack.SlashCommand) {
 func (b *Bot) replyBusy(responseURL, next string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	busy := commands.Reply{Text: ":hourglass: I'm very busy right now. " + next}
+	busy := chat.Message{Text: ":hourglass: I'm very busy right now. " + next}
 	if err := b.replies.post(ctx, responseURL, busy, false); err != nil {
 		b.log.Warn("busy reply failed", "error", err.Error())
 	}
@@ -202,7 +203,7 @@ func (b *Bot) replyBusy(responseURL, next string) {
 
 // respond posts a command's reply through its response_url, which works in
 // channels, private channels and DMs alike, whether or not the bot is in them.
-func (b *Bot) respond(ctx context.Context, req commands.Request, reply commands.Reply) {
+func (b *Bot) respond(ctx context.Context, req commands.Request, reply chat.Message) {
 	err := b.replies.post(ctx, req.ResponseURL, reply, false)
 	trackReply(b.metrics, err)
 	if err != nil {

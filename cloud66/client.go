@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/c66bot/c66bot/internal/clock"
 )
 
 // DefaultBaseURL is the Cloud 66 site. OAuth lives at /oauth/authorize and
@@ -267,7 +269,7 @@ func (c *Client) do(req *http.Request, endpoint string) ([]byte, error) {
 		if !retryable || attempt > c.maxRetries || !IsTransient(err) {
 			return nil, err
 		}
-		if err := sleep(ctx, c.backoff(attempt)); err != nil {
+		if err := clock.Sleep(ctx, c.backoff(attempt)); err != nil {
 			return nil, err
 		}
 	}
@@ -324,21 +326,6 @@ func (c *Client) backoff(attempt int) time.Duration {
 	}
 	half := d / 2
 	return half + rand.N(d-half+1)
-}
-
-// sleep waits for d or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // readLimited reads at most limit bytes and reports whether there was more.

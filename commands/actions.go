@@ -2,15 +2,10 @@ package commands
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 
-	"github.com/slack-go/slack"
-
-	"github.com/c66bot/c66bot/cloud66"
-	"github.com/c66bot/c66bot/deploy"
 	bk "github.com/c66bot/c66bot/internal/blockkit"
+	"github.com/c66bot/c66bot/internal/chat"
 	"github.com/c66bot/c66bot/storage"
 )
 
@@ -28,101 +23,58 @@ type Action struct {
 }
 
 // Identity is who pressed the button.
-func (a Action) Identity() storage.Identity {
-	return Request{TeamID: a.TeamID, EnterpriseID: a.EnterpriseID, UserID: a.UserID}.Identity()
+func (a Action) Identity() storage.Identity { return a.request().Identity() }
+
+// request is the press as the request it answers, for the error table.
+func (a Action) request() Request {
+	return Request{TeamID: a.TeamID, EnterpriseID: a.EnterpriseID, UserID: a.UserID, ChannelID: a.ChannelID,
+		ResponseURL: a.ResponseURL, RequestID: a.RequestID}
 }
 
 // ActionReply is the answer to a button press. Replace swaps the message
 // the button was on (the confirmation) for this one; otherwise it is a new
 // ephemeral message to whoever pressed.
 type ActionReply struct {
-	Reply
+	chat.Message
 	Replace bool
 }
 
+// Interaction is a button, as data: the action id it answers and what a
+// press does. It is registered beside the command whose messages carry the
+// button (Command.Interactions), and the router finds it by action id;
+// each id is one constant, defined once. Modals will be registered the same
+// way, keyed by their view's callback id, with a handler for the
+// submission beside Run.
+type Interaction struct {
+	ActionID string
+	// Change names what a press changes, for the refusal when its audit
+	// entry cannot be written ("deploy"); "" for "make that change".
+	Change string
+	Run    func(ctx context.Context, a Action) (ActionReply, error)
+}
+
 // HandleAction runs a button press. It reports handled=false for buttons it
-// does not own (link buttons, which only need the ack).
+// does not own (link buttons, which only need the ack). A refused press is
+// answered, counted and logged through the error table, as commands are.
 func (r *Router) HandleAction(ctx context.Context, a Action) (reply ActionReply, handled bool) {
-	by := a.Identity()
-	log := r.deps.Logger.With("request_id", a.RequestID, "team", by.Team, "user", a.UserID, "action", a.ActionID)
-	var err error
-	switch a.ActionID {
-	case ActionDeployConfirm:
-		var w *storage.Watch
-		if w, err = r.deps.Deploy.Confirm(ctx, a.Value, by); err == nil {
-			reply = ActionReply{Replace: true, Reply: done(fmt.Sprintf(":rocket: Confirmed: deploying %s. Follow it in the channel message.", watchLabel(w)))}
-		}
-	case ActionCancelConfirm:
-		var d cloud66.Deployment
-		if d, err = r.deps.Deploy.ConfirmCancel(ctx, a.Value, by); err == nil {
-			reply = ActionReply{Replace: true, Reply: done(fmt.Sprintf(":black_square_for_stop: Cancelling deployment #%d. Its message will say when Cloud 66 has stopped it.", d.ID))}
-		}
-	case ActionUnlockConfirm:
-		var l storage.Lock
-		if l, err = r.deps.Deploy.ConfirmUnlock(ctx, a.Value, by); err == nil {
-			msg := fmt.Sprintf(":unlock: <@%s> removed <@%s>'s lock on *%s* · %s.", bk.Esc(a.UserID), bk.Esc(l.Owner.User), bk.Esc(l.StackName), bk.Esc(l.Environment))
-			reply = ActionReply{Replace: true, Reply: Reply{InChannel: true, Text: bk.Fallback(msg), Blocks: []slack.Block{bk.Section(msg)}}}
-		}
-	case ActionApprove:
-		var st deploy.ApprovalState
-		if st, err = r.deps.Deploy.Approve(ctx, a.Value, by); err == nil {
-			msg := fmt.Sprintf(":white_check_mark: Your approval is in (%d of %d).", len(st.Approved), st.Needed)
-			if st.Watch != nil {
-				msg = ":rocket: Your approval was the last one needed: the deploy is starting."
-			}
-			reply = ActionReply{Reply: done(msg)}
-		}
-	case ActionReject:
-		if err = r.deps.Deploy.Reject(ctx, a.Value, by); err == nil {
-			reply = ActionReply{Reply: done(":no_entry: Rejected: nothing was sent to Cloud 66.")}
-		}
-	case ActionOverride:
-		var res deploy.Result
-		if res, err = r.deps.Deploy.Override(ctx, a.Value, by); err == nil {
-			reply = ActionReply{Replace: true, Reply: deployResultReply(&r.deps, res)}
-		}
-	case ActionAbort:
-		if _, err = r.deps.Deploy.Abort(ctx, a.Value, by); err == nil {
-			reply = ActionReply{Replace: true, Reply: done(":wave: Cancelled: nothing was sent to Cloud 66.")}
-		}
-	default:
+	in, ok := r.table.interaction(a.ActionID)
+	if !ok {
 		return ActionReply{}, false
 	}
+	log := r.log.With("request_id", a.RequestID, "team", a.Identity().Team, "user", a.UserID, "action", a.ActionID)
+	reply, err := in.Run(ctx, a)
 	if err != nil {
-		log.LogAttrs(ctx, levelFor(err), "button refused", slog.String("error", err.Error()))
-		return ActionReply{Reply: r.actionError(ctx, a, err), Replace: replaceOnError(err)}, true
+		class := classify(err)
+		log.LogAttrs(ctx, class.level, "button refused", slog.String("outcome", class.outcome), slog.String("error", err.Error()))
+		return ActionReply{Message: class.reply(ctx, r.errors, failure{err: err, req: a.request(), change: in.Change}), Replace: class.replace}, true
 	}
 	log.Info("button done")
 	return reply, true
 }
-
-func done(s string) Reply { return Reply{Text: bk.Fallback(s), Blocks: []slack.Block{bk.Section(s)}} }
 
 func watchLabel(w *storage.Watch) string {
 	if w == nil {
 		return "the stack"
 	}
 	return "*" + bk.Esc(w.StackName) + "* · " + bk.Esc(w.Environment)
-}
-
-// replaceOnError: a spent or expired confirmation is replaced so its
-// buttons disappear; someone else's click must not touch the owner's message.
-func replaceOnError(err error) bool {
-	return errors.Is(err, deploy.ErrIntentGone) || errors.Is(err, storage.ErrIntentExpired)
-}
-
-// actionError maps a refused button press to what the presser reads.
-func (r *Router) actionError(ctx context.Context, a Action, err error) Reply {
-	switch {
-	case errors.Is(err, deploy.ErrOwnApproval):
-		return errorText(":raised_hand: Your own approval doesn't count: someone else has to approve your deploy.")
-	case errors.Is(err, deploy.ErrNotYours):
-		return errorText(":no_entry_sign: This button belongs to the person who asked for it. Nothing was sent.")
-	case errors.Is(err, deploy.ErrIntentGone):
-		return errorText(":information_source: This was already confirmed or cancelled. Nothing more was sent.")
-	case errors.Is(err, storage.ErrIntentExpired):
-		return errorText(":hourglass: This confirmation expired (they last 5 minutes). Nothing was sent; run the command again.")
-	}
-	req := Request{TeamID: a.TeamID, EnterpriseID: a.EnterpriseID, UserID: a.UserID, ChannelID: a.ChannelID, ResponseURL: a.ResponseURL, RequestID: a.RequestID}
-	return r.errorReply(ctx, &Call{Request: req, Command: &Command{Name: a.ActionID}, Router: r, Deps: &r.deps}, err)
 }

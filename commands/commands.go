@@ -1,22 +1,26 @@
 // Package commands is the /c66 grammar: the command table, generated help,
 // one file per command, Block Kit rendering, and the one place where errors
 // become replies. It knows nothing about sockets or HTTP: package bot turns
-// Slack payloads into a Request and posts the Reply.
+// Slack payloads into a Request or an Action and posts the reply (a
+// chat.Message).
+//
+// A command is data (Command), built by a constructor that takes only what
+// it uses: the small interfaces of Deps it calls, the stack resolver when it
+// takes a <stack>, the table itself for help. The buttons a command's
+// messages carry are data too (Interaction), registered beside it and found
+// by action id. Errors from either become a reply, an outcome and a log
+// level through one table (errorTable, in errors.go).
 package commands
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
-
-	"github.com/slack-go/slack"
 
 	"github.com/c66bot/c66bot/accounts"
 	"github.com/c66bot/c66bot/cloud66"
-	"github.com/c66bot/c66bot/deploy"
+	"github.com/c66bot/c66bot/internal/chat"
 	"github.com/c66bot/c66bot/storage"
 )
 
@@ -44,15 +48,6 @@ func (r Request) Identity() storage.Identity {
 	return storage.Identity{Team: team, User: r.UserID}
 }
 
-// Reply is what the person (or channel) sees.
-type Reply struct {
-	// InChannel posts for everyone; otherwise only the requester sees it.
-	InChannel bool
-	// Text is the notification fallback; always set.
-	Text   string
-	Blocks []slack.Block
-}
-
 // Linker is the account-linking service the commands use.
 type Linker interface {
 	BeginLogin(ctx context.Context, r accounts.LoginRequest) (accounts.LoginStart, error)
@@ -73,7 +68,9 @@ type Cloud66 interface {
 	ListDeploymentsPage(ctx context.Context, stackUID string, page int) ([]cloud66.Deployment, cloud66.Pagination, error)
 }
 
-// Deps is everything commands need from outside.
+// Deps is everything the commands need from outside, in one place for
+// whoever builds the Router. Inside, each command is built with only the
+// parts it uses (see commandTable).
 type Deps struct {
 	Accounts      Linker
 	Deploy        Deployer
@@ -102,6 +99,29 @@ type Deps struct {
 	Observe func(command, outcome string, took time.Duration)
 }
 
+// withDefaults fills what was left out.
+func (d Deps) withDefaults() Deps {
+	if d.Command == "" {
+		d.Command = "/c66"
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.WebhookURL == nil {
+		d.WebhookURL = func(string) string { return "" }
+	}
+	if d.Cloud66URL == "" {
+		d.Cloud66URL = cloud66.DefaultBaseURL
+	}
+	return d
+}
+
+// clientFor returns the person's own Cloud 66 client (Deps.Cloud66For).
+type clientFor func(ctx context.Context, id storage.Identity) (Cloud66, error)
+
 // Command is one /c66 verb, as data: the help is generated from it.
 type Command struct {
 	Name    string
@@ -116,131 +136,117 @@ type Command struct {
 	// Deploys marks commands that change deployments: help hides them from
 	// people the policy never lets deploy.
 	Deploys bool
-	Run     func(ctx context.Context, c *Call) (Reply, error)
+	// Change names what the command changes, for the refusal when its
+	// audit entry cannot be written ("lock the stack"); "" for commands
+	// that change nothing (or only park a request).
+	Change string
+	Run    func(ctx context.Context, c *Call) (chat.Message, error)
+	// Interactions are the buttons this command's replies carry (and the
+	// messages it leads to), each handled beside the command.
+	Interactions []*Interaction
 }
 
-// Call is one invocation of a command.
+// Call is one invocation of a command: the request and its words. What the
+// command needs besides is given to its constructor.
 type Call struct {
 	Request Request
 	Args    []string
-	Deps    *Deps
 	Command *Command
-	Router  *Router
 }
 
-// Cloud66 returns the caller's own Cloud 66 client.
-func (c *Call) Cloud66(ctx context.Context) (Cloud66, error) {
-	return c.Deps.Cloud66For(ctx, c.Request.Identity())
-}
-
-// Router holds the command table and runs commands.
+// Router holds the command table and runs commands and button presses.
 type Router struct {
-	deps     Deps
-	commands []*Command
-	byName   map[string]*Command
-	// stacks caches stack name → stack per person (stackcache.go); its
-	// zero value is ready.
-	stacks stackCache
+	table   *table
+	errors  *errorReplies
+	log     *slog.Logger
+	observe func(command, outcome string, took time.Duration)
+	// stacks caches stack name → stack per person (stackcache.go).
+	stacks *stackCache
 }
 
 // NewRouter builds the router with the standard command table.
 func NewRouter(deps Deps) *Router {
-	if deps.Command == "" {
-		deps.Command = "/c66"
+	deps = deps.withDefaults()
+	stacks := &stackCache{}
+	r := &Router{
+		table:   newTable(deps.Command),
+		log:     deps.Logger,
+		observe: deps.Observe,
+		stacks:  stacks,
+		errors: &errorReplies{slash: deps.Command, now: deps.Now, accounts: deps.Accounts, loginURL: deps.LoginURL,
+			log: deps.Logger, stacks: stacks},
 	}
-	if deps.Now == nil {
-		deps.Now = time.Now
-	}
-	if deps.Logger == nil {
-		deps.Logger = slog.New(slog.DiscardHandler)
-	}
-	if deps.WebhookURL == nil {
-		deps.WebhookURL = func(string) string { return "" }
-	}
-	if deps.Cloud66URL == "" {
-		deps.Cloud66URL = cloud66.DefaultBaseURL
-	}
-	r := &Router{deps: deps, byName: map[string]*Command{}}
-	for _, c := range table() {
-		r.add(c)
+	res := &resolver{clientFor: deps.Cloud66For, cache: stacks, now: deps.Now}
+	for _, c := range commandTable(deps, r.table, res) {
+		r.table.add(c)
 	}
 	return r
 }
 
-func (r *Router) add(c *Command) {
-	r.commands = append(r.commands, c)
-	for _, n := range append([]string{c.Name}, c.Aliases...) {
-		if _, dup := r.byName[n]; dup {
-			panic("commands: duplicate command name " + n)
-		}
-		r.byName[n] = c
+// commandTable is the /c66 grammar of DESIGN.md, in help order. Each
+// command is built with only what it uses: the part of Deps it calls, the
+// stack resolver when it takes a <stack>, the table itself for help.
+func commandTable(d Deps, t *table, res *resolver) []*Command {
+	slash := d.Command
+	return []*Command{
+		helpCommand(t, d.Deploy),
+		loginCommand(d.Accounts, slash, d.LoginURL), logoutCommand(d.Accounts, res.cache), whoamiCommand(d.Accounts, d.Cloud66For),
+		stacksCommand(d.Cloud66For, slash), stackCommand(res, slash, d.Cloud66URL, d.Now),
+		serversCommand(res, slash), serverCommand(res),
+		deployCommand(d.Deploy, res), deploymentsCommand(res, d.Cloud66URL, d.Now), cancelCommand(d.Deploy, res, d.Now),
+		lockCommand(d.Deploy, res, slash), unlockCommand(d.Deploy, res, d.Now), locksCommand(d.Deploy, d.Now),
+		subscribeCommand(d.Subscriptions, res, d.WebhookURL), unsubscribeCommand(d.Subscriptions, slash), subscriptionsCommand(d.Subscriptions, slash),
 	}
 }
 
 // Commands returns the table, in help order.
-func (r *Router) Commands() []*Command { return r.commands }
+func (r *Router) Commands() []*Command { return r.table.commands }
 
 // Lookup finds a command by name or alias (case-insensitive).
-func (r *Router) Lookup(name string) (*Command, bool) {
-	c, ok := r.byName[strings.ToLower(name)]
-	return c, ok
-}
+func (r *Router) Lookup(name string) (*Command, bool) { return r.table.lookup(name) }
 
-// table is the /c66 grammar of DESIGN.md, in help order.
-func table() []*Command {
-	return []*Command{
-		helpCommand(),
-		loginCommand(), logoutCommand(), whoamiCommand(),
-		stacksCommand(), stackCommand(),
-		serversCommand(), serverCommand(),
-		deployCommand(), deploymentsCommand(), cancelCommand(),
-		lockCommand(), unlockCommand(), locksCommand(),
-		subscribeCommand(), unsubscribeCommand(), subscriptionsCommand(),
-	}
-}
-
-// Dispatch runs one request and always returns a reply: errors are mapped
-// to ephemeral replies here and nowhere else. Every request is logged once,
-// with its request id, and reported to Deps.Observe.
-func (r *Router) Dispatch(ctx context.Context, req Request) Reply {
+// Dispatch runs one request and always returns a reply: errors become
+// replies through the error table (errors.go). Every request is logged
+// once, with its request id, and reported to Deps.Observe.
+func (r *Router) Dispatch(ctx context.Context, req Request) chat.Message {
 	// Durations are real time, not Deps.Now: that clock is for expiries.
 	start := time.Now()
-	log := r.deps.Logger.With("request_id", req.RequestID, "team", req.Identity().Team, "user", req.UserID, "channel", req.ChannelID)
+	log := r.log.With("request_id", req.RequestID, "team", req.Identity().Team, "user", req.UserID, "channel", req.ChannelID)
 	// Never log the command text or its words: `login <code>` carries a
 	// secret, and a mistyped command may too.
 	words, err := Split(req.Text)
 	if err != nil {
 		r.notUnderstood(ctx, log, UnknownCommand, start)
-		return r.usageError(fmt.Sprintf("I couldn't read that: %s.", err), nil)
+		return usageError(r.table.slash, fmt.Sprintf("I couldn't read that: %s.", err), nil)
 	}
 	if len(words) == 0 {
 		words = []string{"help"}
 	}
-	cmd, ok := r.Lookup(words[0])
+	cmd, ok := r.table.lookup(words[0])
 	if !ok {
 		r.notUnderstood(ctx, log, UnknownCommand, start)
-		return r.unknown(words[0])
+		return r.table.unknown(words[0])
 	}
 	args := words[1:]
 	if len(args) < cmd.MinArgs || (cmd.MaxArgs >= 0 && len(args) > cmd.MaxArgs) {
 		r.notUnderstood(ctx, log, cmd.Name, start)
-		return r.usageError("", cmd)
+		return usageError(r.table.slash, "", cmd)
 	}
-	call := &Call{Request: req, Args: args, Deps: &r.deps, Command: cmd, Router: r}
+	call := &Call{Request: req, Args: args, Command: cmd}
 	reply, err := cmd.Run(ctx, call)
+	class := classify(err)
 	if err != nil {
-		reply = r.errorReply(ctx, call, err)
+		reply = class.reply(ctx, r.errors, failure{err: err, req: req, cmd: cmd, args: args, change: cmd.Change})
 	}
 	took := time.Since(start)
-	outcome := Outcome(err)
-	r.observe(cmd.Name, outcome, took)
+	r.report(cmd.Name, class.outcome, took)
 	if err != nil {
-		log.LogAttrs(ctx, levelFor(err), "command failed", slog.String("command", cmd.Name), slog.Int("args", len(args)),
-			slog.String("outcome", outcome), slog.Duration("took", took), slog.String("error", err.Error()))
+		log.LogAttrs(ctx, class.level, "command failed", slog.String("command", cmd.Name), slog.Int("args", len(args)),
+			slog.String("outcome", class.outcome), slog.Duration("took", took), slog.String("error", err.Error()))
 		return reply
 	}
-	log.LogAttrs(ctx, slog.LevelInfo, "command done", slog.String("command", cmd.Name), slog.Int("args", len(args)),
-		slog.String("outcome", outcome), slog.Duration("took", took))
+	log.LogAttrs(ctx, class.level, "command done", slog.String("command", cmd.Name), slog.Int("args", len(args)),
+		slog.String("outcome", class.outcome), slog.Duration("took", took))
 	return reply
 }
 
@@ -248,14 +254,14 @@ func (r *Router) Dispatch(ctx context.Context, req Request) Reply {
 // grammar: command is the table's name, or UnknownCommand.
 func (r *Router) notUnderstood(ctx context.Context, log *slog.Logger, command string, start time.Time) {
 	took := time.Since(start)
-	r.observe(command, OutcomeUsage, took)
+	r.report(command, OutcomeUsage, took)
 	log.LogAttrs(ctx, slog.LevelInfo, "command not understood", slog.String("command", command),
 		slog.String("outcome", OutcomeUsage), slog.Duration("took", took))
 }
 
-func (r *Router) observe(command, outcome string, took time.Duration) {
-	if r.deps.Observe != nil {
-		r.deps.Observe(command, outcome, took)
+func (r *Router) report(command, outcome string, took time.Duration) {
+	if r.observe != nil {
+		r.observe(command, outcome, took)
 	}
 }
 
@@ -298,71 +304,11 @@ func Outcomes() []string {
 // the only command names Deps.Observe hears besides UnknownCommand.
 func CommandNames() []string {
 	var names []string
-	for _, c := range table() {
+	for _, c := range NewRouter(Deps{}).Commands() {
 		names = append(names, c.Name)
 	}
 	return names
 }
 
-// Outcome classifies a command's error the way errorReply answers it.
-func Outcome(err error) string {
-	var (
-		ue  *UsageError
-		amb *AmbiguousError
-		nf  *NotFoundError
-		le  *deploy.LockedError
-		be  *deploy.BusyError
-	)
-	switch {
-	case err == nil:
-		return OutcomeOK
-	case errors.As(err, &ue):
-		return OutcomeUsage
-	case errors.Is(err, accounts.ErrNotLinked):
-		return OutcomeNotLinked
-	case errors.Is(err, cloud66.ErrUnauthorized):
-		return OutcomeUnauthorized
-	case errors.Is(err, cloud66.ErrForbidden):
-		return OutcomeForbidden
-	case errors.Is(err, cloud66.ErrThrottled):
-		return OutcomeThrottled
-	case errors.As(err, &amb), errors.As(err, &nf), errors.Is(err, cloud66.ErrNotFound):
-		return OutcomeNotFound
-	case errors.As(err, &le), errors.As(err, &be), errors.As(err, new(*deploy.PolicyError)), errors.As(err, new(*deploy.FrozenError)),
-		errors.Is(err, deploy.ErrNotYours), errors.Is(err, deploy.ErrOwnApproval), errors.Is(err, deploy.ErrIntentGone),
-		errors.Is(err, storage.ErrIntentExpired), errors.Is(err, deploy.ErrNothingRunning), errors.Is(err, deploy.ErrNotLocked),
-		errors.Is(err, cloud66.ErrConflict):
-		return OutcomeRefused
-	case errors.Is(err, context.DeadlineExceeded), cloud66.IsTransient(err):
-		return OutcomeUnavailable
-	}
-	return OutcomeError
-}
-
-// levelFor keeps expected, person-caused failures out of warning logs.
-func levelFor(err error) slog.Level {
-	var ue *UsageError
-	var amb *AmbiguousError
-	var nf *NotFoundError
-	var le *deploy.LockedError
-	var be *deploy.BusyError
-	switch {
-	case errors.As(err, &ue), errors.As(err, &amb), errors.As(err, &nf), errors.Is(err, accounts.ErrNotLinked),
-		errors.As(err, &le), errors.As(err, &be), errors.Is(err, deploy.ErrNotYours), errors.Is(err, deploy.ErrIntentGone),
-		errors.Is(err, storage.ErrIntentExpired), errors.Is(err, deploy.ErrNothingRunning), errors.Is(err, deploy.ErrNotLocked),
-		errors.As(err, new(*deploy.PolicyError)), errors.As(err, new(*deploy.FrozenError)), errors.Is(err, deploy.ErrOwnApproval):
-		return slog.LevelInfo
-	case errors.Is(err, cloud66.ErrUnauthorized), errors.Is(err, cloud66.ErrForbidden), errors.Is(err, cloud66.ErrThrottled):
-		return slog.LevelWarn
-	}
-	return slog.LevelError
-}
-
-// Usage is the one-line usage of a command, e.g. "/c66 servers <stack>".
-func (r *Router) Usage(c *Command) string {
-	u := r.deps.Command + " " + c.Name
-	if c.Args != "" {
-		u += " " + c.Args
-	}
-	return u
-}
+// Outcome is how a command's error is counted: its row of the error table.
+func Outcome(err error) string { return classify(err).outcome }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/c66bot/c66bot/accounts"
 	"github.com/c66bot/c66bot/cloud66"
+	"github.com/c66bot/c66bot/internal/chat"
 	"github.com/c66bot/c66bot/storage"
 )
 
@@ -126,13 +127,15 @@ func testStacks() []cloud66.Stack {
 	}
 }
 
-func newTestRouter(t *testing.T, linked bool, c66 *fakeCloud66) (*Router, *fakeLinker) {
+// newTestRouter is a Router over a fake account service and c66; opts
+// change its Deps before it is built.
+func newTestRouter(t *testing.T, linked bool, c66 *fakeCloud66, opts ...func(*Deps)) (*Router, *fakeLinker) {
 	t.Helper()
 	l := &fakeLinker{links: map[storage.Identity]storage.Link{}}
 	if linked {
 		l.links[ana.Identity()] = storage.Link{Identity: ana.Identity(), Scopes: []string{"public", "redeploy"}, LinkedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 	}
-	r := NewRouter(Deps{
+	deps := Deps{
 		Accounts: l,
 		Cloud66For: func(ctx context.Context, id storage.Identity) (Cloud66, error) {
 			if _, err := l.Link(ctx, id); err != nil {
@@ -142,12 +145,15 @@ func newTestRouter(t *testing.T, linked bool, c66 *fakeCloud66) (*Router, *fakeL
 		},
 		Cloud66URL: "https://app.cloud66.example",
 		Now:        func() time.Time { return time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC) },
-	})
-	return r, l
+	}
+	for _, o := range opts {
+		o(&deps)
+	}
+	return NewRouter(deps), l
 }
 
 // replyText flattens a reply to what a reader sees (JSON of the blocks).
-func replyText(t *testing.T, r Reply) string {
+func replyText(t *testing.T, r chat.Message) string {
 	t.Helper()
 	b, err := json.Marshal(r.Blocks)
 	if err != nil {

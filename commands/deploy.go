@@ -3,50 +3,81 @@ package commands
 import (
 	"context"
 	"fmt"
-	"strings"
-	"time"
 
 	"github.com/slack-go/slack"
 
 	"github.com/c66bot/c66bot/cloud66"
 	"github.com/c66bot/c66bot/deploy"
 	bk "github.com/c66bot/c66bot/internal/blockkit"
+	"github.com/c66bot/c66bot/internal/chat"
 	"github.com/c66bot/c66bot/storage"
 )
 
-// Deployer is the deployment workflow the commands drive.
+// Deployer is the deployment workflow the commands drive; *deploy.Service
+// satisfies it. Each command and button is built with only the part of it
+// that it uses, declared beside it.
 type Deployer interface {
-	Deploy(ctx context.Context, o deploy.Origin, stack cloud66.Stack, p deploy.Params) (deploy.Result, error)
-	Confirm(ctx context.Context, intentID string, by storage.Identity) (*storage.Watch, error)
-	Abort(ctx context.Context, intentID string, by storage.Identity) (storage.Intent, error)
-	RequestCancel(ctx context.Context, o deploy.Origin, stack cloud66.Stack) (*deploy.Confirmation, error)
-	ConfirmCancel(ctx context.Context, intentID string, by storage.Identity) (cloud66.Deployment, error)
-	Lock(ctx context.Context, o deploy.Origin, stack cloud66.Stack, reason string) (storage.Lock, error)
-	Unlock(ctx context.Context, o deploy.Origin, stack cloud66.Stack) (deploy.UnlockResult, error)
-	ConfirmUnlock(ctx context.Context, intentID string, by storage.Identity) (storage.Lock, error)
-	Locks(ctx context.Context, team string) ([]storage.Lock, error)
-	Approve(ctx context.Context, intentID string, by storage.Identity) (deploy.ApprovalState, error)
-	Reject(ctx context.Context, intentID string, by storage.Identity) error
-	Override(ctx context.Context, intentID string, by storage.Identity) (deploy.Result, error)
-	MayDeploySomewhere(ctx context.Context, id storage.Identity) bool
+	deployFlow
+	canceller
+	lockTaker
+	unlockFlow
+	lockLister
+	deployGate
 }
 
-// Button action ids. A button's value is always an intent id.
+// Action ids of the buttons that answer a deploy; a button's value is
+// always an intent id. The approval request's Approve and Reject are
+// rendered by package deploy, which defines their ids
+// (deploy.ActionApprove, deploy.ActionReject).
 const (
 	ActionDeployConfirm = "deploy_confirm"
-	ActionCancelConfirm = "cancel_confirm"
-	ActionUnlockConfirm = "unlock_confirm"
-	ActionAbort         = "intent_abort"
-	ActionApprove       = "deploy_approve"
-	ActionReject        = "deploy_reject"
-	ActionOverride      = "freeze_override"
+	// ActionAbort is the Cancel of every confirmation: a deploy's, a
+	// cancel's, an unlock's. It drops the parked request.
+	ActionAbort    = "intent_abort"
+	ActionOverride = "freeze_override"
 )
+
+// deployFlow is what deploy and its buttons use: starting a deploy, and
+// answering the confirmation, the approval request and the freeze override
+// it may lead to.
+type deployFlow interface {
+	deployStarter
+	confirmer
+	aborter
+	overrider
+	approver
+	rejecter
+}
+
+type deployStarter interface {
+	Deploy(ctx context.Context, o deploy.Origin, stack cloud66.Stack, p deploy.Params) (deploy.Result, error)
+}
+
+type confirmer interface {
+	Confirm(ctx context.Context, intentID string, by storage.Identity) (*storage.Watch, error)
+}
+
+type aborter interface {
+	Abort(ctx context.Context, intentID string, by storage.Identity) (storage.Intent, error)
+}
+
+type overrider interface {
+	Override(ctx context.Context, intentID string, by storage.Identity) (deploy.Result, error)
+}
+
+type approver interface {
+	Approve(ctx context.Context, intentID string, by storage.Identity) (deploy.ApprovalState, error)
+}
+
+type rejecter interface {
+	Reject(ctx context.Context, intentID string, by storage.Identity) error
+}
 
 func (c *Call) origin() deploy.Origin {
 	return deploy.Origin{Identity: c.Request.Identity(), Channel: c.Request.ChannelID, ResponseURL: c.Request.ResponseURL, RequestID: c.Request.RequestID}
 }
 
-func deployCommand() *Command {
+func deployCommand(d deployFlow, res *resolver) *Command {
 	return &Command{
 		Name:    "deploy",
 		Deploys: true,
@@ -59,61 +90,105 @@ func deployCommand() *Command {
 			"The deployment gets one message in the channel that follows it to the end.",
 		Examples: []string{"deploy shop:staging", "deploy shop:production@v2.1", "deploy api services=web:1.4.2 strategy=rolling"},
 		MinArgs:  1, MaxArgs: 6,
-		Run: runDeploy,
+		Change: "deploy",
+		Run: func(ctx context.Context, c *Call) (chat.Message, error) {
+			da, err := ParseDeployArgs(c.Args)
+			if err != nil {
+				return chat.Message{}, err
+			}
+			id := c.Request.Identity()
+			_, st, err := res.stackArg(ctx, id, da.Stack)
+			if err != nil {
+				return chat.Message{}, err
+			}
+			result, err := d.Deploy(ctx, c.origin(), st, da.Params)
+			if err != nil {
+				return chat.Message{}, res.stackGone(id, st, err)
+			}
+			return deployResultReply(result), nil
+		},
+		Interactions: []*Interaction{
+			deployConfirmButton(d), abortButton(d), overrideButton(d), approveButton(d), rejectButton(d),
+		},
 	}
 }
 
-func runDeploy(ctx context.Context, c *Call) (Reply, error) {
-	da, err := ParseDeployArgs(c.Args)
-	if err != nil {
-		return Reply{}, err
-	}
-	_, st, err := c.stackArg(ctx, da.Stack)
-	if err != nil {
-		return Reply{}, err
-	}
-	res, err := c.Deps.Deploy.Deploy(ctx, c.origin(), st, da.Params)
-	if err != nil {
-		return Reply{}, c.stackGone(st, err)
-	}
-	return deployResultReply(c.Deps, res), nil
+// deployConfirmButton is the Confirm of a protected deploy (deployConfirmation).
+func deployConfirmButton(d confirmer) *Interaction {
+	return &Interaction{ActionID: ActionDeployConfirm, Change: "deploy", Run: func(ctx context.Context, a Action) (ActionReply, error) {
+		w, err := d.Confirm(ctx, a.Value, a.Identity())
+		if err != nil {
+			return ActionReply{}, err
+		}
+		return ActionReply{Replace: true, Message: ephemeral(fmt.Sprintf(":rocket: Confirmed: deploying %s. Follow it in the channel message.", watchLabel(w)))}, nil
+	}}
+}
+
+// abortButton is the Cancel of every confirmation (ActionAbort).
+func abortButton(d aborter) *Interaction {
+	return &Interaction{ActionID: ActionAbort, Run: func(ctx context.Context, a Action) (ActionReply, error) {
+		if _, err := d.Abort(ctx, a.Value, a.Identity()); err != nil {
+			return ActionReply{}, err
+		}
+		return ActionReply{Replace: true, Message: ephemeral(":wave: Cancelled: nothing was sent to Cloud 66.")}, nil
+	}}
+}
+
+// overrideButton is an admin's override of a freeze (frozenReply offers it).
+func overrideButton(d overrider) *Interaction {
+	return &Interaction{ActionID: ActionOverride, Change: "deploy", Run: func(ctx context.Context, a Action) (ActionReply, error) {
+		res, err := d.Override(ctx, a.Value, a.Identity())
+		if err != nil {
+			return ActionReply{}, err
+		}
+		return ActionReply{Replace: true, Message: deployResultReply(res)}, nil
+	}}
+}
+
+// approveButton is Approve on an approval request posted by package deploy.
+func approveButton(d approver) *Interaction {
+	return &Interaction{ActionID: deploy.ActionApprove, Change: "deploy", Run: func(ctx context.Context, a Action) (ActionReply, error) {
+		st, err := d.Approve(ctx, a.Value, a.Identity())
+		if err != nil {
+			return ActionReply{}, err
+		}
+		msg := fmt.Sprintf(":white_check_mark: Your approval is in (%d of %d).", len(st.Approved), st.Needed)
+		if st.Watch != nil {
+			msg = ":rocket: Your approval was the last one needed: the deploy is starting."
+		}
+		return ActionReply{Message: ephemeral(msg)}, nil
+	}}
+}
+
+// rejectButton is Reject on an approval request posted by package deploy.
+func rejectButton(d rejecter) *Interaction {
+	return &Interaction{ActionID: deploy.ActionReject, Run: func(ctx context.Context, a Action) (ActionReply, error) {
+		if err := d.Reject(ctx, a.Value, a.Identity()); err != nil {
+			return ActionReply{}, err
+		}
+		return ActionReply{Message: ephemeral(":no_entry: Rejected: nothing was sent to Cloud 66.")}, nil
+	}}
 }
 
 // deployResultReply tells the requester what happens next.
-func deployResultReply(d *Deps, res deploy.Result) Reply {
+func deployResultReply(res deploy.Result) chat.Message {
 	if res.Confirm != nil {
-		return deployConfirmation(d, res.Confirm)
+		return deployConfirmation(res.Confirm)
 	}
 	if res.Approval != nil {
 		msg := fmt.Sprintf(":raised_hand: This deploy needs %d approval(s); I asked in the channel. It starts as soon as they are in.", res.Approval.Needed)
-		return Reply{Text: bk.Fallback(msg), Blocks: []slack.Block{bk.Section(msg)}}
+		return chat.Message{Text: bk.Fallback(msg), Blocks: []slack.Block{bk.Section(msg)}}
 	}
 	if res.Watch != nil && res.Watch.MessageTS == "" {
 		// The deployment message went through response_url already.
-		return Reply{Text: "Deployment started.", Blocks: []slack.Block{bk.Context(":rocket: Deployment started; I'll keep this channel posted.")}}
+		return chat.Message{Text: "Deployment started.", Blocks: []slack.Block{bk.Context(":rocket: Deployment started; I'll keep this channel posted.")}}
 	}
-	return Reply{Text: "Deployment started", Blocks: []slack.Block{bk.Context(":rocket: Deployment started: follow it in the channel message.")}}
+	return chat.Message{Text: "Deployment started", Blocks: []slack.Block{bk.Context(":rocket: Deployment started: follow it in the channel message.")}}
 }
 
-func paramsLines(p deploy.Params) []string {
-	ref := "_the stack's branch_"
-	if p.Ref != "" {
-		ref = bk.Code(p.Ref)
-	}
-	lines := []string{"*Ref to ship*\n" + ref}
-	if len(p.Services) > 0 {
-		lines = append(lines, "*Services*\n"+bk.Code(strings.Join(p.Services, ", ")))
-	}
-	if p.Profile != "" {
-		lines = append(lines, "*Profile*\n"+bk.Code(p.Profile))
-	}
-	if p.Strategy != "" {
-		lines = append(lines, "*Strategy*\n"+bk.Esc(p.Strategy))
-	}
-	return lines
-}
-
-func deployConfirmation(d *Deps, cf *deploy.Confirmation) Reply {
+// deployConfirmation shows what will ship beside what is live, with the
+// Confirm and Cancel buttons only the requester can press.
+func deployConfirmation(cf *deploy.Confirmation) chat.Message {
 	live := "_unknown_"
 	if cf.LiveHash != "" {
 		live = bk.Code(shortHash(cf.LiveHash))
@@ -122,7 +197,8 @@ func deployConfirmation(d *Deps, cf *deploy.Confirmation) Reply {
 		}
 	}
 	title := fmt.Sprintf(":warning: Deploy %s? This stack needs your confirmation.", bk.StackLabel(cf.Stack))
-	fields := append(paramsLines(cf.Params), "*Live now*\n"+live)
+	fields := append([]string{"*Ref to ship*\n" + cf.Params.RefCode("_the stack's branch_")}, cf.Params.Fields()...)
+	fields = append(fields, "*Live now*\n"+live)
 	blocks := []slack.Block{
 		bk.Section(title),
 		bk.Fields(fields...),
@@ -131,7 +207,7 @@ func deployConfirmation(d *Deps, cf *deploy.Confirmation) Reply {
 			bk.Button(ActionAbort, cf.IntentID, "Cancel", slack.StyleDefault)),
 		bk.Context(fmt.Sprintf("Only you can confirm. This expires %s.", bk.Date(cf.ExpiresAt, "{time}"))),
 	}
-	return Reply{Text: bk.Fallback(fmt.Sprintf("Deploy %s? Confirm or cancel.", bk.Esc(bk.StackRef(cf.Stack.Name, cf.Stack.Environment)))), Blocks: blocks}
+	return chat.Message{Text: bk.Fallback(fmt.Sprintf("Deploy %s? Confirm or cancel.", bk.Esc(bk.StackRef(cf.Stack.Name, cf.Stack.Environment)))), Blocks: blocks}
 }
 
 func shortHash(h string) string {
@@ -139,129 +215,4 @@ func shortHash(h string) string {
 		return h[:7]
 	}
 	return h
-}
-
-func deploymentsCommand() *Command {
-	return &Command{
-		Name:        "deployments",
-		Args:        "<stack>",
-		Summary:     "Recent deployments of a stack.",
-		Description: "The most recent deployments of a stack, newest first: outcome, who, when, how long, and the ref or git hash.",
-		Examples:    []string{"deployments shop:production"},
-		MinArgs:     1, MaxArgs: 1,
-		Run: runDeployments,
-	}
-}
-
-const deploymentsShown = 10
-
-func runDeployments(ctx context.Context, c *Call) (Reply, error) {
-	api, st, err := c.stackArg(ctx, c.Args[0])
-	if err != nil {
-		return Reply{}, err
-	}
-	deps, _, err := api.ListDeploymentsPage(ctx, st.UID, 1)
-	if err != nil {
-		return Reply{}, c.stackGone(st, err)
-	}
-	title := fmt.Sprintf("Deployments of %s", stackRefText(st))
-	if len(deps) == 0 {
-		return Reply{Text: bk.Esc(title), Blocks: []slack.Block{bk.Section(fmt.Sprintf(":scroll: %s has no deployments yet.", bk.StackLabel(st)))}}, nil
-	}
-	if len(deps) > deploymentsShown {
-		deps = deps[:deploymentsShown]
-	}
-	now := c.Deps.Now()
-	var lines []string
-	for _, d := range deps {
-		lines = append(lines, deploymentLine(d, now))
-	}
-	blocks := []slack.Block{bk.Header(title), bk.Section(strings.Join(lines, "\n")),
-		bk.Context("Newest first · " + bk.Link(bk.StackURL(c.Deps.Cloud66URL, st.UID), "Open in Cloud 66"))}
-	return Reply{Text: bk.Esc(title), Blocks: blocks}, nil
-}
-
-func deploymentLine(d cloud66.Deployment, now time.Time) string {
-	emoji, word := outcomeWords(d)
-	what := ""
-	if d.GitRef != "" {
-		what = bk.Code(d.GitRef)
-	}
-	if d.GitHash != "" {
-		what = strings.TrimSpace(what + " " + bk.Code(shortHash(d.GitHash)))
-	}
-	when := "—"
-	if !d.StartedAt.IsZero() {
-		when = bk.Date(d.StartedAt.Time, "{date_short_pretty} {time}") + " (" + bk.Ago(now, d.StartedAt.Time) + ")"
-	}
-	took := ""
-	switch {
-	case !d.FinishedAt.IsZero() && !d.StartedAt.IsZero():
-		took = " · " + bk.Duration(d.FinishedAt.Sub(d.StartedAt.Time))
-	case d.IsDeploying && !d.StartedAt.IsZero():
-		took = " · running " + bk.Duration(now.Sub(d.StartedAt.Time))
-	}
-	who := bk.Esc(orDash(d.TriggeredBy))
-	return fmt.Sprintf("%s *%s* · %s · %s%s · %s", emoji, word, when, who, took, orDash(what))
-}
-
-// outcomeWords reads the outcome by its meaning: Cloud 66 documents only
-// one example of the numeric codes.
-func outcomeWords(d cloud66.Deployment) (string, string) {
-	if d.IsDeploying {
-		return ":rocket:", "Deploying"
-	}
-	switch strings.ToLower(d.Outcome.Meaning) {
-	case "success", "succeeded":
-		return ":white_check_mark:", "Deployed"
-	case "failed", "failure":
-		return ":x:", "Failed"
-	case "cancelled", "canceled":
-		return ":black_square_for_stop:", "Cancelled"
-	case "pending":
-		return ":hourglass_flowing_sand:", "Pending"
-	}
-	return ":grey_question:", orDash(bk.Esc(d.Outcome.Meaning))
-}
-
-func cancelCommand() *Command {
-	return &Command{
-		Name:        "cancel",
-		Deploys:     true,
-		Args:        "<stack>",
-		Summary:     "Cancel the running deployment of a stack.",
-		Description: "Cancels the deployment running on a stack, after you confirm. Its channel message moves to cancelled.",
-		Examples:    []string{"cancel shop:production"},
-		MinArgs:     1, MaxArgs: 1,
-		Run: runCancel,
-	}
-}
-
-func runCancel(ctx context.Context, c *Call) (Reply, error) {
-	_, st, err := c.stackArg(ctx, c.Args[0])
-	if err != nil {
-		return Reply{}, err
-	}
-	cf, err := c.Deps.Deploy.RequestCancel(ctx, c.origin(), st)
-	if err != nil {
-		return Reply{}, c.stackGone(st, err)
-	}
-	running := "the running deployment"
-	if cf.Running != nil {
-		running = fmt.Sprintf("deployment #%d", cf.Running.ID)
-		if cf.Running.TriggeredBy != "" {
-			running += " by " + bk.Esc(cf.Running.TriggeredBy)
-		}
-		if !cf.Running.StartedAt.IsZero() {
-			running += ", started " + bk.Ago(c.Deps.Now(), cf.Running.StartedAt.Time)
-		}
-	}
-	blocks := []slack.Block{
-		bk.Section(fmt.Sprintf(":octagonal_sign: Cancel %s of %s?", running, bk.StackLabel(st))),
-		slack.NewActionBlock("cancel_confirm",
-			bk.Button(ActionCancelConfirm, cf.IntentID, "Cancel the deployment", slack.StyleDanger),
-			bk.Button(ActionAbort, cf.IntentID, "Keep it running", slack.StyleDefault)),
-		bk.Context(fmt.Sprintf("Only you can confirm. This expires %s.", bk.Date(cf.ExpiresAt, "{time}"))),
-	}
-	return Reply{Text: "Cancel the deployment of " + bk.Esc(stackRefText(st)) + "?", Blocks: blocks}, nil
 }

@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/c66bot/c66bot/deploy"
+	bk "github.com/c66bot/c66bot/internal/blockkit"
 )
 
 // DeployArgs is a parsed `deploy <stack>[@ref] [key=value…]`.
@@ -110,13 +111,9 @@ func keyList() string {
 	return strings.Join(ks, ", ")
 }
 
-// quoteArg shows a person's word back safely.
-func quoteArg(s string) string {
-	if len(s) > 60 {
-		s = s[:60] + "…"
-	}
-	return "`" + strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", "`", "'").Replace(s) + "`"
-}
+// quoteArg shows a person's word back safely: as inline code, cut to 60
+// characters and a mark.
+func quoteArg(s string) string { return bk.Code(bk.Truncate(s, 61)) }
 
 // parseServices reads `web,worker:1.2.3`.
 func parseServices(v string) ([]string, error) {

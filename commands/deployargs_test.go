@@ -102,3 +102,22 @@ func FuzzParseDeployArgs(f *testing.F) {
 		}
 	})
 }
+
+// A word shown back is inline code that cannot close early, break its line
+// or ping anyone, and a long one is cut.
+func TestQuoteArgIsInlineCode(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"colour":                "`colour`",
+		"<!channel>":            "`&lt;!channel&gt;`",
+		"a`b&c":                 "`a'b&amp;c`",
+		"line\nbreak":           "`line break`",
+		strings.Repeat("x", 61): "`" + strings.Repeat("x", 61) + "`",
+		strings.Repeat("x", 62): "`" + strings.Repeat("x", 60) + "…`",
+		strings.Repeat("é", 70): "`" + strings.Repeat("é", 60) + "…`",
+	} {
+		if got := quoteArg(in); got != want {
+			t.Errorf("quoteArg(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

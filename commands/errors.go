@@ -4,7 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
+	"log/slog"
+	"time"
 
 	"github.com/slack-go/slack"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/c66bot/c66bot/cloud66"
 	"github.com/c66bot/c66bot/deploy"
 	bk "github.com/c66bot/c66bot/internal/blockkit"
+	"github.com/c66bot/c66bot/internal/chat"
 	"github.com/c66bot/c66bot/storage"
 )
 
@@ -45,200 +47,267 @@ type NotFoundError struct {
 
 func (e *NotFoundError) Error() string { return fmt.Sprintf("%s %q not found", e.Kind, e.Arg) }
 
-// errorReply is the single place where an error becomes what the person
-// reads: the cause, and the next step. Replies are always ephemeral.
-func (r *Router) errorReply(ctx context.Context, c *Call, err error) Reply {
-	var (
-		usage   *UsageError
-		amb     *AmbiguousError
-		nf      *NotFoundError
-		c66     *cloud66.ErrorResponse
-		locked  *deploy.LockedError
-		busy    *deploy.BusyError
-		refused *deploy.PolicyError
-		frozen  *deploy.FrozenError
-	)
-	switch {
-	case errors.As(err, &usage):
-		return r.usageError(usage.Problem, c.Command)
-
-	case errors.Is(err, storage.ErrNotAudited):
-		// Every change is in the audit log or is not made.
-		return errorText(":floppy_disk: I could not write the audit log, so I did not " + unauditedChange(c.Command) +
-			". Tell whoever runs c66bot: the database is not writable (a full disk, or a read-only file).")
-
-	case errors.Is(err, accounts.ErrNotLinked):
-		return r.linkPrompt(ctx, c.Request, ":wave: You haven't linked your Cloud 66 account yet. Everything I do in Cloud 66 I do as you, with your own token.")
-
-	case errors.Is(err, cloud66.ErrUnauthorized):
-		// Cloud 66 tokens don't expire on their own: a 401 means the
-		// person revoked the app or a team policy expired it. The stored
-		// token is useless, so forget it.
-		r.stacks.forget(c.Request.Identity(), "")
-		if _, uerr := r.deps.Accounts.DropLink(ctx, c.Request.Identity(), "Cloud 66 answered 401: the token was revoked or expired"); uerr != nil {
-			r.deps.Logger.WarnContext(ctx, "unlink after 401 failed", "request_id", c.Request.RequestID, "error", uerr.Error())
-		}
-		return r.linkPrompt(ctx, c.Request, ":lock: Your Cloud 66 link has expired or was revoked. Log in again to keep going.")
-
-	case errors.Is(err, cloud66.ErrForbidden):
-		detail := ""
-		if errors.As(err, &c66) && c66.Message() != "" {
-			detail = " Cloud 66 said: _" + bk.Esc(c66.Message()) + "_."
-		}
-		return errorText(":no_entry: Your Cloud 66 token isn't allowed to do that: it lacks a scope, or your Cloud 66 role on this stack doesn't permit it." + detail +
-			" If you linked with fewer scopes, run `" + r.deps.Command + " login` again to re-link with `public redeploy`.")
-
-	case errors.Is(err, cloud66.ErrThrottled):
-		when := "in a few minutes"
-		if errors.As(err, &c66) && !c66.RetryAt.IsZero() {
-			when = "at " + bk.Date(c66.RetryAt, "{time}")
-		}
-		return errorText(":hourglass: Cloud 66 is throttling requests for your account (it allows 3,000 an hour per person). Try again " + when + ".")
-
-	case errors.As(err, &amb):
-		return ambiguousReply(r.deps.Command, c, amb)
-
-	case errors.As(err, &locked):
-		l := locked.Lock
-		return errorText(fmt.Sprintf(":lock: *%s* · %s is locked by <@%s> %s%s. Ask them, or `%s unlock %s` (you'll be asked to confirm, and they'll be told).",
-			bk.Esc(l.StackName), bk.Esc(l.Environment), bk.Esc(l.Owner.User), bk.Ago(r.deps.Now(), l.Since), reasonSuffix(l.Reason),
-			r.deps.Command, bk.Esc(bk.StackRef(l.StackName, l.Environment))))
-
-	case errors.As(err, &busy):
-		w := busy.Watch
-		msg := fmt.Sprintf(":rocket: A deployment of *%s* · %s is already running", bk.Esc(w.StackName), bk.Esc(w.Environment))
-		if w.Owner.User != "" {
-			msg += fmt.Sprintf(", started by <@%s> %s", bk.Esc(w.Owner.User), bk.Ago(r.deps.Now(), w.RequestedAt))
-		}
-		if busy.Link != "" {
-			msg += " (" + bk.Link(busy.Link, "its message") + ")"
-		}
-		msg += fmt.Sprintf(". I run one deployment per stack at a time: wait for it, or `%s cancel %s`.", r.deps.Command, bk.Esc(bk.StackRef(w.StackName, w.Environment)))
-		return errorText(msg)
-
-	case errors.As(err, &refused):
-		msg := ":no_entry_sign: Not allowed"
-		if refused.Rule != "" {
-			msg += " by policy rule *" + bk.Esc(refused.Rule) + "*"
-		}
-		return errorText(msg + ": " + bk.Esc(refused.Reason) + ". Nothing was sent to Cloud 66.")
-
-	case errors.As(err, &frozen):
-		msg := fmt.Sprintf(":ice_cube: Deploys are frozen (*%s*) until %s. Nothing was sent to Cloud 66.",
-			bk.Esc(frozen.Freeze.Name), bk.Date(frozen.Freeze.Until, "{date_short_pretty} {time}"))
-		if frozen.OverrideIntentID == "" {
-			return errorText(msg + " An admin can override it.")
-		}
-		return Reply{Text: bk.Fallback(msg), Blocks: []slack.Block{
-			bk.Section(msg + " You are an admin: you may override the freeze (it is recorded in the audit log)."),
-			slack.NewActionBlock("freeze_override", bk.Button(ActionOverride, frozen.OverrideIntentID, "Override the freeze", slack.StyleDanger)),
-		}}
-
-	case errors.Is(err, deploy.ErrNothingRunning):
-		return errorText(":zzz: Nothing is deploying on that stack right now, so there is nothing to cancel.")
-
-	case errors.Is(err, deploy.ErrNotLocked):
-		return errorText(":unlock: That stack isn't locked.")
-
-	case errors.As(err, &nf):
-		return notFoundReply(r.deps.Command, nf)
-
-	case errors.Is(err, cloud66.ErrNotFound):
-		return errorText(":mag: Cloud 66 says that doesn't exist, or your account can't see it. `" + r.deps.Command + " stacks` lists what you can see.")
-
-	case errors.Is(err, cloud66.ErrConflict):
-		msg := ":traffic_light: Cloud 66 refused because the stack is busy."
-		if errors.As(err, &c66) && c66.Message() != "" {
-			msg += " It said: _" + bk.Esc(c66.Message()) + "_."
-		}
-		return errorText(msg)
-
-	case errors.Is(err, cloud66.ErrInvalidID):
-		return errorText(":warning: Cloud 66 answered with a stack or server id that isn't shaped like a Cloud 66 id, so I didn't use that answer and changed nothing. Tell your admin (request " + c.Request.RequestID + ").")
-
-	case errors.Is(err, context.DeadlineExceeded), cloud66.IsTransient(err):
-		return errorText(":cloud: Cloud 66 didn't answer in time. Try again in a minute. (request " + c.Request.RequestID + ")")
-	}
-	return errorText(":warning: Something went wrong on my side. Try again; if it keeps happening, give your admin this request id: `" + c.Request.RequestID + "`.")
+// errorClass is one row of the error table: the errors it matches, the
+// outcome they are counted as (Deps.Observe, the logs), the level they are
+// logged at, and what the person reads. Dispatch and HandleAction answer
+// every error through it, so a reply, its count and its log line cannot
+// disagree.
+type errorClass struct {
+	// name identifies the row in tests.
+	name    string
+	matches func(error) bool
+	outcome string
+	// level keeps expected, person-caused failures out of warning logs:
+	// info for what the person can fix or was told, warn for Cloud 66
+	// refusing their token or throttling it, error for our side.
+	level slog.Level
+	// replace: when a button's press fails this way, its reply replaces
+	// the message the button was on, so a spent or expired confirmation
+	// loses its buttons. Someone else's click must not touch the owner's
+	// message, so few rows set it.
+	replace bool
+	reply   func(ctx context.Context, e *errorReplies, f failure) chat.Message
 }
 
-// unauditedChange names what a command or button would have changed, for
-// the reply refusing it because its audit entry could not be written.
-func unauditedChange(c *Command) string {
-	name := ""
-	if c != nil {
-		name = c.Name
+// failure is one error to answer and what it answers.
+type failure struct {
+	err  error
+	req  Request
+	cmd  *Command // nil for a button
+	args []string
+	// change names what the command or button would have changed.
+	change string
+}
+
+// okClass is the class of no error.
+var okClass = errorClass{name: "ok", outcome: OutcomeOK, level: slog.LevelInfo}
+
+// errorTable is the one place where an error becomes what the person reads
+// (the cause, and the next step; always ephemeral), its outcome and its log
+// level. Rows are tried in order and the first that matches decides;
+// fallbackClass answers the rest.
+func errorTable() []errorClass {
+	return []errorClass{
+		// Buttons: refusals of a press, before anything about its errors.
+		{name: "own approval", matches: is(deploy.ErrOwnApproval), outcome: OutcomeRefused, level: slog.LevelInfo,
+			reply: text(":raised_hand: Your own approval doesn't count: someone else has to approve your deploy.")},
+		{name: "not yours", matches: is(deploy.ErrNotYours), outcome: OutcomeRefused, level: slog.LevelInfo,
+			reply: text(":no_entry_sign: This button belongs to the person who asked for it. Nothing was sent.")},
+		{name: "already answered", matches: is(deploy.ErrIntentGone), outcome: OutcomeRefused, level: slog.LevelInfo, replace: true,
+			reply: text(":information_source: This was already confirmed or cancelled. Nothing more was sent.")},
+		{name: "expired", matches: is(storage.ErrIntentExpired), outcome: OutcomeRefused, level: slog.LevelInfo, replace: true,
+			reply: text(":hourglass: This confirmation expired (they last 5 minutes). Nothing was sent; run the command again.")},
+
+		{name: "usage", matches: as[*UsageError], outcome: OutcomeUsage, level: slog.LevelInfo, reply: usageReply},
+		// Every change is in the audit log or is not made.
+		{name: "not audited", matches: is(storage.ErrNotAudited), outcome: OutcomeError, level: slog.LevelError, reply: notAuditedReply},
+		{name: "not linked", matches: is(accounts.ErrNotLinked), outcome: OutcomeNotLinked, level: slog.LevelInfo, reply: notLinkedReply},
+		{name: "cloud66 401", matches: is(cloud66.ErrUnauthorized), outcome: OutcomeUnauthorized, level: slog.LevelWarn, reply: unauthorizedReply},
+		{name: "cloud66 403", matches: is(cloud66.ErrForbidden), outcome: OutcomeForbidden, level: slog.LevelWarn, reply: forbiddenReply},
+		{name: "cloud66 throttled", matches: is(cloud66.ErrThrottled), outcome: OutcomeThrottled, level: slog.LevelWarn, reply: throttledReply},
+		{name: "ambiguous", matches: as[*AmbiguousError], outcome: OutcomeNotFound, level: slog.LevelInfo, reply: ambiguousReply},
+		{name: "locked", matches: as[*deploy.LockedError], outcome: OutcomeRefused, level: slog.LevelInfo, reply: lockedReply},
+		{name: "busy", matches: as[*deploy.BusyError], outcome: OutcomeRefused, level: slog.LevelInfo, reply: busyReply},
+		{name: "policy", matches: as[*deploy.PolicyError], outcome: OutcomeRefused, level: slog.LevelInfo, reply: policyReply},
+		{name: "frozen", matches: as[*deploy.FrozenError], outcome: OutcomeRefused, level: slog.LevelInfo, reply: frozenReply},
+		{name: "nothing running", matches: is(deploy.ErrNothingRunning), outcome: OutcomeRefused, level: slog.LevelInfo,
+			reply: text(":zzz: Nothing is deploying on that stack right now, so there is nothing to cancel.")},
+		{name: "not locked", matches: is(deploy.ErrNotLocked), outcome: OutcomeRefused, level: slog.LevelInfo,
+			reply: text(":unlock: That stack isn't locked.")},
+		{name: "not found", matches: as[*NotFoundError], outcome: OutcomeNotFound, level: slog.LevelInfo, reply: notFoundReply},
+		{name: "cloud66 404", matches: is(cloud66.ErrNotFound), outcome: OutcomeNotFound, level: slog.LevelInfo, reply: cloud66NotFoundReply},
+		{name: "cloud66 409", matches: is(cloud66.ErrConflict), outcome: OutcomeRefused, level: slog.LevelInfo, reply: conflictReply},
+		{name: "cloud66 invalid id", matches: is(cloud66.ErrInvalidID), outcome: OutcomeError, level: slog.LevelError, reply: invalidIDReply},
+		{name: "cloud66 unavailable", matches: func(err error) bool { return errors.Is(err, context.DeadlineExceeded) || cloud66.IsTransient(err) },
+			outcome: OutcomeUnavailable, level: slog.LevelError, reply: unavailableReply},
+		// Known failures on our side, for which the generic answer is the
+		// right one: the store closing or read-only, a call we got wrong.
+		{name: "our side", matches: func(err error) bool {
+			return errors.Is(err, storage.ErrClosed) || errors.Is(err, storage.ErrReadOnly) || errors.Is(err, storage.ErrSealed) ||
+				errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrStackBusy) || as[*cloud66.ArgError](err)
+		}, outcome: OutcomeError, level: slog.LevelError, reply: somethingWentWrong},
 	}
-	switch name {
-	case "deploy", "redeploy", ActionDeployConfirm, ActionApprove, ActionOverride:
-		return "deploy"
-	case "lock":
-		return "lock the stack"
-	case "unlock", ActionUnlockConfirm:
-		return "unlock the stack"
-	case ActionCancelConfirm:
-		return "cancel the deployment"
-	case "login":
-		return "link your Cloud 66 account"
-	case "logout":
-		return "forget your Cloud 66 token"
-	case "subscribe":
-		return "subscribe this channel"
-	case "unsubscribe":
-		return "unsubscribe this channel"
+}
+
+// fallbackClass answers an error no row matches: a bug, or an outage on
+// our side. The test of the table fails for every exported error of the
+// bot's packages that reaches it.
+var fallbackClass = errorClass{name: "fallback", matches: func(error) bool { return true }, outcome: OutcomeError,
+	level: slog.LevelError, reply: somethingWentWrong}
+
+// classify returns err's row of the error table; okClass for nil.
+func classify(err error) errorClass {
+	if err == nil {
+		return okClass
 	}
-	return "make that change"
+	for _, c := range errorTable() {
+		if c.matches(err) {
+			return c
+		}
+	}
+	return fallbackClass
+}
+
+// is matches err against a sentinel, with errors.Is.
+func is(target error) func(error) bool {
+	return func(err error) bool { return errors.Is(err, target) }
+}
+
+// as matches err against an error type, with errors.As.
+func as[E error](err error) bool {
+	_, ok := errors.AsType[E](err)
+	return ok
+}
+
+// text is a reply that is always the same words.
+func text(s string) func(context.Context, *errorReplies, failure) chat.Message {
+	return func(context.Context, *errorReplies, failure) chat.Message { return ephemeral(s) }
+}
+
+// errorReplies is what the error table's replies need: the slash command
+// for hints, the clock, the account service to offer a login or forget a
+// refused token, and the stack cache to drop with it.
+type errorReplies struct {
+	slash    string
+	now      func() time.Time
+	accounts errorLinker
+	loginURL func(accounts.LoginStart) string
+	log      *slog.Logger
+	stacks   *stackCache
+}
+
+// errorLinker is what the replies need of the account service.
+type errorLinker interface {
+	BeginLogin(ctx context.Context, r accounts.LoginRequest) (accounts.LoginStart, error)
+	DropLink(ctx context.Context, id storage.Identity, why string) (bool, error)
+}
+
+func usageReply(_ context.Context, e *errorReplies, f failure) chat.Message {
+	usage, _ := errors.AsType[*UsageError](f.err)
+	return usageError(e.slash, usage.Problem, f.cmd)
+}
+
+func notAuditedReply(_ context.Context, _ *errorReplies, f failure) chat.Message {
+	change := f.change
+	if change == "" {
+		change = "make that change"
+	}
+	return ephemeral(":floppy_disk: I could not write the audit log, so I did not " + change +
+		". Tell whoever runs c66bot: the database is not writable (a full disk, or a read-only file).")
+}
+
+func notLinkedReply(ctx context.Context, e *errorReplies, f failure) chat.Message {
+	return e.linkPrompt(ctx, f.req, ":wave: You haven't linked your Cloud 66 account yet. Everything I do in Cloud 66 I do as you, with your own token.")
+}
+
+// unauthorizedReply also forgets the person's token. Cloud 66 tokens don't
+// expire on their own: a 401 means the person revoked the app or a team
+// policy expired it, so the stored token is useless.
+func unauthorizedReply(ctx context.Context, e *errorReplies, f failure) chat.Message {
+	e.stacks.forget(f.req.Identity(), "")
+	if _, err := e.accounts.DropLink(ctx, f.req.Identity(), "Cloud 66 answered 401: the token was revoked or expired"); err != nil {
+		e.log.WarnContext(ctx, "unlink after 401 failed", "request_id", f.req.RequestID, "error", err.Error())
+	}
+	return e.linkPrompt(ctx, f.req, ":lock: Your Cloud 66 link has expired or was revoked. Log in again to keep going.")
+}
+
+func forbiddenReply(_ context.Context, e *errorReplies, f failure) chat.Message {
+	detail := ""
+	if c66, ok := errors.AsType[*cloud66.ErrorResponse](f.err); ok && c66.Message() != "" {
+		detail = " Cloud 66 said: _" + bk.Esc(c66.Message()) + "_."
+	}
+	return ephemeral(":no_entry: Your Cloud 66 token isn't allowed to do that: it lacks a scope, or your Cloud 66 role on this stack doesn't permit it." + detail +
+		" If you linked with fewer scopes, run `" + e.slash + " login` again to re-link with `public redeploy`.")
+}
+
+func throttledReply(_ context.Context, _ *errorReplies, f failure) chat.Message {
+	when := "in a few minutes"
+	if c66, ok := errors.AsType[*cloud66.ErrorResponse](f.err); ok && !c66.RetryAt.IsZero() {
+		when = "at " + bk.Date(c66.RetryAt, "{time}")
+	}
+	return ephemeral(":hourglass: Cloud 66 is throttling requests for your account (it allows 3,000 an hour per person). Try again " + when + ".")
+}
+
+func lockedReply(_ context.Context, e *errorReplies, f failure) chat.Message {
+	locked, _ := errors.AsType[*deploy.LockedError](f.err)
+	l := locked.Lock
+	return ephemeral(fmt.Sprintf(":lock: *%s* · %s is locked by <@%s> %s%s. Ask them, or `%s unlock %s` (you'll be asked to confirm, and they'll be told).",
+		bk.Esc(l.StackName), bk.Esc(l.Environment), bk.Esc(l.Owner.User), bk.Ago(e.now(), l.Since), reasonSuffix(l.Reason),
+		e.slash, bk.Esc(bk.StackRef(l.StackName, l.Environment))))
+}
+
+func busyReply(_ context.Context, e *errorReplies, f failure) chat.Message {
+	busy, _ := errors.AsType[*deploy.BusyError](f.err)
+	w := busy.Watch
+	msg := fmt.Sprintf(":rocket: A deployment of *%s* · %s is already running", bk.Esc(w.StackName), bk.Esc(w.Environment))
+	if w.Owner.User != "" {
+		msg += fmt.Sprintf(", started by <@%s> %s", bk.Esc(w.Owner.User), bk.Ago(e.now(), w.RequestedAt))
+	}
+	if busy.Link != "" {
+		msg += " (" + bk.Link(busy.Link, "its message") + ")"
+	}
+	msg += fmt.Sprintf(". I run one deployment per stack at a time: wait for it, or `%s cancel %s`.", e.slash, bk.Esc(bk.StackRef(w.StackName, w.Environment)))
+	return ephemeral(msg)
+}
+
+func policyReply(_ context.Context, _ *errorReplies, f failure) chat.Message {
+	refused, _ := errors.AsType[*deploy.PolicyError](f.err)
+	msg := ":no_entry_sign: Not allowed"
+	if refused.Rule != "" {
+		msg += " by policy rule *" + bk.Esc(refused.Rule) + "*"
+	}
+	return ephemeral(msg + ": " + bk.Esc(refused.Reason) + ". Nothing was sent to Cloud 66.")
+}
+
+// frozenReply offers an admin the Override button (deploy.go handles it).
+func frozenReply(_ context.Context, _ *errorReplies, f failure) chat.Message {
+	frozen, _ := errors.AsType[*deploy.FrozenError](f.err)
+	msg := fmt.Sprintf(":ice_cube: Deploys are frozen (*%s*) until %s. Nothing was sent to Cloud 66.",
+		bk.Esc(frozen.Freeze.Name), bk.Date(frozen.Freeze.Until, "{date_short_pretty} {time}"))
+	if frozen.OverrideIntentID == "" {
+		return ephemeral(msg + " An admin can override it.")
+	}
+	return chat.Message{Text: bk.Fallback(msg), Blocks: []slack.Block{
+		bk.Section(msg + " You are an admin: you may override the freeze (it is recorded in the audit log)."),
+		slack.NewActionBlock("freeze_override", bk.Button(ActionOverride, frozen.OverrideIntentID, "Override the freeze", slack.StyleDanger)),
+	}}
+}
+
+func cloud66NotFoundReply(_ context.Context, e *errorReplies, _ failure) chat.Message {
+	return ephemeral(":mag: Cloud 66 says that doesn't exist, or your account can't see it. `" + e.slash + " stacks` lists what you can see.")
+}
+
+func conflictReply(_ context.Context, _ *errorReplies, f failure) chat.Message {
+	msg := ":traffic_light: Cloud 66 refused because the stack is busy."
+	if c66, ok := errors.AsType[*cloud66.ErrorResponse](f.err); ok && c66.Message() != "" {
+		msg += " It said: _" + bk.Esc(c66.Message()) + "_."
+	}
+	return ephemeral(msg)
+}
+
+func invalidIDReply(_ context.Context, _ *errorReplies, f failure) chat.Message {
+	return ephemeral(":warning: Cloud 66 answered with a stack or server id that isn't shaped like a Cloud 66 id, so I didn't use that answer and changed nothing. Tell your admin (request " + f.req.RequestID + ").")
+}
+
+func unavailableReply(_ context.Context, _ *errorReplies, f failure) chat.Message {
+	return ephemeral(":cloud: Cloud 66 didn't answer in time. Try again in a minute. (request " + f.req.RequestID + ")")
+}
+
+func somethingWentWrong(_ context.Context, _ *errorReplies, f failure) chat.Message {
+	return ephemeral(":warning: Something went wrong on my side. Try again; if it keeps happening, give your admin this request id: `" + f.req.RequestID + "`.")
 }
 
 // linkPrompt answers with a fresh login link so the person is one click
 // from fixing it.
-func (r *Router) linkPrompt(ctx context.Context, req Request, why string) Reply {
-	start, err := r.deps.Accounts.BeginLogin(ctx, accountsLoginRequest(req))
+func (e *errorReplies) linkPrompt(ctx context.Context, req Request, why string) chat.Message {
+	start, err := e.accounts.BeginLogin(ctx, accountsLoginRequest(req))
 	if err != nil {
-		r.deps.Logger.ErrorContext(ctx, "begin login failed", "request_id", req.RequestID, "error", err.Error())
-		return errorText(why + " Run `" + r.deps.Command + " login` to link it.")
+		e.log.ErrorContext(ctx, "begin login failed", "request_id", req.RequestID, "error", err.Error())
+		return ephemeral(why + " Run `" + e.slash + " login` to link it.")
 	}
-	return loginReply(r.deps, why, start)
+	return loginReply(e.slash, e.loginURL, why, start)
 }
 
 func accountsLoginRequest(req Request) accounts.LoginRequest {
 	return accounts.LoginRequest{Identity: req.Identity(), Channel: req.ChannelID, ResponseURL: req.ResponseURL}
-}
-
-// usageError answers with what was wrong and how the command is used.
-func (r *Router) usageError(problem string, c *Command) Reply {
-	var b strings.Builder
-	if problem != "" {
-		b.WriteString(problem)
-		b.WriteString(" ")
-	}
-	if c == nil {
-		b.WriteString("Try `" + r.deps.Command + " help`.")
-		return errorText(strings.TrimSpace(b.String()))
-	}
-	b.WriteString("Usage: `" + r.Usage(c) + "`")
-	if len(c.Examples) > 0 {
-		b.WriteString(", for example `" + r.deps.Command + " " + c.Examples[0] + "`")
-	}
-	b.WriteString(". More: `" + r.deps.Command + " help " + c.Name + "`.")
-	return errorText(b.String())
-}
-
-// unknown answers a word that is no command with the nearest ones.
-func (r *Router) unknown(word string) Reply {
-	var names []string
-	for _, c := range r.commands {
-		names = append(names, c.Name)
-		names = append(names, c.Aliases...)
-	}
-	msg := fmt.Sprintf("I don't know the command `%s`.", bk.Esc(bk.Truncate(word, 40)))
-	if s := suggest(strings.ToLower(word), names, 3); len(s) > 0 {
-		msg += " Did you mean `" + r.deps.Command + " " + s[0] + "`?"
-	}
-	var usages []string
-	for _, c := range r.commands {
-		usages = append(usages, c.Name)
-	}
-	msg += "\nCommands: " + strings.Join(usages, ", ") + ". `" + r.deps.Command + " help` explains each."
-	return errorText(msg)
 }

@@ -5,14 +5,22 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/c66bot/c66bot/storage"
-
 	"github.com/slack-go/slack"
 
 	bk "github.com/c66bot/c66bot/internal/blockkit"
+	"github.com/c66bot/c66bot/internal/chat"
+	"github.com/c66bot/c66bot/storage"
 )
 
-func helpCommand() *Command {
+// deployGate is what help asks of the deploy workflow: whether the policy
+// lets this person deploy anything at all.
+type deployGate interface {
+	MayDeploySomewhere(ctx context.Context, id storage.Identity) bool
+}
+
+// helpCommand renders help from the table it is part of. gate may be nil
+// (no deploy workflow): then every command is shown.
+func helpCommand(t *table, gate deployGate) *Command {
 	return &Command{
 		Name:        "help",
 		Args:        "[command]",
@@ -20,52 +28,49 @@ func helpCommand() *Command {
 		Description: "Lists every command, or shows one command's usage, description and examples.",
 		Examples:    []string{"help", "help servers"},
 		MinArgs:     0, MaxArgs: 1,
-		Run: runHelp,
+		Run: func(ctx context.Context, c *Call) (chat.Message, error) {
+			if len(c.Args) == 1 {
+				cmd, ok := t.lookup(c.Args[0])
+				if !ok {
+					return t.unknown(c.Args[0]), nil
+				}
+				return commandHelp(t.slash, cmd), nil
+			}
+			var lines []string
+			for _, cmd := range visible(ctx, t, gate, c.Request.Identity()) {
+				lines = append(lines, fmt.Sprintf("`%s` — %s", usage(t.slash, cmd), cmd.Summary))
+			}
+			blocks := []slack.Block{
+				bk.Header("Cloud 66 from Slack"),
+				bk.Section(strings.Join(lines, "\n")),
+				bk.Context(fmt.Sprintf("A `<stack>` is a name, `name:environment` when a name repeats, or a uid. `%s help <command>` shows examples.", t.slash)),
+			}
+			return chat.Message{Text: "c66bot commands", Blocks: blocks}, nil
+		},
 	}
 }
 
-func runHelp(ctx context.Context, c *Call) (Reply, error) {
-	r := c.Router
-	if len(c.Args) == 1 {
-		cmd, ok := r.Lookup(c.Args[0])
-		if !ok {
-			return r.unknown(c.Args[0]), nil
-		}
-		return commandHelp(r, cmd), nil
-	}
-	var lines []string
-	for _, cmd := range r.visible(ctx, c.Request.Identity()) {
-		lines = append(lines, fmt.Sprintf("`%s` — %s", r.Usage(cmd), cmd.Summary))
-	}
-	blocks := []slack.Block{
-		bk.Header("Cloud 66 from Slack"),
-		bk.Section(strings.Join(lines, "\n")),
-		bk.Context(fmt.Sprintf("A `<stack>` is a name, `name:environment` when a name repeats, or a uid. `%s help <command>` shows examples.", r.deps.Command)),
-	}
-	return Reply{Text: "c66bot commands", Blocks: blocks}, nil
-}
-
-func commandHelp(r *Router, cmd *Command) Reply {
+func commandHelp(slash string, cmd *Command) chat.Message {
 	var b strings.Builder
-	fmt.Fprintf(&b, "*`%s`*\n%s", r.Usage(cmd), cmd.Description)
+	fmt.Fprintf(&b, "*`%s`*\n%s", usage(slash, cmd), cmd.Description)
 	if len(cmd.Aliases) > 0 {
 		fmt.Fprintf(&b, "\nAlso: `%s`", strings.Join(cmd.Aliases, "`, `"))
 	}
 	if len(cmd.Examples) > 0 {
 		b.WriteString("\n*Examples*")
 		for _, e := range cmd.Examples {
-			fmt.Fprintf(&b, "\n`%s %s`", r.deps.Command, e)
+			fmt.Fprintf(&b, "\n`%s %s`", slash, e)
 		}
 	}
-	return Reply{Text: r.Usage(cmd), Blocks: []slack.Block{bk.Section(b.String())}}
+	return chat.Message{Text: usage(slash, cmd), Blocks: []slack.Block{bk.Section(b.String())}}
 }
 
 // visible is the command table as this person sees it: commands that
 // deploy are hidden from people the policy never lets deploy.
-func (r *Router) visible(ctx context.Context, id storage.Identity) []*Command {
-	mayDeploy := r.deps.Deploy == nil || r.deps.Deploy.MayDeploySomewhere(ctx, id)
+func visible(ctx context.Context, t *table, gate deployGate, id storage.Identity) []*Command {
+	mayDeploy := gate == nil || gate.MayDeploySomewhere(ctx, id)
 	var out []*Command
-	for _, c := range r.commands {
+	for _, c := range t.commands {
 		if c.Deploys && !mayDeploy {
 			continue
 		}

@@ -10,9 +10,19 @@ import (
 
 	"github.com/c66bot/c66bot/accounts"
 	bk "github.com/c66bot/c66bot/internal/blockkit"
+	"github.com/c66bot/c66bot/internal/chat"
+	"github.com/c66bot/c66bot/storage"
 )
 
-func loginCommand() *Command {
+// loginLinker is what login needs of the account service.
+type loginLinker interface {
+	BeginLogin(ctx context.Context, r accounts.LoginRequest) (accounts.LoginStart, error)
+	CompleteOutOfBand(ctx context.Context, id storage.Identity, code string) (accounts.Linked, error)
+	Link(ctx context.Context, id storage.Identity) (storage.Link, error)
+	OutOfBand() bool
+}
+
+func loginCommand(l loginLinker, slash string, loginURL func(accounts.LoginStart) string) *Command {
 	return &Command{
 		Name:    "login",
 		Args:    "[code]",
@@ -22,61 +32,65 @@ func loginCommand() *Command {
 			"When this bot has no public URL, Cloud 66 shows you a code: paste it back as `login <code>`.",
 		Examples: []string{"login"},
 		MinArgs:  0, MaxArgs: 1,
-		Run: runLogin,
+		Change: "link your Cloud 66 account",
+		Run: func(ctx context.Context, c *Call) (chat.Message, error) {
+			return runLogin(ctx, c, l, slash, loginURL)
+		},
 	}
 }
 
-func runLogin(ctx context.Context, c *Call) (Reply, error) {
-	d := c.Deps
+func runLogin(ctx context.Context, c *Call, l loginLinker, slash string, loginURL func(accounts.LoginStart) string) (chat.Message, error) {
 	if len(c.Args) == 1 {
-		if !d.Accounts.OutOfBand() {
-			return Reply{}, &UsageError{Problem: "This bot links accounts through your browser, so there is no code to paste. Run `" + d.Command + " login` and click the button."}
+		if !l.OutOfBand() {
+			return chat.Message{}, &UsageError{Problem: "This bot links accounts through your browser, so there is no code to paste. Run `" + slash + " login` and click the button."}
 		}
-		linked, err := d.Accounts.CompleteOutOfBand(ctx, c.Request.Identity(), c.Args[0])
+		linked, err := l.CompleteOutOfBand(ctx, c.Request.Identity(), c.Args[0])
 		switch {
 		case errors.Is(err, accounts.ErrCodeTooLong):
-			return errorText(fmt.Sprintf(":x: That is too long to be a Cloud 66 code (those are far shorter than %d characters), so I sent it nowhere. Copy the code Cloud 66 showed you and paste it as `%s login <code>`.", accounts.MaxCodeLength, d.Command)), nil
+			return ephemeral(fmt.Sprintf(":x: That is too long to be a Cloud 66 code (those are far shorter than %d characters), so I sent it nowhere. Copy the code Cloud 66 showed you and paste it as `%s login <code>`.", accounts.MaxCodeLength, slash)), nil
 		case errors.Is(err, accounts.ErrNoPendingLogin):
-			return errorText(":hourglass: I have no login waiting for a code from you (they last 10 minutes). Run `" + d.Command + " login` to get a fresh link."), nil
+			return ephemeral(":hourglass: I have no login waiting for a code from you (they last 10 minutes). Run `" + slash + " login` to get a fresh link."), nil
 		case errors.Is(err, accounts.ErrCodeRejected):
-			return errorText(":x: Cloud 66 didn't accept that code: it may be mistyped, used already or expired. Run `" + d.Command + " login` to start again."), nil
+			return ephemeral(":x: Cloud 66 didn't accept that code: it may be mistyped, used already or expired. Run `" + slash + " login` to start again."), nil
 		case err != nil:
-			return Reply{}, err
+			return chat.Message{}, err
 		}
 		return LinkedReply(linked), nil
 	}
-	start, err := d.Accounts.BeginLogin(ctx, accountsLoginRequest(c.Request))
+	start, err := l.BeginLogin(ctx, accountsLoginRequest(c.Request))
 	if err != nil {
-		return Reply{}, err
+		return chat.Message{}, err
 	}
 	why := ":link: Link your Cloud 66 account. I will act in Cloud 66 as you, with only the permissions you have there."
-	if l, err := d.Accounts.Link(ctx, c.Request.Identity()); err == nil {
-		why = fmt.Sprintf(":link: You're linked already (since %s). Logging in again replaces that link.", bk.Date(l.LinkedAt, "{date_short}"))
+	if link, err := l.Link(ctx, c.Request.Identity()); err == nil {
+		why = fmt.Sprintf(":link: You're linked already (since %s). Logging in again replaces that link.", bk.Date(link.LinkedAt, "{date_short}"))
 	}
-	return loginReply(*d, why, start), nil
+	return loginReply(slash, loginURL, why, start), nil
 }
 
-// loginReply is the ephemeral message with the button that starts linking.
-func loginReply(d Deps, why string, start accounts.LoginStart) Reply {
+// loginReply is the ephemeral message with the button that starts linking:
+// to loginURL's page (the bot's own start page), or when it is nil or the
+// flow is out of band, to Cloud 66's authorize URL.
+func loginReply(slash string, loginURL func(accounts.LoginStart) string, why string, start accounts.LoginStart) chat.Message {
 	url := start.AuthorizeURL
-	if d.LoginURL != nil && !start.OutOfBand {
-		url = d.LoginURL(start)
+	if loginURL != nil && !start.OutOfBand {
+		url = loginURL(start)
 	}
 	steps := "The link works once, for you only, for 10 minutes."
 	if start.OutOfBand {
-		steps = "Cloud 66 will show you a code; paste it back here as `" + d.Command + " login <code>`. The link works once, for you only, for 10 minutes."
+		steps = "Cloud 66 will show you a code; paste it back here as `" + slash + " login <code>`. The link works once, for you only, for 10 minutes."
 	}
 	blocks := []slack.Block{
 		bk.Section(why),
 		slack.NewActionBlock("login", bk.LinkButton("login_open", "Link Cloud 66 account", url, true)),
 		bk.Context(steps),
 	}
-	return Reply{Text: bk.Fallback(why), Blocks: blocks}
+	return chat.Message{Text: bk.Fallback(why), Blocks: blocks}
 }
 
 // LinkedReply confirms a new link, naming the Cloud 66 account, so a link
 // that went to the wrong account is noticed at once.
-func LinkedReply(l accounts.Linked) Reply {
+func LinkedReply(l accounts.Linked) chat.Message {
 	msg := ":white_check_mark: Linked to Cloud 66"
 	if l.Account != "" {
 		msg += " account *" + bk.Esc(l.Account) + "*"
@@ -86,7 +100,7 @@ func LinkedReply(l accounts.Linked) Reply {
 	}
 	msg += "."
 	ctxLine := "Scopes: " + scopesText(l.Scopes) + ". Not you? Run `logout`."
-	return Reply{Text: bk.Fallback(msg), Blocks: []slack.Block{bk.Section(msg), bk.Context(ctxLine)}}
+	return chat.Message{Text: bk.Fallback(msg), Blocks: []slack.Block{bk.Section(msg), bk.Context(ctxLine)}}
 }
 
 func scopesText(scopes []string) string {
@@ -100,51 +114,61 @@ func scopesText(scopes []string) string {
 	return strings.Join(out, ", ")
 }
 
-func logoutCommand() *Command {
+type unlinker interface {
+	Unlink(ctx context.Context, id storage.Identity) (bool, error)
+}
+
+// logoutCommand forgets the token, and the stack names cached with it.
+func logoutCommand(u unlinker, stacks *stackCache) *Command {
 	return &Command{
 		Name:        "logout",
 		Summary:     "Forget your Cloud 66 token.",
 		Description: "Deletes the Cloud 66 token I keep for you. To revoke it in Cloud 66 too, remove c66bot under Account → Authorized Applications.",
 		Examples:    []string{"logout"},
 		MinArgs:     0, MaxArgs: 0,
-		Run: func(ctx context.Context, c *Call) (Reply, error) {
-			existed, err := c.Deps.Accounts.Unlink(ctx, c.Request.Identity())
+		Change: "forget your Cloud 66 token",
+		Run: func(ctx context.Context, c *Call) (chat.Message, error) {
+			existed, err := u.Unlink(ctx, c.Request.Identity())
 			if err != nil {
-				return Reply{}, err
+				return chat.Message{}, err
 			}
 			// A next login may be another Cloud 66 account, seeing other stacks.
-			c.Router.stacks.forget(c.Request.Identity(), "")
+			stacks.forget(c.Request.Identity(), "")
 			if !existed {
-				return errorText("You weren't linked, so there was nothing to forget."), nil
+				return ephemeral("You weren't linked, so there was nothing to forget."), nil
 			}
-			return errorText(":wave: Done: I no longer hold a Cloud 66 token for you. To revoke it in Cloud 66 as well, remove c66bot under *Account → Authorized Applications*."), nil
+			return ephemeral(":wave: Done: I no longer hold a Cloud 66 token for you. To revoke it in Cloud 66 as well, remove c66bot under *Account → Authorized Applications*."), nil
 		},
 	}
 }
 
-func whoamiCommand() *Command {
+type linkReader interface {
+	Link(ctx context.Context, id storage.Identity) (storage.Link, error)
+}
+
+func whoamiCommand(l linkReader, clientFor clientFor) *Command {
 	return &Command{
 		Name:        "whoami",
 		Summary:     "Which Cloud 66 account I act as for you.",
 		Description: "Shows whether you are linked, since when, with which scopes, and how many stacks your token sees.",
 		Examples:    []string{"whoami"},
 		MinArgs:     0, MaxArgs: 0,
-		Run: runWhoami,
+		Run: func(ctx context.Context, c *Call) (chat.Message, error) { return runWhoami(ctx, c, l, clientFor) },
 	}
 }
 
-func runWhoami(ctx context.Context, c *Call) (Reply, error) {
-	l, err := c.Deps.Accounts.Link(ctx, c.Request.Identity())
+func runWhoami(ctx context.Context, c *Call, links linkReader, clientFor clientFor) (chat.Message, error) {
+	l, err := links.Link(ctx, c.Request.Identity())
 	if err != nil {
-		return Reply{}, err
+		return chat.Message{}, err
 	}
-	api, err := c.Cloud66(ctx)
+	api, err := clientFor(ctx, c.Request.Identity())
 	if err != nil {
-		return Reply{}, err
+		return chat.Message{}, err
 	}
 	stacks, err := api.ListStacks(ctx)
 	if err != nil {
-		return Reply{}, err
+		return chat.Message{}, err
 	}
 	acct := accounts.AccountNames(stacks)
 	if acct == "" {
@@ -159,5 +183,5 @@ func runWhoami(ctx context.Context, c *Call) (Reply, error) {
 		bk.Section(msg),
 		bk.Fields("*Scopes*\n"+scopesText(l.Scopes), fmt.Sprintf("*Stacks visible*\n%d", len(stacks))),
 	}
-	return Reply{Text: bk.Fallback(msg), Blocks: blocks}, nil
+	return chat.Message{Text: bk.Fallback(msg), Blocks: blocks}, nil
 }

@@ -66,11 +66,12 @@ func TestDispatchObservesEveryCommandOnceWithABoundedName(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			r, _ := newTestRouter(t, tt.linked, &fakeCloud66{stacks: testStacks(), err: tt.c66err})
 			logs := &lockedBuffer{}
-			r.deps.Logger = slog.New(slog.NewJSONHandler(logs, nil))
 			var got []observed
-			r.deps.Observe = func(c, o string, took time.Duration) { got = append(got, observed{c, o, took}) }
+			r, _ := newTestRouter(t, tt.linked, &fakeCloud66{stacks: testStacks(), err: tt.c66err}, func(d *Deps) {
+				d.Logger = slog.New(slog.NewJSONHandler(logs, nil))
+				d.Observe = func(c, o string, took time.Duration) { got = append(got, observed{c, o, took}) }
+			})
 			req := ana
 			req.Text = tt.text
 			r.Dispatch(context.Background(), req)
@@ -123,12 +124,13 @@ func checkCommandLogs(t *testing.T, logs, requestID, outcome string, never ...st
 
 func TestPastedLoginCodeNeverReachesLogsOrMetrics(t *testing.T) {
 	t.Parallel()
-	r, l := newTestRouter(t, false, &fakeCloud66{stacks: testStacks()})
-	l.oob = true
 	logs := &lockedBuffer{}
-	r.deps.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	var got []observed
-	r.deps.Observe = func(c, o string, took time.Duration) { got = append(got, observed{c, o, took}) }
+	r, l := newTestRouter(t, false, &fakeCloud66{stacks: testStacks()}, func(d *Deps) {
+		d.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		d.Observe = func(c, o string, took time.Duration) { got = append(got, observed{c, o, took}) }
+	})
+	l.oob = true
 	for _, code := range []string{"good-code", "wrong-code"} {
 		req := ana
 		req.Text = "login " + code

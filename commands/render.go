@@ -6,11 +6,13 @@ import (
 	"github.com/slack-go/slack"
 
 	bk "github.com/c66bot/c66bot/internal/blockkit"
+	"github.com/c66bot/c66bot/internal/chat"
 )
 
-// errorText is an ephemeral reply of one section.
-func errorText(s string) Reply {
-	return Reply{Text: bk.Fallback(s), Blocks: []slack.Block{bk.Section(s)}}
+// ephemeral is a reply of one section that only the person sees: an
+// error, a note, the answer to a button.
+func ephemeral(s string) chat.Message {
+	return chat.Message{Text: bk.Fallback(s), Blocks: []slack.Block{bk.Section(s)}}
 }
 
 // listSections packs lines into as few sections as fit, leaving room for

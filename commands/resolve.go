@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/c66bot/c66bot/cloud66"
 	bk "github.com/c66bot/c66bot/internal/blockkit"
+	"github.com/c66bot/c66bot/internal/chat"
+	"github.com/c66bot/c66bot/storage"
 )
 
 // stackFinder is the server-filtered stack lookup; *cloud66.Client has it.
@@ -20,6 +23,20 @@ type stackFinder interface {
 }
 
 var _ stackFinder = (*cloud66.Client)(nil)
+
+// resolver finds the stack a person means: with their own Cloud 66 client
+// (Deps.Cloud66For) and the names they resolved lately (stackCache, nil
+// caching nothing). Commands that take a <stack> are built with it.
+type resolver struct {
+	clientFor clientFor
+	cache     *stackCache
+	now       func() time.Time
+}
+
+// client is the person's own Cloud 66 client, or accounts.ErrNotLinked.
+func (r *resolver) client(ctx context.Context, id storage.Identity) (Cloud66, error) {
+	return r.clientFor(ctx, id)
+}
 
 // resolveStack turns a `<stack>` argument into one stack the person can
 // see: a uid, a name (case-insensitive) or `name:environment`. Several
@@ -40,40 +57,40 @@ var _ stackFinder = (*cloud66.Client)(nil)
 //
 // Commands that then call Cloud 66 about the stack pass the errors through
 // stackGone, so a 404 drops the cached name.
-func (c *Call) resolveStack(ctx context.Context, api Cloud66, arg string) (cloud66.Stack, error) {
-	st, _, err := c.resolve(ctx, api, arg)
+func (r *resolver) resolveStack(ctx context.Context, api Cloud66, id storage.Identity, arg string) (cloud66.Stack, error) {
+	st, _, err := r.resolve(ctx, api, id, arg)
 	return st, err
 }
 
 // stackArg is what most commands start with: the caller's own Cloud 66
 // client and the stack their argument names.
-func (c *Call) stackArg(ctx context.Context, arg string) (Cloud66, cloud66.Stack, error) {
-	api, err := c.Cloud66(ctx)
+func (r *resolver) stackArg(ctx context.Context, id storage.Identity, arg string) (Cloud66, cloud66.Stack, error) {
+	api, err := r.client(ctx, id)
 	if err != nil {
 		return nil, cloud66.Stack{}, err
 	}
-	st, err := c.resolveStack(ctx, api, arg)
+	st, err := r.resolveStack(ctx, api, id, arg)
 	return api, st, err
 }
 
 // resolveFreshStack is resolveStack for commands that show the stack's
 // current state: the stack comes from GetStack, one request, either the one
 // that resolved a uid or one more after the name was resolved.
-func (c *Call) resolveFreshStack(ctx context.Context, api Cloud66, arg string) (cloud66.Stack, error) {
-	st, fresh, err := c.resolve(ctx, api, arg)
+func (r *resolver) resolveFreshStack(ctx context.Context, api Cloud66, id storage.Identity, arg string) (cloud66.Stack, error) {
+	st, fresh, err := r.resolve(ctx, api, id, arg)
 	if err != nil || fresh {
 		return st, err
 	}
 	got, err := api.GetStack(ctx, st.UID)
 	if err != nil {
-		return cloud66.Stack{}, c.stackGone(st, err)
+		return cloud66.Stack{}, r.stackGone(id, st, err)
 	}
 	return *got, nil
 }
 
 // resolve is resolveStack, also saying whether the stack came from GetStack
 // just now.
-func (c *Call) resolve(ctx context.Context, api Cloud66, arg string) (st cloud66.Stack, fresh bool, err error) {
+func (r *resolver) resolve(ctx context.Context, api Cloud66, id storage.Identity, arg string) (st cloud66.Stack, fresh bool, err error) {
 	if looksLikeUID(arg) {
 		got, err := api.GetStack(ctx, arg)
 		if err == nil {
@@ -84,8 +101,8 @@ func (c *Call) resolve(ctx context.Context, api Cloud66, arg string) (st cloud66
 		}
 	}
 	ref := ParseStackRef(arg)
-	cache, key := c.stackCache(), newStackKey(c.Request.Identity(), ref)
-	if st, ok := cache.get(key, c.Deps.Now()); ok {
+	key := newStackKey(id, ref)
+	if st, ok := r.cache.get(key, r.now()); ok {
 		return st, false, nil
 	}
 	matches, all, err := findStacks(ctx, api, ref)
@@ -94,7 +111,7 @@ func (c *Call) resolve(ctx context.Context, api Cloud66, arg string) (st cloud66
 	}
 	switch len(matches) {
 	case 1:
-		cache.put(key, matches[0], c.Deps.Now())
+		r.cache.put(key, matches[0], r.now())
 		return matches[0], false, nil
 	case 0:
 		if all == nil {
@@ -104,7 +121,7 @@ func (c *Call) resolve(ctx context.Context, api Cloud66, arg string) (st cloud66
 		}
 		st, err := pickStack(all, arg)
 		if err == nil && st.UID != arg {
-			cache.put(key, st, c.Deps.Now())
+			r.cache.put(key, st, r.now())
 		}
 		return st, false, err
 	}
@@ -129,20 +146,11 @@ func findStacks(ctx context.Context, api Cloud66, ref StackRef) (matches, all []
 // stack was deleted, or the person can no longer see it), every name the
 // person has cached for st is dropped, so the next command looks it up
 // afresh.
-func (c *Call) stackGone(st cloud66.Stack, err error) error {
+func (r *resolver) stackGone(id storage.Identity, st cloud66.Stack, err error) error {
 	if errors.Is(err, cloud66.ErrNotFound) {
-		c.stackCache().forget(c.Request.Identity(), st.UID)
+		r.cache.forget(id, st.UID)
 	}
 	return err
-}
-
-// stackCache is the Router's cache, nil (caching nothing) for a Call made
-// without one.
-func (c *Call) stackCache() *stackCache {
-	if c.Router == nil {
-		return nil
-	}
-	return &c.Router.stacks
 }
 
 // looksLikeUID reports whether arg has the form of a Cloud 66 stack uid:
@@ -200,24 +208,30 @@ func pickStack(stacks []cloud66.Stack, arg string) (cloud66.Stack, error) {
 	return cloud66.Stack{}, &AmbiguousError{Arg: arg, Candidates: matches}
 }
 
-func ambiguousReply(command string, c *Call, e *AmbiguousError) Reply {
+func ambiguousReply(_ context.Context, r *errorReplies, f failure) chat.Message {
+	e, _ := errors.AsType[*AmbiguousError](f.err)
+	name := ""
+	if f.cmd != nil {
+		name = f.cmd.Name
+	}
 	var lines []string
 	for _, s := range e.Candidates {
 		// Rebuild the person's command with the exact reference in place.
-		args := slices.Clone(c.Args)
+		args := slices.Clone(f.args)
 		for i, a := range args {
 			if a == e.Arg {
 				args[i] = stackRefText(s)
 				break
 			}
 		}
-		lines = append(lines, fmt.Sprintf("• %s — `%s %s %s`", bk.StackLabel(s), command, c.Command.Name, bk.Esc(strings.Join(args, " "))))
+		lines = append(lines, fmt.Sprintf("• %s — `%s %s %s`", bk.StackLabel(s), r.slash, name, bk.Esc(strings.Join(args, " "))))
 	}
 	msg := fmt.Sprintf(":twisted_rightwards_arrows: %s matches %d stacks; say which one:\n%s", bk.Code(e.Arg), len(e.Candidates), strings.Join(lines, "\n"))
-	return errorText(msg)
+	return ephemeral(msg)
 }
 
-func notFoundReply(command string, e *NotFoundError) Reply {
+func notFoundReply(_ context.Context, r *errorReplies, f failure) chat.Message {
+	e, _ := errors.AsType[*NotFoundError](f.err)
 	msg := fmt.Sprintf(":mag: I can't find a %s called %s", e.Kind, bk.Code(e.Arg))
 	if e.Within != "" {
 		msg += " in " + bk.Esc(e.Within)
@@ -231,9 +245,9 @@ func notFoundReply(command string, e *NotFoundError) Reply {
 		msg += " Did you mean " + strings.Join(s, " or ") + "?"
 	}
 	if e.Kind == "stack" {
-		msg += " `" + command + " stacks` lists them all."
+		msg += " `" + r.slash + " stacks` lists them all."
 	}
-	return errorText(msg)
+	return ephemeral(msg)
 }
 
 // suggest returns up to n candidates close to word: same prefix, or within

@@ -10,9 +10,10 @@ import (
 
 	"github.com/c66bot/c66bot/cloud66"
 	bk "github.com/c66bot/c66bot/internal/blockkit"
+	"github.com/c66bot/c66bot/internal/chat"
 )
 
-func serversCommand() *Command {
+func serversCommand(res *resolver, slash string) *Command {
 	return &Command{
 		Name:        "servers",
 		Args:        "<stack>",
@@ -20,22 +21,18 @@ func serversCommand() *Command {
 		Description: "Lists the servers of one stack: name, health, roles, address and region.",
 		Examples:    []string{"servers shop:production", "servers api"},
 		MinArgs:     1, MaxArgs: 1,
-		Run: runServers,
+		Run: func(ctx context.Context, c *Call) (chat.Message, error) { return runServers(ctx, c, res, slash) },
 	}
 }
 
-func runServers(ctx context.Context, c *Call) (Reply, error) {
-	api, st, err := c.stackArg(ctx, c.Args[0])
+func runServers(ctx context.Context, c *Call, res *resolver, slash string) (chat.Message, error) {
+	_, st, servers, err := stackServers(ctx, c, res)
 	if err != nil {
-		return Reply{}, err
-	}
-	servers, err := api.ListServers(ctx, st.UID)
-	if err != nil {
-		return Reply{}, c.stackGone(st, err)
+		return chat.Message{}, err
 	}
 	title := fmt.Sprintf("Servers of %s (%d)", stackRefText(st), len(servers))
 	if len(servers) == 0 {
-		return Reply{Text: bk.Esc(title), Blocks: []slack.Block{bk.Section(fmt.Sprintf(":desktop_computer: %s has no servers.", bk.StackLabel(st)))}}, nil
+		return chat.Message{Text: bk.Esc(title), Blocks: []slack.Block{bk.Section(fmt.Sprintf(":desktop_computer: %s has no servers.", bk.StackLabel(st)))}}, nil
 	}
 	slices.SortStableFunc(servers, func(a, b cloud66.Server) int { return strings.Compare(a.Name, b.Name) })
 	lines := make([]string, 0, len(servers))
@@ -44,11 +41,11 @@ func runServers(ctx context.Context, c *Call) (Reply, error) {
 	}
 	blocks := []slack.Block{bk.Header(title)}
 	blocks = append(blocks, listSections(lines, bk.MaxBlocks-2, func(n int) string { return fmt.Sprintf("…and %d more servers.", n) })...)
-	blocks = append(blocks, bk.Context(fmt.Sprintf("`%s server %s <server>` for one server", c.Deps.Command, bk.Esc(stackRefText(st)))))
-	return Reply{Text: bk.Esc(title), Blocks: blocks}, nil
+	blocks = append(blocks, bk.Context(fmt.Sprintf("`%s server %s <server>` for one server", slash, bk.Esc(stackRefText(st)))))
+	return chat.Message{Text: bk.Esc(title), Blocks: blocks}, nil
 }
 
-func serverCommand() *Command {
+func serverCommand(res *resolver) *Command {
 	return &Command{
 		Name:        "server",
 		Args:        "<stack> <server>",
@@ -56,18 +53,14 @@ func serverCommand() *Command {
 		Description: "Shows one server of a stack, by name (case-insensitive) or uid.",
 		Examples:    []string{"server shop:production lion"},
 		MinArgs:     2, MaxArgs: 2,
-		Run: runServer,
+		Run: func(ctx context.Context, c *Call) (chat.Message, error) { return runServer(ctx, c, res) },
 	}
 }
 
-func runServer(ctx context.Context, c *Call) (Reply, error) {
-	api, st, err := c.stackArg(ctx, c.Args[0])
+func runServer(ctx context.Context, c *Call, res *resolver) (chat.Message, error) {
+	api, st, servers, err := stackServers(ctx, c, res)
 	if err != nil {
-		return Reply{}, err
-	}
-	servers, err := api.ListServers(ctx, st.UID)
-	if err != nil {
-		return Reply{}, c.stackGone(st, err)
+		return chat.Message{}, err
 	}
 	want := c.Args[1]
 	var found *cloud66.Server
@@ -80,11 +73,11 @@ func runServer(ctx context.Context, c *Call) (Reply, error) {
 		}
 	}
 	if found == nil {
-		return Reply{}, &NotFoundError{Kind: "server", Arg: want, Within: stackRefText(st), Suggestions: suggest(strings.ToLower(want), names, 3)}
+		return chat.Message{}, &NotFoundError{Kind: "server", Arg: want, Within: stackRefText(st), Suggestions: suggest(strings.ToLower(want), names, 3)}
 	}
 	s, err := api.GetServer(ctx, st.UID, found.UID)
 	if err != nil {
-		return Reply{}, err
+		return chat.Message{}, err
 	}
 	fields := []string{
 		"*Health*\n" + bk.HealthText(s.Health),
@@ -105,7 +98,22 @@ func runServer(ctx context.Context, c *Call) (Reply, error) {
 		bk.Fields(fields...),
 		bk.Context(fmt.Sprintf("uid `%s` · stack %s", bk.Esc(s.UID), bk.StackLabel(st))),
 	}
-	return Reply{Text: bk.Esc(fmt.Sprintf("%s: %s", title, s.Health)), Blocks: blocks}, nil
+	return chat.Message{Text: bk.Esc(fmt.Sprintf("%s: %s", title, s.Health)), Blocks: blocks}, nil
+}
+
+// stackServers resolves the call's first word to a stack and lists its
+// servers, with the caller's own client.
+func stackServers(ctx context.Context, c *Call, res *resolver) (Cloud66, cloud66.Stack, []cloud66.Server, error) {
+	id := c.Request.Identity()
+	api, st, err := res.stackArg(ctx, id, c.Args[0])
+	if err != nil {
+		return nil, cloud66.Stack{}, nil, err
+	}
+	servers, err := api.ListServers(ctx, st.UID)
+	if err != nil {
+		return nil, cloud66.Stack{}, nil, res.stackGone(id, st, err)
+	}
+	return api, st, servers, nil
 }
 
 func rolesText(roles []string) string {

@@ -5,14 +5,16 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/slack-go/slack"
 
 	"github.com/c66bot/c66bot/cloud66"
 	bk "github.com/c66bot/c66bot/internal/blockkit"
+	"github.com/c66bot/c66bot/internal/chat"
 )
 
-func stacksCommand() *Command {
+func stacksCommand(clientFor clientFor, slash string) *Command {
 	return &Command{
 		Name:    "stacks",
 		Args:    "[filter]",
@@ -21,18 +23,18 @@ func stacksCommand() *Command {
 			"A filter keeps stacks whose name or environment contains it.",
 		Examples: []string{"stacks", "stacks production", "stacks shop"},
 		MinArgs:  0, MaxArgs: 1,
-		Run: runStacks,
+		Run: func(ctx context.Context, c *Call) (chat.Message, error) { return runStacks(ctx, c, clientFor, slash) },
 	}
 }
 
-func runStacks(ctx context.Context, c *Call) (Reply, error) {
-	api, err := c.Cloud66(ctx)
+func runStacks(ctx context.Context, c *Call, clientFor clientFor, slash string) (chat.Message, error) {
+	api, err := clientFor(ctx, c.Request.Identity())
 	if err != nil {
-		return Reply{}, err
+		return chat.Message{}, err
 	}
 	stacks, err := api.ListStacks(ctx)
 	if err != nil {
-		return Reply{}, err
+		return chat.Message{}, err
 	}
 	filter := ""
 	if len(c.Args) == 1 {
@@ -43,9 +45,9 @@ func runStacks(ctx context.Context, c *Call) (Reply, error) {
 	}
 	if len(stacks) == 0 {
 		if filter != "" {
-			return errorText(fmt.Sprintf(":mag: No stack you can see matches %s. `%s stacks` lists them all.", bk.Code(filter), c.Deps.Command)), nil
+			return ephemeral(fmt.Sprintf(":mag: No stack you can see matches %s. `%s stacks` lists them all.", bk.Code(filter), slash)), nil
 		}
-		return errorText(":mag: Your Cloud 66 account sees no stacks."), nil
+		return ephemeral(":mag: Your Cloud 66 account sees no stacks."), nil
 	}
 	slices.SortStableFunc(stacks, func(a, b cloud66.Stack) int {
 		if n := strings.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name)); n != 0 {
@@ -63,13 +65,13 @@ func runStacks(ctx context.Context, c *Call) (Reply, error) {
 	}
 	blocks := []slack.Block{bk.Header(title)}
 	blocks = append(blocks, listSections(lines, bk.MaxBlocks-2, func(n int) string {
-		return fmt.Sprintf("…and %d more. Narrow it with `%s stacks <filter>`.", n, c.Deps.Command)
+		return fmt.Sprintf("…and %d more. Narrow it with `%s stacks <filter>`.", n, slash)
 	})...)
-	blocks = append(blocks, bk.Context(fmt.Sprintf("`%s stack <name>` for details · `%s servers <name>` for servers", c.Deps.Command, c.Deps.Command)))
-	return Reply{Text: bk.Esc(title), Blocks: blocks}, nil
+	blocks = append(blocks, bk.Context(fmt.Sprintf("`%s stack <name>` for details · `%s servers <name>` for servers", slash, slash)))
+	return chat.Message{Text: bk.Esc(title), Blocks: blocks}, nil
 }
 
-func stackCommand() *Command {
+func stackCommand(res *resolver, slash, cloud66URL string, now func() time.Time) *Command {
 	return &Command{
 		Name:        "stack",
 		Args:        "<stack>",
@@ -77,19 +79,22 @@ func stackCommand() *Command {
 		Description: "Shows one stack's status, health, environment, framework, git branch and last activity, with a link to it in Cloud 66.",
 		Examples:    []string{"stack shop:production", "stack api"},
 		MinArgs:     1, MaxArgs: 1,
-		Run: runStack,
+		Run: func(ctx context.Context, c *Call) (chat.Message, error) {
+			return runStack(ctx, c, res, slash, cloud66URL, now)
+		},
 	}
 }
 
-func runStack(ctx context.Context, c *Call) (Reply, error) {
-	api, err := c.Cloud66(ctx)
+func runStack(ctx context.Context, c *Call, res *resolver, slash, cloud66URL string, now func() time.Time) (chat.Message, error) {
+	id := c.Request.Identity()
+	api, err := res.client(ctx, id)
 	if err != nil {
-		return Reply{}, err
+		return chat.Message{}, err
 	}
 	// A cached or listed stack may be minutes old; this one is current.
-	s, err := c.resolveFreshStack(ctx, api, c.Args[0])
+	s, err := res.resolveFreshStack(ctx, api, id, c.Args[0])
 	if err != nil {
-		return Reply{}, err
+		return chat.Message{}, err
 	}
 	title := s.Name
 	if s.Environment != "" {
@@ -104,7 +109,7 @@ func runStack(ctx context.Context, c *Call) (Reply, error) {
 	}
 	activity := "—"
 	if !s.LastActivity.IsZero() {
-		activity = bk.Date(s.LastActivity.Time, "{date_short_pretty} {time}") + " (" + bk.Ago(c.Deps.Now(), s.LastActivity.Time) + ")"
+		activity = bk.Date(s.LastActivity.Time, "{date_short_pretty} {time}") + " (" + bk.Ago(now(), s.LastActivity.Time) + ")"
 	}
 	kind := bk.Esc(s.Framework)
 	if !strings.EqualFold(s.Language, s.Framework) {
@@ -131,10 +136,10 @@ func runStack(ctx context.Context, c *Call) (Reply, error) {
 	blocks := []slack.Block{
 		bk.Header(title),
 		bk.Fields(fields...),
-		slack.NewActionBlock("stack_links", bk.LinkButton("stack_open", "Open in Cloud 66", bk.StackURL(c.Deps.Cloud66URL, s.UID), false)),
-		bk.Context(fmt.Sprintf("uid `%s` · `%s servers %s` lists its servers", bk.Esc(s.UID), c.Deps.Command, bk.Esc(stackRefText(s)))),
+		slack.NewActionBlock("stack_links", bk.LinkButton("stack_open", "Open in Cloud 66", bk.StackURL(cloud66URL, s.UID), false)),
+		bk.Context(fmt.Sprintf("uid `%s` · `%s servers %s` lists its servers", bk.Esc(s.UID), slash, bk.Esc(stackRefText(s)))),
 	}
-	return Reply{Text: bk.Esc(fmt.Sprintf("%s: %s, %s", title, s.Status, s.Health)), Blocks: blocks}, nil
+	return chat.Message{Text: bk.Esc(fmt.Sprintf("%s: %s, %s", title, s.Status, s.Health)), Blocks: blocks}, nil
 }
 
 func orDash(s string) string {

@@ -9,6 +9,7 @@ import (
 	"github.com/slack-go/slack"
 
 	bk "github.com/c66bot/c66bot/internal/blockkit"
+	"github.com/c66bot/c66bot/internal/chat"
 	"github.com/c66bot/c66bot/notify"
 	"github.com/c66bot/c66bot/storage"
 )
@@ -26,7 +27,7 @@ type Subscriptions interface {
 // allStacks is how a person says "every stack I can see".
 const allStacks = "all"
 
-func subscribeCommand() *Command {
+func subscribeCommand(subs Subscriptions, res *resolver, webhookURL func(secret string) string) *Command {
 	return &Command{
 		Name:    "subscribe",
 		Args:    "<stack|all> [events…] [env=…] [only=failures]",
@@ -37,11 +38,14 @@ func subscribeCommand() *Command {
 			"I tell you a webhook URL to paste into Cloud 66's notification settings; until Cloud 66 calls it I poll Cloud 66 with your token.",
 		Examples: []string{"subscribe shop:production", "subscribe all failed env=production", "subscribe api deploys"},
 		MinArgs:  1, MaxArgs: 10,
-		Run: runSubscribe,
+		Change: "subscribe this channel",
+		Run: func(ctx context.Context, c *Call) (chat.Message, error) {
+			return runSubscribe(ctx, c, subs, res, webhookURL)
+		},
 	}
 }
 
-func runSubscribe(ctx context.Context, c *Call) (Reply, error) {
+func runSubscribe(ctx context.Context, c *Call, subs Subscriptions, res *resolver, webhookURL func(secret string) string) (chat.Message, error) {
 	target := c.Args[0]
 	var words []string
 	sub := storage.Subscription{Team: c.Request.Identity().Team, Channel: c.Request.ChannelID, Subscriber: c.Request.Identity()}
@@ -54,38 +58,38 @@ func runSubscribe(ctx context.Context, c *Call) (Reply, error) {
 		switch strings.ToLower(key) {
 		case "env":
 			if val == "" {
-				return Reply{}, &UsageError{Problem: "`env` is empty."}
+				return chat.Message{}, &UsageError{Problem: "`env` is empty."}
 			}
 			sub.EnvFilter = val
 		case "only":
 			if !strings.EqualFold(val, "failures") {
-				return Reply{}, &UsageError{Problem: fmt.Sprintf("`only` takes `failures`, not %s.", quoteArg(val))}
+				return chat.Message{}, &UsageError{Problem: fmt.Sprintf("`only` takes `failures`, not %s.", quoteArg(val))}
 			}
 			sub.OnlyFailures = true
 		default:
-			return Reply{}, &UsageError{Problem: fmt.Sprintf("Unknown option %s; the options are `env=` and `only=failures`.", quoteArg(key))}
+			return chat.Message{}, &UsageError{Problem: fmt.Sprintf("Unknown option %s; the options are `env=` and `only=failures`.", quoteArg(key))}
 		}
 	}
 	events, err := notify.ParseEvents(words)
 	if err != nil {
-		return Reply{}, &UsageError{Problem: bk.Esc(err.Error()) + "."}
+		return chat.Message{}, &UsageError{Problem: bk.Esc(err.Error()) + "."}
 	}
 	sub.Events = events
 	// Polling uses the subscriber's own token, and resolving the stack
 	// proves they can see it: both need a linked account.
-	api, err := c.Cloud66(ctx)
+	api, err := res.client(ctx, c.Request.Identity())
 	if err != nil {
-		return Reply{}, err
+		return chat.Message{}, err
 	}
 	if strings.EqualFold(target, allStacks) {
 		sub.StackName = allStacks
 		if _, err := api.ListStacks(ctx); err != nil {
-			return Reply{}, err
+			return chat.Message{}, err
 		}
 	} else {
-		st, err := c.resolveStack(ctx, api, target)
+		st, err := res.resolveStack(ctx, api, c.Request.Identity(), target)
 		if err != nil {
-			return Reply{}, err
+			return chat.Message{}, err
 		}
 		sub.StackUID, sub.StackName, sub.Environment = st.UID, st.Name, st.Environment
 	}
@@ -98,14 +102,14 @@ func runSubscribe(ctx context.Context, c *Call) (Reply, error) {
 		e.Args["only"] = "failures"
 	}
 	// The webhook secret is made inside Subscribe and never reaches the log.
-	saved, secret, err := c.Deps.Subscriptions.Subscribe(ctx, sub, e)
+	saved, secret, err := subs.Subscribe(ctx, sub, e)
 	if err != nil {
-		return Reply{}, err
+		return chat.Message{}, err
 	}
 	what := subscriptionTarget(saved)
 	msg := fmt.Sprintf(":bell: <#%s> now follows %s: %s.", bk.Esc(saved.Channel), what, subscriptionFilter(saved))
 	blocks := []slack.Block{bk.Section(msg)}
-	if url := c.Deps.WebhookURL(secret); url != "" {
+	if url := webhookURL(secret); url != "" {
 		blocks = append(blocks,
 			bk.Section("*For instant notices, give Cloud 66 this webhook* (only you see it; it works for this subscription only, and subscribing again replaces it):\n"+"```"+bk.Esc(url)+"```"),
 			bk.Context("In Cloud 66: the stack → *Settings & Information* → *Notifications* → *Webhook*: paste the URL and tick the deploy events. "+
@@ -113,7 +117,7 @@ func runSubscribe(ctx context.Context, c *Call) (Reply, error) {
 	} else {
 		blocks = append(blocks, bk.Context("This bot has no public URL, so Cloud 66 can't call it: I check Cloud 66 with your token about once a minute instead."))
 	}
-	return Reply{Text: bk.Fallback(msg), Blocks: blocks}, nil
+	return chat.Message{Text: bk.Fallback(msg), Blocks: blocks}, nil
 }
 
 // subscriptionAudit is the audit entry of a change to sub, by req's person.
@@ -147,7 +151,7 @@ func subscriptionFilter(s storage.Subscription) string {
 	return bk.Esc(f)
 }
 
-func unsubscribeCommand() *Command {
+func unsubscribeCommand(subs Subscriptions, slash string) *Command {
 	return &Command{
 		Name:        "unsubscribe",
 		Args:        "<stack|all>",
@@ -155,20 +159,21 @@ func unsubscribeCommand() *Command {
 		Description: "Removes this channel's subscription to a stack (or to all stacks). Its webhook URL stops working.",
 		Examples:    []string{"unsubscribe shop:production", "unsubscribe all"},
 		MinArgs:     1, MaxArgs: 1,
-		Run: runUnsubscribe,
+		Change: "unsubscribe this channel",
+		Run:    func(ctx context.Context, c *Call) (chat.Message, error) { return runUnsubscribe(ctx, c, subs, slash) },
 	}
 }
 
-func runUnsubscribe(ctx context.Context, c *Call) (Reply, error) {
+func runUnsubscribe(ctx context.Context, c *Call, subscriptions Subscriptions, slash string) (chat.Message, error) {
 	team, channel := c.Request.Identity().Team, c.Request.ChannelID
 	uid := ""
 	target := storage.Subscription{StackName: allStacks}
 	if !strings.EqualFold(c.Args[0], allStacks) {
 		// Match this channel's own subscriptions first, so unsubscribing
 		// works even for a stack the person can no longer see.
-		subs, err := c.Deps.Subscriptions.ChannelSubscriptions(ctx, team, channel)
+		subs, err := subscriptions.ChannelSubscriptions(ctx, team, channel)
 		if err != nil {
-			return Reply{}, err
+			return chat.Message{}, err
 		}
 		ref := ParseStackRef(c.Args[0])
 		var matches []storage.Subscription
@@ -179,7 +184,7 @@ func runUnsubscribe(ctx context.Context, c *Call) (Reply, error) {
 		}
 		switch len(matches) {
 		case 0:
-			return errorText(fmt.Sprintf(":mag: This channel doesn't follow %s. `%s subscriptions` lists what it follows.", bk.Code(c.Args[0]), c.Deps.Command)), nil
+			return ephemeral(fmt.Sprintf(":mag: This channel doesn't follow %s. `%s subscriptions` lists what it follows.", bk.Code(c.Args[0]), slash)), nil
 		case 1:
 			uid, target = matches[0].StackUID, matches[0]
 		default:
@@ -187,34 +192,34 @@ func runUnsubscribe(ctx context.Context, c *Call) (Reply, error) {
 			for _, m := range matches {
 				names = append(names, bk.Code(bk.StackRef(m.StackName, m.Environment)))
 			}
-			return errorText(fmt.Sprintf(":twisted_rightwards_arrows: %s matches %s; say which one.", bk.Code(c.Args[0]), strings.Join(names, " and "))), nil
+			return ephemeral(fmt.Sprintf(":twisted_rightwards_arrows: %s matches %s; say which one.", bk.Code(c.Args[0]), strings.Join(names, " and "))), nil
 		}
 	}
-	removed, err := c.Deps.Subscriptions.Unsubscribe(ctx, team, channel, uid, subscriptionAudit(c.Request, "unsubscribe", "unsubscribed", target))
+	removed, err := subscriptions.Unsubscribe(ctx, team, channel, uid, subscriptionAudit(c.Request, "unsubscribe", "unsubscribed", target))
 	if errors.Is(err, storage.ErrNotFound) {
-		return errorText(fmt.Sprintf(":mag: This channel doesn't follow %s.", bk.Code(c.Args[0]))), nil
+		return ephemeral(fmt.Sprintf(":mag: This channel doesn't follow %s.", bk.Code(c.Args[0]))), nil
 	}
 	if err != nil {
-		return Reply{}, err
+		return chat.Message{}, err
 	}
 	msg := fmt.Sprintf(":no_bell: <#%s> no longer follows %s.", bk.Esc(channel), subscriptionTarget(removed))
-	return Reply{InChannel: true, Text: bk.Fallback(msg), Blocks: []slack.Block{bk.Section(msg)}}, nil
+	return chat.Message{InChannel: true, Text: bk.Fallback(msg), Blocks: []slack.Block{bk.Section(msg)}}, nil
 }
 
-func subscriptionsCommand() *Command {
+func subscriptionsCommand(subscriptions Subscriptions, slash string) *Command {
 	return &Command{
 		Name:        "subscriptions",
 		Summary:     "What this channel follows.",
 		Description: "Lists this channel's subscriptions: which stacks, which events, who subscribed, and whether any is paused.",
 		Examples:    []string{"subscriptions"},
 		MinArgs:     0, MaxArgs: 0,
-		Run: func(ctx context.Context, c *Call) (Reply, error) {
-			subs, err := c.Deps.Subscriptions.ChannelSubscriptions(ctx, c.Request.Identity().Team, c.Request.ChannelID)
+		Run: func(ctx context.Context, c *Call) (chat.Message, error) {
+			subs, err := subscriptions.ChannelSubscriptions(ctx, c.Request.Identity().Team, c.Request.ChannelID)
 			if err != nil {
-				return Reply{}, err
+				return chat.Message{}, err
 			}
 			if len(subs) == 0 {
-				return errorText(fmt.Sprintf(":no_bell: This channel follows no stack. `%s subscribe <stack>` starts.", c.Deps.Command)), nil
+				return ephemeral(fmt.Sprintf(":no_bell: This channel follows no stack. `%s subscribe <stack>` starts.", slash)), nil
 			}
 			var lines []string
 			for _, s := range subs {
@@ -227,7 +232,7 @@ func subscriptionsCommand() *Command {
 			title := fmt.Sprintf("This channel follows (%d)", len(subs))
 			blocks := []slack.Block{bk.Header(title)}
 			blocks = append(blocks, listSections(lines, bk.MaxBlocks-1, func(n int) string { return fmt.Sprintf("…and %d more.", n) })...)
-			return Reply{Text: title, Blocks: blocks}, nil
+			return chat.Message{Text: title, Blocks: blocks}, nil
 		},
 	}
 }

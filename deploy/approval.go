@@ -14,6 +14,7 @@ import (
 	"github.com/c66bot/c66bot/accounts"
 	"github.com/c66bot/c66bot/cloud66"
 	bk "github.com/c66bot/c66bot/internal/blockkit"
+	"github.com/c66bot/c66bot/internal/chat"
 	"github.com/c66bot/c66bot/policy"
 	"github.com/c66bot/c66bot/storage"
 )
@@ -377,31 +378,14 @@ func (s *Service) updateApproval(ctx context.Context, in storage.Intent, status 
 // which stack, what it needs from whom, status (the approvals so far, or
 // how it ended) and, while open, the Approve and Reject buttons. It is a
 // pure function of the intent, so every edit renders the same request.
-func approvalMessage(in storage.Intent, status string, open bool) Message {
+func approvalMessage(in storage.Intent, status string, open bool) chat.Message {
 	p := ParamsFromMap(in.Params)
-	what := "the default branch"
-	if p.Ref != "" {
-		what = bk.Code(p.Ref)
-	}
+	what := p.RefCode("the default branch")
 	label := stackLabel(in.StackName, in.Environment)
 	head := fmt.Sprintf(":raised_hand: %s asks to deploy %s to %s.", mention(in.Requester.User), what, label)
 	blocks := []slack.Block{bk.Section(head)}
 
-	var fields []string
-	if len(p.Services) > 0 {
-		svcs := make([]string, len(p.Services))
-		for i, sv := range p.Services {
-			svcs[i] = bk.Code(sv)
-		}
-		fields = append(fields, "*Services*\n"+strings.Join(svcs, ", "))
-	}
-	if p.Profile != "" {
-		fields = append(fields, "*Profile*\n"+bk.Code(p.Profile))
-	}
-	if p.Strategy != "" {
-		fields = append(fields, "*Strategy*\n"+bk.Code(p.Strategy))
-	}
-	if len(fields) > 0 {
+	if fields := p.Fields(); len(fields) > 0 {
 		blocks = append(blocks, bk.Fields(fields...))
 	}
 
@@ -429,7 +413,7 @@ func approvalMessage(in storage.Intent, status string, open bool) Message {
 	} else {
 		text += ": needs " + approvalCount(needed)
 	}
-	return Message{Text: bk.Fallback(text), Blocks: blocks, InChannel: true}
+	return chat.Message{Text: bk.Fallback(text), Blocks: blocks, InChannel: true}
 }
 
 // progressStatus is the status line of an open request: "1 of 2

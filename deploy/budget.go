@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/c66bot/c66bot/internal/clock"
 	"github.com/c66bot/c66bot/storage"
 )
 
@@ -72,5 +73,5 @@ func (b *budget) reserve(id storage.Identity) time.Duration {
 // wait blocks until id may send one more request, or ctx ends. It always
 // sleeps in real time, like the bucket refills.
 func (b *budget) wait(ctx context.Context, id storage.Identity) error {
-	return sleepReal(ctx, b.reserve(id))
+	return clock.Sleep(ctx, b.reserve(id))
 }

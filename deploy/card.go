@@ -10,6 +10,7 @@ import (
 
 	"github.com/c66bot/c66bot/cloud66"
 	bk "github.com/c66bot/c66bot/internal/blockkit"
+	"github.com/c66bot/c66bot/internal/chat"
 	"github.com/c66bot/c66bot/storage"
 )
 
@@ -17,20 +18,16 @@ import (
 // who asked, what ships, for how long, and where to look in Cloud 66. It is
 // a pure function of the watch, so the same watch always renders the same
 // message (the card is edited in place, and golden tests compare it).
-func Card(w storage.Watch, now time.Time, cloud66URL string) Message {
+func Card(w storage.Watch, now time.Time, cloud66URL string) chat.Message {
 	label := bk.StackLabel(cloud66.Stack{Name: w.StackName, Environment: w.Environment})
 	emoji, words := stateHeading(w.State)
 	p := ParamsFromMap(w.Params)
 
 	blocks := []slack.Block{bk.Section(emoji + " *" + words + "* — " + label)}
 
-	ref := "_branch default_"
-	if p.Ref != "" {
-		ref = bk.Code(p.Ref)
-	}
 	fields := []string{
 		"*Requested by*\n" + mention(w.Owner.User),
-		"*Ref*\n" + ref,
+		"*Ref*\n" + p.RefCode("_branch default_"),
 	}
 	if w.GitHash != "" {
 		hash := bk.Code(shortHash(w.GitHash))
@@ -42,19 +39,7 @@ func Card(w storage.Watch, now time.Time, cloud66URL string) Message {
 	if w.State != stateStarting {
 		fields = append(fields, "*Duration*\n"+bk.Duration(elapsed(w, now)))
 	}
-	if len(p.Services) > 0 {
-		svcs := make([]string, len(p.Services))
-		for i, sv := range p.Services {
-			svcs[i] = bk.Code(sv)
-		}
-		fields = append(fields, "*Services*\n"+strings.Join(svcs, ", "))
-	}
-	if p.Profile != "" {
-		fields = append(fields, "*Profile*\n"+bk.Code(p.Profile))
-	}
-	if p.Strategy != "" {
-		fields = append(fields, "*Strategy*\n"+bk.Code(p.Strategy))
-	}
+	fields = append(fields, p.Fields()...)
 	blocks = append(blocks, bk.Fields(fields...))
 
 	stackURL := bk.StackURL(cloud66URL, w.StackUID)
@@ -73,7 +58,39 @@ func Card(w storage.Watch, now time.Time, cloud66URL string) Message {
 		blocks = append(blocks, bk.Context(strings.Join(ctx, " · ")))
 	}
 
-	return Message{Text: bk.Fallback(cardText(w, p, now)), Blocks: blocks, InChannel: true}
+	return chat.Message{Text: bk.Fallback(cardText(w, p, now)), Blocks: blocks, InChannel: true}
+}
+
+// Fields renders p's options (services, profile, strategy) as section
+// fields, every value as inline code. It is the one way deploy parameters
+// are shown, on the card, in an approval request and in a confirmation
+// (package commands), so they are escaped alike everywhere. The ref is left
+// to the caller, which puts it where its message needs it, with RefCode.
+func (p Params) Fields() []string {
+	var fields []string
+	if len(p.Services) > 0 {
+		svcs := make([]string, len(p.Services))
+		for i, sv := range p.Services {
+			svcs[i] = bk.Code(sv)
+		}
+		fields = append(fields, "*Services*\n"+strings.Join(svcs, ", "))
+	}
+	if p.Profile != "" {
+		fields = append(fields, "*Profile*\n"+bk.Code(p.Profile))
+	}
+	if p.Strategy != "" {
+		fields = append(fields, "*Strategy*\n"+bk.Code(p.Strategy))
+	}
+	return fields
+}
+
+// RefCode is p's ref as inline code, or none (already mrkdwn) when p has
+// no ref and the stack's own branch ships.
+func (p Params) RefCode(none string) string {
+	if p.Ref == "" {
+		return none
+	}
+	return bk.Code(p.Ref)
 }
 
 // stateHeading is the emoji and words of the card's first line.
@@ -215,8 +232,8 @@ func mention(user string) string {
 
 // note is a short message for a thread, an ephemeral reply or a DM; text is
 // mrkdwn that the caller has already escaped.
-func note(text string) Message {
-	return Message{Text: bk.Fallback(text), Blocks: []slack.Block{bk.Section(text)}}
+func note(text string) chat.Message {
+	return chat.Message{Text: bk.Fallback(text), Blocks: []slack.Block{bk.Section(text)}}
 }
 
 // stackLabel is "*shop* · production" for a watch.

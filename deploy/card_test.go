@@ -223,3 +223,39 @@ func TestCardInProgress(t *testing.T) {
 		}
 	}
 }
+
+// Deploy parameters are rendered by Params.Fields wherever they are shown,
+// so the card and the approval request escape them alike, every value as
+// inline code that cannot close early.
+func TestParamsAreShownAlikeOnTheCardAndTheApprovalRequest(t *testing.T) {
+	t.Parallel()
+	p := deploy.Params{Ref: "v`2", Services: []string{"web:1.2", "<!here>"}, Profile: "a&b", Strategy: "`<!everyone>`"}
+	fields := p.Fields()
+	want := []string{"*Services*\n`web:1.2`, `&lt;!here&gt;`", "*Profile*\n`a&amp;b`", "*Strategy*\n`'&lt;!everyone&gt;'`"}
+	if strings.Join(fields, "|") != strings.Join(want, "|") {
+		t.Fatalf("Fields() = %q\nwant       %q", fields, want)
+	}
+	if got := p.RefCode("none"); got != "`v'2`" {
+		t.Errorf("RefCode = %q, want the ref as code", got)
+	}
+	if got := (deploy.Params{}).RefCode("_branch default_"); got != "_branch default_" {
+		t.Errorf("RefCode without a ref = %q", got)
+	}
+	w := baseWatch()
+	w.Params = p.Map()
+	card := blocksJSON(deploy.Card(w, t0, "https://app.cloud66.com").Blocks)
+	approval := blocksJSON(deploy.ApprovalMessage(storage.Intent{ID: "i1", Requester: ana, StackName: "shop", Environment: "production",
+		Params: p.Map(), ExpiresAt: t0.Add(time.Hour)}, "", true).Blocks)
+	for _, f := range fields {
+		js := strings.Trim(blocksJSON(f), `"`)
+		if !strings.Contains(card, js) {
+			t.Errorf("the card lacks %q:\n%s", js, card)
+		}
+		if !strings.Contains(approval, js) {
+			t.Errorf("the approval request lacks %q:\n%s", js, approval)
+		}
+	}
+	if !strings.Contains(approval, "asks to deploy `v'2` to") {
+		t.Errorf("the approval request does not name the ref as code:\n%s", approval)
+	}
+}

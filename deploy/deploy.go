@@ -13,9 +13,9 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/slack-go/slack"
-
 	"github.com/c66bot/c66bot/cloud66"
+	"github.com/c66bot/c66bot/internal/chat"
+	"github.com/c66bot/c66bot/internal/clock"
 	"github.com/c66bot/c66bot/policy"
 	"github.com/c66bot/c66bot/storage"
 )
@@ -35,10 +35,6 @@ var (
 	// ErrIntentExpired is storage.ErrIntentExpired itself, so callers may
 	// test for either name with errors.Is.
 	ErrIntentExpired = storage.ErrIntentExpired
-	// ErrCannotPost is what a Slack implementation returns when the bot may
-	// not post in a channel (not_in_channel, channel_not_found, is_archived);
-	// the deployment message then goes through the response_url instead.
-	ErrCannotPost = errors.New("deploy: the bot cannot post in that channel")
 	// ErrOwnApproval: the requester pressed Approve on their own request.
 	// Their click never counts, so one person cannot be both halves of a
 	// two-person check; the request stays open for others.
@@ -200,22 +196,15 @@ type Store interface {
 // Slack is how deploy reaches Slack; package bot implements it with
 // chat.postMessage, chat.update, chat.postEphemeral and response_url.
 type Slack interface {
-	// Post returns ErrCannotPost when the bot may not post in channel.
-	Post(ctx context.Context, channel string, m Message) (ts string, err error)
-	Update(ctx context.Context, channel, ts string, m Message) error
-	Thread(ctx context.Context, channel, threadTS string, m Message) error
+	// Post returns chat.ErrCannotPost when the bot may not post in
+	// channel; the deployment message then goes through the response_url.
+	Post(ctx context.Context, channel string, m chat.Message) (ts string, err error)
+	Update(ctx context.Context, channel, ts string, m chat.Message) error
+	Thread(ctx context.Context, channel, threadTS string, m chat.Message) error
 	// Respond posts through a response_url; m.InChannel decides visibility.
-	Respond(ctx context.Context, responseURL string, m Message) error
-	Ephemeral(ctx context.Context, channel, user string, m Message) error
-	DM(ctx context.Context, to storage.Identity, m Message) error
-}
-
-// Message is a Slack message: Text is the notification fallback (mrkdwn,
-// escaped), Blocks the body.
-type Message struct {
-	Text      string
-	Blocks    []slack.Block
-	InChannel bool
+	Respond(ctx context.Context, responseURL string, m chat.Message) error
+	Ephemeral(ctx context.Context, channel, user string, m chat.Message) error
+	DM(ctx context.Context, to storage.Identity, m chat.Message) error
 }
 
 // Config wires a Service.
@@ -371,7 +360,7 @@ func New(cfg Config) *Service {
 		policy:    pol,
 		log:       cfg.Logger,
 		budget:    newBudget(cfg.Poll.BudgetPerHour, time.Now),
-		sleep:     sleepReal,
+		sleep:     clock.Sleep,
 		following: map[string]bool{},
 		starting:  map[string]bool{},
 	}
@@ -404,20 +393,6 @@ func (s *Service) logger(o Origin) *slog.Logger {
 		return s.log
 	}
 	return s.log.With("request_id", o.RequestID)
-}
-
-func sleepReal(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // LockedError is returned when someone else holds the stack's lock.

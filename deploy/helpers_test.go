@@ -15,6 +15,7 @@ import (
 	"github.com/c66bot/c66bot/cloud66"
 	"github.com/c66bot/c66bot/cloud66/cloud66test"
 	"github.com/c66bot/c66bot/deploy"
+	"github.com/c66bot/c66bot/internal/chat"
 	"github.com/c66bot/c66bot/policy"
 	"github.com/c66bot/c66bot/storage"
 )
@@ -37,7 +38,7 @@ type call struct {
 	TS      string // post: the ts returned; update/thread: the ts addressed
 	User    string // ephemeral: the user; dm: the recipient
 	URL     string // respond
-	Msg     deploy.Message
+	Msg     chat.Message
 }
 
 // text is everything a person could read in the call: the fallback and the
@@ -75,11 +76,11 @@ func (f *fakeSlack) record(c call) {
 	f.calls = append(f.calls, c)
 }
 
-func (f *fakeSlack) Post(_ context.Context, channel string, m deploy.Message) (string, error) {
+func (f *fakeSlack) Post(_ context.Context, channel string, m chat.Message) (string, error) {
 	f.mu.Lock()
 	if f.cannot[channel] {
 		f.mu.Unlock()
-		return "", fmt.Errorf("%w (not_in_channel)", deploy.ErrCannotPost)
+		return "", fmt.Errorf("%w (not_in_channel)", chat.ErrCannotPost)
 	}
 	f.seq++
 	ts := fmt.Sprintf("1741082400.%06d", f.seq)
@@ -88,33 +89,33 @@ func (f *fakeSlack) Post(_ context.Context, channel string, m deploy.Message) (s
 	return ts, nil
 }
 
-func (f *fakeSlack) Update(_ context.Context, channel, ts string, m deploy.Message) error {
+func (f *fakeSlack) Update(_ context.Context, channel, ts string, m chat.Message) error {
 	f.record(call{Kind: "update", Channel: channel, TS: ts, Msg: m})
 	return nil
 }
 
-func (f *fakeSlack) Thread(_ context.Context, channel, ts string, m deploy.Message) error {
+func (f *fakeSlack) Thread(_ context.Context, channel, ts string, m chat.Message) error {
 	f.record(call{Kind: "thread", Channel: channel, TS: ts, Msg: m})
 	return nil
 }
 
-func (f *fakeSlack) Respond(_ context.Context, url string, m deploy.Message) error {
+func (f *fakeSlack) Respond(_ context.Context, url string, m chat.Message) error {
 	f.record(call{Kind: "respond", URL: url, Msg: m})
 	return nil
 }
 
-func (f *fakeSlack) Ephemeral(_ context.Context, channel, user string, m deploy.Message) error {
+func (f *fakeSlack) Ephemeral(_ context.Context, channel, user string, m chat.Message) error {
 	f.mu.Lock()
 	cannot := f.cannot[channel]
 	f.mu.Unlock()
 	if cannot {
-		return deploy.ErrCannotPost
+		return chat.ErrCannotPost
 	}
 	f.record(call{Kind: "ephemeral", Channel: channel, User: user, Msg: m})
 	return nil
 }
 
-func (f *fakeSlack) DM(_ context.Context, to storage.Identity, m deploy.Message) error {
+func (f *fakeSlack) DM(_ context.Context, to storage.Identity, m chat.Message) error {
 	f.record(call{Kind: "dm", User: to.User, Msg: m})
 	return nil
 }

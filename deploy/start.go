@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/c66bot/c66bot/cloud66"
+	"github.com/c66bot/c66bot/internal/chat"
 	"github.com/c66bot/c66bot/policy"
 	"github.com/c66bot/c66bot/storage"
 )
@@ -524,7 +525,7 @@ func (s *Service) postCard(ctx context.Context, log *slog.Logger, w storage.Watc
 	if err := s.cfg.Slack.Respond(ctx, w.ResponseURL, card); err != nil {
 		log.WarnContext(ctx, "respond with deployment card failed", "watch", w.ID, "error", err.Error())
 	}
-	if errors.Is(postErr, ErrCannotPost) {
+	if errors.Is(postErr, chat.ErrCannotPost) {
 		hint := note(":information_source: I can't post in this channel, so I can't keep the deployment message up to date here. " +
 			"Invite me with `/invite @c66bot` and I will; until then you'll get the result here or in a DM.")
 		if err := s.cfg.Slack.Respond(ctx, w.ResponseURL, hint); err != nil {

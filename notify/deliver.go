@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/c66bot/c66bot/deploy"
+	"github.com/c66bot/c66bot/internal/chat"
 	"github.com/c66bot/c66bot/storage"
 )
 
@@ -247,7 +247,7 @@ func (s *Service) outcome(ctx context.Context, id uint64, ev Event, r postResult
 	switch {
 	case r.err == nil:
 		return false
-	case errors.Is(r.err, deploy.ErrCannotPost):
+	case errors.Is(r.err, chat.ErrCannotPost):
 		// Retrying cannot help until someone invites the bot; tell the
 		// subscribers instead, and count the channel as done.
 		s.pause(ctx, r.p.team, r.p.channel, r.err)
@@ -494,7 +494,7 @@ func (s *Service) pause(ctx context.Context, team, channel string, postErr error
 }
 
 // cannotPostReason is Slack's reason from a wrapped ErrCannotPost, such as
-// "not_in_channel" from "deploy: the bot cannot post in that channel
+// "not_in_channel" from "chat: the bot cannot post in that channel
 // (not_in_channel)".
 func cannotPostReason(err error) string {
 	msg := err.Error()

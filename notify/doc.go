@@ -1,8 +1,8 @@
 // Package notify tells subscribed Slack channels about Cloud 66 deployments
 // and servers (DESIGN.md, path 4): deployments started from the Cloud 66
 // dashboard, a git hook or the API, not just the bot's own. It sits beside
-// package deploy, below commands and bot, and reuses deploy's Message and
-// ErrCannotPost so both packages post through the same Slack queue.
+// package deploy, below commands and bot, and posts chat.Messages (failing
+// with chat.ErrCannotPost) through the same Slack queue as deploy.
 //
 // # Where events come from
 //

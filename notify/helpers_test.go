@@ -17,7 +17,7 @@ import (
 	"github.com/c66bot/c66bot/accounts"
 	"github.com/c66bot/c66bot/cloud66"
 	"github.com/c66bot/c66bot/cloud66/cloud66test"
-	"github.com/c66bot/c66bot/deploy"
+	"github.com/c66bot/c66bot/internal/chat"
 	"github.com/c66bot/c66bot/notify"
 	"github.com/c66bot/c66bot/storage"
 )
@@ -33,7 +33,7 @@ var (
 // sent is one Enqueue call the fake Slack received.
 type sent struct {
 	Channel string
-	Msg     deploy.Message
+	Msg     chat.Message
 	Err     error
 }
 
@@ -72,7 +72,7 @@ func blockTexts(blocks []slack.Block) []string {
 // dm is one DM the fake Slack received.
 type dm struct {
 	To  storage.Identity
-	Msg deploy.Message
+	Msg chat.Message
 }
 
 // fakeSlack records every Enqueue in call order (so per-channel order is
@@ -94,7 +94,7 @@ func newFakeSlack() *fakeSlack {
 	return &fakeSlack{cannot: map[string]bool{}, failN: map[string]int{}, held: map[string]int{}}
 }
 
-func (f *fakeSlack) Enqueue(channel, threadTS string, m deploy.Message, done func(string, error)) {
+func (f *fakeSlack) Enqueue(channel, threadTS string, m chat.Message, done func(string, error)) {
 	f.mu.Lock()
 	if _, ok := f.held[channel]; ok {
 		f.held[channel]++
@@ -104,7 +104,7 @@ func (f *fakeSlack) Enqueue(channel, threadTS string, m deploy.Message, done fun
 	var err error
 	switch {
 	case f.cannot[channel]:
-		err = fmt.Errorf("%w (not_in_channel)", deploy.ErrCannotPost)
+		err = fmt.Errorf("%w (not_in_channel)", chat.ErrCannotPost)
 	case f.failN[channel] > 0:
 		f.failN[channel]--
 		err = errors.New("slack: connection reset by peer")
@@ -118,7 +118,7 @@ func (f *fakeSlack) Enqueue(channel, threadTS string, m deploy.Message, done fun
 	go done(ts, err)
 }
 
-func (f *fakeSlack) DM(_ context.Context, to storage.Identity, m deploy.Message) error {
+func (f *fakeSlack) DM(_ context.Context, to storage.Identity, m chat.Message) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.dms = append(f.dms, dm{To: to, Msg: m})

@@ -7,8 +7,8 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/c66bot/c66bot/cloud66"
-	"github.com/c66bot/c66bot/deploy"
 	bk "github.com/c66bot/c66bot/internal/blockkit"
+	"github.com/c66bot/c66bot/internal/chat"
 	"github.com/c66bot/c66bot/storage"
 )
 
@@ -20,7 +20,7 @@ import (
 // Everything that came from Cloud 66 or from a person is escaped, so a stack
 // named "<!channel>" cannot ping a channel. It is a pure function of its
 // arguments, so golden tests can pin it down.
-func Message(ev Event, cloud66URL string) deploy.Message {
+func Message(ev Event, cloud66URL string) chat.Message {
 	blocks := []slack.Block{bk.Section(heading(ev, true))}
 	if detail := detailLine(ev); detail != "" {
 		blocks = append(blocks, bk.Section(detail))
@@ -30,7 +30,7 @@ func Message(ev Event, cloud66URL string) deploy.Message {
 		ctx += " · " + bk.Link(stackURL, "Open in Cloud 66")
 	}
 	blocks = append(blocks, bk.Context(ctx))
-	return deploy.Message{Text: bk.Fallback(heading(ev, false)), Blocks: blocks, InChannel: true}
+	return chat.Message{Text: bk.Fallback(heading(ev, false)), Blocks: blocks, InChannel: true}
 }
 
 // heading is the first line: emoji, stack, what happened. rich chooses
@@ -158,7 +158,7 @@ func shortHash(h string) string {
 // pauseNotice is the DM to a subscriber whose subscriptions in channel were
 // paused because the bot may not post there. It names the commands that
 // subscribe again, so they can be pasted after inviting the bot.
-func pauseNotice(channel, reason, command string, subs []storage.Subscription) deploy.Message {
+func pauseNotice(channel, reason, command string, subs []storage.Subscription) chat.Message {
 	var cmds []string
 	for _, sub := range subs {
 		cmds = append(cmds, "`"+strings.ReplaceAll(command+" subscribe "+subscribeArgs(sub), "`", "'")+"`")
@@ -169,7 +169,7 @@ func pauseNotice(channel, reason, command string, subs []storage.Subscription) d
 	}
 	text := "I can't post in <#" + bk.Esc(channel) + "> (" + bk.Esc(reason) + "), so I paused its subscriptions. " +
 		"Invite me with `/invite @c66bot` and run " + again + " again."
-	return deploy.Message{Text: bk.Fallback(text), Blocks: []slack.Block{bk.Section(text)}}
+	return chat.Message{Text: bk.Fallback(text), Blocks: []slack.Block{bk.Section(text)}}
 }
 
 // shortWords are the names ParseEvents reads back, for subscribeArgs.

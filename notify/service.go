@@ -13,21 +13,21 @@ import (
 	"time"
 
 	"github.com/c66bot/c66bot/cloud66"
-	"github.com/c66bot/c66bot/deploy"
 	bk "github.com/c66bot/c66bot/internal/blockkit"
+	"github.com/c66bot/c66bot/internal/chat"
 	"github.com/c66bot/c66bot/storage"
 )
 
 // Poster posts to a channel through the bot's per-channel queue (order kept,
 // about one message a second, 429s waited out). Enqueue must not block on
-// Slack; done is called once with the outcome, deploy.ErrCannotPost (wrapped
+// Slack; done is called once with the outcome, chat.ErrCannotPost (wrapped
 // or not) when the bot may not post in channel. done records a successful
 // post in the store before it returns; an implementation that calls it on
 // the channel's worker, before the channel's next post, keeps what a crash
 // can duplicate to the one post in flight.
 type Poster interface {
-	Enqueue(channel, threadTS string, m deploy.Message, done func(ts string, err error))
-	DM(ctx context.Context, to storage.Identity, m deploy.Message) error
+	Enqueue(channel, threadTS string, m chat.Message, done func(ts string, err error))
+	DM(ctx context.Context, to storage.Identity, m chat.Message) error
 }
 
 // Cloud66 is what polling needs of a subscriber's client; *cloud66.Client
