@@ -13,14 +13,15 @@ import (
 	"github.com/c66bot/c66bot/storage"
 )
 
-// Subscriptions is where channel subscriptions live. Subscribe and
+// Subscriptions is where channel subscriptions live;
+// *storage.SubscriptionStore satisfies it. Subscribe and
 // Unsubscribe write the audit entries they are given in the same
 // transaction, and fail with storage.ErrNotAudited, changing nothing, when
 // they cannot.
 type Subscriptions interface {
 	Subscribe(ctx context.Context, sub storage.Subscription, audit ...storage.AuditEntry) (storage.Subscription, string, error)
 	Unsubscribe(ctx context.Context, team, channel, stackUID string, audit ...storage.AuditEntry) (storage.Subscription, error)
-	ChannelSubscriptions(ctx context.Context, team, channel string) ([]storage.Subscription, error)
+	ForChannel(ctx context.Context, team, channel string) ([]storage.Subscription, error)
 }
 
 // allStacks is how a person says "every stack I can see".
@@ -166,7 +167,7 @@ func runUnsubscribe(ctx context.Context, c *Call) (Reply, error) {
 	if !strings.EqualFold(c.Args[0], allStacks) {
 		// Match this channel's own subscriptions first, so unsubscribing
 		// works even for a stack the person can no longer see.
-		subs, err := c.Deps.Subscriptions.ChannelSubscriptions(ctx, team, channel)
+		subs, err := c.Deps.Subscriptions.ForChannel(ctx, team, channel)
 		if err != nil {
 			return Reply{}, err
 		}
@@ -209,7 +210,7 @@ func subscriptionsCommand() *Command {
 		Examples:    []string{"subscriptions"},
 		MinArgs:     0, MaxArgs: 0,
 		Run: func(ctx context.Context, c *Call) (Reply, error) {
-			subs, err := c.Deps.Subscriptions.ChannelSubscriptions(ctx, c.Request.Identity().Team, c.Request.ChannelID)
+			subs, err := c.Deps.Subscriptions.ForChannel(ctx, c.Request.Identity().Team, c.Request.ChannelID)
 			if err != nil {
 				return Reply{}, err
 			}

@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -21,6 +20,9 @@ const IntentTTL = 5 * time.Minute
 // for other people, so it lives longer than a confirmation, but not for ever.
 const MaxIntentTTL = time.Hour
 
+// IntentStore holds the pending confirmations; get it from [DB.Intents].
+type IntentStore struct{ db *DB }
+
 // Intent is a pending confirmation: what a person asked for, parked until
 // they press Confirm. A Slack button's value is the intent's ID, never the
 // parameters, so a forged or replayed payload cannot choose what runs; it
@@ -29,7 +31,7 @@ const MaxIntentTTL = time.Hour
 // Errors from this file never include the id: like an OAuth state, it is a
 // bearer capability until spent.
 type Intent struct {
-	ID          string   // 128 random bits, base64url without padding; set by CreateIntent
+	ID          string   // 128 random bits, base64url without padding; set by Create
 	Kind        string   // "deploy", "cancel", "unlock", …
 	Requester   Identity // who asked; usually the only person allowed to confirm
 	Channel     string
@@ -38,14 +40,14 @@ type Intent struct {
 	StackName   string
 	Environment string
 	Params      map[string]string
-	CreatedAt   time.Time // set by CreateIntent from the store's clock
-	ExpiresAt   time.Time // set by CreateIntent: CreatedAt+IntentTTL, or the caller's value up to CreatedAt+MaxIntentTTL
+	CreatedAt   time.Time // set by Create from the store's clock
+	ExpiresAt   time.Time // set by Create: CreatedAt+IntentTTL, or the caller's value up to CreatedAt+MaxIntentTTL
 }
 
-// CreateIntent stores in and returns it with ID, CreatedAt and ExpiresAt
+// Create stores in and returns it with ID, CreatedAt and ExpiresAt
 // set. It requires Kind and a valid Requester. A zero ExpiresAt means
 // IntentTTL from now; a later one is capped at MaxIntentTTL.
-func (s *Store) CreateIntent(ctx context.Context, in Intent) (Intent, error) {
+func (s *IntentStore) Create(ctx context.Context, in Intent) (Intent, error) {
 	if in.Kind == "" {
 		return Intent{}, errors.New("storage: create intent: empty Kind")
 	}
@@ -59,7 +61,7 @@ func (s *Store) CreateIntent(ctx context.Context, in Intent) (Intent, error) {
 	in.ID = newStateString(random)
 	key, _ := intentKey(in.ID)
 
-	in.CreatedAt = s.now()
+	in.CreatedAt = s.db.now()
 	if in.ExpiresAt.IsZero() {
 		in.ExpiresAt = in.CreatedAt.Add(IntentTTL)
 	} else if limit := in.CreatedAt.Add(MaxIntentTTL); in.ExpiresAt.After(limit) {
@@ -71,11 +73,11 @@ func (s *Store) CreateIntent(ctx context.Context, in Intent) (Intent, error) {
 	}
 	// Sealed before the transaction so the writer lock is held only for the
 	// Put.
-	sealed, err := s.sealer.Seal(plain, key)
+	sealed, err := s.db.sealer.Seal(plain, key)
 	if err != nil {
 		return Intent{}, fmt.Errorf("storage: create %s intent for %s: %w", in.Kind, in.Requester, err)
 	}
-	err = s.update(ctx, func(tx *bbolt.Tx) error {
+	err = s.db.update(ctx, func(tx *bbolt.Tx) error {
 		b, err := bucket(tx, bucketIntents)
 		if err != nil {
 			return err
@@ -88,33 +90,33 @@ func (s *Store) CreateIntent(ctx context.Context, in Intent) (Intent, error) {
 	return in, nil
 }
 
-// GetIntent returns the intent with id without spending it, for showing
+// Get returns the intent with id without spending it, for showing
 // what a button will do. It returns an error wrapping ErrNotFound for an id
 // that is malformed, unknown, spent, or whose value no longer opens (its key
 // was retired), and ErrIntentExpired, together with the intent, for one past
 // ExpiresAt.
-func (s *Store) GetIntent(ctx context.Context, id string) (Intent, error) {
+func (s *IntentStore) Get(ctx context.Context, id string) (Intent, error) {
 	key, ok := intentKey(id)
 	if !ok {
 		return Intent{}, fmt.Errorf("storage: get intent: %w", ErrNotFound)
 	}
-	sealed, err := s.getCopy(ctx, bucketIntents, key)
+	sealed, err := s.db.getCopy(ctx, bucketIntents, key)
 	if err != nil {
 		return Intent{}, fmt.Errorf("storage: get intent: %w", err)
 	}
-	in, err := s.openIntent(id, sealed, key)
+	in, err := s.db.openIntent(id, sealed, key)
 	if err != nil {
 		// An intent that does not open can never be confirmed; to the caller
 		// it is as good as gone, and the sweep will delete it.
 		return Intent{}, fmt.Errorf("storage: get intent: %w: %w", ErrNotFound, err)
 	}
-	if !s.now().Before(in.ExpiresAt) {
+	if !s.db.now().Before(in.ExpiresAt) {
 		return in, fmt.Errorf("storage: get intent: %w", ErrIntentExpired)
 	}
 	return in, nil
 }
 
-// ConsumeIntent spends the intent with id, once, in a single write
+// Consume spends the intent with id, once, in a single write
 // transaction, so of a double click or a duplicate delivery exactly one call
 // gets the intent and the others get ErrNotFound.
 //
@@ -128,29 +130,26 @@ func (s *Store) GetIntent(ctx context.Context, id string) (Intent, error) {
 //   - otherwise the intent is deleted and returned.
 //
 // check may be nil. It runs inside the write transaction, so it must be
-// quick and must not call the Store (bbolt's writer lock is not reentrant).
-func (s *Store) ConsumeIntent(ctx context.Context, id string, check func(Intent) error) (Intent, error) {
+// quick and must not call the DB or its stores (bbolt's writer lock is not
+// reentrant).
+func (s *IntentStore) Consume(ctx context.Context, id string, check func(Intent) error) (Intent, error) {
 	key, ok := intentKey(id)
 	if !ok {
 		return Intent{}, fmt.Errorf("storage: consume intent: %w", ErrNotFound)
 	}
-	now := s.now()
+	now := s.db.now()
 	var (
 		in       Intent
 		verdict  error
 		refusing bool // check said no; verdict is its error and goes out bare
 	)
-	err := s.update(ctx, func(tx *bbolt.Tx) error {
+	err := s.db.update(ctx, func(tx *bbolt.Tx) error {
 		in, verdict, refusing = Intent{}, nil, false
-		b, err := bucket(tx, bucketIntents)
+		b, v, err := getTx(tx, bucketIntents, key)
 		if err != nil {
 			return err
 		}
-		v := b.Get(key)
-		if v == nil {
-			return ErrNotFound
-		}
-		got, err := s.openIntent(id, bytes.Clone(v), key)
+		got, err := s.db.openIntent(id, v, key)
 		switch {
 		case err != nil:
 			verdict = fmt.Errorf("%w: %w", ErrNotFound, err)
@@ -181,9 +180,9 @@ func (s *Store) ConsumeIntent(ctx context.Context, id string, check func(Intent)
 	return in, nil
 }
 
-// UpdateIntent applies fn to the unexpired intent with id and saves the
+// Update applies fn to the unexpired intent with id and saves the
 // result, in one write transaction, so approvals collected from several
-// clicks at once all land. Errors are as for GetIntent: an error wrapping
+// clicks at once all land. Errors are as for Get: an error wrapping
 // ErrNotFound for an id that is malformed, unknown, spent or no longer
 // opening, and ErrIntentExpired, together with the intent, for one past
 // ExpiresAt; fn does not run for either.
@@ -195,8 +194,8 @@ func (s *Store) ConsumeIntent(ctx context.Context, id string, check func(Intent)
 // forward but not push it back.
 //
 // fn runs inside the write transaction, so it must be quick and must not
-// call the Store (bbolt's writer lock is not reentrant).
-func (s *Store) UpdateIntent(ctx context.Context, id string, fn func(*Intent) error) (Intent, error) {
+// call the DB or its stores (bbolt's writer lock is not reentrant).
+func (s *IntentStore) Update(ctx context.Context, id string, fn func(*Intent) error) (Intent, error) {
 	key, ok := intentKey(id)
 	if !ok {
 		return Intent{}, fmt.Errorf("storage: update intent: %w", ErrNotFound)
@@ -204,29 +203,24 @@ func (s *Store) UpdateIntent(ctx context.Context, id string, fn func(*Intent) er
 	if fn == nil {
 		return Intent{}, errors.New("storage: update intent: nil fn")
 	}
-	now := s.now()
+	now := s.db.now()
 	var (
 		in       Intent
 		verdict  error
 		refusing bool // fn said no; verdict is its error and goes out bare
 	)
-	err := s.update(ctx, func(tx *bbolt.Tx) error {
+	err := s.db.update(ctx, func(tx *bbolt.Tx) error {
 		in, verdict, refusing = Intent{}, nil, false
-		b, err := bucket(tx, bucketIntents)
+		b, v, err := getTx(tx, bucketIntents, key)
 		if err != nil {
 			return err
 		}
-		v := b.Get(key)
-		if v == nil {
-			return ErrNotFound
-		}
-		got, err := s.openIntent(id, bytes.Clone(v), key)
+		got, err := s.db.openIntent(id, v, key)
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrNotFound, err)
 		}
 		if !now.Before(got.ExpiresAt) {
-			// Left for ConsumeIntent or the sweep to delete, as GetIntent
-			// does.
+			// Left for Consume or the sweep to delete, as Get does.
 			in, verdict = got, ErrIntentExpired
 			return errNoChanges
 		}
@@ -248,7 +242,7 @@ func (s *Store) UpdateIntent(ctx context.Context, id string, fn func(*Intent) er
 		if err != nil {
 			return err
 		}
-		sealed, err := s.sealer.Seal(plain, key)
+		sealed, err := s.db.sealer.Seal(plain, key)
 		if err != nil {
 			return err
 		}
@@ -272,8 +266,8 @@ func (s *Store) UpdateIntent(ctx context.Context, id string, fn func(*Intent) er
 
 // openIntent unseals an intents value stored under key; id is only copied
 // into the result.
-func (s *Store) openIntent(id string, sealed, key []byte) (Intent, error) {
-	plain, err := s.sealer.Open(sealed, key)
+func (d *DB) openIntent(id string, sealed, key []byte) (Intent, error) {
+	plain, err := d.sealer.Open(sealed, key)
 	if err != nil {
 		return Intent{}, err
 	}
