@@ -218,13 +218,9 @@ func lookupAPIToken(tx *bbolt.Tx, hash []byte) (APIToken, error) {
 	if err != nil {
 		return APIToken{}, err
 	}
-	name := hashes.Get(hash)
-	if name == nil {
-		return APIToken{}, ErrNotFound
-	}
-	v := tokens.Get(name)
-	if v == nil {
-		return APIToken{}, ErrNotFound
+	name, v, err := follow(hash, hashes, tokens)
+	if err != nil {
+		return APIToken{}, err
 	}
 	t, stored, err := decodeAPIToken(string(name), v)
 	if err != nil {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
+
+	"github.com/c66bot/c66bot/internal/fakeclock"
 )
 
 // txID is the id of the last committed write transaction, which moves only
@@ -30,7 +32,7 @@ func txID(t *testing.T, s *DB) int {
 func TestAPITokenWritesOnlyWhatChanges(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	clock := newTestClock()
+	clock := fakeclock.New()
 	s := mustOpenWith(t, Options{Now: clock.Now})
 	token, _ := mustCreateAPIToken(t, s, "busy", "notify")
 	for i, st := range []struct {

@@ -333,6 +333,21 @@ func getTx(tx *bbolt.Tx, name, key []byte) (*bbolt.Bucket, []byte, error) {
 	return b, v, nil
 }
 
+// follow looks key up in the first bucket of chain, the value found in the
+// next one, and so on along an index (sha256(token) → name → record). It
+// returns the key looked up last and its value, or ErrNotFound at the
+// first missing link. The slices are bbolt's, as getTx's are.
+func follow(key []byte, chain ...*bbolt.Bucket) (last, v []byte, err error) {
+	v = key
+	for _, b := range chain {
+		last = v
+		if v = b.Get(last); v == nil {
+			return nil, nil, ErrNotFound
+		}
+	}
+	return last, v, nil
+}
+
 // takeTx is getTx for what is spent once presented (a login state, its
 // identity index entry, a lock being released): it deletes the value and
 // returns a copy of it, since the delete may reuse the page it was on.

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,29 +20,6 @@ import (
 func testKey(label string) []byte {
 	sum := sha256.Sum256([]byte("c66bot test key " + label))
 	return sum[:]
-}
-
-// testClock is an injectable clock that only moves when told to, so expiry
-// tests do not sleep.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newTestClock() *testClock {
-	return &testClock{now: time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
 }
 
 // mustOpen opens a fresh store in t.TempDir with key "A" and the real clock.

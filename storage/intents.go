@@ -133,51 +133,26 @@ func (s *IntentStore) Get(ctx context.Context, id string) (Intent, error) {
 // quick and must not call the DB or its stores (bbolt's writer lock is not
 // reentrant).
 func (s *IntentStore) Consume(ctx context.Context, id string, check func(Intent) error) (Intent, error) {
-	key, ok := intentKey(id)
-	if !ok {
-		return Intent{}, fmt.Errorf("storage: consume intent: %w", ErrNotFound)
-	}
 	now := s.db.now()
-	var (
-		in       Intent
-		verdict  error
-		refusing bool // check said no; verdict is its error and goes out bare
-	)
-	err := s.db.update(ctx, func(tx *bbolt.Tx) error {
-		in, verdict, refusing = Intent{}, nil, false
-		b, v, err := getTx(tx, bucketIntents, key)
-		if err != nil {
-			return err
-		}
-		got, err := s.db.openIntent(id, v, key)
+	return s.inTx(ctx, "consume", id, func(b *bbolt.Bucket, key []byte, got Intent, openErr error) (intentOutcome, error) {
+		var out intentOutcome
 		switch {
-		case err != nil:
-			verdict = fmt.Errorf("%w: %w", ErrNotFound, err)
+		case openErr != nil:
+			out.verdict = fmt.Errorf("%w: %w", ErrNotFound, openErr)
 		case !now.Before(got.ExpiresAt):
-			in, verdict = got, ErrIntentExpired
+			out.in, out.verdict = got, ErrIntentExpired
 		case check != nil:
 			if err := check(got); err != nil {
 				// Not deleted: another person's click must not use up the
 				// requester's confirmation.
-				in, verdict, refusing = got, err, true
-				return errNoChanges
+				return intentOutcome{in: got, verdict: err, refusing: true}, errNoChanges
 			}
-			in = got
+			out.in = got
 		default:
-			in = got
+			out.in = got
 		}
-		return b.Delete(key)
+		return out, b.Delete(key)
 	})
-	switch {
-	case refusing:
-		// err is the errNoChanges that rolled the transaction back.
-		return in, verdict
-	case err != nil:
-		return Intent{}, fmt.Errorf("storage: consume intent: %w", err)
-	case verdict != nil:
-		return in, fmt.Errorf("storage: consume intent: %w", verdict)
-	}
-	return in, nil
 }
 
 // Update applies fn to the unexpired intent with id and saves the
@@ -196,72 +171,82 @@ func (s *IntentStore) Consume(ctx context.Context, id string, check func(Intent)
 // fn runs inside the write transaction, so it must be quick and must not
 // call the DB or its stores (bbolt's writer lock is not reentrant).
 func (s *IntentStore) Update(ctx context.Context, id string, fn func(*Intent) error) (Intent, error) {
-	key, ok := intentKey(id)
-	if !ok {
-		return Intent{}, fmt.Errorf("storage: update intent: %w", ErrNotFound)
-	}
 	if fn == nil {
 		return Intent{}, errors.New("storage: update intent: nil fn")
 	}
 	now := s.db.now()
-	var (
-		in       Intent
-		verdict  error
-		refusing bool // fn said no; verdict is its error and goes out bare
-	)
-	err := s.db.update(ctx, func(tx *bbolt.Tx) error {
-		in, verdict, refusing = Intent{}, nil, false
-		b, v, err := getTx(tx, bucketIntents, key)
-		if err != nil {
-			return err
-		}
-		got, err := s.db.openIntent(id, v, key)
-		if err != nil {
-			return fmt.Errorf("%w: %w", ErrNotFound, err)
+	return s.inTx(ctx, "update", id, func(b *bbolt.Bucket, key []byte, got Intent, openErr error) (intentOutcome, error) {
+		if openErr != nil {
+			return intentOutcome{}, fmt.Errorf("%w: %w", ErrNotFound, openErr)
 		}
 		if !now.Before(got.ExpiresAt) {
 			// Left for Consume or the sweep to delete, as Get does.
-			in, verdict = got, ErrIntentExpired
-			return errNoChanges
+			return intentOutcome{in: got, verdict: ErrIntentExpired}, errNoChanges
 		}
 		// fn gets its own copy, map included, so a refusal after a partial
 		// edit still returns the intent as stored.
 		next := got
 		next.Params = maps.Clone(got.Params)
 		if err := fn(&next); err != nil {
-			in, verdict, refusing = got, err, true
-			return errNoChanges
+			return intentOutcome{in: got, verdict: err, refusing: true}, errNoChanges
 		}
 		if next.ID != got.ID || next.Kind != got.Kind || next.Requester != got.Requester || !next.CreatedAt.Equal(got.CreatedAt) {
-			return errors.New("fn changed the intent's ID, Kind, Requester or CreatedAt")
+			return intentOutcome{}, errors.New("fn changed the intent's ID, Kind, Requester or CreatedAt")
 		}
 		if next.ExpiresAt.After(got.ExpiresAt) {
 			next.ExpiresAt = got.ExpiresAt
 		}
 		plain, err := encodeIntent(next)
 		if err != nil {
-			return err
+			return intentOutcome{}, err
 		}
 		sealed, err := s.db.sealer.Seal(plain, key)
 		if err != nil {
+			return intentOutcome{}, err
+		}
+		return intentOutcome{in: next}, b.Put(key, sealed)
+	})
+}
+
+// intentOutcome is what a step of inTx decided.
+type intentOutcome struct {
+	in      Intent
+	verdict error // for the caller, wrapped with the operation's name
+	// refusing marks verdict as check's or fn's own error, which goes out
+	// bare (and with the intent as stored).
+	refusing bool
+}
+
+// inTx is the one write transaction behind Consume and Update: it reads
+// the intent with id and hands it to step, with the error of unsealing it,
+// or fails with ErrNotFound when there is none (or id is malformed). step
+// returns the outcome and its transaction error, errNoChanges to roll back.
+func (s *IntentStore) inTx(ctx context.Context, op, id string, step func(b *bbolt.Bucket, key []byte, got Intent, openErr error) (intentOutcome, error)) (Intent, error) {
+	key, ok := intentKey(id)
+	if !ok {
+		return Intent{}, fmt.Errorf("storage: %s intent: %w", op, ErrNotFound)
+	}
+	var out intentOutcome
+	err := s.db.update(ctx, func(tx *bbolt.Tx) error {
+		out = intentOutcome{}
+		b, v, err := getTx(tx, bucketIntents, key)
+		if err != nil {
 			return err
 		}
-		if err := b.Put(key, sealed); err != nil {
-			return err
-		}
-		in = next
-		return nil
+		got, openErr := s.db.openIntent(id, v, key)
+		out, err = step(b, key, got, openErr)
+		return err
 	})
 	switch {
-	case refusing:
+	case out.refusing:
 		// err is the errNoChanges that rolled the transaction back.
-		return in, verdict
-	case verdict != nil:
-		return in, fmt.Errorf("storage: update intent: %w", verdict)
-	case err != nil:
-		return Intent{}, fmt.Errorf("storage: update intent: %w", err)
+		return out.in, out.verdict
+	case err != nil && !errors.Is(err, errNoChanges):
+		return Intent{}, fmt.Errorf("storage: %s intent: %w", op, err)
+	case out.verdict != nil:
+		return out.in, fmt.Errorf("storage: %s intent: %w", op, out.verdict)
 	}
-	return in, nil
+	return out.in, nil
 }
 
 // openIntent unseals an intents value stored under key; id is only copied

@@ -6,6 +6,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/c66bot/c66bot/internal/fakeclock"
 )
 
 // TestIntentMovedUnderAnotherKey plays an attacker with write access to the
@@ -69,7 +71,7 @@ func TestIntentSecretsNeverReachTheFile(t *testing.T) {
 func TestSweepExpiredIntents(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	clock := newTestClock()
+	clock := fakeclock.New()
 	s := mustOpenWith(t, Options{Now: clock.Now})
 	id := Identity{"T1", "U1"}
 

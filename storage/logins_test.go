@@ -4,6 +4,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/c66bot/c66bot/internal/fakeclock"
 )
 
 // TestLoginStateMovedUnderAnotherHash plays an attacker with write access to
@@ -50,7 +52,7 @@ func TestPendingLoginIndexPointsElsewhere(t *testing.T) {
 func TestSweepExpired(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	clock := newTestClock()
+	clock := fakeclock.New()
 	s := mustOpenWith(t, Options{Now: clock.Now})
 	a, b, c := Identity{"T1", "UA"}, Identity{"T1", "UB"}, Identity{"T1", "UC"}
 

@@ -183,8 +183,36 @@ func (s *SubscriptionStore) ForChannel(ctx context.Context, team, channel string
 	if err != nil {
 		return nil, err
 	}
+	subs, err := s.list(ctx, prefix)
+	if err != nil {
+		return nil, fmt.Errorf("storage: subscriptions of %s in %s: %w", channel, team, err)
+	}
+	slices.SortFunc(subs, func(a, b Subscription) int {
+		return cmp.Or(strings.Compare(a.StackName, b.StackName), strings.Compare(a.StackUID, b.StackUID))
+	})
+	return subs, nil
+}
+
+// All returns every subscription of every team, ordered by
+// team, channel and stack uid, for fanning events out and for the pollers.
+func (s *SubscriptionStore) All(ctx context.Context) ([]Subscription, error) {
+	subs, err := s.list(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("storage: all subscriptions: %w", err)
+	}
+	// Sorted here because key order is not quite this order: ':' sorts
+	// after digits, so "T1:" comes after "T10:".
+	slices.SortFunc(subs, func(a, b Subscription) int {
+		return cmp.Or(strings.Compare(a.Team, b.Team), strings.Compare(a.Channel, b.Channel), strings.Compare(a.StackUID, b.StackUID))
+	})
+	return subs, nil
+}
+
+// list returns the subscriptions whose keys start with prefix, in key
+// order; a nil prefix means all of them.
+func (s *SubscriptionStore) list(ctx context.Context, prefix []byte) ([]Subscription, error) {
 	var subs []Subscription
-	err = s.db.view(ctx, func(tx *bbolt.Tx) error {
+	err := s.db.view(ctx, func(tx *bbolt.Tx) error {
 		subs = nil
 		b, err := bucket(tx, bucketSubscriptions)
 		if err != nil {
@@ -201,43 +229,7 @@ func (s *SubscriptionStore) ForChannel(ctx context.Context, team, channel string
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("storage: subscriptions of %s in %s: %w", channel, team, err)
-	}
-	slices.SortFunc(subs, func(a, b Subscription) int {
-		return cmp.Or(strings.Compare(a.StackName, b.StackName), strings.Compare(a.StackUID, b.StackUID))
-	})
-	return subs, nil
-}
-
-// All returns every subscription of every team, ordered by
-// team, channel and stack uid, for fanning events out and for the pollers.
-func (s *SubscriptionStore) All(ctx context.Context) ([]Subscription, error) {
-	var subs []Subscription
-	err := s.db.view(ctx, func(tx *bbolt.Tx) error {
-		subs = nil
-		b, err := bucket(tx, bucketSubscriptions)
-		if err != nil {
-			return err
-		}
-		return b.ForEach(func(k, v []byte) error {
-			sub, _, err := decodeSubscription(k, v)
-			if err != nil {
-				return err
-			}
-			subs = append(subs, sub)
-			return nil
-		})
-	})
-	if err != nil {
-		return nil, fmt.Errorf("storage: all subscriptions: %w", err)
-	}
-	// Sorted here because key order is not quite this order: ':' sorts
-	// after digits, so "T1:" comes after "T10:".
-	slices.SortFunc(subs, func(a, b Subscription) int {
-		return cmp.Or(strings.Compare(a.Team, b.Team), strings.Compare(a.Channel, b.Channel), strings.Compare(a.StackUID, b.StackUID))
-	})
-	return subs, nil
+	return subs, err
 }
 
 // BySecret returns the subscription whose current webhook
@@ -255,17 +247,9 @@ func (s *SubscriptionStore) BySecret(ctx context.Context, secret string) (Subscr
 		if err != nil {
 			return err
 		}
-		id := sb.secrets.Get(hash)
-		if id == nil {
-			return ErrNotFound
-		}
-		key := sb.ids.Get(id)
-		if key == nil {
-			return ErrNotFound
-		}
-		v := sb.subs.Get(key)
-		if v == nil {
-			return ErrNotFound
+		key, v, err := follow(hash, sb.secrets, sb.ids, sb.subs)
+		if err != nil {
+			return err
 		}
 		got, stored, err := decodeSubscription(key, v)
 		if err != nil {
@@ -275,7 +259,7 @@ func (s *SubscriptionStore) BySecret(ctx context.Context, secret string) (Subscr
 		// the secret; comparing against the record's own hash catches an
 		// index entry the record does not vouch for, and doing it in
 		// constant time is defence in depth.
-		if got.ID != string(id) || subtle.ConstantTimeCompare(stored, hash) != 1 {
+		if got.ID != string(sb.secrets.Get(hash)) || subtle.ConstantTimeCompare(stored, hash) != 1 {
 			return ErrNotFound
 		}
 		sub = got
@@ -372,16 +356,12 @@ func (s *SubscriptionStore) MarkWebhookSeen(ctx context.Context, id string, at t
 		if err != nil {
 			return err
 		}
-		k := sb.ids.Get([]byte(id))
-		if k == nil {
-			return ErrNotFound
+		k, v, err := follow([]byte(id), sb.ids, sb.subs)
+		if err != nil {
+			return err
 		}
 		// Cloned because the Put below may reuse the page k points into.
 		key := bytes.Clone(k)
-		v := sb.subs.Get(key)
-		if v == nil {
-			return ErrNotFound
-		}
 		sub, hash, err := decodeSubscription(key, v)
 		if err != nil {
 			return err

@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/c66bot/c66bot/internal/fakeclock"
 )
 
 // TestWatchStateFinal pins which states are final, and how each is spelt:
@@ -80,7 +82,7 @@ func TestWatchSecretsNeverReachTheFile(t *testing.T) {
 func TestSweepWatches(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	clock := newTestClock()
+	clock := fakeclock.New()
 	s := mustOpenWith(t, Options{Now: clock.Now})
 	alice := Identity{"T1", "UALICE"}
 

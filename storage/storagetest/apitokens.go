@@ -39,10 +39,8 @@ func mustCreateAPIToken(t *testing.T, s Stores, name string, scopes ...string) (
 }
 
 func testAPITokenCreateAndCheck(t *testing.T, open Opener) {
-	t.Parallel()
+	s, clock := begin(t, open)
 	ctx := t.Context()
-	clock := NewClock()
-	s := open(t, clock.Now)
 
 	scopes := []string{"notify", "audit:read"}
 	token, rec := mustCreateAPIToken(t, s, "ci.deploy-bot_1", scopes...)
@@ -85,8 +83,7 @@ func testAPITokenCreateAndCheck(t *testing.T, open Opener) {
 }
 
 func testAPITokenNames(t *testing.T, open Opener) {
-	t.Parallel()
-	s := open(t, NewClock().Now)
+	s, _ := begin(t, open)
 	tests := []struct {
 		name string
 		ok   bool
@@ -118,9 +115,8 @@ func testAPITokenNames(t *testing.T, open Opener) {
 }
 
 func testAPITokenNameTaken(t *testing.T, open Opener) {
-	t.Parallel()
+	s, _ := begin(t, open)
 	ctx := t.Context()
-	s := open(t, NewClock().Now)
 	first, _ := mustCreateAPIToken(t, s, "ci", "notify")
 
 	if token, _, err := s.APITokens.Create(ctx, "ci", []string{"audit:read"}); !errors.Is(err, storage.ErrExists) || token != "" {
@@ -140,9 +136,8 @@ func testAPITokenNameTaken(t *testing.T, open Opener) {
 }
 
 func testAPITokenCheck(t *testing.T, open Opener) {
-	t.Parallel()
+	s, _ := begin(t, open)
 	ctx := t.Context()
-	s := open(t, NewClock().Now)
 	live, _ := mustCreateAPIToken(t, s, "live", "notify")
 	revoked, _ := mustCreateAPIToken(t, s, "revoked", "notify")
 	if _, err := s.APITokens.Revoke(ctx, "revoked"); err != nil {
@@ -196,10 +191,8 @@ func testAPITokenCheck(t *testing.T, open Opener) {
 }
 
 func testAPITokenLastUsedThrottled(t *testing.T, open Opener) {
-	t.Parallel()
+	s, clock := begin(t, open)
 	ctx := t.Context()
-	clock := NewClock()
-	s := open(t, clock.Now)
 	token, _ := mustCreateAPIToken(t, s, "busy", "notify")
 	t0 := clock.Now()
 
@@ -231,10 +224,8 @@ func testAPITokenLastUsedThrottled(t *testing.T, open Opener) {
 }
 
 func testRevokeAPIToken(t *testing.T, open Opener) {
-	t.Parallel()
+	s, clock := begin(t, open)
 	ctx := t.Context()
-	clock := NewClock()
-	s := open(t, clock.Now)
 	mustCreateAPIToken(t, s, "ci", "notify")
 
 	if _, err := s.APITokens.Revoke(ctx, "nope"); !errors.Is(err, storage.ErrNotFound) {

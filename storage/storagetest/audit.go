@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/c66bot/c66bot/internal/fakeclock"
 	"github.com/c66bot/c66bot/storage"
 )
 
@@ -38,10 +39,8 @@ func scanAll(t *testing.T, s Stores, since time.Time) []storage.AuditEntry {
 }
 
 func testAppendAudit(t *testing.T, open Opener) {
-	t.Parallel()
+	s, clock := begin(t, open)
 	ctx := t.Context()
-	clock := NewClock()
-	s := open(t, clock.Now)
 
 	want := storage.AuditEntry{
 		Team: "T1", User: "U1", Channel: "C1", Action: "deploy",
@@ -83,9 +82,7 @@ func testAppendAudit(t *testing.T, open Opener) {
 }
 
 func testScanAuditSince(t *testing.T, open Opener) {
-	t.Parallel()
-	clock := NewClock()
-	s := open(t, clock.Now)
+	s, clock := begin(t, open)
 	start := clock.Now()
 	for i := range 5 {
 		if _, err := s.Audit.Append(t.Context(), storage.AuditEntry{Action: fmt.Sprintf("a%d", i)}); err != nil {
@@ -119,8 +116,7 @@ func testScanAuditSince(t *testing.T, open Opener) {
 }
 
 func testScanAuditStopsAtError(t *testing.T, open Opener) {
-	t.Parallel()
-	s := open(t, NewClock().Now)
+	s, _ := begin(t, open)
 	// More than one batch, so the stop is checked across batches too.
 	// More than 500 (a batch of the bbolt backend), so the stop is checked
 	// across batches in a backend that reads the log in batches.
@@ -154,8 +150,7 @@ func testScanAuditStopsAtError(t *testing.T, open Opener) {
 }
 
 func testScanAuditManyEntries(t *testing.T, open Opener) {
-	t.Parallel()
-	s := open(t, NewClock().Now)
+	s, _ := begin(t, open)
 	const n = 1200 // two full batches and part of a third
 	for i := range n {
 		if _, err := s.Audit.Append(t.Context(), storage.AuditEntry{Action: "deploy", Detail: fmt.Sprint(i)}); err != nil {
@@ -176,8 +171,7 @@ func testScanAuditManyEntries(t *testing.T, open Opener) {
 // testScanAuditCallsStore checks the promise that fn runs outside any
 // transaction, so it may call the stores, here to write.
 func testScanAuditCallsStore(t *testing.T, open Opener) {
-	t.Parallel()
-	s := open(t, NewClock().Now)
+	s, _ := begin(t, open)
 	for range 3 {
 		if _, err := s.Audit.Append(t.Context(), storage.AuditEntry{Action: "deploy"}); err != nil {
 			t.Fatal(err)
@@ -214,6 +208,11 @@ func testAuditedWritesCommitWithTheirEntryOrNotAtAll(t *testing.T, open Opener) 
 	ctx := context.Background()
 	ana := storage.Identity{Team: "T1", User: "UANA"}
 	sub := storage.Subscription{Team: "T1", Channel: "C1", StackUID: "s1", StackName: "shop", Subscriber: ana, Events: []string{"deploy.failed"}}
+	startWatch := func(t *testing.T, s Stores) {
+		if _, err := s.Watches.Start(ctx, storage.Watch{Owner: ana, StackUID: "s1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	tests := []struct {
 		name    string
 		prepare func(t *testing.T, s Stores)
@@ -232,12 +231,8 @@ func testAuditedWritesCommitWithTheirEntryOrNotAtAll(t *testing.T, open Opener) 
 			},
 		},
 		{
-			name: "Watches.Save",
-			prepare: func(t *testing.T, s Stores) {
-				if _, err := s.Watches.Start(ctx, storage.Watch{Owner: ana, StackUID: "s1"}); err != nil {
-					t.Fatal(err)
-				}
-			},
+			name:    "Watches.Save",
+			prepare: startWatch,
 			write: func(s Stores, e storage.AuditEntry) error {
 				w, err := s.Watches.ActiveForStack(ctx, "s1")
 				if err != nil {
@@ -252,12 +247,8 @@ func testAuditedWritesCommitWithTheirEntryOrNotAtAll(t *testing.T, open Opener) 
 			},
 		},
 		{
-			name: "Watches.Delete",
-			prepare: func(t *testing.T, s Stores) {
-				if _, err := s.Watches.Start(ctx, storage.Watch{Owner: ana, StackUID: "s1"}); err != nil {
-					t.Fatal(err)
-				}
-			},
+			name:    "Watches.Delete",
+			prepare: startWatch,
 			write: func(s Stores, e storage.AuditEntry) error {
 				w, err := s.Watches.ActiveForStack(ctx, "s1")
 				if err != nil {
@@ -367,7 +358,7 @@ func testAuditedWritesCommitWithTheirEntryOrNotAtAll(t *testing.T, open Opener) 
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			for _, audited := range []bool{true, false} {
-				s := open(t, NewClock().Now)
+				s := open(t, fakeclock.New().Now)
 				if tt.prepare != nil {
 					tt.prepare(t, s)
 				}
@@ -392,9 +383,8 @@ func testAuditedWritesCommitWithTheirEntryOrNotAtAll(t *testing.T, open Opener) 
 // A write that turns out not to change anything appends no entry: the
 // entry records the change, and there was none.
 func testAuditedWriteWithoutChangeAppendsNothing(t *testing.T, open Opener) {
-	t.Parallel()
+	s, _ := begin(t, open)
 	ctx := t.Context()
-	s := open(t, NewClock().Now)
 	ana, ben := storage.Identity{Team: "T1", User: "UANA"}, storage.Identity{Team: "T1", User: "UBEN"}
 	if _, err := s.Watches.Start(ctx, storage.Watch{Owner: ana, StackUID: "s1"}); err != nil {
 		t.Fatal(err)
@@ -426,8 +416,7 @@ func testAuditedWriteWithoutChangeAppendsNothing(t *testing.T, open Opener) {
 // Audit.Append's failures wrap storage.ErrNotAudited, so callers that audit a Cloud
 // 66 call before making it can tell the cause.
 func testAppendAuditFailureIsErrNotAudited(t *testing.T, open Opener) {
-	t.Parallel()
-	s := open(t, NewClock().Now)
+	s, _ := begin(t, open)
 	for _, e := range []storage.AuditEntry{unwritable, {}} {
 		if _, err := s.Audit.Append(t.Context(), e); !errors.Is(err, storage.ErrNotAudited) {
 			t.Errorf("Audit.Append(%+v): %v, want storage.ErrNotAudited", e, err)

@@ -1,8 +1,6 @@
 package storagetest
 
 import (
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -30,9 +28,7 @@ func mustFirstTime(t *testing.T, s Stores, key string, ttl time.Duration, want b
 }
 
 func testFirstTime(t *testing.T, open Opener) {
-	t.Parallel()
-	clock := NewClock()
-	s := open(t, clock.Now)
+	s, clock := begin(t, open)
 
 	mustFirstTime(t, s, "env-1", time.Minute, true)
 	mustFirstTime(t, s, "env-1", time.Minute, false)
@@ -47,8 +43,7 @@ func testFirstTime(t *testing.T, open Opener) {
 }
 
 func testFirstTimeInvalid(t *testing.T, open Opener) {
-	t.Parallel()
-	s := open(t, NewClock().Now)
+	s, _ := begin(t, open)
 	tests := []struct {
 		name string
 		key  string
@@ -69,33 +64,18 @@ func testFirstTimeInvalid(t *testing.T, open Opener) {
 }
 
 func testFirstTimeConcurrent(t *testing.T, open Opener) {
-	t.Parallel()
-	s := open(t, NewClock().Now)
-	var (
-		wg     sync.WaitGroup
-		firsts atomic.Int32
-	)
-	for range 32 {
-		wg.Go(func() {
-			ok, err := s.Dedup.FirstTime(t.Context(), "click-1", time.Minute)
-			if err != nil {
-				t.Error(err)
-			}
-			if ok {
-				firsts.Add(1)
-			}
-		})
-	}
-	wg.Wait()
-	if n := firsts.Load(); n != 1 {
-		t.Errorf("%d concurrent callers saw the key first, want exactly 1", n)
+	s, _ := begin(t, open)
+	firsts := winners(t, 32, func(int) (bool, error) {
+		return s.Dedup.FirstTime(t.Context(), "click-1", time.Minute)
+	})
+	if firsts != 1 {
+		t.Errorf("%d concurrent callers saw the key first, want exactly 1", firsts)
 	}
 }
 
 func testForget(t *testing.T, open Opener) {
-	t.Parallel()
+	s, _ := begin(t, open)
 	ctx := t.Context()
-	s := open(t, NewClock().Now)
 
 	mustFirstTime(t, s, "announce-1", time.Hour, true)
 	mustFirstTime(t, s, "announce-2", time.Hour, true)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"regexp"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -77,10 +76,8 @@ func sameIntent(a, b storage.Intent) bool {
 }
 
 func testIntentSingleUse(t *testing.T, open Opener) {
-	t.Parallel()
+	s, clock := begin(t, open)
 	ctx := t.Context()
-	clock := NewClock()
-	s := open(t, clock.Now)
 	alice := storage.Identity{Team: "T1", User: "UALICE"}
 
 	in := mustCreateIntent(t, s, testIntent(alice, "one"))
@@ -114,9 +111,8 @@ func testIntentSingleUse(t *testing.T, open Opener) {
 }
 
 func testIntentCheckRefusalKeepsIt(t *testing.T, open Opener) {
-	t.Parallel()
+	s, _ := begin(t, open)
 	ctx := t.Context()
-	s := open(t, NewClock().Now)
 	alice, bob := storage.Identity{Team: "T1", User: "UALICE"}, storage.Identity{Team: "T1", User: "UBOB"}
 	in := mustCreateIntent(t, s, testIntent(alice, "mine"))
 
@@ -141,10 +137,8 @@ func testIntentCheckRefusalKeepsIt(t *testing.T, open Opener) {
 }
 
 func testIntentExpired(t *testing.T, open Opener) {
-	t.Parallel()
+	s, clock := begin(t, open)
 	ctx := t.Context()
-	clock := NewClock()
-	s := open(t, clock.Now)
 	alice := storage.Identity{Team: "T1", User: "UALICE"}
 	in := mustCreateIntent(t, s, testIntent(alice, "late"))
 
@@ -171,9 +165,7 @@ func testIntentExpired(t *testing.T, open Opener) {
 }
 
 func testIntentExpiryIsBounded(t *testing.T, open Opener) {
-	t.Parallel()
-	clock := NewClock()
-	s := open(t, clock.Now)
+	s, clock := begin(t, open)
 	now := clock.Now()
 	tests := []struct {
 		name  string
@@ -203,40 +195,31 @@ func testIntentExpiryIsBounded(t *testing.T, open Opener) {
 }
 
 func testIntentConcurrentConsume(t *testing.T, open Opener) {
-	t.Parallel()
-	s := open(t, NewClock().Now)
+	s, _ := begin(t, open)
 	alice := storage.Identity{Team: "T1", User: "UALICE"}
 	in := mustCreateIntent(t, s, testIntent(alice, "race"))
 
 	const n = 16
-	var (
-		wg       sync.WaitGroup
-		wins     atomic.Int32
-		notFound atomic.Int32
-	)
-	for range n {
-		wg.Go(func() {
-			_, err := s.Intents.Consume(t.Context(), in.ID, onlyBy(alice))
-			switch {
-			case err == nil:
-				wins.Add(1)
-			case errors.Is(err, storage.ErrNotFound):
-				notFound.Add(1)
-			default:
-				t.Errorf("Intents.Consume: %v", err)
-			}
-		})
-	}
-	wg.Wait()
+	var wins, notFound atomic.Int32
+	atOnce(n, func(int) {
+		_, err := s.Intents.Consume(t.Context(), in.ID, onlyBy(alice))
+		switch {
+		case err == nil:
+			wins.Add(1)
+		case errors.Is(err, storage.ErrNotFound):
+			notFound.Add(1)
+		default:
+			t.Errorf("Intents.Consume: %v", err)
+		}
+	})
 	if wins.Load() != 1 || notFound.Load() != n-1 {
 		t.Errorf("%d consumers won and %d got storage.ErrNotFound, want 1 and %d", wins.Load(), notFound.Load(), n-1)
 	}
 }
 
 func testIntentInvalid(t *testing.T, open Opener) {
-	t.Parallel()
+	s, _ := begin(t, open)
 	ctx := t.Context()
-	s := open(t, NewClock().Now)
 	genuine := mustCreateIntent(t, s, testIntent(storage.Identity{Team: "T1", User: "U1"}, "genuine"))
 
 	t.Run("create", func(t *testing.T) {
@@ -293,10 +276,8 @@ func approve(user string) func(*storage.Intent) error {
 }
 
 func testUpdateIntent(t *testing.T, open Opener) {
-	t.Parallel()
+	s, _ := begin(t, open)
 	ctx := t.Context()
-	clock := NewClock()
-	s := open(t, clock.Now)
 	alice := storage.Identity{Team: "T1", User: "UALICE"}
 	in := mustCreateIntent(t, s, testIntent(alice, "approve"))
 
@@ -340,10 +321,8 @@ func testUpdateIntent(t *testing.T, open Opener) {
 }
 
 func testUpdateIntentRefusals(t *testing.T, open Opener) {
-	t.Parallel()
+	s, _ := begin(t, open)
 	ctx := t.Context()
-	clock := NewClock()
-	s := open(t, clock.Now)
 	alice := storage.Identity{Team: "T1", User: "UALICE"}
 
 	tests := []struct {
@@ -401,10 +380,8 @@ func testUpdateIntentRefusals(t *testing.T, open Opener) {
 }
 
 func testUpdateIntentExpired(t *testing.T, open Opener) {
-	t.Parallel()
+	s, clock := begin(t, open)
 	ctx := t.Context()
-	clock := NewClock()
-	s := open(t, clock.Now)
 	in := mustCreateIntent(t, s, testIntent(storage.Identity{Team: "T1", User: "UALICE"}, "late"))
 
 	clock.Advance(storage.IntentTTL)
@@ -424,24 +401,19 @@ func testUpdateIntentExpired(t *testing.T, open Opener) {
 }
 
 func testUpdateIntentConcurrent(t *testing.T, open Opener) {
-	t.Parallel()
-	s := open(t, NewClock().Now)
+	s, _ := begin(t, open)
 	in := mustCreateIntent(t, s, testIntent(storage.Identity{Team: "T1", User: "UALICE"}, "many"))
 
 	const n = 8
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			key := fmt.Sprintf("approval_%d", i)
-			if _, err := s.Intents.Update(t.Context(), in.ID, func(in *storage.Intent) error {
-				in.Params[key] = "yes"
-				return nil
-			}); err != nil {
-				t.Error(err)
-			}
-		})
-	}
-	wg.Wait()
+	atOnce(n, func(i int) {
+		key := fmt.Sprintf("approval_%d", i)
+		if _, err := s.Intents.Update(t.Context(), in.ID, func(in *storage.Intent) error {
+			in.Params[key] = "yes"
+			return nil
+		}); err != nil {
+			t.Error(err)
+		}
+	})
 	got, err := s.Intents.Get(t.Context(), in.ID)
 	if err != nil {
 		t.Fatal(err)

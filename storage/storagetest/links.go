@@ -20,10 +20,8 @@ func TestLinks(t *testing.T, open Opener) {
 }
 
 func testLinkRoundTrip(t *testing.T, open Opener) {
-	t.Parallel()
+	s, clock := begin(t, open)
 	ctx := t.Context()
-	clock := NewClock()
-	s := open(t, clock.Now)
 	expiry := clock.Now().Add(2 * time.Hour)
 
 	tests := []struct {
@@ -72,9 +70,8 @@ func linksEqual(a, b storage.Link) bool {
 }
 
 func testLinkLifecycle(t *testing.T, open Opener) {
-	t.Parallel()
+	s, _ := begin(t, open)
 	ctx := t.Context()
-	s := open(t, NewClock().Now)
 	a, b := storage.Identity{Team: "T1", User: "UA"}, storage.Identity{Team: "T1", User: "UB"}
 
 	if _, err := s.Links.Get(ctx, a); !errors.Is(err, storage.ErrNotFound) {
@@ -116,9 +113,8 @@ func testLinkLifecycle(t *testing.T, open Opener) {
 }
 
 func testLinkInvalidInput(t *testing.T, open Opener) {
-	t.Parallel()
+	s, _ := begin(t, open)
 	ctx := t.Context()
-	s := open(t, NewClock().Now)
 	bad := storage.Identity{Team: "T:1", User: "U1"}
 	if err := s.Links.Save(ctx, storage.Link{Identity: bad, AccessToken: "x"}); err == nil {
 		t.Error("Links.Save with an invalid identity succeeded")

@@ -2,8 +2,6 @@ package storagetest
 
 import (
 	"errors"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -35,10 +33,8 @@ func mustAcquire(t *testing.T, s Stores, l storage.Lock, wantAcquired bool) stor
 }
 
 func testLockLifecycle(t *testing.T, open Opener) {
-	t.Parallel()
+	s, clock := begin(t, open)
 	ctx := t.Context()
-	clock := NewClock()
-	s := open(t, clock.Now)
 	alice, bob := storage.Identity{Team: "T1", User: "UALICE"}, storage.Identity{Team: "T1", User: "UBOB"}
 	start := clock.Now()
 
@@ -89,10 +85,8 @@ func testLockLifecycle(t *testing.T, open Opener) {
 }
 
 func testListLocksPerTeam(t *testing.T, open Opener) {
-	t.Parallel()
+	s, clock := begin(t, open)
 	ctx := t.Context()
-	clock := NewClock()
-	s := open(t, clock.Now)
 	alice := storage.Identity{Team: "E1", User: "UALICE"}
 
 	// Acquired newest stack uid first, so oldest-first is not key order.
@@ -147,9 +141,8 @@ func testListLocksPerTeam(t *testing.T, open Opener) {
 }
 
 func testLockSameStackTwoTeams(t *testing.T, open Opener) {
-	t.Parallel()
+	s, _ := begin(t, open)
 	ctx := t.Context()
-	s := open(t, NewClock().Now)
 	a, b := storage.Identity{Team: "T1", User: "UA"}, storage.Identity{Team: "T2", User: "UB"}
 
 	mustAcquire(t, s, storage.Lock{Team: "T1", StackUID: "shared", Owner: a, Reason: "one"}, true)
@@ -165,34 +158,20 @@ func testLockSameStackTwoTeams(t *testing.T, open Opener) {
 }
 
 func testLockConcurrentAcquire(t *testing.T, open Opener) {
-	t.Parallel()
-	s := open(t, NewClock().Now)
-	var (
-		wg   sync.WaitGroup
-		wins atomic.Int32
-	)
-	for i := range 16 {
-		wg.Go(func() {
-			owner := storage.Identity{Team: "T1", User: "U" + string(rune('A'+i))}
-			_, acquired, err := s.Locks.Acquire(t.Context(), storage.Lock{Team: "T1", StackUID: "s1", Owner: owner})
-			if err != nil {
-				t.Error(err)
-			}
-			if acquired {
-				wins.Add(1)
-			}
-		})
-	}
-	wg.Wait()
-	if n := wins.Load(); n != 1 {
-		t.Errorf("%d of 16 people acquired the lock, want 1", n)
+	s, _ := begin(t, open)
+	wins := winners(t, 16, func(i int) (bool, error) {
+		owner := storage.Identity{Team: "T1", User: "U" + string(rune('A'+i))}
+		_, acquired, err := s.Locks.Acquire(t.Context(), storage.Lock{Team: "T1", StackUID: "s1", Owner: owner})
+		return acquired, err
+	})
+	if wins != 1 {
+		t.Errorf("%d of 16 people acquired the lock, want 1", wins)
 	}
 }
 
 func testLockInvalid(t *testing.T, open Opener) {
-	t.Parallel()
+	s, _ := begin(t, open)
 	ctx := t.Context()
-	s := open(t, NewClock().Now)
 	owner := storage.Identity{Team: "T1", User: "U1"}
 	tests := []struct {
 		name string

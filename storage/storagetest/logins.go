@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"regexp"
-	"sync"
 	"testing"
 	"time"
 
@@ -48,10 +47,8 @@ func mustCreateState(t *testing.T, s Stores, p storage.PendingLogin) string {
 }
 
 func testLoginStateSingleUse(t *testing.T, open Opener) {
-	t.Parallel()
+	s, clock := begin(t, open)
 	ctx := t.Context()
-	clock := NewClock()
-	s := open(t, clock.Now)
 	id := storage.Identity{Team: "T1", User: "U1"}
 	want := testPending(id, "one")
 
@@ -85,26 +82,13 @@ func testLoginStateSingleUse(t *testing.T, open Opener) {
 }
 
 func testLoginStateConcurrentConsume(t *testing.T, open Opener) {
-	t.Parallel()
-	s := open(t, NewClock().Now)
+	s, _ := begin(t, open)
 	state := mustCreateState(t, s, testPending(storage.Identity{Team: "T1", User: "U1"}, "race"))
 
-	const n = 16
-	var (
-		wg        sync.WaitGroup
-		mu        sync.Mutex
-		successes int
-	)
-	for range n {
-		wg.Go(func() {
-			if _, err := s.Logins.Consume(t.Context(), state); err == nil {
-				mu.Lock()
-				successes++
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
+	successes := winners(t, 16, func(int) (bool, error) {
+		_, err := s.Logins.Consume(t.Context(), state)
+		return err == nil, nil
+	})
 	if successes != 1 {
 		t.Errorf("%d concurrent consumers succeeded, want exactly 1", successes)
 	}
@@ -126,9 +110,7 @@ func testLoginStateExpired(t *testing.T, open Opener) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			clock := NewClock()
-			s := open(t, clock.Now)
+			s, clock := begin(t, open)
 			id := storage.Identity{Team: "T1", User: "U1"}
 			state := mustCreateState(t, s, testPending(id, "late"))
 
@@ -155,10 +137,8 @@ func testLoginStateExpired(t *testing.T, open Opener) {
 }
 
 func testLoginStateExpiryCanOnlyShrink(t *testing.T, open Opener) {
-	t.Parallel()
+	s, clock := begin(t, open)
 	ctx := t.Context()
-	clock := NewClock()
-	s := open(t, clock.Now)
 
 	p := testPending(storage.Identity{Team: "T1", User: "U1"}, "long")
 	p.ExpiresAt = clock.Now().Add(24 * time.Hour)
@@ -182,9 +162,8 @@ func testLoginStateExpiryCanOnlyShrink(t *testing.T, open Opener) {
 }
 
 func testLoginStateRejectsForgeries(t *testing.T, open Opener) {
-	t.Parallel()
+	s, _ := begin(t, open)
 	ctx := t.Context()
-	s := open(t, NewClock().Now)
 	genuine := mustCreateState(t, s, testPending(storage.Identity{Team: "T1", User: "U1"}, "genuine"))
 
 	random := make([]byte, 32)
@@ -222,9 +201,8 @@ func testLoginStateRejectsForgeries(t *testing.T, open Opener) {
 }
 
 func testPendingLoginOutOfBand(t *testing.T, open Opener) {
-	t.Parallel()
+	s, _ := begin(t, open)
 	ctx := t.Context()
-	s := open(t, NewClock().Now)
 	id := storage.Identity{Team: "E1", User: "W1"}
 
 	first := mustCreateState(t, s, testPending(id, "first"))
@@ -265,10 +243,8 @@ func testPendingLoginOutOfBand(t *testing.T, open Opener) {
 }
 
 func testPeekLoginStateDoesNotConsume(t *testing.T, open Opener) {
-	t.Parallel()
+	s, clock := begin(t, open)
 	ctx := t.Context()
-	clock := NewClock()
-	s := open(t, clock.Now)
 	want := testPending(storage.Identity{Team: "T1", User: "U1"}, "peek")
 	state := mustCreateState(t, s, want)
 

@@ -52,10 +52,8 @@ func outboxIDs(items []storage.OutboxItem) []uint64 {
 }
 
 func testOutbox(t *testing.T, open Opener) {
-	t.Parallel()
+	s, clock := begin(t, open)
 	ctx := t.Context()
-	clock := NewClock()
-	s := open(t, clock.Now)
 
 	// Payloads are bytes, not text: a webhook body need not be UTF-8.
 	a := mustEnqueue(t, s, "cloud66.webhook", `{"event":"deploy.succeeded"}`)
@@ -126,8 +124,7 @@ func testOutbox(t *testing.T, open Opener) {
 }
 
 func testOutboxPayloadIsCopied(t *testing.T, open Opener) {
-	t.Parallel()
-	s := open(t, NewClock().Now)
+	s, _ := begin(t, open)
 	buf := []byte("original")
 	it, err := s.Outbox.Enqueue(t.Context(), "api.notify", buf)
 	if err != nil {
@@ -143,10 +140,8 @@ func testOutboxPayloadIsCopied(t *testing.T, open Opener) {
 }
 
 func testOutboxSurvivesReopen(t *testing.T, open Opener) {
-	t.Parallel()
+	s, clock := begin(t, open)
 	ctx := t.Context()
-	clock := NewClock()
-	s := open(t, clock.Now)
 	done := mustEnqueue(t, s, "cloud66.webhook", "done")
 	kept := mustEnqueue(t, s, "cloud66.webhook", "kept")
 	if err := s.Outbox.Ack(ctx, done.ID); err != nil {
@@ -167,10 +162,8 @@ func testOutboxSurvivesReopen(t *testing.T, open Opener) {
 }
 
 func testOutboxThousand(t *testing.T, open Opener) {
-	t.Parallel()
+	s, clock := begin(t, open)
 	ctx := t.Context()
-	clock := NewClock()
-	s := open(t, clock.Now)
 	const n = 1000
 	for i := range n {
 		mustEnqueue(t, s, "api.notify", fmt.Sprintf(`{"n":%d}`, i))
@@ -215,10 +208,8 @@ func testOutboxThousand(t *testing.T, open Opener) {
 // write: the item keeps its targets through Outbox.Pending, Outbox.Retry and
 // a reopen, and Seen finds the key, until its ttl runs out.
 func testMarkOutboxDone(t *testing.T, open Opener) {
-	t.Parallel()
+	s, clock := begin(t, open)
 	ctx := t.Context()
-	clock := NewClock()
-	s := open(t, clock.Now)
 	it := mustEnqueue(t, s, "notify.event", `{}`)
 
 	if seen, err := s.Dedup.Seen(ctx, "notify:T1:C1:deploy:x"); err != nil || seen {
@@ -279,8 +270,7 @@ func testMarkOutboxDone(t *testing.T, open Opener) {
 }
 
 func testMarkOutboxDoneInvalid(t *testing.T, open Opener) {
-	t.Parallel()
-	s := open(t, NewClock().Now)
+	s, _ := begin(t, open)
 	it := mustEnqueue(t, s, "notify.event", `{}`)
 	tests := []struct {
 		name, target, key string

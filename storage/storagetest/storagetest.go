@@ -18,9 +18,11 @@ package storagetest
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/c66bot/c66bot/internal/fakeclock"
 	"github.com/c66bot/c66bot/storage"
 )
 
@@ -151,30 +153,40 @@ type (
 	}
 )
 
-// Clock is a clock that moves only when told to, so suites step past
-// expiries without sleeping. Its methods are safe for concurrent use.
-type Clock struct {
-	mu  sync.Mutex
-	now time.Time
+// begin starts a test of a suite: it marks t parallel and opens a fresh
+// database on a clock of its own, which it returns for stepping past
+// expiries.
+func begin(t *testing.T, open Opener) (Stores, *fakeclock.Clock) {
+	t.Helper()
+	t.Parallel()
+	clock := fakeclock.New()
+	return open(t, clock.Now), clock
 }
 
-// NewClock returns a Clock at a fixed instant, 2025-06-01 12:00 UTC.
-func NewClock() *Clock {
-	return &Clock{now: time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)}
+// atOnce calls call(0) … call(n-1) concurrently and returns once all have
+// returned: the races a store must settle in one transaction.
+func atOnce(n int, call func(i int)) {
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { call(i) })
+	}
+	wg.Wait()
 }
 
-// Now returns the clock's time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-// Advance moves the clock on by d.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
+// winners calls try(0) … try(n-1) concurrently and returns how many
+// reported a win; an error from try fails t.
+func winners(t *testing.T, n int, try func(i int) (bool, error)) int {
+	var wins atomic.Int32
+	atOnce(n, func(i int) {
+		won, err := try(i)
+		if err != nil {
+			t.Error(err)
+		}
+		if won {
+			wins.Add(1)
+		}
+	})
+	return int(wins.Load())
 }
 
 // subtest is one named test of a suite.

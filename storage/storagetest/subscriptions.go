@@ -65,10 +65,8 @@ func stackUIDs(subs []storage.Subscription) []string {
 }
 
 func testSubscribeUpsert(t *testing.T, open Opener) {
-	t.Parallel()
+	s, clock := begin(t, open)
 	ctx := t.Context()
-	clock := NewClock()
-	s := open(t, clock.Now)
 
 	first, secret1 := mustSubscribe(t, s, testSubscription("T1", "C1", "s1", "Shop"))
 	if !subscriptionIDFormat.MatchString(first.ID) {
@@ -127,9 +125,8 @@ func testSubscribeUpsert(t *testing.T, open Opener) {
 }
 
 func testUnsubscribe(t *testing.T, open Opener) {
-	t.Parallel()
+	s, _ := begin(t, open)
 	ctx := t.Context()
-	s := open(t, NewClock().Now)
 	sub, secret := mustSubscribe(t, s, testSubscription("T1", "C1", "s1", "Shop"))
 	other, otherSecret := mustSubscribe(t, s, testSubscription("T1", "C1", "", ""))
 
@@ -159,9 +156,8 @@ func testUnsubscribe(t *testing.T, open Opener) {
 }
 
 func testChannelSubscriptions(t *testing.T, open Opener) {
-	t.Parallel()
+	s, _ := begin(t, open)
 	ctx := t.Context()
-	s := open(t, NewClock().Now)
 	for _, sub := range []storage.Subscription{
 		testSubscription("T1", "C1", "s-zeta", "Zeta"),
 		testSubscription("T1", "C1", "s-alpha", "Alpha"),
@@ -219,10 +215,8 @@ func testChannelSubscriptions(t *testing.T, open Opener) {
 }
 
 func testPauseResumeChannel(t *testing.T, open Opener) {
-	t.Parallel()
+	s, clock := begin(t, open)
 	ctx := t.Context()
-	clock := NewClock()
-	s := open(t, clock.Now)
 	mustSubscribe(t, s, testSubscription("T1", "C1", "s1", "One"))
 	mustSubscribe(t, s, testSubscription("T1", "C1", "s2", "Two"))
 	mustSubscribe(t, s, testSubscription("T1", "C2", "s1", "One"))
@@ -291,10 +285,8 @@ func testPauseResumeChannel(t *testing.T, open Opener) {
 }
 
 func testMarkWebhookSeen(t *testing.T, open Opener) {
-	t.Parallel()
+	s, clock := begin(t, open)
 	ctx := t.Context()
-	clock := NewClock()
-	s := open(t, clock.Now)
 	sub, secret := mustSubscribe(t, s, testSubscription("T1", "C1", "s1", "Shop"))
 	seen := func() time.Time {
 		t.Helper()
@@ -345,9 +337,8 @@ func testMarkWebhookSeen(t *testing.T, open Opener) {
 }
 
 func testSubscriptionInvalid(t *testing.T, open Opener) {
-	t.Parallel()
+	s, _ := begin(t, open)
 	ctx := t.Context()
-	s := open(t, NewClock().Now)
 	_, genuine := mustSubscribe(t, s, testSubscription("T1", "C1", "s1", "Shop"))
 
 	t.Run("subscribe", func(t *testing.T) {

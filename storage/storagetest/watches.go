@@ -95,10 +95,8 @@ func sameWatch(a, b storage.Watch) bool {
 }
 
 func testStartWatchClaimsStack(t *testing.T, open Opener) {
-	t.Parallel()
+	s, clock := begin(t, open)
 	ctx := t.Context()
-	clock := NewClock()
-	s := open(t, clock.Now)
 	alice, bob := storage.Identity{Team: "T1", User: "UALICE"}, storage.Identity{Team: "T1", User: "UBOB"}
 
 	first := mustStartWatch(t, s, testWatch(alice, "s1"))
@@ -136,10 +134,8 @@ func testStartWatchClaimsStack(t *testing.T, open Opener) {
 }
 
 func testSaveWatchFinishFreesStack(t *testing.T, open Opener) {
-	t.Parallel()
+	s, clock := begin(t, open)
 	ctx := t.Context()
-	clock := NewClock()
-	s := open(t, clock.Now)
 	alice := storage.Identity{Team: "T1", User: "UALICE"}
 	w := mustStartWatch(t, s, testWatch(alice, "s1"))
 
@@ -198,9 +194,8 @@ func testSaveWatchFinishFreesStack(t *testing.T, open Opener) {
 }
 
 func testDeleteWatchFreesStack(t *testing.T, open Opener) {
-	t.Parallel()
+	s, _ := begin(t, open)
 	ctx := t.Context()
-	s := open(t, NewClock().Now)
 	alice := storage.Identity{Team: "T1", User: "UALICE"}
 	w := mustStartWatch(t, s, testWatch(alice, "s1"))
 
@@ -220,31 +215,26 @@ func testDeleteWatchFreesStack(t *testing.T, open Opener) {
 }
 
 func testStartWatchConcurrent(t *testing.T, open Opener) {
-	t.Parallel()
-	s := open(t, NewClock().Now)
+	s, _ := begin(t, open)
 	const n = 16
 	var (
-		wg      sync.WaitGroup
 		mu      sync.Mutex
 		winners []string
 		holders = map[string]int{} // id returned with storage.ErrStackBusy
 	)
-	for i := range n {
-		wg.Go(func() {
-			w, err := s.Watches.Start(t.Context(), testWatch(storage.Identity{Team: "T1", User: "U" + string(rune('A'+i))}, "s1"))
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err == nil:
-				winners = append(winners, w.ID)
-			case errors.Is(err, storage.ErrStackBusy):
-				holders[w.ID]++
-			default:
-				t.Error(err)
-			}
-		})
-	}
-	wg.Wait()
+	atOnce(n, func(i int) {
+		w, err := s.Watches.Start(t.Context(), testWatch(storage.Identity{Team: "T1", User: "U" + string(rune('A'+i))}, "s1"))
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case err == nil:
+			winners = append(winners, w.ID)
+		case errors.Is(err, storage.ErrStackBusy):
+			holders[w.ID]++
+		default:
+			t.Error(err)
+		}
+	})
 	if len(winners) != 1 {
 		t.Fatalf("%d concurrent Watches.Start calls succeeded, want exactly 1", len(winners))
 	}
@@ -257,10 +247,8 @@ func testStartWatchConcurrent(t *testing.T, open Opener) {
 }
 
 func testWatchSurvivesRestart(t *testing.T, open Opener) {
-	t.Parallel()
+	s, clock := begin(t, open)
 	ctx := t.Context()
-	clock := NewClock()
-	s := open(t, clock.Now)
 	alice := storage.Identity{Team: "E1", User: "WALICE"}
 
 	// Every field set, to check the whole record round-trips.
@@ -296,8 +284,7 @@ func testWatchSurvivesRestart(t *testing.T, open Opener) {
 }
 
 func testStartWatchInvalid(t *testing.T, open Opener) {
-	t.Parallel()
-	s := open(t, NewClock().Now)
+	s, _ := begin(t, open)
 	alice := storage.Identity{Team: "T1", User: "UALICE"}
 	tests := []struct {
 		name string
@@ -322,10 +309,8 @@ func testStartWatchInvalid(t *testing.T, open Opener) {
 }
 
 func testWatchesForStack(t *testing.T, open Opener) {
-	t.Parallel()
+	s, clock := begin(t, open)
 	ctx := t.Context()
-	clock := NewClock()
-	s := open(t, clock.Now)
 	ana := storage.Identity{Team: "T1", User: "U1"}
 
 	old, err := s.Watches.Start(ctx, testWatch(ana, "shop"))
