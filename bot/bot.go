@@ -208,8 +208,32 @@ func (c *Config) Validate() error {
 
 // Bot is a running c66bot.
 type Bot struct {
-	cfg Config
-	log *slog.Logger
+	cfg      Config
+	log      *slog.Logger
+	accounts *accounts.Service
+	deploys  *deploy.Service
+	notifier *notify.Service
+	poster   *poster
+	groups   *groupResolver
+	router   *commands.Router
+	api      *slack.Client
+	socket   *socketmode.Client
+	listener net.Listener
+	server   *http.Server
+	pool     *pool
+	replies  *replier
+	seen     *seenSet
+	// metrics is this bot's own registry and metrics, served at /metrics.
+	metrics *metrics.Metrics
+	// cookieKey binds a login to the browser that started it.
+	cookieKey []byte
+	// slackSignIn proves who a browser is (redirect flow only).
+	slackSignIn *accounts.SlackSignIn
+	// refusals limits and aggregates failed unauthenticated requests.
+	refusals *refusalLimiter
+
+	connected atomic.Bool
+
 	// db is the database New opens and Run closes. The handlers reach it
 	// through the fields below, each typed by the interface the file that
 	// uses it declares.
@@ -221,29 +245,6 @@ type Bot struct {
 	auditLog      auditLog
 	admin         adminDatabase
 	links         LinkCounter
-	accounts      *accounts.Service
-	deploys       *deploy.Service
-	notifier      *notify.Service
-	poster        *poster
-	groups        *groupResolver
-	router        *commands.Router
-	api           *slack.Client
-	socket        *socketmode.Client
-	listener      net.Listener
-	server        *http.Server
-	pool          *pool
-	replies       *replier
-	seen          *seenSet
-	// metrics is this bot's own registry and metrics, served at /metrics.
-	metrics *metrics.Metrics
-	// cookieKey binds a login to the browser that started it.
-	cookieKey []byte
-	// slackSignIn proves who a browser is (redirect flow only).
-	slackSignIn *accounts.SlackSignIn
-	// refusals limits and aggregates failed unauthenticated requests.
-	refusals *refusalLimiter
-
-	connected atomic.Bool
 }
 
 // New builds a Bot: opens the database, and wires accounts, commands, the
