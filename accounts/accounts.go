@@ -34,22 +34,34 @@ var (
 	ErrNoPendingLogin = errors.New("accounts: no pending login")
 )
 
-// Store is the part of storage this package uses. SaveLink and DeleteLink
-// write the audit entries they are given in the same transaction, and fail
-// with storage.ErrNotAudited, changing nothing, when they cannot.
-type Store interface {
-	SaveLink(ctx context.Context, l storage.Link, audit ...storage.AuditEntry) error
-	GetLink(ctx context.Context, id storage.Identity) (storage.Link, error)
-	DeleteLink(ctx context.Context, id storage.Identity, audit ...storage.AuditEntry) (bool, error)
-	CreateLoginState(ctx context.Context, p storage.PendingLogin) (string, error)
-	PeekLoginState(ctx context.Context, state string) (storage.PendingLogin, error)
-	ConsumeLoginState(ctx context.Context, state string) (storage.PendingLogin, error)
-	ConsumePendingLoginFor(ctx context.Context, id storage.Identity) (storage.PendingLogin, error)
+// LinkStore is where people's Cloud 66 links live; *storage.LinkStore
+// satisfies it. Save and Delete write the audit entries they are given in
+// the same transaction, and fail with storage.ErrNotAudited, changing
+// nothing, when they cannot.
+type LinkStore interface {
+	Save(ctx context.Context, l storage.Link, audit ...storage.AuditEntry) error
+	Get(ctx context.Context, id storage.Identity) (storage.Link, error)
+	Delete(ctx context.Context, id storage.Identity, audit ...storage.AuditEntry) (bool, error)
+}
+
+// LoginStore is where pending logins (the OAuth states) live;
+// *storage.LoginStore satisfies it.
+type LoginStore interface {
+	Create(ctx context.Context, p storage.PendingLogin) (string, error)
+	Peek(ctx context.Context, state string) (storage.PendingLogin, error)
+	Consume(ctx context.Context, state string) (storage.PendingLogin, error)
+	ConsumeFor(ctx context.Context, id storage.Identity) (storage.PendingLogin, error)
+}
+
+// Stores are where accounts keeps links and pending logins.
+type Stores struct {
+	Links  LinkStore
+	Logins LoginStore
 }
 
 // Config wires a Service.
 type Config struct {
-	Store Store
+	Stores
 	// OAuth is the Cloud 66 OAuth configuration; its RedirectURL decides the
 	// flow: the bot's callback, or cloud66.OOBRedirectURL for copy and paste.
 	OAuth *oauth2.Config
@@ -117,7 +129,7 @@ func (s *Service) BeginLogin(ctx context.Context, r LoginRequest) (LoginStart, e
 		CreatedAt:   now,
 		ExpiresAt:   now.Add(storage.StateTTL),
 	}
-	state, err := s.cfg.Store.CreateLoginState(ctx, p)
+	state, err := s.cfg.Logins.Create(ctx, p)
 	if err != nil {
 		return LoginStart{}, fmt.Errorf("accounts: begin login: %w", err)
 	}
@@ -133,7 +145,7 @@ func (s *Service) BeginLogin(ctx context.Context, r LoginRequest) (LoginStart, e
 // it, and rebuilds its Cloud 66 authorize URL (the bot's start page sends
 // the browser there after the person confirms who they are).
 func (s *Service) Pending(ctx context.Context, state string) (storage.PendingLogin, string, error) {
-	p, err := s.cfg.Store.PeekLoginState(ctx, state)
+	p, err := s.cfg.Logins.Peek(ctx, state)
 	if err != nil {
 		return storage.PendingLogin{}, "", fmt.Errorf("accounts: pending login: %w", err)
 	}
@@ -165,7 +177,7 @@ type Linked struct {
 // CompleteCallback finishes the redirect flow: the state is consumed first,
 // so a replayed, expired or forged state never reaches the token endpoint.
 func (s *Service) CompleteCallback(ctx context.Context, state, code string) (Linked, error) {
-	p, err := s.cfg.Store.ConsumeLoginState(ctx, state)
+	p, err := s.cfg.Logins.Consume(ctx, state)
 	if err != nil {
 		return Linked{}, fmt.Errorf("accounts: callback: %w", err)
 	}
@@ -178,7 +190,7 @@ func (s *Service) CompleteOutOfBand(ctx context.Context, id storage.Identity, co
 	if len(strings.TrimSpace(code)) > MaxCodeLength {
 		return Linked{}, ErrCodeTooLong
 	}
-	p, err := s.cfg.Store.ConsumePendingLoginFor(ctx, id)
+	p, err := s.cfg.Logins.ConsumeFor(ctx, id)
 	if err != nil {
 		if errors.Is(err, storage.ErrStateInvalid) || errors.Is(err, storage.ErrNotFound) {
 			return Linked{}, ErrNoPendingLogin
@@ -236,7 +248,7 @@ func (s *Service) complete(ctx context.Context, p storage.PendingLogin, code str
 	if link.Account != "" {
 		e.Args["account"] = link.Account
 	}
-	if err := s.cfg.Store.SaveLink(ctx, link, e); err != nil {
+	if err := s.cfg.Links.Save(ctx, link, e); err != nil {
 		return Linked{}, fmt.Errorf("accounts: save link: %w", err)
 	}
 	return linked, nil
@@ -275,7 +287,7 @@ func AccountNames(stacks []cloud66.Stack) string {
 
 // Link returns the person's link, or ErrNotLinked.
 func (s *Service) Link(ctx context.Context, id storage.Identity) (storage.Link, error) {
-	l, err := s.cfg.Store.GetLink(ctx, id)
+	l, err := s.cfg.Links.Get(ctx, id)
 	if errors.Is(err, storage.ErrNotFound) {
 		return storage.Link{}, ErrNotLinked
 	}
@@ -289,7 +301,7 @@ func (s *Service) Link(ctx context.Context, id storage.Identity) (storage.Link, 
 // documents no revocation endpoint, so the token is revoked by the person
 // under Authorized Apps. Audited as "logout" with the deletion.
 func (s *Service) Unlink(ctx context.Context, id storage.Identity) (bool, error) {
-	existed, err := s.cfg.Store.DeleteLink(ctx, id, auditEntry(id, "logout", "unlinked"))
+	existed, err := s.cfg.Links.Delete(ctx, id, auditEntry(id, "logout", "unlinked"))
 	if err != nil {
 		return false, fmt.Errorf("accounts: unlink: %w", err)
 	}
@@ -302,7 +314,7 @@ func (s *Service) Unlink(ctx context.Context, id storage.Identity) (bool, error)
 func (s *Service) DropLink(ctx context.Context, id storage.Identity, why string) (bool, error) {
 	e := auditEntry(id, "unlink", "dropped")
 	e.Detail = why
-	existed, err := s.cfg.Store.DeleteLink(ctx, id, e)
+	existed, err := s.cfg.Links.Delete(ctx, id, e)
 	if err != nil {
 		return false, fmt.Errorf("accounts: drop link: %w", err)
 	}

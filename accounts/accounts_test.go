@@ -18,7 +18,7 @@ import (
 
 const callback = "https://bot.example.com/oauth/callback"
 
-func setup(t *testing.T, redirect string) (*accounts.Service, *cloud66test.Server, *storage.Store) {
+func setup(t *testing.T, redirect string) (*accounts.Service, *cloud66test.Server, *storage.DB) {
 	t.Helper()
 	c66 := cloud66test.Start(t, cloud66test.WithRedirectURI(callback))
 	key := make([]byte, 32)
@@ -29,7 +29,7 @@ func setup(t *testing.T, redirect string) (*accounts.Service, *cloud66test.Serve
 	}
 	t.Cleanup(func() { store.Close() })
 	svc := accounts.New(accounts.Config{
-		Store: store,
+		Stores: accounts.Stores{Links: store.Links(), Logins: store.Logins()},
 		OAuth: cloud66.OAuthConfig(cloud66.OAuthSettings{BaseURL: c66.URL, ClientID: c66.ClientID, ClientSecret: c66.ClientSecret,
 			RedirectURL: redirect, Scopes: []string{"public", "redeploy"}}),
 		Cloud66URL: c66.URL,
@@ -179,7 +179,7 @@ func TestUnlinkAndNotLinked(t *testing.T) {
 	if _, err := svc.Client(t.Context(), ana); !errors.Is(err, accounts.ErrNotLinked) {
 		t.Fatalf("Client unlinked = %v", err)
 	}
-	if err := store.SaveLink(t.Context(), storage.Link{Identity: ana, AccessToken: "tok"}); err != nil {
+	if err := store.Links().Save(t.Context(), storage.Link{Identity: ana, AccessToken: "tok"}); err != nil {
 		t.Fatal(err)
 	}
 	existed, err := svc.Unlink(t.Context(), ana)

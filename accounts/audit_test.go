@@ -46,7 +46,7 @@ func TestLinkLogoutAndDropAreAudited(t *testing.T) {
 	}
 
 	var got []storage.AuditEntry
-	if err := store.ScanAudit(ctx, time.Time{}, func(e storage.AuditEntry) error {
+	if err := store.Audit().Scan(ctx, time.Time{}, func(e storage.AuditEntry) error {
 		got = append(got, e)
 		return nil
 	}); err != nil {

@@ -267,7 +267,7 @@ func atHash(access string) string {
 // AbandonLogin spends a pending login that must not go on (its link was
 // opened by someone else) and returns it, so its owner can be told.
 func (s *Service) AbandonLogin(ctx context.Context, state string) (storage.PendingLogin, error) {
-	p, err := s.cfg.Store.ConsumeLoginState(ctx, state)
+	p, err := s.cfg.Logins.Consume(ctx, state)
 	if err != nil {
 		return storage.PendingLogin{}, fmt.Errorf("accounts: abandon login: %w", err)
 	}

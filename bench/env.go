@@ -88,12 +88,12 @@ func seed(path string, key []byte, c66 *cloud66test.Server, sp seedSpec) (int64,
 			Scopes:      []string{"public", "redeploy"},
 			Account:     "Acme",
 		}
-		if err := st.SaveLink(ctx, l); err != nil {
+		if err := st.Links().Save(ctx, l); err != nil {
 			return closeErr(err)
 		}
 	}
 	for i := range sp.watches {
-		_, err := st.StartWatch(ctx, storage.Watch{
+		_, err := st.Watches().Start(ctx, storage.Watch{
 			Owner:         storage.Identity{Team: benchTeam, User: person(i % max(sp.people, 1))},
 			Channel:       bottest.ChannelGeneral,
 			StackUID:      watchStack(i),
@@ -103,7 +103,7 @@ func seed(path string, key []byte, c66 *cloud66test.Server, sp seedSpec) (int64,
 			UserReference: fmt.Sprintf("c66bot-bench-%05d", i),
 			ActionID:      int64(900000 + i),
 			DeploymentID:  int64(800000 + i),
-			State:         "deploying",
+			State:         storage.WatchDeploying,
 		})
 		if err != nil {
 			return closeErr(err)
@@ -113,7 +113,7 @@ func seed(path string, key []byte, c66 *cloud66test.Server, sp seedSpec) (int64,
 		stacks := c66.Stacks()
 		for i := range sp.subscriptions {
 			s := stacks[i%len(stacks)]
-			_, _, err := st.Subscribe(ctx, storage.Subscription{
+			_, _, err := st.Subscriptions().Subscribe(ctx, storage.Subscription{
 				Team:        benchTeam,
 				Channel:     subChannel(i),
 				StackUID:    s.UID,

@@ -13,7 +13,7 @@ import (
 )
 
 // runStorage measures target 5: one token lookup and unseal
-// (storage.GetLink, what every Cloud 66 command pays first) among -linked
+// (storage.LinkStore.Get, what every Cloud 66 command pays first) among -linked
 // people, with testing.Benchmark, and the database size for that many.
 func runStorage(ctx context.Context, o *options, r *scenarioResult) error {
 	dir, err := tempDir(o.tmp)
@@ -51,7 +51,7 @@ func runStorage(ctx context.Context, o *options, r *scenarioResult) error {
 		for b.Loop() {
 			// A different person each time, spread over the whole file,
 			// rather than one hot key.
-			if _, err := st.GetLink(ctx, ids[(i*7919)%len(ids)]); err != nil {
+			if _, err := st.Links().Get(ctx, ids[(i*7919)%len(ids)]); err != nil {
 				failed = err
 				b.FailNow()
 			}

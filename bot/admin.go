@@ -47,12 +47,12 @@ func (b *Bot) serveAdmin(ctx context.Context) error {
 			since = t
 		}
 		w.Header().Set("Content-Type", "application/x-ndjson")
-		if err := WriteAudit(r.Context(), b.store, w, since, q.Get("stack")); err != nil {
+		if err := WriteAudit(r.Context(), b.auditLog, w, since, q.Get("stack")); err != nil {
 			b.log.Warn("admin audit failed", "error", err.Error())
 		}
 	})
 	mux.HandleFunc("GET /tokens", func(w http.ResponseWriter, r *http.Request) {
-		if err := WriteTokens(r.Context(), b.store, w); err != nil {
+		if err := WriteTokens(r.Context(), b.apiTokens, w); err != nil {
 			writeJSONError(w, http.StatusInternalServerError, err.Error())
 		}
 	})
@@ -65,7 +65,7 @@ func (b *Bot) serveAdmin(ctx context.Context) error {
 			writeJSONError(w, http.StatusBadRequest, "body must be {\"name\", \"scopes\"}")
 			return
 		}
-		token, err := CreateToken(r.Context(), b.store, req.Name, req.Scopes)
+		token, err := CreateToken(r.Context(), b.apiTokens, req.Name, req.Scopes)
 		if err != nil {
 			writeJSONError(w, http.StatusBadRequest, err.Error())
 			return
@@ -74,7 +74,7 @@ func (b *Bot) serveAdmin(ctx context.Context) error {
 		_ = json.NewEncoder(w).Encode(map[string]string{"token": token})
 	})
 	mux.HandleFunc("DELETE /tokens/{name}", func(w http.ResponseWriter, r *http.Request) {
-		if _, err := RevokeToken(r.Context(), b.store, r.PathValue("name")); err != nil {
+		if _, err := RevokeToken(r.Context(), b.apiTokens, r.PathValue("name")); err != nil {
 			status := http.StatusInternalServerError
 			if errors.Is(err, storage.ErrNotFound) {
 				status = http.StatusNotFound
@@ -86,7 +86,7 @@ func (b *Bot) serveAdmin(ctx context.Context) error {
 	})
 	mux.HandleFunc("GET /backup", b.adminBackup)
 	mux.HandleFunc("POST /rekey", func(w http.ResponseWriter, r *http.Request) {
-		rep, err := Rekey(r.Context(), b.store)
+		rep, err := Rekey(r.Context(), b.admin, b.auditLog)
 		if err != nil {
 			writeJSONError(w, http.StatusInternalServerError, err.Error())
 			return
@@ -95,7 +95,7 @@ func (b *Bot) serveAdmin(ctx context.Context) error {
 		_ = json.NewEncoder(w).Encode(rep)
 	})
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
-		st, err := Status(r.Context(), b.store)
+		st, err := Status(r.Context(), b.admin, b.links)
 		if err != nil {
 			writeJSONError(w, http.StatusInternalServerError, err.Error())
 			return
@@ -162,9 +162,9 @@ func listenUnixPrivate(path string, listen func(network, address string) (net.Li
 	return ln, nil
 }
 
-// AuditSource is what WriteAudit reads.
+// AuditSource is what WriteAudit reads; *storage.AuditStore satisfies it.
 type AuditSource interface {
-	ScanAudit(ctx context.Context, since time.Time, fn func(storage.AuditEntry) error) error
+	Scan(ctx context.Context, since time.Time, fn func(storage.AuditEntry) error) error
 }
 
 // WriteAudit writes audit entries as JSON lines, oldest first, keeping those
@@ -172,7 +172,7 @@ type AuditSource interface {
 // case-insensitive, or uid).
 func WriteAudit(ctx context.Context, src AuditSource, w interface{ Write([]byte) (int, error) }, since time.Time, stack string) error {
 	enc := json.NewEncoder(w)
-	return src.ScanAudit(ctx, since, func(e storage.AuditEntry) error {
+	return src.Scan(ctx, since, func(e storage.AuditEntry) error {
 		if stack != "" && !strings.EqualFold(e.StackName, stack) && e.StackUID != stack {
 			return nil
 		}
@@ -180,11 +180,12 @@ func WriteAudit(ctx context.Context, src AuditSource, w interface{ Write([]byte)
 	})
 }
 
-// TokenStore is what the token operations need.
+// TokenStore is what the token operations need; *storage.APITokenStore
+// satisfies it.
 type TokenStore interface {
-	CreateAPIToken(ctx context.Context, name string, scopes []string, audit ...storage.AuditEntry) (string, storage.APIToken, error)
-	APITokens(ctx context.Context) ([]storage.APIToken, error)
-	RevokeAPIToken(ctx context.Context, name string, audit ...storage.AuditEntry) (storage.APIToken, error)
+	Create(ctx context.Context, name string, scopes []string, audit ...storage.AuditEntry) (string, storage.APIToken, error)
+	List(ctx context.Context) ([]storage.APIToken, error)
+	Revoke(ctx context.Context, name string, audit ...storage.AuditEntry) (storage.APIToken, error)
 }
 
 // CreateToken issues an API token after checking its scopes; the token is
@@ -201,7 +202,7 @@ func CreateToken(ctx context.Context, s TokenStore, name string, scopes []string
 	// The entry commits with the token: a token the audit log does not
 	// know of is never issued.
 	e := storage.AuditEntry{Action: "token.create", User: "operator", Args: map[string]string{"name": name, "scopes": strings.Join(scopes, ",")}, Result: "ok"}
-	token, _, err := s.CreateAPIToken(ctx, name, scopes, e)
+	token, _, err := s.Create(ctx, name, scopes, e)
 	if errors.Is(err, storage.ErrExists) {
 		return "", fmt.Errorf("a token named %q exists already (names are never reused)", name)
 	}
@@ -214,12 +215,12 @@ func CreateToken(ctx context.Context, s TokenStore, name string, scopes []string
 // RevokeToken revokes an API token by name. Audited.
 func RevokeToken(ctx context.Context, s TokenStore, name string) (storage.APIToken, error) {
 	e := storage.AuditEntry{Action: "token.revoke", User: "operator", Args: map[string]string{"name": name}, Result: "ok"}
-	return s.RevokeAPIToken(ctx, name, e)
+	return s.Revoke(ctx, name, e)
 }
 
 // WriteTokens lists API tokens (never their values) as JSON lines.
 func WriteTokens(ctx context.Context, s TokenStore, w interface{ Write([]byte) (int, error) }) error {
-	ts, err := s.APITokens(ctx)
+	ts, err := s.List(ctx)
 	if err != nil {
 		return err
 	}
@@ -255,7 +256,7 @@ func (b *Bot) adminBackup(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Trailer", BackupSizeTrailer+", "+BackupErrorTrailer)
 	w.Header().Set("Content-Type", "application/octet-stream")
 	cw := &countingWriter{w: w}
-	n, err := b.store.Backup(r.Context(), cw)
+	n, err := b.admin.Backup(r.Context(), cw)
 	if err != nil {
 		b.log.Warn("admin backup failed", "error", err.Error())
 		if cw.n == 0 {
@@ -282,21 +283,38 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// KeyStore is what Rekey and Status need.
+// KeyStore is what Rekey and Status need of the whole database;
+// *storage.DB satisfies it.
 type KeyStore interface {
 	Rekey(ctx context.Context) (storage.RekeyReport, error)
 	CheckKeys(ctx context.Context) (storage.KeyReport, error)
 	SchemaVersion(ctx context.Context) (uint64, error)
-	CountLinks(ctx context.Context) (int, error)
-	AppendAudit(ctx context.Context, e storage.AuditEntry) (storage.AuditEntry, error)
+}
+
+// AuditAppender takes Rekey's audit entries; *storage.AuditStore satisfies
+// it.
+type AuditAppender interface {
+	Append(ctx context.Context, e storage.AuditEntry) (storage.AuditEntry, error)
+}
+
+// LinkCounter counts the links for Status; *storage.LinkStore satisfies it.
+type LinkCounter interface {
+	Count(ctx context.Context) (int, error)
+}
+
+// adminDatabase is what the admin socket does with the whole database;
+// *storage.DB satisfies it.
+type adminDatabase interface {
+	KeyStore
+	Backup(ctx context.Context, w io.Writer) (int64, error)
 }
 
 // Rekey reseals every stored token under the first configured key (see
-// storage.Store.Rekey). Audited, since it rewrites every token.
-func Rekey(ctx context.Context, s KeyStore) (storage.RekeyReport, error) {
+// storage.DB.Rekey). Audited in audit, since it rewrites every token.
+func Rekey(ctx context.Context, s KeyStore, audit AuditAppender) (storage.RekeyReport, error) {
 	// Recorded before anything is rewritten, so a rekey that dies half-way
 	// is in the log; the outcome follows as its own entry.
-	if _, err := s.AppendAudit(ctx, storage.AuditEntry{Action: "rekey", User: "operator", Result: "requested"}); err != nil {
+	if _, err := audit.Append(ctx, storage.AuditEntry{Action: "rekey", User: "operator", Result: "requested"}); err != nil {
 		return storage.RekeyReport{}, fmt.Errorf("the audit log cannot be written, so nothing was resealed: %w", err)
 	}
 	rep, err := s.Rekey(ctx)
@@ -307,7 +325,7 @@ func Rekey(ctx context.Context, s KeyStore) (storage.RekeyReport, error) {
 	if rep.Failed > 0 {
 		detail = fmt.Sprintf("%d values open with no configured key (key ids %s)", rep.Failed, strings.Join(rep.UnknownKeyIDs, ", "))
 	}
-	_, _ = s.AppendAudit(ctx, storage.AuditEntry{Action: "rekey.finished", User: "operator", Result: result, Detail: detail, Args: map[string]string{
+	_, _ = audit.Append(ctx, storage.AuditEntry{Action: "rekey.finished", User: "operator", Result: result, Detail: detail, Args: map[string]string{
 		"resealed":        strconv.Itoa(rep.Resealed),
 		"already_primary": strconv.Itoa(rep.AlreadyPrimary),
 		"failed":          strconv.Itoa(rep.Failed),
@@ -328,13 +346,13 @@ type AdminStatus struct {
 
 // Status reads the database's side of AdminStatus: schema version, number
 // of links, and whether the configured keys open every sealed value.
-func Status(ctx context.Context, s KeyStore) (AdminStatus, error) {
+func Status(ctx context.Context, s KeyStore, links LinkCounter) (AdminStatus, error) {
 	var st AdminStatus
 	var err error
 	if st.SchemaVersion, err = s.SchemaVersion(ctx); err != nil {
 		return st, err
 	}
-	if st.Links, err = s.CountLinks(ctx); err != nil {
+	if st.Links, err = links.Count(ctx); err != nil {
 		return st, err
 	}
 	if st.Keys, err = s.CheckKeys(ctx); err != nil {

@@ -49,7 +49,7 @@ func TestE2EAdminBackupRekeyStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n, err := cp.CountLinks(t.Context()); err != nil || n != 1 {
+	if n, err := cp.Links().Count(t.Context()); err != nil || n != 1 {
 		t.Errorf("links in the copy: %d, %v", n, err)
 	}
 	if k, err := cp.CheckKeys(t.Context()); err != nil || k.Unopenable != 0 || k.Primary == 0 {
@@ -93,13 +93,16 @@ func TestE2EAdminBackupRekeyStatus(t *testing.T) {
 	}
 }
 
-// unauditedKeys is a KeyStore whose audit log cannot be written.
+// unauditedKeys is a KeyStore that records whether it was rekeyed.
 type unauditedKeys struct {
 	bot.KeyStore
 	rekeyed bool
 }
 
-func (u *unauditedKeys) AppendAudit(context.Context, storage.AuditEntry) (storage.AuditEntry, error) {
+// fullAudit is an audit log that cannot be written.
+type fullAudit struct{}
+
+func (fullAudit) Append(context.Context, storage.AuditEntry) (storage.AuditEntry, error) {
 	return storage.AuditEntry{}, fmt.Errorf("append audit: %w: no space left on device", storage.ErrNotAudited)
 }
 
@@ -113,7 +116,7 @@ func (u *unauditedKeys) Rekey(context.Context) (storage.RekeyReport, error) {
 func TestRekeyIsRefusedWhenTheAuditCannotBeWritten(t *testing.T) {
 	t.Parallel()
 	ks := &unauditedKeys{}
-	if _, err := bot.Rekey(t.Context(), ks); !errors.Is(err, storage.ErrNotAudited) {
+	if _, err := bot.Rekey(t.Context(), ks, fullAudit{}); !errors.Is(err, storage.ErrNotAudited) {
 		t.Errorf("Rekey: %v, want ErrNotAudited", err)
 	}
 	if ks.rekeyed {

@@ -27,6 +27,27 @@ const (
 	ScopeAuditRead = "audit:read"
 )
 
+// webhookSubscriptions finds the subscription a webhook URL belongs to;
+// *storage.SubscriptionStore satisfies it.
+type webhookSubscriptions interface {
+	BySecret(ctx context.Context, secret string) (storage.Subscription, error)
+	MarkWebhookSeen(ctx context.Context, id string, at time.Time) error
+}
+
+// apiTokenStore checks the API's bearer tokens and, on the admin socket,
+// issues and revokes them; *storage.APITokenStore satisfies it.
+type apiTokenStore interface {
+	Check(ctx context.Context, token string) (storage.APIToken, error)
+	TokenStore
+}
+
+// auditLog is the audit log as the API and the login pages use it;
+// *storage.AuditStore satisfies it.
+type auditLog interface {
+	Append(ctx context.Context, e storage.AuditEntry) (storage.AuditEntry, error)
+	AuditSource
+}
+
 // Scopes lists every API scope, for `c66bot token create`.
 func Scopes() []string { return []string{ScopeNotify, ScopeAuditRead} }
 
@@ -35,7 +56,7 @@ func Scopes() []string { return []string{ScopeNotify, ScopeAuditRead} }
 // one subscription. The event is written to the outbox before answering,
 // because Cloud 66 never retries.
 func (b *Bot) handleCloud66Webhook(w http.ResponseWriter, r *http.Request) {
-	sub, err := b.store.SubscriptionBySecret(r.Context(), r.PathValue("secret"))
+	sub, err := b.subscriptions.BySecret(r.Context(), r.PathValue("secret"))
 	if err != nil {
 		b.refuse(r, refusedWebhookSecret)
 		writeJSONError(w, http.StatusUnauthorized, "unknown webhook")
@@ -68,7 +89,7 @@ func (b *Bot) handleCloud66Webhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ev.Team = sub.Team
-	if err := b.store.MarkWebhookSeen(r.Context(), sub.ID, time.Now()); err != nil {
+	if err := b.subscriptions.MarkWebhookSeen(r.Context(), sub.ID, time.Now()); err != nil {
 		b.log.Warn("mark webhook seen", "error", err.Error())
 	}
 	if err := b.notifier.Accept(r.Context(), ev); err != nil {
@@ -96,7 +117,7 @@ func (b *Bot) requireToken(scope string, next func(w http.ResponseWriter, r *htt
 			writeJSONError(w, http.StatusUnauthorized, "a bearer token is required")
 			return
 		}
-		t, err := b.store.CheckAPIToken(r.Context(), strings.TrimSpace(raw))
+		t, err := b.apiTokens.Check(r.Context(), strings.TrimSpace(raw))
 		if err != nil {
 			desc := "the token is unknown"
 			if errors.Is(err, storage.ErrRevoked) {
@@ -188,13 +209,13 @@ func (b *Bot) handleAPIAudit(w http.ResponseWriter, r *http.Request, _ storage.A
 		}
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
-	if err := WriteAudit(r.Context(), b.store, w, since, q.Get("stack")); err != nil {
+	if err := WriteAudit(r.Context(), b.auditLog, w, since, q.Get("stack")); err != nil {
 		b.log.Warn("api audit failed", "error", err.Error())
 	}
 }
 
 func (b *Bot) audit(ctx context.Context, e storage.AuditEntry) {
-	if _, err := b.store.AppendAudit(ctx, e); err != nil {
+	if _, err := b.auditLog.Append(ctx, e); err != nil {
 		b.log.Warn("audit write failed", "action", e.Action, "error", err.Error())
 	}
 }

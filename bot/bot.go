@@ -210,7 +210,6 @@ func (c *Config) Validate() error {
 type Bot struct {
 	cfg      Config
 	log      *slog.Logger
-	store    *storage.Store
 	accounts *accounts.Service
 	deploys  *deploy.Service
 	notifier *notify.Service
@@ -234,6 +233,18 @@ type Bot struct {
 	refusals *refusalLimiter
 
 	connected atomic.Bool
+
+	// db is the database New opens and Run closes. The handlers reach it
+	// through the fields below, each typed by the interface the file that
+	// uses it declares.
+	db            *storage.DB
+	health        databaseHealth
+	dedup         dedupStore
+	subscriptions webhookSubscriptions
+	apiTokens     apiTokenStore
+	auditLog      auditLog
+	admin         adminDatabase
+	links         LinkCounter
 }
 
 // New builds a Bot: opens the database, and wires accounts, commands, the
@@ -243,22 +254,24 @@ func New(cfg Config) (*Bot, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	store, err := storage.Open(storage.Options{Path: cfg.DBPath, Keys: cfg.SecretKeys, Now: cfg.Now})
+	db, err := storage.Open(storage.Options{Path: cfg.DBPath, Keys: cfg.SecretKeys, Now: cfg.Now})
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", cfg.DBPath, err)
 	}
-	b := &Bot{cfg: cfg, log: cfg.Logger, store: store, seen: newSeenSet(10 * time.Minute)}
+	b := &Bot{cfg: cfg, log: cfg.Logger, db: db, seen: newSeenSet(10 * time.Minute),
+		health: db, dedup: db.Dedup(), subscriptions: db.Subscriptions(), apiTokens: db.APITokens(),
+		auditLog: db.Audit(), admin: db, links: db.Links()}
 	ok := false
 	defer func() {
 		if !ok {
-			store.Close()
+			db.Close()
 		}
 	}()
 	b.metrics = metrics.New(metrics.Options{
 		Commands:        commands.CommandNames(),
 		Outcomes:        commands.Outcomes(),
 		SocketConnected: b.connected.Load,
-		ActiveWatches:   store.CountActiveWatches,
+		ActiveWatches:   db.Watches().CountActive,
 		Version:         cfg.Version,
 		Logger:          cfg.Logger,
 	})
@@ -272,7 +285,7 @@ func New(cfg Config) (*Bot, error) {
 		RedirectURL: redirect, Scopes: cfg.Cloud66Scopes,
 	})
 	b.accounts = accounts.New(accounts.Config{
-		Store: store, OAuth: oauthCfg, Cloud66URL: cfg.Cloud66URL, HTTPClient: cfg.HTTPClient, Now: cfg.Now,
+		Stores: accounts.Stores{Links: db.Links(), Logins: db.Logins()}, OAuth: oauthCfg, Cloud66URL: cfg.Cloud66URL, HTTPClient: cfg.HTTPClient, Now: cfg.Now,
 		ClientOptions: []cloud66.Option{
 			cloud66.WithUserAgent("c66bot/" + cfg.Version),
 			// Every attempt, retries included: they all count against
@@ -323,7 +336,7 @@ func New(cfg Config) (*Bot, error) {
 	}
 	b.groups = newGroupResolver(b.api, pol.GroupIDs(), cfg.Now)
 	b.deploys = deploy.New(deploy.Config{
-		Store: store,
+		Stores: deploy.Stores{Intents: db.Intents(), Locks: db.Locks(), Watches: db.Watches(), Audit: db.Audit()},
 		Cloud66For: func(ctx context.Context, id storage.Identity) (deploy.Cloud66, error) {
 			c, err := b.accounts.Client(ctx, id)
 			if err != nil {
@@ -343,8 +356,8 @@ func New(cfg Config) (*Bot, error) {
 		OnFinished: b.metrics.DeploymentFinished,
 	})
 	b.notifier = notify.New(notify.Config{
-		Store: store,
-		Slack: b.poster,
+		Stores: notify.Stores{Subscriptions: db.Subscriptions(), Outbox: db.Outbox(), Dedup: db.Dedup(), Watches: db.Watches()},
+		Slack:  b.poster,
 		Cloud66For: func(ctx context.Context, id storage.Identity) (notify.Cloud66, error) {
 			c, err := b.accounts.Client(ctx, id)
 			if err != nil {
@@ -362,7 +375,7 @@ func New(cfg Config) (*Bot, error) {
 	b.router = commands.NewRouter(commands.Deps{
 		Accounts:      b.accounts,
 		Deploy:        b.deploys,
-		Subscriptions: store,
+		Subscriptions: db.Subscriptions(),
 		WebhookURL: func(secret string) string {
 			if cfg.PublicURL == "" {
 				return ""
@@ -462,7 +475,7 @@ func (b *Bot) Run(ctx context.Context) error {
 		b.log.Warn("shutdown: some Slack posts were not sent", "error", err.Error())
 	}
 	qcancel()
-	if cerr := b.store.Close(); cerr != nil && err == nil {
+	if cerr := b.db.Close(); cerr != nil && err == nil {
 		err = fmt.Errorf("close database: %w", cerr)
 	}
 	b.log.Info("c66bot stopped")
@@ -489,7 +502,7 @@ func (b *Bot) sweep(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if n, err := b.store.SweepExpired(ctx); err != nil {
+			if n, err := b.db.SweepExpired(ctx); err != nil {
 				b.log.Warn("sweep expired login states", "error", err.Error())
 			} else if n > 0 {
 				b.log.Debug("swept expired login states", "count", n)
@@ -505,10 +518,10 @@ func (b *Bot) Ready(ctx context.Context) error {
 	if !b.connected.Load() {
 		return errors.New("slack socket not connected")
 	}
-	if err := b.store.Ping(ctx); err != nil {
+	if err := b.health.Ping(ctx); err != nil {
 		return fmt.Errorf("database: %w", err)
 	}
-	if err := b.store.WriteError(); err != nil {
+	if err := b.health.WriteError(); err != nil {
 		return fmt.Errorf("database not writable: %w", err)
 	}
 	return nil

@@ -497,7 +497,7 @@ func TestE2EOversizedInputsAreBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	if n, err := st.CountOutbox(context.Background()); err != nil || n != 0 {
+	if n, err := st.Outbox().Count(context.Background()); err != nil || n != 0 {
 		t.Errorf("outbox holds %d items (%v) after the refused bodies", n, err)
 	}
 }

@@ -526,7 +526,7 @@ func TestLoginOnReadOnlyStoreAnswersWithAnError(t *testing.T) {
 
 	logs := &syncBuffer{}
 	acc := accounts.New(accounts.Config{
-		Store: ro,
+		Stores: accounts.Stores{Links: ro.Links(), Logins: ro.Logins()},
 		OAuth: cloud66.OAuthConfig(cloud66.OAuthSettings{BaseURL: "http://127.0.0.1:1", ClientID: "id", ClientSecret: "secret",
 			RedirectURL: "http://127.0.0.1:2/oauth/callback", Scopes: []string{"public", "redeploy"}}),
 		Cloud66URL: "http://127.0.0.1:1",
@@ -568,7 +568,7 @@ func TestLoginOnReadOnlyStoreAnswersWithAnError(t *testing.T) {
 	if !strings.Contains(logs.String(), "read-only") {
 		t.Errorf("the log does not say the store is read-only:\n%s", logs)
 	}
-	if _, err := ro.AppendAudit(context.Background(), storage.AuditEntry{Action: "login"}); !errors.Is(err, storage.ErrReadOnly) {
+	if _, err := ro.Audit().Append(context.Background(), storage.AuditEntry{Action: "login"}); !errors.Is(err, storage.ErrReadOnly) {
 		t.Errorf("AppendAudit on a read-only store: %v, want ErrReadOnly", err)
 	}
 }

@@ -159,7 +159,7 @@ func TestE2ELoginFormFromAnotherSiteIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	if n, err := st.CountLinks(context.Background()); err != nil || n != 0 {
+	if n, err := st.Links().Count(context.Background()); err != nil || n != 0 {
 		t.Errorf("%d links stored (%v)", n, err)
 	}
 }

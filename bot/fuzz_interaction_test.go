@@ -187,7 +187,7 @@ func newFuzzBot(f *testing.F) (*Bot, *fuzzDeployer, *fuzzTransport) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Cleanup(func() { b.store.Close() })
+	f.Cleanup(func() { b.db.Close() })
 	d := &fuzzDeployer{}
 	b.router = commands.NewRouter(commands.Deps{Deploy: d, Command: "/c66"})
 	return b, d, tr

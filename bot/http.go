@@ -23,6 +23,20 @@ import (
 	"github.com/c66bot/c66bot/storage"
 )
 
+// databaseHealth is what readiness asks of the database; *storage.DB
+// satisfies it.
+type databaseHealth interface {
+	Ping(ctx context.Context) error
+	// WriteError is the error of the last write that failed to commit.
+	WriteError() error
+}
+
+// dedupStore makes the login pages' one-time values work once;
+// *storage.DedupStore satisfies it.
+type dedupStore interface {
+	FirstTime(ctx context.Context, key string, ttl time.Duration) (bool, error)
+}
+
 const (
 	startPath         = "/oauth/start"
 	slackCallbackPath = "/oauth/slack/callback"
@@ -85,10 +99,10 @@ func (b *Bot) handleReady(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusServiceUnavailable
 	}
 	switch {
-	case b.store.Ping(ctx) != nil:
+	case b.health.Ping(ctx) != nil:
 		checks["database"] = "unavailable"
 		status = http.StatusServiceUnavailable
-	case b.store.WriteError() != nil:
+	case b.health.WriteError() != nil:
 		// Reads still answer on a full disk; the last write that failed
 		// (cleared by the next one that commits) is what tells.
 		checks["database"] = "not writable"
@@ -196,7 +210,7 @@ func (b *Bot) handleStartConfirm(w http.ResponseWriter, r *http.Request) {
 		b.loginFailedPage(w, r, err)
 		return
 	}
-	first, err := b.store.FirstTime(r.Context(), "login-start-nonce:"+digest(nonce), storage.StateTTL)
+	first, err := b.dedup.FirstTime(r.Context(), "login-start-nonce:"+digest(nonce), storage.StateTTL)
 	if err != nil {
 		b.log.Error("login start: record the nonce", "error", err.Error())
 		b.page(w, http.StatusServiceUnavailable, pageData{Title: "Not linked", Body: "Something went wrong on my side. Try again in a minute."})
@@ -257,7 +271,7 @@ func (b *Bot) handleSlackCallback(w http.ResponseWriter, r *http.Request) {
 		b.page(w, http.StatusBadRequest, pageData{Title: "Not linked", Body: "Slack sign-in did not complete (" + truncateLog(e) + "). Run the login command in Slack again if you want to link."})
 		return
 	}
-	first, err := b.store.FirstTime(r.Context(), "slack-sign-in-state:"+digest(slackState), storage.StateTTL)
+	first, err := b.dedup.FirstTime(r.Context(), "slack-sign-in-state:"+digest(slackState), storage.StateTTL)
 	if err != nil {
 		b.log.Error("slack sign-in: record the state", "error", err.Error())
 		b.page(w, http.StatusServiceUnavailable, pageData{Title: "Not linked", Body: "Something went wrong on my side. Try again in a minute."})

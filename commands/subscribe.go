@@ -14,14 +14,15 @@ import (
 	"github.com/c66bot/c66bot/storage"
 )
 
-// Subscriptions is where channel subscriptions live. Subscribe and
+// Subscriptions is where channel subscriptions live;
+// *storage.SubscriptionStore satisfies it. Subscribe and
 // Unsubscribe write the audit entries they are given in the same
 // transaction, and fail with storage.ErrNotAudited, changing nothing, when
 // they cannot.
 type Subscriptions interface {
 	Subscribe(ctx context.Context, sub storage.Subscription, audit ...storage.AuditEntry) (storage.Subscription, string, error)
 	Unsubscribe(ctx context.Context, team, channel, stackUID string, audit ...storage.AuditEntry) (storage.Subscription, error)
-	ChannelSubscriptions(ctx context.Context, team, channel string) ([]storage.Subscription, error)
+	ForChannel(ctx context.Context, team, channel string) ([]storage.Subscription, error)
 }
 
 // allStacks is how a person says "every stack I can see".
@@ -171,7 +172,7 @@ func runUnsubscribe(ctx context.Context, c *Call, subscriptions Subscriptions, s
 	if !strings.EqualFold(c.Args[0], allStacks) {
 		// Match this channel's own subscriptions first, so unsubscribing
 		// works even for a stack the person can no longer see.
-		subs, err := subscriptions.ChannelSubscriptions(ctx, team, channel)
+		subs, err := subscriptions.ForChannel(ctx, team, channel)
 		if err != nil {
 			return chat.Message{}, err
 		}
@@ -214,7 +215,7 @@ func subscriptionsCommand(subscriptions Subscriptions, slash string) *Command {
 		Examples:    []string{"subscriptions"},
 		MinArgs:     0, MaxArgs: 0,
 		Run: func(ctx context.Context, c *Call) (chat.Message, error) {
-			subs, err := subscriptions.ChannelSubscriptions(ctx, c.Request.Identity().Team, c.Request.ChannelID)
+			subs, err := subscriptions.ForChannel(ctx, c.Request.Identity().Team, c.Request.ChannelID)
 			if err != nil {
 				return chat.Message{}, err
 			}

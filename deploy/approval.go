@@ -92,7 +92,7 @@ func (s *Service) requestApproval(ctx context.Context, o Origin, stack cloud66.S
 	if overridden != "" {
 		params[paramOverride] = overridden
 	}
-	in, err := s.cfg.Store.CreateIntent(ctx, storage.Intent{
+	in, err := s.cfg.Intents.Create(ctx, storage.Intent{
 		Kind: kindApproval, Requester: o.Identity, Channel: o.Channel, ResponseURL: o.ResponseURL,
 		StackUID: stack.UID, StackName: stack.Name, Environment: stack.Environment, Params: params,
 		ExpiresAt: s.now().Add(approvalTTL),
@@ -115,13 +115,13 @@ func (s *Service) requestApproval(ctx context.Context, o Origin, stack cloud66.S
 		if o.ResponseURL == "" || s.cfg.Slack.Respond(ctx, o.ResponseURL, msg) != nil {
 			// Nobody can see the buttons; a request left to expire unseen
 			// would only mislead.
-			_, _ = s.cfg.Store.ConsumeIntent(context.WithoutCancel(ctx), in.ID, nil)
+			_, _ = s.cfg.Intents.Consume(context.WithoutCancel(ctx), in.ID, nil)
 			return nil, fmt.Errorf("deploy: post the approval request: %w", postErr)
 		}
 		return ar, nil
 	}
 	ar.MessageTS = ts
-	if _, err := s.cfg.Store.UpdateIntent(ctx, in.ID, func(x *storage.Intent) error {
+	if _, err := s.cfg.Intents.Update(ctx, in.ID, func(x *storage.Intent) error {
 		if x.Params == nil {
 			x.Params = map[string]string{}
 		}
@@ -159,7 +159,7 @@ func (s *Service) Approve(ctx context.Context, intentID string, by storage.Ident
 	defer unlock()
 
 	var refusal error
-	in, err := s.cfg.Store.UpdateIntent(ctx, intentID, func(in *storage.Intent) error {
+	in, err := s.cfg.Intents.Update(ctx, intentID, func(in *storage.Intent) error {
 		refusal = may(*in)
 		if refusal == nil {
 			approved := approvedOf(*in)

@@ -31,10 +31,10 @@ func (d *dyingClient) Redeploy(ctx context.Context, uid string, req cloud66.Rede
 }
 
 // auditOf returns the entries of store with action.
-func auditOf(t *testing.T, store *storage.Store, action string) []storage.AuditEntry {
+func auditOf(t *testing.T, store *storage.DB, action string) []storage.AuditEntry {
 	t.Helper()
 	var out []storage.AuditEntry
-	if err := store.ScanAudit(context.Background(), time.Time{}, func(e storage.AuditEntry) error {
+	if err := store.Audit().Scan(context.Background(), time.Time{}, func(e storage.AuditEntry) error {
 		if e.Action == action {
 			out = append(out, e)
 		}
@@ -53,7 +53,7 @@ func TestDeployKilledAfterCloud66AcceptedIsAuditedToTheEnd(t *testing.T) {
 	shop := e.stack("shop", "staging")
 	dying := &dyingClient{accepted: make(chan struct{}), dead: make(chan struct{})}
 	first := deploy.New(deploy.Config{
-		Store: e.store, Slack: e.slack, Cloud66URL: e.c66.URL, Now: e.clock.Now, Poll: fastPoll,
+		Stores: storesOf(e.store), Slack: e.slack, Cloud66URL: e.c66.URL, Now: e.clock.Now, Poll: fastPoll,
 		Cloud66For: func(ctx context.Context, id storage.Identity) (deploy.Cloud66, error) {
 			c, err := e.client(ctx, id)
 			dying.Cloud66 = c
@@ -91,16 +91,16 @@ func TestDeployKilledAfterCloud66AcceptedIsAuditedToTheEnd(t *testing.T) {
 		t.Fatalf("an outcome before the deploy ended: %+v", got)
 	}
 
-	next := deploy.New(deploy.Config{Store: store, Slack: newFakeSlack(), Cloud66URL: e.c66.URL, Now: e.clock.Now, Poll: fastPoll, Cloud66For: e.client})
+	next := deploy.New(deploy.Config{Stores: storesOf(store), Slack: newFakeSlack(), Cloud66URL: e.c66.URL, Now: e.clock.Now, Poll: fastPoll, Cloud66For: e.client})
 	t.Cleanup(e.run(next))
-	waitStored := func(state string) storage.Watch {
+	waitStored := func(state storage.WatchState) storage.Watch {
 		var w storage.Watch
-		eventually(t, "the resumed watch to be "+state, func() bool {
-			ws, err := store.ActiveWatches(context.Background())
+		eventually(t, "the resumed watch to be "+string(state), func() bool {
+			ws, err := store.Watches().Active(context.Background())
 			if err == nil && len(ws) == 1 {
 				w = ws[0]
 			} else if err == nil && len(ws) == 0 && w.ID != "" {
-				w, _ = store.GetWatch(context.Background(), w.ID)
+				w, _ = store.Watches().Get(context.Background(), w.ID)
 			}
 			return w.State == state
 		})
@@ -141,7 +141,7 @@ func TestChangesAreRefusedWhenTheAuditCannotBeWritten(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ro.Close() })
-	svc := deploy.New(deploy.Config{Store: ro, Slack: e.slack, Cloud66URL: e.c66.URL, Now: e.clock.Now, Poll: fastPoll, Cloud66For: e.client})
+	svc := deploy.New(deploy.Config{Stores: storesOf(ro), Slack: e.slack, Cloud66URL: e.c66.URL, Now: e.clock.Now, Poll: fastPoll, Cloud66For: e.client})
 
 	if _, err := svc.Deploy(ctx, origin(ana, "C1", "r2"), staging, deploy.Params{}); !errors.Is(err, storage.ErrNotAudited) {
 		t.Errorf("Deploy: %v, want ErrNotAudited", err)
@@ -155,17 +155,24 @@ func TestChangesAreRefusedWhenTheAuditCannotBeWritten(t *testing.T) {
 	if e.posts() != 0 || len(e.slack.of("post")) != 0 {
 		t.Errorf("%d redeploy POSTs and %d cards after refusals", e.posts(), len(e.slack.of("post")))
 	}
-	if l, err := ro.GetLock(ctx, "T1", staging.UID); err != nil || l.Owner != ana {
+	if l, err := ro.Locks().Get(ctx, "T1", staging.UID); err != nil || l.Owner != ana {
 		t.Errorf("ana's lock after a refused unlock: %+v, %v", l, err)
 	}
 }
 
-// noAudit is a store whose audit log cannot be appended to, while its
-// other writes work.
-type noAudit struct{ *storage.Store }
+// noAudit is an audit log that cannot be appended to.
+type noAudit struct{}
 
-func (noAudit) AppendAudit(context.Context, storage.AuditEntry) (storage.AuditEntry, error) {
+func (noAudit) Append(context.Context, storage.AuditEntry) (storage.AuditEntry, error) {
 	return storage.AuditEntry{}, fmt.Errorf("storage: append audit: %w: no space left on device", storage.ErrNotAudited)
+}
+
+// withoutAudit returns db's stores with an audit log that cannot be
+// appended to, while the other writes work.
+func withoutAudit(db *storage.DB) deploy.Stores {
+	st := storesOf(db)
+	st.Audit = noAudit{}
+	return st
 }
 
 // A cancel is audited before Cloud 66 is asked; when that cannot be
@@ -182,7 +189,7 @@ func TestCancelIsRefusedWhenTheAuditCannotBeWritten(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	full := deploy.New(deploy.Config{Store: noAudit{e.store}, Slack: e.slack, Cloud66URL: e.c66.URL, Now: e.clock.Now, Poll: fastPoll, Cloud66For: e.client})
+	full := deploy.New(deploy.Config{Stores: withoutAudit(e.store), Slack: e.slack, Cloud66URL: e.c66.URL, Now: e.clock.Now, Poll: fastPoll, Cloud66For: e.client})
 	if _, err := full.ConfirmCancel(ctx, cf.IntentID, ana); !errors.Is(err, storage.ErrNotAudited) {
 		t.Fatalf("ConfirmCancel: %v, want ErrNotAudited", err)
 	}
@@ -206,12 +213,12 @@ func TestAbortSpendsOnlyConfirmations(t *testing.T) {
 		{"deploy", true}, {"cancel", true}, {"unlock", true},
 		{"approval", false}, {"override", false},
 	} {
-		in, err := e.store.CreateIntent(ctx, storage.Intent{Kind: tt.kind, Requester: ana, Channel: "C1", StackUID: shop.UID, StackName: shop.Name, Environment: shop.Environment})
+		in, err := e.store.Intents().Create(ctx, storage.Intent{Kind: tt.kind, Requester: ana, Channel: "C1", StackUID: shop.UID, StackName: shop.Name, Environment: shop.Environment})
 		if err != nil {
 			t.Fatal(err)
 		}
 		got, err := e.svc.Abort(ctx, in.ID, ana)
-		_, gerr := e.store.GetIntent(ctx, in.ID)
+		_, gerr := e.store.Intents().Get(ctx, in.ID)
 		kept := gerr == nil
 		switch {
 		case tt.spent && (err != nil || got.Kind != tt.kind || kept):
@@ -238,7 +245,7 @@ func TestOverrideIsRefusedWhenTheAuditCannotBeWritten(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	full := deploy.New(deploy.Config{Store: noAudit{e.store}, Slack: e.slack, Cloud66URL: e.c66.URL, Now: e.clock.Now, Poll: fastPoll, Cloud66For: e.client, Policy: pol})
+	full := deploy.New(deploy.Config{Stores: withoutAudit(e.store), Slack: e.slack, Cloud66URL: e.c66.URL, Now: e.clock.Now, Poll: fastPoll, Cloud66For: e.client, Policy: pol})
 	res, err := full.Override(ctx, fe.OverrideIntentID, boss)
 	if !errors.Is(err, storage.ErrNotAudited) || res.Confirm != nil || res.Watch != nil {
 		t.Fatalf("Override = %+v, %v; want ErrNotAudited and nothing to confirm", res, err)

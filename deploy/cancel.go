@@ -41,7 +41,7 @@ func (s *Service) RequestCancel(ctx context.Context, o Origin, stack cloud66.Sta
 	if running == nil {
 		return refuse(ErrNothingRunning)
 	}
-	in, err := s.cfg.Store.CreateIntent(ctx, storage.Intent{
+	in, err := s.cfg.Intents.Create(ctx, storage.Intent{
 		Kind: kindCancel, Requester: o.Identity, Channel: o.Channel, ResponseURL: o.ResponseURL,
 		StackUID: stack.UID, StackName: stack.Name, Environment: stack.Environment,
 		Params: map[string]string{paramDeployment: strconv.FormatInt(running.ID, 10)},
@@ -84,8 +84,8 @@ func (s *Service) ConfirmCancel(ctx context.Context, intentID string, by storage
 	}
 	// The bot's own watch of the deployment, unless it is queued: then the
 	// running deployment is someone else's, and the bot's starts next.
-	w, err := s.cfg.Store.ActiveWatchForStack(ctx, in.StackUID)
-	own := err == nil && w.State != stateQueued
+	w, err := s.cfg.Watches.ActiveForStack(ctx, in.StackUID)
+	own := err == nil && w.State != storage.WatchQueued
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 	case err != nil:
@@ -95,7 +95,7 @@ func (s *Service) ConfirmCancel(ctx context.Context, intentID string, by storage
 	}
 	requested := e
 	requested.Result, requested.At = "cancel requested", s.now()
-	if _, err := s.cfg.Store.AppendAudit(ctx, requested); err != nil {
+	if _, err := s.cfg.Audit.Append(ctx, requested); err != nil {
 		return fail(fmt.Errorf("deploy: cancel deployment %d of %s: %w", id, in.StackUID, err))
 	}
 	if _, err := c66.CancelDeployment(ctx, in.StackUID, id); err != nil {

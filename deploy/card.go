@@ -36,7 +36,7 @@ func Card(w storage.Watch, now time.Time, cloud66URL string) chat.Message {
 		}
 		fields = append(fields, "*Git hash*\n"+hash)
 	}
-	if w.State != stateStarting {
+	if w.State != storage.WatchStarting {
 		fields = append(fields, "*Duration*\n"+bk.Duration(elapsed(w, now)))
 	}
 	fields = append(fields, p.Fields()...)
@@ -94,19 +94,19 @@ func (p Params) RefCode(none string) string {
 }
 
 // stateHeading is the emoji and words of the card's first line.
-func stateHeading(state string) (emoji, words string) {
+func stateHeading(state storage.WatchState) (emoji, words string) {
 	switch state {
-	case stateStarting:
+	case storage.WatchStarting:
 		return "⏳", "Starting"
-	case stateQueued:
+	case storage.WatchQueued:
 		return "⏳", "Queued behind the running deployment"
-	case stateDeploying:
+	case storage.WatchDeploying:
 		return "🚀", "Deploying"
-	case stateSucceeded:
+	case storage.WatchSucceeded:
 		return "✅", "Deployed"
-	case stateFailed:
+	case storage.WatchFailed:
 		return "❌", "Deployment failed"
-	case stateCancelled:
+	case storage.WatchCancelled:
 		return "⏹", "Cancelled"
 	}
 	return "⚠️", "State unknown"
@@ -117,7 +117,7 @@ func stateHeading(state string) (emoji, words string) {
 // lets a reader of the messages (the sandbox) follow a card without
 // knowing how Card draws states.
 func CardInProgress(text string) bool {
-	for _, st := range []string{stateStarting, stateQueued, stateDeploying} {
+	for _, st := range []storage.WatchState{storage.WatchStarting, storage.WatchQueued, storage.WatchDeploying} {
 		if emoji, _ := stateHeading(st); strings.HasPrefix(text, emoji) {
 			return true
 		}
@@ -130,13 +130,13 @@ func CardInProgress(text string) bool {
 func cardDetail(w storage.Watch, stackURL string) string {
 	msg := bk.Esc(w.Message)
 	switch w.State {
-	case stateStarting:
+	case storage.WatchStarting:
 		return msg
-	case stateQueued:
+	case storage.WatchQueued:
 		// Said plainly, because a silent queue is what leads people to
 		// deploy twice.
 		return "Cloud 66 queued this deployment behind the deployment already running; it starts when that one ends."
-	case stateFailed:
+	case storage.WatchFailed:
 		if w.ActionID == 0 && w.DeploymentID == 0 {
 			return "Cloud 66 refused the deployment: " + msg
 		}
@@ -144,7 +144,7 @@ func cardDetail(w storage.Watch, stackURL string) string {
 			return "Cloud 66: " + msg
 		}
 		return "Cloud 66 gave no reason; " + bk.Link(stackURL, "check the deployment log") + "."
-	case stateCancelled:
+	case storage.WatchCancelled:
 		out := ""
 		if w.CancelRequestedBy != "" {
 			out = "Cancelled by " + mention(w.CancelRequestedBy) + ". "
@@ -153,7 +153,7 @@ func cardDetail(w storage.Watch, stackURL string) string {
 			out += "Cloud 66: " + msg
 		}
 		return strings.TrimSpace(out)
-	case stateUnknown:
+	case storage.WatchUnknown:
 		if msg == "" {
 			msg = "I could not follow this deployment to its end."
 		}
@@ -175,23 +175,23 @@ func cardText(w storage.Watch, p Params, now time.Time) string {
 	}
 	d := bk.Duration(elapsed(w, now))
 	switch w.State {
-	case stateStarting:
+	case storage.WatchStarting:
 		return "⏳ " + stack + ": starting a deployment of " + what
-	case stateQueued:
+	case storage.WatchQueued:
 		return "⏳ " + stack + ": deployment of " + what + " queued behind the running deployment"
-	case stateDeploying:
+	case storage.WatchDeploying:
 		return "🚀 " + stack + " deploying " + what
-	case stateSucceeded:
+	case storage.WatchSucceeded:
 		if w.GitHash != "" {
 			what += " (" + bk.Esc(shortHash(w.GitHash)) + ")"
 		}
 		return "✅ " + stack + " deployed " + what + " in " + d
-	case stateFailed:
+	case storage.WatchFailed:
 		if w.ActionID == 0 && w.DeploymentID == 0 {
 			return "❌ " + stack + ": Cloud 66 refused the deployment of " + what
 		}
 		return "❌ " + stack + " deployment of " + what + " failed after " + d
-	case stateCancelled:
+	case storage.WatchCancelled:
 		return "⏹ " + stack + " deployment of " + what + " cancelled"
 	}
 	return "⚠️ " + stack + ": state of the deployment of " + what + " unknown"

@@ -139,7 +139,7 @@ func TestCardStates(t *testing.T) {
 
 func TestCardEscapesEverything(t *testing.T) {
 	t.Parallel()
-	for _, state := range []string{"starting", "queued", "deploying", "succeeded", "failed", "cancelled", "unknown"} {
+	for _, state := range []storage.WatchState{"starting", "queued", "deploying", "succeeded", "failed", "cancelled", "unknown"} {
 		w := baseWatch()
 		w.State = state
 		w.StackName = "<!channel>"
@@ -166,7 +166,7 @@ func TestCardEscapesEverything(t *testing.T) {
 // and messages with new lines stay on their line.
 func TestCardHostileUIDAndLines(t *testing.T) {
 	t.Parallel()
-	for _, state := range []string{"starting", "queued", "deploying", "succeeded", "failed", "cancelled", "unknown"} {
+	for _, state := range []storage.WatchState{"starting", "queued", "deploying", "succeeded", "failed", "cancelled", "unknown"} {
 		w := baseWatch()
 		w.State = state
 		w.StackUID = "x|<!channel> <https://evil.example|Open in Cloud 66>"
@@ -213,7 +213,7 @@ func TestCardOfRealDeployIsEscaped(t *testing.T) {
 func TestCardInProgress(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
-	for state, want := range map[string]bool{
+	for state, want := range map[storage.WatchState]bool{
 		"starting": true, "queued": true, "deploying": true,
 		"succeeded": false, "failed": false, "cancelled": false, "unknown": false,
 	} {

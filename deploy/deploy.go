@@ -54,17 +54,6 @@ const (
 	kindApproval = "approval"
 )
 
-// Watch states (storage.Watch.State).
-const (
-	stateStarting  = "starting"
-	stateQueued    = "queued"
-	stateDeploying = "deploying"
-	stateSucceeded = "succeeded"
-	stateFailed    = "failed"
-	stateCancelled = "cancelled"
-	stateUnknown   = "unknown"
-)
-
 // Params are the optional redeploy parameters a person may give.
 type Params struct {
 	Ref      string   // git branch, tag or commit; "" = the stack's branch
@@ -169,28 +158,49 @@ type Cloud66 interface {
 	CancelDeployment(ctx context.Context, stackUID string, id int64) (*cloud66.Result, error)
 }
 
-// Store is the part of *storage.Store this package uses.
-type Store interface {
-	CreateIntent(ctx context.Context, in storage.Intent) (storage.Intent, error)
-	ConsumeIntent(ctx context.Context, id string, check func(storage.Intent) error) (storage.Intent, error)
-	UpdateIntent(ctx context.Context, id string, fn func(*storage.Intent) error) (storage.Intent, error)
+// IntentStore is where pending confirmations and approvals live;
+// *storage.IntentStore satisfies it.
+type IntentStore interface {
+	Create(ctx context.Context, in storage.Intent) (storage.Intent, error)
+	Consume(ctx context.Context, id string, check func(storage.Intent) error) (storage.Intent, error)
+	Update(ctx context.Context, id string, fn func(*storage.Intent) error) (storage.Intent, error)
+}
 
-	// The writes that make a change take its audit entry, written in the
-	// same transaction; they fail with storage.ErrNotAudited when it cannot
-	// be, and then make no change.
-	AcquireLock(ctx context.Context, l storage.Lock, audit ...storage.AuditEntry) (held storage.Lock, acquired bool, err error)
-	GetLock(ctx context.Context, team, stackUID string) (storage.Lock, error)
-	ReleaseLock(ctx context.Context, team, stackUID string, audit ...storage.AuditEntry) (storage.Lock, error)
-	ListLocks(ctx context.Context, team string) ([]storage.Lock, error)
+// LockStore is where stack locks live; *storage.LockStore satisfies it.
+// The writes that make a change take its audit entry, written in the same
+// transaction; they fail with storage.ErrNotAudited when it cannot be, and
+// then make no change. So do WatchStore's.
+type LockStore interface {
+	Acquire(ctx context.Context, l storage.Lock, audit ...storage.AuditEntry) (held storage.Lock, acquired bool, err error)
+	Get(ctx context.Context, team, stackUID string) (storage.Lock, error)
+	Release(ctx context.Context, team, stackUID string, audit ...storage.AuditEntry) (storage.Lock, error)
+	List(ctx context.Context, team string) ([]storage.Lock, error)
+}
 
-	StartWatch(ctx context.Context, w storage.Watch, audit ...storage.AuditEntry) (storage.Watch, error)
-	SaveWatch(ctx context.Context, w storage.Watch, audit ...storage.AuditEntry) error
-	GetWatch(ctx context.Context, id string) (storage.Watch, error)
-	ActiveWatches(ctx context.Context) ([]storage.Watch, error)
-	ActiveWatchForStack(ctx context.Context, stackUID string) (storage.Watch, error)
-	DeleteWatch(ctx context.Context, id string, audit ...storage.AuditEntry) error
+// WatchStore is where the deployments being followed live;
+// *storage.WatchStore satisfies it.
+type WatchStore interface {
+	Start(ctx context.Context, w storage.Watch, audit ...storage.AuditEntry) (storage.Watch, error)
+	Save(ctx context.Context, w storage.Watch, audit ...storage.AuditEntry) error
+	Get(ctx context.Context, id string) (storage.Watch, error)
+	Active(ctx context.Context) ([]storage.Watch, error)
+	ActiveForStack(ctx context.Context, stackUID string) (storage.Watch, error)
+	Delete(ctx context.Context, id string, audit ...storage.AuditEntry) error
+}
 
-	AppendAudit(ctx context.Context, e storage.AuditEntry) (storage.AuditEntry, error)
+// AuditStore takes the audit entries of what happens outside the stores (a
+// call to Cloud 66 about to be made, a refusal); *storage.AuditStore
+// satisfies it.
+type AuditStore interface {
+	Append(ctx context.Context, e storage.AuditEntry) (storage.AuditEntry, error)
+}
+
+// Stores are where deploy keeps what must survive a restart.
+type Stores struct {
+	Intents IntentStore
+	Locks   LockStore
+	Watches WatchStore
+	Audit   AuditStore
 }
 
 // Slack is how deploy reaches Slack; package bot implements it with
@@ -209,7 +219,7 @@ type Slack interface {
 
 // Config wires a Service.
 type Config struct {
-	Store Store
+	Stores
 	// Cloud66For returns the person's own client; it fails with an error
 	// matching accounts.ErrNotLinked when they have not linked Cloud 66.
 	Cloud66For func(ctx context.Context, id storage.Identity) (Cloud66, error)
@@ -381,9 +391,9 @@ func (s *Service) Protected(environment string) bool {
 func (s *Service) now() time.Time { return s.cfg.Now() }
 
 // finished reports a followed deployment's final state to OnFinished.
-func (s *Service) finished(state string) {
+func (s *Service) finished(state storage.WatchState) {
 	if s.cfg.OnFinished != nil {
-		s.cfg.OnFinished(state)
+		s.cfg.OnFinished(string(state))
 	}
 }
 
@@ -498,12 +508,12 @@ func (s *Service) consume(ctx context.Context, intentID, kind string, by storage
 	})
 }
 
-// spend consumes an intent after check (see storage.ConsumeIntent): an
+// spend consumes an intent after check (see storage.IntentStore.Consume): an
 // error from check keeps the intent and is returned as is; a spent or
 // unknown id is ErrIntentGone; kind only names the intent in errors.
 func (s *Service) spend(ctx context.Context, intentID, kind string, check func(storage.Intent) error) (storage.Intent, error) {
 	var refusal error
-	in, err := s.cfg.Store.ConsumeIntent(ctx, intentID, func(in storage.Intent) error {
+	in, err := s.cfg.Intents.Consume(ctx, intentID, func(in storage.Intent) error {
 		refusal = check(in)
 		return refusal
 	})
@@ -526,7 +536,7 @@ func (s *Service) spend(ctx context.Context, intentID, kind string, check func(s
 // (or, for a call to Cloud 66, before it) and a failure refuses the change.
 func (s *Service) audit(ctx context.Context, e storage.AuditEntry) {
 	e.At = s.now()
-	if _, err := s.cfg.Store.AppendAudit(context.WithoutCancel(ctx), e); err != nil {
+	if _, err := s.cfg.Audit.Append(context.WithoutCancel(ctx), e); err != nil {
 		s.log.WarnContext(ctx, "audit write failed", "action", e.Action, "stack_uid", e.StackUID, "error", err.Error())
 	}
 }

@@ -211,7 +211,7 @@ func TestStagingDeploysToSuccess(t *testing.T) {
 		t.Errorf("%d redeploy POSTs, want 1", e.posts())
 	}
 	// The stack is free again.
-	if _, err := e.store.ActiveWatchForStack(ctx, shop.UID); !errors.Is(err, storage.ErrNotFound) {
+	if _, err := e.store.Watches().ActiveForStack(ctx, shop.UID); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("stack still claimed: %v", err)
 	}
 	if !auditHas(t, e.store, "deploy", "requested") || !auditHas(t, e.store, "deploy.finished", "succeeded") {
@@ -456,7 +456,7 @@ func TestTransientErrorsAndThrottlingDoNotEndWatch(t *testing.T) {
 		}
 		return n == 7
 	})
-	if w, _ := e.store.GetWatch(t.Context(), res.Watch.ID); w.State != "deploying" {
+	if w, _ := e.store.Watches().Get(t.Context(), res.Watch.ID); w.State != "deploying" {
 		t.Fatalf("state after faults = %q, want deploying", w.State)
 	}
 	e.clock.Advance(4 * time.Minute)
@@ -498,7 +498,7 @@ func TestHardTimeout(t *testing.T) {
 		t.Errorf("message = %q", w.Message)
 	}
 	e.waitCard(res.Watch.MessageTS, "⚠️", "State unknown", "Check it in Cloud 66", e.c66.URL+"/stacks/"+shop.UID)
-	if _, err := e.store.ActiveWatchForStack(t.Context(), shop.UID); !errors.Is(err, storage.ErrNotFound) {
+	if _, err := e.store.Watches().ActiveForStack(t.Context(), shop.UID); !errors.Is(err, storage.ErrNotFound) {
 		t.Error("timed-out watch still holds the stack")
 	}
 }
@@ -526,7 +526,7 @@ func TestWatchdogPostsOnce(t *testing.T) {
 	if len(dogs) != 1 || !strings.Contains(dogs[0].text(), "after 21 min") || dogs[0].TS != res.Watch.MessageTS {
 		t.Fatalf("watchdog posts = %+v, want one after 21 min", dogs)
 	}
-	if w, _ := e.store.GetWatch(t.Context(), res.Watch.ID); !w.WatchdogPosted || w.State != "deploying" {
+	if w, _ := e.store.Watches().Get(t.Context(), res.Watch.ID); !w.WatchdogPosted || w.State != "deploying" {
 		t.Errorf("watch = %+v", w)
 	}
 }
@@ -543,7 +543,7 @@ func TestRestartResumes(t *testing.T) {
 	e.stop() // the bot goes down mid-deploy
 
 	e.clock.Advance(4 * time.Minute)
-	if w, _ := e.store.GetWatch(t.Context(), res.Watch.ID); w.State != "deploying" {
+	if w, _ := e.store.Watches().Get(t.Context(), res.Watch.ID); w.State != "deploying" {
 		t.Fatalf("state while down = %q", w.State)
 	}
 	svc2 := e.newService(envConfig{poll: fastPoll})
@@ -613,7 +613,7 @@ func TestRefusedRedeployFreesStack(t *testing.T) {
 	if strings.Contains(card.text(), "Duration") && strings.Contains(card.text(), "action") {
 		t.Errorf("refused card claims an action: %s", card.text())
 	}
-	if _, err := e.store.ActiveWatchForStack(ctx, shop.UID); !errors.Is(err, storage.ErrNotFound) {
+	if _, err := e.store.Watches().ActiveForStack(ctx, shop.UID); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatal("refused deploy still holds the stack")
 	}
 	if _, err := e.svc.Deploy(ctx, origin(ana, "C1", "r2"), shop, deploy.Params{}); err != nil {
@@ -637,7 +637,7 @@ func TestUnansweredRedeployIsResolved(t *testing.T) {
 	}
 	e.waitCard(res.Watch.MessageTS, "Starting", "did not answer in time")
 	e.waitPolls(res.Watch.ID, 3)
-	if w, _ := e.store.GetWatch(t.Context(), res.Watch.ID); w.State != "starting" {
+	if w, _ := e.store.Watches().Get(t.Context(), res.Watch.ID); w.State != "starting" {
 		t.Fatalf("state before the grace period = %q", w.State)
 	}
 	e.clock.Advance(3 * time.Minute)
@@ -648,7 +648,7 @@ func TestUnansweredRedeployIsResolved(t *testing.T) {
 	if e.c66.ActionCount() != 0 {
 		t.Errorf("ActionCount = %d", e.c66.ActionCount())
 	}
-	if _, err := e.store.ActiveWatchForStack(t.Context(), shop.UID); !errors.Is(err, storage.ErrNotFound) {
+	if _, err := e.store.Watches().ActiveForStack(t.Context(), shop.UID); !errors.Is(err, storage.ErrNotFound) {
 		t.Error("the stack is still held")
 	}
 }
@@ -661,7 +661,7 @@ func TestNotLinked(t *testing.T) {
 	if !errors.Is(err, accounts.ErrNotLinked) {
 		t.Fatalf("Deploy by an unlinked person: %v", err)
 	}
-	if _, err := e.store.ActiveWatchForStack(t.Context(), e.stack("shop", "staging").UID); !errors.Is(err, storage.ErrNotFound) {
+	if _, err := e.store.Watches().ActiveForStack(t.Context(), e.stack("shop", "staging").UID); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatal("an unlinked person's deploy claimed the stack")
 	}
 }
@@ -738,10 +738,10 @@ func TestProtected(t *testing.T) {
 
 // auditHas reports whether the audit log has an entry for action whose
 // result starts with result.
-func auditHas(t *testing.T, store *storage.Store, action, result string) bool {
+func auditHas(t *testing.T, store *storage.DB, action, result string) bool {
 	t.Helper()
 	found := false
-	err := store.ScanAudit(context.Background(), time.Time{}, func(e storage.AuditEntry) error {
+	err := store.Audit().Scan(context.Background(), time.Time{}, func(e storage.AuditEntry) error {
 		if e.Action == action && strings.HasPrefix(e.Result, result) && e.Team == "T1" && e.StackUID != "" {
 			found = true
 		}

@@ -28,7 +28,7 @@
 //
 // An approval request is an intent of 30 minutes (storage may shorten it)
 // and a channel message with Approve and Reject buttons. [Service.Approve]
-// records approvals in the intent (storage.UpdateIntent), never the
+// records approvals in the intent (storage.IntentStore.Update), never the
 // requester's ([ErrOwnApproval]) and only from people the rule lets approve
 // ([PolicyError] otherwise); the approval that completes the request spends
 // the intent instead, in one transaction, so concurrent clicks start one
@@ -37,7 +37,7 @@
 // requester or anyone who could approve it. The message is edited in place
 // after every click.
 //
-// Starting claims the stack (storage.StartWatch), posts the card, then asks
+// Starting claims the stack (storage.WatchStore.Start), posts the card, then asks
 // Cloud 66 to redeploy with a user_reference naming the Slack request
 // ([UserReference]). From then on a watcher goroutine follows the deployment;
 // its state lives in bbolt after every change, so [Service.Run] picks every

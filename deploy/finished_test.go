@@ -34,7 +34,7 @@ func withOnFinished(e *env) *finishedLog {
 	e.stop()
 	log := &finishedLog{}
 	e.svc = deploy.New(deploy.Config{
-		Store: e.store, Cloud66For: e.client, Slack: e.slack, Cloud66URL: e.c66.URL,
+		Stores: storesOf(e.store), Cloud66For: e.client, Slack: e.slack, Cloud66URL: e.c66.URL,
 		Command: "/c66", Now: e.clock.Now, Poll: fastPoll, OnFinished: log.add,
 	})
 	e.stop = e.run(e.svc)

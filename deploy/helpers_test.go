@@ -151,7 +151,7 @@ type env struct {
 	t      *testing.T
 	c66    *cloud66test.Server
 	clock  *cloud66test.Clock
-	store  *storage.Store
+	store  *storage.DB
 	key    []byte // the store's sealing key
 	slack  *fakeSlack
 	tokens map[storage.Identity]string
@@ -256,9 +256,14 @@ func newEnv(t *testing.T, opts ...envOpt) *env {
 	return e
 }
 
+// storesOf returns the stores of db that deploy uses.
+func storesOf(db *storage.DB) deploy.Stores {
+	return deploy.Stores{Intents: db.Intents(), Locks: db.Locks(), Watches: db.Watches(), Audit: db.Audit()}
+}
+
 func (e *env) newService(cfg envConfig) *deploy.Service {
 	dc := deploy.Config{
-		Store:      e.store,
+		Stores:     storesOf(e.store),
 		Cloud66For: e.client,
 		Slack:      e.slack,
 		Cloud66URL: e.c66.URL,
@@ -351,11 +356,11 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 // waitState waits until the stored watch id reaches state.
-func (e *env) waitState(id, state string) storage.Watch {
+func (e *env) waitState(id string, state storage.WatchState) storage.Watch {
 	e.t.Helper()
 	var w storage.Watch
-	eventually(e.t, "watch "+id+" to be "+state, func() bool {
-		got, err := e.store.GetWatch(context.Background(), id)
+	eventually(e.t, "watch "+id+" to be "+string(state), func() bool {
+		got, err := e.store.Watches().Get(context.Background(), id)
 		w = got
 		return err == nil && got.State == state
 	})

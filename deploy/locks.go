@@ -29,7 +29,7 @@ func (s *Service) Lock(ctx context.Context, o Origin, stack cloud66.Stack, reaso
 	e.Args = map[string]string{"reason": reason}
 	locked := e
 	locked.Result, locked.At = "locked", s.now()
-	held, acquired, err := s.cfg.Store.AcquireLock(ctx, storage.Lock{
+	held, acquired, err := s.cfg.Locks.Acquire(ctx, storage.Lock{
 		Team: o.Identity.Team, StackUID: stack.UID, StackName: stack.Name, Environment: stack.Environment,
 		Owner: o.Identity, Reason: reason,
 	}, locked)
@@ -56,7 +56,7 @@ func (s *Service) Unlock(ctx context.Context, o Origin, stack cloud66.Stack) (Un
 		s.auditRefusal(ctx, e, err)
 		return UnlockResult{}, err
 	}
-	l, err := s.cfg.Store.GetLock(ctx, o.Identity.Team, stack.UID)
+	l, err := s.cfg.Locks.Get(ctx, o.Identity.Team, stack.UID)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		return fail(ErrNotLocked)
@@ -68,7 +68,7 @@ func (s *Service) Unlock(ctx context.Context, o Origin, stack cloud66.Stack) (Un
 	if l.Owner == o.Identity {
 		unlocked := e
 		unlocked.Result, unlocked.At = "unlocked", s.now()
-		released, err := s.cfg.Store.ReleaseLock(ctx, o.Identity.Team, stack.UID, unlocked)
+		released, err := s.cfg.Locks.Release(ctx, o.Identity.Team, stack.UID, unlocked)
 		switch {
 		case errors.Is(err, storage.ErrNotFound):
 			return fail(ErrNotLocked)
@@ -78,7 +78,7 @@ func (s *Service) Unlock(ctx context.Context, o Origin, stack cloud66.Stack) (Un
 		return UnlockResult{Released: &released}, nil
 	}
 
-	in, err := s.cfg.Store.CreateIntent(ctx, storage.Intent{
+	in, err := s.cfg.Intents.Create(ctx, storage.Intent{
 		Kind: kindUnlock, Requester: o.Identity, Channel: o.Channel, ResponseURL: o.ResponseURL,
 		StackUID: stack.UID, StackName: stack.Name, Environment: stack.Environment,
 		Params: map[string]string{
@@ -112,7 +112,7 @@ func (s *Service) ConfirmUnlock(ctx context.Context, intentID string, by storage
 	if err != nil {
 		return fail(err)
 	}
-	cur, err := s.cfg.Store.GetLock(ctx, by.Team, in.StackUID)
+	cur, err := s.cfg.Locks.Get(ctx, by.Team, in.StackUID)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		return fail(ErrNotLocked)
@@ -125,7 +125,7 @@ func (s *Service) ConfirmUnlock(ctx context.Context, intentID string, by storage
 	}
 	unlocked := e
 	unlocked.Result, unlocked.At = "unlocked", s.now()
-	released, err := s.cfg.Store.ReleaseLock(ctx, by.Team, in.StackUID, unlocked)
+	released, err := s.cfg.Locks.Release(ctx, by.Team, in.StackUID, unlocked)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		return fail(ErrNotLocked)
@@ -147,7 +147,7 @@ func (s *Service) ConfirmUnlock(ctx context.Context, intentID string, by storage
 
 // Locks returns the workspace's locks, oldest first.
 func (s *Service) Locks(ctx context.Context, team string) ([]storage.Lock, error) {
-	locks, err := s.cfg.Store.ListLocks(ctx, team)
+	locks, err := s.cfg.Locks.List(ctx, team)
 	if err != nil {
 		return nil, fmt.Errorf("deploy: list locks: %w", err)
 	}

@@ -130,7 +130,7 @@ func (s *Service) checkPolicy(ctx context.Context, o Origin, stack cloud66.Stack
 	if d.Rule != "" {
 		params[paramRule] = d.Rule
 	}
-	in, err := s.cfg.Store.CreateIntent(ctx, storage.Intent{
+	in, err := s.cfg.Intents.Create(ctx, storage.Intent{
 		Kind: kindOverride, Requester: o.Identity, Channel: o.Channel, ResponseURL: o.ResponseURL,
 		StackUID: stack.UID, StackName: stack.Name, Environment: stack.Environment, Params: params,
 	})
@@ -185,7 +185,7 @@ func (s *Service) Override(ctx context.Context, intentID string, by storage.Iden
 	// its entry cannot be written, the deploy it would allow is refused.
 	e.Result = "overridden"
 	e.At = s.now()
-	if _, err := s.cfg.Store.AppendAudit(context.WithoutCancel(ctx), e); err != nil {
+	if _, err := s.cfg.Audit.Append(context.WithoutCancel(ctx), e); err != nil {
 		s.log.ErrorContext(ctx, "refused a freeze override: the audit log cannot be written", "stack_uid", e.StackUID, "error", err.Error())
 		return Result{}, fmt.Errorf("deploy: audit the freeze override: %w", err)
 	}

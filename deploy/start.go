@@ -128,7 +128,7 @@ func (s *Service) requestConfirmation(ctx context.Context, o Origin, stack cloud
 	if overridden != "" {
 		params[paramOverride] = overridden
 	}
-	in, err := s.cfg.Store.CreateIntent(ctx, storage.Intent{
+	in, err := s.cfg.Intents.Create(ctx, storage.Intent{
 		Kind: kindDeploy, Requester: o.Identity, Channel: o.Channel, ResponseURL: o.ResponseURL,
 		StackUID: stack.UID, StackName: stack.Name, Environment: stack.Environment, Params: params,
 	})
@@ -245,7 +245,7 @@ func intentOrigin(in storage.Intent, by storage.Identity) Origin {
 // checkLock refuses when someone other than id holds the stack's lock; the
 // owner of a lock may deploy through it.
 func (s *Service) checkLock(ctx context.Context, id storage.Identity, stackUID string) error {
-	l, err := s.cfg.Store.GetLock(ctx, id.Team, stackUID)
+	l, err := s.cfg.Locks.Get(ctx, id.Team, stackUID)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		return nil
@@ -258,10 +258,10 @@ func (s *Service) checkLock(ctx context.Context, id storage.Identity, stackUID s
 }
 
 // checkBusy refuses when the bot already follows a deployment of the stack.
-// It is only a fast path for a clear message: StartWatch's claim is what
+// It is only a fast path for a clear message: WatchStore.Start's claim is what
 // guarantees one deployment per stack.
 func (s *Service) checkBusy(ctx context.Context, stackUID string) error {
-	w, err := s.cfg.Store.ActiveWatchForStack(ctx, stackUID)
+	w, err := s.cfg.Watches.ActiveForStack(ctx, stackUID)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		return nil
@@ -329,7 +329,7 @@ func (s *Service) start(ctx context.Context, o Origin, stack cloud66.Stack, p Pa
 	// Run's resume must either miss this watch or see it marked as
 	// starting; otherwise it could follow it while the POST is in flight.
 	s.resumeMu.RLock()
-	w, err := s.cfg.Store.StartWatch(ctx, storage.Watch{
+	w, err := s.cfg.Watches.Start(ctx, storage.Watch{
 		Owner:         o.Identity,
 		Channel:       o.Channel,
 		ResponseURL:   o.ResponseURL,
@@ -338,7 +338,7 @@ func (s *Service) start(ctx context.Context, o Origin, stack cloud66.Stack, p Pa
 		Environment:   stack.Environment,
 		Params:        p.Map(),
 		UserReference: ref,
-		State:         stateStarting,
+		State:         storage.WatchStarting,
 		RequestedAt:   now,
 		LastChange:    now,
 	}, requested)
@@ -401,10 +401,10 @@ func (s *Service) start(ctx context.Context, o Origin, stack cloud66.Stack, p Pa
 		err = fmt.Errorf("deploy: Cloud 66 did not accept the redeploy of %s: %s", stackRef(stack.Name, stack.Environment, stack.UID), res.Message)
 	}
 	if err != nil {
-		w.State, w.Message, w.FinishedAt = stateFailed, reason, s.now()
+		w.State, w.Message, w.FinishedAt = storage.WatchFailed, reason, s.now()
 		s.render(ctx, w)
 		// Nothing to follow and nothing worth keeping: free the stack.
-		if derr := s.cfg.Store.DeleteWatch(ctx, w.ID, finishedEntry(w, "refused by Cloud 66: "+clipText(reason), s.now())); derr != nil {
+		if derr := s.cfg.Watches.Delete(ctx, w.ID, finishedEntry(w, "refused by Cloud 66: "+clipText(reason), s.now())); derr != nil {
 			log.ErrorContext(ctx, "free refused deployment", "watch", w.ID, "error", derr.Error())
 		}
 		return storage.Watch{}, err
@@ -414,9 +414,9 @@ func (s *Service) start(ctx context.Context, o Origin, stack cloud66.Stack, p Pa
 	w = s.saveStarting(ctx, log, w, func(x *storage.Watch) {
 		x.ActionID, x.Queued, x.LastChange, x.Message = res.AsyncActionID, res.Queued, now, ""
 		if res.Queued {
-			x.State = stateQueued
+			x.State = storage.WatchQueued
 		} else {
-			x.State, x.StartedAt = stateDeploying, now
+			x.State, x.StartedAt = storage.WatchDeploying, now
 		}
 	})
 	s.render(ctx, w)
@@ -455,11 +455,11 @@ func finishedEntry(w storage.Watch, result string, now time.Time) storage.AuditE
 // finishedResult is how a finished watch's state reads in the audit log:
 // "succeeded", "failed: …", "cancelled by U1", "unknown: …".
 func finishedResult(w storage.Watch) string {
-	res := w.State
+	res := string(w.State)
 	switch {
-	case w.State == stateCancelled && w.CancelRequestedBy != "":
+	case w.State == storage.WatchCancelled && w.CancelRequestedBy != "":
 		res += " by " + w.CancelRequestedBy
-	case w.State == stateSucceeded, w.Message == "":
+	case w.State == storage.WatchSucceeded, w.Message == "":
 	default:
 		res += ": " + clipText(w.Message)
 	}

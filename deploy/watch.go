@@ -59,7 +59,7 @@ func (s *Service) Run(ctx context.Context) error {
 	// Held so that no start is between claiming a stack and marking its
 	// watch as starting while the active watches are read and followed.
 	s.resumeMu.Lock()
-	active, err := s.cfg.Store.ActiveWatches(ctx)
+	active, err := s.cfg.Watches.Active(ctx)
 	for _, w := range active {
 		s.follow(w, 0)
 	}
@@ -125,7 +125,7 @@ func (s *Service) follow(w storage.Watch, first time.Duration) {
 func (s *Service) updateWatch(ctx context.Context, id string, f func(*storage.Watch)) (storage.Watch, error) {
 	s.watchMu.Lock()
 	defer s.watchMu.Unlock()
-	w, err := s.cfg.Store.GetWatch(ctx, id)
+	w, err := s.cfg.Watches.Get(ctx, id)
 	if err != nil {
 		return storage.Watch{}, fmt.Errorf("deploy: read watch: %w", err)
 	}
@@ -135,7 +135,7 @@ func (s *Service) updateWatch(ctx context.Context, id string, f func(*storage.Wa
 	if w.Done() && !wasDone {
 		outcome = append(outcome, finishedEntry(w, finishedResult(w), s.now()))
 	}
-	if err := s.cfg.Store.SaveWatch(ctx, w, outcome...); err != nil {
+	if err := s.cfg.Watches.Save(ctx, w, outcome...); err != nil {
 		return storage.Watch{}, fmt.Errorf("deploy: save watch: %w", err)
 	}
 	return w, nil
@@ -322,7 +322,7 @@ func (wt *watcher) poll(ctx context.Context) (bool, error) {
 	if a.Finished() {
 		return true, wt.finish(ctx, a)
 	}
-	if wt.w.State != stateDeploying {
+	if wt.w.State != storage.WatchDeploying {
 		wt.started(ctx, a)
 		return true, nil
 	}
@@ -345,7 +345,7 @@ func (wt *watcher) lookup(ctx context.Context) (bool, error) {
 		}
 	}
 	if a == nil {
-		if wt.w.State == stateStarting {
+		if wt.w.State == storage.WatchStarting {
 			return wt.neverStarted(ctx)
 		}
 		wt.saveCounters(ctx)
@@ -387,7 +387,7 @@ func (wt *watcher) neverStarted(ctx context.Context) (bool, error) {
 func (wt *watcher) started(ctx context.Context, a *cloud66.AsyncAction) {
 	now := wt.s.now()
 	wt.update(ctx, func(x *storage.Watch) {
-		x.ActionID, x.State, x.LastChange, x.Message = a.ID, stateDeploying, now, ""
+		x.ActionID, x.State, x.LastChange, x.Message = a.ID, storage.WatchDeploying, now, ""
 		x.StartedAt = a.StartedAt.Time
 		if x.StartedAt.IsZero() {
 			x.StartedAt = now
@@ -430,11 +430,11 @@ func (wt *watcher) finish(ctx context.Context, a *cloud66.AsyncAction) error {
 		}
 		switch {
 		case success:
-			x.State = stateSucceeded
+			x.State = storage.WatchSucceeded
 		case d != nil && d.Outcome.Meaning == "cancelled", x.CancelRequestedBy != "":
-			x.State = stateCancelled
+			x.State = storage.WatchCancelled
 		default:
-			x.State = stateFailed
+			x.State = storage.WatchFailed
 		}
 	})
 	w := wt.w
@@ -443,10 +443,10 @@ func (wt *watcher) finish(ctx context.Context, a *cloud66.AsyncAction) error {
 	// The thread is where Cloud 66's message is shown whole, lines kept.
 	msg := bk.EscText(w.Message)
 	switch {
-	case w.State == stateFailed && msg == "":
+	case w.State == storage.WatchFailed && msg == "":
 		s.threadNote(ctx, w, mention(w.Owner.User)+" the deployment failed and Cloud 66 gave no reason; "+
 			bk.Link(bk.StackURL(s.cfg.Cloud66URL, w.StackUID), "check the deployment log")+".", false)
-	case w.State == stateFailed:
+	case w.State == storage.WatchFailed:
 		s.threadNote(ctx, w, mention(w.Owner.User)+" Cloud 66: "+msg, false)
 	case msg != "":
 		s.threadNote(ctx, w, "Cloud 66: "+msg, false)
@@ -481,7 +481,7 @@ func pickDeployment(deps []cloud66.Deployment, started time.Time) *cloud66.Deplo
 // progress for Poll.Watchdog: people should look before the hard timeout.
 func (wt *watcher) watchdog(ctx context.Context, now time.Time) {
 	w := wt.w
-	if w.State != stateDeploying || w.WatchdogPosted {
+	if w.State != storage.WatchDeploying || w.WatchdogPosted {
 		return
 	}
 	since := w.LastChange
@@ -505,7 +505,7 @@ func (wt *watcher) endUnknown(ctx context.Context, reason string) {
 	now := wt.s.now()
 	ctx = context.WithoutCancel(ctx) // as in finish: no later Run would redo this
 	wt.update(ctx, func(x *storage.Watch) {
-		x.State, x.Message, x.FinishedAt, x.LastChange = stateUnknown, reason, now, now
+		x.State, x.Message, x.FinishedAt, x.LastChange = storage.WatchUnknown, reason, now, now
 	})
 	wt.s.finished(wt.w.State)
 	wt.s.render(ctx, wt.w)

@@ -34,7 +34,7 @@ func (s *Service) deliverLoop(ctx context.Context) {
 // handled one after another up to the point their posts are queued, so
 // posts reach each channel in the order the events were accepted.
 func (s *Service) drain(ctx context.Context) {
-	items, err := s.cfg.Store.PendingOutbox(ctx, outboxBatch)
+	items, err := s.cfg.Outbox.Pending(ctx, outboxBatch)
 	if err != nil {
 		if ctx.Err() == nil {
 			s.log.ErrorContext(ctx, "cannot read the outbox", "error", err.Error())
@@ -103,7 +103,7 @@ func (s *Service) deliver(ctx context.Context, it storage.OutboxItem) {
 		return
 	}
 	log := s.log.With("item", it.ID, "kind", ev.Kind, "stack_uid", ev.StackUID, "source", ev.Source)
-	subs, err := s.cfg.Store.AllSubscriptions(ctx)
+	subs, err := s.cfg.Subscriptions.All(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
 			log.WarnContext(ctx, "cannot read subscriptions", "error", err.Error())
@@ -134,7 +134,7 @@ func (s *Service) deliver(ctx context.Context, it storage.OutboxItem) {
 			}
 		}
 		key := "notify:" + tg.name() + ":" + ev.Key()
-		seen, err := s.cfg.Store.Seen(ctx, key)
+		seen, err := s.cfg.Dedup.Seen(ctx, key)
 		switch {
 		case err != nil:
 			if ctx.Err() == nil {
@@ -191,7 +191,7 @@ func (s *Service) posted(ctx context.Context, id uint64, p *post) {
 	// Detached: a post Slack took during shutdown must still be recorded.
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), markTimeout)
 	defer cancel()
-	if err := s.cfg.Store.MarkOutboxDone(cctx, id, p.name(), p.key, dedupTTL); err != nil {
+	if err := s.cfg.Outbox.MarkDone(cctx, id, p.name(), p.key, dedupTTL); err != nil {
 		s.log.ErrorContext(ctx, "cannot record a post; it may be posted again", "item", id, "channel", p.channel, "error", err.Error())
 	}
 }
@@ -251,7 +251,7 @@ func (s *Service) outcome(ctx context.Context, id uint64, ev Event, r postResult
 		// Retrying cannot help until someone invites the bot; tell the
 		// subscribers instead, and count the channel as done.
 		s.pause(ctx, r.p.team, r.p.channel, r.err)
-		if err := s.cfg.Store.MarkOutboxDone(ctx, id, r.p.name(), "", 0); err != nil && ctx.Err() == nil {
+		if err := s.cfg.Outbox.MarkDone(ctx, id, r.p.name(), "", 0); err != nil && ctx.Err() == nil {
 			s.log.WarnContext(ctx, "cannot record an unpostable channel", "item", id, "channel", r.p.channel, "error", err.Error())
 		}
 		return false
@@ -268,7 +268,7 @@ func (s *Service) finish(ctx context.Context, it storage.OutboxItem, retry, wait
 	defer s.release(it.ID)
 	if retry && it.Attempts+1 < maxAttempts {
 		next := s.now().Add(retryDelay(it.Attempts))
-		if _, err := s.cfg.Store.RetryOutbox(ctx, it.ID, next); err != nil && ctx.Err() == nil {
+		if _, err := s.cfg.Outbox.Retry(ctx, it.ID, next); err != nil && ctx.Err() == nil {
 			s.log.ErrorContext(ctx, "cannot schedule an outbox retry", "item", it.ID, "error", err.Error())
 		}
 		return
@@ -278,7 +278,7 @@ func (s *Service) finish(ctx context.Context, it storage.OutboxItem, retry, wait
 	} else if wait {
 		return
 	}
-	if err := s.cfg.Store.AckOutbox(ctx, it.ID); err != nil && ctx.Err() == nil {
+	if err := s.cfg.Outbox.Ack(ctx, it.ID); err != nil && ctx.Err() == nil {
 		s.log.ErrorContext(ctx, "cannot ack an outbox item", "item", it.ID, "error", err.Error())
 	}
 }
@@ -397,7 +397,7 @@ func (s *Service) markSeen(ctx context.Context, ev Event, subs []storage.Subscri
 		if sub.Team != ev.Team || sub.StackUID != ev.StackUID || at.Sub(sub.WebhookSeenAt) < time.Minute {
 			continue
 		}
-		if err := s.cfg.Store.MarkWebhookSeen(ctx, sub.ID, at); err != nil && ctx.Err() == nil {
+		if err := s.cfg.Subscriptions.MarkWebhookSeen(ctx, sub.ID, at); err != nil && ctx.Err() == nil {
 			s.log.WarnContext(ctx, "cannot mark a webhook as seen", "subscription", sub.ID, "error", err.Error())
 		}
 	}
@@ -407,7 +407,7 @@ func (s *Service) markSeen(ctx context.Context, ev Event, subs []storage.Subscri
 // failure is logged and treated as "none": a duplicate post beats silence.
 func (s *Service) ownWatches(ctx context.Context, ev Event) []storage.Watch {
 	ref := eventStart(ev)
-	ws, err := s.cfg.Store.WatchesForStack(ctx, ev.StackUID, ref.Add(-ownLookback))
+	ws, err := s.cfg.Watches.ForStack(ctx, ev.StackUID, ref.Add(-ownLookback))
 	if err != nil {
 		if ctx.Err() == nil {
 			s.log.WarnContext(ctx, "cannot read the bot's own deployments", "stack_uid", ev.StackUID, "error", err.Error())
@@ -445,7 +445,7 @@ func ownDeployment(ev Event, channel string, watches []storage.Watch) bool {
 			}
 			continue
 		}
-		if w.State == "queued" || w.RequestedAt.After(start.Add(clockSlack)) {
+		if w.State == storage.WatchQueued || w.RequestedAt.After(start.Add(clockSlack)) {
 			continue
 		}
 		if !w.FinishedAt.IsZero() {
@@ -467,7 +467,7 @@ func ownDeployment(ev Event, channel string, watches []storage.Watch) bool {
 // events failing in the same channel tell nobody again.
 func (s *Service) pause(ctx context.Context, team, channel string, postErr error) {
 	reason := cannotPostReason(postErr)
-	paused, err := s.cfg.Store.PauseChannel(ctx, team, channel, reason)
+	paused, err := s.cfg.Subscriptions.PauseChannel(ctx, team, channel, reason)
 	if err != nil {
 		if ctx.Err() == nil {
 			s.log.ErrorContext(ctx, "cannot pause the subscriptions of an unpostable channel", "channel", channel, "error", err.Error())

@@ -22,7 +22,7 @@ func TestDeliveryMatching(t *testing.T) {
 	e.subscribe(ana, "CSTARTED", "shop", "production", events(notify.DeployStarted))
 	e.subscribe(ana, "CSERVERS", "shop", "production", events(notify.ServerStopped, notify.ServerBack))
 	e.subscribe(ana, "CPAUSED", "shop", "production")
-	if _, err := e.store.PauseChannel(context.Background(), "T1", "CPAUSED", "test"); err != nil {
+	if _, err := e.store.Subscriptions().PauseChannel(context.Background(), "T1", "CPAUSED", "test"); err != nil {
 		t.Fatal(err)
 	}
 	e.subscribe(cora, "COTHER", "shop", "production") // workspace T2
@@ -87,7 +87,7 @@ func TestSameWebhookTwicePostsOnce(t *testing.T) {
 	}
 	// The stack's subscription now counts as fed by webhooks (which stops
 	// its polling); the "all" one cannot tell.
-	subs, err := e.store.AllSubscriptions(context.Background())
+	subs, err := e.store.Subscriptions().All(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func TestBotOwnDeploymentNotPostedInItsChannel(t *testing.T) {
 	e.subscribe(ana, "CDEPLOY", "shop", "production", events(notify.DeployStarted, notify.DeploySucceeded))
 	e.subscribe(ana, "COTHER", "shop", "production", events(notify.DeployStarted, notify.DeploySucceeded))
 	uid := e.uid("shop", "production")
-	if _, err := e.store.StartWatch(context.Background(), storage.Watch{
+	if _, err := e.store.Watches().Start(context.Background(), storage.Watch{
 		Owner: ana, Channel: "CDEPLOY", StackUID: uid, StackName: "shop", Environment: "production", State: "deploying",
 	}); err != nil {
 		t.Fatal(err)
@@ -137,7 +137,7 @@ func TestUnpostableChannelIsPausedAndSubscribersToldOnce(t *testing.T) {
 	e.accept(second)
 	e.drained()
 
-	subs, err := e.store.AllSubscriptions(context.Background())
+	subs, err := e.store.Subscriptions().All(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,7 +261,7 @@ func TestKilledWithAPostQueuedPostsItOnceAfterRestart(t *testing.T) {
 	e.waitPosts("C1", 1)
 	e.eventually("C2's post to wait in its queue", func() bool { return e.slack.waiting("C2") == 1 })
 	e.eventually("C1's post to be recorded", func() bool {
-		items, err := e.store.PendingOutbox(ctx, 0)
+		items, err := e.store.Outbox().Pending(ctx, 0)
 		return err == nil && len(items) == 1 && slices.Equal(items[0].Done, []string{"T1:C1"})
 	})
 	killed := filepath.Join(t.TempDir(), "killed.db")
@@ -275,7 +275,7 @@ func TestKilledWithAPostQueuedPostsItOnceAfterRestart(t *testing.T) {
 	}
 	t.Cleanup(func() { store.Close() })
 	next := e.cfg
-	next.Store, next.Slack = store, newFakeSlack()
+	next.Stores, next.Slack = storesOf(store), newFakeSlack()
 	t.Cleanup(e.run(notify.New(next)))
 	e.drainedIn(store)
 	var got []string

@@ -205,13 +205,18 @@ func contains(list []string, s string) bool {
 	return false
 }
 
+// storesOf returns the stores of db that notify uses.
+func storesOf(db *storage.DB) notify.Stores {
+	return notify.Stores{Subscriptions: db.Subscriptions(), Outbox: db.Outbox(), Dedup: db.Dedup(), Watches: db.Watches()}
+}
+
 // env is one test's world: a fake Cloud 66 on a frozen clock, a real store
 // on the same clock, a recording Slack and a notify Service.
 type env struct {
 	t      *testing.T
 	c66    *cloud66test.Server
 	clock  *cloud66test.Clock
-	store  *storage.Store
+	store  *storage.DB
 	key    []byte // the store's sealing key
 	slack  *fakeSlack
 	tokens map[storage.Identity]string
@@ -254,7 +259,7 @@ func newEnv(t *testing.T, opts ...option) *env {
 		cora: e.c66.IssueToken("ana@example.com"),
 	}
 	e.cfg = notify.Config{
-		Store:      store,
+		Stores:     storesOf(store),
 		Slack:      e.slack,
 		Cloud66For: e.client,
 		Cloud66URL: e.c66.URL,
@@ -350,7 +355,7 @@ func (e *env) subscribe(who storage.Identity, channel, name, environment string,
 	for _, o := range opts {
 		o(&sub)
 	}
-	saved, _, err := e.store.Subscribe(context.Background(), sub)
+	saved, _, err := e.store.Subscriptions().Subscribe(context.Background(), sub)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -408,10 +413,10 @@ func (e *env) drained() {
 	e.drainedIn(e.store)
 }
 
-func (e *env) drainedIn(store *storage.Store) {
+func (e *env) drainedIn(store *storage.DB) {
 	e.t.Helper()
 	e.eventually("the outbox to drain", func() bool {
-		n, err := store.CountOutbox(context.Background())
+		n, err := store.Outbox().Count(context.Background())
 		return err == nil && n == 0
 	})
 }

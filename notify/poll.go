@@ -86,7 +86,7 @@ func wantsDeploys(sub storage.Subscription) bool {
 // reconcile works out which stacks need polling, with whose token and how
 // often, and starts, updates or stops pollers to match.
 func (s *Service) reconcile(ctx context.Context) {
-	subs, err := s.cfg.Store.AllSubscriptions(ctx)
+	subs, err := s.cfg.Subscriptions.All(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
 			s.log.WarnContext(ctx, "cannot read subscriptions for polling", "error", err.Error())

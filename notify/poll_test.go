@@ -95,7 +95,7 @@ func TestWebhookFreshStackIsNotPolled(t *testing.T) {
 	shop, web := e.uid("shop", "production"), e.uid("web", "production")
 	sub := e.subscribe(ana, "C1", "shop", "production")
 	e.subscribe(ana, "C1", "web", "production")
-	if err := e.store.MarkWebhookSeen(context.Background(), sub.ID, t0); err != nil {
+	if err := e.store.Subscriptions().MarkWebhookSeen(context.Background(), sub.ID, t0); err != nil {
 		t.Fatal(err)
 	}
 	e.start()
@@ -167,7 +167,7 @@ func TestPollFollowsSubscriptionChanges(t *testing.T) {
 	e.subscribe(ana, "C1", "shop", "production")
 	e.eventually("polling of the new subscription", func() bool { return e.deploymentPolls(uid) > 0 })
 
-	if _, err := e.store.Unsubscribe(context.Background(), "T1", "C1", uid); err != nil {
+	if _, err := e.store.Subscriptions().Unsubscribe(context.Background(), "T1", "C1", uid); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(50 * time.Millisecond) // a few PollEvery: the poller stops

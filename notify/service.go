@@ -37,26 +37,49 @@ type Cloud66 interface {
 	ListDeploymentsPage(ctx context.Context, stackUID string, page int) ([]cloud66.Deployment, cloud66.Pagination, error)
 }
 
-// Store is the part of *storage.Store this package uses.
-type Store interface {
-	AllSubscriptions(ctx context.Context) ([]storage.Subscription, error)
+// SubscriptionStore is where channel subscriptions live;
+// *storage.SubscriptionStore satisfies it.
+type SubscriptionStore interface {
+	All(ctx context.Context) ([]storage.Subscription, error)
 	MarkWebhookSeen(ctx context.Context, id string, at time.Time) error
 	PauseChannel(ctx context.Context, team, channel, reason string) ([]storage.Subscription, error)
+}
 
-	EnqueueOutbox(ctx context.Context, kind string, payload []byte) (storage.OutboxItem, error)
-	PendingOutbox(ctx context.Context, limit int) ([]storage.OutboxItem, error)
-	AckOutbox(ctx context.Context, id uint64) error
-	RetryOutbox(ctx context.Context, id uint64, next time.Time) (storage.OutboxItem, error)
+// OutboxStore is where accepted events wait until they are posted;
+// *storage.OutboxStore satisfies it.
+type OutboxStore interface {
+	Enqueue(ctx context.Context, kind string, payload []byte) (storage.OutboxItem, error)
+	Pending(ctx context.Context, limit int) ([]storage.OutboxItem, error)
+	Ack(ctx context.Context, id uint64) error
+	Retry(ctx context.Context, id uint64, next time.Time) (storage.OutboxItem, error)
+	// MarkDone records a target as handled and, in the same transaction,
+	// key as seen for ttl in the DedupStore.
+	MarkDone(ctx context.Context, id uint64, target, key string, ttl time.Duration) error
+}
 
+// DedupStore says which happenings a channel has been told of already;
+// *storage.DedupStore satisfies it.
+type DedupStore interface {
 	Seen(ctx context.Context, key string) (bool, error)
-	MarkOutboxDone(ctx context.Context, id uint64, target, key string, ttl time.Duration) error
+}
 
-	WatchesForStack(ctx context.Context, stackUID string, since time.Time) ([]storage.Watch, error)
+// WatchStore is where the bot's own deployments are, to tell them from
+// deployments started elsewhere; *storage.WatchStore satisfies it.
+type WatchStore interface {
+	ForStack(ctx context.Context, stackUID string, since time.Time) ([]storage.Watch, error)
+}
+
+// Stores are where notify keeps what must survive a restart.
+type Stores struct {
+	Subscriptions SubscriptionStore
+	Outbox        OutboxStore
+	Dedup         DedupStore
+	Watches       WatchStore
 }
 
 // Config wires a Service. Zero durations take the defaults.
 type Config struct {
-	Store Store
+	Stores
 	Slack Poster
 	// Cloud66For returns the person's own client; it fails with an error
 	// matching accounts.ErrNotLinked when they have not linked Cloud 66.
@@ -240,7 +263,7 @@ func (s *Service) enqueue(ctx context.Context, ev Event) error {
 	if err != nil {
 		return fmt.Errorf("notify: encode %s event: %w", ev.Kind, err)
 	}
-	if _, err := s.cfg.Store.EnqueueOutbox(ctx, outboxKind, payload); err != nil {
+	if _, err := s.cfg.Outbox.Enqueue(ctx, outboxKind, payload); err != nil {
 		return fmt.Errorf("notify: store %s event for %s: %w", ev.Kind, ev.StackUID, err)
 	}
 	s.poke()
@@ -297,7 +320,7 @@ func (s *Service) ResolveStack(ctx context.Context, team, ref string) (uid, name
 	if ref == "" {
 		return "", "", "", fmt.Errorf("%w: empty name", ErrUnknownStack)
 	}
-	subs, err := s.cfg.Store.AllSubscriptions(ctx)
+	subs, err := s.cfg.Subscriptions.All(ctx)
 	if err != nil {
 		return "", "", "", fmt.Errorf("notify: resolve %q: %w", ref, err)
 	}

@@ -13,7 +13,7 @@ import (
 )
 
 // apiTokenTouchInterval is how stale LastUsedAt may get before
-// CheckAPIToken writes it again. Writing on every call would cost a bbolt
+// Check writes it again. Writing on every call would cost a bbolt
 // commit and fsync per API request; a minute is plenty to see which tokens
 // are in use.
 const apiTokenTouchInterval = time.Minute
@@ -22,10 +22,14 @@ const apiTokenTouchInterval = time.Minute
 // "ci.deploy-notifier-production" and short enough for an audit line.
 const apiTokenNameMax = 64
 
+// APITokenStore holds the bearer tokens of the bot's HTTP API; get it from
+// [DB.APITokens].
+type APITokenStore struct{ db *DB }
+
 // APIToken is a bearer token for the bot's HTTP API (POST /api/v1/notify,
 // GET /api/v1/audit), as an OAuth resource server sees one: a name, the
 // scopes it grants, and when it was made, used and revoked. The token
-// itself is shown once by CreateAPIToken; the file holds only its SHA-256.
+// itself is shown once by Create; the file holds only its SHA-256.
 // Revoked tokens are kept, so their names stay taken and audit entries that
 // name them stay unambiguous.
 type APIToken struct {
@@ -37,13 +41,13 @@ type APIToken struct {
 	Revoked    bool
 }
 
-// CreateAPIToken issues a token named name granting scopes and returns it
+// Create issues a token named name granting scopes and returns it
 // with its record. The token is "c66bot_" followed by 32 random bytes in
 // base64url without padding; it is returned only here, and the file holds
 // its SHA-256. The name must be 1–64 characters of [a-z0-9._-] and not used
 // by any token, revoked or not (an error wrapping ErrExists). The audit
 // entries, if any, commit with the token or neither does.
-func (s *Store) CreateAPIToken(ctx context.Context, name string, scopes []string, audit ...AuditEntry) (token string, t APIToken, err error) {
+func (s *APITokenStore) Create(ctx context.Context, name string, scopes []string, audit ...AuditEntry) (token string, t APIToken, err error) {
 	if err := validAPITokenName(name); err != nil {
 		return "", APIToken{}, err
 	}
@@ -54,13 +58,13 @@ func (s *Store) CreateAPIToken(ctx context.Context, name string, scopes []string
 	token = apiTokenPrefix + newStateString(random)
 	hash, _ := apiTokenKey(token)
 	// Cloned so a caller reusing its slice cannot change what was saved.
-	t = APIToken{Name: name, Scopes: slices.Clone(scopes), CreatedAt: s.now()}
+	t = APIToken{Name: name, Scopes: slices.Clone(scopes), CreatedAt: s.db.now()}
 	v, err := encodeAPIToken(t, hash)
 	if err != nil {
 		return "", APIToken{}, fmt.Errorf("storage: create API token %q: %w", name, err)
 	}
 	key := []byte(name)
-	err = s.updateAudited(ctx, audit, func(tx *bbolt.Tx) error {
+	err = s.db.updateAudited(ctx, audit, func(tx *bbolt.Tx) error {
 		tokens, hashes, err := apiTokenBuckets(tx)
 		if err != nil {
 			return err
@@ -79,11 +83,11 @@ func (s *Store) CreateAPIToken(ctx context.Context, name string, scopes []string
 	return token, t, nil
 }
 
-// APITokens returns every API token's record, revoked ones included, sorted
+// List returns every API token's record, revoked ones included, sorted
 // by name.
-func (s *Store) APITokens(ctx context.Context) ([]APIToken, error) {
+func (s *APITokenStore) List(ctx context.Context) ([]APIToken, error) {
 	var list []APIToken
-	err := s.view(ctx, func(tx *bbolt.Tx) error {
+	err := s.db.view(ctx, func(tx *bbolt.Tx) error {
 		list = nil
 		tokens, err := bucket(tx, bucketAPITokens)
 		if err != nil {
@@ -105,17 +109,17 @@ func (s *Store) APITokens(ctx context.Context) ([]APIToken, error) {
 	return list, nil
 }
 
-// RevokeAPIToken revokes the token named name and returns its record; an
+// Revoke revokes the token named name and returns its record; an
 // error wrapping ErrNotFound means there is none. Revoking a revoked token
 // changes nothing and is not an error. The record stays, so the name stays
-// taken and CheckAPIToken can say ErrRevoked rather than ErrNotFound. The
+// taken and Check can say ErrRevoked rather than ErrNotFound. The
 // audit entries, if any, commit with the revocation; revoking a revoked
 // token appends none.
-func (s *Store) RevokeAPIToken(ctx context.Context, name string, audit ...AuditEntry) (APIToken, error) {
+func (s *APITokenStore) Revoke(ctx context.Context, name string, audit ...AuditEntry) (APIToken, error) {
 	key := []byte(name)
-	now := s.now()
+	now := s.db.now()
 	var t APIToken
-	err := s.updateAudited(ctx, audit, func(tx *bbolt.Tx) error {
+	err := s.db.updateAudited(ctx, audit, func(tx *bbolt.Tx) error {
 		t = APIToken{}
 		tokens, err := bucket(tx, bucketAPITokens)
 		if err != nil {
@@ -146,7 +150,7 @@ func (s *Store) RevokeAPIToken(ctx context.Context, name string, audit ...AuditE
 	return t, nil
 }
 
-// CheckAPIToken returns the record of the token presented, found by its
+// Check returns the record of the token presented, found by its
 // SHA-256. It returns an error wrapping ErrNotFound for a token that is
 // malformed or unknown, and ErrRevoked, together with the record, for a
 // revoked one. Errors never include the token.
@@ -154,13 +158,13 @@ func (s *Store) RevokeAPIToken(ctx context.Context, name string, audit ...AuditE
 // A valid token's LastUsedAt is set to the store's clock when it is more
 // than a minute old, so most calls are a read transaction only and a busy
 // API client does not cost an fsync per request.
-func (s *Store) CheckAPIToken(ctx context.Context, token string) (APIToken, error) {
+func (s *APITokenStore) Check(ctx context.Context, token string) (APIToken, error) {
 	hash, ok := apiTokenKey(token)
 	if !ok {
 		return APIToken{}, fmt.Errorf("storage: check API token: %w", ErrNotFound)
 	}
 	var t APIToken
-	err := s.view(ctx, func(tx *bbolt.Tx) error {
+	err := s.db.view(ctx, func(tx *bbolt.Tx) error {
 		var err error
 		t, err = lookupAPIToken(tx, hash)
 		return err
@@ -171,14 +175,14 @@ func (s *Store) CheckAPIToken(ctx context.Context, token string) (APIToken, erro
 	if t.Revoked {
 		return t, fmt.Errorf("storage: check API token %q: %w", t.Name, ErrRevoked)
 	}
-	now := s.now()
+	now := s.db.now()
 	if !apiTokenStale(t, now) {
 		return t, nil
 	}
 
 	// Looked up again inside the write transaction: the token may have been
 	// revoked, or touched by a concurrent call, since the read.
-	err = s.update(ctx, func(tx *bbolt.Tx) error {
+	err = s.db.update(ctx, func(tx *bbolt.Tx) error {
 		cur, err := lookupAPIToken(tx, hash)
 		if err != nil {
 			return err
@@ -214,13 +218,9 @@ func lookupAPIToken(tx *bbolt.Tx, hash []byte) (APIToken, error) {
 	if err != nil {
 		return APIToken{}, err
 	}
-	name := hashes.Get(hash)
-	if name == nil {
-		return APIToken{}, ErrNotFound
-	}
-	v := tokens.Get(name)
-	if v == nil {
-		return APIToken{}, ErrNotFound
+	name, v, err := follow(hash, hashes, tokens)
+	if err != nil {
+		return APIToken{}, err
 	}
 	t, stored, err := decodeAPIToken(string(name), v)
 	if err != nil {

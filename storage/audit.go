@@ -10,18 +10,21 @@ import (
 	bbolt "go.etcd.io/bbolt"
 )
 
-// auditScanBatch is how many audit entries ScanAudit reads per read
+// auditScanBatch is how many audit entries Scan reads per read
 // transaction. bbolt's docs warn that a long-running read transaction keeps
 // the pages it sees from being reused, so the file grows while writers
 // continue; short batches keep each transaction to a few milliseconds.
 const auditScanBatch = 500
+
+// AuditStore is the audit log; get it from [DB.Audit].
+type AuditStore struct{ db *DB }
 
 // AuditEntry is one line of the audit log: who did what to which stack, and
 // how it ended. The log is append-only; entries are never changed or
 // deleted by this package. It is stored in the clear, so Args and Detail
 // must never hold tokens or response URLs.
 type AuditEntry struct {
-	Seq             uint64            `json:"seq"` // set by AppendAudit; increases with every entry
+	Seq             uint64            `json:"seq"` // set by Append; increases with every entry
 	At              time.Time         `json:"at"`  // set to the store's clock when zero
 	Team            string            `json:"team"`
 	User            string            `json:"user"`
@@ -41,18 +44,19 @@ type AuditEntry struct {
 // the change was written either, so the caller refuses it and says why.
 var ErrNotAudited = errors.New("storage: the audit log could not be written")
 
-// AppendAudit adds e to the log and returns it with Seq (and At, when zero)
+// Append adds e to the log and returns it with Seq (and At, when zero)
 // set. Action is required. Its errors wrap ErrNotAudited.
 //
 // Changes stored here take their entry as a trailing argument instead
-// (StartWatch, SaveWatch, AcquireLock, SaveLink, Subscribe, …), which
-// writes both in one transaction; AppendAudit is for what happens elsewhere:
+// (WatchStore.Start and Save, LockStore.Acquire, LinkStore.Save,
+// SubscriptionStore.Subscribe, …), which writes both in one transaction;
+// Append is for what happens elsewhere:
 // a call to Cloud 66 about to be made, or a refusal.
-func (s *Store) AppendAudit(ctx context.Context, e AuditEntry) (AuditEntry, error) {
+func (s *AuditStore) Append(ctx context.Context, e AuditEntry) (AuditEntry, error) {
 	if e.Action == "" {
 		return AuditEntry{}, fmt.Errorf("%w: empty Action", ErrNotAudited)
 	}
-	err := s.update(ctx, func(tx *bbolt.Tx) error { return s.appendAuditTx(tx, &e) })
+	err := s.db.update(ctx, func(tx *bbolt.Tx) error { return s.db.appendAuditTx(tx, &e) })
 	if err != nil {
 		if !errors.Is(err, ErrNotAudited) {
 			err = fmt.Errorf("%w: %w", ErrNotAudited, err)
@@ -64,12 +68,12 @@ func (s *Store) AppendAudit(ctx context.Context, e AuditEntry) (AuditEntry, erro
 
 // appendAuditTx appends e inside tx, setting its Seq and, when zero, At.
 // Its errors wrap ErrNotAudited.
-func (s *Store) appendAuditTx(tx *bbolt.Tx, e *AuditEntry) error {
+func (d *DB) appendAuditTx(tx *bbolt.Tx, e *AuditEntry) error {
 	if e.Action == "" {
 		return fmt.Errorf("%w: empty Action", ErrNotAudited)
 	}
 	if e.At.IsZero() {
-		e.At = s.now()
+		e.At = d.now()
 	}
 	b, err := bucket(tx, bucketAudit)
 	if err != nil {
@@ -100,18 +104,18 @@ func (s *Store) appendAuditTx(tx *bbolt.Tx, e *AuditEntry) error {
 // appends nothing; any other failure (the transaction could not begin or
 // commit, an entry could not be written) wraps ErrNotAudited. Without
 // entries it is update.
-func (s *Store) updateAudited(ctx context.Context, audit []AuditEntry, fn func(tx *bbolt.Tx) error) error {
+func (d *DB) updateAudited(ctx context.Context, audit []AuditEntry, fn func(tx *bbolt.Tx) error) error {
 	if len(audit) == 0 {
-		return s.update(ctx, fn)
+		return d.update(ctx, fn)
 	}
 	var fnErr error
-	err := s.update(ctx, func(tx *bbolt.Tx) error {
+	err := d.update(ctx, func(tx *bbolt.Tx) error {
 		if fnErr = fn(tx); fnErr != nil {
 			return fnErr
 		}
 		for i := range audit {
 			e := audit[i] // the caller's entries stay as they were
-			if err := s.appendAuditTx(tx, &e); err != nil {
+			if err := d.appendAuditTx(tx, &e); err != nil {
 				return err
 			}
 		}
@@ -123,24 +127,24 @@ func (s *Store) updateAudited(ctx context.Context, audit []AuditEntry, fn func(t
 	return fmt.Errorf("%w: %w", ErrNotAudited, err)
 }
 
-// ScanAudit calls fn for every entry whose At is not before since (a zero
+// Scan calls fn for every entry whose At is not before since (a zero
 // since means all), in Seq order, which is oldest first. It stops at the
 // first error from fn and returns that error unwrapped.
 //
 // Entries are read auditScanBatch at a time, each batch in its own short
 // read transaction, and fn runs outside any transaction, so fn may take its
-// time and may even call the Store. The flip side is that entries appended
+// time and may even call the DB or its stores. The flip side is that entries appended
 // during the scan may or may not be seen. Every entry is read and decoded
 // to apply since, since At is the caller's and need not follow Seq order;
 // that is fine for an occasional export of a chat bot's log.
-func (s *Store) ScanAudit(ctx context.Context, since time.Time, fn func(AuditEntry) error) error {
+func (s *AuditStore) Scan(ctx context.Context, since time.Time, fn func(AuditEntry) error) error {
 	next := []byte(nil) // key to resume from; nil starts at the first entry
 	for {
 		var (
 			batch []AuditEntry
 			more  bool
 		)
-		err := s.view(ctx, func(tx *bbolt.Tx) error {
+		err := s.db.view(ctx, func(tx *bbolt.Tx) error {
 			batch, more = nil, false
 			b, err := bucket(tx, bucketAudit)
 			if err != nil {

@@ -23,13 +23,13 @@ import (
 //
 // bbolt cannot interrupt a transaction, so ctx is honoured between writes
 // to w: a cancelled ctx makes the next write fail and ends the copy.
-func (s *Store) Backup(ctx context.Context, w io.Writer) (int64, error) {
+func (d *DB) Backup(ctx context.Context, w io.Writer) (int64, error) {
 	if err := ctx.Err(); err != nil {
-		return 0, fmt.Errorf("storage: backup %s: %w", s.path, err)
+		return 0, fmt.Errorf("storage: backup %s: %w", d.path, err)
 	}
-	n, err := copyDB(ctx, s.db, w)
+	n, err := copyDB(ctx, d.bolt, w)
 	if err != nil {
-		return n, fmt.Errorf("storage: backup %s: %w", s.path, mapBoltError(err))
+		return n, fmt.Errorf("storage: backup %s: %w", d.path, mapBoltError(err))
 	}
 	return n, nil
 }
@@ -76,13 +76,13 @@ func BackupPath(ctx context.Context, dbPath, path string, timeout time.Duration)
 // the safe way: see WriteBackupFile. It refuses to write over the database
 // file itself, which would swap the live file for a copy behind the bot's
 // back.
-func (s *Store) BackupFile(ctx context.Context, path string) (int64, error) {
-	if same, err := SameFile(s.path, path); err != nil {
+func (d *DB) BackupFile(ctx context.Context, path string) (int64, error) {
+	if same, err := SameFile(d.path, path); err != nil {
 		return 0, fmt.Errorf("storage: backup to %s: %w", path, err)
 	} else if same {
 		return 0, fmt.Errorf("storage: backup to %s: that is the database file itself; choose another file", path)
 	}
-	return WriteBackupFile(ctx, path, func(w io.Writer) (int64, error) { return s.Backup(ctx, w) })
+	return WriteBackupFile(ctx, path, func(w io.Writer) (int64, error) { return d.Backup(ctx, w) })
 }
 
 // WriteBackupFile makes path a database copy produced by write, without ever
@@ -94,7 +94,7 @@ func (s *Store) BackupFile(ctx context.Context, path string) (int64, error) {
 // path is left as it was.
 //
 // It is exported for copies that arrive from elsewhere, such as the running
-// bot's admin socket streaming [Store.Backup].
+// bot's admin socket streaming [DB.Backup].
 func WriteBackupFile(ctx context.Context, path string, write func(w io.Writer) (int64, error)) (n int64, err error) {
 	tmp := path + ".tmp"
 	// A leftover from an interrupted run may have a looser mode than 0600,
@@ -225,9 +225,9 @@ func FileSchema(path string, timeout time.Duration) (file, build uint64, err err
 // SchemaVersion returns the schema version recorded in the file: the number
 // of migrations applied. `c66bot doctor` reports it, and tests compare a
 // backup's with the original's.
-func (s *Store) SchemaVersion(ctx context.Context) (uint64, error) {
+func (d *DB) SchemaVersion(ctx context.Context) (uint64, error) {
 	var v uint64
-	err := s.view(ctx, func(tx *bbolt.Tx) error {
+	err := d.view(ctx, func(tx *bbolt.Tx) error {
 		var err error
 		v, err = storedSchemaVersion(tx)
 		return err

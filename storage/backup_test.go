@@ -15,16 +15,16 @@ import (
 
 // fillStore writes one of each kind of record, so a copy can be checked for
 // all of them.
-func fillStore(t *testing.T, s *Store) (Identity, Watch) {
+func fillStore(t *testing.T, s *DB) (Identity, Watch) {
 	t.Helper()
 	ctx := t.Context()
 	id := Identity{"T1", "U1"}
-	if err := s.SaveLink(ctx, Link{Identity: id, AccessToken: "tok-1", RefreshToken: "ref-1", Account: "Acme"}); err != nil {
+	if err := s.Links().Save(ctx, Link{Identity: id, AccessToken: "tok-1", RefreshToken: "ref-1", Account: "Acme"}); err != nil {
 		t.Fatal(err)
 	}
 	w := mustStartWatch(t, s, testWatch(id, "stack-1"))
 	for i := range 3 {
-		if _, err := s.AppendAudit(ctx, AuditEntry{Team: "T1", User: "U1", Action: "deploy", StackName: fmt.Sprint("shop-", i), Result: "ok"}); err != nil {
+		if _, err := s.Audit().Append(ctx, AuditEntry{Team: "T1", User: "U1", Action: "deploy", StackName: fmt.Sprint("shop-", i), Result: "ok"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -57,18 +57,18 @@ func TestBackupFileOpensAsAWorkingDatabase(t *testing.T) {
 	}
 
 	// The original keeps working after the copy.
-	if _, err := s.AppendAudit(ctx, AuditEntry{Action: "after.backup", Result: "ok"}); err != nil {
+	if _, err := s.Audit().Append(ctx, AuditEntry{Action: "after.backup", Result: "ok"}); err != nil {
 		t.Fatal(err)
 	}
 
 	c := mustOpenWith(t, Options{Path: out, Keys: [][]byte{testKey("A")}})
-	if l, err := c.GetLink(ctx, id); err != nil || l.AccessToken != "tok-1" || l.RefreshToken != "ref-1" {
+	if l, err := c.Links().Get(ctx, id); err != nil || l.AccessToken != "tok-1" || l.RefreshToken != "ref-1" {
 		t.Errorf("link in the copy = %+v, %v", l, err)
 	}
-	if got, err := c.GetWatch(ctx, w.ID); err != nil || got.ResponseURL != w.ResponseURL {
+	if got, err := c.Watches().Get(ctx, w.ID); err != nil || got.ResponseURL != w.ResponseURL {
 		t.Errorf("watch in the copy = %+v, %v", got, err)
 	}
-	entries := scanAll(t, c, time.Time{})
+	entries := scanAll(t, c)
 	if len(entries) != 3 {
 		t.Errorf("copy has %d audit entries, want the 3 from before the backup", len(entries))
 	}
@@ -84,7 +84,7 @@ func TestBackupFileOpensAsAWorkingDatabase(t *testing.T) {
 		t.Errorf("schema versions: original %d, copy %d, build %d", orig, copied, schemaVersion())
 	}
 	// The copy is a live database: it takes writes of its own.
-	if err := c.SaveLink(ctx, Link{Identity: Identity{"T1", "U2"}, AccessToken: "tok-2"}); err != nil {
+	if err := c.Links().Save(ctx, Link{Identity: Identity{"T1", "U2"}, AccessToken: "tok-2"}); err != nil {
 		t.Errorf("writing to the copy: %v", err)
 	}
 }
@@ -106,11 +106,11 @@ func TestBackupWhileWriting(t *testing.T) {
 				return
 			default:
 			}
-			if _, err := s.AppendAudit(ctx, AuditEntry{Action: "busy", Result: "ok", Detail: fmt.Sprint(i)}); err != nil {
+			if _, err := s.Audit().Append(ctx, AuditEntry{Action: "busy", Result: "ok", Detail: fmt.Sprint(i)}); err != nil {
 				t.Error(err)
 				return
 			}
-			if err := s.SaveLink(ctx, Link{Identity: Identity{"T1", fmt.Sprint("UB", i%20)}, AccessToken: fmt.Sprint("tok-", i)}); err != nil {
+			if err := s.Links().Save(ctx, Link{Identity: Identity{"T1", fmt.Sprint("UB", i%20)}, AccessToken: fmt.Sprint("tok-", i)}); err != nil {
 				t.Error(err)
 				return
 			}
@@ -220,7 +220,7 @@ func TestBackupFromReadOnlyStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := mustOpenWith(t, Options{Path: out})
-	if l, err := c.GetLink(ctx, id); err != nil || l.AccessToken != "tok-1" {
+	if l, err := c.Links().Get(ctx, id); err != nil || l.AccessToken != "tok-1" {
 		t.Errorf("link in the copy = %+v, %v", l, err)
 	}
 }
@@ -260,7 +260,7 @@ func TestBackupPath(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := mustOpenWith(t, Options{Path: out})
-	if l, err := c.GetLink(ctx, id); err != nil || l.AccessToken != "tok-1" {
+	if l, err := c.Links().Get(ctx, id); err != nil || l.AccessToken != "tok-1" {
 		t.Errorf("link in the copy = %+v, %v", l, err)
 	}
 	c.Close()

@@ -9,13 +9,17 @@ import (
 	bbolt "go.etcd.io/bbolt"
 )
 
+// DedupStore holds the "already handled" marks that make Slack's retries
+// and double clicks harmless; get it from [DB.Dedup].
+type DedupStore struct{ db *DB }
+
 // FirstTime records key for ttl and reports whether this is the first time
 // it has been seen (or the earlier record has expired). The check and the
 // write are one transaction, so of two concurrent callers exactly one gets
 // true. Slack redelivers envelopes and events it thinks were not
 // acknowledged, and people double-click buttons; callers use this to act
 // only once. Keys are stored as given, so they must not be secrets.
-func (s *Store) FirstTime(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+func (s *DedupStore) FirstTime(ctx context.Context, key string, ttl time.Duration) (bool, error) {
 	if key == "" {
 		return false, errors.New("storage: FirstTime: empty key")
 	}
@@ -23,8 +27,8 @@ func (s *Store) FirstTime(ctx context.Context, key string, ttl time.Duration) (b
 		return false, fmt.Errorf("storage: FirstTime: ttl %s is not positive", ttl)
 	}
 	k := []byte(key)
-	now := s.now()
-	err := s.update(ctx, func(tx *bbolt.Tx) error {
+	now := s.db.now()
+	err := s.db.update(ctx, func(tx *bbolt.Tx) error {
 		b, err := bucket(tx, bucketDedup)
 		if err != nil {
 			return err
@@ -49,14 +53,14 @@ func (s *Store) FirstTime(ctx context.Context, key string, ttl time.Duration) (b
 
 // Seen reports whether key is recorded and has not expired, without
 // recording it: for callers that record a key only once the action it
-// guards has happened (see MarkOutboxDone), where FirstTime's claim up
+// guards has happened (see OutboxStore.MarkDone), where FirstTime's claim up
 // front would make a crash in between lose the action.
-func (s *Store) Seen(ctx context.Context, key string) (bool, error) {
+func (s *DedupStore) Seen(ctx context.Context, key string) (bool, error) {
 	if key == "" {
 		return false, errors.New("storage: Seen: empty key")
 	}
-	now := s.now()
-	v, err := s.getCopy(ctx, bucketDedup, []byte(key))
+	now := s.db.now()
+	v, err := s.db.getCopy(ctx, bucketDedup, []byte(key))
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return false, nil
@@ -72,12 +76,12 @@ func (s *Store) Seen(ctx context.Context, key string) (bool, error) {
 // for undoing a mark when the action it guarded failed, for example an
 // announcement that could not be posted and should be retried. A key that
 // is not recorded is not an error.
-func (s *Store) Forget(ctx context.Context, key string) error {
+func (s *DedupStore) Forget(ctx context.Context, key string) error {
 	if key == "" {
 		return errors.New("storage: Forget: empty key")
 	}
 	k := []byte(key)
-	err := s.update(ctx, func(tx *bbolt.Tx) error {
+	err := s.db.update(ctx, func(tx *bbolt.Tx) error {
 		b, err := bucket(tx, bucketDedup)
 		if err != nil {
 			return err

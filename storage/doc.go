@@ -1,11 +1,37 @@
-// Package storage is c66bot's embedded database: one bbolt file holding each
-// Slack person's Cloud 66 link, the short-lived OAuth login states, the
-// "already handled" marks that make Slack retries harmless, pending
-// confirmations ([Intent]), stack locks ([Lock]), the deployments being
-// followed to the end ([Watch]), the audit log ([AuditEntry]), the channels
-// following stacks' events ([Subscription]), the bearer tokens of the bot's
-// HTTP API ([APIToken]) and the events accepted but not yet posted
-// ([OutboxItem]).
+// Package storage is c66bot's database. [Open] returns a [DB]: the bbolt
+// file, the [Sealer] that encrypts its secrets, the schema and its
+// migrations, and what concerns the file as a whole (Close, Ping,
+// WriteError, Backup, SchemaVersion, Rekey, CheckKeys,
+// ForgetUnopenableLinks, SweepExpired). The records are kept by small
+// per-kind stores that hang off the DB, as containerd's metadata store
+// does, each with a short method set that does not repeat its kind:
+//
+//	DB.Links          LinkStore          each Slack person's Cloud 66 link (Link)
+//	DB.Logins         LoginStore         OAuth logins started, not finished (PendingLogin)
+//	DB.Intents        IntentStore        pending confirmations and approvals (Intent)
+//	DB.Watches        WatchStore         deployments followed to the end, and their history (Watch)
+//	DB.Locks          LockStore          people's holds on stacks (Lock)
+//	DB.Subscriptions  SubscriptionStore  channels following stacks' events (Subscription)
+//	DB.Outbox         OutboxStore        events accepted but not yet posted (OutboxItem)
+//	DB.Dedup          DedupStore         "already handled" marks that make retries harmless
+//	DB.Audit          AuditStore         the append-only audit log (AuditEntry)
+//	DB.APITokens      APITokenStore      bearer tokens of the bot's HTTP API (APIToken)
+//
+// The stores share the DB's transactions, so a write that spans kinds is
+// still one transaction: the changes that take trailing audit entries
+// (WatchStore.Start and Save, LockStore.Acquire, LinkStore.Save,
+// SubscriptionStore.Subscribe, APITokenStore.Create, …) commit with them or
+// not at all, failing with [ErrNotAudited]; OutboxStore.MarkDone records
+// its dedup key with the delivery. Consumers declare the small interfaces
+// they use over these stores (over the DB only for whole-file operations),
+// and the method sets carry only this package's types, never bbolt's, so
+// another backend (PostgreSQL, for replicas) can implement them kind by
+// kind. The behaviour every backend must keep is the contract in
+// storage/storagetest, which this package's tests run against bbolt.
+//
+// A watch's state is a [WatchState], spelt on disk as its constants are
+// (starting, queued, deploying, then succeeded, failed, cancelled or
+// unknown, the final ones); callers compare with the constants.
 //
 // bbolt does not encrypt anything, so every value that carries a secret (OAuth
 // tokens, PKCE verifiers, Slack response_url values) is sealed with

@@ -46,7 +46,7 @@ type loginRecord struct {
 }
 
 // intentRecord is the JSON sealed under intents/sha256(id). The id is not
-// inside: GetIntent and ConsumeIntent are given it, and the sweep needs
+// inside: IntentStore.Get and Consume are given it, and the sweep needs
 // only the expiry.
 type intentRecord struct {
 	V           int               `json:"v"`
@@ -124,10 +124,10 @@ type auditRecord struct {
 
 // subscriptionRecord is the plain JSON under
 // subscriptions/<team>:<channel>:<stack uid>. Team, channel and stack uid
-// are the key and not repeated; the id is, since SubscriptionBySecret and
+// are the key and not repeated; the id is, since SubscriptionStore.BySecret and
 // MarkWebhookSeen arrive with only the id. SecretSHA256 is the hash of the
 // current webhook secret, which lets a rotation drop the old index entry and
-// lets SubscriptionBySecret confirm the index in constant time.
+// lets BySecret confirm the index in constant time.
 type subscriptionRecord struct {
 	V              int       `json:"v"`
 	ID             string    `json:"id"`
@@ -327,7 +327,7 @@ func encodeWatch(w Watch) ([]byte, error) {
 		ActionID:          w.ActionID,
 		DeploymentID:      w.DeploymentID,
 		Queued:            w.Queued,
-		State:             w.State,
+		State:             string(w.State),
 		GitHash:           w.GitHash,
 		Message:           w.Message,
 		RequestedAt:       w.RequestedAt,
@@ -364,7 +364,7 @@ func decodeWatch(id string, b []byte) (Watch, error) {
 		ActionID:          r.ActionID,
 		DeploymentID:      r.DeploymentID,
 		Queued:            r.Queued,
-		State:             r.State,
+		State:             WatchState(r.State),
 		GitHash:           r.GitHash,
 		Message:           r.Message,
 		RequestedAt:       r.RequestedAt,

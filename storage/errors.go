@@ -42,14 +42,15 @@ var (
 	// them, so none is made.
 	ErrKeyFileMissing = errors.New("storage: the key file is missing")
 
-	// ErrClosed is returned by any operation on a Store after Close.
+	// ErrClosed is returned by any operation on a DB, or one of its
+	// stores, after Close.
 	ErrClosed = errors.New("storage: store is closed")
 
-	// ErrReadOnly is returned by any write on a Store opened with
+	// ErrReadOnly is returned by any write on a DB opened with
 	// Options.ReadOnly.
 	ErrReadOnly = errors.New("storage: store is read-only")
 
-	// ErrStackBusy is returned by StartWatch when an unfinished watch already
+	// ErrStackBusy is returned by WatchStore.Start when an unfinished watch already
 	// holds the stack; that watch is returned with it.
 	ErrStackBusy = errors.New("storage: stack already has a deployment being watched")
 
@@ -61,7 +62,7 @@ var (
 	// token name, including one whose token has been revoked.
 	ErrExists = errors.New("storage: name already taken")
 
-	// ErrRevoked is returned by CheckAPIToken for a token that was revoked;
+	// ErrRevoked is returned by APITokenStore.Check for a token that was revoked;
 	// the token's record is returned with it, so the caller can log whose
 	// token it was.
 	ErrRevoked = errors.New("storage: API token revoked")

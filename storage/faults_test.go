@@ -66,7 +66,7 @@ func writerChild() {
 					// Big entries spill over pages and split them.
 					e.Args = map[string]string{"pad": strings.Repeat("x", 6000+i%5000)}
 				}
-				saved, err := s.AppendAudit(ctx, e)
+				saved, err := s.Audit().Append(ctx, e)
 				if err != nil {
 					fail("append", err)
 				}
@@ -77,7 +77,7 @@ func writerChild() {
 	for g := range 2 {
 		wg.Go(func() {
 			for i := 0; ; i++ {
-				w, err := s.StartWatch(ctx, storage.Watch{
+				w, err := s.Watches().Start(ctx, storage.Watch{
 					Owner:       storage.Identity{Team: "T1", User: "U1"},
 					Channel:     "C1",
 					ResponseURL: "https://hooks.slack.com/actions/T1/" + strconv.Itoa(i),
@@ -95,7 +95,7 @@ func writerChild() {
 					if p == 4 {
 						w.State, w.FinishedAt = "succeeded", time.Now()
 					}
-					if err := s.SaveWatch(ctx, w); err != nil {
+					if err := s.Watches().Save(ctx, w); err != nil {
 						fail("save watch", err)
 					}
 					say("save %s %d", w.ID, p)
@@ -215,7 +215,7 @@ func TestKilledMidWriteLosesNothingCommitted(t *testing.T) {
 		}
 		ctx := context.Background()
 		found := map[uint64]string{}
-		if err := s.ScanAudit(ctx, time.Time{}, func(e storage.AuditEntry) error {
+		if err := s.Audit().Scan(ctx, time.Time{}, func(e storage.AuditEntry) error {
 			found[e.Seq] = e.Detail
 			return nil
 		}); err != nil {
@@ -229,7 +229,7 @@ func TestKilledMidWriteLosesNothingCommitted(t *testing.T) {
 			}
 		}
 		for id, stack := range rep.watch {
-			w, err := s.GetWatch(ctx, id)
+			w, err := s.Watches().Get(ctx, id)
 			if err != nil {
 				t.Errorf("round %d: committed watch %s is gone: %v", round, id, err)
 				continue
@@ -242,7 +242,7 @@ func TestKilledMidWriteLosesNothingCommitted(t *testing.T) {
 			}
 		}
 		// The store still takes writes where the dead process left off.
-		if _, err := s.AppendAudit(ctx, storage.AuditEntry{Action: "after.kill"}); err != nil {
+		if _, err := s.Audit().Append(ctx, storage.AuditEntry{Action: "after.kill"}); err != nil {
 			t.Errorf("round %d: append after reopening: %v", round, err)
 		}
 		if err := s.Close(); err != nil {
@@ -271,13 +271,13 @@ func TestReadOnlyStoreRefusesEveryWrite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := rw.SaveLink(ctx, storage.Link{Identity: id, AccessToken: "tok", Scopes: []string{"public"}, LinkedAt: time.Now()}); err != nil {
+	if err := rw.Links().Save(ctx, storage.Link{Identity: id, AccessToken: "tok", Scopes: []string{"public"}, LinkedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := rw.AppendAudit(ctx, storage.AuditEntry{Action: "deploy"}); err != nil {
+	if _, err := rw.Audit().Append(ctx, storage.AuditEntry{Action: "deploy"}); err != nil {
 		t.Fatal(err)
 	}
-	w, err := rw.StartWatch(ctx, storage.Watch{Owner: id, StackUID: "s1", StackName: "shop"})
+	w, err := rw.Watches().Start(ctx, storage.Watch{Owner: id, StackUID: "s1", StackName: "shop"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,10 +292,10 @@ func TestReadOnlyStoreRefusesEveryWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ro.Close()
-	if _, err := ro.GetLink(ctx, id); err != nil {
+	if _, err := ro.Links().Get(ctx, id); err != nil {
 		t.Errorf("read-only GetLink: %v", err)
 	}
-	if _, err := ro.GetWatch(ctx, w.ID); err != nil {
+	if _, err := ro.Watches().Get(ctx, w.ID); err != nil {
 		t.Errorf("read-only GetWatch: %v", err)
 	}
 	if err := ro.Ping(ctx); err != nil {
@@ -304,33 +304,33 @@ func TestReadOnlyStoreRefusesEveryWrite(t *testing.T) {
 
 	w.Polls = 9
 	writes := map[string]func() error{
-		"AppendAudit": func() error { _, err := ro.AppendAudit(ctx, storage.AuditEntry{Action: "x"}); return err },
+		"AppendAudit": func() error { _, err := ro.Audit().Append(ctx, storage.AuditEntry{Action: "x"}); return err },
 		"SaveLink": func() error {
-			return ro.SaveLink(ctx, storage.Link{Identity: id, AccessToken: "t2", LinkedAt: time.Now()})
+			return ro.Links().Save(ctx, storage.Link{Identity: id, AccessToken: "t2", LinkedAt: time.Now()})
 		},
-		"DeleteLink": func() error { _, err := ro.DeleteLink(ctx, id); return err },
+		"DeleteLink": func() error { _, err := ro.Links().Delete(ctx, id); return err },
 		"CreateLoginState": func() error {
-			_, err := ro.CreateLoginState(ctx, storage.PendingLogin{Identity: id, Verifier: strings.Repeat("v", 43),
+			_, err := ro.Logins().Create(ctx, storage.PendingLogin{Identity: id, Verifier: strings.Repeat("v", 43),
 				RedirectURL: "https://bot/oauth/callback", CreatedAt: time.Now(), ExpiresAt: time.Now().Add(time.Minute)})
 			return err
 		},
 		"StartWatch": func() error {
-			_, err := ro.StartWatch(ctx, storage.Watch{Owner: id, StackUID: "s2"})
+			_, err := ro.Watches().Start(ctx, storage.Watch{Owner: id, StackUID: "s2"})
 			return err
 		},
-		"SaveWatch": func() error { return ro.SaveWatch(ctx, w) },
+		"SaveWatch": func() error { return ro.Watches().Save(ctx, w) },
 		"AcquireLock": func() error {
-			_, _, err := ro.AcquireLock(ctx, storage.Lock{Team: "T1", StackUID: "s1", Owner: id, Since: time.Now()})
+			_, _, err := ro.Locks().Acquire(ctx, storage.Lock{Team: "T1", StackUID: "s1", Owner: id, Since: time.Now()})
 			return err
 		},
 		"Subscribe": func() error {
-			_, _, err := ro.Subscribe(ctx, storage.Subscription{Team: "T1", Channel: "C1", StackUID: "s1", Subscriber: id, Events: []string{"deploy.succeeded"}})
+			_, _, err := ro.Subscriptions().Subscribe(ctx, storage.Subscription{Team: "T1", Channel: "C1", StackUID: "s1", Subscriber: id, Events: []string{"deploy.succeeded"}})
 			return err
 		},
-		"CreateAPIToken": func() error { _, _, err := ro.CreateAPIToken(ctx, "ci", []string{"notify"}); return err },
-		"FirstTime":      func() error { _, err := ro.FirstTime(ctx, "k", time.Minute); return err },
-		"EnqueueOutbox":  func() error { _, err := ro.EnqueueOutbox(ctx, "notify", []byte("{}")); return err },
-		"MarkOutboxDone": func() error { return ro.MarkOutboxDone(ctx, 1, "T1:C1", "k", time.Minute) },
+		"CreateAPIToken": func() error { _, _, err := ro.APITokens().Create(ctx, "ci", []string{"notify"}); return err },
+		"FirstTime":      func() error { _, err := ro.Dedup().FirstTime(ctx, "k", time.Minute); return err },
+		"EnqueueOutbox":  func() error { _, err := ro.Outbox().Enqueue(ctx, "notify", []byte("{}")); return err },
+		"MarkOutboxDone": func() error { return ro.Outbox().MarkDone(ctx, 1, "T1:C1", "k", time.Minute) },
 		"SweepExpired":   func() error { _, err := ro.SweepExpired(ctx); return err },
 	}
 	// Audited writes say the audit log is why: on a full disk or a
@@ -338,15 +338,15 @@ func TestReadOnlyStoreRefusesEveryWrite(t *testing.T) {
 	entry := storage.AuditEntry{Team: "T1", User: "U1", Action: "test"}
 	audited := map[string]func() error{
 		"StartWatch audited": func() error {
-			_, err := ro.StartWatch(ctx, storage.Watch{Owner: id, StackUID: "s2"}, entry)
+			_, err := ro.Watches().Start(ctx, storage.Watch{Owner: id, StackUID: "s2"}, entry)
 			return err
 		},
 		"AcquireLock audited": func() error {
-			_, _, err := ro.AcquireLock(ctx, storage.Lock{Team: "T1", StackUID: "s1", Owner: id}, entry)
+			_, _, err := ro.Locks().Acquire(ctx, storage.Lock{Team: "T1", StackUID: "s1", Owner: id}, entry)
 			return err
 		},
 		"SaveLink audited": func() error {
-			return ro.SaveLink(ctx, storage.Link{Identity: id, AccessToken: "t2"}, entry)
+			return ro.Links().Save(ctx, storage.Link{Identity: id, AccessToken: "t2"}, entry)
 		},
 	}
 	for name, write := range audited {

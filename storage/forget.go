@@ -15,15 +15,15 @@ import (
 // the lost key sealed, and the people concerned log in again. Pending
 // logins, intents and watches that do not open are dropped by SweepExpired.
 // Links that do open are left alone.
-func (s *Store) ForgetUnopenableLinks(ctx context.Context) (int, error) {
+func (d *DB) ForgetUnopenableLinks(ctx context.Context) (int, error) {
 	var n int
-	err := s.update(ctx, func(tx *bbolt.Tx) error {
+	err := d.update(ctx, func(tx *bbolt.Tx) error {
 		b, err := bucket(tx, bucketLinks)
 		if err != nil {
 			return err
 		}
 		dead, err := collect(ctx, b, func(k, v []byte) bool {
-			plain, err := s.sealer.Open(v, k)
+			plain, err := d.sealer.Open(v, k)
 			clear(plain)
 			return err != nil
 		})

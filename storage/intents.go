@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -21,6 +20,9 @@ const IntentTTL = 5 * time.Minute
 // for other people, so it lives longer than a confirmation, but not for ever.
 const MaxIntentTTL = time.Hour
 
+// IntentStore holds the pending confirmations; get it from [DB.Intents].
+type IntentStore struct{ db *DB }
+
 // Intent is a pending confirmation: what a person asked for, parked until
 // they press Confirm. A Slack button's value is the intent's ID, never the
 // parameters, so a forged or replayed payload cannot choose what runs; it
@@ -29,7 +31,7 @@ const MaxIntentTTL = time.Hour
 // Errors from this file never include the id: like an OAuth state, it is a
 // bearer capability until spent.
 type Intent struct {
-	ID          string   // 128 random bits, base64url without padding; set by CreateIntent
+	ID          string   // 128 random bits, base64url without padding; set by Create
 	Kind        string   // "deploy", "cancel", "unlock", …
 	Requester   Identity // who asked; usually the only person allowed to confirm
 	Channel     string
@@ -38,14 +40,14 @@ type Intent struct {
 	StackName   string
 	Environment string
 	Params      map[string]string
-	CreatedAt   time.Time // set by CreateIntent from the store's clock
-	ExpiresAt   time.Time // set by CreateIntent: CreatedAt+IntentTTL, or the caller's value up to CreatedAt+MaxIntentTTL
+	CreatedAt   time.Time // set by Create from the store's clock
+	ExpiresAt   time.Time // set by Create: CreatedAt+IntentTTL, or the caller's value up to CreatedAt+MaxIntentTTL
 }
 
-// CreateIntent stores in and returns it with ID, CreatedAt and ExpiresAt
+// Create stores in and returns it with ID, CreatedAt and ExpiresAt
 // set. It requires Kind and a valid Requester. A zero ExpiresAt means
 // IntentTTL from now; a later one is capped at MaxIntentTTL.
-func (s *Store) CreateIntent(ctx context.Context, in Intent) (Intent, error) {
+func (s *IntentStore) Create(ctx context.Context, in Intent) (Intent, error) {
 	if in.Kind == "" {
 		return Intent{}, errors.New("storage: create intent: empty Kind")
 	}
@@ -59,7 +61,7 @@ func (s *Store) CreateIntent(ctx context.Context, in Intent) (Intent, error) {
 	in.ID = newStateString(random)
 	key, _ := intentKey(in.ID)
 
-	in.CreatedAt = s.now()
+	in.CreatedAt = s.db.now()
 	if in.ExpiresAt.IsZero() {
 		in.ExpiresAt = in.CreatedAt.Add(IntentTTL)
 	} else if limit := in.CreatedAt.Add(MaxIntentTTL); in.ExpiresAt.After(limit) {
@@ -71,11 +73,11 @@ func (s *Store) CreateIntent(ctx context.Context, in Intent) (Intent, error) {
 	}
 	// Sealed before the transaction so the writer lock is held only for the
 	// Put.
-	sealed, err := s.sealer.Seal(plain, key)
+	sealed, err := s.db.sealer.Seal(plain, key)
 	if err != nil {
 		return Intent{}, fmt.Errorf("storage: create %s intent for %s: %w", in.Kind, in.Requester, err)
 	}
-	err = s.update(ctx, func(tx *bbolt.Tx) error {
+	err = s.db.update(ctx, func(tx *bbolt.Tx) error {
 		b, err := bucket(tx, bucketIntents)
 		if err != nil {
 			return err
@@ -88,33 +90,33 @@ func (s *Store) CreateIntent(ctx context.Context, in Intent) (Intent, error) {
 	return in, nil
 }
 
-// GetIntent returns the intent with id without spending it, for showing
+// Get returns the intent with id without spending it, for showing
 // what a button will do. It returns an error wrapping ErrNotFound for an id
 // that is malformed, unknown, spent, or whose value no longer opens (its key
 // was retired), and ErrIntentExpired, together with the intent, for one past
 // ExpiresAt.
-func (s *Store) GetIntent(ctx context.Context, id string) (Intent, error) {
+func (s *IntentStore) Get(ctx context.Context, id string) (Intent, error) {
 	key, ok := intentKey(id)
 	if !ok {
 		return Intent{}, fmt.Errorf("storage: get intent: %w", ErrNotFound)
 	}
-	sealed, err := s.getCopy(ctx, bucketIntents, key)
+	sealed, err := s.db.getCopy(ctx, bucketIntents, key)
 	if err != nil {
 		return Intent{}, fmt.Errorf("storage: get intent: %w", err)
 	}
-	in, err := s.openIntent(id, sealed, key)
+	in, err := s.db.openIntent(id, sealed, key)
 	if err != nil {
 		// An intent that does not open can never be confirmed; to the caller
 		// it is as good as gone, and the sweep will delete it.
 		return Intent{}, fmt.Errorf("storage: get intent: %w: %w", ErrNotFound, err)
 	}
-	if !s.now().Before(in.ExpiresAt) {
+	if !s.db.now().Before(in.ExpiresAt) {
 		return in, fmt.Errorf("storage: get intent: %w", ErrIntentExpired)
 	}
 	return in, nil
 }
 
-// ConsumeIntent spends the intent with id, once, in a single write
+// Consume spends the intent with id, once, in a single write
 // transaction, so of a double click or a duplicate delivery exactly one call
 // gets the intent and the others get ErrNotFound.
 //
@@ -128,62 +130,34 @@ func (s *Store) GetIntent(ctx context.Context, id string) (Intent, error) {
 //   - otherwise the intent is deleted and returned.
 //
 // check may be nil. It runs inside the write transaction, so it must be
-// quick and must not call the Store (bbolt's writer lock is not reentrant).
-func (s *Store) ConsumeIntent(ctx context.Context, id string, check func(Intent) error) (Intent, error) {
-	key, ok := intentKey(id)
-	if !ok {
-		return Intent{}, fmt.Errorf("storage: consume intent: %w", ErrNotFound)
-	}
-	now := s.now()
-	var (
-		in       Intent
-		verdict  error
-		refusing bool // check said no; verdict is its error and goes out bare
-	)
-	err := s.update(ctx, func(tx *bbolt.Tx) error {
-		in, verdict, refusing = Intent{}, nil, false
-		b, err := bucket(tx, bucketIntents)
-		if err != nil {
-			return err
-		}
-		v := b.Get(key)
-		if v == nil {
-			return ErrNotFound
-		}
-		got, err := s.openIntent(id, bytes.Clone(v), key)
+// quick and must not call the DB or its stores (bbolt's writer lock is not
+// reentrant).
+func (s *IntentStore) Consume(ctx context.Context, id string, check func(Intent) error) (Intent, error) {
+	now := s.db.now()
+	return s.inTx(ctx, "consume", id, func(b *bbolt.Bucket, key []byte, got Intent, openErr error) (intentOutcome, error) {
+		var out intentOutcome
 		switch {
-		case err != nil:
-			verdict = fmt.Errorf("%w: %w", ErrNotFound, err)
+		case openErr != nil:
+			out.verdict = fmt.Errorf("%w: %w", ErrNotFound, openErr)
 		case !now.Before(got.ExpiresAt):
-			in, verdict = got, ErrIntentExpired
+			out.in, out.verdict = got, ErrIntentExpired
 		case check != nil:
 			if err := check(got); err != nil {
 				// Not deleted: another person's click must not use up the
 				// requester's confirmation.
-				in, verdict, refusing = got, err, true
-				return errNoChanges
+				return intentOutcome{in: got, verdict: err, refusing: true}, errNoChanges
 			}
-			in = got
+			out.in = got
 		default:
-			in = got
+			out.in = got
 		}
-		return b.Delete(key)
+		return out, b.Delete(key)
 	})
-	switch {
-	case refusing:
-		// err is the errNoChanges that rolled the transaction back.
-		return in, verdict
-	case err != nil:
-		return Intent{}, fmt.Errorf("storage: consume intent: %w", err)
-	case verdict != nil:
-		return in, fmt.Errorf("storage: consume intent: %w", verdict)
-	}
-	return in, nil
 }
 
-// UpdateIntent applies fn to the unexpired intent with id and saves the
+// Update applies fn to the unexpired intent with id and saves the
 // result, in one write transaction, so approvals collected from several
-// clicks at once all land. Errors are as for GetIntent: an error wrapping
+// clicks at once all land. Errors are as for Get: an error wrapping
 // ErrNotFound for an id that is malformed, unknown, spent or no longer
 // opening, and ErrIntentExpired, together with the intent, for one past
 // ExpiresAt; fn does not run for either.
@@ -195,85 +169,90 @@ func (s *Store) ConsumeIntent(ctx context.Context, id string, check func(Intent)
 // forward but not push it back.
 //
 // fn runs inside the write transaction, so it must be quick and must not
-// call the Store (bbolt's writer lock is not reentrant).
-func (s *Store) UpdateIntent(ctx context.Context, id string, fn func(*Intent) error) (Intent, error) {
-	key, ok := intentKey(id)
-	if !ok {
-		return Intent{}, fmt.Errorf("storage: update intent: %w", ErrNotFound)
-	}
+// call the DB or its stores (bbolt's writer lock is not reentrant).
+func (s *IntentStore) Update(ctx context.Context, id string, fn func(*Intent) error) (Intent, error) {
 	if fn == nil {
 		return Intent{}, errors.New("storage: update intent: nil fn")
 	}
-	now := s.now()
-	var (
-		in       Intent
-		verdict  error
-		refusing bool // fn said no; verdict is its error and goes out bare
-	)
-	err := s.update(ctx, func(tx *bbolt.Tx) error {
-		in, verdict, refusing = Intent{}, nil, false
-		b, err := bucket(tx, bucketIntents)
-		if err != nil {
-			return err
-		}
-		v := b.Get(key)
-		if v == nil {
-			return ErrNotFound
-		}
-		got, err := s.openIntent(id, bytes.Clone(v), key)
-		if err != nil {
-			return fmt.Errorf("%w: %w", ErrNotFound, err)
+	now := s.db.now()
+	return s.inTx(ctx, "update", id, func(b *bbolt.Bucket, key []byte, got Intent, openErr error) (intentOutcome, error) {
+		if openErr != nil {
+			return intentOutcome{}, fmt.Errorf("%w: %w", ErrNotFound, openErr)
 		}
 		if !now.Before(got.ExpiresAt) {
-			// Left for ConsumeIntent or the sweep to delete, as GetIntent
-			// does.
-			in, verdict = got, ErrIntentExpired
-			return errNoChanges
+			// Left for Consume or the sweep to delete, as Get does.
+			return intentOutcome{in: got, verdict: ErrIntentExpired}, errNoChanges
 		}
 		// fn gets its own copy, map included, so a refusal after a partial
 		// edit still returns the intent as stored.
 		next := got
 		next.Params = maps.Clone(got.Params)
 		if err := fn(&next); err != nil {
-			in, verdict, refusing = got, err, true
-			return errNoChanges
+			return intentOutcome{in: got, verdict: err, refusing: true}, errNoChanges
 		}
 		if next.ID != got.ID || next.Kind != got.Kind || next.Requester != got.Requester || !next.CreatedAt.Equal(got.CreatedAt) {
-			return errors.New("fn changed the intent's ID, Kind, Requester or CreatedAt")
+			return intentOutcome{}, errors.New("fn changed the intent's ID, Kind, Requester or CreatedAt")
 		}
 		if next.ExpiresAt.After(got.ExpiresAt) {
 			next.ExpiresAt = got.ExpiresAt
 		}
 		plain, err := encodeIntent(next)
 		if err != nil {
-			return err
+			return intentOutcome{}, err
 		}
-		sealed, err := s.sealer.Seal(plain, key)
+		sealed, err := s.db.sealer.Seal(plain, key)
+		if err != nil {
+			return intentOutcome{}, err
+		}
+		return intentOutcome{in: next}, b.Put(key, sealed)
+	})
+}
+
+// intentOutcome is what a step of inTx decided.
+type intentOutcome struct {
+	in      Intent
+	verdict error // for the caller, wrapped with the operation's name
+	// refusing marks verdict as check's or fn's own error, which goes out
+	// bare (and with the intent as stored).
+	refusing bool
+}
+
+// inTx is the one write transaction behind Consume and Update: it reads
+// the intent with id and hands it to step, with the error of unsealing it,
+// or fails with ErrNotFound when there is none (or id is malformed). step
+// returns the outcome and its transaction error, errNoChanges to roll back.
+func (s *IntentStore) inTx(ctx context.Context, op, id string, step func(b *bbolt.Bucket, key []byte, got Intent, openErr error) (intentOutcome, error)) (Intent, error) {
+	key, ok := intentKey(id)
+	if !ok {
+		return Intent{}, fmt.Errorf("storage: %s intent: %w", op, ErrNotFound)
+	}
+	var out intentOutcome
+	err := s.db.update(ctx, func(tx *bbolt.Tx) error {
+		out = intentOutcome{}
+		b, v, err := getTx(tx, bucketIntents, key)
 		if err != nil {
 			return err
 		}
-		if err := b.Put(key, sealed); err != nil {
-			return err
-		}
-		in = next
-		return nil
+		got, openErr := s.db.openIntent(id, v, key)
+		out, err = step(b, key, got, openErr)
+		return err
 	})
 	switch {
-	case refusing:
+	case out.refusing:
 		// err is the errNoChanges that rolled the transaction back.
-		return in, verdict
-	case verdict != nil:
-		return in, fmt.Errorf("storage: update intent: %w", verdict)
-	case err != nil:
-		return Intent{}, fmt.Errorf("storage: update intent: %w", err)
+		return out.in, out.verdict
+	case err != nil && !errors.Is(err, errNoChanges):
+		return Intent{}, fmt.Errorf("storage: %s intent: %w", op, err)
+	case out.verdict != nil:
+		return out.in, fmt.Errorf("storage: %s intent: %w", op, out.verdict)
 	}
-	return in, nil
+	return out.in, nil
 }
 
 // openIntent unseals an intents value stored under key; id is only copied
 // into the result.
-func (s *Store) openIntent(id string, sealed, key []byte) (Intent, error) {
-	plain, err := s.sealer.Open(sealed, key)
+func (d *DB) openIntent(id string, sealed, key []byte) (Intent, error) {
+	plain, err := d.sealer.Open(sealed, key)
 	if err != nil {
 		return Intent{}, err
 	}

@@ -176,7 +176,7 @@ func TestDatabaseKeyBadDatabaseLeavesNoKeyFile(t *testing.T) {
 func TestDatabaseKeyRefusesNewKeyForSealedData(t *testing.T) {
 	t.Parallel()
 	s := mustOpen(t)
-	if err := s.SaveLink(t.Context(), Link{Identity: Identity{"T1", "U1"}, AccessToken: "c66-secret-tok"}); err != nil {
+	if err := s.Links().Save(t.Context(), Link{Identity: Identity{"T1", "U1"}, AccessToken: "c66-secret-tok"}); err != nil {
 		t.Fatal(err)
 	}
 	db := s.Path()

@@ -9,6 +9,10 @@ import (
 	bbolt "go.etcd.io/bbolt"
 )
 
+// LinkStore holds each Slack person's Cloud 66 link; get it from
+// [DB.Links].
+type LinkStore struct{ db *DB }
+
 // Link is a Slack person's Cloud 66 link. Everything but Identity is sealed
 // as one value with Identity.Key() as associated data, so a sealed value
 // copied under another person's key does not open.
@@ -23,13 +27,13 @@ type Link struct {
 	LinkedAt     time.Time
 }
 
-// SaveLink stores l, replacing any link for the same identity; a refreshed
+// Save stores l, replacing any link for the same identity; a refreshed
 // token is saved the same way. A zero LinkedAt is set to the store's clock.
 //
 // The audit entries, if any, are appended in the same transaction when the
 // change is made (see updateAudited): a change whose entry cannot be written
 // is not made, and the error wraps ErrNotAudited.
-func (s *Store) SaveLink(ctx context.Context, l Link, audit ...AuditEntry) error {
+func (s *LinkStore) Save(ctx context.Context, l Link, audit ...AuditEntry) error {
 	if !l.Identity.Valid() {
 		return invalidIdentity(l.Identity)
 	}
@@ -37,7 +41,7 @@ func (s *Store) SaveLink(ctx context.Context, l Link, audit ...AuditEntry) error
 		return fmt.Errorf("storage: link for %s: empty access token", l.Identity)
 	}
 	if l.LinkedAt.IsZero() {
-		l.LinkedAt = s.now()
+		l.LinkedAt = s.db.now()
 	}
 	plain, err := encodeLink(l)
 	if err != nil {
@@ -46,11 +50,11 @@ func (s *Store) SaveLink(ctx context.Context, l Link, audit ...AuditEntry) error
 	key := l.Identity.Key()
 	// Sealed before the transaction so the single writer lock is held only
 	// for the Put.
-	sealed, err := s.sealer.Seal(plain, key)
+	sealed, err := s.db.sealer.Seal(plain, key)
 	if err != nil {
 		return fmt.Errorf("storage: link for %s: %w", l.Identity, err)
 	}
-	err = s.updateAudited(ctx, audit, func(tx *bbolt.Tx) error {
+	err = s.db.updateAudited(ctx, audit, func(tx *bbolt.Tx) error {
 		b, err := bucket(tx, bucketLinks)
 		if err != nil {
 			return err
@@ -63,41 +67,41 @@ func (s *Store) SaveLink(ctx context.Context, l Link, audit ...AuditEntry) error
 	return nil
 }
 
-// GetLink returns the link for id, or an error wrapping ErrNotFound. A
+// Get returns the link for id, or an error wrapping ErrNotFound. A
 // stored link that does not open with the configured keys (sealed with a key
 // since removed, or tampered with) is no use to anyone, so it counts as no
 // link: the error wraps ErrNotFound as well as ErrSealed, and the person is
 // asked to log in again, which replaces it. It is kept, not deleted, so that
 // putting the missing key back brings it back.
-func (s *Store) GetLink(ctx context.Context, id Identity) (Link, error) {
+func (s *LinkStore) Get(ctx context.Context, id Identity) (Link, error) {
 	if !id.Valid() {
 		return Link{}, invalidIdentity(id)
 	}
 	key := id.Key()
-	sealed, err := s.getCopy(ctx, bucketLinks, key)
+	sealed, err := s.db.getCopy(ctx, bucketLinks, key)
 	if err != nil {
 		return Link{}, fmt.Errorf("storage: link for %s: %w", id, err)
 	}
 	// Opened outside the transaction to keep the read short.
-	plain, err := s.sealer.Open(sealed, key)
+	plain, err := s.db.sealer.Open(sealed, key)
 	if err != nil {
 		return Link{}, fmt.Errorf("storage: link for %s does not open, so it counts as %w: %w", id, ErrNotFound, err)
 	}
 	return decodeLink(id, plain)
 }
 
-// DeleteLink removes the link for id (on unlink, on invalid_grant, or when
+// Delete removes the link for id (on unlink, on invalid_grant, or when
 // the person leaves the workspace) and reports whether there was one.
 //
 // The audit entries, if any, are appended in the same transaction when there
 // was a link to delete (see updateAudited): a change whose entry cannot be written
 // is not made, and the error wraps ErrNotAudited.
-func (s *Store) DeleteLink(ctx context.Context, id Identity, audit ...AuditEntry) (existed bool, err error) {
+func (s *LinkStore) Delete(ctx context.Context, id Identity, audit ...AuditEntry) (existed bool, err error) {
 	if !id.Valid() {
 		return false, invalidIdentity(id)
 	}
 	key := id.Key()
-	err = s.updateAudited(ctx, audit, func(tx *bbolt.Tx) error {
+	err = s.db.updateAudited(ctx, audit, func(tx *bbolt.Tx) error {
 		b, err := bucket(tx, bucketLinks)
 		if err != nil {
 			return err
@@ -117,18 +121,10 @@ func (s *Store) DeleteLink(ctx context.Context, id Identity, audit ...AuditEntry
 	return existed, nil
 }
 
-// CountLinks returns how many people have a link, for metrics and the
+// Count returns how many people have a link, for metrics and the
 // startup log.
-func (s *Store) CountLinks(ctx context.Context) (int, error) {
-	var n int
-	err := s.view(ctx, func(tx *bbolt.Tx) error {
-		b, err := bucket(tx, bucketLinks)
-		if err != nil {
-			return err
-		}
-		n = b.Stats().KeyN
-		return nil
-	})
+func (s *LinkStore) Count(ctx context.Context) (int, error) {
+	n, err := s.db.countKeys(ctx, bucketLinks)
 	if err != nil {
 		return 0, fmt.Errorf("storage: count links: %w", err)
 	}

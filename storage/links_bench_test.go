@@ -19,7 +19,7 @@ func BenchmarkGetLinkAmong10000(b *testing.B) {
 	ids := make([]Identity, people)
 	for i := range people {
 		ids[i] = Identity{Team: "T0123456789", User: fmt.Sprintf("U%09d", i)}
-		err := s.SaveLink(ctx, Link{
+		err := s.Links().Save(ctx, Link{
 			Identity:    ids[i],
 			AccessToken: fmt.Sprintf("c66-token-%033d", i), // 43 characters, as Cloud 66's
 			TokenType:   "Bearer",
@@ -37,7 +37,7 @@ func BenchmarkGetLinkAmong10000(b *testing.B) {
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		if _, err := s.GetLink(ctx, ids[(i*7919)%people]); err != nil {
+		if _, err := s.Links().Get(ctx, ids[(i*7919)%people]); err != nil {
 			b.Fatal(err)
 		}
 		i++

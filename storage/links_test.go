@@ -29,13 +29,13 @@ func TestSecretsNeverReachTheFile(t *testing.T) {
 		Scopes:       []string{"public", "redeploy"},
 		Account:      "Acme",
 	}
-	if err := s.SaveLink(ctx, link); err != nil {
+	if err := s.Links().Save(ctx, link); err != nil {
 		t.Fatal(err)
 	}
 	// A second save (a refreshed token) must not leave the first behind in
 	// plaintext either.
 	link.AccessToken = "c66-secret-token-access-rotated-0c4d"
-	if err := s.SaveLink(ctx, link); err != nil {
+	if err := s.Links().Save(ctx, link); err != nil {
 		t.Fatal(err)
 	}
 	pending := PendingLogin{
@@ -45,16 +45,16 @@ func TestSecretsNeverReachTheFile(t *testing.T) {
 		Verifier:    "c66-secret-pkce-verifier-0123456789abcdefghijklmnopq",
 		RedirectURL: "https://bot.example.com/oauth/callback",
 	}
-	state, err := s.CreateLoginState(ctx, pending)
+	state, err := s.Logins().Create(ctx, pending)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// And one more flow that is consumed, so freed pages are covered too.
-	consumed, err := s.CreateLoginState(ctx, PendingLogin{Identity: Identity{Team: "T2", User: "U2"}, Verifier: "c66-secret-pkce-verifier-consumed-zzzzzzzzzzzzzzzz"})
+	consumed, err := s.Logins().Create(ctx, PendingLogin{Identity: Identity{Team: "T2", User: "U2"}, Verifier: "c66-secret-pkce-verifier-consumed-zzzzzzzzzzzzzzzz"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.ConsumeLoginState(ctx, consumed); err != nil {
+	if _, err := s.Logins().Consume(ctx, consumed); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
@@ -89,121 +89,6 @@ func TestSecretsNeverReachTheFile(t *testing.T) {
 	}
 }
 
-func TestLinkRoundTrip(t *testing.T) {
-	t.Parallel()
-	ctx := t.Context()
-	clock := newTestClock()
-	s := mustOpenWith(t, Options{Now: clock.Now})
-	expiry := clock.Now().Add(2 * time.Hour)
-
-	tests := []struct {
-		name string
-		in   Link
-		want Link
-	}{
-		{
-			name: "all fields",
-			in: Link{
-				Identity: Identity{"T1", "U1"}, AccessToken: "at", RefreshToken: "rt", TokenType: "Bearer",
-				Expiry: expiry, Scopes: []string{"public", "admin"}, Account: "Acme", LinkedAt: clock.Now().Add(-time.Hour),
-			},
-			want: Link{
-				Identity: Identity{"T1", "U1"}, AccessToken: "at", RefreshToken: "rt", TokenType: "Bearer",
-				Expiry: expiry, Scopes: []string{"public", "admin"}, Account: "Acme", LinkedAt: clock.Now().Add(-time.Hour),
-			},
-		},
-		{
-			name: "LinkedAt defaults to the clock",
-			in:   Link{Identity: Identity{"E1", "W1"}, AccessToken: "at2"},
-			want: Link{Identity: Identity{"E1", "W1"}, AccessToken: "at2", LinkedAt: clock.Now()},
-		},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			if err := s.SaveLink(ctx, tc.in); err != nil {
-				t.Fatal(err)
-			}
-			got, err := s.GetLink(ctx, tc.in.Identity)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !linksEqual(got, tc.want) {
-				t.Errorf("GetLink = %+v\nwant %+v", got, tc.want)
-			}
-		})
-	}
-}
-
-func linksEqual(a, b Link) bool {
-	return a.Identity == b.Identity && a.AccessToken == b.AccessToken && a.RefreshToken == b.RefreshToken &&
-		a.TokenType == b.TokenType && a.Expiry.Equal(b.Expiry) && slices.Equal(a.Scopes, b.Scopes) &&
-		a.Account == b.Account && a.LinkedAt.Equal(b.LinkedAt)
-}
-
-func TestLinkLifecycle(t *testing.T) {
-	t.Parallel()
-	ctx := t.Context()
-	s := mustOpen(t)
-	a, b := Identity{"T1", "UA"}, Identity{"T1", "UB"}
-
-	if _, err := s.GetLink(ctx, a); !errors.Is(err, ErrNotFound) {
-		t.Errorf("GetLink before save = %v, want ErrNotFound", err)
-	}
-	if n, _ := s.CountLinks(ctx); n != 0 {
-		t.Errorf("CountLinks = %d, want 0", n)
-	}
-	for _, id := range []Identity{a, b} {
-		if err := s.SaveLink(ctx, Link{Identity: id, AccessToken: "tok-" + id.User}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// Saving again replaces rather than adds.
-	if err := s.SaveLink(ctx, Link{Identity: a, AccessToken: "tok-A2"}); err != nil {
-		t.Fatal(err)
-	}
-	if n, _ := s.CountLinks(ctx); n != 2 {
-		t.Errorf("CountLinks = %d, want 2", n)
-	}
-	if l, _ := s.GetLink(ctx, a); l.AccessToken != "tok-A2" {
-		t.Errorf("after re-save AccessToken = %q, want tok-A2", l.AccessToken)
-	}
-
-	existed, err := s.DeleteLink(ctx, a)
-	if err != nil || !existed {
-		t.Errorf("DeleteLink = %v, %v; want true, nil", existed, err)
-	}
-	existed, err = s.DeleteLink(ctx, a)
-	if err != nil || existed {
-		t.Errorf("second DeleteLink = %v, %v; want false, nil", existed, err)
-	}
-	if _, err := s.GetLink(ctx, a); !errors.Is(err, ErrNotFound) {
-		t.Errorf("GetLink after delete = %v, want ErrNotFound", err)
-	}
-	if l, err := s.GetLink(ctx, b); err != nil || l.AccessToken != "tok-UB" {
-		t.Errorf("other link = %+v, %v", l, err)
-	}
-}
-
-func TestLinkInvalidInput(t *testing.T) {
-	t.Parallel()
-	ctx := t.Context()
-	s := mustOpen(t)
-	bad := Identity{Team: "T:1", User: "U1"}
-	if err := s.SaveLink(ctx, Link{Identity: bad, AccessToken: "x"}); err == nil {
-		t.Error("SaveLink with an invalid identity succeeded")
-	}
-	if err := s.SaveLink(ctx, Link{Identity: Identity{"T1", "U1"}}); err == nil {
-		t.Error("SaveLink without an access token succeeded")
-	}
-	if _, err := s.GetLink(ctx, Identity{}); err == nil || errors.Is(err, ErrNotFound) {
-		t.Errorf("GetLink(zero identity) = %v, want a validation error", err)
-	}
-	if _, err := s.DeleteLink(ctx, bad); err == nil {
-		t.Error("DeleteLink with an invalid identity succeeded")
-	}
-}
-
 // TestLinkMovedToAnotherIdentity plays an attacker with write access to the
 // file who copies their victim's sealed link under their own identity.
 func TestLinkMovedToAnotherIdentity(t *testing.T) {
@@ -211,20 +96,20 @@ func TestLinkMovedToAnotherIdentity(t *testing.T) {
 	ctx := t.Context()
 	s := mustOpen(t)
 	victim, attacker := Identity{"T1", "UVICTIM"}, Identity{"T1", "UATTACKER"}
-	if err := s.SaveLink(ctx, Link{Identity: victim, AccessToken: "c66-secret-token-victim"}); err != nil {
+	if err := s.Links().Save(ctx, Link{Identity: victim, AccessToken: "c66-secret-token-victim"}); err != nil {
 		t.Fatal(err)
 	}
 
 	rawPut(t, s, bucketLinks, attacker.Key(), rawGet(t, s, bucketLinks, victim.Key()))
 
-	l, err := s.GetLink(ctx, attacker)
+	l, err := s.Links().Get(ctx, attacker)
 	if !errors.Is(err, ErrSealed) {
 		t.Fatalf("GetLink(attacker) = %+v, %v; want ErrSealed", l, err)
 	}
 	if l.AccessToken != "" {
 		t.Error("a token was returned alongside ErrSealed")
 	}
-	if _, err := s.GetLink(ctx, victim); err != nil {
+	if _, err := s.Links().Get(ctx, victim); err != nil {
 		t.Errorf("victim's own link no longer opens: %v", err)
 	}
 }
@@ -247,13 +132,13 @@ func TestLinkTampered(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			s := mustOpen(t)
-			if err := s.SaveLink(ctx, Link{Identity: id, AccessToken: "c66-secret-token-tamper"}); err != nil {
+			if err := s.Links().Save(ctx, Link{Identity: id, AccessToken: "c66-secret-token-tamper"}); err != nil {
 				t.Fatal(err)
 			}
 			v := rawGet(t, s, bucketLinks, id.Key())
 			v[tc.pos(len(v))] ^= 0x80
 			rawPut(t, s, bucketLinks, id.Key(), v)
-			if _, err := s.GetLink(ctx, id); !errors.Is(err, ErrSealed) {
+			if _, err := s.Links().Get(ctx, id); !errors.Is(err, ErrSealed) {
 				t.Errorf("GetLink after flipping the %s = %v, want ErrSealed", tc.name, err)
 			}
 		})
@@ -268,7 +153,7 @@ func TestKeyRotation(t *testing.T) {
 
 	s := mustOpenWith(t, Options{Keys: [][]byte{keyA}})
 	path := s.Path()
-	if err := s.SaveLink(ctx, Link{Identity: old, AccessToken: "tok-old"}); err != nil {
+	if err := s.Links().Save(ctx, Link{Identity: old, AccessToken: "tok-old"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
@@ -277,13 +162,13 @@ func TestKeyRotation(t *testing.T) {
 
 	// Rotate: B in front, A kept for reading.
 	s = mustOpenWith(t, Options{Path: path, Keys: [][]byte{keyB, keyA}})
-	if l, err := s.GetLink(ctx, old); err != nil || l.AccessToken != "tok-old" {
+	if l, err := s.Links().Get(ctx, old); err != nil || l.AccessToken != "tok-old" {
 		t.Fatalf("GetLink after rotation = %+v, %v", l, err)
 	}
 	if s.sealer.SealedWithPrimary(rawGet(t, s, bucketLinks, old.Key())) {
 		t.Error("old link reported as sealed with the new primary key")
 	}
-	if err := s.SaveLink(ctx, Link{Identity: fresh, AccessToken: "tok-new"}); err != nil {
+	if err := s.Links().Save(ctx, Link{Identity: fresh, AccessToken: "tok-new"}); err != nil {
 		t.Fatal(err)
 	}
 	sealedNew := rawGet(t, s, bucketLinks, fresh.Key())
@@ -299,10 +184,10 @@ func TestKeyRotation(t *testing.T) {
 
 	// Drop A: the new link still opens, the old one does not.
 	s = mustOpenWith(t, Options{Path: path, Keys: [][]byte{keyB}})
-	if _, err := s.GetLink(ctx, fresh); err != nil {
+	if _, err := s.Links().Get(ctx, fresh); err != nil {
 		t.Errorf("new link with B only: %v", err)
 	}
-	if _, err := s.GetLink(ctx, old); !errors.Is(err, ErrSealed) {
+	if _, err := s.Links().Get(ctx, old); !errors.Is(err, ErrSealed) {
 		t.Errorf("old link with B only = %v, want ErrSealed", err)
 	}
 }
@@ -317,7 +202,7 @@ func TestOpenRefusesKeysThatOpenNothing(t *testing.T) {
 	ctx := t.Context()
 	s := mustOpenWith(t, Options{Keys: [][]byte{testKey("A")}})
 	for _, u := range []string{"U1", "U2"} {
-		if err := s.SaveLink(ctx, Link{Identity: Identity{"T1", u}, AccessToken: "tok"}); err != nil {
+		if err := s.Links().Save(ctx, Link{Identity: Identity{"T1", u}, AccessToken: "tok"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -363,25 +248,25 @@ func TestUnopenableLinkCountsAsNotLinked(t *testing.T) {
 	old, fresh := Identity{"T1", "UOLD"}, Identity{"T1", "UNEW"}
 	s := mustOpenWith(t, Options{Keys: [][]byte{testKey("A")}})
 	path := s.Path()
-	if err := s.SaveLink(ctx, Link{Identity: old, AccessToken: "tok-old"}); err != nil {
+	if err := s.Links().Save(ctx, Link{Identity: old, AccessToken: "tok-old"}); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
 	s = mustOpenWith(t, Options{Path: path, Keys: [][]byte{testKey("B"), testKey("A")}})
-	if err := s.SaveLink(ctx, Link{Identity: fresh, AccessToken: "tok-new"}); err != nil {
+	if err := s.Links().Save(ctx, Link{Identity: fresh, AccessToken: "tok-new"}); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
 
 	s = mustOpenWith(t, Options{Path: path, Keys: [][]byte{testKey("B")}})
-	_, err := s.GetLink(ctx, old)
+	_, err := s.Links().Get(ctx, old)
 	if !errors.Is(err, ErrNotFound) || !errors.Is(err, ErrSealed) {
 		t.Fatalf("GetLink of a link under a dropped key = %v, want ErrNotFound and ErrSealed", err)
 	}
-	if err := s.SaveLink(ctx, Link{Identity: old, AccessToken: "tok-again"}); err != nil {
+	if err := s.Links().Save(ctx, Link{Identity: old, AccessToken: "tok-again"}); err != nil {
 		t.Fatal(err)
 	}
-	if l, err := s.GetLink(ctx, old); err != nil || l.AccessToken != "tok-again" {
+	if l, err := s.Links().Get(ctx, old); err != nil || l.AccessToken != "tok-again" {
 		t.Errorf("after logging in again: %+v, %v", l, err)
 	}
 }

@@ -13,6 +13,9 @@ import (
 	bbolt "go.etcd.io/bbolt"
 )
 
+// LockStore holds the stack locks; get it from [DB.Locks].
+type LockStore struct{ db *DB }
+
 // Lock is a person's hold on a stack in one workspace: "don't deploy this,
 // I'm on it". It stays until released (by its owner, or forced by someone
 // else); it never expires, because a lock that lapses silently is worse
@@ -28,7 +31,7 @@ type Lock struct {
 	Since       time.Time // set on first acquire from the store's clock; kept when the owner re-locks
 }
 
-// AcquireLock takes the lock on l.StackUID in l.Team for l.Owner.
+// Acquire takes the lock on l.StackUID in l.Team for l.Owner.
 //
 //   - free: l is stored with Since set to now and returned with acquired true;
 //   - already held by l.Owner: the stored lock gets l's Reason (and l's
@@ -43,7 +46,7 @@ type Lock struct {
 // The audit entries, if any, are appended in the same transaction when the
 // lock is taken or updated (see updateAudited): a change whose entry cannot be written
 // is not made, and the error wraps ErrNotAudited.
-func (s *Store) AcquireLock(ctx context.Context, l Lock, audit ...AuditEntry) (held Lock, acquired bool, err error) {
+func (s *LockStore) Acquire(ctx context.Context, l Lock, audit ...AuditEntry) (held Lock, acquired bool, err error) {
 	key, err := lockKey(l.Team, l.StackUID)
 	if err != nil {
 		return Lock{}, false, err
@@ -51,8 +54,8 @@ func (s *Store) AcquireLock(ctx context.Context, l Lock, audit ...AuditEntry) (h
 	if !l.Owner.Valid() {
 		return Lock{}, false, fmt.Errorf("storage: lock on %s: owner: %w", l.StackUID, invalidIdentity(l.Owner))
 	}
-	now := s.now()
-	err = s.updateAudited(ctx, audit, func(tx *bbolt.Tx) error {
+	now := s.db.now()
+	err = s.db.updateAudited(ctx, audit, func(tx *bbolt.Tx) error {
 		held, acquired = Lock{}, false
 		b, err := bucket(tx, bucketLocks)
 		if err != nil {
@@ -97,22 +100,18 @@ func (s *Store) AcquireLock(ctx context.Context, l Lock, audit ...AuditEntry) (h
 	return held, acquired, nil
 }
 
-// GetLock returns the lock on stackUID in team, or an error wrapping
+// Get returns the lock on stackUID in team, or an error wrapping
 // ErrNotFound when the stack is not locked there.
-func (s *Store) GetLock(ctx context.Context, team, stackUID string) (Lock, error) {
+func (s *LockStore) Get(ctx context.Context, team, stackUID string) (Lock, error) {
 	key, err := lockKey(team, stackUID)
 	if err != nil {
 		return Lock{}, err
 	}
 	var l Lock
-	err = s.view(ctx, func(tx *bbolt.Tx) error {
-		b, err := bucket(tx, bucketLocks)
+	err = s.db.view(ctx, func(tx *bbolt.Tx) error {
+		_, v, err := getTx(tx, bucketLocks, key)
 		if err != nil {
 			return err
-		}
-		v := b.Get(key)
-		if v == nil {
-			return ErrNotFound
 		}
 		// Decoding copies everything out of bbolt's memory map.
 		l, err = decodeLock(team, stackUID, v)
@@ -124,7 +123,7 @@ func (s *Store) GetLock(ctx context.Context, team, stackUID string) (Lock, error
 	return l, nil
 }
 
-// ReleaseLock removes the lock on stackUID in team, whoever holds it, and
+// Release removes the lock on stackUID in team, whoever holds it, and
 // returns what was there, so the caller can name the previous owner; an
 // error wrapping ErrNotFound means there was no lock. Deciding who may
 // release (the owner, or anyone with force) is the caller's job.
@@ -132,26 +131,22 @@ func (s *Store) GetLock(ctx context.Context, team, stackUID string) (Lock, error
 // The audit entries, if any, are appended in the same transaction when a
 // lock is removed (see updateAudited): a change whose entry cannot be written
 // is not made, and the error wraps ErrNotAudited.
-func (s *Store) ReleaseLock(ctx context.Context, team, stackUID string, audit ...AuditEntry) (Lock, error) {
+func (s *LockStore) Release(ctx context.Context, team, stackUID string, audit ...AuditEntry) (Lock, error) {
 	key, err := lockKey(team, stackUID)
 	if err != nil {
 		return Lock{}, err
 	}
 	var l Lock
-	err = s.updateAudited(ctx, audit, func(tx *bbolt.Tx) error {
-		b, err := bucket(tx, bucketLocks)
+	err = s.db.updateAudited(ctx, audit, func(tx *bbolt.Tx) error {
+		v, err := takeTx(tx, bucketLocks, key)
 		if err != nil {
 			return err
-		}
-		v := b.Get(key)
-		if v == nil {
-			return ErrNotFound
 		}
 		// A record this build cannot decode is still removed: releasing is
 		// how an operator gets rid of it.
 		l, _ = decodeLock(team, stackUID, v)
 		l.Team, l.StackUID = team, stackUID
-		return b.Delete(key)
+		return nil
 	})
 	if err != nil {
 		return Lock{}, fmt.Errorf("storage: release lock on %s in %s: %w", stackUID, team, err)
@@ -159,15 +154,15 @@ func (s *Store) ReleaseLock(ctx context.Context, team, stackUID string, audit ..
 	return l, nil
 }
 
-// ListLocks returns team's locks, oldest first. Other workspaces' locks are
+// List returns team's locks, oldest first. Other workspaces' locks are
 // never included.
-func (s *Store) ListLocks(ctx context.Context, team string) ([]Lock, error) {
+func (s *LockStore) List(ctx context.Context, team string) ([]Lock, error) {
 	if err := validLockTeam(team); err != nil {
 		return nil, err
 	}
 	prefix := []byte(team + ":")
 	var locks []Lock
-	err := s.view(ctx, func(tx *bbolt.Tx) error {
+	err := s.db.view(ctx, func(tx *bbolt.Tx) error {
 		locks = nil
 		b, err := bucket(tx, bucketLocks)
 		if err != nil {

@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
@@ -17,6 +16,10 @@ import (
 // the state needs no longer.
 const StateTTL = 10 * time.Minute
 
+// LoginStore holds the OAuth logins that have been started but not
+// finished (the login states); get it from [DB.Logins].
+type LoginStore struct{ db *DB }
+
 // PendingLogin is an OAuth login that has been started but not finished.
 type PendingLogin struct {
 	Identity    Identity // who started it; the link will be saved for them
@@ -28,7 +31,7 @@ type PendingLogin struct {
 	ExpiresAt   time.Time
 }
 
-// CreateLoginState records p and returns the OAuth state to put in the
+// Create records p and returns the OAuth state to put in the
 // authorization URL: 32 random bytes, base64url without padding (43
 // characters). Only the state's SHA-256 is stored, so the database file alone
 // cannot be used to complete someone's login.
@@ -38,7 +41,7 @@ type PendingLogin struct {
 // most one pending login: starting a new one deletes the previous one, which
 // also lets the out-of-band flow (`login <code>`, where no state comes back)
 // find it by identity.
-func (s *Store) CreateLoginState(ctx context.Context, p PendingLogin) (state string, err error) {
+func (s *LoginStore) Create(ctx context.Context, p PendingLogin) (state string, err error) {
 	if !p.Identity.Valid() {
 		return "", invalidIdentity(p.Identity)
 	}
@@ -49,7 +52,7 @@ func (s *Store) CreateLoginState(ctx context.Context, p PendingLogin) (state str
 	state = newStateString(random)
 	key, _ := stateKey(state)
 
-	p.CreatedAt = s.now()
+	p.CreatedAt = s.db.now()
 	if limit := p.CreatedAt.Add(StateTTL); p.ExpiresAt.IsZero() || p.ExpiresAt.After(limit) {
 		p.ExpiresAt = limit
 	}
@@ -57,13 +60,13 @@ func (s *Store) CreateLoginState(ctx context.Context, p PendingLogin) (state str
 	if err != nil {
 		return "", fmt.Errorf("storage: create login state for %s: %w", p.Identity, err)
 	}
-	sealed, err := s.sealer.Seal(plain, key)
+	sealed, err := s.db.sealer.Seal(plain, key)
 	if err != nil {
 		return "", fmt.Errorf("storage: create login state for %s: %w", p.Identity, err)
 	}
 
 	idKey := p.Identity.Key()
-	err = s.update(ctx, func(tx *bbolt.Tx) error {
+	err = s.db.update(ctx, func(tx *bbolt.Tx) error {
 		states, index, err := loginBuckets(tx)
 		if err != nil {
 			return err
@@ -84,46 +87,87 @@ func (s *Store) CreateLoginState(ctx context.Context, p PendingLogin) (state str
 	return state, nil
 }
 
-// ConsumeLoginState finishes the redirect flow: it looks up state, deletes it
-// in the same transaction (so it works once), and returns the pending login.
+// Consume finishes the redirect flow: it looks up state, deletes it in the
+// same transaction (so it works once), and returns the pending login.
 //
 // It returns ErrStateInvalid for a state that is malformed, unknown or
 // already used, and ErrStateExpired for one past ExpiresAt, which is deleted
 // all the same. With ErrStateExpired the PendingLogin is returned too, minus
 // its Verifier, so the caller can tell the person in Slack to start again.
-func (s *Store) ConsumeLoginState(ctx context.Context, state string) (PendingLogin, error) {
+func (s *LoginStore) Consume(ctx context.Context, state string) (PendingLogin, error) {
 	key, ok := stateKey(state)
 	if !ok {
 		return PendingLogin{}, ErrStateInvalid
 	}
-	now := s.now()
+	return s.consume(ctx, Identity{}, func(tx *bbolt.Tx) ([]byte, error) {
+		if _, _, err := getTx(tx, bucketLoginStates, key); err != nil {
+			return nil, err
+		}
+		return key, nil
+	})
+}
+
+// ConsumeFor finishes the out-of-band flow (`login <code>`), where no state
+// comes back: it consumes id's latest pending login. Errors are as for
+// Consume; ErrStateInvalid here means id has no pending login.
+func (s *LoginStore) ConsumeFor(ctx context.Context, id Identity) (PendingLogin, error) {
+	if !id.Valid() {
+		return PendingLogin{}, invalidIdentity(id)
+	}
+	return s.consume(ctx, id, func(tx *bbolt.Tx) ([]byte, error) {
+		// The index entry is spent with the state it points at.
+		return takeTx(tx, bucketLoginByIdentity, id.Key())
+	})
+}
+
+// consume is the one transaction behind Consume and ConsumeFor. find
+// returns the key of the state to spend, or an error (ErrNotFound when
+// there is none), which rolls back and is returned as ErrStateInvalid.
+// After that the transaction commits whatever the verdict, since a state is
+// spent once presented. owner, when valid, must be the identity sealed in
+// the record: an index entry that disagrees was not written by us, and
+// handing one person's flow to another is exactly what this check prevents.
+func (s *LoginStore) consume(ctx context.Context, owner Identity, find func(tx *bbolt.Tx) ([]byte, error)) (PendingLogin, error) {
+	now := s.db.now()
 	var (
 		p       PendingLogin
 		verdict error
 	)
-	err := s.update(ctx, func(tx *bbolt.Tx) error {
-		states, index, err := loginBuckets(tx)
+	err := s.db.update(ctx, func(tx *bbolt.Tx) error {
+		p, verdict = PendingLogin{}, nil
+		key, err := find(tx)
+		if errors.Is(err, ErrNotFound) {
+			return ErrStateInvalid
+		}
 		if err != nil {
 			return err
 		}
-		v := states.Get(key)
-		if v == nil {
-			return ErrStateInvalid
+		// From here on the function returns nil so the deletes commit.
+		sealed, err := takeTx(tx, bucketLoginStates, key)
+		if errors.Is(err, ErrNotFound) {
+			verdict = ErrStateInvalid // the index pointed at a swept state
+			return nil
 		}
-		sealed := bytes.Clone(v)
-		if err := states.Delete(key); err != nil {
+		if err != nil {
 			return err
 		}
-		// From here on the function returns nil so the delete commits: a
-		// state is spent once presented, whatever the verdict.
-		pl, err := s.openLogin(sealed, key)
+		pl, err := s.db.openLogin(sealed, key)
 		if err != nil {
 			verdict = fmt.Errorf("%w: %w", ErrStateInvalid, err)
 			return nil
 		}
-		// Drop the identity index only if it still points here. The lookup
-		// above was by hash, so timing reveals nothing about the state
-		// itself; the constant-time compare is defence in depth.
+		if owner.Valid() && pl.Identity != owner {
+			verdict = ErrStateInvalid
+			return nil
+		}
+		// Drop the identity index only if it still points here (ConsumeFor
+		// has spent it already). The lookup above was by hash, so timing
+		// reveals nothing about the state itself; the constant-time compare
+		// is defence in depth.
+		index, err := bucket(tx, bucketLoginByIdentity)
+		if err != nil {
+			return err
+		}
 		idKey := pl.Identity.Key()
 		if subtle.ConstantTimeCompare(index.Get(idKey), key) == 1 {
 			if err := index.Delete(idKey); err != nil {
@@ -139,67 +183,9 @@ func (s *Store) ConsumeLoginState(ctx context.Context, state string) (PendingLog
 	return p, verdict
 }
 
-// ConsumePendingLoginFor finishes the out-of-band flow (`login <code>`),
-// where no state comes back: it consumes id's latest pending login. Errors
-// are as for ConsumeLoginState; ErrStateInvalid here means id has no pending
-// login.
-func (s *Store) ConsumePendingLoginFor(ctx context.Context, id Identity) (PendingLogin, error) {
-	if !id.Valid() {
-		return PendingLogin{}, invalidIdentity(id)
-	}
-	idKey := id.Key()
-	now := s.now()
-	var (
-		p       PendingLogin
-		verdict error
-	)
-	err := s.update(ctx, func(tx *bbolt.Tx) error {
-		states, index, err := loginBuckets(tx)
-		if err != nil {
-			return err
-		}
-		hv := index.Get(idKey)
-		if hv == nil {
-			return ErrStateInvalid
-		}
-		key := bytes.Clone(hv)
-		if err := index.Delete(idKey); err != nil {
-			return err
-		}
-		// From here on the function returns nil so the deletes commit.
-		v := states.Get(key)
-		if v == nil {
-			verdict = ErrStateInvalid // the index pointed at a swept state
-			return nil
-		}
-		sealed := bytes.Clone(v)
-		if err := states.Delete(key); err != nil {
-			return err
-		}
-		pl, err := s.openLogin(sealed, key)
-		if err != nil {
-			verdict = fmt.Errorf("%w: %w", ErrStateInvalid, err)
-			return nil
-		}
-		// The record names its owner inside the seal; an index entry that
-		// disagrees was not written by us, and handing one person's flow to
-		// another is exactly what this check prevents.
-		if pl.Identity != id {
-			verdict = ErrStateInvalid
-			return nil
-		}
-		p, verdict = pl, expiryVerdict(&pl, now)
-		return nil
-	})
-	if err != nil {
-		return PendingLogin{}, wrapStateErr(err)
-	}
-	return p, verdict
-}
-
 // openLogin unseals a login_states value stored under key.
-func (s *Store) openLogin(sealed, key []byte) (PendingLogin, error) {
-	plain, err := s.sealer.Open(sealed, key)
+func (d *DB) openLogin(sealed, key []byte) (PendingLogin, error) {
+	plain, err := d.sealer.Open(sealed, key)
 	if err != nil {
 		return PendingLogin{}, err
 	}
@@ -235,25 +221,25 @@ func loginBuckets(tx *bbolt.Tx) (states, index *bbolt.Bucket, err error) {
 	return states, index, nil
 }
 
-// PeekLoginState returns a pending login without consuming it, for the
+// Peek returns a pending login without consuming it, for the
 // bot's start page, which shows the person who is being linked before the
 // browser goes to Cloud 66. ErrStateInvalid for unknown or unreadable
 // states, ErrStateExpired (with the login, verifier blanked) when expired.
-func (s *Store) PeekLoginState(ctx context.Context, state string) (PendingLogin, error) {
+func (s *LoginStore) Peek(ctx context.Context, state string) (PendingLogin, error) {
 	key, ok := stateKey(state)
 	if !ok {
 		return PendingLogin{}, ErrStateInvalid
 	}
-	sealed, err := s.getCopy(ctx, bucketLoginStates, key)
+	sealed, err := s.db.getCopy(ctx, bucketLoginStates, key)
 	if errors.Is(err, ErrNotFound) {
 		return PendingLogin{}, ErrStateInvalid
 	}
 	if err != nil {
 		return PendingLogin{}, wrapStateErr(err)
 	}
-	p, err := s.openLogin(sealed, key)
+	p, err := s.db.openLogin(sealed, key)
 	if err != nil {
 		return PendingLogin{}, fmt.Errorf("%w: %w", ErrStateInvalid, err)
 	}
-	return p, expiryVerdict(&p, s.now())
+	return p, expiryVerdict(&p, s.db.now())
 }

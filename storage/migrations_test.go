@@ -268,7 +268,7 @@ func TestOpenMigratesV1File(t *testing.T) {
 	ctx := t.Context()
 	s := mustOpen(t)
 	id := Identity{Team: "T1", User: "U1"}
-	if err := s.SaveLink(ctx, Link{Identity: id, AccessToken: "tok"}); err != nil {
+	if err := s.Links().Save(ctx, Link{Identity: id, AccessToken: "tok"}); err != nil {
 		t.Fatal(err)
 	}
 	path := s.Path()
@@ -283,19 +283,19 @@ func TestOpenMigratesV1File(t *testing.T) {
 	}
 
 	s = mustOpenWith(t, Options{Path: path})
-	if l, err := s.GetLink(ctx, id); err != nil || l.AccessToken != "tok" {
+	if l, err := s.Links().Get(ctx, id); err != nil || l.AccessToken != "tok" {
 		t.Errorf("v1 link after migration = %+v, %v", l, err)
 	}
-	if _, err := s.CreateIntent(ctx, Intent{Kind: "deploy", Requester: id}); err != nil {
+	if _, err := s.Intents().Create(ctx, Intent{Kind: "deploy", Requester: id}); err != nil {
 		t.Errorf("CreateIntent after migration: %v", err)
 	}
-	if _, _, err := s.AcquireLock(ctx, Lock{Team: "T1", StackUID: "s1", Owner: id}); err != nil {
+	if _, _, err := s.Locks().Acquire(ctx, Lock{Team: "T1", StackUID: "s1", Owner: id}); err != nil {
 		t.Errorf("AcquireLock after migration: %v", err)
 	}
-	if _, err := s.StartWatch(ctx, Watch{Owner: id, StackUID: "s1"}); err != nil {
+	if _, err := s.Watches().Start(ctx, Watch{Owner: id, StackUID: "s1"}); err != nil {
 		t.Errorf("StartWatch after migration: %v", err)
 	}
-	if _, err := s.AppendAudit(ctx, AuditEntry{Action: "deploy"}); err != nil {
+	if _, err := s.Audit().Append(ctx, AuditEntry{Action: "deploy"}); err != nil {
 		t.Errorf("AppendAudit after migration: %v", err)
 	}
 	if err := s.Close(); err != nil {
@@ -313,13 +313,13 @@ func TestOpenMigratesV2File(t *testing.T) {
 	ctx := t.Context()
 	s := mustOpen(t)
 	id := Identity{Team: "T1", User: "U1"}
-	if err := s.SaveLink(ctx, Link{Identity: id, AccessToken: "tok"}); err != nil {
+	if err := s.Links().Save(ctx, Link{Identity: id, AccessToken: "tok"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.AcquireLock(ctx, Lock{Team: "T1", StackUID: "s1", Owner: id, Reason: "v2 lock"}); err != nil {
+	if _, _, err := s.Locks().Acquire(ctx, Lock{Team: "T1", StackUID: "s1", Owner: id, Reason: "v2 lock"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.AppendAudit(ctx, AuditEntry{Action: "lock"}); err != nil {
+	if _, err := s.Audit().Append(ctx, AuditEntry{Action: "lock"}); err != nil {
 		t.Fatal(err)
 	}
 	path := s.Path()
@@ -333,23 +333,23 @@ func TestOpenMigratesV2File(t *testing.T) {
 	}
 
 	s = mustOpenWith(t, Options{Path: path})
-	if l, err := s.GetLink(ctx, id); err != nil || l.AccessToken != "tok" {
+	if l, err := s.Links().Get(ctx, id); err != nil || l.AccessToken != "tok" {
 		t.Errorf("v1 link after migration = %+v, %v", l, err)
 	}
-	if l, err := s.GetLock(ctx, "T1", "s1"); err != nil || l.Reason != "v2 lock" {
+	if l, err := s.Locks().Get(ctx, "T1", "s1"); err != nil || l.Reason != "v2 lock" {
 		t.Errorf("v2 lock after migration = %+v, %v", l, err)
 	}
 	var entries int
-	if err := s.ScanAudit(ctx, time.Time{}, func(AuditEntry) error { entries++; return nil }); err != nil || entries != 1 {
+	if err := s.Audit().Scan(ctx, time.Time{}, func(AuditEntry) error { entries++; return nil }); err != nil || entries != 1 {
 		t.Errorf("v2 audit after migration = %d entries, %v; want 1", entries, err)
 	}
-	if _, _, err := s.Subscribe(ctx, Subscription{Team: "T1", Channel: "C1", Subscriber: id}); err != nil {
+	if _, _, err := s.Subscriptions().Subscribe(ctx, Subscription{Team: "T1", Channel: "C1", Subscriber: id}); err != nil {
 		t.Errorf("Subscribe after migration: %v", err)
 	}
-	if _, _, err := s.CreateAPIToken(ctx, "ci", []string{"notify"}); err != nil {
+	if _, _, err := s.APITokens().Create(ctx, "ci", []string{"notify"}); err != nil {
 		t.Errorf("CreateAPIToken after migration: %v", err)
 	}
-	if _, err := s.EnqueueOutbox(ctx, "api.notify", []byte("{}")); err != nil {
+	if _, err := s.Outbox().Enqueue(ctx, "api.notify", []byte("{}")); err != nil {
 		t.Errorf("EnqueueOutbox after migration: %v", err)
 	}
 	if err := s.Close(); err != nil {

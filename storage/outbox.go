@@ -11,42 +11,46 @@ import (
 	bbolt "go.etcd.io/bbolt"
 )
 
+// OutboxStore holds the events accepted from outside but not yet fully
+// handled; get it from [DB.Outbox].
+type OutboxStore struct{ db *DB }
+
 // OutboxItem is an event accepted from outside (a Cloud 66 webhook, a call
 // to the notify API) but not yet fully handled. It is written before the
 // HTTP answer, so a crash between accepting and posting loses nothing:
 // Cloud 66 never retries a webhook, so the answer must mean "stored".
 //
 // An item goes to several targets (channels); Done records those already
-// handled for good (see MarkOutboxDone), so after a crash or a retry only
+// handled for good (see OutboxStore.MarkDone), so after a crash or a retry only
 // the others are tried again. What counts as a target is the caller's.
 //
 // Items are stored as plain JSON. Payload may carry text from outside, so
 // it must hold no secrets: no tokens, no webhook secrets, no response URLs.
 type OutboxItem struct {
-	ID          uint64    // set by EnqueueOutbox; increases with every item, so ID order is arrival order
+	ID          uint64    // set by Enqueue; increases with every item, so ID order is arrival order
 	Kind        string    // what Payload is, e.g. "cloud66.webhook", "api.notify"; the reader dispatches on it
 	Payload     []byte    // as received, or as the accepting handler chose to keep it
-	At          time.Time // set by EnqueueOutbox from the store's clock
-	Attempts    int       // failed attempts so far; RetryOutbox counts them
-	NextAttempt time.Time // not handed out by PendingOutbox before this; EnqueueOutbox sets it to At
-	Done        []string  // targets handled for good, in the order MarkOutboxDone recorded them
+	At          time.Time // set by Enqueue from the store's clock
+	Attempts    int       // failed attempts so far; Retry counts them
+	NextAttempt time.Time // not handed out by Pending before this; Enqueue sets it to At
+	Done        []string  // targets handled for good, in the order MarkDone recorded them
 }
 
-// EnqueueOutbox stores a new item of kind with payload, due at once, and
+// Enqueue stores a new item of kind with payload, due at once, and
 // returns it with ID, At and NextAttempt set. Kind is required. The item's
 // key is its ID, big-endian, so bbolt's key order is arrival order.
-func (s *Store) EnqueueOutbox(ctx context.Context, kind string, payload []byte) (OutboxItem, error) {
+func (s *OutboxStore) Enqueue(ctx context.Context, kind string, payload []byte) (OutboxItem, error) {
 	if kind == "" {
 		return OutboxItem{}, errors.New("storage: enqueue outbox: empty kind")
 	}
-	now := s.now()
+	now := s.db.now()
 	// Cloned so a caller reusing its buffer cannot change what was saved.
 	it := OutboxItem{Kind: kind, Payload: bytes.Clone(payload), At: now, NextAttempt: now}
 	v, err := encodeOutbox(it)
 	if err != nil {
 		return OutboxItem{}, fmt.Errorf("storage: enqueue outbox %s: %w", kind, err)
 	}
-	err = s.update(ctx, func(tx *bbolt.Tx) error {
+	err = s.db.update(ctx, func(tx *bbolt.Tx) error {
 		it.ID = 0
 		b, err := bucket(tx, bucketOutbox)
 		if err != nil {
@@ -67,15 +71,15 @@ func (s *Store) EnqueueOutbox(ctx context.Context, kind string, payload []byte) 
 	return it, nil
 }
 
-// PendingOutbox returns up to limit items whose NextAttempt has come
+// Pending returns up to limit items whose NextAttempt has come
 // (NextAttempt <= now), oldest first; limit <= 0 means no limit. It only
 // reads, it does not claim: an item is returned again by every call until
-// AckOutbox deletes it or RetryOutbox moves its NextAttempt on, so the
+// Ack deletes it or Retry moves its NextAttempt on, so the
 // outbox is meant to be drained by one goroutine.
-func (s *Store) PendingOutbox(ctx context.Context, limit int) ([]OutboxItem, error) {
-	now := s.now()
+func (s *OutboxStore) Pending(ctx context.Context, limit int) ([]OutboxItem, error) {
+	now := s.db.now()
 	var items []OutboxItem
-	err := s.view(ctx, func(tx *bbolt.Tx) error {
+	err := s.db.view(ctx, func(tx *bbolt.Tx) error {
 		items = nil
 		b, err := bucket(tx, bucketOutbox)
 		if err != nil {
@@ -108,12 +112,12 @@ func (s *Store) PendingOutbox(ctx context.Context, limit int) ([]OutboxItem, err
 	return items, nil
 }
 
-// AckOutbox deletes item id, once it has been handled for good (posted, or
+// Ack deletes item id, once it has been handled for good (posted, or
 // given up on). An unknown id is not an error, so acknowledging twice is
 // harmless.
-func (s *Store) AckOutbox(ctx context.Context, id uint64) error {
+func (s *OutboxStore) Ack(ctx context.Context, id uint64) error {
 	key := encodeUint64(id)
-	err := s.update(ctx, func(tx *bbolt.Tx) error {
+	err := s.db.update(ctx, func(tx *bbolt.Tx) error {
 		b, err := bucket(tx, bucketOutbox)
 		if err != nil {
 			return err
@@ -130,14 +134,14 @@ func (s *Store) AckOutbox(ctx context.Context, id uint64) error {
 	return nil
 }
 
-// RetryOutbox records a failed attempt at item id: Attempts goes up by one
-// and NextAttempt becomes next, so PendingOutbox leaves the item out until
+// Retry records a failed attempt at item id: Attempts goes up by one
+// and NextAttempt becomes next, so Pending leaves the item out until
 // then. It returns the updated item, or an error wrapping ErrNotFound.
 // Backoff and giving up are the caller's decisions.
-func (s *Store) RetryOutbox(ctx context.Context, id uint64, next time.Time) (OutboxItem, error) {
+func (s *OutboxStore) Retry(ctx context.Context, id uint64, next time.Time) (OutboxItem, error) {
 	key := encodeUint64(id)
 	var it OutboxItem
-	err := s.update(ctx, func(tx *bbolt.Tx) error {
+	err := s.db.update(ctx, func(tx *bbolt.Tx) error {
 		it = OutboxItem{}
 		b, err := bucket(tx, bucketOutbox)
 		if err != nil {
@@ -169,9 +173,9 @@ func (s *Store) RetryOutbox(ctx context.Context, id uint64, next time.Time) (Out
 	return it, nil
 }
 
-// MarkOutboxDone records that item id's target is handled for good and,
+// MarkDone records that item id's target is handled for good and,
 // when key is not empty, that key has been seen, for ttl, as FirstTime
-// records it; both in one transaction. It is how a delivery claims what it
+// records it (see DedupStore); both in one transaction. It is how a delivery claims what it
 // has posted: called the moment Slack accepted a post, it makes a restart
 // skip that target, and the same happening arriving again (a webhook and a
 // poll of one deployment) skip that channel, and neither happens for a post
@@ -179,7 +183,7 @@ func (s *Store) RetryOutbox(ctx context.Context, id uint64, next time.Time) (Out
 // when the item is gone (acknowledged or given up on meanwhile), since the
 // post it stands for was made all the same. Marking a target twice is
 // harmless.
-func (s *Store) MarkOutboxDone(ctx context.Context, id uint64, target, key string, ttl time.Duration) error {
+func (s *OutboxStore) MarkDone(ctx context.Context, id uint64, target, key string, ttl time.Duration) error {
 	if target == "" {
 		return fmt.Errorf("storage: mark outbox item %d done: empty target", id)
 	}
@@ -187,8 +191,8 @@ func (s *Store) MarkOutboxDone(ctx context.Context, id uint64, target, key strin
 		return fmt.Errorf("storage: mark outbox item %d done: ttl %s is not positive", id, ttl)
 	}
 	itemKey := encodeUint64(id)
-	exp := encodeTime(s.now().Add(ttl))
-	err := s.update(ctx, func(tx *bbolt.Tx) error {
+	exp := encodeTime(s.db.now().Add(ttl))
+	err := s.db.update(ctx, func(tx *bbolt.Tx) error {
 		if key != "" {
 			d, err := bucket(tx, bucketDedup)
 			if err != nil {
@@ -226,11 +230,11 @@ func (s *Store) MarkOutboxDone(ctx context.Context, id uint64, target, key strin
 	return nil
 }
 
-// CountOutbox returns how many items are in the outbox, due or not, for
+// Count returns how many items are in the outbox, due or not, for
 // metrics and the startup log.
-func (s *Store) CountOutbox(ctx context.Context) (int, error) {
+func (s *OutboxStore) Count(ctx context.Context) (int, error) {
 	var n int
-	err := s.view(ctx, func(tx *bbolt.Tx) error {
+	err := s.db.view(ctx, func(tx *bbolt.Tx) error {
 		b, err := bucket(tx, bucketOutbox)
 		if err != nil {
 			return err

@@ -48,11 +48,11 @@ type RekeyReport struct {
 // be dropped from the list.
 //
 // It works in batches of short write transactions, so it is safe while the
-// bot runs on the same Store. Each value is read, opened and resealed in
+// bot runs on the same DB. Each value is read, opened and resealed in
 // the same transaction that writes it back, so a concurrent update is never
 // overwritten with a stale copy. Values already under the primary key are
 // skipped, which makes a second run a no-op that writes nothing.
-func (s *Store) Rekey(ctx context.Context) (RekeyReport, error) {
+func (d *DB) Rekey(ctx context.Context) (RekeyReport, error) {
 	var rep RekeyReport
 	unknown := map[string]bool{}
 	for _, name := range sealedBuckets() {
@@ -67,7 +67,7 @@ func (s *Store) Rekey(ctx context.Context) (RekeyReport, error) {
 				last     []byte
 				done     bool
 			)
-			err := s.update(ctx, func(tx *bbolt.Tx) error {
+			err := d.update(ctx, func(tx *bbolt.Tx) error {
 				batch, batchIDs, last, done = RekeyReport{}, nil, nil, false
 				b, err := bucket(tx, name)
 				if err != nil {
@@ -85,7 +85,7 @@ func (s *Store) Rekey(ctx context.Context) (RekeyReport, error) {
 					if v == nil {
 						continue // a nested bucket; none are expected here
 					}
-					if s.sealer.SealedWithPrimary(v) {
+					if d.sealer.SealedWithPrimary(v) {
 						batch.AlreadyPrimary++
 						continue
 					}
@@ -93,15 +93,15 @@ func (s *Store) Rekey(ctx context.Context) (RekeyReport, error) {
 				}
 				done = k == nil
 				for _, it := range todo {
-					plain, err := s.sealer.Open(it.v, it.k)
+					plain, err := d.sealer.Open(it.v, it.k)
 					if err != nil {
 						batch.Failed++
-						if id, ok := s.sealer.unknownKeyID(it.v); ok {
+						if id, ok := d.sealer.unknownKeyID(it.v); ok {
 							batchIDs = append(batchIDs, id)
 						}
 						continue
 					}
-					sealed, err := s.sealer.Seal(plain, it.k)
+					sealed, err := d.sealer.Seal(plain, it.k)
 					clear(plain)
 					if err != nil {
 						return err
@@ -178,11 +178,11 @@ func (r KeyReport) Total() int { return r.Primary + r.Older + r.Unopenable }
 // CheckKeys tries to open every sealed value with the configured keys, for
 // `c66bot doctor`: a wrong C66BOT_SECRET_KEY shows up here as Unopenable
 // values before any person's command fails. It only reads, so it works on
-// a read-only Store.
-func (s *Store) CheckKeys(ctx context.Context) (KeyReport, error) {
+// a read-only DB.
+func (d *DB) CheckKeys(ctx context.Context) (KeyReport, error) {
 	var rep KeyReport
 	unknown := map[string]bool{}
-	err := s.view(ctx, func(tx *bbolt.Tx) error {
+	err := d.view(ctx, func(tx *bbolt.Tx) error {
 		for _, name := range sealedBuckets() {
 			b, err := bucket(tx, name)
 			if err != nil {
@@ -192,14 +192,14 @@ func (s *Store) CheckKeys(ctx context.Context) (KeyReport, error) {
 				if v == nil {
 					return nil
 				}
-				plain, err := s.sealer.Open(v, k)
+				plain, err := d.sealer.Open(v, k)
 				switch {
 				case err != nil:
 					rep.Unopenable++
-					if id, ok := s.sealer.unknownKeyID(v); ok {
+					if id, ok := d.sealer.unknownKeyID(v); ok {
 						unknown[id] = true
 					}
-				case s.sealer.SealedWithPrimary(v):
+				case d.sealer.SealedWithPrimary(v):
 					rep.Primary++
 				default:
 					rep.Older++

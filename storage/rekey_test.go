@@ -19,11 +19,11 @@ type sealedSet struct {
 	watch  string
 }
 
-func writeSealedSet(t *testing.T, s *Store, tag string) sealedSet {
+func writeSealedSet(t *testing.T, s *DB, tag string) sealedSet {
 	t.Helper()
 	ctx := t.Context()
 	id := Identity{"T1", "U" + tag}
-	if err := s.SaveLink(ctx, Link{Identity: id, AccessToken: "tok-" + tag, RefreshToken: "ref-" + tag}); err != nil {
+	if err := s.Links().Save(ctx, Link{Identity: id, AccessToken: "tok-" + tag, RefreshToken: "ref-" + tag}); err != nil {
 		t.Fatal(err)
 	}
 	in := mustCreateIntent(t, s, testIntent(id, tag))
@@ -33,19 +33,19 @@ func writeSealedSet(t *testing.T, s *Store, tag string) sealedSet {
 
 // readSealedSet opens every value of set, failing the test for any that
 // does not open.
-func readSealedSet(t *testing.T, s *Store, set sealedSet, tag string) {
+func readSealedSet(t *testing.T, s *DB, set sealedSet, tag string) {
 	t.Helper()
 	ctx := t.Context()
-	if l, err := s.GetLink(ctx, set.link); err != nil || l.AccessToken != "tok-"+tag || l.RefreshToken != "ref-"+tag {
+	if l, err := s.Links().Get(ctx, set.link); err != nil || l.AccessToken != "tok-"+tag || l.RefreshToken != "ref-"+tag {
 		t.Errorf("link %s = %+v, %v", tag, l, err)
 	}
-	if p, err := s.PeekLoginState(ctx, set.state); err != nil || p.Identity != set.link {
+	if p, err := s.Logins().Peek(ctx, set.state); err != nil || p.Identity != set.link {
 		t.Errorf("login state %s = %+v, %v", tag, p, err)
 	}
-	if in, err := s.GetIntent(ctx, set.intent); err != nil || in.Requester != set.link {
+	if in, err := s.Intents().Get(ctx, set.intent); err != nil || in.Requester != set.link {
 		t.Errorf("intent %s = %+v, %v", tag, in, err)
 	}
-	if w, err := s.GetWatch(ctx, set.watch); err != nil || w.Owner != set.link {
+	if w, err := s.Watches().Get(ctx, set.watch); err != nil || w.Owner != set.link {
 		t.Errorf("watch %s = %+v, %v", tag, w, err)
 	}
 }
@@ -65,7 +65,7 @@ func TestRekeyKeepsEveryTokenReadable(t *testing.T) {
 	// refuse a key that opens nothing already there.)
 	s = mustOpenWith(t, Options{Path: path, Keys: [][]byte{keyC}, SkipKeyCheck: true})
 	lost := Identity{"T1", "ULOST"}
-	if err := s.SaveLink(ctx, Link{Identity: lost, AccessToken: "tok-lost"}); err != nil {
+	if err := s.Links().Save(ctx, Link{Identity: lost, AccessToken: "tok-lost"}); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -110,12 +110,12 @@ func TestRekeyKeepsEveryTokenReadable(t *testing.T) {
 	readSealedSet(t, s, setB, "b")
 	// The value under the unknown key was kept, not deleted: with its key
 	// back in the list it opens again.
-	if _, err := s.GetLink(ctx, lost); !errors.Is(err, ErrSealed) {
+	if _, err := s.Links().Get(ctx, lost); !errors.Is(err, ErrSealed) {
 		t.Errorf("link sealed with C, opened with B = %v, want ErrSealed", err)
 	}
 	s.Close()
 	s = mustOpenWith(t, Options{Path: path, Keys: [][]byte{keyB, keyC}})
-	if l, err := s.GetLink(ctx, lost); err != nil || l.AccessToken != "tok-lost" {
+	if l, err := s.Links().Get(ctx, lost); err != nil || l.AccessToken != "tok-lost" {
 		t.Errorf("link sealed with C, with C configured again = %+v, %v", l, err)
 	}
 }
@@ -131,7 +131,7 @@ func TestRekeyManyBatches(t *testing.T) {
 	n := 2*rekeyBatch + 17
 	// One transaction for all of them: a commit per link would make the
 	// test slow for nothing.
-	if err := s.db.Update(func(tx *bbolt.Tx) error {
+	if err := s.bolt.Update(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketLinks)
 		for i := range n {
 			id := Identity{"T1", fmt.Sprintf("U%05d", i)}
@@ -170,7 +170,7 @@ func TestRekeyManyBatches(t *testing.T) {
 	s = mustOpenWith(t, Options{Path: path, Keys: [][]byte{keyB}})
 	for i := range n {
 		id := Identity{"T1", fmt.Sprintf("U%05d", i)}
-		if l, err := s.GetLink(ctx, id); err != nil || l.AccessToken != fmt.Sprint("tok-", i) {
+		if l, err := s.Links().Get(ctx, id); err != nil || l.AccessToken != fmt.Sprint("tok-", i) {
 			t.Fatalf("link %d after rekey = %+v, %v", i, l, err)
 		}
 	}
@@ -185,7 +185,7 @@ func TestRekeyWhileWriting(t *testing.T) {
 	s := mustOpenWith(t, Options{Keys: [][]byte{keyA}})
 	path := s.Path()
 	for i := range 50 {
-		if err := s.SaveLink(ctx, Link{Identity: Identity{"T1", fmt.Sprint("U", i)}, AccessToken: "old"}); err != nil {
+		if err := s.Links().Save(ctx, Link{Identity: Identity{"T1", fmt.Sprint("U", i)}, AccessToken: "old"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -195,7 +195,7 @@ func TestRekeyWhileWriting(t *testing.T) {
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for i := range 50 {
-			if err := s.SaveLink(ctx, Link{Identity: Identity{"T1", fmt.Sprint("U", i)}, AccessToken: "new"}); err != nil {
+			if err := s.Links().Save(ctx, Link{Identity: Identity{"T1", fmt.Sprint("U", i)}, AccessToken: "new"}); err != nil {
 				t.Error(err)
 			}
 		}
@@ -211,7 +211,7 @@ func TestRekeyWhileWriting(t *testing.T) {
 
 	s = mustOpenWith(t, Options{Path: path, Keys: [][]byte{keyB}})
 	for i := range 50 {
-		if l, err := s.GetLink(ctx, Identity{"T1", fmt.Sprint("U", i)}); err != nil || l.AccessToken != "new" {
+		if l, err := s.Links().Get(ctx, Identity{"T1", fmt.Sprint("U", i)}); err != nil || l.AccessToken != "new" {
 			t.Errorf("link %d = %q, %v; want the concurrent save's token", i, l.AccessToken, err)
 		}
 	}
@@ -259,7 +259,7 @@ func TestEveryBucketIsClassified(t *testing.T) {
 		sealed = append(sealed, string(b))
 	}
 	s := mustOpen(t)
-	if err := s.db.View(func(tx *bbolt.Tx) error {
+	if err := s.bolt.View(func(tx *bbolt.Tx) error {
 		return tx.ForEach(func(name []byte, _ *bbolt.Bucket) error {
 			if !slices.Contains(plain, string(name)) && !slices.Contains(sealed, string(name)) {
 				t.Errorf("bucket %q is neither in sealedBuckets() nor in this test's plain list; if its values are sealed, add it to sealedBuckets", name)
@@ -274,7 +274,7 @@ func TestEveryBucketIsClassified(t *testing.T) {
 func TestKeyID(t *testing.T) {
 	t.Parallel()
 	s := mustOpenWith(t, Options{Keys: [][]byte{testKey("A")}})
-	if err := s.SaveLink(t.Context(), Link{Identity: Identity{"T1", "U1"}, AccessToken: "tok"}); err != nil {
+	if err := s.Links().Save(t.Context(), Link{Identity: Identity{"T1", "U1"}, AccessToken: "tok"}); err != nil {
 		t.Fatal(err)
 	}
 	v := rawGet(t, s, bucketLinks, Identity{"T1", "U1"}.Key())

@@ -13,7 +13,7 @@ func BenchmarkGetLink(b *testing.B) {
 	ctx := b.Context()
 	const people = 1000
 	for i := range people {
-		err := s.SaveLink(ctx, Link{
+		err := s.Links().Save(ctx, Link{
 			Identity:     Identity{Team: "T0123456789", User: fmt.Sprintf("U%09d", i)},
 			AccessToken:  fmt.Sprintf("c66-secret-token-%040d", i),
 			RefreshToken: fmt.Sprintf("c66-secret-refresh-%040d", i),
@@ -30,7 +30,7 @@ func BenchmarkGetLink(b *testing.B) {
 
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := s.GetLink(ctx, id); err != nil {
+		if _, err := s.Links().Get(ctx, id); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -50,7 +50,7 @@ func BenchmarkAppendAudit(b *testing.B) {
 
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := s.AppendAudit(ctx, e); err != nil {
+		if _, err := s.Audit().Append(ctx, e); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -75,16 +75,16 @@ func BenchmarkStartSaveWatch(b *testing.B) {
 
 	b.ReportAllocs()
 	for b.Loop() {
-		started, err := s.StartWatch(ctx, w)
+		started, err := s.Watches().Start(ctx, w)
 		if err != nil {
 			b.Fatal(err)
 		}
 		started.State, started.ActionID = "deploying", 42
-		if err := s.SaveWatch(ctx, started); err != nil {
+		if err := s.Watches().Save(ctx, started); err != nil {
 			b.Fatal(err)
 		}
 		started.State = "succeeded"
-		if err := s.SaveWatch(ctx, started); err != nil {
+		if err := s.Watches().Save(ctx, started); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -100,7 +100,7 @@ func BenchmarkCheckAPIToken(b *testing.B) {
 	const tokens = 100
 	var token string
 	for i := range tokens {
-		tok, _, err := s.CreateAPIToken(ctx, fmt.Sprintf("client-%03d", i), []string{"notify", "audit:read"})
+		tok, _, err := s.APITokens().Create(ctx, fmt.Sprintf("client-%03d", i), []string{"notify", "audit:read"})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -111,7 +111,7 @@ func BenchmarkCheckAPIToken(b *testing.B) {
 
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := s.CheckAPIToken(ctx, token); err != nil {
+		if _, err := s.APITokens().Check(ctx, token); err != nil {
 			b.Fatal(err)
 		}
 	}

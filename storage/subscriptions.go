@@ -15,6 +15,10 @@ import (
 	bbolt "go.etcd.io/bbolt"
 )
 
+// SubscriptionStore holds the channels following stacks' events; get it
+// from [DB.Subscriptions].
+type SubscriptionStore struct{ db *DB }
+
 // Subscription is a Slack channel following one stack's events, or every
 // stack's its subscriber can see. Events reach it two ways: Cloud 66
 // webhooks, which carry the subscription's secret in their URL, and polling
@@ -57,13 +61,13 @@ type Subscription struct {
 // Every call issues a fresh secret (32 random bytes, base64url without
 // padding) and the previous secret of the subscription stops working. The
 // secret is returned only here; the file holds its SHA-256 (see
-// SubscriptionBySecret). Subscribe requires a Team and Channel without ':'
+// BySecret). Subscribe requires a Team and Channel without ':'
 // and a valid Subscriber.
 //
 // The audit entries, if any, are appended in the same transaction when the
 // change is made (see updateAudited): a change whose entry cannot be written
 // is not made, and the error wraps ErrNotAudited.
-func (s *Store) Subscribe(ctx context.Context, sub Subscription, audit ...AuditEntry) (saved Subscription, webhookSecret string, err error) {
+func (s *SubscriptionStore) Subscribe(ctx context.Context, sub Subscription, audit ...AuditEntry) (saved Subscription, webhookSecret string, err error) {
 	key, err := subscriptionKey(sub.Team, sub.Channel, sub.StackUID)
 	if err != nil {
 		return Subscription{}, "", err
@@ -83,8 +87,8 @@ func (s *Store) Subscribe(ctx context.Context, sub Subscription, audit ...AuditE
 	sub.Events = slices.Clone(sub.Events)
 	sub.Paused, sub.PausedReason, sub.PausedAt = false, "", time.Time{}
 	sub.WebhookSeenAt = time.Time{}
-	now := s.now()
-	err = s.updateAudited(ctx, audit, func(tx *bbolt.Tx) error {
+	now := s.db.now()
+	err = s.db.updateAudited(ctx, audit, func(tx *bbolt.Tx) error {
 		saved = Subscription{}
 		sb, err := openSubscriptionBuckets(tx)
 		if err != nil {
@@ -130,13 +134,13 @@ func (s *Store) Subscribe(ctx context.Context, sub Subscription, audit ...AuditE
 // The audit entries, if any, are appended in the same transaction when a
 // subscription is removed (see updateAudited): a change whose entry cannot be written
 // is not made, and the error wraps ErrNotAudited.
-func (s *Store) Unsubscribe(ctx context.Context, team, channel, stackUID string, audit ...AuditEntry) (Subscription, error) {
+func (s *SubscriptionStore) Unsubscribe(ctx context.Context, team, channel, stackUID string, audit ...AuditEntry) (Subscription, error) {
 	key, err := subscriptionKey(team, channel, stackUID)
 	if err != nil {
 		return Subscription{}, err
 	}
 	var sub Subscription
-	err = s.updateAudited(ctx, audit, func(tx *bbolt.Tx) error {
+	err = s.db.updateAudited(ctx, audit, func(tx *bbolt.Tx) error {
 		sub = Subscription{}
 		sb, err := openSubscriptionBuckets(tx)
 		if err != nil {
@@ -171,16 +175,44 @@ func (s *Store) Unsubscribe(ctx context.Context, team, channel, stackUID string,
 	return sub, nil
 }
 
-// ChannelSubscriptions returns the subscriptions of channel in team, sorted
+// ForChannel returns the subscriptions of channel in team, sorted
 // by StackName (then StackUID, so "all" with its empty name comes first).
 // Other channels' and other workspaces' subscriptions are never included.
-func (s *Store) ChannelSubscriptions(ctx context.Context, team, channel string) ([]Subscription, error) {
+func (s *SubscriptionStore) ForChannel(ctx context.Context, team, channel string) ([]Subscription, error) {
 	prefix, err := subscriptionPrefix(team, channel)
 	if err != nil {
 		return nil, err
 	}
+	subs, err := s.list(ctx, prefix)
+	if err != nil {
+		return nil, fmt.Errorf("storage: subscriptions of %s in %s: %w", channel, team, err)
+	}
+	slices.SortFunc(subs, func(a, b Subscription) int {
+		return cmp.Or(strings.Compare(a.StackName, b.StackName), strings.Compare(a.StackUID, b.StackUID))
+	})
+	return subs, nil
+}
+
+// All returns every subscription of every team, ordered by
+// team, channel and stack uid, for fanning events out and for the pollers.
+func (s *SubscriptionStore) All(ctx context.Context) ([]Subscription, error) {
+	subs, err := s.list(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("storage: all subscriptions: %w", err)
+	}
+	// Sorted here because key order is not quite this order: ':' sorts
+	// after digits, so "T1:" comes after "T10:".
+	slices.SortFunc(subs, func(a, b Subscription) int {
+		return cmp.Or(strings.Compare(a.Team, b.Team), strings.Compare(a.Channel, b.Channel), strings.Compare(a.StackUID, b.StackUID))
+	})
+	return subs, nil
+}
+
+// list returns the subscriptions whose keys start with prefix, in key
+// order; a nil prefix means all of them.
+func (s *SubscriptionStore) list(ctx context.Context, prefix []byte) ([]Subscription, error) {
 	var subs []Subscription
-	err = s.view(ctx, func(tx *bbolt.Tx) error {
+	err := s.db.view(ctx, func(tx *bbolt.Tx) error {
 		subs = nil
 		b, err := bucket(tx, bucketSubscriptions)
 		if err != nil {
@@ -197,71 +229,27 @@ func (s *Store) ChannelSubscriptions(ctx context.Context, team, channel string) 
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("storage: subscriptions of %s in %s: %w", channel, team, err)
-	}
-	slices.SortFunc(subs, func(a, b Subscription) int {
-		return cmp.Or(strings.Compare(a.StackName, b.StackName), strings.Compare(a.StackUID, b.StackUID))
-	})
-	return subs, nil
+	return subs, err
 }
 
-// AllSubscriptions returns every subscription of every team, ordered by
-// team, channel and stack uid, for fanning events out and for the pollers.
-func (s *Store) AllSubscriptions(ctx context.Context) ([]Subscription, error) {
-	var subs []Subscription
-	err := s.view(ctx, func(tx *bbolt.Tx) error {
-		subs = nil
-		b, err := bucket(tx, bucketSubscriptions)
-		if err != nil {
-			return err
-		}
-		return b.ForEach(func(k, v []byte) error {
-			sub, _, err := decodeSubscription(k, v)
-			if err != nil {
-				return err
-			}
-			subs = append(subs, sub)
-			return nil
-		})
-	})
-	if err != nil {
-		return nil, fmt.Errorf("storage: all subscriptions: %w", err)
-	}
-	// Sorted here because key order is not quite this order: ':' sorts
-	// after digits, so "T1:" comes after "T10:".
-	slices.SortFunc(subs, func(a, b Subscription) int {
-		return cmp.Or(strings.Compare(a.Team, b.Team), strings.Compare(a.Channel, b.Channel), strings.Compare(a.StackUID, b.StackUID))
-	})
-	return subs, nil
-}
-
-// SubscriptionBySecret returns the subscription whose current webhook
+// BySecret returns the subscription whose current webhook
 // secret is secret. It returns an error wrapping ErrNotFound for a secret
 // that is malformed, unknown or replaced by a re-subscribe, and for one
 // whose subscription is gone. Errors never include the secret.
-func (s *Store) SubscriptionBySecret(ctx context.Context, secret string) (Subscription, error) {
+func (s *SubscriptionStore) BySecret(ctx context.Context, secret string) (Subscription, error) {
 	hash, ok := webhookSecretKey(secret)
 	if !ok {
 		return Subscription{}, fmt.Errorf("storage: subscription by secret: %w", ErrNotFound)
 	}
 	var sub Subscription
-	err := s.view(ctx, func(tx *bbolt.Tx) error {
+	err := s.db.view(ctx, func(tx *bbolt.Tx) error {
 		sb, err := openSubscriptionBuckets(tx)
 		if err != nil {
 			return err
 		}
-		id := sb.secrets.Get(hash)
-		if id == nil {
-			return ErrNotFound
-		}
-		key := sb.ids.Get(id)
-		if key == nil {
-			return ErrNotFound
-		}
-		v := sb.subs.Get(key)
-		if v == nil {
-			return ErrNotFound
+		key, v, err := follow(hash, sb.secrets, sb.ids, sb.subs)
+		if err != nil {
+			return err
 		}
 		got, stored, err := decodeSubscription(key, v)
 		if err != nil {
@@ -271,7 +259,7 @@ func (s *Store) SubscriptionBySecret(ctx context.Context, secret string) (Subscr
 		// the secret; comparing against the record's own hash catches an
 		// index entry the record does not vouch for, and doing it in
 		// constant time is defence in depth.
-		if got.ID != string(id) || subtle.ConstantTimeCompare(stored, hash) != 1 {
+		if got.ID != string(sb.secrets.Get(hash)) || subtle.ConstantTimeCompare(stored, hash) != 1 {
 			return ErrNotFound
 		}
 		sub = got
@@ -288,14 +276,14 @@ func (s *Store) SubscriptionBySecret(ctx context.Context, secret string) (Subscr
 // and returns the ones it paused, so the caller can tell their subscribers.
 // Subscriptions already paused keep their reason and time and are not
 // returned. A re-subscribe or ResumeChannel un-pauses them.
-func (s *Store) PauseChannel(ctx context.Context, team, channel, reason string) ([]Subscription, error) {
+func (s *SubscriptionStore) PauseChannel(ctx context.Context, team, channel, reason string) ([]Subscription, error) {
 	prefix, err := subscriptionPrefix(team, channel)
 	if err != nil {
 		return nil, err
 	}
-	now := s.now()
+	now := s.db.now()
 	var paused []Subscription
-	err = s.update(ctx, func(tx *bbolt.Tx) error {
+	err = s.db.update(ctx, func(tx *bbolt.Tx) error {
 		paused = nil
 		sb, err := openSubscriptionBuckets(tx)
 		if err != nil {
@@ -321,13 +309,13 @@ func (s *Store) PauseChannel(ctx context.Context, team, channel, reason string) 
 
 // ResumeChannel un-pauses every subscription of channel in team and
 // returns how many were paused.
-func (s *Store) ResumeChannel(ctx context.Context, team, channel string) (int, error) {
+func (s *SubscriptionStore) ResumeChannel(ctx context.Context, team, channel string) (int, error) {
 	prefix, err := subscriptionPrefix(team, channel)
 	if err != nil {
 		return 0, err
 	}
 	var n int
-	err = s.update(ctx, func(tx *bbolt.Tx) error {
+	err = s.db.update(ctx, func(tx *bbolt.Tx) error {
 		n = 0
 		sb, err := openSubscriptionBuckets(tx)
 		if err != nil {
@@ -356,28 +344,24 @@ func (s *Store) ResumeChannel(ctx context.Context, team, channel string) (int, e
 // to the webhooks. WebhookSeenAt only moves forward: a delivery that arrives
 // late does not make the webhooks look stale. An error wrapping ErrNotFound
 // means there is no such subscription.
-func (s *Store) MarkWebhookSeen(ctx context.Context, id string, at time.Time) error {
+func (s *SubscriptionStore) MarkWebhookSeen(ctx context.Context, id string, at time.Time) error {
 	if id == "" {
 		return fmt.Errorf("storage: mark webhook seen: empty id: %w", ErrNotFound)
 	}
 	if at.IsZero() {
-		at = s.now()
+		at = s.db.now()
 	}
-	err := s.update(ctx, func(tx *bbolt.Tx) error {
+	err := s.db.update(ctx, func(tx *bbolt.Tx) error {
 		sb, err := openSubscriptionBuckets(tx)
 		if err != nil {
 			return err
 		}
-		k := sb.ids.Get([]byte(id))
-		if k == nil {
-			return ErrNotFound
+		k, v, err := follow([]byte(id), sb.ids, sb.subs)
+		if err != nil {
+			return err
 		}
 		// Cloned because the Put below may reuse the page k points into.
 		key := bytes.Clone(k)
-		v := sb.subs.Get(key)
-		if v == nil {
-			return ErrNotFound
-		}
 		sub, hash, err := decodeSubscription(key, v)
 		if err != nil {
 			return err

@@ -4,133 +4,45 @@ import (
 	"bytes"
 	"errors"
 	"os"
-	"regexp"
-	"slices"
-	"strings"
 	"testing"
-	"time"
 
 	bbolt "go.etcd.io/bbolt"
 )
 
-var (
-	subscriptionIDFormat = regexp.MustCompile(`^[A-Za-z0-9_-]{22}$`)
-	webhookSecretFormat  = regexp.MustCompile(`^[A-Za-z0-9_-]{43,}$`)
-)
-
-func testSubscription(team, channel, stackUID, stackName string) Subscription {
-	return Subscription{
-		Team:        team,
-		Channel:     channel,
-		StackUID:    stackUID,
-		StackName:   stackName,
-		Environment: "production",
-		Events:      []string{"deploy.started", "deploy.succeeded", "deploy.failed"},
-		Subscriber:  Identity{team, "UALICE"},
-	}
-}
-
-func mustSubscribe(t *testing.T, s *Store, sub Subscription) (Subscription, string) {
-	t.Helper()
-	saved, secret, err := s.Subscribe(t.Context(), sub)
-	if err != nil {
-		t.Fatalf("Subscribe: %v", err)
-	}
-	return saved, secret
-}
-
-// stackUIDs returns the stack uids of subs, in order, with "all" for "".
-func stackUIDs(subs []Subscription) []string {
-	var uids []string
-	for _, sub := range subs {
-		uid := sub.StackUID
-		if uid == "" {
-			uid = "all"
-		}
-		uids = append(uids, uid)
-	}
-	return uids
-}
-
-func TestSubscribeUpsert(t *testing.T) {
-	t.Parallel()
-	ctx := t.Context()
-	clock := newTestClock()
-	s := mustOpenWith(t, Options{Now: clock.Now})
-
-	first, secret1 := mustSubscribe(t, s, testSubscription("T1", "C1", "s1", "Shop"))
-	if !subscriptionIDFormat.MatchString(first.ID) {
-		t.Errorf("subscription id %q is not 22 chars of base64url (128 bits)", first.ID)
-	}
-	if !webhookSecretFormat.MatchString(secret1) {
-		t.Errorf("webhook secret %q is not >=43 chars of base64url", secret1)
-	}
-	if !first.CreatedAt.Equal(clock.Now()) {
-		t.Errorf("CreatedAt = %v, want %v", first.CreatedAt, clock.Now())
-	}
-
-	// Someone else changes the same channel's subscription to the same stack.
-	clock.Advance(time.Hour)
-	change := testSubscription("T1", "C1", "s1", "")
-	change.Events = []string{"deploy.failed"}
-	change.EnvFilter = "production"
-	change.OnlyFailures = true
-	change.Subscriber = Identity{"T1", "UBOB"}
-	change.ID = "caller-chosen"
-	second, secret2 := mustSubscribe(t, s, change)
-
-	if second.ID != first.ID || !second.CreatedAt.Equal(first.CreatedAt) {
-		t.Errorf("re-subscribe = id %q created %v, want %q and %v kept", second.ID, second.CreatedAt, first.ID, first.CreatedAt)
-	}
-	if !slices.Equal(second.Events, change.Events) || second.EnvFilter != "production" || !second.OnlyFailures || second.Subscriber != change.Subscriber {
-		t.Errorf("re-subscribe did not take the new settings: %+v", second)
-	}
-	if second.StackName != "Shop" {
-		t.Errorf("StackName = %q, want the stored %q kept when the new one is empty", second.StackName, "Shop")
-	}
-	if secret2 == secret1 {
-		t.Fatal("re-subscribe returned the same secret")
-	}
-
-	// The old secret stopped working, the new one works.
-	if _, err := s.SubscriptionBySecret(ctx, secret1); !errors.Is(err, ErrNotFound) {
-		t.Errorf("SubscriptionBySecret(old secret) = %v, want ErrNotFound", err)
-	}
-	got, err := s.SubscriptionBySecret(ctx, secret2)
-	if err != nil || got.ID != first.ID || got.Team != "T1" || got.Channel != "C1" || got.StackUID != "s1" || !slices.Equal(got.Events, change.Events) {
-		t.Errorf("SubscriptionBySecret(new secret) = %+v, %v", got, err)
-	}
-
-	// Still one subscription, one id and one secret in the indexes.
-	subs, err := s.ChannelSubscriptions(ctx, "T1", "C1")
-	if err != nil || len(subs) != 1 {
-		t.Fatalf("ChannelSubscriptions = %+v, %v; want one", subs, err)
-	}
-	if n := countKeys(t, s, bucketSubscriptionIDs); n != 1 {
-		t.Errorf("%d id index entries, want 1", n)
-	}
-	if n := countKeys(t, s, bucketSubSecrets); n != 1 {
-		t.Errorf("%d secret index entries, want 1", n)
-	}
-
-	// The caller's Events slice is not aliased.
-	change.Events[0] = "mutated"
-	if subs, _ := s.AllSubscriptions(ctx); subs[0].Events[0] != "deploy.failed" {
-		t.Errorf("stored Events = %v after the caller changed its slice", subs[0].Events)
-	}
-}
-
 // countKeys counts a bucket's keys straight from bbolt.
-func countKeys(t testing.TB, s *Store, bucket []byte) int {
+func countKeys(t testing.TB, s *DB, bucket []byte) int {
 	t.Helper()
 	var n int
-	if err := s.db.View(func(tx *bbolt.Tx) error {
+	if err := s.bolt.View(func(tx *bbolt.Tx) error {
 		n = tx.Bucket(bucket).Stats().KeyN
 		return nil
 	}); err != nil {
 		t.Fatalf("count keys: %v", err)
 	}
 	return n
+}
+
+// The id and secret indexes keep one entry per subscription through a
+// re-subscribe (a new secret replaces the old) and an unsubscribe.
+func TestSubscriptionIndexesStayInStep(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := mustOpen(t)
+	indexes := func() (ids, secrets int) {
+		return countKeys(t, s, bucketSubscriptionIDs), countKeys(t, s, bucketSubSecrets)
+	}
+	mustSubscribe(t, s, testSubscription("T1", "C1", "s1", "Shop"))
+	mustSubscribe(t, s, testSubscription("T1", "C1", "s1", ""))
+	if n, m := indexes(); n != 1 || m != 1 {
+		t.Errorf("after a re-subscribe: %d id and %d secret index entries, want 1 and 1", n, m)
+	}
+	mustSubscribe(t, s, testSubscription("T1", "C1", "", ""))
+	if _, err := s.Subscriptions().Unsubscribe(ctx, "T1", "C1", "s1"); err != nil {
+		t.Fatal(err)
+	}
+	if n, m := indexes(); n != 1 || m != 1 {
+		t.Errorf("after an unsubscribe: %d id and %d secret index entries, want the other subscription's 1 and 1", n, m)
+	}
 }
 
 func TestSubscriptionSecretsNeverReachTheFile(t *testing.T) {
@@ -140,7 +52,7 @@ func TestSubscriptionSecretsNeverReachTheFile(t *testing.T) {
 	_, old := mustSubscribe(t, s, testSubscription("T1", "C1", "s1", "Shop"))
 	_, current := mustSubscribe(t, s, testSubscription("T1", "C1", "s1", "Shop"))
 	_, gone := mustSubscribe(t, s, testSubscription("T1", "C2", "", ""))
-	if _, err := s.Unsubscribe(ctx, "T1", "C2", ""); err != nil {
+	if _, err := s.Subscriptions().Unsubscribe(ctx, "T1", "C2", ""); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
@@ -157,41 +69,6 @@ func TestSubscriptionSecretsNeverReachTheFile(t *testing.T) {
 	}
 }
 
-func TestUnsubscribe(t *testing.T) {
-	t.Parallel()
-	ctx := t.Context()
-	s := mustOpen(t)
-	sub, secret := mustSubscribe(t, s, testSubscription("T1", "C1", "s1", "Shop"))
-	other, otherSecret := mustSubscribe(t, s, testSubscription("T1", "C1", "", ""))
-
-	got, err := s.Unsubscribe(ctx, "T1", "C1", "s1")
-	if err != nil || got.ID != sub.ID || got.StackName != "Shop" {
-		t.Fatalf("Unsubscribe = %+v, %v; want the removed subscription", got, err)
-	}
-	if _, err := s.SubscriptionBySecret(ctx, secret); !errors.Is(err, ErrNotFound) {
-		t.Errorf("SubscriptionBySecret after unsubscribe = %v, want ErrNotFound", err)
-	}
-	if err := s.MarkWebhookSeen(ctx, sub.ID, time.Now()); !errors.Is(err, ErrNotFound) {
-		t.Errorf("MarkWebhookSeen after unsubscribe = %v, want ErrNotFound", err)
-	}
-	if _, err := s.Unsubscribe(ctx, "T1", "C1", "s1"); !errors.Is(err, ErrNotFound) {
-		t.Errorf("second Unsubscribe = %v, want ErrNotFound", err)
-	}
-	// The "all stacks" subscription of the same channel is untouched.
-	if got, err := s.SubscriptionBySecret(ctx, otherSecret); err != nil || got.ID != other.ID {
-		t.Errorf("other subscription after unsubscribe = %+v, %v", got, err)
-	}
-	if n, m := countKeys(t, s, bucketSubscriptionIDs), countKeys(t, s, bucketSubSecrets); n != 1 || m != 1 {
-		t.Errorf("index entries = %d ids, %d secrets; want 1 and 1", n, m)
-	}
-
-	// Subscribing again starts afresh.
-	again, _ := mustSubscribe(t, s, testSubscription("T1", "C1", "s1", "Shop"))
-	if again.ID == sub.ID {
-		t.Error("subscription after unsubscribe reused the old id")
-	}
-}
-
 func TestUnsubscribeUnreadableRecord(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
@@ -201,14 +78,14 @@ func TestUnsubscribeUnreadableRecord(t *testing.T) {
 	key, _ := subscriptionKey("T1", "C1", "s1")
 	rawPut(t, s, bucketSubscriptions, key, []byte(`{"v":99}`))
 
-	if _, err := s.ChannelSubscriptions(ctx, "T1", "C1"); err == nil {
+	if _, err := s.Subscriptions().ForChannel(ctx, "T1", "C1"); err == nil {
 		t.Error("ChannelSubscriptions of an unreadable record succeeded")
 	}
-	got, err := s.Unsubscribe(ctx, "T1", "C1", "s1")
+	got, err := s.Subscriptions().Unsubscribe(ctx, "T1", "C1", "s1")
 	if err != nil || got.Team != "T1" || got.Channel != "C1" || got.StackUID != "s1" {
 		t.Fatalf("Unsubscribe of an unreadable record = %+v, %v", got, err)
 	}
-	if _, err := s.SubscriptionBySecret(ctx, secret); !errors.Is(err, ErrNotFound) {
+	if _, err := s.Subscriptions().BySecret(ctx, secret); !errors.Is(err, ErrNotFound) {
 		t.Errorf("SubscriptionBySecret after unsubscribe = %v, want ErrNotFound", err)
 	}
 	if v := rawGet(t, s, bucketSubscriptionIDs, []byte(sub.ID)); v != nil {
@@ -216,245 +93,5 @@ func TestUnsubscribeUnreadableRecord(t *testing.T) {
 	}
 	if n, m := countKeys(t, s, bucketSubscriptionIDs), countKeys(t, s, bucketSubSecrets); n != 1 || m != 1 {
 		t.Errorf("index entries = %d ids, %d secrets; want the other channel's 1 and 1", n, m)
-	}
-}
-
-func TestChannelSubscriptions(t *testing.T) {
-	t.Parallel()
-	ctx := t.Context()
-	s := mustOpen(t)
-	for _, sub := range []Subscription{
-		testSubscription("T1", "C1", "s-zeta", "Zeta"),
-		testSubscription("T1", "C1", "s-alpha", "Alpha"),
-		testSubscription("T1", "C1", "", ""),
-		testSubscription("T1", "C10", "s-alpha", "Alpha"),
-		testSubscription("T1", "C2", "s-alpha", "Alpha"),
-		testSubscription("T10", "C1", "s-zeta", "Zeta"),
-		testSubscription("T2", "C1", "s-alpha", "Alpha"),
-	} {
-		mustSubscribe(t, s, sub)
-	}
-
-	tests := []struct {
-		team, channel string
-		want          []string
-	}{
-		{"T1", "C1", []string{"all", "s-alpha", "s-zeta"}},
-		{"T1", "C10", []string{"s-alpha"}},
-		{"T1", "C2", []string{"s-alpha"}},
-		{"T10", "C1", []string{"s-zeta"}},
-		{"T2", "C1", []string{"s-alpha"}},
-		{"T2", "C2", nil},
-		{"T3", "C1", nil},
-	}
-	for _, tc := range tests {
-		t.Run(tc.team+"/"+tc.channel, func(t *testing.T) {
-			t.Parallel()
-			subs, err := s.ChannelSubscriptions(ctx, tc.team, tc.channel)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := stackUIDs(subs); !slices.Equal(got, tc.want) {
-				t.Errorf("stacks = %v, want %v", got, tc.want)
-			}
-			for _, sub := range subs {
-				if sub.Team != tc.team || sub.Channel != tc.channel {
-					t.Errorf("subscription of %s/%s listed for %s/%s", sub.Team, sub.Channel, tc.team, tc.channel)
-				}
-			}
-		})
-	}
-
-	all, err := s.AllSubscriptions(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var where []string
-	for _, sub := range all {
-		where = append(where, sub.Team+"/"+sub.Channel+"/"+stackUIDs([]Subscription{sub})[0])
-	}
-	want := []string{"T1/C1/all", "T1/C1/s-alpha", "T1/C1/s-zeta", "T1/C10/s-alpha", "T1/C2/s-alpha", "T10/C1/s-zeta", "T2/C1/s-alpha"}
-	if !slices.Equal(where, want) {
-		t.Errorf("AllSubscriptions = %v, want %v", where, want)
-	}
-}
-
-func TestPauseResumeChannel(t *testing.T) {
-	t.Parallel()
-	ctx := t.Context()
-	clock := newTestClock()
-	s := mustOpenWith(t, Options{Now: clock.Now})
-	mustSubscribe(t, s, testSubscription("T1", "C1", "s1", "One"))
-	mustSubscribe(t, s, testSubscription("T1", "C1", "s2", "Two"))
-	mustSubscribe(t, s, testSubscription("T1", "C2", "s1", "One"))
-	mustSubscribe(t, s, testSubscription("T2", "C1", "s1", "One"))
-
-	paused, err := s.PauseChannel(ctx, "T1", "C1", "not_in_channel")
-	if err != nil || !slices.Equal(stackUIDs(paused), []string{"s1", "s2"}) {
-		t.Fatalf("PauseChannel = %v, %v; want s1 and s2", stackUIDs(paused), err)
-	}
-	for _, sub := range paused {
-		if !sub.Paused || sub.PausedReason != "not_in_channel" || !sub.PausedAt.Equal(clock.Now()) {
-			t.Errorf("returned %s = paused %v %q at %v", sub.StackUID, sub.Paused, sub.PausedReason, sub.PausedAt)
-		}
-	}
-
-	// Pausing again pauses nothing new and keeps the first reason and time.
-	clock.Advance(time.Minute)
-	if again, err := s.PauseChannel(ctx, "T1", "C1", "channel_not_found"); err != nil || len(again) != 0 {
-		t.Errorf("second PauseChannel = %v, %v; want none", stackUIDs(again), err)
-	}
-	states := func() map[string]Subscription {
-		t.Helper()
-		all, err := s.AllSubscriptions(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m := map[string]Subscription{}
-		for _, sub := range all {
-			m[sub.Team+"/"+sub.Channel+"/"+sub.StackUID] = sub
-		}
-		return m
-	}
-	for where, sub := range states() {
-		wantPaused := strings.HasPrefix(where, "T1/C1/")
-		if sub.Paused != wantPaused {
-			t.Errorf("%s paused = %v, want %v", where, sub.Paused, wantPaused)
-		}
-		if wantPaused && sub.PausedReason != "not_in_channel" {
-			t.Errorf("%s reason = %q, want the first one kept", where, sub.PausedReason)
-		}
-	}
-
-	// Re-subscribing un-pauses that one subscription.
-	mustSubscribe(t, s, testSubscription("T1", "C1", "s2", "Two"))
-	if sub := states()["T1/C1/s2"]; sub.Paused || sub.PausedReason != "" || !sub.PausedAt.IsZero() {
-		t.Errorf("re-subscribed s2 = paused %v %q at %v; want un-paused", sub.Paused, sub.PausedReason, sub.PausedAt)
-	}
-
-	n, err := s.ResumeChannel(ctx, "T1", "C1")
-	if err != nil || n != 1 {
-		t.Errorf("ResumeChannel = %d, %v; want 1 (s1)", n, err)
-	}
-	if n, err := s.ResumeChannel(ctx, "T1", "C1"); err != nil || n != 0 {
-		t.Errorf("second ResumeChannel = %d, %v; want 0", n, err)
-	}
-	for where, sub := range states() {
-		if sub.Paused || sub.PausedReason != "" || !sub.PausedAt.IsZero() {
-			t.Errorf("%s still paused after resume: %+v", where, sub)
-		}
-	}
-
-	// A channel without subscriptions is not an error.
-	if paused, err := s.PauseChannel(ctx, "T9", "C9", "x"); err != nil || len(paused) != 0 {
-		t.Errorf("PauseChannel of an empty channel = %v, %v", paused, err)
-	}
-}
-
-func TestMarkWebhookSeen(t *testing.T) {
-	t.Parallel()
-	ctx := t.Context()
-	clock := newTestClock()
-	s := mustOpenWith(t, Options{Now: clock.Now})
-	sub, secret := mustSubscribe(t, s, testSubscription("T1", "C1", "s1", "Shop"))
-	seen := func() time.Time {
-		t.Helper()
-		got, err := s.SubscriptionBySecret(ctx, secret)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return got.WebhookSeenAt
-	}
-	if !seen().IsZero() {
-		t.Fatalf("new subscription WebhookSeenAt = %v, want zero", seen())
-	}
-
-	t0 := clock.Now().Add(-time.Second)
-	steps := []struct {
-		name string
-		at   time.Time
-		want time.Time
-	}{
-		{"first", t0, t0},
-		{"later", t0.Add(time.Minute), t0.Add(time.Minute)},
-		{"late delivery does not go back", t0.Add(30 * time.Second), t0.Add(time.Minute)},
-		{"zero means now", time.Time{}, clock.Now().Add(2 * time.Minute)},
-	}
-	clock.Advance(2 * time.Minute)
-	// Sequential: each step builds on the previous one.
-	for _, st := range steps {
-		if err := s.MarkWebhookSeen(ctx, sub.ID, st.at); err != nil {
-			t.Fatalf("%s: MarkWebhookSeen: %v", st.name, err)
-		}
-		if got := seen(); !got.Equal(st.want) {
-			t.Errorf("%s: WebhookSeenAt = %v, want %v", st.name, got, st.want)
-		}
-	}
-
-	for _, id := range []string{"", "unknown", sub.ID + "x"} {
-		if err := s.MarkWebhookSeen(ctx, id, clock.Now()); !errors.Is(err, ErrNotFound) {
-			t.Errorf("MarkWebhookSeen(%q) = %v, want ErrNotFound", id, err)
-		}
-	}
-
-	// A re-subscribe rotates the secret, so webhooks seen so far no longer
-	// show the new one is in use.
-	again, secret := mustSubscribe(t, s, testSubscription("T1", "C1", "s1", "Shop"))
-	if !again.WebhookSeenAt.IsZero() || !seen().IsZero() {
-		t.Errorf("WebhookSeenAt after re-subscribe = %v, want zero", again.WebhookSeenAt)
-	}
-}
-
-func TestSubscriptionInvalid(t *testing.T) {
-	t.Parallel()
-	ctx := t.Context()
-	s := mustOpen(t)
-	_, genuine := mustSubscribe(t, s, testSubscription("T1", "C1", "s1", "Shop"))
-
-	t.Run("subscribe", func(t *testing.T) {
-		edits := []struct {
-			name string
-			edit func(*Subscription)
-		}{
-			{"no team", func(sub *Subscription) { sub.Team = "" }},
-			{"colon in team", func(sub *Subscription) { sub.Team = "T:1" }},
-			{"no channel", func(sub *Subscription) { sub.Channel = "" }},
-			{"colon in channel", func(sub *Subscription) { sub.Channel = "C:1" }},
-			{"no subscriber", func(sub *Subscription) { sub.Subscriber = Identity{} }},
-			{"subscriber without user", func(sub *Subscription) { sub.Subscriber.User = "" }},
-		}
-		for _, tc := range edits {
-			t.Run(tc.name, func(t *testing.T) {
-				t.Parallel()
-				sub := testSubscription("T1", "C9", "s1", "Shop")
-				tc.edit(&sub)
-				if _, secret, err := s.Subscribe(ctx, sub); err == nil || secret != "" {
-					t.Errorf("Subscribe = %q, %v; want an error and no secret", secret, err)
-				}
-			})
-		}
-	})
-	t.Run("channel", func(t *testing.T) {
-		for _, tc := range []struct{ team, channel string }{{"", "C1"}, {"T1", ""}, {"T:1", "C1"}, {"T1", "C:1"}} {
-			if _, err := s.ChannelSubscriptions(ctx, tc.team, tc.channel); err == nil {
-				t.Errorf("ChannelSubscriptions(%q, %q) succeeded", tc.team, tc.channel)
-			}
-			if _, err := s.PauseChannel(ctx, tc.team, tc.channel, "x"); err == nil {
-				t.Errorf("PauseChannel(%q, %q) succeeded", tc.team, tc.channel)
-			}
-		}
-	})
-	t.Run("secrets", func(t *testing.T) {
-		for _, secret := range []string{"", "abc", genuine + "A", genuine[:42], "!" + genuine[1:], "+" + genuine[1:], strings.Repeat("A", 43)} {
-			t.Run(secret, func(t *testing.T) {
-				t.Parallel()
-				if _, err := s.SubscriptionBySecret(ctx, secret); !errors.Is(err, ErrNotFound) {
-					t.Errorf("SubscriptionBySecret(%q) = %v, want ErrNotFound", secret, err)
-				}
-			})
-		}
-	})
-	if _, err := s.SubscriptionBySecret(ctx, genuine); err != nil {
-		t.Errorf("genuine secret after the forgeries: %v", err)
 	}
 }

@@ -18,10 +18,10 @@ import (
 // refused when presented; sweeping only keeps the file small and drops
 // sealed response URLs and verifiers nobody will use. Run it every few
 // minutes.
-func (s *Store) SweepExpired(ctx context.Context) (int, error) {
-	now := s.now()
+func (d *DB) SweepExpired(ctx context.Context) (int, error) {
+	now := d.now()
 	var n int
-	err := s.update(ctx, func(tx *bbolt.Tx) error {
+	err := d.update(ctx, func(tx *bbolt.Tx) error {
 		n = 0
 		states, index, err := loginBuckets(tx)
 		if err != nil {
@@ -35,7 +35,7 @@ func (s *Store) SweepExpired(ctx context.Context) (int, error) {
 		// A state that no longer opens (its key was retired) can never be
 		// consumed, so it is swept as if expired.
 		deadStates, err := collect(ctx, states, func(k, v []byte) bool {
-			p, err := s.openLogin(v, k)
+			p, err := d.openLogin(v, k)
 			return err != nil || !now.Before(p.ExpiresAt)
 		})
 		if err != nil {
@@ -68,11 +68,11 @@ func (s *Store) SweepExpired(ctx context.Context) (int, error) {
 			return err
 		}
 
-		deadIntents, err := s.sweepIntents(ctx, tx, now)
+		deadIntents, err := d.sweepIntents(ctx, tx, now)
 		if err != nil {
 			return err
 		}
-		deadWatches, err := s.sweepWatches(ctx, tx, now)
+		deadWatches, err := d.sweepWatches(ctx, tx, now)
 		if err != nil {
 			return err
 		}
@@ -93,13 +93,13 @@ func (s *Store) SweepExpired(ctx context.Context) (int, error) {
 }
 
 // sweepIntents deletes intents that are expired or no longer open.
-func (s *Store) sweepIntents(ctx context.Context, tx *bbolt.Tx, now time.Time) (int, error) {
+func (d *DB) sweepIntents(ctx context.Context, tx *bbolt.Tx, now time.Time) (int, error) {
 	b, err := bucket(tx, bucketIntents)
 	if err != nil {
 		return 0, err
 	}
 	dead, err := collect(ctx, b, func(k, v []byte) bool {
-		in, err := s.openIntent("", v, k)
+		in, err := d.openIntent("", v, k)
 		return err != nil || !now.Before(in.ExpiresAt)
 	})
 	if err != nil {
@@ -111,7 +111,7 @@ func (s *Store) sweepIntents(ctx context.Context, tx *bbolt.Tx, now time.Time) (
 // sweepWatches deletes finished watches older than watchRetention, found
 // through the done index without unsealing the history, and active watches
 // that no longer open, which frees their stacks.
-func (s *Store) sweepWatches(ctx context.Context, tx *bbolt.Tx, now time.Time) (int, error) {
+func (d *DB) sweepWatches(ctx context.Context, tx *bbolt.Tx, now time.Time) (int, error) {
 	wb, err := openWatchBuckets(tx)
 	if err != nil {
 		return 0, err
@@ -125,7 +125,7 @@ func (s *Store) sweepWatches(ctx context.Context, tx *bbolt.Tx, now time.Time) (
 		return 0, err
 	}
 	unreadable, err := collect(ctx, wb.active, func(k, _ []byte) bool {
-		_, err := wb.open(s, k)
+		_, err := wb.open(d, k)
 		return err != nil
 	})
 	if err != nil {

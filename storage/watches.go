@@ -14,16 +14,49 @@ import (
 // SweepExpired deletes it.
 const watchRetention = 30 * 24 * time.Hour
 
+// WatchStore holds the deployments being followed, and for 30 days those
+// that finished; get it from [DB.Watches].
+type WatchStore struct{ db *DB }
+
+// WatchState is where a followed deployment stands. Its values are stored
+// as they are spelt here, so they must never change.
+type WatchState string
+
+// The states of a watch. It starts in WatchStarting (the redeploy is being
+// sent), may wait in WatchQueued behind another deployment, runs in
+// WatchDeploying and ends in one of the final states.
+const (
+	WatchStarting  WatchState = "starting"
+	WatchQueued    WatchState = "queued"
+	WatchDeploying WatchState = "deploying"
+	WatchSucceeded WatchState = "succeeded"
+	WatchFailed    WatchState = "failed"
+	WatchCancelled WatchState = "cancelled"
+	// WatchUnknown is final too: the bot gave up finding out (no result,
+	// the owner's link gone, the timeout).
+	WatchUnknown WatchState = "unknown"
+)
+
+// Final reports whether st is a final state: succeeded, failed, cancelled
+// or unknown. A watch in one no longer holds its stack.
+func (st WatchState) Final() bool {
+	switch st {
+	case WatchSucceeded, WatchFailed, WatchCancelled, WatchUnknown:
+		return true
+	}
+	return false
+}
+
 // Watch is a deployment c66bot follows until Cloud 66 says it is over, so it
 // can post the outcome where it was asked for. Watches are stored, not held
-// in memory, so a restart resumes them (see ActiveWatches). The whole value
+// in memory, so a restart resumes them (see WatchStore.Active). The whole value
 // is sealed because ResponseURL lets anyone post as the bot.
 //
 // At most one unfinished watch holds a stack at a time (the stack claim),
 // which is what stops two people from redeploying the same stack at once
 // through the bot.
 type Watch struct {
-	ID                string   // set by StartWatch: 20-digit zero-padded decimal, so string order is creation order
+	ID                string   // set by Start: 20-digit zero-padded decimal, so string order is creation order
 	Owner             Identity // who asked; their token is used to poll
 	Channel           string
 	MessageTS         string // the deployment message in Channel; "" when posted through ResponseURL
@@ -36,7 +69,7 @@ type Watch struct {
 	ActionID          int64             // Cloud 66 async action id; 0 until known
 	DeploymentID      int64
 	Queued            bool
-	State             string // "starting", "queued", "deploying", "succeeded", "failed", "cancelled", "unknown"
+	State             WatchState
 	GitHash           string
 	Message           string // Cloud 66's finished_message
 	RequestedAt       time.Time
@@ -49,22 +82,17 @@ type Watch struct {
 	CancelRequestedBy string // Slack user id
 }
 
-// Done reports whether w is in a final state: succeeded, failed, cancelled or
-// unknown (gave up finding out).
+// Done reports whether w is in a final state (see WatchState.Final).
 func (w Watch) Done() bool {
-	switch w.State {
-	case "succeeded", "failed", "cancelled", "unknown":
-		return true
-	}
-	return false
+	return w.State.Final()
 }
 
-// StartWatch stores w as a new watch and claims its stack, in one write
+// Start stores w as a new watch and claims its stack, in one write
 // transaction. If an unfinished watch already holds w.StackUID, nothing is
 // written and that watch is returned with an error wrapping ErrStackBusy,
 // so of several people deploying one stack at once exactly one proceeds.
 //
-// StartWatch sets ID, State ("starting" when empty) and, when zero,
+// Start sets ID, State (WatchStarting when empty) and, when zero,
 // RequestedAt and LastChange (to the store's clock). It requires a valid
 // Owner and a StackUID, and refuses a w that is already Done.
 //
@@ -72,7 +100,7 @@ func (w Watch) Done() bool {
 // watch is stored (see updateAudited): the record of a deployment is on
 // disk before anything is sent to Cloud 66, or neither is, and the error
 // wraps ErrNotAudited.
-func (s *Store) StartWatch(ctx context.Context, w Watch, audit ...AuditEntry) (Watch, error) {
+func (s *WatchStore) Start(ctx context.Context, w Watch, audit ...AuditEntry) (Watch, error) {
 	if !w.Owner.Valid() {
 		return Watch{}, fmt.Errorf("storage: start watch: owner: %w", invalidIdentity(w.Owner))
 	}
@@ -80,12 +108,12 @@ func (s *Store) StartWatch(ctx context.Context, w Watch, audit ...AuditEntry) (W
 		return Watch{}, errors.New("storage: start watch: empty stack uid")
 	}
 	if w.State == "" {
-		w.State = "starting"
+		w.State = WatchStarting
 	}
 	if w.Done() {
 		return Watch{}, fmt.Errorf("storage: start watch on %s: state %q is already final", w.StackUID, w.State)
 	}
-	now := s.now()
+	now := s.db.now()
 	if w.RequestedAt.IsZero() {
 		w.RequestedAt = now
 	}
@@ -100,7 +128,7 @@ func (s *Store) StartWatch(ctx context.Context, w Watch, audit ...AuditEntry) (W
 	stack := []byte(w.StackUID)
 
 	var busy Watch
-	err = s.updateAudited(ctx, audit, func(tx *bbolt.Tx) error {
+	err = s.db.updateAudited(ctx, audit, func(tx *bbolt.Tx) error {
 		busy, w.ID = Watch{}, ""
 		wb, err := openWatchBuckets(tx)
 		if err != nil {
@@ -108,7 +136,7 @@ func (s *Store) StartWatch(ctx context.Context, w Watch, audit ...AuditEntry) (W
 		}
 		if v := wb.byStack.Get(stack); v != nil {
 			holder := bytes.Clone(v)
-			cur, err := wb.open(s, holder)
+			cur, err := wb.open(s.db, holder)
 			// Anything but a readable, unfinished watch on this stack is a
 			// stale claim that nothing would ever release, so this start
 			// takes it over (the Put below overwrites it) after tidying up.
@@ -139,7 +167,7 @@ func (s *Store) StartWatch(ctx context.Context, w Watch, audit ...AuditEntry) (W
 		id := fmt.Appendf(nil, "%020d", seq)
 		// Sealed inside the transaction, unlike elsewhere, because the
 		// associated data is the key and the key is known only now.
-		sealed, err := s.sealer.Seal(plain, id)
+		sealed, err := s.db.sealer.Seal(plain, id)
 		if err != nil {
 			return err
 		}
@@ -164,10 +192,10 @@ func (s *Store) StartWatch(ctx context.Context, w Watch, audit ...AuditEntry) (W
 	return w, nil
 }
 
-// SaveWatch replaces the stored watch w.ID with w (an error wrapping
+// Save replaces the stored watch w.ID with w (an error wrapping
 // ErrNotFound if there is none). When w.Done(), the stack claim is released
 // and the watch leaves the active set in the same transaction; the finished
-// watch stays readable with GetWatch, as history, until SweepExpired removes
+// watch stays readable with Get, as history, until SweepExpired removes
 // it 30 days after FinishedAt (or after the save that finished it, when
 // FinishedAt is zero).
 //
@@ -178,7 +206,7 @@ func (s *Store) StartWatch(ctx context.Context, w Watch, audit ...AuditEntry) (W
 // updateAudited), so the save that finishes a watch can carry its outcome:
 // a crash cannot leave a finished deployment without it, nor the outcome
 // of one that will be resumed.
-func (s *Store) SaveWatch(ctx context.Context, w Watch, audit ...AuditEntry) error {
+func (s *WatchStore) Save(ctx context.Context, w Watch, audit ...AuditEntry) error {
 	if w.ID == "" {
 		return errors.New("storage: save watch: empty id")
 	}
@@ -187,12 +215,12 @@ func (s *Store) SaveWatch(ctx context.Context, w Watch, audit ...AuditEntry) err
 		return fmt.Errorf("storage: save watch %s: %w", w.ID, err)
 	}
 	id := []byte(w.ID)
-	sealed, err := s.sealer.Seal(plain, id)
+	sealed, err := s.db.sealer.Seal(plain, id)
 	if err != nil {
 		return fmt.Errorf("storage: save watch %s: %w", w.ID, err)
 	}
-	now := s.now()
-	err = s.updateAudited(ctx, audit, func(tx *bbolt.Tx) error {
+	now := s.db.now()
+	err = s.db.updateAudited(ctx, audit, func(tx *bbolt.Tx) error {
 		wb, err := openWatchBuckets(tx)
 		if err != nil {
 			return err
@@ -233,32 +261,32 @@ func (s *Store) SaveWatch(ctx context.Context, w Watch, audit ...AuditEntry) err
 	return nil
 }
 
-// GetWatch returns the watch with id, finished or not, or an error wrapping
+// Get returns the watch with id, finished or not, or an error wrapping
 // ErrNotFound. An error wrapping ErrSealed means the stored value does not
 // open with the configured keys.
-func (s *Store) GetWatch(ctx context.Context, id string) (Watch, error) {
+func (s *WatchStore) Get(ctx context.Context, id string) (Watch, error) {
 	if id == "" {
 		return Watch{}, fmt.Errorf("storage: get watch: empty id: %w", ErrNotFound)
 	}
 	key := []byte(id)
-	sealed, err := s.getCopy(ctx, bucketWatches, key)
+	sealed, err := s.db.getCopy(ctx, bucketWatches, key)
 	if err != nil {
 		return Watch{}, fmt.Errorf("storage: get watch %s: %w", id, err)
 	}
-	w, err := s.openWatch(sealed, key)
+	w, err := s.db.openWatch(sealed, key)
 	if err != nil {
 		return Watch{}, fmt.Errorf("storage: get watch %s: %w", id, err)
 	}
 	return w, nil
 }
 
-// ActiveWatches returns the unfinished watches in ID (creation) order, for
+// Active returns the unfinished watches in ID (creation) order, for
 // resuming them after a restart. Watches whose value no longer opens (their
 // key was retired) cannot be resumed and are left out; SweepExpired deletes
 // them and frees their stacks.
-func (s *Store) ActiveWatches(ctx context.Context) ([]Watch, error) {
+func (s *WatchStore) Active(ctx context.Context) ([]Watch, error) {
 	var ids, sealed [][]byte
-	err := s.view(ctx, func(tx *bbolt.Tx) error {
+	err := s.db.view(ctx, func(tx *bbolt.Tx) error {
 		ids, sealed = nil, nil
 		wb, err := openWatchBuckets(tx)
 		if err != nil {
@@ -281,7 +309,7 @@ func (s *Store) ActiveWatches(ctx context.Context) ([]Watch, error) {
 	// Opened outside the transaction to keep the read short.
 	watches := make([]Watch, 0, len(ids))
 	for i, id := range ids {
-		w, err := s.openWatch(sealed[i], id)
+		w, err := s.db.openWatch(sealed[i], id)
 		if err != nil || w.Done() {
 			continue
 		}
@@ -290,14 +318,14 @@ func (s *Store) ActiveWatches(ctx context.Context) ([]Watch, error) {
 	return watches, nil
 }
 
-// ActiveWatchForStack returns the unfinished watch holding stackUID, or an
+// ActiveForStack returns the unfinished watch holding stackUID, or an
 // error wrapping ErrNotFound when the stack is free.
-func (s *Store) ActiveWatchForStack(ctx context.Context, stackUID string) (Watch, error) {
+func (s *WatchStore) ActiveForStack(ctx context.Context, stackUID string) (Watch, error) {
 	if stackUID == "" {
 		return Watch{}, fmt.Errorf("storage: active watch: empty stack uid: %w", ErrNotFound)
 	}
 	var id, sealed []byte
-	err := s.view(ctx, func(tx *bbolt.Tx) error {
+	err := s.db.view(ctx, func(tx *bbolt.Tx) error {
 		wb, err := openWatchBuckets(tx)
 		if err != nil {
 			return err
@@ -316,7 +344,7 @@ func (s *Store) ActiveWatchForStack(ctx context.Context, stackUID string) (Watch
 	if err != nil {
 		return Watch{}, fmt.Errorf("storage: active watch on %s: %w", stackUID, err)
 	}
-	w, err := s.openWatch(sealed, id)
+	w, err := s.db.openWatch(sealed, id)
 	// The seal binds the value to its id, not to the stack, so the stack is
 	// checked too: a claim that points at another stack's watch is stale.
 	if err != nil || w.Done() || w.StackUID != stackUID {
@@ -325,17 +353,17 @@ func (s *Store) ActiveWatchForStack(ctx context.Context, stackUID string) (Watch
 	return w, nil
 }
 
-// DeleteWatch forgets the watch with id entirely and releases its stack
+// Delete forgets the watch with id entirely and releases its stack
 // claim, for a redeploy Cloud 66 refused: there is nothing to follow and
 // nothing worth keeping as history. An error wrapping ErrNotFound means
 // there was no such watch. The audit entries, if any, are appended in the
 // same transaction (see updateAudited).
-func (s *Store) DeleteWatch(ctx context.Context, id string, audit ...AuditEntry) error {
+func (s *WatchStore) Delete(ctx context.Context, id string, audit ...AuditEntry) error {
 	if id == "" {
 		return fmt.Errorf("storage: delete watch: empty id: %w", ErrNotFound)
 	}
 	key := []byte(id)
-	err := s.updateAudited(ctx, audit, func(tx *bbolt.Tx) error {
+	err := s.db.updateAudited(ctx, audit, func(tx *bbolt.Tx) error {
 		wb, err := openWatchBuckets(tx)
 		if err != nil {
 			return err
@@ -351,20 +379,12 @@ func (s *Store) DeleteWatch(ctx context.Context, id string, audit ...AuditEntry)
 	return nil
 }
 
-// CountActiveWatches returns the size of the active set, for metrics and
+// CountActive returns the size of the active set, for metrics and
 // the startup log, without unsealing anything. It can exceed
-// len(ActiveWatches) only while a watch sealed with a retired key waits for
+// len(Active) only while a watch sealed with a retired key waits for
 // SweepExpired.
-func (s *Store) CountActiveWatches(ctx context.Context) (int, error) {
-	var n int
-	err := s.view(ctx, func(tx *bbolt.Tx) error {
-		b, err := bucket(tx, bucketWatchesActive)
-		if err != nil {
-			return err
-		}
-		n = b.Stats().KeyN
-		return nil
-	})
+func (s *WatchStore) CountActive(ctx context.Context) (int, error) {
+	n, err := s.db.countKeys(ctx, bucketWatchesActive)
 	if err != nil {
 		return 0, fmt.Errorf("storage: count active watches: %w", err)
 	}
@@ -372,8 +392,8 @@ func (s *Store) CountActiveWatches(ctx context.Context) (int, error) {
 }
 
 // openWatch unseals a watches value stored under id.
-func (s *Store) openWatch(sealed, id []byte) (Watch, error) {
-	plain, err := s.sealer.Open(sealed, id)
+func (d *DB) openWatch(sealed, id []byte) (Watch, error) {
+	plain, err := d.sealer.Open(sealed, id)
 	if err != nil {
 		return Watch{}, err
 	}
@@ -410,12 +430,12 @@ func openWatchBuckets(tx *bbolt.Tx) (watchBuckets, error) {
 }
 
 // open reads and unseals the watch stored under id within the transaction.
-func (wb watchBuckets) open(s *Store, id []byte) (Watch, error) {
+func (wb watchBuckets) open(d *DB, id []byte) (Watch, error) {
 	v := wb.watches.Get(id)
 	if v == nil {
 		return Watch{}, ErrNotFound
 	}
-	return s.openWatch(v, id)
+	return d.openWatch(v, id)
 }
 
 // release takes id out of the active set and frees its stack, unless the

@@ -10,17 +10,17 @@ import (
 	bbolt "go.etcd.io/bbolt"
 )
 
-// maxRecentWatches bounds how far back WatchesForStack reads: it serves
+// maxRecentWatches bounds how far back ForStack reads: it serves
 // "did the bot itself start this deployment?", which is about the last
 // hours, not the whole history.
 const maxRecentWatches = 500
 
-// WatchesForStack returns the bot's own deployments of stackUID requested at
+// ForStack returns the bot's own deployments of stackUID requested at
 // or after since, finished or not, oldest first. It reads at most the
 // newest 500 watches of all stacks.
-func (s *Store) WatchesForStack(ctx context.Context, stackUID string, since time.Time) ([]Watch, error) {
+func (s *WatchStore) ForStack(ctx context.Context, stackUID string, since time.Time) ([]Watch, error) {
 	var ids, sealed [][]byte
-	err := s.view(ctx, func(tx *bbolt.Tx) error {
+	err := s.db.view(ctx, func(tx *bbolt.Tx) error {
 		ids, sealed = nil, nil
 		b, err := bucket(tx, bucketWatches)
 		if err != nil {
@@ -38,7 +38,7 @@ func (s *Store) WatchesForStack(ctx context.Context, stackUID string, since time
 	}
 	var out []Watch
 	for i, id := range ids {
-		w, err := s.openWatch(sealed[i], id)
+		w, err := s.db.openWatch(sealed[i], id)
 		if err != nil || w.StackUID != stackUID || w.RequestedAt.Before(since) {
 			continue
 		}

@@ -30,7 +30,7 @@ func writeFailChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if _, err := s.AppendAudit(ctx, storage.AuditEntry{Action: "before"}); err != nil {
+	if _, err := s.Audit().Append(ctx, storage.AuditEntry{Action: "before"}); err != nil {
 		t.Fatalf("append before the fault: %v", err)
 	}
 	if err := s.WriteError(); err != nil {
@@ -46,11 +46,11 @@ func writeFailChild(t *testing.T) {
 	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &full); err != nil {
 		t.Fatal(err)
 	}
-	_, writeErr := s.AppendAudit(ctx, storage.AuditEntry{Action: "during"})
+	_, writeErr := s.Audit().Append(ctx, storage.AuditEntry{Action: "during"})
 	noted := s.WriteError()
 	pingErr := s.Ping(ctx)
 	// A refusal by the code, not the disk, is no write failure.
-	_, refusal := s.RevokeAPIToken(ctx, "no-such-token")
+	_, refusal := s.APITokens().Revoke(ctx, "no-such-token")
 	afterRefusal := s.WriteError()
 	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &lim); err != nil {
 		t.Fatal(err)
@@ -69,14 +69,14 @@ func writeFailChild(t *testing.T) {
 		t.Errorf("revoking an unknown token = %v, and WriteError then = %v; want ErrNotFound, the failure kept", refusal, afterRefusal)
 	}
 
-	if _, err := s.AppendAudit(ctx, storage.AuditEntry{Action: "after"}); err != nil {
+	if _, err := s.Audit().Append(ctx, storage.AuditEntry{Action: "after"}); err != nil {
 		t.Fatalf("append once there is room again: %v", err)
 	}
 	if err := s.WriteError(); err != nil {
 		t.Errorf("WriteError after a good write = %v, want nil", err)
 	}
 	var actions []string
-	if err := s.ScanAudit(ctx, time.Time{}, func(e storage.AuditEntry) error {
+	if err := s.Audit().Scan(ctx, time.Time{}, func(e storage.AuditEntry) error {
 		actions = append(actions, e.Action)
 		return nil
 	}); err != nil {

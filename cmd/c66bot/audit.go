@@ -40,7 +40,7 @@ func audit(ctx context.Context, args []string, getenv func(string) string, stdou
 	if *since > 0 {
 		from = time.Now().Add(-*since)
 	}
-	err := withReadOnlyStore(path, func(s *storage.Store) error { return bot.WriteAudit(ctx, s, stdout, from, *stack) })
+	err := withReadOnlyStore(path, func(s *storage.DB) error { return bot.WriteAudit(ctx, s.Audit(), stdout, from, *stack) })
 	if errors.Is(err, storage.ErrLocked) {
 		q := url.Values{}
 		if !from.IsZero() {
@@ -58,7 +58,7 @@ func audit(ctx context.Context, args []string, getenv func(string) string, stdou
 	return 0
 }
 
-func withReadOnlyStore(path string, fn func(s *storage.Store) error) error {
+func withReadOnlyStore(path string, fn func(s *storage.DB) error) error {
 	s, err := storage.Open(storage.Options{Path: path, Keys: [][]byte{throwawayKey()}, ReadOnly: true, Timeout: 300 * time.Millisecond})
 	if err != nil {
 		return err

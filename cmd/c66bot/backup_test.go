@@ -28,7 +28,7 @@ func checkCopy(t *testing.T, copyPath string, key []byte, users ...string) {
 	}
 	defer c.Close()
 	var entries int
-	if err := c.ScanAudit(t.Context(), time.Time{}, func(storage.AuditEntry) error { entries++; return nil }); err != nil || entries < len(users) {
+	if err := c.Audit().Scan(t.Context(), time.Time{}, func(storage.AuditEntry) error { entries++; return nil }); err != nil || entries < len(users) {
 		t.Errorf("audit in the copy: %d entries, %v; want at least %d", entries, err, len(users))
 	}
 	v, err := c.SchemaVersion(t.Context())

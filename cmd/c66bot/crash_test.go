@@ -95,11 +95,11 @@ func TestKilledServeDeliversEveryAcceptedNoticeOnce(t *testing.T) {
 	defer s.Close()
 	// What may be left is an item whose post is recorded but whose ack the
 	// shutdown cut short: the next start drops it without posting.
-	left, err := s.PendingOutbox(t.Context(), 0)
+	left, err := s.Outbox().Pending(t.Context(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n, err := s.CountOutbox(t.Context()); err != nil || n != len(left) {
+	if n, err := s.Outbox().Count(t.Context()); err != nil || n != len(left) {
 		t.Errorf("outbox holds %d items, %v; %d of them due", n, err, len(left))
 	}
 	for _, it := range left {
@@ -134,7 +134,7 @@ func prepareNoticeDB(t *testing.T, e *opsEnv) (token string) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if _, _, err := s.Subscribe(t.Context(), storage.Subscription{
+	if _, _, err := s.Subscriptions().Subscribe(t.Context(), storage.Subscription{
 		Team: bottest.DefaultTeamID, Channel: bottest.ChannelGeneral,
 		StackUID: e.c66.StackUID("shop", "production"), StackName: "shop", Environment: "production",
 		Events:     []string{"deploy.succeeded", "deploy.failed"},
@@ -142,7 +142,7 @@ func prepareNoticeDB(t *testing.T, e *opsEnv) (token string) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	token, _, err = s.CreateAPIToken(t.Context(), "crash", []string{"notify"})
+	token, _, err = s.APITokens().Create(t.Context(), "crash", []string{"notify"})
 	if err != nil {
 		t.Fatal(err)
 	}

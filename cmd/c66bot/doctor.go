@@ -540,7 +540,7 @@ func (d *doctorRun) database(ctx context.Context) {
 		return
 	}
 	defer s.Close()
-	links, err := s.CountLinks(ctx)
+	links, err := s.Links().Count(ctx)
 	if err != nil {
 		d.fail(name, err.Error(), "the file is damaged: restore it from a backup")
 		return

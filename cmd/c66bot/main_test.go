@@ -222,7 +222,7 @@ func TestAuditFromTheDatabaseFile(t *testing.T) {
 		{Team: "T1", User: "U2", Action: "lock", StackName: "api", Result: "ok"},
 		{Team: "T1", User: "U1", Action: "deploy.confirm", StackName: "shop", Result: "ok", Cloud66ActionID: 7},
 	} {
-		if _, err := s.AppendAudit(t.Context(), e); err != nil {
+		if _, err := s.Audit().Append(t.Context(), e); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -140,10 +140,10 @@ func fillDB(t *testing.T, path string, keys [][]byte, users ...string) {
 	defer s.Close()
 	for _, u := range users {
 		id := storage.Identity{Team: "T1", User: u}
-		if err := s.SaveLink(ctx, storage.Link{Identity: id, AccessToken: "tok-" + u, RefreshToken: "ref-" + u}); err != nil {
+		if err := s.Links().Save(ctx, storage.Link{Identity: id, AccessToken: "tok-" + u, RefreshToken: "ref-" + u}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.AppendAudit(ctx, storage.AuditEntry{Team: "T1", User: u, Action: "deploy", StackName: "shop", Result: "ok"}); err != nil {
+		if _, err := s.Audit().Append(ctx, storage.AuditEntry{Team: "T1", User: u, Action: "deploy", StackName: "shop", Result: "ok"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -159,7 +159,7 @@ func checkTokens(t *testing.T, path string, keys [][]byte, users ...string) {
 	}
 	defer s.Close()
 	for _, u := range users {
-		l, err := s.GetLink(t.Context(), storage.Identity{Team: "T1", User: u})
+		l, err := s.Links().Get(t.Context(), storage.Identity{Team: "T1", User: u})
 		if err != nil || l.AccessToken != "tok-"+u {
 			t.Errorf("link of %s = %+v, %v", u, l, err)
 		}

@@ -54,10 +54,10 @@ func rekey(ctx context.Context, args []string, getenv func(string) string, stdou
 		remote bool
 	)
 	if kerr == nil {
-		var s *storage.Store
+		var s *storage.DB
 		s, err = storage.Open(storage.Options{Path: path, Keys: keys, Timeout: 300 * time.Millisecond})
 		if err == nil {
-			rep, err = bot.Rekey(ctx, s)
+			rep, err = bot.Rekey(ctx, s, s.Audit())
 			if cerr := s.Close(); err == nil {
 				err = cerr
 			}
@@ -65,7 +65,7 @@ func rekey(ctx context.Context, args []string, getenv func(string) string, stdou
 		remote = errors.Is(err, storage.ErrLocked)
 	} else {
 		// Without keys here, only a running bot can rekey, with its own.
-		remote = errors.Is(withReadOnlyStore(path, func(*storage.Store) error { return nil }), storage.ErrLocked)
+		remote = errors.Is(withReadOnlyStore(path, func(*storage.DB) error { return nil }), storage.ErrLocked)
 		if !remote {
 			fmt.Fprintf(stderr, "c66bot rekey: %v\n", kerr)
 			return 1
@@ -159,7 +159,7 @@ func forgetUnopenable(ctx context.Context, path string, keys [][]byte, source st
 		fmt.Fprintf(stderr, "c66bot rekey: %s\n", cleanError(err))
 		return 1
 	}
-	if _, err := s.AppendAudit(ctx, storage.AuditEntry{Action: "rekey.forget", User: "operator", Result: "ok",
+	if _, err := s.Audit().Append(ctx, storage.AuditEntry{Action: "rekey.forget", User: "operator", Result: "ok",
 		Args: map[string]string{"forgotten_links": strconv.Itoa(n), "key_id": storage.KeyID(keys[0])}}); err != nil {
 		fmt.Fprintf(stderr, "c66bot rekey: the links were forgotten but the audit entry failed: %s\n", cleanError(err))
 		return 1

@@ -216,7 +216,7 @@ func sealedDatabase(t *testing.T, dir string, key []byte) string {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if err := s.SaveLink(t.Context(), storage.Link{Identity: storage.Identity{Team: "T1", User: "U1"}, AccessToken: "c66-secret-tok"}); err != nil {
+	if err := s.Links().Save(t.Context(), storage.Link{Identity: storage.Identity{Team: "T1", User: "U1"}, AccessToken: "c66-secret-tok"}); err != nil {
 		t.Fatal(err)
 	}
 	return db

@@ -54,7 +54,7 @@ func token(ctx context.Context, args []string, getenv func(string) string, stdou
 		fmt.Fprintf(stderr, "c66bot token %s: there is no database at %s; point --db or C66BOT_DB at the bot's database\n", verb, path)
 		return 1
 	}
-	do := func(open func(string, func(*storage.Store) error) error, local func(s *storage.Store) error, remote func(c *adminClient) error) error {
+	do := func(open func(string, func(*storage.DB) error) error, local func(s *storage.DB) error, remote func(c *adminClient) error) error {
 		err := open(path, local)
 		if errors.Is(err, storage.ErrLocked) {
 			return remote(newAdminClient(path + ".sock"))
@@ -70,8 +70,8 @@ func token(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 		list := strings.Split(*scopes, ",")
 		var tok string
-		err = do(withStore, func(s *storage.Store) error {
-			tok, err = bot.CreateToken(ctx, s, *name, list)
+		err = do(withStore, func(s *storage.DB) error {
+			tok, err = bot.CreateToken(ctx, s.APITokens(), *name, list)
 			return err
 		}, func(c *adminClient) error {
 			var out struct{ Token string }
@@ -88,7 +88,7 @@ func token(ctx context.Context, args []string, getenv func(string) string, stdou
 			fmt.Fprintln(stderr, "c66bot: keep this token safe: it is shown once and stored only as a hash.")
 		}
 	case "list":
-		err = do(withReadOnlyStore, func(s *storage.Store) error { return bot.WriteTokens(ctx, s, stdout) },
+		err = do(withReadOnlyStore, func(s *storage.DB) error { return bot.WriteTokens(ctx, s.APITokens(), stdout) },
 			func(c *adminClient) error { return c.copy(ctx, "/tokens", stdout) })
 	case "revoke":
 		if fs.NArg() != 1 {
@@ -96,7 +96,7 @@ func token(ctx context.Context, args []string, getenv func(string) string, stdou
 			return 2
 		}
 		n := fs.Arg(0)
-		err = do(withStore, func(s *storage.Store) error { _, err := bot.RevokeToken(ctx, s, n); return err },
+		err = do(withStore, func(s *storage.DB) error { _, err := bot.RevokeToken(ctx, s.APITokens(), n); return err },
 			func(c *adminClient) error {
 				return c.call(ctx, http.MethodDelete, "/tokens/"+url.PathEscape(n), nil, nil)
 			})
@@ -131,7 +131,7 @@ func dbPath(flagVal string, getenv func(string) string) string {
 // withStore opens the database for an operator command. Tokens and the
 // audit log are not sealed, so a throwaway key opens the file for them;
 // the real key is not needed on an operator's shell.
-func withStore(path string, fn func(s *storage.Store) error) error {
+func withStore(path string, fn func(s *storage.DB) error) error {
 	s, err := storage.Open(storage.Options{Path: path, Keys: [][]byte{throwawayKey()}, Timeout: 300 * time.Millisecond, SkipKeyCheck: true})
 	if err != nil {
 		return err

@@ -51,9 +51,14 @@ type Options struct {
 	SkipKeyCheck bool
 }
 
-// Store is c66bot's database. Its methods are safe for concurrent use.
-type Store struct {
-	db     *bbolt.DB
+// DB is c66bot's database: the bbolt file, the sealer, the schema and the
+// operations on the whole file. The records themselves are reached through
+// its per-kind stores ([DB.Links], [DB.Logins], …), which share its
+// transactions, so a change and its audit entry, or a delivery and its
+// dedup key, still commit together. Its methods and theirs are safe for
+// concurrent use.
+type DB struct {
+	bolt   *bbolt.DB
 	sealer *Sealer
 	now    func() time.Time
 	path   string
@@ -62,6 +67,17 @@ type Store struct {
 	// to commit (a full disk, an I/O error), nil once one commits again;
 	// see WriteError.
 	lastWriteErr atomic.Pointer[error]
+
+	links         LinkStore
+	logins        LoginStore
+	intents       IntentStore
+	watches       WatchStore
+	locks         LockStore
+	subscriptions SubscriptionStore
+	outbox        OutboxStore
+	dedup         DedupStore
+	audit         AuditStore
+	apiTokens     APITokenStore
 }
 
 // Open opens (creating if needed) the database at opts.Path and brings its
@@ -71,7 +87,7 @@ type Store struct {
 // file that is not a bbolt database, and a *WrongKeyError when the file
 // holds sealed values and the keys open none of them (unless
 // opts.SkipKeyCheck or opts.ReadOnly).
-func Open(opts Options) (*Store, error) {
+func Open(opts Options) (*DB, error) {
 	if opts.Path == "" {
 		return nil, errors.New("storage: Options.Path is empty")
 	}
@@ -115,15 +131,62 @@ func Open(opts Options) (*Store, error) {
 		return nil, fmt.Errorf("storage: open %s: %w", opts.Path, err)
 	}
 
-	s := &Store{db: db, sealer: sealer, now: now, path: opts.Path}
+	d := newDB(db, sealer, now, opts.Path)
 	if !opts.ReadOnly && !opts.SkipKeyCheck {
-		if err := s.checkKeysOpen(); err != nil {
+		if err := d.checkKeysOpen(); err != nil {
 			_ = db.Close()
 			return nil, err
 		}
 	}
-	return s, nil
+	return d, nil
 }
+
+// newDB wires the per-kind stores to d once, so the accessors below
+// allocate nothing.
+func newDB(bolt *bbolt.DB, sealer *Sealer, now func() time.Time, path string) *DB {
+	d := &DB{bolt: bolt, sealer: sealer, now: now, path: path}
+	d.links = LinkStore{d}
+	d.logins = LoginStore{d}
+	d.intents = IntentStore{d}
+	d.watches = WatchStore{d}
+	d.locks = LockStore{d}
+	d.subscriptions = SubscriptionStore{d}
+	d.outbox = OutboxStore{d}
+	d.dedup = DedupStore{d}
+	d.audit = AuditStore{d}
+	d.apiTokens = APITokenStore{d}
+	return d
+}
+
+// Links returns the store of Slack people's Cloud 66 links.
+func (d *DB) Links() *LinkStore { return &d.links }
+
+// Logins returns the store of pending OAuth logins (the login states).
+func (d *DB) Logins() *LoginStore { return &d.logins }
+
+// Intents returns the store of pending confirmations.
+func (d *DB) Intents() *IntentStore { return &d.intents }
+
+// Watches returns the store of the deployments being followed.
+func (d *DB) Watches() *WatchStore { return &d.watches }
+
+// Locks returns the store of stack locks.
+func (d *DB) Locks() *LockStore { return &d.locks }
+
+// Subscriptions returns the store of channels following stacks' events.
+func (d *DB) Subscriptions() *SubscriptionStore { return &d.subscriptions }
+
+// Outbox returns the store of events accepted but not yet posted.
+func (d *DB) Outbox() *OutboxStore { return &d.outbox }
+
+// Dedup returns the store of "already handled" marks.
+func (d *DB) Dedup() *DedupStore { return &d.dedup }
+
+// Audit returns the audit log.
+func (d *DB) Audit() *AuditStore { return &d.audit }
+
+// APITokens returns the store of the HTTP API's bearer tokens.
+func (d *DB) APITokens() *APITokenStore { return &d.apiTokens }
 
 // durableSealedBuckets are the sealed buckets whose values outlive a few
 // minutes: a key that opens none of them is the wrong key. Pending logins
@@ -136,13 +199,13 @@ func durableSealedBuckets() [][]byte {
 // checkKeysOpen refuses keys that open none of the file's durable sealed
 // values, with a *WrongKeyError. It stops at the first value that opens, so
 // on a healthy file it reads one.
-func (s *Store) checkKeysOpen() error {
+func (d *DB) checkKeysOpen() error {
 	var (
 		sealed  int
 		opened  bool
 		unknown = map[string]bool{}
 	)
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := d.bolt.View(func(tx *bbolt.Tx) error {
 		for _, name := range durableSealedBuckets() {
 			b, err := bucket(tx, name)
 			if err != nil {
@@ -154,13 +217,13 @@ func (s *Store) checkKeysOpen() error {
 					continue
 				}
 				sealed++
-				plain, err := s.sealer.Open(v, k)
+				plain, err := d.sealer.Open(v, k)
 				if err == nil {
 					clear(plain)
 					opened = true
 					return nil
 				}
-				if id, ok := s.sealer.unknownKeyID(v); ok {
+				if id, ok := d.sealer.unknownKeyID(v); ok {
 					unknown[id] = true
 				}
 			}
@@ -168,17 +231,17 @@ func (s *Store) checkKeysOpen() error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("storage: open %s: %w", s.path, err)
+		return fmt.Errorf("storage: open %s: %w", d.path, err)
 	}
 	if opened || sealed == 0 {
 		return nil
 	}
-	e := &WrongKeyError{Path: s.path, Sealed: sealed}
+	e := &WrongKeyError{Path: d.path, Sealed: sealed}
 	for id := range unknown {
 		e.SealedWith = append(e.SealedWith, id)
 	}
 	slices.Sort(e.SealedWith)
-	for _, k := range s.sealer.keys {
+	for _, k := range d.sealer.keys {
 		e.Configured = append(e.Configured, hex.EncodeToString(k.id[:]))
 	}
 	return e
@@ -195,66 +258,117 @@ func unwrapPath(err error, path string) error {
 	return err
 }
 
-// Close releases the file and its lock. Later calls on the Store return
-// ErrClosed.
-func (s *Store) Close() error {
-	if err := s.db.Close(); err != nil {
-		return fmt.Errorf("storage: close %s: %w", s.path, err)
+// Close releases the file and its lock. Later calls on the DB and its
+// stores return ErrClosed.
+func (d *DB) Close() error {
+	if err := d.bolt.Close(); err != nil {
+		return fmt.Errorf("storage: close %s: %w", d.path, err)
 	}
 	return nil
 }
 
 // Ping runs a cheap read transaction, for a readiness probe. It fails once
-// the Store is closed.
-func (s *Store) Ping(ctx context.Context) error {
-	return s.view(ctx, func(tx *bbolt.Tx) error {
+// the DB is closed.
+func (d *DB) Ping(ctx context.Context) error {
+	return d.view(ctx, func(tx *bbolt.Tx) error {
 		_, err := bucket(tx, bucketMeta)
 		return err
 	})
 }
 
 // Path returns the database file path given to Open.
-func (s *Store) Path() string {
-	return s.path
+func (d *DB) Path() string {
+	return d.path
 }
 
 // view runs fn in a read transaction. bbolt has no context support, so ctx
 // is only checked before starting; every transaction here is short.
-func (s *Store) view(ctx context.Context, fn func(tx *bbolt.Tx) error) error {
+func (d *DB) view(ctx context.Context, fn func(tx *bbolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return mapBoltError(s.db.View(fn))
+	return mapBoltError(d.bolt.View(fn))
 }
 
 // getCopy reads the value under key in bucket name, copied out of the
 // transaction (bbolt's slices are only valid inside it), or ErrNotFound.
-func (s *Store) getCopy(ctx context.Context, name, key []byte) ([]byte, error) {
+func (d *DB) getCopy(ctx context.Context, name, key []byte) ([]byte, error) {
 	var out []byte
-	err := s.view(ctx, func(tx *bbolt.Tx) error {
+	err := d.view(ctx, func(tx *bbolt.Tx) error {
+		_, v, err := getTx(tx, name, key)
+		out = bytes.Clone(v)
+		return err
+	})
+	return out, err
+}
+
+// countKeys returns how many keys bucket name holds, without decoding
+// any, for metrics and the startup log.
+func (d *DB) countKeys(ctx context.Context, name []byte) (int, error) {
+	var n int
+	err := d.view(ctx, func(tx *bbolt.Tx) error {
 		b, err := bucket(tx, name)
 		if err != nil {
 			return err
 		}
-		v := b.Get(key)
-		if v == nil {
-			return ErrNotFound
-		}
-		out = bytes.Clone(v)
+		n = b.Stats().KeyN
 		return nil
 	})
-	return out, err
+	return n, err
+}
+
+// getTx is the first step of every read-decode(-change) body: it returns
+// the bucket name of tx and the value under key in it, or ErrNotFound when
+// there is none. The value is bbolt's memory, valid only until the
+// transaction ends or the bucket is written, so decode or copy it first.
+func getTx(tx *bbolt.Tx, name, key []byte) (*bbolt.Bucket, []byte, error) {
+	b, err := bucket(tx, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	v := b.Get(key)
+	if v == nil {
+		return b, nil, ErrNotFound
+	}
+	return b, v, nil
+}
+
+// follow looks key up in the first bucket of chain, the value found in the
+// next one, and so on along an index (sha256(token) → name → record). It
+// returns the key looked up last and its value, or ErrNotFound at the
+// first missing link. The slices are bbolt's, as getTx's are.
+func follow(key []byte, chain ...*bbolt.Bucket) (last, v []byte, err error) {
+	v = key
+	for _, b := range chain {
+		last = v
+		if v = b.Get(last); v == nil {
+			return nil, nil, ErrNotFound
+		}
+	}
+	return last, v, nil
+}
+
+// takeTx is getTx for what is spent once presented (a login state, its
+// identity index entry, a lock being released): it deletes the value and
+// returns a copy of it, since the delete may reuse the page it was on.
+func takeTx(tx *bbolt.Tx, name, key []byte) ([]byte, error) {
+	b, v, err := getTx(tx, name, key)
+	if err != nil {
+		return nil, err
+	}
+	v = bytes.Clone(v)
+	return v, b.Delete(key)
 }
 
 // update runs fn in a write transaction; see view for ctx. It is bbolt's
 // Update spelt out, so that a failed commit (the disk is full, the file
 // cannot be written) is told apart from fn's own refusal and recorded for
 // WriteError.
-func (s *Store) update(ctx context.Context, fn func(tx *bbolt.Tx) error) (err error) {
+func (d *DB) update(ctx context.Context, fn func(tx *bbolt.Tx) error) (err error) {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	tx, err := s.db.Begin(true)
+	tx, err := d.bolt.Begin(true)
 	if err != nil {
 		return mapBoltError(err)
 	}
@@ -270,10 +384,10 @@ func (s *Store) update(ctx context.Context, fn func(tx *bbolt.Tx) error) (err er
 	}
 	committed = true
 	if err := tx.Commit(); err != nil {
-		s.lastWriteErr.Store(&err)
+		d.lastWriteErr.Store(&err)
 		return mapBoltError(err)
 	}
-	s.lastWriteErr.Store(nil)
+	d.lastWriteErr.Store(nil)
 	return nil
 }
 
@@ -281,8 +395,8 @@ func (s *Store) update(ctx context.Context, fn func(tx *bbolt.Tx) error) (err er
 // committed (a full disk, an I/O error), or nil when the last commit
 // succeeded. Reads keep working on such a file, so this, not Ping, is what
 // tells a readiness probe that the database takes no writes.
-func (s *Store) WriteError() error {
-	if p := s.lastWriteErr.Load(); p != nil {
+func (d *DB) WriteError() error {
+	if p := d.lastWriteErr.Load(); p != nil {
 		return *p
 	}
 	return nil

@@ -1,15 +1,24 @@
-package storage
+package storagetest
 
 import (
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 )
 
-func mustFirstTime(t *testing.T, s *Store, key string, ttl time.Duration, want bool) {
+// TestDedup runs the contract of the DedupStore: a key is a first time once
+// until its ttl runs out, or until forgotten.
+func TestDedup(t *testing.T, open Opener) {
+	run(t, open, []subtest{
+		{"FirstTime", testFirstTime},
+		{"FirstTimeInvalid", testFirstTimeInvalid},
+		{"FirstTimeConcurrent", testFirstTimeConcurrent},
+		{"Forget", testForget},
+	})
+}
+
+func mustFirstTime(t *testing.T, s Stores, key string, ttl time.Duration, want bool) {
 	t.Helper()
-	got, err := s.FirstTime(t.Context(), key, ttl)
+	got, err := s.Dedup.FirstTime(t.Context(), key, ttl)
 	if err != nil {
 		t.Fatalf("FirstTime(%q): %v", key, err)
 	}
@@ -18,10 +27,8 @@ func mustFirstTime(t *testing.T, s *Store, key string, ttl time.Duration, want b
 	}
 }
 
-func TestFirstTime(t *testing.T) {
-	t.Parallel()
-	clock := newTestClock()
-	s := mustOpenWith(t, Options{Now: clock.Now})
+func testFirstTime(t *testing.T, open Opener) {
+	s, clock := begin(t, open)
 
 	mustFirstTime(t, s, "env-1", time.Minute, true)
 	mustFirstTime(t, s, "env-1", time.Minute, false)
@@ -35,9 +42,8 @@ func TestFirstTime(t *testing.T) {
 	mustFirstTime(t, s, "env-1", time.Minute, false)
 }
 
-func TestFirstTimeInvalid(t *testing.T) {
-	t.Parallel()
-	s := mustOpen(t)
+func testFirstTimeInvalid(t *testing.T, open Opener) {
+	s, _ := begin(t, open)
 	tests := []struct {
 		name string
 		key  string
@@ -50,45 +56,30 @@ func TestFirstTimeInvalid(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			if _, err := s.FirstTime(t.Context(), tc.key, tc.ttl); err == nil {
+			if _, err := s.Dedup.FirstTime(t.Context(), tc.key, tc.ttl); err == nil {
 				t.Error("FirstTime succeeded")
 			}
 		})
 	}
 }
 
-func TestFirstTimeConcurrent(t *testing.T) {
-	t.Parallel()
-	s := mustOpen(t)
-	var (
-		wg     sync.WaitGroup
-		firsts atomic.Int32
-	)
-	for range 32 {
-		wg.Go(func() {
-			ok, err := s.FirstTime(t.Context(), "click-1", time.Minute)
-			if err != nil {
-				t.Error(err)
-			}
-			if ok {
-				firsts.Add(1)
-			}
-		})
-	}
-	wg.Wait()
-	if n := firsts.Load(); n != 1 {
-		t.Errorf("%d concurrent callers saw the key first, want exactly 1", n)
+func testFirstTimeConcurrent(t *testing.T, open Opener) {
+	s, _ := begin(t, open)
+	firsts := winners(t, 32, func(int) (bool, error) {
+		return s.Dedup.FirstTime(t.Context(), "click-1", time.Minute)
+	})
+	if firsts != 1 {
+		t.Errorf("%d concurrent callers saw the key first, want exactly 1", firsts)
 	}
 }
 
-func TestForget(t *testing.T) {
-	t.Parallel()
+func testForget(t *testing.T, open Opener) {
+	s, _ := begin(t, open)
 	ctx := t.Context()
-	s := mustOpen(t)
 
 	mustFirstTime(t, s, "announce-1", time.Hour, true)
 	mustFirstTime(t, s, "announce-2", time.Hour, true)
-	if err := s.Forget(ctx, "announce-1"); err != nil {
+	if err := s.Dedup.Forget(ctx, "announce-1"); err != nil {
 		t.Fatal(err)
 	}
 	// Forgotten: the retry gets through; the other key is untouched.
@@ -96,11 +87,11 @@ func TestForget(t *testing.T) {
 	mustFirstTime(t, s, "announce-2", time.Hour, false)
 
 	for _, key := range []string{"never-seen", "announce-3"} {
-		if err := s.Forget(ctx, key); err != nil {
+		if err := s.Dedup.Forget(ctx, key); err != nil {
 			t.Errorf("Forget(%q) of an unknown key = %v, want nil", key, err)
 		}
 	}
-	if err := s.Forget(ctx, ""); err == nil {
+	if err := s.Dedup.Forget(ctx, ""); err == nil {
 		t.Error("Forget of an empty key succeeded")
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,31 +22,8 @@ func testKey(label string) []byte {
 	return sum[:]
 }
 
-// testClock is an injectable clock that only moves when told to, so expiry
-// tests do not sleep.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newTestClock() *testClock {
-	return &testClock{now: time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // mustOpen opens a fresh store in t.TempDir with key "A" and the real clock.
-func mustOpen(t testing.TB) *Store {
+func mustOpen(t testing.TB) *DB {
 	t.Helper()
 	return mustOpenWith(t, Options{})
 }
@@ -55,7 +31,7 @@ func mustOpen(t testing.TB) *Store {
 // mustOpenWith opens a store, filling in a temp Path and key "A" when unset.
 // Cleanup checks the file's consistency (as bbolt's own btesting does) and
 // closes it; closing a store the test already closed is harmless.
-func mustOpenWith(t testing.TB, opts Options) *Store {
+func mustOpenWith(t testing.TB, opts Options) *DB {
 	t.Helper()
 	if opts.Path == "" {
 		opts.Path = filepath.Join(t.TempDir(), "c66bot.db")
@@ -68,7 +44,7 @@ func mustOpenWith(t testing.TB, opts Options) *Store {
 		t.Fatalf("Open: %v", err)
 	}
 	t.Cleanup(func() {
-		err := s.db.View(func(tx *bbolt.Tx) error {
+		err := s.bolt.View(func(tx *bbolt.Tx) error {
 			for err := range tx.Check() {
 				return err
 			}
@@ -85,10 +61,10 @@ func mustOpenWith(t testing.TB, opts Options) *Store {
 }
 
 // rawGet reads a value straight from bbolt, bypassing the Store API.
-func rawGet(t testing.TB, s *Store, bucket, key []byte) []byte {
+func rawGet(t testing.TB, s *DB, bucket, key []byte) []byte {
 	t.Helper()
 	var v []byte
-	if err := s.db.View(func(tx *bbolt.Tx) error {
+	if err := s.bolt.View(func(tx *bbolt.Tx) error {
 		v = bytes.Clone(tx.Bucket(bucket).Get(key))
 		return nil
 	}); err != nil {
@@ -99,9 +75,9 @@ func rawGet(t testing.TB, s *Store, bucket, key []byte) []byte {
 
 // rawPut writes a value straight into bbolt, as an attacker with write
 // access to the file could.
-func rawPut(t testing.TB, s *Store, bucket, key, value []byte) {
+func rawPut(t testing.TB, s *DB, bucket, key, value []byte) {
 	t.Helper()
-	if err := s.db.Update(func(tx *bbolt.Tx) error {
+	if err := s.bolt.Update(func(tx *bbolt.Tx) error {
 		return tx.Bucket(bucket).Put(key, value)
 	}); err != nil {
 		t.Fatalf("raw put: %v", err)
@@ -180,7 +156,7 @@ func TestReadOnly(t *testing.T) {
 	ctx := t.Context()
 	w := mustOpen(t)
 	id := Identity{Team: "T1", User: "U1"}
-	if err := w.SaveLink(ctx, Link{Identity: id, AccessToken: "tok"}); err != nil {
+	if err := w.Links().Save(ctx, Link{Identity: id, AccessToken: "tok"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.Close(); err != nil {
@@ -191,37 +167,37 @@ func TestReadOnly(t *testing.T) {
 	// A second reader shares the lock.
 	mustOpenWith(t, Options{Path: w.Path(), ReadOnly: true, Timeout: 100 * time.Millisecond})
 
-	l, err := r.GetLink(ctx, id)
+	l, err := r.Links().Get(ctx, id)
 	if err != nil || l.AccessToken != "tok" {
 		t.Fatalf("GetLink = %+v, %v", l, err)
 	}
-	if n, err := r.CountLinks(ctx); err != nil || n != 1 {
+	if n, err := r.Links().Count(ctx); err != nil || n != 1 {
 		t.Errorf("CountLinks = %d, %v; want 1", n, err)
 	}
 	// The v2 reads work read-only too.
-	if n, err := r.CountActiveWatches(ctx); err != nil || n != 0 {
+	if n, err := r.Watches().CountActive(ctx); err != nil || n != 0 {
 		t.Errorf("CountActiveWatches = %d, %v; want 0", n, err)
 	}
-	if locks, err := r.ListLocks(ctx, "T1"); err != nil || len(locks) != 0 {
+	if locks, err := r.Locks().List(ctx, "T1"); err != nil || len(locks) != 0 {
 		t.Errorf("ListLocks = %v, %v; want none", locks, err)
 	}
-	if err := r.ScanAudit(ctx, time.Time{}, func(AuditEntry) error { return nil }); err != nil {
+	if err := r.Audit().Scan(ctx, time.Time{}, func(AuditEntry) error { return nil }); err != nil {
 		t.Errorf("ScanAudit: %v", err)
 	}
 	// And the v3 ones.
-	if subs, err := r.AllSubscriptions(ctx); err != nil || len(subs) != 0 {
+	if subs, err := r.Subscriptions().All(ctx); err != nil || len(subs) != 0 {
 		t.Errorf("AllSubscriptions = %v, %v; want none", subs, err)
 	}
-	if subs, err := r.ChannelSubscriptions(ctx, "T1", "C1"); err != nil || len(subs) != 0 {
+	if subs, err := r.Subscriptions().ForChannel(ctx, "T1", "C1"); err != nil || len(subs) != 0 {
 		t.Errorf("ChannelSubscriptions = %v, %v; want none", subs, err)
 	}
-	if tokens, err := r.APITokens(ctx); err != nil || len(tokens) != 0 {
+	if tokens, err := r.APITokens().List(ctx); err != nil || len(tokens) != 0 {
 		t.Errorf("APITokens = %v, %v; want none", tokens, err)
 	}
-	if items, err := r.PendingOutbox(ctx, 0); err != nil || len(items) != 0 {
+	if items, err := r.Outbox().Pending(ctx, 0); err != nil || len(items) != 0 {
 		t.Errorf("PendingOutbox = %v, %v; want none", items, err)
 	}
-	if n, err := r.CountOutbox(ctx); err != nil || n != 0 {
+	if n, err := r.Outbox().Count(ctx); err != nil || n != 0 {
 		t.Errorf("CountOutbox = %d, %v; want 0", n, err)
 	}
 	if err := r.Ping(ctx); err != nil {
@@ -232,33 +208,36 @@ func TestReadOnly(t *testing.T) {
 		name string
 		do   func() error
 	}{
-		{"SaveLink", func() error { return r.SaveLink(ctx, Link{Identity: id, AccessToken: "x"}) }},
-		{"DeleteLink", func() error { _, err := r.DeleteLink(ctx, id); return err }},
-		{"CreateLoginState", func() error { _, err := r.CreateLoginState(ctx, PendingLogin{Identity: id}); return err }},
-		{"FirstTime", func() error { _, err := r.FirstTime(ctx, "k", time.Minute); return err }},
+		{"SaveLink", func() error { return r.Links().Save(ctx, Link{Identity: id, AccessToken: "x"}) }},
+		{"DeleteLink", func() error { _, err := r.Links().Delete(ctx, id); return err }},
+		{"CreateLoginState", func() error { _, err := r.Logins().Create(ctx, PendingLogin{Identity: id}); return err }},
+		{"FirstTime", func() error { _, err := r.Dedup().FirstTime(ctx, "k", time.Minute); return err }},
 		{"SweepExpired", func() error { _, err := r.SweepExpired(ctx); return err }},
-		{"CreateIntent", func() error { _, err := r.CreateIntent(ctx, Intent{Kind: "deploy", Requester: id}); return err }},
-		{"AcquireLock", func() error { _, _, err := r.AcquireLock(ctx, Lock{Team: "T1", StackUID: "s1", Owner: id}); return err }},
-		{"StartWatch", func() error { _, err := r.StartWatch(ctx, Watch{Owner: id, StackUID: "s1"}); return err }},
-		{"AppendAudit", func() error { _, err := r.AppendAudit(ctx, AuditEntry{Action: "deploy"}); return err }},
+		{"CreateIntent", func() error { _, err := r.Intents().Create(ctx, Intent{Kind: "deploy", Requester: id}); return err }},
+		{"AcquireLock", func() error {
+			_, _, err := r.Locks().Acquire(ctx, Lock{Team: "T1", StackUID: "s1", Owner: id})
+			return err
+		}},
+		{"StartWatch", func() error { _, err := r.Watches().Start(ctx, Watch{Owner: id, StackUID: "s1"}); return err }},
+		{"AppendAudit", func() error { _, err := r.Audit().Append(ctx, AuditEntry{Action: "deploy"}); return err }},
 		{"UpdateIntent", func() error {
-			_, err := r.UpdateIntent(ctx, "AAAAAAAAAAAAAAAAAAAAAA", func(*Intent) error { return nil })
+			_, err := r.Intents().Update(ctx, "AAAAAAAAAAAAAAAAAAAAAA", func(*Intent) error { return nil })
 			return err
 		}},
-		{"Forget", func() error { return r.Forget(ctx, "k") }},
+		{"Forget", func() error { return r.Dedup().Forget(ctx, "k") }},
 		{"Subscribe", func() error {
-			_, _, err := r.Subscribe(ctx, Subscription{Team: "T1", Channel: "C1", Subscriber: id})
+			_, _, err := r.Subscriptions().Subscribe(ctx, Subscription{Team: "T1", Channel: "C1", Subscriber: id})
 			return err
 		}},
-		{"Unsubscribe", func() error { _, err := r.Unsubscribe(ctx, "T1", "C1", ""); return err }},
-		{"PauseChannel", func() error { _, err := r.PauseChannel(ctx, "T1", "C1", "x"); return err }},
-		{"ResumeChannel", func() error { _, err := r.ResumeChannel(ctx, "T1", "C1"); return err }},
-		{"MarkWebhookSeen", func() error { return r.MarkWebhookSeen(ctx, "id", time.Now()) }},
-		{"CreateAPIToken", func() error { _, _, err := r.CreateAPIToken(ctx, "ci", nil); return err }},
-		{"RevokeAPIToken", func() error { _, err := r.RevokeAPIToken(ctx, "ci"); return err }},
-		{"EnqueueOutbox", func() error { _, err := r.EnqueueOutbox(ctx, "api.notify", nil); return err }},
-		{"AckOutbox", func() error { return r.AckOutbox(ctx, 1) }},
-		{"RetryOutbox", func() error { _, err := r.RetryOutbox(ctx, 1, time.Now()); return err }},
+		{"Unsubscribe", func() error { _, err := r.Subscriptions().Unsubscribe(ctx, "T1", "C1", ""); return err }},
+		{"PauseChannel", func() error { _, err := r.Subscriptions().PauseChannel(ctx, "T1", "C1", "x"); return err }},
+		{"ResumeChannel", func() error { _, err := r.Subscriptions().ResumeChannel(ctx, "T1", "C1"); return err }},
+		{"MarkWebhookSeen", func() error { return r.Subscriptions().MarkWebhookSeen(ctx, "id", time.Now()) }},
+		{"CreateAPIToken", func() error { _, _, err := r.APITokens().Create(ctx, "ci", nil); return err }},
+		{"RevokeAPIToken", func() error { _, err := r.APITokens().Revoke(ctx, "ci"); return err }},
+		{"EnqueueOutbox", func() error { _, err := r.Outbox().Enqueue(ctx, "api.notify", nil); return err }},
+		{"AckOutbox", func() error { return r.Outbox().Ack(ctx, 1) }},
+		{"RetryOutbox", func() error { _, err := r.Outbox().Retry(ctx, 1, time.Now()); return err }},
 	}
 	for _, w := range writes {
 		err := w.do()
@@ -302,10 +281,10 @@ func TestClosedStore(t *testing.T) {
 	if err := s.Ping(ctx); !errors.Is(err, ErrClosed) {
 		t.Errorf("Ping after Close = %v, want ErrClosed", err)
 	}
-	if _, err := s.GetLink(ctx, Identity{Team: "T", User: "U"}); !errors.Is(err, ErrClosed) {
+	if _, err := s.Links().Get(ctx, Identity{Team: "T", User: "U"}); !errors.Is(err, ErrClosed) {
 		t.Errorf("GetLink after Close = %v, want ErrClosed", err)
 	}
-	if _, err := s.FirstTime(ctx, "k", time.Minute); !errors.Is(err, ErrClosed) {
+	if _, err := s.Dedup().FirstTime(ctx, "k", time.Minute); !errors.Is(err, ErrClosed) {
 		t.Errorf("FirstTime after Close = %v, want ErrClosed", err)
 	}
 }
@@ -318,7 +297,7 @@ func TestCanceledContext(t *testing.T) {
 	if err := s.Ping(ctx); err == nil {
 		t.Error("Ping with a canceled context succeeded")
 	}
-	if err := s.SaveLink(ctx, Link{Identity: Identity{Team: "T", User: "U"}, AccessToken: "x"}); err == nil {
+	if err := s.Links().Save(ctx, Link{Identity: Identity{Team: "T", User: "U"}, AccessToken: "x"}); err == nil {
 		t.Error("SaveLink with a canceled context succeeded")
 	}
 }
