@@ -152,3 +152,23 @@ func TestSettingsLogValueMasksSecrets(t *testing.T) {
 		}
 	}
 }
+
+// A safe setup starts without warnings: a loopback or https public URL (or
+// none), a database only its owner may read, a key not just made.
+func TestNoWarningsForASafeSetup(t *testing.T) {
+	t.Parallel()
+	db := filepath.Join(t.TempDir(), "c66bot.db")
+	if err := os.WriteFile(db, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, public := range []string{"http://localhost:8080", "http://127.0.0.1:8080", "https://c66bot.example.com", ""} {
+		var buf bytes.Buffer
+		s := validSettings()
+		s.DB, s.PublicURL = db, public
+		a := &App{cfg: Config{Settings: s}, log: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+		a.warnings()
+		if buf.String() != "" {
+			t.Errorf("warnings for public URL %q:\n%s", public, buf.String())
+		}
+	}
+}

@@ -23,7 +23,8 @@ import (
 
 	bbolt "go.etcd.io/bbolt"
 
-	"github.com/c66bot/c66bot/bot"
+	"github.com/c66bot/c66bot/app"
+	"github.com/c66bot/c66bot/app/apptest"
 	"github.com/c66bot/c66bot/bot/bottest"
 	"github.com/c66bot/c66bot/cloud66/cloud66test"
 	"github.com/c66bot/c66bot/deploy"
@@ -228,27 +229,22 @@ func startInproc(o inprocOptions) (_ *inproc, err error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg := bot.Config{
-		SlackAppToken:       e.slack.AppToken,
-		SlackBotToken:       e.slack.BotToken,
-		SlackAPIURL:         e.slack.APIURL(),
-		Cloud66URL:          e.c66.URL,
-		Cloud66ClientID:     e.c66.ClientID,
-		Cloud66ClientSecret: e.c66.ClientSecret,
-		Listener:            ln,
-		DBPath:              db,
-		SecretKeys:          [][]byte{key},
-		Logger:              slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		ShutdownTimeout:     5 * time.Second,
-		Poll:                o.poll,
+	settings := apptest.Settings(e.slack, e.c66, "")
+	settings.DB = db
+	cfg := app.Config{
+		Settings: settings,
+		Listener: ln,
+		Keys:     [][]byte{key},
+		Logger:   slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Tuning:   app.Tuning{ShutdownTimeout: 5 * time.Second, Poll: o.poll},
 	}
 	if o.clock != nil {
 		cfg.Now = o.clock.Now
 	}
-	b, err := bot.New(cfg)
+	b, err := app.New(cfg)
 	if err != nil {
 		ln.Close()
-		return nil, fmt.Errorf("bot.New: %w", err)
+		return nil, fmt.Errorf("app.New: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel

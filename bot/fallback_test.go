@@ -85,7 +85,7 @@ func TestPosterSendsRefusedMessagesAsPlainText(t *testing.T) {
 	t.Parallel()
 	srv := bottest.Start(t)
 	api, _ := queueAPI(srv)
-	p := newPoster(api, nil, queueOptions{PerSecond: 100, Burst: 10})
+	p := NewPoster(api, nil, nil, PostOptions{PerSecond: 100, Burst: 10})
 	defer closeQueue(t, p)
 	ctx, cancel := context.WithTimeout(context.Background(), queueWait)
 	defer cancel()

@@ -3,16 +3,13 @@ package bot
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -168,28 +165,17 @@ func (f *fuzzTransport) take() []fuzzRequest {
 // newFuzzBot is the real Bot from New (nothing started, nothing dialled),
 // with a harmless router in place of the real one.
 func newFuzzBot(f *testing.F) (*Bot, *fuzzDeployer, *fuzzTransport) {
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { ln.Close() })
 	tr := &fuzzTransport{}
-	b, err := New(Config{
-		SlackAppToken: "xapp-1-A0FUZZ-1-fake", SlackBotToken: "xoxb-fuzz",
-		SlackAPIURL: fuzzSlackAPI, Cloud66URL: "http://c66.fuzz.invalid",
-		Cloud66ClientID: "id", Cloud66ClientSecret: "secret",
-		Listener: ln, DBPath: filepath.Join(f.TempDir(), "fuzz.db"), SecretKeys: [][]byte{key},
-		HTTPClient: &http.Client{Transport: tr, Timeout: 5 * time.Second},
-		Logger:     slog.New(slog.DiscardHandler),
-	})
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { b.db.Close() })
+	client := &http.Client{Transport: tr, Timeout: 5 * time.Second}
 	d := &fuzzDeployer{}
-	b.router = commands.NewRouter(commands.Deps{Deploy: d, Command: "/c66"})
+	b := New(Config{
+		API:         slack.New("xoxb-fuzz", slack.OptionAppLevelToken("xapp-1-A0FUZZ-1-fake"), slack.OptionAPIURL(fuzzSlackAPI), slack.OptionHTTPClient(client)),
+		SlackAPIURL: fuzzSlackAPI,
+		Router:      commands.NewRouter(commands.Deps{Deploy: d, Command: "/c66"}),
+		Replies:     NewReplier(client, fuzzSlackAPI, nil),
+		Logger:      slog.New(slog.DiscardHandler),
+		Workers:     2, Queue: 64, CommandTimeout: 5 * time.Second, ShutdownTimeout: 10 * time.Second,
+	})
 	return b, d, tr
 }
 
@@ -227,7 +213,7 @@ func FuzzInteractionPayload(f *testing.F) {
 		if err := json.Unmarshal(payload, &cb); err != nil {
 			return // socketmode drops the envelope with an error event
 		}
-		b.socket = socketmode.New(b.api) // a fresh ack buffer; nothing reads it
+		b.socket = socketmode.New(b.cfg.API) // a fresh ack buffer; nothing reads it
 		b.pool = newPool(2, 64)
 		d.take()
 		tr.take()

@@ -13,10 +13,10 @@ import (
 // to a group may deploy within this long, one removed may for as long.
 const groupTTL = 5 * time.Minute
 
-// groupResolver answers "which of the policy's user groups is this person
+// GroupResolver answers "which of the policy's user groups is this person
 // in?" from usergroups.users.list, cached, so a deploy costs no Slack call
 // most of the time. Only groups the policy names are asked about.
-type groupResolver struct {
+type GroupResolver struct {
 	api    *slack.Client
 	groups []string
 	now    func() time.Time
@@ -30,15 +30,16 @@ type groupMembers struct {
 	at    time.Time
 }
 
-func newGroupResolver(api *slack.Client, groups []string, now func() time.Time) *groupResolver {
-	return &groupResolver{api: api, groups: groups, now: now, cache: map[string]groupMembers{}}
+// NewGroupResolver resolves the policy's user groups through api.
+func NewGroupResolver(api *slack.Client, groups []string, now func() time.Time) *GroupResolver {
+	return &GroupResolver{api: api, groups: groups, now: now, cache: map[string]groupMembers{}}
 }
 
 // GroupsOf returns the ids of the policy's groups that user belongs to. A
 // group Slack won't list is treated as empty (fail closed: no one gains
 // rights through it) and retried after the TTL, so it never errs; the
 // error is there for deploy.Config.Groups.
-func (g *groupResolver) GroupsOf(ctx context.Context, user string) ([]string, error) {
+func (g *GroupResolver) GroupsOf(ctx context.Context, user string) ([]string, error) {
 	var in []string
 	for _, id := range g.groups {
 		if slices.Contains(g.members(ctx, id), user) {
@@ -48,7 +49,7 @@ func (g *groupResolver) GroupsOf(ctx context.Context, user string) ([]string, er
 	return in, nil
 }
 
-func (g *groupResolver) members(ctx context.Context, id string) []string {
+func (g *GroupResolver) members(ctx context.Context, id string) []string {
 	g.mu.Lock()
 	c, ok := g.cache[id]
 	g.mu.Unlock()

@@ -13,13 +13,14 @@ import (
 	"github.com/c66bot/c66bot/storage"
 )
 
-// poster is how package deploy reaches Slack: chat.postMessage, chat.update,
-// threads, ephemeral messages, DMs and response_url.
-type poster struct {
+// Poster is how deploy and notify reach Slack: chat.postMessage,
+// chat.update, threads, ephemeral messages, DMs and response_url, with
+// chat.postMessage paced per channel.
+type Poster struct {
 	api     *slack.Client
-	replies *replier
+	replies *Replier
 	// queue paces chat.postMessage per channel (Post, Thread, DM). When nil
-	// (a poster built without newPoster) posts go straight to Slack.
+	// (a Poster built without NewPoster) posts go straight to Slack.
 	// chat.update, chat.postEphemeral and response_url bypass it: they
 	// have their own, per-method limits, not the per-channel one.
 	queue *postQueue
@@ -27,17 +28,18 @@ type poster struct {
 	metrics *metrics.Metrics
 }
 
-// newPoster returns a poster whose chat.postMessage calls go through a
-// per-channel queue shaped by opts. Close it on shutdown to drain the queue.
-func newPoster(api *slack.Client, replies *replier, opts queueOptions) *poster {
-	p := &poster{api: api, replies: replies}
+// NewPoster returns a Poster whose chat.postMessage calls go through a
+// per-channel queue shaped by opts, counting every call in m (nil counts
+// nothing). Close it on shutdown to drain the queue.
+func NewPoster(api *slack.Client, replies *Replier, m *metrics.Metrics, opts PostOptions) *Poster {
+	p := &Poster{api: api, replies: replies, metrics: m}
 	p.queue = newPostQueue(p.postMessage, opts)
 	return p
 }
 
 // Close stops queueing posts and drains those already queued until ctx is
 // done (see postQueue.Close).
-func (p *poster) Close(ctx context.Context) error {
+func (p *Poster) Close(ctx context.Context) error {
 	if p.queue == nil {
 		return nil
 	}
@@ -65,7 +67,7 @@ const maxRateLimitPatience = 3 * time.Minute
 // call runs fn, waiting out 429s for up to maxRateLimitPatience (or until
 // ctx is done), and classifies its error. It serves the calls that bypass
 // the per-channel queue.
-func (p *poster) call(ctx context.Context, fn func() error) error {
+func (p *Poster) call(ctx context.Context, fn func() error) error {
 	var waited time.Duration
 	for {
 		err := fn()
@@ -184,7 +186,7 @@ func withPlainFallback(m chat.Message, send func(m chat.Message, plain bool) err
 // postMessage is one chat.postMessage, a thread reply when threadTS is
 // set, falling back to plain text when Slack refuses the message's form.
 // It returns slack-go's error as is; callers classify it.
-func (p *poster) postMessage(ctx context.Context, channel string, m chat.Message, threadTS string) (string, error) {
+func (p *Poster) postMessage(ctx context.Context, channel string, m chat.Message, threadTS string) (string, error) {
 	var ts string
 	err := withPlainFallback(m, func(m chat.Message, _ bool) error {
 		opts := msgOptions(m)
@@ -199,7 +201,7 @@ func (p *poster) postMessage(ctx context.Context, channel string, m chat.Message
 }
 
 // send posts through the queue, or straight to Slack without one.
-func (p *poster) send(ctx context.Context, channel, threadTS string, m chat.Message) (string, error) {
+func (p *Poster) send(ctx context.Context, channel, threadTS string, m chat.Message) (string, error) {
 	if p.queue != nil {
 		return p.queue.Post(ctx, channel, threadTS, m)
 	}
@@ -214,12 +216,12 @@ func (p *poster) send(ctx context.Context, channel, threadTS string, m chat.Mess
 
 // Post posts m in channel and returns its ts; chat.ErrCannotPost means
 // the bot may not post there.
-func (p *poster) Post(ctx context.Context, channel string, m chat.Message) (string, error) {
+func (p *Poster) Post(ctx context.Context, channel string, m chat.Message) (string, error) {
 	return p.send(ctx, channel, "", m)
 }
 
 // Update edits the bot's own message ts (chat.update, Tier 3, not queued).
-func (p *poster) Update(ctx context.Context, channel, ts string, m chat.Message) error {
+func (p *Poster) Update(ctx context.Context, channel, ts string, m chat.Message) error {
 	return p.call(ctx, func() error {
 		return withPlainFallback(m, func(m chat.Message, plain bool) error {
 			opts := msgOptions(m)
@@ -238,7 +240,7 @@ func (p *poster) Update(ctx context.Context, channel, ts string, m chat.Message)
 // waiting, for notifications; done, when not nil, gets the outcome from the
 // channel's worker and must not block for long (see postQueue.Enqueue).
 // Without a queue it posts before returning.
-func (p *poster) Enqueue(channel, threadTS string, m chat.Message, done func(ts string, err error)) {
+func (p *Poster) Enqueue(channel, threadTS string, m chat.Message, done func(ts string, err error)) {
 	if p.queue != nil {
 		p.queue.Enqueue(channel, threadTS, m, done)
 		return
@@ -250,13 +252,13 @@ func (p *poster) Enqueue(channel, threadTS string, m chat.Message, done func(ts 
 }
 
 // Thread replies to threadTS; replies share their channel's queue.
-func (p *poster) Thread(ctx context.Context, channel, threadTS string, m chat.Message) error {
+func (p *Poster) Thread(ctx context.Context, channel, threadTS string, m chat.Message) error {
 	_, err := p.send(ctx, channel, threadTS, m)
 	return err
 }
 
 // Ephemeral shows m to user only (chat.postEphemeral, Tier 4, not queued).
-func (p *poster) Ephemeral(ctx context.Context, channel, user string, m chat.Message) error {
+func (p *Poster) Ephemeral(ctx context.Context, channel, user string, m chat.Message) error {
 	return p.call(ctx, func() error {
 		return withPlainFallback(m, func(m chat.Message, _ bool) error {
 			_, err := p.api.PostEphemeralContext(ctx, channel, user, msgOptions(m)...)
@@ -266,7 +268,7 @@ func (p *poster) Ephemeral(ctx context.Context, channel, user string, m chat.Mes
 }
 
 // DM opens the bot's DM with the person and posts m there through Post.
-func (p *poster) DM(ctx context.Context, to storage.Identity, m chat.Message) error {
+func (p *Poster) DM(ctx context.Context, to storage.Identity, m chat.Message) error {
 	var channel string
 	err := p.call(ctx, func() error {
 		ch, _, _, err := p.api.OpenConversationContext(ctx, &slack.OpenConversationParameters{Users: []string{to.User}, ReturnIM: true})
@@ -284,8 +286,6 @@ func (p *poster) DM(ctx context.Context, to storage.Identity, m chat.Message) er
 
 // Respond posts through a response_url, which has its own limit of five
 // uses in 30 minutes rather than a per-channel pace.
-func (p *poster) Respond(ctx context.Context, responseURL string, m chat.Message) error {
-	err := p.replies.post(ctx, responseURL, m, false)
-	trackReply(p.metrics, err)
-	return err
+func (p *Poster) Respond(ctx context.Context, responseURL string, m chat.Message) error {
+	return p.replies.Respond(ctx, responseURL, m, false)
 }

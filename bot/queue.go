@@ -23,7 +23,7 @@ var (
 	errAbandonedInFlight = errors.New("slack post queue closed while the post was in flight; it may have been posted")
 )
 
-// Defaults for queueOptions. Slack allows about one chat.postMessage per
+// Defaults for PostOptions. Slack allows about one chat.postMessage per
 // second per channel with short bursts; staying under that keeps 429s rare
 // instead of relying on them.
 const (
@@ -41,8 +41,8 @@ const (
 // and for the channel errors that classify maps to chat.ErrCannotPost.
 type postFunc func(ctx context.Context, channel string, m chat.Message, threadTS string) (ts string, err error)
 
-// queueOptions tunes a postQueue; zero fields take the defaults.
-type queueOptions struct {
+// PostOptions tunes a postQueue; zero fields take the defaults.
+type PostOptions struct {
 	// PerSecond and Burst shape the per-channel pace (default 1/s, burst 2).
 	PerSecond float64
 	Burst     int
@@ -59,7 +59,7 @@ type queueOptions struct {
 	Logger       *slog.Logger
 }
 
-func (o *queueOptions) defaults() {
+func (o *PostOptions) defaults() {
 	if o.PerSecond <= 0 {
 		o.PerSecond = defaultPostsPerSecond
 	}
@@ -84,7 +84,7 @@ func (o *queueOptions) defaults() {
 // a 5xx or a timeout could post the message twice.
 type postQueue struct {
 	post postFunc
-	opts queueOptions
+	opts PostOptions
 	log  *slog.Logger
 
 	// runCtx is cancelled when Close gives up draining: waits end and
@@ -125,7 +125,7 @@ type outbound struct {
 }
 
 // newPostQueue returns a queue that sends through post.
-func newPostQueue(post postFunc, opts queueOptions) *postQueue {
+func newPostQueue(post postFunc, opts PostOptions) *postQueue {
 	opts.defaults()
 	runCtx, abort := context.WithCancelCause(context.Background())
 	return &postQueue{
@@ -282,7 +282,7 @@ func (q *postQueue) next(channel string, cq *channelQueue) *outbound {
 }
 
 // refillDelay is how long until the limiter has its full burst back.
-func (cq *channelQueue) refillDelay(o queueOptions) time.Duration {
+func (cq *channelQueue) refillDelay(o PostOptions) time.Duration {
 	missing := float64(o.Burst) - cq.lim.Tokens()
 	if missing <= 0 {
 		return 0

@@ -144,7 +144,7 @@ func TestQueueStormKeepsOrder(t *testing.T) {
 	t.Parallel()
 	srv := bottest.Start(t, bottest.WithPostRate(100, 50))
 	api, _ := queueAPI(srv)
-	base := &poster{api: api}
+	base := &Poster{api: api}
 	// Two 429s are injected for sure (how many the fake's bucket adds
 	// depends on how fast the calls go): the first try of m001 and of m060.
 	var inject sync.Map
@@ -155,7 +155,7 @@ func TestQueueStormKeepsOrder(t *testing.T) {
 		return base.postMessage(ctx, ch, m, threadTS)
 	}
 	// Faster than Slack allows, so the fake's bucket may answer 429s too.
-	q := newPostQueue(post, queueOptions{PerSecond: 1000, Burst: 100})
+	q := newPostQueue(post, PostOptions{PerSecond: 1000, Burst: 100})
 	defer closeQueue(t, q)
 	ch := bottest.ChannelGeneral
 	ctx := context.Background()
@@ -212,7 +212,7 @@ func TestQueueChannelsDoNotWaitOnEachOther(t *testing.T) {
 	// half a second, gets a 429 with Retry-After: 1.
 	srv := bottest.Start(t, bottest.WithPostRate(2, 3))
 	api, _ := queueAPI(srv)
-	p := newPoster(api, nil, queueOptions{PerSecond: 1000, Burst: 10})
+	p := NewPoster(api, nil, nil, PostOptions{PerSecond: 1000, Burst: 10})
 	defer closeQueue(t, p)
 	slow, fast := bottest.ChannelGeneral, bottest.ChannelPrivBot
 
@@ -255,7 +255,7 @@ func TestQueuePacesBelowSlacksLimit(t *testing.T) {
 	t.Parallel()
 	srv := bottest.Start(t, bottest.WithPostRate(10, 2))
 	api, _ := queueAPI(srv)
-	p := newPoster(api, nil, queueOptions{PerSecond: 5, Burst: 2})
+	p := NewPoster(api, nil, nil, PostOptions{PerSecond: 5, Burst: 2})
 	defer closeQueue(t, p)
 
 	rec := newRecorder()
@@ -278,7 +278,7 @@ func TestQueuePosterPostThreadDM(t *testing.T) {
 	t.Parallel()
 	srv := bottest.Start(t)
 	api, _ := queueAPI(srv)
-	p := newPoster(api, nil, queueOptions{PerSecond: 100})
+	p := NewPoster(api, nil, nil, PostOptions{PerSecond: 100})
 	defer closeQueue(t, p)
 	ctx, cancel := context.WithTimeout(context.Background(), queueWait)
 	defer cancel()
@@ -312,7 +312,7 @@ func TestQueuePosterPostThreadDM(t *testing.T) {
 	// Enqueue, through the queue and on a poster without one.
 	rec := newRecorder()
 	p.Enqueue(bottest.ChannelGeneral, ts, msg("queued reply"), rec.done("queued reply"))
-	(&poster{api: api}).Enqueue(bottest.ChannelGeneral, "", msg("direct"), rec.done("direct"))
+	(&Poster{api: api}).Enqueue(bottest.ChannelGeneral, "", msg("direct"), rec.done("direct"))
 	p.Enqueue(bottest.ChannelGeneral, "", msg("no callback"), nil)
 	for _, o := range rec.wait(t) {
 		if o.err != nil || o.ts == "" {
@@ -344,7 +344,7 @@ func TestQueueUnpostableFailsBacklog(t *testing.T) {
 	t.Parallel()
 	srv := bottest.Start(t)
 	api, _ := queueAPI(srv)
-	base := &poster{api: api}
+	base := &Poster{api: api}
 	kicked, other := bottest.ChannelGeneral, bottest.ChannelPrivBot
 
 	// Hold the first post until the backlog is queued.
@@ -358,7 +358,7 @@ func TestQueueUnpostableFailsBacklog(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var unpostable []string
-	q := newPostQueue(post, queueOptions{PerSecond: 100, OnUnpostable: func(ch string, err error) {
+	q := newPostQueue(post, PostOptions{PerSecond: 100, OnUnpostable: func(ch string, err error) {
 		mu.Lock()
 		defer mu.Unlock()
 		if !errors.Is(err, chat.ErrCannotPost) {
@@ -414,7 +414,7 @@ func TestQueueServerErrorNotRetried(t *testing.T) {
 	t.Parallel()
 	srv := bottest.Start(t)
 	api, _ := queueAPI(srv)
-	p := newPoster(api, nil, queueOptions{PerSecond: 100})
+	p := NewPoster(api, nil, nil, PostOptions{PerSecond: 100})
 	defer closeQueue(t, p)
 	ctx, cancel := context.WithTimeout(context.Background(), queueWait)
 	defer cancel()
@@ -447,7 +447,7 @@ func TestQueueGivesUpAfterMaxRetryAfterWaits(t *testing.T) {
 	t.Parallel()
 	srv := bottest.Start(t)
 	api, _ := queueAPI(srv)
-	p := newPoster(api, nil, queueOptions{PerSecond: 100, MaxRetryAfterWaits: 1})
+	p := NewPoster(api, nil, nil, PostOptions{PerSecond: 100, MaxRetryAfterWaits: 1})
 	defer closeQueue(t, p)
 	ctx, cancel := context.WithTimeout(context.Background(), queueWait)
 	defer cancel()
@@ -473,7 +473,7 @@ func TestQueuePostContextDropsUnsent(t *testing.T) {
 	t.Parallel()
 	srv := bottest.Start(t)
 	api, _ := queueAPI(srv)
-	p := newPoster(api, nil, queueOptions{PerSecond: 4, Burst: 1})
+	p := NewPoster(api, nil, nil, PostOptions{PerSecond: 4, Burst: 1})
 	defer closeQueue(t, p)
 	ch := bottest.ChannelGeneral
 
@@ -500,7 +500,7 @@ func TestQueueCloseDrains(t *testing.T) {
 	t.Parallel()
 	srv := bottest.Start(t)
 	api, _ := queueAPI(srv)
-	p := newPoster(api, nil, queueOptions{PerSecond: 20, Burst: 1})
+	p := NewPoster(api, nil, nil, PostOptions{PerSecond: 20, Burst: 1})
 
 	rec := newRecorder()
 	for i := range 10 {
@@ -553,7 +553,7 @@ func TestQueueCloseGivesUp(t *testing.T) {
 	t.Parallel()
 	srv := bottest.Start(t)
 	api, _ := queueAPI(srv)
-	p := newPoster(api, nil, queueOptions{PerSecond: 5, Burst: 1})
+	p := NewPoster(api, nil, nil, PostOptions{PerSecond: 5, Burst: 1})
 
 	rec := newRecorder()
 	for i := range 10 {
@@ -605,7 +605,7 @@ func TestQueueWorkersExitWhenIdle(t *testing.T) {
 	}
 	api, tr := queueAPI(srv)
 	before := runtime.NumGoroutine()
-	p := newPoster(api, nil, queueOptions{PerSecond: 50, Burst: 2})
+	p := NewPoster(api, nil, nil, PostOptions{PerSecond: 50, Burst: 2})
 
 	rec := newRecorder()
 	for round := range 3 {

@@ -16,6 +16,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/c66bot/c66bot/internal/chat"
+	"github.com/c66bot/c66bot/metrics"
 )
 
 // errResponseURLRefused: the response_url is not on a host we trust. A
@@ -24,14 +25,21 @@ import (
 // configured with (a proxy or a test Slack), never anywhere else.
 var errResponseURLRefused = errors.New("response_url host not allowed")
 
-type replier struct {
+// Replier answers through response_url, only on Slack's hosts, falling
+// back to plain text when Slack refuses a layout.
+type Replier struct {
 	client  *http.Client
 	apiHost string
 	apiTLS  bool
+	// metrics counts every post; nil counts nothing.
+	metrics *metrics.Metrics
 }
 
-func newReplier(client *http.Client, slackAPIURL string) *replier {
-	r := &replier{client: client}
+// NewReplier returns a Replier posting with client; slackAPIURL's host is
+// trusted for response_urls besides hooks.slack.com (a proxy or a test
+// Slack).
+func NewReplier(client *http.Client, slackAPIURL string, m *metrics.Metrics) *Replier {
+	r := &Replier{client: client, metrics: m}
 	if u, err := url.Parse(slackAPIURL); err == nil {
 		r.apiHost = strings.ToLower(u.Host)
 		r.apiTLS = u.Scheme == "https"
@@ -40,7 +48,7 @@ func newReplier(client *http.Client, slackAPIURL string) *replier {
 }
 
 // allowed reports whether raw is a response_url we may post to.
-func (r *replier) allowed(raw string) bool {
+func (r *Replier) allowed(raw string) bool {
 	u, err := url.Parse(raw)
 	if err != nil || u.User != nil || u.Host == "" {
 		return false
@@ -55,12 +63,20 @@ func (r *replier) allowed(raw string) bool {
 	return false
 }
 
+// Respond sends m to a response_url, replacing the message the URL belongs
+// to when replaceOriginal is set, and counts the post.
+func (r *Replier) Respond(ctx context.Context, responseURL string, m chat.Message, replaceOriginal bool) error {
+	err := r.post(ctx, responseURL, m, replaceOriginal)
+	trackReply(r.metrics, err)
+	return err
+}
+
 // post sends reply to a response_url. A reply Slack refuses for its form
 // (its blocks, its length) is sent again as plain text with a note, so the
 // person is never left without an answer; Slack took nothing the first time,
 // so nothing is shown twice. Errors never include the URL: it is a
 // credential for that conversation.
-func (r *replier) post(ctx context.Context, responseURL string, reply chat.Message, replaceOriginal bool) error {
+func (r *Replier) post(ctx context.Context, responseURL string, reply chat.Message, replaceOriginal bool) error {
 	if !r.allowed(responseURL) {
 		return errResponseURLRefused
 	}
@@ -95,7 +111,7 @@ const maxHookAnswer = 4 << 10
 // (invalid_blocks, msg_too_long) is what tells a refused layout from a
 // dead URL. Slack answers errors with a 4xx status and the code as plain
 // text (incoming-webhook style) or as {"ok":false,"error":…}; both are read.
-func (r *replier) send(ctx context.Context, responseURL string, msg *slack.WebhookMessage) error {
+func (r *Replier) send(ctx context.Context, responseURL string, msg *slack.WebhookMessage) error {
 	body, err := json.Marshal(msg)
 	if err != nil {
 		return fmt.Errorf("post to response_url: %w", err)

@@ -153,8 +153,7 @@ func (b *Bot) submitAction(cb slack.InteractionCallback, a *slack.BlockAction) {
 		if !handled {
 			return
 		}
-		err := b.replies.post(ctx, act.ResponseURL, reply.Message, reply.Replace)
-		trackReply(b.metrics, err)
+		err := b.replies.Respond(ctx, act.ResponseURL, reply.Message, reply.Replace)
 		if err != nil {
 			b.log.Warn("button reply failed", "request_id", act.RequestID, "error", err.Error())
 		}
@@ -196,7 +195,7 @@ func (b *Bot) replyBusy(responseURL, next string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	busy := chat.Message{Text: ":hourglass: I'm very busy right now. " + next}
-	if err := b.replies.post(ctx, responseURL, busy, false); err != nil {
+	if err := b.replies.Respond(ctx, responseURL, busy, false); err != nil {
 		b.log.Warn("busy reply failed", "error", err.Error())
 	}
 }
@@ -204,8 +203,7 @@ func (b *Bot) replyBusy(responseURL, next string) {
 // respond posts a command's reply through its response_url, which works in
 // channels, private channels and DMs alike, whether or not the bot is in them.
 func (b *Bot) respond(ctx context.Context, req commands.Request, reply chat.Message) {
-	err := b.replies.post(ctx, req.ResponseURL, reply, false)
-	trackReply(b.metrics, err)
+	err := b.replies.Respond(ctx, req.ResponseURL, reply, false)
 	if err != nil {
 		b.log.LogAttrs(ctx, slog.LevelWarn, "reply failed", slog.String("request_id", req.RequestID), slog.String("error", err.Error()))
 	}

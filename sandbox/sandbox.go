@@ -1,4 +1,4 @@
-// Package sandbox runs the real c66bot (bot.New and Run, exactly what
+// Package sandbox runs the real c66bot (app.New and Run, exactly what
 // `c66bot serve` runs) against the in-process fake Slack (bot/bottest) and
 // fake Cloud 66 (cloud66/cloud66test): no accounts, no network beyond
 // 127.0.0.1, nothing kept after Close.
@@ -30,7 +30,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/c66bot/c66bot/bot"
+	"github.com/c66bot/c66bot/app"
+	"github.com/c66bot/c66bot/app/apptest"
 	"github.com/c66bot/c66bot/bot/bottest"
 	"github.com/c66bot/c66bot/cloud66/cloud66test"
 	"github.com/c66bot/c66bot/deploy"
@@ -43,7 +44,7 @@ const (
 	DefaultUser = "U0ANA"
 	// DefaultChannel is #general, a public channel the bot is in.
 	DefaultChannel = bottest.ChannelGeneral
-	// Command is the slash command, as bot.Config's default.
+	// Command is the slash command, the default of C66BOT_COMMAND.
 	Command = "/c66"
 
 	defaultDeployDuration = 20 * time.Second
@@ -122,7 +123,7 @@ type Sandbox struct {
 	opts   Options
 	dir    string
 	cancel context.CancelFunc
-	// stopped is closed when bot.Run returns, with runErr set.
+	// stopped is closed when the app's Run returns, with runErr set.
 	stopped chan struct{}
 	runErr  error
 
@@ -167,8 +168,6 @@ func Start(ctx context.Context, o Options) (_ *Sandbox, err error) {
 		return nil, fmt.Errorf("sandbox: listen: %w", err)
 	}
 	s.URL = "http://" + ln.Addr().String()
-	s.Cloud66.RegisterRedirectURI(s.URL + "/oauth/callback")
-	s.Slack.RegisterRedirectURL(s.URL + "/oauth/slack/callback")
 
 	key := make([]byte, 32)
 	_, _ = rand.Read(key) // never fails (crypto/rand panics instead)
@@ -176,31 +175,26 @@ func Start(ctx context.Context, o Options) (_ *Sandbox, err error) {
 	if o.Log != nil {
 		logger = slog.New(slog.NewJSONHandler(o.Log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	b, err := bot.New(bot.Config{
-		SlackAppToken:       s.Slack.AppToken,
-		SlackBotToken:       s.Slack.BotToken,
-		SlackAPIURL:         s.Slack.APIURL(),
-		Cloud66URL:          s.Cloud66.URL,
-		Cloud66ClientID:     s.Cloud66.ClientID,
-		Cloud66ClientSecret: s.Cloud66.ClientSecret,
-		// With a public URL the real redirect login runs, start page,
-		// Sign in with Slack, browser binding and callback included.
-		PublicURL:         s.URL,
-		SlackClientID:     s.Slack.ClientID,
-		SlackClientSecret: s.Slack.ClientSecret,
-		Listener:          ln,
-		DBPath:            filepath.Join(dir, "c66bot.db"),
-		SecretKeys:        [][]byte{key},
-		Command:           Command,
-		Logger:            logger,
-		ShutdownTimeout:   5 * time.Second,
-		Version:           "sandbox",
-		// Polls every second or so: a person is watching, and the fake
-		// Cloud 66 has no rate to protect.
-		Poll:            deploy.PollConfig{Initial: o.Poll, Max: o.Poll},
-		PostsPerSecond:  50,
-		NotifyPollEvery: 5 * time.Second,
-		Now:             s.Cloud66.Clock.Now,
+	// With a public URL the real redirect login runs, start page, Sign in
+	// with Slack, browser binding and callback included.
+	settings := apptest.Settings(s.Slack, s.Cloud66, s.URL)
+	settings.DB = filepath.Join(dir, "c66bot.db")
+	settings.Command = Command
+	b, err := app.New(app.Config{
+		Settings: settings,
+		Listener: ln,
+		Keys:     [][]byte{key},
+		Logger:   logger,
+		Version:  "sandbox",
+		Now:      s.Cloud66.Clock.Now,
+		Tuning: app.Tuning{
+			ShutdownTimeout: 5 * time.Second,
+			// Polls every second or so: a person is watching, and the fake
+			// Cloud 66 has no rate to protect.
+			Poll:            deploy.PollConfig{Initial: o.Poll, Max: o.Poll},
+			PostsPerSecond:  50,
+			NotifyPollEvery: 5 * time.Second,
+		},
 	})
 	if err != nil {
 		ln.Close()

@@ -12,7 +12,7 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/c66bot/c66bot/bot"
+	"github.com/c66bot/c66bot/admin"
 	"github.com/c66bot/c66bot/storage"
 )
 
@@ -40,7 +40,7 @@ func audit(ctx context.Context, args []string, getenv func(string) string, stdou
 	if *since > 0 {
 		from = time.Now().Add(-*since)
 	}
-	err := withReadOnlyStore(path, func(s *storage.DB) error { return bot.WriteAudit(ctx, s.Audit(), stdout, from, *stack) })
+	err := withReadOnlyStore(path, func(s *storage.DB) error { return admin.WriteAudit(ctx, s.Audit(), stdout, from, *stack) })
 	if errors.Is(err, storage.ErrLocked) {
 		q := url.Values{}
 		if !from.IsZero() {

@@ -13,7 +13,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/c66bot/c66bot/bot"
+	"github.com/c66bot/c66bot/admin"
 	"github.com/c66bot/c66bot/storage"
 )
 
@@ -109,12 +109,12 @@ func remoteBackup(ctx context.Context, dbPath, out string) (int64, error) {
 			return n, fmt.Errorf("copy from the running bot: %w", err)
 		}
 		// Trailers are there only once the body has been read to the end.
-		if msg := resp.Trailer.Get(bot.BackupErrorTrailer); msg != "" {
+		if msg := resp.Trailer.Get(admin.BackupErrorTrailer); msg != "" {
 			return n, fmt.Errorf("the running bot failed midway: %s", msg)
 		}
-		sent, err := strconv.ParseInt(resp.Trailer.Get(bot.BackupSizeTrailer), 10, 64)
+		sent, err := strconv.ParseInt(resp.Trailer.Get(admin.BackupSizeTrailer), 10, 64)
 		if err != nil || sent != n {
-			return n, fmt.Errorf("the copy from the running bot is incomplete: received %d bytes, the bot reported %q", n, resp.Trailer.Get(bot.BackupSizeTrailer))
+			return n, fmt.Errorf("the copy from the running bot is incomplete: received %d bytes, the bot reported %q", n, resp.Trailer.Get(admin.BackupSizeTrailer))
 		}
 		return n, nil
 	})

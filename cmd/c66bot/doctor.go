@@ -18,7 +18,8 @@ import (
 
 	"github.com/slack-go/slack"
 
-	"github.com/c66bot/c66bot/bot"
+	"github.com/c66bot/c66bot/admin"
+	"github.com/c66bot/c66bot/app"
 	"github.com/c66bot/c66bot/cloud66"
 	"github.com/c66bot/c66bot/policy"
 	"github.com/c66bot/c66bot/slackapp"
@@ -73,7 +74,7 @@ func doctor(ctx context.Context, args []string, getenv func(string) string, stdo
 // skip what an earlier one already reported as broken, so one mistake is
 // not reported four times.
 type doctorRun struct {
-	v    values
+	v    app.Settings
 	out  *checkPrinter
 	http *http.Client
 
@@ -139,25 +140,6 @@ func (d *doctorRun) warn(name, detail, fix string) { d.out.report(warned, name, 
 func (d *doctorRun) fail(name, detail, fix string) { d.out.report(failed, name, detail, fix) }
 func (d *doctorRun) skip(name, detail string)      { d.out.report(skipped, name, detail, "") }
 
-// settingHelp says where each required setting comes from.
-func settingHelp(env string) string {
-	switch env {
-	case "SLACK_APP_TOKEN":
-		return "the app-level token (xapp-…): Slack app → Basic Information → App-Level Tokens, scope connections:write"
-	case "SLACK_BOT_TOKEN":
-		return "the Bot User OAuth Token (xoxb-…): Slack app → Install App"
-	case "CLOUD66_CLIENT_ID":
-		return "the client id of your Cloud 66 OAuth application (Account → Apps → Developers)"
-	case "CLOUD66_CLIENT_SECRET":
-		return "the secret of your Cloud 66 OAuth application (Account → Apps → Developers)"
-	case "SLACK_CLIENT_ID":
-		return "the Slack app's Client ID: Slack app → Basic Information → App Credentials"
-	case "SLACK_CLIENT_SECRET":
-		return "the Slack app's Client Secret: Slack app → Basic Information → App Credentials"
-	}
-	return ""
-}
-
 // settings reports every missing or malformed setting, each on its own
 // line, where serve stops at the first.
 func (d *doctorRun) settings() {
@@ -171,52 +153,16 @@ func (d *doctorRun) settings() {
 		d.bad[env] = true
 		problems[env] = append(problems[env], problemLine{detail, fix})
 	}
-	for _, env := range []string{"SLACK_APP_TOKEN", "SLACK_BOT_TOKEN", "CLOUD66_CLIENT_ID", "CLOUD66_CLIENT_SECRET"} {
-		if v[env] == "" {
-			problem(env, "not set", fmt.Sprintf("set %s (or --%s) to %s", env, flagFor(env), settingHelp(env)))
-		}
-	}
-	if v["C66BOT_PUBLIC_URL"] != "" {
-		for _, env := range []string{"SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET"} {
-			if v[env] == "" {
-				problem(env, "not set, and C66BOT_PUBLIC_URL is: browsers sign in with Slack before Cloud 66 is asked",
-					fmt.Sprintf("set %s (or --%s) to %s", env, flagFor(env), settingHelp(env)))
-			}
-		}
-	}
-	if t := v["SLACK_APP_TOKEN"]; t != "" && !strings.HasPrefix(t, "xapp-") {
-		problem("SLACK_APP_TOKEN", "is not an app-level token (it does not start with xapp-)",
-			"use "+settingHelp("SLACK_APP_TOKEN")+"; a bot token (xoxb-…) goes in SLACK_BOT_TOKEN")
-	}
-	if t := v["SLACK_BOT_TOKEN"]; t != "" && !strings.HasPrefix(t, "xoxb-") {
-		problem("SLACK_BOT_TOKEN", "is not a bot token (it does not start with xoxb-)",
-			"use "+settingHelp("SLACK_BOT_TOKEN")+"; xoxp- is a user token and xapp- the app-level token, neither works here")
-	}
-	for _, env := range []string{"SLACK_API_URL", "CLOUD66_URL", "C66BOT_PUBLIC_URL"} {
-		if v[env] == "" {
-			continue
-		}
-		u, err := url.Parse(v[env])
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			problem(env, fmt.Sprintf("%q is not an http(s) URL", v[env]), "set "+env+" to a URL such as https://example.com, or unset it for the default")
-		}
-	}
-	if !strings.HasPrefix(v["C66BOT_COMMAND"], "/") {
-		problem("C66BOT_COMMAND", fmt.Sprintf("%q does not start with /", v["C66BOT_COMMAND"]), "set it to the slash command of your Slack app, e.g. /c66")
-	}
-	if _, err := newLogger(v, io.Discard); err != nil {
-		env := "C66BOT_LOG_LEVEL"
-		if strings.Contains(err.Error(), "FORMAT") {
-			env = "C66BOT_LOG_FORMAT"
-		}
-		problem(env, err.Error(), "fix "+env+" or unset it for the default")
+	// The same checks serve makes (app.Settings.Problems), all of them.
+	for _, p := range v.Problems() {
+		problem(p.Env, p.Detail, p.Fix)
 	}
 	keys, src, err := operatorKeys(d.v)
 	switch {
 	case err == nil:
 		d.keys, d.keySrc = keys, src
-	case v["C66BOT_SECRET_KEY"] != "":
-		problem("C66BOT_SECRET_KEY", err.Error(), "give base64 of 32 random bytes per key ("+storage.MakeKeyCommand+"), comma separated, the newest first")
+	case v.Get("C66BOT_SECRET_KEY") != "":
+		// A key that does not parse is among the problems above.
 	case fileExists(src):
 		// The key file exists but cannot be used (mode, content).
 		problem("C66BOT_SECRET_KEY", err.Error(), "fix the key file, or set C66BOT_SECRET_KEY to the key it held")
@@ -224,9 +170,9 @@ func (d *doctorRun) settings() {
 		d.keySrc = src
 	}
 
-	for _, st := range settings {
-		for _, p := range problems[st.env] {
-			d.fail("setting "+st.env, p.detail, p.fix)
+	for _, st := range app.Table() {
+		for _, p := range problems[st.Env] {
+			d.fail("setting "+st.Env, p.detail, p.fix)
 		}
 	}
 	if len(d.bad) == 0 {
@@ -273,14 +219,14 @@ func (d *doctorRun) slackTransportFix(err error) (detail, fix string) {
 	case errors.As(err, &rle):
 		return "Slack rate-limited the call", fmt.Sprintf("try again in %s", rle.RetryAfter)
 	}
-	return "cannot reach Slack at " + d.v["SLACK_API_URL"] + ": " + err.Error(),
+	return "cannot reach Slack at " + d.v.Get("SLACK_API_URL") + ": " + err.Error(),
 		"check the network, DNS, any proxy (HTTPS_PROXY) and SLACK_API_URL"
 }
 
 func (d *doctorRun) slackClient() *slack.Client {
-	return slack.New(d.v["SLACK_BOT_TOKEN"],
-		slack.OptionAppLevelToken(d.v["SLACK_APP_TOKEN"]),
-		slack.OptionAPIURL(apiURLWithSlash(d.v["SLACK_API_URL"])),
+	return slack.New(d.v.Get("SLACK_BOT_TOKEN"),
+		slack.OptionAppLevelToken(d.v.Get("SLACK_APP_TOKEN")),
+		slack.OptionAPIURL(apiURLWithSlash(d.v.Get("SLACK_API_URL"))),
 		slack.OptionHTTPClient(d.http),
 	)
 }
@@ -315,7 +261,7 @@ func (d *doctorRun) slackAppToken(ctx context.Context) {
 		case slackAuthFailure(se.Err):
 			d.fail(name, detail, "the app-level token is wrong or revoked: Basic Information → App-Level Tokens, scope connections:write; put the xapp-… token in SLACK_APP_TOKEN")
 		case se.Err == "not_allowed_token_type":
-			d.fail(name, detail, "SLACK_APP_TOKEN holds another kind of token: "+settingHelp("SLACK_APP_TOKEN"))
+			d.fail(name, detail, "SLACK_APP_TOKEN holds another kind of token: "+app.HelpFor("SLACK_APP_TOKEN"))
 		case se.Err == "missing_scope":
 			d.fail(name, detail, "the app-level token lacks connections:write: generate a new one with that scope under Basic Information → App-Level Tokens")
 		default:
@@ -353,7 +299,7 @@ func (d *doctorRun) slackBotToken(ctx context.Context) {
 		return
 	}
 	if res.BotID == "" {
-		d.fail(name, fmt.Sprintf("auth.test says this token is the person @%s, not a bot", res.User), "use "+settingHelp("SLACK_BOT_TOKEN"))
+		d.fail(name, fmt.Sprintf("auth.test says this token is the person @%s, not a bot", res.User), "use "+app.HelpFor("SLACK_BOT_TOKEN"))
 		return
 	}
 	detail := fmt.Sprintf("auth.test ok: team %q (%s), bot @%s (%s)", res.Team, res.TeamID, res.User, res.UserID)
@@ -381,7 +327,7 @@ func (d *doctorRun) slackBotToken(ctx context.Context) {
 // invalid_code, unless it refuses the app's credentials first.
 func (d *doctorRun) slackSignIn(ctx context.Context) {
 	const name = "Sign in with Slack"
-	pub := strings.TrimRight(d.v["C66BOT_PUBLIC_URL"], "/")
+	pub := strings.TrimRight(d.v.Get("C66BOT_PUBLIC_URL"), "/")
 	switch {
 	case pub == "":
 		d.pass(name, "not used: no C66BOT_PUBLIC_URL, so people paste the Cloud 66 code in Slack, which proves who they are")
@@ -393,17 +339,17 @@ func (d *doctorRun) slackSignIn(ctx context.Context) {
 	redirect := pub + slackapp.SignInCallbackPath
 	ctx, cancel := context.WithTimeout(ctx, doctorTimeout)
 	defer cancel()
-	_, err := slack.GetOpenIDConnectTokenContext(ctx, d.http, d.v["SLACK_CLIENT_ID"], d.v["SLACK_CLIENT_SECRET"],
-		"c66bot-doctor-made-up-code", redirect, slack.OAuthOptionAPIURL(apiURLWithSlash(d.v["SLACK_API_URL"])))
+	_, err := slack.GetOpenIDConnectTokenContext(ctx, d.http, d.v.Get("SLACK_CLIENT_ID"), d.v.Get("SLACK_CLIENT_SECRET"),
+		"c66bot-doctor-made-up-code", redirect, slack.OAuthOptionAPIURL(apiURLWithSlash(d.v.Get("SLACK_API_URL"))))
 	var se slack.SlackErrorResponse
 	switch {
 	case errors.As(err, &se) && (se.Err == "invalid_code" || se.Err == "invalid_grant"):
 		d.pass(name, "Slack did not refuse SLACK_CLIENT_ID and SLACK_CLIENT_SECRET (openid.connect.token answered "+se.Err+" to a made-up code); "+
 			"the app's redirect URLs must include "+redirect)
 	case errors.As(err, &se) && se.Err == "invalid_client_id":
-		d.fail(name, "openid.connect.token answered invalid_client_id", "SLACK_CLIENT_ID is not your Slack app's: copy "+settingHelp("SLACK_CLIENT_ID"))
+		d.fail(name, "openid.connect.token answered invalid_client_id", "SLACK_CLIENT_ID is not your Slack app's: copy "+app.HelpFor("SLACK_CLIENT_ID"))
 	case errors.As(err, &se) && se.Err == "bad_client_secret":
-		d.fail(name, "openid.connect.token answered bad_client_secret", "SLACK_CLIENT_SECRET is wrong or was regenerated: copy "+settingHelp("SLACK_CLIENT_SECRET"))
+		d.fail(name, "openid.connect.token answered bad_client_secret", "SLACK_CLIENT_SECRET is wrong or was regenerated: copy "+app.HelpFor("SLACK_CLIENT_SECRET"))
 	case errors.As(err, &se) && se.Err == "bad_redirect_uri":
 		d.fail(name, "openid.connect.token answered bad_redirect_uri", "add "+redirect+" under OAuth & Permissions → Redirect URLs (or update the app from `c66bot manifest`)")
 	case errors.As(err, &se):
@@ -419,7 +365,7 @@ func (d *doctorRun) slackSignIn(ctx context.Context) {
 // cloud66 checks that Cloud 66 answers the unauthenticated ping.
 func (d *doctorRun) cloud66(ctx context.Context) {
 	const name = "Cloud 66"
-	base := d.v["CLOUD66_URL"]
+	base := d.v.Get("CLOUD66_URL")
 	if d.bad["CLOUD66_URL"] {
 		d.skip(name, "see the settings above")
 		return
@@ -461,14 +407,14 @@ func (d *doctorRun) oauthApp() {
 		d.skip(name, "see the settings above")
 		return
 	}
-	pub := strings.TrimRight(d.v["C66BOT_PUBLIC_URL"], "/")
+	pub := strings.TrimRight(d.v.Get("C66BOT_PUBLIC_URL"), "/")
 	if pub == "" {
 		d.pass(name, "client id set; no C66BOT_PUBLIC_URL, so people log in out-of-band (they paste a code): register the callback "+cloud66.OOBRedirectURL)
 		return
 	}
 	callback := pub + "/oauth/callback"
 	u, _ := url.Parse(pub) // validated in settings
-	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+	if u.Scheme == "http" && !app.IsLoopback(u.Hostname()) {
 		d.warn(name, "C66BOT_PUBLIC_URL is plain http: login codes and cookies would cross the network unencrypted",
 			"put the bot behind HTTPS and set C66BOT_PUBLIC_URL to the https:// address; then register the callback "+strings.Replace(callback, "http://", "https://", 1))
 		return
@@ -476,17 +422,9 @@ func (d *doctorRun) oauthApp() {
 	d.pass(name, "client id set; register the callback "+callback+" with the application")
 }
 
-func isLoopback(host string) bool {
-	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
 func (d *doctorRun) policy() {
 	const name = "policy"
-	path := d.v["C66BOT_POLICY"]
+	path := d.v.Get("C66BOT_POLICY")
 	if path == "" {
 		d.pass(name, "no C66BOT_POLICY: the built-in default (every linked person may deploy; production needs a confirmation)")
 		return
@@ -504,7 +442,7 @@ func (d *doctorRun) policy() {
 // stopped, through the running bot's admin socket otherwise.
 func (d *doctorRun) database(ctx context.Context) {
 	const name = "database"
-	path := d.v["C66BOT_DB"]
+	path := d.v.Get("C66BOT_DB")
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		d.newDatabase(path)
 		return
@@ -586,7 +524,7 @@ func (d *doctorRun) runningBot(ctx context.Context, path string) {
 	c := newAdminClient(path + ".sock")
 	ctx, cancel := context.WithTimeout(ctx, doctorTimeout)
 	defer cancel()
-	var st bot.AdminStatus
+	var st admin.AdminStatus
 	if err := c.call(ctx, http.MethodGet, "/status", nil, &st); err != nil {
 		d.warn(name, fmt.Sprintf("%s is locked: the bot is running (fine) — doctor read-only checks skipped (its admin socket did not answer: %v)", path, err),
 			"run c66bot doctor as the bot's user, beside the same C66BOT_DB, to have the running bot answer; or stop the bot for a full check")
@@ -653,7 +591,7 @@ func keyName(src string) string {
 // listen checks the HTTP address can be bound, by binding it for a moment.
 func (d *doctorRun) listen() {
 	const name = "listen address"
-	addr := d.v["C66BOT_LISTEN"]
+	addr := d.v.Get("C66BOT_LISTEN")
 	ln, err := net.Listen("tcp", addr)
 	if err == nil {
 		ln.Close()

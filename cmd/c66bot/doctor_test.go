@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/c66bot/c66bot/app"
 	"github.com/c66bot/c66bot/slackapp"
 	"github.com/c66bot/c66bot/storage"
 )
@@ -357,7 +358,7 @@ func TestDoctorBotScopes(t *testing.T) {
 	defer srv.Close()
 	var out bytes.Buffer
 	d := &doctorRun{
-		v:   values{"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1", "SLACK_API_URL": srv.URL + "/api/"},
+		v:   app.Settings{SlackBotToken: "xoxb-1", SlackAppToken: "xapp-1", SlackAPIURL: srv.URL + "/api/"},
 		out: newCheckPrinter(&out, envFrom(nil)), http: srv.Client(), bad: map[string]bool{},
 	}
 	d.slackBotToken(t.Context())

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/c66bot/c66bot/app"
 	"github.com/c66bot/c66bot/storage"
 )
 
@@ -18,38 +19,10 @@ import (
 // named once, no Go package prefixes, and the fix named. explainStartError
 // knows the usual ways a start fails; cleanError tidies anything else.
 
-// checkDatabasePath finds the problems with C66BOT_DB that can be told
-// before opening it: a directory where the file should be, a missing or
-// unwritable directory for a file still to be created.
-func checkDatabasePath(path string) error {
-	fi, err := os.Stat(path)
-	switch {
-	case err == nil && fi.IsDir():
-		return fmt.Errorf("the database %s is a directory; point C66BOT_DB at a file (one inside that directory, for example)", path)
-	case err == nil:
-		return nil // it exists: opening it tells the rest
-	case !errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("cannot reach the database %s: %v; point C66BOT_DB at a file the bot's user can reach", path, unwrapPathError(err))
-	}
-	dir := filepath.Dir(path)
-	if di, err := os.Stat(dir); err != nil || !di.IsDir() {
-		return fmt.Errorf("cannot create the database %s: the directory %s does not exist; create it for the bot's user (mkdir -p %s), or point C66BOT_DB elsewhere", path, dir, dir)
-	}
-	// The only sure test of "may this user create a file here" is creating
-	// one; it is removed at once.
-	f, err := os.CreateTemp(dir, ".c66bot-check-*")
-	if err != nil {
-		return fmt.Errorf("cannot create the database %s: the directory %s is not writable by this user (%v); give the bot's user write access to it, or point C66BOT_DB at a writable place", path, dir, unwrapPathError(err))
-	}
-	f.Close()
-	os.Remove(f.Name())
-	return nil
-}
-
 // explainStartError turns an error from getting the sealing key or opening
 // the database (storage.DatabaseKey, bot.New) into one line that says what
 // is wrong and what to do.
-func explainStartError(err error, dbPath string, keys keySource) error {
+func explainStartError(err error, dbPath string, keys app.KeySource) error {
 	var (
 		wk *storage.WrongKeyError
 		op *net.OpError
@@ -57,14 +30,14 @@ func explainStartError(err error, dbPath string, keys keySource) error {
 	switch {
 	case errors.As(err, &wk) && errors.Is(err, storage.ErrKeyFileMissing):
 		return fmt.Errorf("the database %s holds %s but its key file %s is missing, so they cannot be opened: restore %s from the backup made with the database, or set C66BOT_SECRET_KEY to the key that sealed them%s; no new key was made (%s)",
-			dbPath, sealedValues(wk.Sealed), keys.file, keys.file, sealedWith(wk), lostForGood)
+			dbPath, sealedValues(wk.Sealed), keys.File, keys.File, sealedWith(wk), lostForGood)
 	case errors.As(err, &wk):
-		fix := "restore " + keys.file + " from the backup made with the database, or set C66BOT_SECRET_KEY to the key that sealed them"
-		if keys.fromEnv {
+		fix := "restore " + keys.File + " from the backup made with the database, or set C66BOT_SECRET_KEY to the key that sealed them"
+		if keys.FromEnv {
 			fix = "set C66BOT_SECRET_KEY to the key that sealed them (while rotating keys, keep it after the new one: NEW,OLD)"
 		}
 		return fmt.Errorf("%s (key id %s) opens none of the %s in %s%s: %s (%s)",
-			keys.name(), strings.Join(wk.Configured, ", "), sealedValues(wk.Sealed), dbPath, sealedWith(wk), fix, lostForGood)
+			keys.Name(), strings.Join(wk.Configured, ", "), sealedValues(wk.Sealed), dbPath, sealedWith(wk), fix, lostForGood)
 	case errors.Is(err, storage.ErrLocked):
 		return fmt.Errorf("the database %s is in use by another process (is another c66bot running?); stop it, or point C66BOT_DB at another file", dbPath)
 	case errors.Is(err, storage.ErrNotDatabase):
@@ -73,8 +46,8 @@ func explainStartError(err error, dbPath string, keys keySource) error {
 		return fmt.Errorf("cannot write the database %s: its file system is read-only; point C66BOT_DB at a writable volume", dbPath)
 	case errors.Is(err, fs.ErrPermission) && !writable(dbPath):
 		return fmt.Errorf("cannot open the database %s for writing: permission denied; the bot's user must own it (chown) and be able to read and write it (chmod 600)", dbPath)
-	case errors.Is(err, fs.ErrPermission) && !keys.fromEnv:
-		return fmt.Errorf("cannot create the key file %s: permission denied; give the bot's user write access to %s, or set C66BOT_SECRET_KEY (make a key with: %s)", keys.file, filepath.Dir(keys.file), storage.MakeKeyCommand)
+	case errors.Is(err, fs.ErrPermission) && !keys.FromEnv:
+		return fmt.Errorf("cannot create the key file %s: permission denied; give the bot's user write access to %s, or set C66BOT_SECRET_KEY (make a key with: %s)", keys.File, filepath.Dir(keys.File), storage.MakeKeyCommand)
 	case errors.As(err, &op) && op.Op == "listen":
 		return explainListen(op)
 	}

@@ -16,18 +16,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-	"net/url"
 	"os"
 	"os/signal"
-	"runtime"
 	"syscall"
 
 	// Freeze windows name time zones; the binary carries the zone database
 	// so a minimal container image works.
 	_ "time/tzdata"
 
-	"github.com/c66bot/c66bot/bot"
+	"github.com/c66bot/c66bot/app"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -116,55 +113,24 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		fmt.Fprintf(stderr, "c66bot: %v\n", err)
 		return 2
 	}
-	logger, err := newLogger(v, stderr)
+	logger, err := v.NewLogger(stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "c66bot: %v\n", err)
 		return 2
 	}
-	cfg, keys, err := botConfig(v, logger, version)
-	if err != nil {
-		fmt.Fprintf(stderr, "c66bot: %v\n", err)
-		return 2
-	}
-	if keys.generated {
-		logger.Warn("C66BOT_SECRET_KEY is unset: generated a sealing key; back it up with the database, or set C66BOT_SECRET_KEY", "key_file", keys.file)
-	}
-	warnPlainHTTP(logger, cfg.PublicURL)
-	b, err := bot.New(cfg)
-	if err != nil {
-		fmt.Fprintf(stderr, "c66bot: %v\n", explainStartError(err, cfg.DBPath, keys))
+	a, err := app.New(app.Config{Settings: v, Logger: logger, Version: version})
+	var se *app.StartError
+	switch {
+	case errors.As(err, &se):
+		fmt.Fprintf(stderr, "c66bot: %v\n", explainStartError(se.Err, se.DB, se.Keys))
 		return 1
+	case err != nil:
+		fmt.Fprintf(stderr, "c66bot: %v\n", cleanError(err))
+		return 2
 	}
-	warnDatabaseMode(logger, cfg.DBPath)
-	if err := b.Run(ctx); err != nil {
+	if err := a.Run(ctx); err != nil {
 		logger.Error("c66bot failed", "error", cleanError(err))
 		return 1
 	}
 	return 0
-}
-
-// warnPlainHTTP says what doctor says about a public URL without TLS: the
-// login pages and the OAuth callback carry codes and cookies.
-func warnPlainHTTP(logger *slog.Logger, publicURL string) {
-	u, err := url.Parse(publicURL)
-	if publicURL == "" || err != nil || u.Scheme != "http" || isLoopback(u.Hostname()) {
-		return
-	}
-	logger.Warn("C66BOT_PUBLIC_URL is plain http: login codes and cookies would cross the network unencrypted; put the bot behind HTTPS and set C66BOT_PUBLIC_URL to the https:// address",
-		"public_url", u.Scheme+"://"+u.Host)
-}
-
-// warnDatabaseMode warns about a database file that group or others may
-// read: it holds the audit log, the subscriptions and the sealed tokens.
-// The file serve creates is 0600; an older or copied one may not be.
-func warnDatabaseMode(logger *slog.Logger, path string) {
-	if runtime.GOOS == "windows" {
-		return // synthetic permission bits; see storage.ReadKeyFile
-	}
-	fi, err := os.Stat(path)
-	if err != nil || fi.Mode().Perm()&0o077 == 0 {
-		return
-	}
-	logger.Warn(fmt.Sprintf("the database file %s has mode %#o, which lets group or others read it (the audit log, subscriptions and sealed tokens); run: chmod 600 %s", path, fi.Mode().Perm(), path),
-		"db", path, "mode", fmt.Sprintf("%#o", fi.Mode().Perm()))
 }

@@ -36,8 +36,8 @@ func TestParseSettingsPrecedence(t *testing.T) {
 		"CLOUD66_SCOPES": "public redeploy",
 		"SLACK_API_URL":  "https://slack.com/api/",
 	} {
-		if v[k] != want {
-			t.Errorf("%s = %q, want %q", k, v[k], want)
+		if v.Get(k) != want {
+			t.Errorf("%s = %q, want %q", k, v.Get(k), want)
 		}
 	}
 }

@@ -12,7 +12,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/c66bot/c66bot/bot"
+	"github.com/c66bot/c66bot/admin"
+	"github.com/c66bot/c66bot/app"
 	"github.com/c66bot/c66bot/storage"
 )
 
@@ -39,7 +40,7 @@ func rekey(ctx context.Context, args []string, getenv func(string) string, stdou
 		fmt.Fprintf(stderr, "c66bot rekey: %v\n", err)
 		return 2
 	}
-	path := v["C66BOT_DB"]
+	path := v.Get("C66BOT_DB")
 	if !fileExists(path) {
 		fmt.Fprintf(stderr, "c66bot rekey: there is no database at %s; point --db or C66BOT_DB at it\n", path)
 		return 1
@@ -57,7 +58,7 @@ func rekey(ctx context.Context, args []string, getenv func(string) string, stdou
 		var s *storage.DB
 		s, err = storage.Open(storage.Options{Path: path, Keys: keys, Timeout: 300 * time.Millisecond})
 		if err == nil {
-			rep, err = bot.Rekey(ctx, s, s.Audit())
+			rep, err = admin.Rekey(ctx, s, s.Audit())
 			if cerr := s.Close(); err == nil {
 				err = cerr
 			}
@@ -76,7 +77,7 @@ func rekey(ctx context.Context, args []string, getenv func(string) string, stdou
 		err = c.call(ctx, http.MethodPost, "/rekey", nil, &rep)
 	}
 	if err != nil {
-		ks := keySource{fromEnv: source == "C66BOT_SECRET_KEY", file: source}
+		ks := app.KeySource{FromEnv: source == "C66BOT_SECRET_KEY", File: source}
 		fmt.Fprintf(stderr, "c66bot rekey: %v\n", explainStartError(err, path, ks))
 		return 1
 	}
@@ -111,15 +112,15 @@ func rekey(ctx context.Context, args []string, getenv func(string) string, stdou
 // operatorKeys returns the sealing keys as serve would use them, and where
 // they came from, without ever creating a key file: an operator command
 // that made up a new key would only hide the real problem.
-func operatorKeys(v values) (keys [][]byte, source string, err error) {
-	if spec := v["C66BOT_SECRET_KEY"]; spec != "" {
+func operatorKeys(v app.Settings) (keys [][]byte, source string, err error) {
+	if spec := v.Get("C66BOT_SECRET_KEY"); spec != "" {
 		keys, err := storage.ParseKeys(spec)
 		if err != nil {
 			return nil, "C66BOT_SECRET_KEY", fmt.Errorf("C66BOT_SECRET_KEY: %w", err)
 		}
 		return keys, "C66BOT_SECRET_KEY", nil
 	}
-	path := storage.KeyFilePath(v["C66BOT_DB"])
+	path := storage.KeyFilePath(v.Get("C66BOT_DB"))
 	if _, err := os.Stat(path); err != nil {
 		return nil, path, fmt.Errorf("C66BOT_SECRET_KEY is unset and there is no key file %s: set C66BOT_SECRET_KEY to the keys that sealed the tokens, the newest first", path)
 	}

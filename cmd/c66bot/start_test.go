@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/c66bot/c66bot/app"
 	"github.com/c66bot/c66bot/storage"
 )
 
@@ -53,9 +54,9 @@ func TestEverySecretSettingReadsFromAFile(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	var secrets []string
-	for _, s := range settings {
-		if s.secret {
-			secrets = append(secrets, s.env)
+	for _, s := range app.Table() {
+		if s.Secret {
+			secrets = append(secrets, s.Env)
 		}
 	}
 	for _, want := range []string{"SLACK_APP_TOKEN", "SLACK_BOT_TOKEN", "CLOUD66_CLIENT_SECRET", "C66BOT_SECRET_KEY"} {
@@ -74,14 +75,14 @@ func TestEverySecretSettingReadsFromAFile(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if v[env] != "c66-secret-"+env {
-				t.Errorf("%s from %s_FILE = %q, want the file's content without its newline", env, env, v[env])
+			if v.Get(env) != "c66-secret-"+env {
+				t.Errorf("%s from %s_FILE = %q, want the file's content without its newline", env, env, v.Get(env))
 			}
 
 			// The flag still wins, as over the variable.
-			v, err = parseSettings("serve", []string{"--" + flagFor(env), "from-flag"}, envFrom(map[string]string{env + "_FILE": file}), &bytes.Buffer{})
-			if err != nil || v[env] != "from-flag" {
-				t.Errorf("flag over %s_FILE = %q, %v", env, v[env], err)
+			v, err = parseSettings("serve", []string{"--" + app.FlagFor(env), "from-flag"}, envFrom(map[string]string{env + "_FILE": file}), &bytes.Buffer{})
+			if err != nil || v.Get(env) != "from-flag" {
+				t.Errorf("flag over %s_FILE = %q, %v", env, v.Get(env), err)
 			}
 
 			_, err = parseSettings("serve", nil, envFrom(map[string]string{env: "x", env + "_FILE": file}), &bytes.Buffer{})
@@ -106,8 +107,8 @@ func TestEverySecretSettingReadsFromAFile(t *testing.T) {
 	}
 	// A setting that is not secret has no _FILE: it is not read.
 	v, err := parseSettings("serve", nil, envFrom(map[string]string{"C66BOT_LISTEN_FILE": empty}), &bytes.Buffer{})
-	if err != nil || v["C66BOT_LISTEN"] != ":8080" {
-		t.Errorf("C66BOT_LISTEN_FILE was read: %q, %v", v["C66BOT_LISTEN"], err)
+	if err != nil || v.Get("C66BOT_LISTEN") != ":8080" {
+		t.Errorf("C66BOT_LISTEN_FILE was read: %q, %v", v.Get("C66BOT_LISTEN"), err)
 	}
 }
 
@@ -284,6 +285,7 @@ func TestServeFindsTheKeyThroughSymlinks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	fillDB(t, filepath.Join(real, "c66bot.db"), [][]byte{key}, "U1")
 	if err := os.Symlink(filepath.Join(real, "c66bot.db"), filepath.Join(root, "c66bot.db")); err != nil {
 		t.Fatal(err)
 	}
@@ -295,16 +297,25 @@ func TestServeFindsTheKeyThroughSymlinks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		v["C66BOT_DB"] = db
-		cfg, keys, err := botConfig(v, nil, "test")
+		v.DB = db
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// New opens the database with the key it found; the database holds
+		// sealed values, so only the key beside the real file opens it.
+		a, err := app.New(app.Config{Settings: v, Listener: ln})
 		if err != nil {
 			t.Fatalf("%s: %v", db, err)
 		}
-		if keys.generated || !bytes.Equal(cfg.SecretKeys[0], key) {
-			t.Errorf("%s: generated=%v, same key=%v; want the key beside the real file", db, keys.generated, bytes.Equal(cfg.SecretKeys[0], key))
+		keys := a.Keys()
+		a.Close()
+		ln.Close()
+		if keys.Generated {
+			t.Errorf("%s: a new key was generated; want the key beside the real file", db)
 		}
-		if want, _ := filepath.EvalSymlinks(keyPath); keys.file != want {
-			t.Errorf("%s: key file %s, want %s", db, keys.file, want)
+		if want, _ := filepath.EvalSymlinks(keyPath); keys.File != want {
+			t.Errorf("%s: key file %s, want %s", db, keys.File, want)
 		}
 	}
 	if _, err := os.Lstat(filepath.Join(root, "c66bot.db.key")); err == nil {
@@ -373,24 +384,6 @@ func TestServeWarnsAboutPlainHTTPAndAReadableDatabase(t *testing.T) {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("log lacks %q:\n%s", want, logs.String())
 		}
-	}
-}
-
-func TestNoWarningsForASafeSetup(t *testing.T) {
-	t.Parallel()
-	db := sealedDatabase(t, t.TempDir(), opsKey("a"))
-	var buf syncWriter
-	logger, err := newLogger(values{"C66BOT_LOG_LEVEL": "debug", "C66BOT_LOG_FORMAT": "text"}, &buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	warnPlainHTTP(logger, "http://localhost:8080")
-	warnPlainHTTP(logger, "http://127.0.0.1:8080")
-	warnPlainHTTP(logger, "https://c66bot.example.com")
-	warnPlainHTTP(logger, "")
-	warnDatabaseMode(logger, db)
-	if buf.String() != "" {
-		t.Errorf("warnings for a safe setup:\n%s", buf.String())
 	}
 }
 

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/c66bot/c66bot/bot"
+	"github.com/c66bot/c66bot/admin"
 	"github.com/c66bot/c66bot/storage"
 )
 
@@ -28,7 +28,7 @@ import (
 // through the running bot's admin socket otherwise.
 func token(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: c66bot token create --name NAME --scopes "+strings.Join(bot.Scopes(), ",")+" | list | revoke NAME")
+		fmt.Fprintln(stderr, "usage: c66bot token create --name NAME --scopes "+strings.Join(admin.Scopes(), ",")+" | list | revoke NAME")
 		return 2
 	}
 	verb, args := args[0], args[1:]
@@ -38,7 +38,7 @@ func token(ctx context.Context, args []string, getenv func(string) string, stdou
 	var name, scopes *string
 	if verb == "create" {
 		name = fs.String("name", "", "a name for the token (what uses it), e.g. ci")
-		scopes = fs.String("scopes", "", "comma separated: "+strings.Join(bot.Scopes(), ", "))
+		scopes = fs.String("scopes", "", "comma separated: "+strings.Join(admin.Scopes(), ", "))
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -65,13 +65,13 @@ func token(ctx context.Context, args []string, getenv func(string) string, stdou
 	switch verb {
 	case "create":
 		if fs.NArg() > 0 || *name == "" || *scopes == "" {
-			fmt.Fprintln(stderr, "usage: c66bot token create --name NAME --scopes "+strings.Join(bot.Scopes(), ","))
+			fmt.Fprintln(stderr, "usage: c66bot token create --name NAME --scopes "+strings.Join(admin.Scopes(), ","))
 			return 2
 		}
 		list := strings.Split(*scopes, ",")
 		var tok string
 		err = do(withStore, func(s *storage.DB) error {
-			tok, err = bot.CreateToken(ctx, s.APITokens(), *name, list)
+			tok, err = admin.CreateToken(ctx, s.APITokens(), *name, list)
 			return err
 		}, func(c *adminClient) error {
 			var out struct{ Token string }
@@ -88,7 +88,7 @@ func token(ctx context.Context, args []string, getenv func(string) string, stdou
 			fmt.Fprintln(stderr, "c66bot: keep this token safe: it is shown once and stored only as a hash.")
 		}
 	case "list":
-		err = do(withReadOnlyStore, func(s *storage.DB) error { return bot.WriteTokens(ctx, s.APITokens(), stdout) },
+		err = do(withReadOnlyStore, func(s *storage.DB) error { return admin.WriteTokens(ctx, s.APITokens(), stdout) },
 			func(c *adminClient) error { return c.copy(ctx, "/tokens", stdout) })
 	case "revoke":
 		if fs.NArg() != 1 {
@@ -96,7 +96,7 @@ func token(ctx context.Context, args []string, getenv func(string) string, stdou
 			return 2
 		}
 		n := fs.Arg(0)
-		err = do(withStore, func(s *storage.DB) error { _, err := bot.RevokeToken(ctx, s.APITokens(), n); return err },
+		err = do(withStore, func(s *storage.DB) error { _, err := admin.RevokeToken(ctx, s.APITokens(), n); return err },
 			func(c *adminClient) error {
 				return c.call(ctx, http.MethodDelete, "/tokens/"+url.PathEscape(n), nil, nil)
 			})

@@ -1,11 +1,11 @@
-package bot_test
+package app_test
 
 import (
 	"crypto/rand"
 	"strings"
 	"testing"
 
-	"github.com/c66bot/c66bot/bot"
+	"github.com/c66bot/c66bot/app"
 )
 
 // A link sealed with a key since removed from C66BOT_SECRET_KEY is no link:
@@ -20,12 +20,12 @@ func TestE2ELinkUnderARemovedKeyAsksToLogIn(t *testing.T) {
 	h.login("U0ANA")
 
 	// Rotation: B in front, A kept; Ben links under B.
-	h.opts.tweak = func(h *harness, c *bot.Config) { c.SecretKeys = [][]byte{keyB, keyA} }
+	h.opts.tweak = func(h *harness, c *app.Config) { c.Keys = [][]byte{keyB, keyA} }
 	h.restart()
 	h.login("U0BEN")
 
 	// A dropped before a rekey.
-	h.opts.tweak = func(h *harness, c *bot.Config) { c.SecretKeys = [][]byte{keyB} }
+	h.opts.tweak = func(h *harness, c *app.Config) { c.Keys = [][]byte{keyB} }
 	h.restart()
 	_, reply := h.run("U0ANA", "C0GENERAL", "stacks")
 	mustContain(t, text(reply), "haven't linked")

@@ -1,4 +1,4 @@
-package bot_test
+package app_test
 
 // Saying why, end to end: a Slack that cannot be reached is logged with the
 // cause of each failed attempt.
@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/c66bot/c66bot/bot"
+	"github.com/c66bot/c66bot/app"
 )
 
 // With Slack unreachable, each failed connection attempt is logged with its
@@ -28,9 +28,9 @@ func TestE2ESocketConnectionErrorsSayWhy(t *testing.T) {
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	logs := &syncBuffer{}
 	cfg := botConfig(filepath.Join(dir, "c66bot.db"))
-	cfg.SlackAPIURL = "http://127.0.0.1:1/api/" // nothing listens there
+	cfg.Settings.SlackAPIURL = "http://127.0.0.1:1/api/" // nothing listens there
 	cfg.Logger = slog.New(slog.NewJSONHandler(logs, nil))
-	b, err := bot.New(cfg)
+	b, err := app.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +62,7 @@ func TestE2ESocketConnectionErrorsSayWhy(t *testing.T) {
 			t.Errorf("attempt %d: hint %q", i+1, hint)
 		}
 	}
-	if strings.Contains(logs.String(), cfg.SlackAppToken) {
+	if strings.Contains(logs.String(), cfg.Settings.SlackAppToken) {
 		t.Error("the app token reached the log")
 	}
 }
@@ -70,7 +70,7 @@ func TestE2ESocketConnectionErrorsSayWhy(t *testing.T) {
 // Slack answering apps.connections.open with a 5xx is logged as such.
 func TestE2ESocketHTTPErrorIsLogged(t *testing.T) {
 	t.Parallel()
-	h := startHarnessWith(t, harnessOptions{}, func(h *harness, c *bot.Config) {
+	h := startHarnessWith(t, harnessOptions{}, func(h *harness, c *app.Config) {
 		h.slack.FailConnectionsOpen("", 2)
 	})
 	logs := h.logs.String()

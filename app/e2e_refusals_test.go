@@ -1,4 +1,4 @@
-package bot_test
+package app_test
 
 // Unauthenticated amplification: a flood of bad requests is answered 429
 // once an address has used its failures up, costs a few log lines, and
@@ -12,7 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/c66bot/c66bot/bot"
+	"github.com/c66bot/c66bot/app"
+	"github.com/c66bot/c66bot/web"
 )
 
 // clientFrom is an HTTP client whose connections come from the loopback
@@ -46,9 +47,9 @@ func send(t *testing.T, c *http.Client, method, u, token string, header map[stri
 func TestE2EFloodOfBadRequestsIsLimitedAndLoggedInBulk(t *testing.T) {
 	t.Parallel()
 	const burst = 5
-	h := startHarness(t, harnessOptions{tweak: func(h *harness, c *bot.Config) {
+	h := startHarness(t, harnessOptions{tweak: func(h *harness, c *app.Config) {
 		// One failure back a minute: the flood below cannot earn any.
-		c.Refusals = bot.RefusalLimits{Burst: burst, PerMinute: 1, LogEvery: time.Hour}
+		c.Tuning.Refusals = web.RefusalLimits{Burst: burst, PerMinute: 1, LogEvery: time.Hour}
 	}})
 	h.login("U0ANA")
 	hook := h.subscribe("U0ANA", "C0GENERAL", "shop:production")
@@ -145,8 +146,8 @@ func TestE2EFloodOfBadRequestsIsLimitedAndLoggedInBulk(t *testing.T) {
 // do not grow it, and an address that was forgotten starts afresh.
 func TestE2ERefusalTableIsBounded(t *testing.T) {
 	t.Parallel()
-	h := startHarness(t, harnessOptions{outOfBand: true, tweak: func(h *harness, c *bot.Config) {
-		c.Refusals = bot.RefusalLimits{Burst: 1, PerMinute: 1, Addresses: 4, LogEvery: time.Hour}
+	h := startHarness(t, harnessOptions{outOfBand: true, tweak: func(h *harness, c *app.Config) {
+		c.Tuning.Refusals = web.RefusalLimits{Burst: 1, PerMinute: 1, Addresses: 4, LogEvery: time.Hour}
 	}})
 	public := "http://" + h.bot.Addr().String()
 	first := clientFrom("127.0.0.10")

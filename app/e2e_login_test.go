@@ -1,4 +1,4 @@
-package bot_test
+package app_test
 
 // The redirect login attacked end to end: a login form carried to another
 // site (login CSRF), the Slack sign-in step replayed, mixed up between
@@ -15,7 +15,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/c66bot/c66bot/bot"
+	"github.com/c66bot/c66bot/app"
 	"github.com/c66bot/c66bot/storage"
 )
 
@@ -344,7 +344,7 @@ func TestE2ESlackSignInStepCannotBeReplayedOrMoved(t *testing.T) {
 // so, the log names the settings, nothing is linked.
 func TestE2ESlackSignInWithAWrongClientSecret(t *testing.T) {
 	t.Parallel()
-	h := startHarness(t, harnessOptions{tweak: func(h *harness, c *bot.Config) { c.SlackClientSecret = "not-the-secret" }})
+	h := startHarness(t, harnessOptions{tweak: func(h *harness, c *app.Config) { c.Settings.SlackClientSecret = "not-the-secret" }})
 	br := newBrowser(t)
 	cb := h.slackCallbackFor("U0ANA", "U0ANA", br)
 	status, page := getPage(t, br, cb)

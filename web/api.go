@@ -1,4 +1,4 @@
-package bot
+package web
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/c66bot/c66bot/admin"
 	"github.com/c66bot/c66bot/notify"
 	"github.com/c66bot/c66bot/storage"
 )
@@ -21,42 +22,39 @@ const (
 	maxAPIBody     = 16 << 10
 )
 
-// API scopes a bearer token may carry.
-const (
-	ScopeNotify    = "notify"
-	ScopeAuditRead = "audit:read"
-)
-
-// webhookSubscriptions finds the subscription a webhook URL belongs to;
+// Subscriptions finds the subscription a webhook URL belongs to;
 // *storage.SubscriptionStore satisfies it.
-type webhookSubscriptions interface {
+type Subscriptions interface {
 	BySecret(ctx context.Context, secret string) (storage.Subscription, error)
 	MarkWebhookSeen(ctx context.Context, id string, at time.Time) error
 }
 
-// apiTokenStore checks the API's bearer tokens and, on the admin socket,
-// issues and revokes them; *storage.APITokenStore satisfies it.
-type apiTokenStore interface {
+// APITokens checks the API's bearer tokens; *storage.APITokenStore
+// satisfies it.
+type APITokens interface {
 	Check(ctx context.Context, token string) (storage.APIToken, error)
-	TokenStore
 }
 
-// auditLog is the audit log as the API and the login pages use it;
-// *storage.AuditStore satisfies it.
-type auditLog interface {
+// Audit is the audit log as the API uses it; *storage.AuditStore
+// satisfies it.
+type Audit interface {
 	Append(ctx context.Context, e storage.AuditEntry) (storage.AuditEntry, error)
-	AuditSource
+	admin.AuditSource
 }
 
-// Scopes lists every API scope, for `c66bot token create`.
-func Scopes() []string { return []string{ScopeNotify, ScopeAuditRead} }
+// Notices takes notices for the subscribed channels; *notify.Service
+// satisfies it.
+type Notices interface {
+	Accept(ctx context.Context, ev notify.Event) error
+	ResolveStack(ctx context.Context, team, stack string) (uid, name, env string, err error)
+}
 
 // handleCloud66Webhook takes a Cloud 66 notification. Cloud 66 signs
 // nothing, so the unguessable path segment is the credential: it belongs to
 // one subscription. The event is written to the outbox before answering,
 // because Cloud 66 never retries.
-func (b *Bot) handleCloud66Webhook(w http.ResponseWriter, r *http.Request) {
-	sub, err := b.subscriptions.BySecret(r.Context(), r.PathValue("secret"))
+func (b *Server) handleCloud66Webhook(w http.ResponseWriter, r *http.Request) {
+	sub, err := b.cfg.Subscriptions.BySecret(r.Context(), r.PathValue("secret"))
 	if err != nil {
 		b.refuse(r, refusedWebhookSecret)
 		writeJSONError(w, http.StatusUnauthorized, "unknown webhook")
@@ -89,10 +87,10 @@ func (b *Bot) handleCloud66Webhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ev.Team = sub.Team
-	if err := b.subscriptions.MarkWebhookSeen(r.Context(), sub.ID, time.Now()); err != nil {
+	if err := b.cfg.Subscriptions.MarkWebhookSeen(r.Context(), sub.ID, time.Now()); err != nil {
 		b.log.Warn("mark webhook seen", "error", err.Error())
 	}
-	if err := b.notifier.Accept(r.Context(), ev); err != nil {
+	if err := b.cfg.Notices.Accept(r.Context(), ev); err != nil {
 		b.log.Error("webhook not stored", "error", err.Error())
 		writeJSONError(w, http.StatusServiceUnavailable, "try again")
 		return
@@ -103,7 +101,7 @@ func (b *Bot) handleCloud66Webhook(w http.ResponseWriter, r *http.Request) {
 // requireToken authenticates an API call the way an OAuth resource server
 // does (RFC 6750): no or a bad token is 401 with WWW-Authenticate, a valid
 // token without the scope is 403 naming it.
-func (b *Bot) requireToken(scope string, next func(w http.ResponseWriter, r *http.Request, t storage.APIToken)) http.HandlerFunc {
+func (b *Server) requireToken(scope string, next func(w http.ResponseWriter, r *http.Request, t storage.APIToken)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		auth := r.Header.Get("Authorization")
 		raw, ok := strings.CutPrefix(auth, "Bearer ")
@@ -117,7 +115,7 @@ func (b *Bot) requireToken(scope string, next func(w http.ResponseWriter, r *htt
 			writeJSONError(w, http.StatusUnauthorized, "a bearer token is required")
 			return
 		}
-		t, err := b.apiTokens.Check(r.Context(), strings.TrimSpace(raw))
+		t, err := b.cfg.APITokens.Check(r.Context(), strings.TrimSpace(raw))
 		if err != nil {
 			desc := "the token is unknown"
 			if errors.Is(err, storage.ErrRevoked) {
@@ -151,7 +149,7 @@ type notifyRequest struct {
 
 // handleAPINotify posts a deploy notice for a stack to the channels
 // subscribed to it: POST /api/v1/notify {"stack","event","text"} → 202.
-func (b *Bot) handleAPINotify(w http.ResponseWriter, r *http.Request, t storage.APIToken) {
+func (b *Server) handleAPINotify(w http.ResponseWriter, r *http.Request, t storage.APIToken) {
 	var req notifyRequest
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAPIBody))
 	dec.DisallowUnknownFields()
@@ -172,7 +170,7 @@ func (b *Bot) handleAPINotify(w http.ResponseWriter, r *http.Request, t storage.
 		writeJSONError(w, http.StatusBadRequest, "event must be one of "+strings.Join(notify.AllEvents, ", "))
 		return
 	}
-	uid, name, env, err := b.notifier.ResolveStack(r.Context(), req.Team, req.Stack)
+	uid, name, env, err := b.cfg.Notices.ResolveStack(r.Context(), req.Team, req.Stack)
 	if err != nil {
 		status := http.StatusBadRequest
 		if errors.Is(err, notify.ErrUnknownStack) {
@@ -182,7 +180,7 @@ func (b *Bot) handleAPINotify(w http.ResponseWriter, r *http.Request, t storage.
 		return
 	}
 	ev := notify.Event{Kind: kinds[0], StackUID: uid, StackName: name, Environment: env, Text: req.Text, At: time.Now(), Source: "api", Team: req.Team}
-	if err := b.notifier.Accept(r.Context(), ev); err != nil {
+	if err := b.cfg.Notices.Accept(r.Context(), ev); err != nil {
 		b.log.Error("api notify not stored", "error", err.Error())
 		writeJSONError(w, http.StatusServiceUnavailable, "try again")
 		return
@@ -195,7 +193,7 @@ func (b *Bot) handleAPINotify(w http.ResponseWriter, r *http.Request, t storage.
 }
 
 // handleAPIAudit is GET /api/v1/audit[?since=RFC3339|duration][&stack=NAME] as JSON lines.
-func (b *Bot) handleAPIAudit(w http.ResponseWriter, r *http.Request, _ storage.APIToken) {
+func (b *Server) handleAPIAudit(w http.ResponseWriter, r *http.Request, _ storage.APIToken) {
 	q := r.URL.Query()
 	var since time.Time
 	if s := q.Get("since"); s != "" {
@@ -209,13 +207,13 @@ func (b *Bot) handleAPIAudit(w http.ResponseWriter, r *http.Request, _ storage.A
 		}
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
-	if err := WriteAudit(r.Context(), b.auditLog, w, since, q.Get("stack")); err != nil {
+	if err := admin.WriteAudit(r.Context(), b.cfg.Audit, w, since, q.Get("stack")); err != nil {
 		b.log.Warn("api audit failed", "error", err.Error())
 	}
 }
 
-func (b *Bot) audit(ctx context.Context, e storage.AuditEntry) {
-	if _, err := b.auditLog.Append(ctx, e); err != nil {
+func (b *Server) audit(ctx context.Context, e storage.AuditEntry) {
+	if _, err := b.cfg.Audit.Append(ctx, e); err != nil {
 		b.log.Warn("audit write failed", "action", e.Action, "error", err.Error())
 	}
 }

@@ -1,4 +1,9 @@
-package bot
+// Package admin is what an operator does with c66bot's database: the
+// operations behind `c66bot token`, `audit`, `rekey` and `backup`, and the
+// Unix socket through which those commands reach a running bot (bbolt lets
+// one process hold the file, so the running bot answers for it). It knows
+// nothing of Slack.
+package admin
 
 import (
 	"context"
@@ -6,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -18,20 +24,41 @@ import (
 	"github.com/c66bot/c66bot/storage"
 )
 
-// serveAdmin answers local operator commands (`c66bot audit`, `token`,
+// Config is what the admin socket serves.
+type Config struct {
+	// Path is the Unix socket, <db>.sock beside the database.
+	Path     string
+	Audit    AuditLog
+	Tokens   TokenStore
+	Database Database
+	Links    LinkCounter
+	// Ready is the bot's readiness (what /readyz says), for status.
+	Ready  func(ctx context.Context) error
+	Logger *slog.Logger
+}
+
+// AuditLog is the audit log as the operator reads and extends it;
+// *storage.AuditStore satisfies it.
+type AuditLog interface {
+	AuditSource
+	AuditAppender
+}
+
+// Serve answers local operator commands (`c66bot audit`, `token`,
 // `backup`, `rekey` and `doctor` while the bot runs) on a Unix socket beside
-// the database. bbolt lets one process hold the file, so the running bot
-// answers for it. The socket is mode 0600 from the moment it appears (see
-// listenUnixPrivate): only the user who runs the bot, who can read the
-// database anyway, may ask.
-func (b *Bot) serveAdmin(ctx context.Context) error {
-	path := b.cfg.AdminSocket
+// the database until ctx is done. The socket is mode 0600 from the moment
+// it appears (see listenUnixPrivate): only the user who runs the bot, who
+// can read the database anyway, may ask. A socket that cannot be made is
+// logged, not fatal: the bot serves Slack without it.
+func Serve(ctx context.Context, cfg Config) error {
+	path := cfg.Path
+	log := cfg.Logger
 	// We hold the database lock, so no other c66bot serves this socket: a
 	// file left there is from a process that died, and the rename in
 	// listenUnixPrivate replaces it.
 	ln, err := listenUnixPrivate(path, net.Listen)
 	if err != nil {
-		b.log.Warn("admin socket unavailable; `c66bot audit` works only while the bot is stopped", "path", path, "error", err.Error())
+		log.Warn("admin socket unavailable; `c66bot audit` works only while the bot is stopped", "path", path, "error", err.Error())
 		return nil
 	}
 	mux := http.NewServeMux()
@@ -47,12 +74,12 @@ func (b *Bot) serveAdmin(ctx context.Context) error {
 			since = t
 		}
 		w.Header().Set("Content-Type", "application/x-ndjson")
-		if err := WriteAudit(r.Context(), b.auditLog, w, since, q.Get("stack")); err != nil {
-			b.log.Warn("admin audit failed", "error", err.Error())
+		if err := WriteAudit(r.Context(), cfg.Audit, w, since, q.Get("stack")); err != nil {
+			log.Warn("admin audit failed", "error", err.Error())
 		}
 	})
 	mux.HandleFunc("GET /tokens", func(w http.ResponseWriter, r *http.Request) {
-		if err := WriteTokens(r.Context(), b.apiTokens, w); err != nil {
+		if err := WriteTokens(r.Context(), cfg.Tokens, w); err != nil {
 			writeJSONError(w, http.StatusInternalServerError, err.Error())
 		}
 	})
@@ -65,7 +92,7 @@ func (b *Bot) serveAdmin(ctx context.Context) error {
 			writeJSONError(w, http.StatusBadRequest, "body must be {\"name\", \"scopes\"}")
 			return
 		}
-		token, err := CreateToken(r.Context(), b.apiTokens, req.Name, req.Scopes)
+		token, err := CreateToken(r.Context(), cfg.Tokens, req.Name, req.Scopes)
 		if err != nil {
 			writeJSONError(w, http.StatusBadRequest, err.Error())
 			return
@@ -74,7 +101,7 @@ func (b *Bot) serveAdmin(ctx context.Context) error {
 		_ = json.NewEncoder(w).Encode(map[string]string{"token": token})
 	})
 	mux.HandleFunc("DELETE /tokens/{name}", func(w http.ResponseWriter, r *http.Request) {
-		if _, err := RevokeToken(r.Context(), b.apiTokens, r.PathValue("name")); err != nil {
+		if _, err := RevokeToken(r.Context(), cfg.Tokens, r.PathValue("name")); err != nil {
 			status := http.StatusInternalServerError
 			if errors.Is(err, storage.ErrNotFound) {
 				status = http.StatusNotFound
@@ -84,9 +111,9 @@ func (b *Bot) serveAdmin(ctx context.Context) error {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
-	mux.HandleFunc("GET /backup", b.adminBackup)
+	mux.HandleFunc("GET /backup", func(w http.ResponseWriter, r *http.Request) { backup(w, r, cfg.Database, log) })
 	mux.HandleFunc("POST /rekey", func(w http.ResponseWriter, r *http.Request) {
-		rep, err := Rekey(r.Context(), b.admin, b.auditLog)
+		rep, err := Rekey(r.Context(), cfg.Database, cfg.Audit)
 		if err != nil {
 			writeJSONError(w, http.StatusInternalServerError, err.Error())
 			return
@@ -95,13 +122,13 @@ func (b *Bot) serveAdmin(ctx context.Context) error {
 		_ = json.NewEncoder(w).Encode(rep)
 	})
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
-		st, err := Status(r.Context(), b.admin, b.links)
+		st, err := Status(r.Context(), cfg.Database, cfg.Links)
 		if err != nil {
 			writeJSONError(w, http.StatusInternalServerError, err.Error())
 			return
 		}
 		st.Ready = true
-		if err := b.Ready(r.Context()); err != nil {
+		if err := cfg.Ready(r.Context()); err != nil {
 			st.Ready, st.NotReady = false, err.Error()
 		}
 		w.Header().Set("Content-Type", "application/json")
@@ -148,7 +175,7 @@ func listenUnixPrivate(path string, listen func(network, address string) (net.Li
 		return nil, err
 	}
 	if ul, ok := ln.(*net.UnixListener); ok {
-		// The socket moves; serveAdmin removes it at path itself.
+		// The socket moves; Serve removes it at path itself.
 		ul.SetUnlinkOnClose(false)
 	}
 	if err := os.Chmod(tmp, 0o600); err != nil {
@@ -249,16 +276,16 @@ const (
 	BackupErrorTrailer = "C66bot-Backup-Error"
 )
 
-// adminBackup streams a consistent copy of the database (one read
-// transaction, so the bot keeps serving) for `c66bot backup` while the bot
-// holds the file.
-func (b *Bot) adminBackup(w http.ResponseWriter, r *http.Request) {
+// backup streams a consistent copy of the database (one read transaction,
+// so the bot keeps serving) for `c66bot backup` while the bot holds the
+// file.
+func backup(w http.ResponseWriter, r *http.Request, db Database, log *slog.Logger) {
 	w.Header().Set("Trailer", BackupSizeTrailer+", "+BackupErrorTrailer)
 	w.Header().Set("Content-Type", "application/octet-stream")
 	cw := &countingWriter{w: w}
-	n, err := b.admin.Backup(r.Context(), cw)
+	n, err := db.Backup(r.Context(), cw)
 	if err != nil {
-		b.log.Warn("admin backup failed", "error", err.Error())
+		log.Warn("admin backup failed", "error", err.Error())
 		if cw.n == 0 {
 			// Nothing sent yet, so a plain error status still fits.
 			w.Header().Del("Trailer")
@@ -269,7 +296,7 @@ func (b *Bot) adminBackup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set(BackupSizeTrailer, strconv.FormatInt(n, 10))
-	b.log.Info("admin backup written", "bytes", n)
+	log.Info("admin backup written", "bytes", n)
 }
 
 type countingWriter struct {
@@ -302,9 +329,9 @@ type LinkCounter interface {
 	Count(ctx context.Context) (int, error)
 }
 
-// adminDatabase is what the admin socket does with the whole database;
+// Database is what the admin socket does with the whole database;
 // *storage.DB satisfies it.
-type adminDatabase interface {
+type Database interface {
 	KeyStore
 	Backup(ctx context.Context, w io.Writer) (int64, error)
 }
@@ -359,4 +386,20 @@ func Status(ctx context.Context, s KeyStore, links LinkCounter) (AdminStatus, er
 		return st, err
 	}
 	return st, nil
+}
+
+// API scopes a bearer token may carry.
+const (
+	ScopeNotify    = "notify"
+	ScopeAuditRead = "audit:read"
+)
+
+// Scopes lists every API scope, for `c66bot token create`.
+func Scopes() []string { return []string{ScopeNotify, ScopeAuditRead} }
+
+func writeJSONError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
 }

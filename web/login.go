@@ -1,4 +1,4 @@
-package bot
+package web
 
 import (
 	"context"
@@ -8,10 +8,8 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"html/template"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -23,24 +21,19 @@ import (
 	"github.com/c66bot/c66bot/storage"
 )
 
-// databaseHealth is what readiness asks of the database; *storage.DB
-// satisfies it.
-type databaseHealth interface {
-	Ping(ctx context.Context) error
-	// WriteError is the error of the last write that failed to commit.
-	WriteError() error
-}
-
-// dedupStore makes the login pages' one-time values work once;
+// Dedup makes the login pages' one-time values work once;
 // *storage.DedupStore satisfies it.
-type dedupStore interface {
+type Dedup interface {
 	FirstTime(ctx context.Context, key string, ttl time.Duration) (bool, error)
 }
 
 const (
-	startPath         = "/oauth/start"
-	slackCallbackPath = "/oauth/slack/callback"
-	callbackPath      = "/oauth/callback"
+	startPath = "/oauth/start"
+	// SlackCallbackPath is where Sign in with Slack returns (the Slack
+	// app's redirect URL, under the public URL).
+	SlackCallbackPath = "/oauth/slack/callback"
+	// CallbackPath is Cloud 66's OAuth callback, under the public URL.
+	CallbackPath = "/oauth/callback"
 	// startCookie holds the start page's one-time nonce, which the form
 	// must echo.
 	startCookie = "c66bot_start"
@@ -53,78 +46,11 @@ const (
 	maxBody = 64 << 10
 )
 
-func (b *Bot) newHTTPServer() *http.Server {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = w.Write([]byte("ok\n"))
-	})
-	mux.HandleFunc("GET /readyz", b.handleReady)
-	// Prometheus scrapes this bot's own registry; no label carries a
-	// person, channel, stack or token.
-	mux.Handle("GET /metrics", b.metrics.Handler())
-	// Everything an outsider can call without credentials is limited in
-	// how often it may fail, per client address (refusals.go).
-	if b.cfg.PublicURL != "" {
-		mux.HandleFunc("GET "+startPath, b.limited(true, b.handleStart))
-		mux.HandleFunc("POST "+startPath, b.limited(true, b.handleStartConfirm))
-		mux.HandleFunc("GET "+slackCallbackPath, b.limited(true, b.handleSlackCallback))
-		mux.HandleFunc("GET "+callbackPath, b.limited(true, b.handleCallback))
-	}
-	mux.HandleFunc("POST /hooks/cloud66/{secret}", b.limited(false, b.handleCloud66Webhook))
-	mux.HandleFunc("POST /api/v1/notify", b.limited(false, b.requireToken(ScopeNotify, b.handleAPINotify)))
-	mux.HandleFunc("GET /api/v1/audit", b.limited(false, b.requireToken(ScopeAuditRead, b.handleAPIAudit)))
-	return &http.Server{
-		// The largest body anyone may send is a Cloud 66 webhook; handlers
-		// bound their own bodies tighter.
-		Handler:           http.MaxBytesHandler(mux, maxWebhookBody),
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    16 << 10,
-		// net/http logs TLS and protocol noise; keep it, at debug level,
-		// in the structured log.
-		ErrorLog: slog.NewLogLogger(b.log.Handler(), slog.LevelDebug),
-	}
-}
-
-func (b *Bot) handleReady(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
-	defer cancel()
-	checks := map[string]string{"slack_socket": "ok", "database": "ok"}
-	status := http.StatusOK
-	if !b.connected.Load() {
-		checks["slack_socket"] = "not connected"
-		status = http.StatusServiceUnavailable
-	}
-	switch {
-	case b.health.Ping(ctx) != nil:
-		checks["database"] = "unavailable"
-		status = http.StatusServiceUnavailable
-	case b.health.WriteError() != nil:
-		// Reads still answer on a full disk; the last write that failed
-		// (cleared by the next one that commits) is what tells.
-		checks["database"] = "not writable"
-		status = http.StatusServiceUnavailable
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(checks)
-}
-
-// loginURL is where the login button sends the person: our start page,
-// from which the browser signs in with Slack before Cloud 66 is asked.
-func (b *Bot) loginURL(start accounts.LoginStart) string {
-	return b.cfg.PublicURL + startPath + "?state=" + url.QueryEscape(start.State)
-}
-
 // secureCookies: cookies cross the network only encrypted when the public
 // URL is https (a plain-http URL is for a laptop).
-func (b *Bot) secureCookies() bool { return strings.HasPrefix(b.cfg.PublicURL, "https://") }
+func (b *Server) secureCookies() bool { return strings.HasPrefix(b.cfg.PublicURL, "https://") }
 
-func (b *Bot) setCookie(w http.ResponseWriter, name, value, path string, sameSite http.SameSite) {
+func (b *Server) setCookie(w http.ResponseWriter, name, value, path string, sameSite http.SameSite) {
 	http.SetCookie(w, &http.Cookie{
 		Name: name, Value: value, Path: path,
 		MaxAge:   int(storage.StateTTL / time.Second),
@@ -132,7 +58,7 @@ func (b *Bot) setCookie(w http.ResponseWriter, name, value, path string, sameSit
 	})
 }
 
-func (b *Bot) clearCookie(w http.ResponseWriter, name, path string) {
+func (b *Server) clearCookie(w http.ResponseWriter, name, path string) {
 	http.SetCookie(w, &http.Cookie{Name: name, Path: path, MaxAge: -1, HttpOnly: true, Secure: b.secureCookies()})
 }
 
@@ -140,9 +66,9 @@ func (b *Bot) clearCookie(w http.ResponseWriter, name, path string) {
 // a one-time nonce, in a SameSite=Strict cookie and in the form, so only a
 // form this page showed in this browser can continue: a form on another
 // site cannot know the nonce, and its browser does not send the cookie.
-func (b *Bot) handleStart(w http.ResponseWriter, r *http.Request) {
+func (b *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 	state := r.URL.Query().Get("state")
-	p, _, err := b.accounts.Pending(r.Context(), state)
+	p, _, err := b.cfg.Accounts.Pending(r.Context(), state)
 	if err != nil {
 		b.loginFailedPage(w, r, err)
 		return
@@ -164,7 +90,7 @@ func (b *Bot) handleStart(w http.ResponseWriter, r *http.Request) {
 // C66BOT_PUBLIC_URL's origin (what the browser saw, whatever proxy is in
 // between; "null" from a sandboxed frame never matches). Without either
 // header the one-time nonce decides alone.
-func (b *Bot) fromAnotherSite(r *http.Request) bool {
+func (b *Server) fromAnotherSite(r *http.Request) bool {
 	switch r.Header.Get("Sec-Fetch-Site") {
 	case "", "same-origin", "none":
 	default:
@@ -174,7 +100,7 @@ func (b *Bot) fromAnotherSite(r *http.Request) bool {
 	return o != "" && !strings.EqualFold(o, b.publicOrigin())
 }
 
-func (b *Bot) publicOrigin() string {
+func (b *Server) publicOrigin() string {
 	u, err := url.Parse(b.cfg.PublicURL)
 	if err != nil {
 		return ""
@@ -185,7 +111,7 @@ func (b *Bot) publicOrigin() string {
 // handleStartConfirm takes the start form: from this site, with this
 // browser's unused nonce, for a pending login. It binds the Slack sign-in
 // to this browser (cookie) and sends the browser to Slack.
-func (b *Bot) handleStartConfirm(w http.ResponseWriter, r *http.Request) {
+func (b *Server) handleStartConfirm(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 	if err := r.ParseForm(); err != nil {
 		b.page(w, http.StatusBadRequest, pageData{Title: "Bad request", Body: "That form could not be read."})
@@ -206,11 +132,11 @@ func (b *Bot) handleStartConfirm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	state := r.PostForm.Get("state")
-	if _, _, err := b.accounts.Pending(r.Context(), state); err != nil {
+	if _, _, err := b.cfg.Accounts.Pending(r.Context(), state); err != nil {
 		b.loginFailedPage(w, r, err)
 		return
 	}
-	first, err := b.dedup.FirstTime(r.Context(), "login-start-nonce:"+digest(nonce), storage.StateTTL)
+	first, err := b.cfg.Dedup.FirstTime(r.Context(), "login-start-nonce:"+digest(nonce), storage.StateTTL)
 	if err != nil {
 		b.log.Error("login start: record the nonce", "error", err.Error())
 		b.page(w, http.StatusServiceUnavailable, pageData{Title: "Not linked", Body: "Something went wrong on my side. Try again in a minute."})
@@ -223,21 +149,21 @@ func (b *Bot) handleStartConfirm(w http.ResponseWriter, r *http.Request) {
 	}
 	b.clearCookie(w, startCookie, startPath)
 	slackState, oidcNonce := randomToken(), randomToken()
-	b.setCookie(w, slackCookie, b.sealSlackCookie(state, slackState, oidcNonce), slackCallbackPath, http.SameSiteLaxMode)
+	b.setCookie(w, slackCookie, b.sealSlackCookie(state, slackState, oidcNonce), SlackCallbackPath, http.SameSiteLaxMode)
 	b.securityHeaders(w)
-	http.Redirect(w, r, b.slackSignIn.AuthorizeURL(slackState, oidcNonce), http.StatusSeeOther)
+	http.Redirect(w, r, b.cfg.SignIn.AuthorizeURL(slackState, oidcNonce), http.StatusSeeOther)
 }
 
 // sealSlackCookie binds a Slack sign-in to the browser that asked for it:
 // which login it is for, the state Slack must send back and the nonce the
 // id_token must carry, under an HMAC so the browser cannot change them.
 // The three are base64url, so "." separates them.
-func (b *Bot) sealSlackCookie(login, slackState, oidcNonce string) string {
+func (b *Server) sealSlackCookie(login, slackState, oidcNonce string) string {
 	v := login + "." + slackState + "." + oidcNonce
 	return v + "." + b.mac("slack sign-in", v)
 }
 
-func (b *Bot) openSlackCookie(r *http.Request) (login, slackState, oidcNonce string, ok bool) {
+func (b *Server) openSlackCookie(r *http.Request) (login, slackState, oidcNonce string, ok bool) {
 	c, err := r.Cookie(slackCookie)
 	if err != nil {
 		return "", "", "", false
@@ -258,7 +184,7 @@ func (b *Bot) openSlackCookie(r *http.Request) (login, slackState, oidcNonce str
 // person Slack vouches for must be the one the login was started for.
 // Only then does the browser get the binding the Cloud 66 callback checks,
 // and go on to Cloud 66.
-func (b *Bot) handleSlackCallback(w http.ResponseWriter, r *http.Request) {
+func (b *Server) handleSlackCallback(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	login, slackState, oidcNonce, ok := b.openSlackCookie(r)
 	if !ok || subtle.ConstantTimeCompare([]byte(slackState), []byte(q.Get("state"))) != 1 {
@@ -267,11 +193,11 @@ func (b *Bot) handleSlackCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if e := q.Get("error"); e != "" {
-		b.clearCookie(w, slackCookie, slackCallbackPath)
+		b.clearCookie(w, slackCookie, SlackCallbackPath)
 		b.page(w, http.StatusBadRequest, pageData{Title: "Not linked", Body: "Slack sign-in did not complete (" + truncateLog(e) + "). Run the login command in Slack again if you want to link."})
 		return
 	}
-	first, err := b.dedup.FirstTime(r.Context(), "slack-sign-in-state:"+digest(slackState), storage.StateTTL)
+	first, err := b.cfg.Dedup.FirstTime(r.Context(), "slack-sign-in-state:"+digest(slackState), storage.StateTTL)
 	if err != nil {
 		b.log.Error("slack sign-in: record the state", "error", err.Error())
 		b.page(w, http.StatusServiceUnavailable, pageData{Title: "Not linked", Body: "Something went wrong on my side. Try again in a minute."})
@@ -282,15 +208,15 @@ func (b *Bot) handleSlackCallback(w http.ResponseWriter, r *http.Request) {
 		b.page(w, http.StatusBadRequest, pageData{Title: "Link not valid", Body: "This Slack sign-in was already used. Run the login command in Slack again."})
 		return
 	}
-	b.clearCookie(w, slackCookie, slackCallbackPath)
-	p, authorizeURL, err := b.accounts.Pending(r.Context(), login)
+	b.clearCookie(w, slackCookie, SlackCallbackPath)
+	p, authorizeURL, err := b.cfg.Accounts.Pending(r.Context(), login)
 	if err != nil {
 		b.loginFailedPage(w, r, err)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
 	defer cancel()
-	who, err := b.slackSignIn.Identify(ctx, q.Get("code"), oidcNonce)
+	who, err := b.cfg.SignIn.Identify(ctx, q.Get("code"), oidcNonce)
 	if err != nil {
 		b.slackSignInFailedPage(w, r, err)
 		return
@@ -307,16 +233,15 @@ func (b *Bot) handleSlackCallback(w http.ResponseWriter, r *http.Request) {
 // wrongPerson ends a login whose link was opened by someone signed in to
 // Slack as another person: the login is spent, its owner is told in Slack
 // (their link went somewhere), and the browser is told why.
-func (b *Bot) wrongPerson(w http.ResponseWriter, r *http.Request, login string, owner, who storage.Identity) {
+func (b *Server) wrongPerson(w http.ResponseWriter, r *http.Request, login string, owner, who storage.Identity) {
 	b.refusals.refuse(refusedWrongPerson, clientKey(r), time.Now())
 	b.log.Warn("login refused: the browser signed in to Slack as someone else", "started_by", owner.String(), "signed_in_as", who.String())
-	p, err := b.accounts.AbandonLogin(r.Context(), login)
+	p, err := b.cfg.Accounts.AbandonLogin(r.Context(), login)
 	if err == nil {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
 		defer cancel()
-		err = b.replies.post(ctx, p.ResponseURL, chat.Message{Text: ":no_entry: Your login link was opened in a browser signed in to Slack as <@" +
+		err = b.cfg.Replies.Respond(ctx, p.ResponseURL, chat.Message{Text: ":no_entry: Your login link was opened in a browser signed in to Slack as <@" +
 			who.User + ">, not as you, so nothing was linked and the link no longer works. Run `" + b.cfg.Command + " login` again if you want to link."}, true)
-		trackReply(b.metrics, err)
 		if err != nil {
 			b.log.Warn("could not tell the login's owner in Slack", "user", owner.User, "error", err.Error())
 		}
@@ -330,7 +255,7 @@ func (b *Bot) wrongPerson(w http.ResponseWriter, r *http.Request, login string, 
 // Slack refused or an id_token that does not verify (a code carried from
 // another sign-in) is something a browser can repeat at will, so it
 // counts against the address and is logged in sums.
-func (b *Bot) slackSignInFailedPage(w http.ResponseWriter, r *http.Request, err error) {
+func (b *Server) slackSignInFailedPage(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, accounts.ErrSlackCodeRejected):
 		b.refuse(r, refusedSlackCode)
@@ -340,7 +265,7 @@ func (b *Bot) slackSignInFailedPage(w http.ResponseWriter, r *http.Request, err 
 		b.log.Debug("slack sign-in refused: the id_token did not verify", "error", err.Error())
 		b.page(w, http.StatusBadRequest, pageData{Title: "Not linked", Body: "Slack's answer could not be verified, so nothing was linked. Run the login command in Slack again."})
 	case errors.Is(err, accounts.ErrSlackAppRejected):
-		b.log.Error("slack sign-in failed: check SLACK_CLIENT_ID, SLACK_CLIENT_SECRET and the app's redirect URL "+b.cfg.PublicURL+slackCallbackPath, "error", err.Error())
+		b.log.Error("slack sign-in failed: check SLACK_CLIENT_ID, SLACK_CLIENT_SECRET and the app's redirect URL "+b.cfg.PublicURL+SlackCallbackPath, "error", err.Error())
 		b.page(w, http.StatusBadGateway, pageData{Title: "Not linked", Body: "This bot's Slack app is not set up right for signing in. Tell whoever runs c66bot (they can run c66bot doctor)."})
 	default:
 		b.log.Error("slack sign-in failed", "error", err.Error())
@@ -350,12 +275,12 @@ func (b *Bot) slackSignInFailedPage(w http.ResponseWriter, r *http.Request, err 
 
 // browserBinding is the cookie that says this browser signed in with Slack
 // as the person the login is for; the Cloud 66 callback requires it.
-func (b *Bot) browserBinding(state string) string {
+func (b *Server) browserBinding(state string) string {
 	return b.mac("signed in with slack as the login's person", state)
 }
 
-func (b *Bot) mac(purpose, v string) string {
-	m := hmac.New(sha256.New, b.cookieKey)
+func (b *Server) mac(purpose, v string) string {
+	m := hmac.New(sha256.New, b.cfg.CookieKey)
 	m.Write([]byte(purpose))
 	m.Write([]byte{0})
 	m.Write([]byte(v))
@@ -376,7 +301,7 @@ func randomToken() string {
 
 // handleCallback finishes the redirect flow. The order matters: the browser
 // binding is checked and the state consumed before the code goes anywhere.
-func (b *Bot) handleCallback(w http.ResponseWriter, r *http.Request) {
+func (b *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	state, code := q.Get("state"), q.Get("code")
 	if e := q.Get("error"); e != "" {
@@ -390,7 +315,7 @@ func (b *Bot) handleCallback(w http.ResponseWriter, r *http.Request) {
 		b.page(w, http.StatusBadRequest, pageData{Title: "Not linked", Body: "This sign-in did not start in this browser. Start again from Slack with the login command, and open the link in the same browser."})
 		return
 	}
-	linked, err := b.accounts.CompleteCallback(r.Context(), state, code)
+	linked, err := b.cfg.Accounts.CompleteCallback(r.Context(), state, code)
 	if err != nil {
 		b.loginFailedPage(w, r, err)
 		return
@@ -399,8 +324,7 @@ func (b *Bot) handleCallback(w http.ResponseWriter, r *http.Request) {
 	// Tell the person in Slack, replacing the login prompt.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
 	defer cancel()
-	err = b.replies.post(ctx, linked.ResponseURL, commands.LinkedReply(linked), true)
-	trackReply(b.metrics, err)
+	err = b.cfg.Replies.Respond(ctx, linked.ResponseURL, commands.LinkedReply(linked), true)
 	if err != nil {
 		b.log.Warn("could not confirm the link in Slack", "user", linked.Identity.User, "error", err.Error())
 	}
@@ -411,7 +335,7 @@ func (b *Bot) handleCallback(w http.ResponseWriter, r *http.Request) {
 	b.page(w, http.StatusOK, pageData{Title: "Linked", Body: body + ". You can close this tab and go back to Slack."})
 }
 
-func (b *Bot) loginFailedPage(w http.ResponseWriter, r *http.Request, err error) {
+func (b *Server) loginFailedPage(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, storage.ErrStateExpired):
 		b.page(w, http.StatusBadRequest, pageData{Title: "Link expired", Body: "This login link has expired (they last 10 minutes). Run the login command in Slack again."})
@@ -468,7 +392,7 @@ func originOf(raw string) string {
 	return u.Scheme + "://" + u.Host
 }
 
-func (b *Bot) page(w http.ResponseWriter, status int, d pageData) {
+func (b *Server) page(w http.ResponseWriter, status int, d pageData) {
 	b.securityHeaders(w)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
@@ -479,7 +403,7 @@ func (b *Bot) page(w http.ResponseWriter, status int, d pageData) {
 // loaded from elsewhere, and the start form may only lead here, to Slack's
 // sign-in and to Cloud 66 (browsers apply form-action to the redirects
 // that follow a form, too).
-func (b *Bot) securityHeaders(w http.ResponseWriter) {
+func (b *Server) securityHeaders(w http.ResponseWriter) {
 	h := w.Header()
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' "+

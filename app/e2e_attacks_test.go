@@ -1,4 +1,4 @@
-package bot_test
+package app_test
 
 // Attacks, end to end: OAuth states replayed, expired, forged and used
 // across people and browsers; buttons pressed by someone else or from
@@ -25,7 +25,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/c66bot/c66bot/bot"
+	"github.com/c66bot/c66bot/app"
 	"github.com/c66bot/c66bot/bot/bottest"
 	"github.com/c66bot/c66bot/storage"
 )
@@ -339,7 +339,7 @@ func TestE2EResponseURLOutsideSlackIsNeverCalled(t *testing.T) {
 	}))
 	defer evil.Close()
 	tr := &recordingTransport{base: http.DefaultTransport}
-	h := startHarnessWith(t, harnessOptions{}, func(_ *harness, c *bot.Config) {
+	h := startHarnessWith(t, harnessOptions{}, func(_ *harness, c *app.Config) {
 		c.HTTPClient = &http.Client{Timeout: 10 * time.Second, Transport: tr}
 	})
 	evilURL, _ := url.Parse(evil.URL)
@@ -581,8 +581,8 @@ func hostileNames(t *testing.T, target string, name string) string {
 // carries a live mention or link from them.
 func TestE2EMrkdwnInjectionIsEscapedEverywhere(t *testing.T) {
 	t.Parallel()
-	h := startHarnessWith(t, harnessOptions{}, func(h *harness, c *bot.Config) {
-		c.Cloud66URL = hostileNames(t, h.c66.URL, "blog "+injection)
+	h := startHarnessWith(t, harnessOptions{}, func(h *harness, c *app.Config) {
+		c.Settings.Cloud66URL = hostileNames(t, h.c66.URL, "blog "+injection)
 	})
 	h.login("U0ANA")
 	h.loginAs("U0BEN", "ben@example.com")
@@ -723,6 +723,7 @@ func TestE2ENoSecretInDebugLogs(t *testing.T) {
 		"Slack app token":        h.slack.AppToken,
 		"Slack bot token":        h.slack.BotToken,
 		"Cloud 66 client secret": h.c66.ClientSecret,
+		"Slack client secret":    h.slack.ClientSecret,
 		"OAuth code":             cb.Query().Get("code"),
 		"OAuth state":            cb.Query().Get("state"),
 		"webhook secret":         hook[strings.LastIndex(hook, "/")+1:],
@@ -754,6 +755,13 @@ func TestE2ENoSecretInDebugLogs(t *testing.T) {
 	logs := h.logs.String()
 	if len(logs) < 1000 {
 		t.Fatalf("suspiciously little was logged (%d bytes)", len(logs))
+	}
+	// The resolved settings are logged once, at start, secrets masked.
+	if n := strings.Count(logs, `"msg":"c66bot starting"`); n != 1 {
+		t.Errorf("%d start lines, want 1", n)
+	}
+	for _, want := range []string{`"slack_bot_token":"(set)"`, `"slack_client_secret":"(set)"`, `"c66bot_public_url":"` + h.public + `"`} {
+		mustContain(t, logs, want)
 	}
 	for name, s := range secrets {
 		if s == "" {

@@ -1,4 +1,4 @@
-package bot
+package web
 
 import (
 	"container/list"
@@ -201,7 +201,7 @@ func (l *refusalLimiter) run(ctx context.Context) {
 
 // limited answers 429 with Retry-After, before any work, to a client whose
 // failures are over the limit; html picks a page or a JSON error.
-func (b *Bot) limited(html bool, next http.HandlerFunc) http.HandlerFunc {
+func (b *Server) limited(html bool, next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		key := clientKey(r)
 		wait := b.refusals.retryAfter(key, time.Now())
@@ -222,6 +222,6 @@ func (b *Bot) limited(html bool, next http.HandlerFunc) http.HandlerFunc {
 }
 
 // refuse records a failed request for the limit and the log.
-func (b *Bot) refuse(r *http.Request, kind string) {
+func (b *Server) refuse(r *http.Request, kind string) {
 	b.refusals.refuse(kind, clientKey(r), time.Now())
 }

@@ -1,4 +1,4 @@
-package bot_test
+package app_test
 
 import (
 	"bytes"
@@ -22,7 +22,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/c66bot/c66bot/bot"
+	"github.com/c66bot/c66bot/app"
+	"github.com/c66bot/c66bot/app/apptest"
 	"github.com/c66bot/c66bot/bot/bottest"
 	"github.com/c66bot/c66bot/cloud66/cloud66test"
 	"github.com/c66bot/c66bot/deploy"
@@ -42,8 +43,8 @@ type harness struct {
 	c66    *cloud66test.Server
 	clock  *cloud66test.Clock
 	opts   harnessOptions
-	bot    *bot.Bot
-	cfg    bot.Config
+	bot    *app.App
+	cfg    app.Config
 	logs   *syncBuffer
 	public string
 	stop   func()
@@ -59,7 +60,7 @@ type harnessOptions struct {
 	dbPath         string
 	key            []byte
 	// tweak has the last word on the bot's Config, at every start.
-	tweak func(h *harness, c *bot.Config)
+	tweak func(h *harness, c *app.Config)
 }
 
 type syncBuffer struct {
@@ -131,38 +132,34 @@ func (h *harness) startBot(o harnessOptions) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.cfg = bot.Config{
-		SlackAppToken:       h.slack.AppToken,
-		SlackBotToken:       h.slack.BotToken,
-		SlackAPIURL:         h.slack.APIURL(),
-		Cloud66URL:          h.c66.URL,
-		Cloud66ClientID:     h.c66.ClientID,
-		Cloud66ClientSecret: h.c66.ClientSecret,
-		Listener:            ln,
-		DBPath:              o.dbPath,
-		SecretKeys:          [][]byte{o.key},
-		Logger:              slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		SocketPingInterval:  5 * time.Second,
-		ShutdownTimeout:     5 * time.Second,
-		Now:                 h.clock.Now,
-		Poll:                deploy.PollConfig{Initial: 5 * time.Millisecond, Max: 20 * time.Millisecond},
-		NotifyPollEvery:     20 * time.Millisecond,
-		PostsPerSecond:      o.postsPerSecond,
-		Policy:              o.policy,
-	}
+	public := ""
 	if !o.outOfBand {
-		h.public = "http://" + ln.Addr().String()
-		h.cfg.PublicURL = h.public
-		h.c66.RegisterRedirectURI(h.public + "/oauth/callback")
-		h.cfg.SlackClientID, h.cfg.SlackClientSecret = h.slack.ClientID, h.slack.ClientSecret
-		h.slack.RegisterRedirectURL(h.public + "/oauth/slack/callback")
+		public = "http://" + ln.Addr().String()
+	}
+	h.public = public
+	settings := apptest.Settings(h.slack, h.c66, public)
+	settings.DB = o.dbPath
+	h.cfg = app.Config{
+		Settings: settings,
+		Listener: ln,
+		Keys:     [][]byte{o.key},
+		Logger:   slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Now:      h.clock.Now,
+		Policy:   o.policy,
+		Tuning: app.Tuning{
+			SocketPingInterval: 5 * time.Second,
+			ShutdownTimeout:    5 * time.Second,
+			Poll:               deploy.PollConfig{Initial: 5 * time.Millisecond, Max: 20 * time.Millisecond},
+			NotifyPollEvery:    20 * time.Millisecond,
+			PostsPerSecond:     o.postsPerSecond,
+		},
 	}
 	if o.tweak != nil {
 		o.tweak(h, &h.cfg)
 	}
-	b, err := bot.New(h.cfg)
+	b, err := app.New(h.cfg)
 	if err != nil {
-		t.Fatalf("bot.New: %v", err)
+		t.Fatalf("app.New: %v", err)
 	}
 	h.bot = b
 	ctx, cancel := context.WithCancel(context.Background())
@@ -449,7 +446,7 @@ func TestE2ERedirectLoginThenStacksAcrossPages(t *testing.T) {
 		t.Fatal("no Cloud 66 token was used")
 	}
 	h.stop()
-	raw, err := os.ReadFile(h.cfg.DBPath)
+	raw, err := os.ReadFile(h.cfg.Settings.DB)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package bot_test
+package app_test
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package bot_test
+package app_test
 
 // Reliability under faults, end to end: Cloud 66 failing and stalling while
 // a deployment is followed, the Slack socket dropped under load, a Slack
@@ -22,7 +22,7 @@ import (
 	"time"
 
 	"github.com/c66bot/c66bot/accounts"
-	"github.com/c66bot/c66bot/bot"
+	"github.com/c66bot/c66bot/app"
 	"github.com/c66bot/c66bot/bot/bottest"
 	"github.com/c66bot/c66bot/cloud66"
 	"github.com/c66bot/c66bot/cloud66/cloud66test"
@@ -33,7 +33,7 @@ import (
 
 // startHarnessWith is startHarness with a last word on the bot's Config
 // (a short-timeout HTTP client, a proxied Cloud 66 URL); restarts keep it.
-func startHarnessWith(t *testing.T, o harnessOptions, tweak func(h *harness, c *bot.Config)) *harness {
+func startHarnessWith(t *testing.T, o harnessOptions, tweak func(h *harness, c *app.Config)) *harness {
 	t.Helper()
 	o.tweak = tweak
 	return startHarness(t, o)
@@ -105,7 +105,7 @@ func TestE2EWatchSurvivesCloud66FaultsMidDeployment(t *testing.T) {
 	}
 	t.Parallel()
 	const clientTimeout = 800 * time.Millisecond
-	h := startHarnessWith(t, harnessOptions{}, func(_ *harness, c *bot.Config) {
+	h := startHarnessWith(t, harnessOptions{}, func(_ *harness, c *app.Config) {
 		c.HTTPClient = &http.Client{Timeout: clientTimeout}
 	})
 	h.login("U0ANA")
@@ -308,32 +308,27 @@ func TestE2EDeployCardSurvivesSlack429Storm(t *testing.T) {
 	}
 }
 
-// botConfig is a Config for bot.New alone (nothing runs, nothing is dialled).
-func botConfig(dbPath string) bot.Config {
+// botConfig is a Config for app.New alone (nothing runs, nothing is
+// dialled).
+func botConfig(dbPath string) app.Config {
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
-	return bot.Config{
-		SlackAppToken:       bottest.DefaultAppToken,
-		SlackBotToken:       bottest.DefaultBotToken,
-		SlackAPIURL:         "http://127.0.0.1:1/api/",
-		Cloud66URL:          "http://127.0.0.1:1",
-		Cloud66ClientID:     "id",
-		Cloud66ClientSecret: "secret",
-		Listen:              "127.0.0.1:0",
-		DBPath:              dbPath,
-		SecretKeys:          [][]byte{key},
-	}
+	s := app.DefaultSettings()
+	s.SlackAppToken, s.SlackBotToken, s.SlackAPIURL = bottest.DefaultAppToken, bottest.DefaultBotToken, "http://127.0.0.1:1/api/"
+	s.Cloud66URL, s.Cloud66ClientID, s.Cloud66ClientSecret = "http://127.0.0.1:1", "id", "secret"
+	s.Listen, s.DB = "127.0.0.1:0", dbPath
+	return app.Config{Settings: s, Keys: [][]byte{key}}
 }
 
-// newBotNoPanic runs bot.New, turning a panic into a test failure.
-func newBotNoPanic(t *testing.T, cfg bot.Config) (b *bot.Bot, err error) {
+// newBotNoPanic runs app.New, turning a panic into a test failure.
+func newBotNoPanic(t *testing.T, cfg app.Config) (b *app.App, err error) {
 	t.Helper()
 	defer func() {
 		if r := recover(); r != nil {
-			t.Fatalf("bot.New panicked: %v", r)
+			t.Fatalf("app.New panicked: %v", r)
 		}
 	}()
-	return bot.New(cfg)
+	return app.New(cfg)
 }
 
 // A database the bot cannot use stops bot.New with an error naming the
@@ -363,7 +358,7 @@ func TestBotNewRefusesUnusableDatabase(t *testing.T) {
 		"held by another bot":    {held, "another c66bot"},
 	} {
 		done := make(chan struct{})
-		var b *bot.Bot
+		var b *app.App
 		go func() {
 			defer close(done)
 			b, err = newBotNoPanic(t, botConfig(tc.path))
@@ -371,10 +366,10 @@ func TestBotNewRefusesUnusableDatabase(t *testing.T) {
 		select {
 		case <-done:
 		case <-time.After(10 * time.Second):
-			t.Fatalf("%s: bot.New hangs", name)
+			t.Fatalf("%s: app.New hangs", name)
 		}
 		if err == nil {
-			t.Errorf("%s: bot.New succeeded", name)
+			t.Errorf("%s: app.New succeeded", name)
 			_ = b
 			continue
 		}
@@ -387,7 +382,7 @@ func TestBotNewRefusesUnusableDatabase(t *testing.T) {
 // The child half of TestBotNewOnReadOnlyDatabase: bot.New as the user
 // that cannot write the file; it prints the outcome.
 func botNewChild() {
-	_, err := bot.New(botConfig(os.Getenv("C66_DB")))
+	_, err := app.New(botConfig(os.Getenv("C66_DB")))
 	if err != nil {
 		fmt.Println("ERROR:", err)
 		os.Exit(0)
@@ -471,7 +466,7 @@ func TestBotNewOnReadOnlyDatabase(t *testing.T) {
 		out = string(b)
 	}
 	if strings.Contains(out, "panic") {
-		t.Fatalf("bot.New panicked on a read-only database:\n%s", out)
+		t.Fatalf("app.New panicked on a read-only database:\n%s", out)
 	}
 	line := ""
 	for sc := bufio.NewScanner(strings.NewReader(out)); sc.Scan(); {
@@ -480,7 +475,7 @@ func TestBotNewOnReadOnlyDatabase(t *testing.T) {
 		}
 	}
 	if !strings.HasPrefix(line, "ERROR:") {
-		t.Fatalf("bot.New on a read-only database did not fail:\n%s", out)
+		t.Fatalf("app.New on a read-only database did not fail:\n%s", out)
 	}
 	t.Logf("as uid %d: %s", map[bool]int{true: nobody, false: os.Geteuid()}[root], line)
 	if !strings.Contains(line, path) || !strings.Contains(line, "permission denied") {

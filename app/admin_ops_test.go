@@ -1,10 +1,7 @@
-package bot_test
+package app_test
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -12,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/c66bot/c66bot/bot"
+	"github.com/c66bot/c66bot/admin"
 	"github.com/c66bot/c66bot/storage"
 )
 
@@ -24,7 +21,7 @@ func TestE2EAdminBackupRekeyStatus(t *testing.T) {
 	t.Parallel()
 	h := startHarness(t, harnessOptions{})
 	h.login("U0ANA")
-	c := adminHTTP(h.cfg.DBPath + ".sock") // from e2e_deploy_test.go
+	c := adminHTTP(h.cfg.Settings.DB + ".sock") // from e2e_deploy_test.go
 
 	// GET /backup: the body is the database, the trailer its size.
 	resp, err := c.Get("http://c66bot/backup")
@@ -42,7 +39,7 @@ func TestE2EAdminBackupRekeyStatus(t *testing.T) {
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("backup: %d, %v", resp.StatusCode, err)
 	}
-	if size := resp.Trailer.Get(bot.BackupSizeTrailer); size != strconv.FormatInt(got, 10) || resp.Trailer.Get(bot.BackupErrorTrailer) != "" {
+	if size := resp.Trailer.Get(admin.BackupSizeTrailer); size != strconv.FormatInt(got, 10) || resp.Trailer.Get(admin.BackupErrorTrailer) != "" {
 		t.Errorf("trailers %v, received %d bytes", resp.Trailer, got)
 	}
 	cp, err := storage.Open(storage.Options{Path: out, Keys: [][]byte{h.opts.key}, ReadOnly: true})
@@ -74,7 +71,7 @@ func TestE2EAdminBackupRekeyStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var st bot.AdminStatus
+	var st admin.AdminStatus
 	err = json.NewDecoder(resp.Body).Decode(&st)
 	resp.Body.Close()
 	if err != nil || !st.Ready || st.Links != 1 || st.SchemaVersion == 0 || st.Keys.Unopenable != 0 {
@@ -90,36 +87,5 @@ func TestE2EAdminBackupRekeyStatus(t *testing.T) {
 	resp.Body.Close()
 	if !strings.Contains(string(body), `"action":"rekey"`) {
 		t.Errorf("no rekey in the audit log:\n%s", body)
-	}
-}
-
-// unauditedKeys is a KeyStore that records whether it was rekeyed.
-type unauditedKeys struct {
-	bot.KeyStore
-	rekeyed bool
-}
-
-// fullAudit is an audit log that cannot be written.
-type fullAudit struct{}
-
-func (fullAudit) Append(context.Context, storage.AuditEntry) (storage.AuditEntry, error) {
-	return storage.AuditEntry{}, fmt.Errorf("append audit: %w: no space left on device", storage.ErrNotAudited)
-}
-
-func (u *unauditedKeys) Rekey(context.Context) (storage.RekeyReport, error) {
-	u.rekeyed = true
-	return storage.RekeyReport{}, nil
-}
-
-// A rekey rewrites every sealed token, so it is in the audit log before it
-// starts, or it does not start.
-func TestRekeyIsRefusedWhenTheAuditCannotBeWritten(t *testing.T) {
-	t.Parallel()
-	ks := &unauditedKeys{}
-	if _, err := bot.Rekey(t.Context(), ks, fullAudit{}); !errors.Is(err, storage.ErrNotAudited) {
-		t.Errorf("Rekey: %v, want ErrNotAudited", err)
-	}
-	if ks.rekeyed {
-		t.Error("the tokens were resealed without an audit entry")
 	}
 }

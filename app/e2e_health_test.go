@@ -1,6 +1,6 @@
 //go:build linux
 
-package bot_test
+package app_test
 
 // Honest health, end to end: /readyz on a full disk.
 
