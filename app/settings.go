@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/c66bot/c66bot/slackapp"
 	"github.com/c66bot/c66bot/storage"
 )
 
@@ -87,7 +88,7 @@ func Table() []Setting {
 			Usage: "bbolt database file"},
 		{Env: "C66BOT_SECRET_KEY", Flag: "secret-key", Secret: true, field: func(s *Settings) *string { return &s.SecretKey },
 			Usage: "base64 of 32 bytes sealing tokens at rest (" + storage.MakeKeyCommand + "); several comma separated for rotation, the first seals (unset: generated into <db>.key)"},
-		{Env: "C66BOT_COMMAND", Flag: "command", Default: "/c66", field: func(s *Settings) *string { return &s.Command },
+		{Env: "C66BOT_COMMAND", Flag: "command", Default: slackapp.DefaultCommand, field: func(s *Settings) *string { return &s.Command },
 			Usage: "the slash command"},
 		{Env: "C66BOT_POLICY", Flag: "policy", field: func(s *Settings) *string { return &s.Policy },
 			Usage: "policy file (who may deploy what, from where)"},

@@ -21,6 +21,7 @@ import (
 	"github.com/c66bot/c66bot/accounts"
 	"github.com/c66bot/c66bot/cloud66"
 	"github.com/c66bot/c66bot/internal/chat"
+	"github.com/c66bot/c66bot/slackapp"
 	"github.com/c66bot/c66bot/storage"
 )
 
@@ -102,7 +103,7 @@ type Deps struct {
 // withDefaults fills what was left out.
 func (d Deps) withDefaults() Deps {
 	if d.Command == "" {
-		d.Command = "/c66"
+		d.Command = slackapp.DefaultCommand
 	}
 	if d.Now == nil {
 		d.Now = time.Now

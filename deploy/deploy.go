@@ -17,6 +17,7 @@ import (
 	"github.com/c66bot/c66bot/internal/chat"
 	"github.com/c66bot/c66bot/internal/clock"
 	"github.com/c66bot/c66bot/policy"
+	"github.com/c66bot/c66bot/slackapp"
 	"github.com/c66bot/c66bot/storage"
 )
 
@@ -349,7 +350,7 @@ func New(cfg Config) *Service {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Command == "" {
-		cfg.Command = "/c66"
+		cfg.Command = slackapp.DefaultCommand
 	}
 	cfg.Poll = cfg.Poll.withDefaults()
 	pol := cfg.Policy

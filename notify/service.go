@@ -15,6 +15,7 @@ import (
 	"github.com/c66bot/c66bot/cloud66"
 	bk "github.com/c66bot/c66bot/internal/blockkit"
 	"github.com/c66bot/c66bot/internal/chat"
+	"github.com/c66bot/c66bot/slackapp"
 	"github.com/c66bot/c66bot/storage"
 )
 
@@ -198,7 +199,7 @@ func New(cfg Config) *Service {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Command == "" {
-		cfg.Command = "/c66"
+		cfg.Command = slackapp.DefaultCommand
 	}
 	if cfg.PollEvery <= 0 {
 		cfg.PollEvery = defaultPollEvery

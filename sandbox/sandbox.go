@@ -35,6 +35,7 @@ import (
 	"github.com/c66bot/c66bot/bot/bottest"
 	"github.com/c66bot/c66bot/cloud66/cloud66test"
 	"github.com/c66bot/c66bot/deploy"
+	"github.com/c66bot/c66bot/slackapp"
 )
 
 // Defaults of the sandbox's world.
@@ -45,7 +46,7 @@ const (
 	// DefaultChannel is #general, a public channel the bot is in.
 	DefaultChannel = bottest.ChannelGeneral
 	// Command is the slash command, the default of C66BOT_COMMAND.
-	Command = "/c66"
+	Command = slackapp.DefaultCommand
 
 	defaultDeployDuration = 20 * time.Second
 	defaultPoll           = time.Second

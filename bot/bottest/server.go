@@ -39,6 +39,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/c66bot/c66bot/slackapp"
 )
 
 // ErrClosed is returned by the waiting and sending methods once the server has
@@ -64,7 +66,7 @@ const (
 	// leaves UserID empty.
 	DefaultUserID = "U0USER"
 	// DefaultCommand is the slash command used when SlashCommand.Command is empty.
-	DefaultCommand = "/c66"
+	DefaultCommand = slackapp.DefaultCommand
 	// TeamDomain is the workspace domain in payloads and auth.test.
 	TeamDomain = "fake-team"
 )

@@ -29,7 +29,7 @@ func manifest(args []string, getenv func(string) string, stdout, stderr io.Write
 		cmd = getenv("C66BOT_COMMAND")
 	}
 	if cmd == "" {
-		cmd = "/c66"
+		cmd = slackapp.DefaultCommand
 	}
 	pub := *public
 	if pub == "" {
