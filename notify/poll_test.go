@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/c66bot/c66bot/cloud66/cloud66test"
+	"github.com/c66bot/c66bot/internal/testenv"
 	"github.com/c66bot/c66bot/notify"
 )
 
@@ -17,23 +18,23 @@ func TestPollAnnouncesStartedThenSucceeded(t *testing.T) {
 	e.subscribe(ana, "C1", "shop", "production", events(notify.DeployStarted, notify.DeploySucceeded))
 	e.start()
 
-	e.clock.Advance(time.Minute)
+	e.Clock.Advance(time.Minute)
 	e.redeploy(uid, "v2.1")
 	posts := e.waitPosts("C1", 1)
-	if text := posts[0].text(); !strings.Contains(text, "🚀") || !strings.Contains(text, "v2.1") || !strings.Contains(text, "Cloud 66 deployment history") {
+	if text := posts[0].Text(); !strings.Contains(text, "🚀") || !strings.Contains(text, "v2.1") || !strings.Contains(text, "Cloud 66 deployment history") {
 		t.Errorf("first post is not the start: %s", text)
 	}
 
-	e.clock.Advance(4 * time.Minute) // the fake deployment takes 3
+	e.Clock.Advance(4 * time.Minute) // the fake deployment takes 3
 	posts = e.waitPosts("C1", 2)
-	if text := posts[1].text(); !strings.Contains(text, "✅") || !strings.Contains(text, "deployed `v2.1`") {
+	if text := posts[1].Text(); !strings.Contains(text, "✅") || !strings.Contains(text, "deployed `v2.1`") {
 		t.Errorf("second post is not the success: %s", text)
 	}
 	// Many more polls change nothing.
 	polls := e.deploymentPolls(uid)
-	e.eventually("more polls", func() bool { return e.deploymentPolls(uid) > polls+5 })
+	testenv.Eventually(e.t, "more polls", func() bool { return e.deploymentPolls(uid) > polls+5 })
 	e.drained()
-	if n := len(e.slack.posts("C1")); n != 2 {
+	if n := len(e.Slack.Posts("C1")); n != 2 {
 		t.Errorf("%d posts, want 2", n)
 	}
 }
@@ -43,23 +44,23 @@ func TestPollDoesNotAnnounceHistory(t *testing.T) {
 	uid := e.uid("shop", "production")
 	// A deployment that starts and ends before anyone subscribes, within
 	// the last hour.
-	e.clock.Advance(time.Minute)
+	e.Clock.Advance(time.Minute)
 	e.redeploy(uid, "old")
-	e.clock.Advance(9 * time.Minute)
+	e.Clock.Advance(9 * time.Minute)
 	e.subscribe(ana, "C1", "shop", "production", events(notify.AllEvents...))
 	e.start()
 
-	e.eventually("several polls", func() bool { return e.deploymentPolls(uid) >= 5 })
+	testenv.Eventually(e.t, "several polls", func() bool { return e.deploymentPolls(uid) >= 5 })
 	e.drained()
-	if n := len(e.slack.posts("C1")); n != 0 {
-		t.Fatalf("%d posts about history: %s", n, e.slack.posts("C1")[0].text())
+	if n := len(e.Slack.Posts("C1")); n != 0 {
+		t.Fatalf("%d posts about history: %s", n, e.Slack.Posts("C1")[0].Text())
 	}
 
-	e.clock.Advance(time.Second)
+	e.Clock.Advance(time.Second)
 	e.redeploy(uid, "new")
-	e.clock.Advance(4 * time.Minute)
+	e.Clock.Advance(4 * time.Minute)
 	posts := e.waitPosts("C1", 1)
-	if text := posts[0].text(); !strings.Contains(text, "new") || strings.Contains(text, "old") {
+	if text := posts[0].Text(); !strings.Contains(text, "new") || strings.Contains(text, "old") {
 		t.Errorf("announced %s, want only the new deployment", text)
 	}
 }
@@ -70,10 +71,10 @@ func TestWebhookAndPollOfOneDeploymentPostOnce(t *testing.T) {
 	e.subscribe(ana, "C1", "shop", "production")
 	e.start()
 
-	e.clock.Advance(time.Minute)
-	started := e.clock.Now()
+	e.Clock.Advance(time.Minute)
+	started := e.Clock.Now()
 	e.redeploy(uid, "v2.1")
-	e.clock.Advance(4 * time.Minute)
+	e.Clock.Advance(4 * time.Minute)
 	// Polling sees the finished deployment first…
 	e.waitPosts("C1", 1)
 
@@ -85,7 +86,7 @@ func TestWebhookAndPollOfOneDeploymentPostOnce(t *testing.T) {
 	ev.Team = "T1"
 	e.accept(ev)
 	e.drained()
-	if n := len(e.slack.posts("C1")); n != 1 {
+	if n := len(e.Slack.Posts("C1")); n != 1 {
 		t.Errorf("%d posts, want 1", n)
 	}
 }
@@ -95,26 +96,26 @@ func TestWebhookFreshStackIsNotPolled(t *testing.T) {
 	shop, web := e.uid("shop", "production"), e.uid("web", "production")
 	sub := e.subscribe(ana, "C1", "shop", "production")
 	e.subscribe(ana, "C1", "web", "production")
-	if err := e.store.Subscriptions().MarkWebhookSeen(context.Background(), sub.ID, t0); err != nil {
+	if err := e.Store.Subscriptions().MarkWebhookSeen(context.Background(), sub.ID, t0); err != nil {
 		t.Fatal(err)
 	}
 	e.start()
 
-	e.eventually("polls of the other stack", func() bool { return e.deploymentPolls(web) >= 10 })
+	testenv.Eventually(e.t, "polls of the other stack", func() bool { return e.deploymentPolls(web) >= 10 })
 	if n := e.deploymentPolls(shop); n != 0 {
 		t.Fatalf("the stack with fresh webhooks was polled %d times", n)
 	}
 
 	// Webhooks stop arriving: polling takes over.
-	e.clock.Advance(time.Hour)
-	e.eventually("polls once the webhooks are stale", func() bool { return e.deploymentPolls(shop) > 0 })
+	e.Clock.Advance(time.Hour)
+	testenv.Eventually(e.t, "polls once the webhooks are stale", func() bool { return e.deploymentPolls(shop) > 0 })
 }
 
 func TestThrottleDoesNotStopThePoller(t *testing.T) {
 	e := newEnv(t, fastPolling)
 	uid := e.uid("shop", "production")
 	e.subscribe(ana, "C1", "shop", "production")
-	e.c66.InjectFault(cloud66test.Fault{
+	e.C66.InjectFault(cloud66test.Fault{
 		PathPrefix: "/api/3/stacks/" + uid + "/deployments",
 		Method:     http.MethodGet,
 		Status:     http.StatusServiceUnavailable,
@@ -124,12 +125,12 @@ func TestThrottleDoesNotStopThePoller(t *testing.T) {
 	})
 	e.start()
 
-	e.clock.Advance(time.Minute)
+	e.Clock.Advance(time.Minute)
 	e.redeploy(uid, "v2.1")
-	e.clock.Advance(4 * time.Minute)
+	e.Clock.Advance(4 * time.Minute)
 	e.waitPosts("C1", 1)
 	throttled := 0
-	for _, r := range e.c66.Requests() {
+	for _, r := range e.C66.Requests() {
 		if r.Status == http.StatusServiceUnavailable {
 			throttled++
 		}
@@ -144,13 +145,13 @@ func TestPollFallsBackToAnotherSubscriber(t *testing.T) {
 	uid := e.uid("shop", "production")
 	// noel subscribed first but never linked Cloud 66; ana's token polls.
 	e.subscribe(noel, "C1", "shop", "production")
-	e.clock.Advance(time.Second)
+	e.Clock.Advance(time.Second)
 	e.subscribe(ana, "C2", "shop", "production")
 	e.start()
 
-	e.clock.Advance(time.Minute)
+	e.Clock.Advance(time.Minute)
 	e.redeploy(uid, "v2.1")
-	e.clock.Advance(4 * time.Minute)
+	e.Clock.Advance(4 * time.Minute)
 	e.waitPosts("C1", 1)
 	e.waitPosts("C2", 1)
 }
@@ -160,14 +161,14 @@ func TestPollFollowsSubscriptionChanges(t *testing.T) {
 	uid := e.uid("shop", "production")
 	e.start()
 
-	e.eventually("a few reconciles", func() bool { time.Sleep(30 * time.Millisecond); return true })
+	testenv.Eventually(e.t, "a few reconciles", func() bool { time.Sleep(30 * time.Millisecond); return true })
 	if n := e.deploymentPolls(uid); n != 0 {
 		t.Fatalf("polled %d times without a subscription", n)
 	}
 	e.subscribe(ana, "C1", "shop", "production")
-	e.eventually("polling of the new subscription", func() bool { return e.deploymentPolls(uid) > 0 })
+	testenv.Eventually(e.t, "polling of the new subscription", func() bool { return e.deploymentPolls(uid) > 0 })
 
-	if _, err := e.store.Subscriptions().Unsubscribe(context.Background(), "T1", "C1", uid); err != nil {
+	if _, err := e.Store.Subscriptions().Unsubscribe(context.Background(), "T1", "C1", uid); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(50 * time.Millisecond) // a few PollEvery: the poller stops
