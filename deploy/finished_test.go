@@ -80,7 +80,8 @@ func TestOnFinishedHearsEachFinalStateOnce(t *testing.T) {
 	e.C66.Revoke(e.Tokens[ana])
 	e.waitState(again.Watch.ID, "unknown")
 	testenv.Eventually(t, "unknown reported", func() bool { return len(finished.sorted()) == 3 })
-	time.Sleep(50 * time.Millisecond) // room for a duplicate report to show
+	// Every watcher has ended, so no duplicate report can come later.
+	testenv.Eventually(t, "the watchers to end", func() bool { return deploy.Watchers(e.svc) == 0 })
 	if got := finished.sorted(); !slices.Equal(got, []string{"failed", "succeeded", "unknown"}) {
 		t.Errorf("OnFinished heard %v", got)
 	}

@@ -2,14 +2,19 @@ package notify_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/c66bot/c66bot/cloud66"
 	"github.com/c66bot/c66bot/cloud66/cloud66test"
 	"github.com/c66bot/c66bot/internal/testenv"
 	"github.com/c66bot/c66bot/notify"
+	"github.com/c66bot/c66bot/storage"
 )
 
 func TestPollAnnouncesStartedThenSucceeded(t *testing.T) {
@@ -157,11 +162,18 @@ func TestPollFallsBackToAnotherSubscriber(t *testing.T) {
 }
 
 func TestPollFollowsSubscriptionChanges(t *testing.T) {
-	e := newEnv(t, fastPolling)
+	lists := &listCounter{}
+	e := newEnv(t, fastPolling, withConfig(lists.count))
 	uid := e.uid("shop", "production")
+	pollers := watchPollers(e.svc)
 	e.start()
 
-	testenv.Eventually(e.t, "a few reconciles", func() bool { time.Sleep(30 * time.Millisecond); return true })
+	pollers.waitPasses(t, 3)
+	for _, polled := range pollers.passesSince(0) {
+		if len(polled) != 0 {
+			t.Fatalf("polling %v without a subscription", polled)
+		}
+	}
 	if n := e.deploymentPolls(uid); n != 0 {
 		t.Fatalf("polled %d times without a subscription", n)
 	}
@@ -171,10 +183,108 @@ func TestPollFollowsSubscriptionChanges(t *testing.T) {
 	if _, err := e.Store.Subscriptions().Unsubscribe(context.Background(), "T1", "C1", uid); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(50 * time.Millisecond) // a few PollEvery: the poller stops
-	n := e.deploymentPolls(uid)
-	time.Sleep(50 * time.Millisecond)
-	if more := e.deploymentPolls(uid) - n; more != 0 {
+	// The poller stops, and the passes after that start no other.
+	testenv.Eventually(e.t, "the poller to stop", func() bool { return pollers.isStopped(uid) })
+	n, pass := lists.of(uid), pollers.passCount()
+	pollers.waitPasses(t, pass+3)
+	for _, polled := range pollers.passesSince(pass) {
+		if slices.Contains(polled, uid) {
+			t.Fatalf("polling %v after the subscription was removed", polled)
+		}
+	}
+	if more := lists.of(uid) - n; more != 0 {
 		t.Errorf("%d polls after the subscription was removed", more)
 	}
+}
+
+// pollerLog records what notify's test hooks tell of its pollers: the
+// stacks each reconcile pass left polled, and the stacks whose poller has
+// stopped.
+type pollerLog struct {
+	mu      sync.Mutex
+	passes  [][]string
+	stopped map[string]bool
+}
+
+// watchPollers hooks a pollerLog into svc, which must not run yet.
+func watchPollers(svc *notify.Service) *pollerLog {
+	p := &pollerLog{stopped: map[string]bool{}}
+	notify.OnReconcile(svc, func(polled []string) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.passes = append(p.passes, polled)
+	})
+	notify.OnPollerDone(svc, func(uid string) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.stopped[uid] = true
+	})
+	return p
+}
+
+func (p *pollerLog) passCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.passes)
+}
+
+// passesSince returns what the passes after the first n left polled.
+func (p *pollerLog) passesSince(n int) [][]string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.passes[n:])
+}
+
+// waitPasses waits until n reconcile passes have run in all.
+func (p *pollerLog) waitPasses(t *testing.T, n int) {
+	t.Helper()
+	testenv.Eventually(t, fmt.Sprintf("%d reconcile passes", n), func() bool { return p.passCount() >= n })
+}
+
+func (p *pollerLog) isStopped(uid string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stopped[uid]
+}
+
+// listCounter counts the deployment lists notify asks its clients for, per
+// stack, as they are asked: unlike the fake's request log, which a request
+// abandoned on the wire may still reach later, a count that stays put once
+// the poller has stopped.
+type listCounter struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+// count is a Config option wrapping Config.Cloud66For's clients.
+func (l *listCounter) count(c *notify.Config) {
+	clients := c.Cloud66For
+	c.Cloud66For = func(ctx context.Context, id storage.Identity) (notify.Cloud66, error) {
+		client, err := clients(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		return countingClient{client, l}, nil
+	}
+}
+
+func (l *listCounter) of(uid string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.n[uid]
+}
+
+type countingClient struct {
+	notify.Cloud66
+	lists *listCounter
+}
+
+func (c countingClient) ListDeploymentsPage(ctx context.Context, uid string, page int) ([]cloud66.Deployment, cloud66.Pagination, error) {
+	c.lists.mu.Lock()
+	if c.lists.n == nil {
+		c.lists.n = map[string]int{}
+	}
+	c.lists.n[uid]++
+	c.lists.mu.Unlock()
+	return c.Cloud66.ListDeploymentsPage(ctx, uid, page)
 }
