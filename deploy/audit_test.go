@@ -10,6 +10,7 @@ import (
 
 	"github.com/c66bot/c66bot/cloud66"
 	"github.com/c66bot/c66bot/deploy"
+	"github.com/c66bot/c66bot/internal/testenv"
 	"github.com/c66bot/c66bot/policy"
 	"github.com/c66bot/c66bot/storage"
 )
@@ -53,7 +54,7 @@ func TestDeployKilledAfterCloud66AcceptedIsAuditedToTheEnd(t *testing.T) {
 	shop := e.stack("shop", "staging")
 	dying := &dyingClient{accepted: make(chan struct{}), dead: make(chan struct{})}
 	first := deploy.New(deploy.Config{
-		Stores: storesOf(e.store), Slack: e.slack, Cloud66URL: e.c66.URL, Now: e.clock.Now, Poll: fastPoll,
+		Stores: storesOf(e.Store), Slack: e.Slack, Cloud66URL: e.C66.URL, Now: e.Clock.Now, Poll: fastPoll,
 		Cloud66For: func(ctx context.Context, id storage.Identity) (deploy.Cloud66, error) {
 			c, err := e.client(ctx, id)
 			dying.Cloud66 = c
@@ -73,15 +74,11 @@ func TestDeployKilledAfterCloud66AcceptedIsAuditedToTheEnd(t *testing.T) {
 	}
 	// The database as the kill leaves it.
 	killed := filepath.Join(t.TempDir(), "killed.db")
-	if _, err := e.store.BackupFile(t.Context(), killed); err != nil {
+	if _, err := e.Store.BackupFile(t.Context(), killed); err != nil {
 		t.Fatal(err)
 	}
 
-	store, err := storage.Open(storage.Options{Path: killed, Keys: [][]byte{e.key}, Now: e.clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	store := e.OpenStore(storage.Options{Path: killed})
 	requested := auditOf(t, store, "deploy")
 	if len(requested) != 1 || requested[0].Result != "requested" || requested[0].User != ana.User ||
 		requested[0].StackUID != shop.UID || requested[0].Args["ref"] != "v2.1" || requested[0].Args["user_reference"] != "c66bot:T1:UANA:C1:req-dies" {
@@ -91,11 +88,11 @@ func TestDeployKilledAfterCloud66AcceptedIsAuditedToTheEnd(t *testing.T) {
 		t.Fatalf("an outcome before the deploy ended: %+v", got)
 	}
 
-	next := deploy.New(deploy.Config{Stores: storesOf(store), Slack: newFakeSlack(), Cloud66URL: e.c66.URL, Now: e.clock.Now, Poll: fastPoll, Cloud66For: e.client})
-	t.Cleanup(e.run(next))
+	next := deploy.New(deploy.Config{Stores: storesOf(store), Slack: testenv.NewSlack(), Cloud66URL: e.C66.URL, Now: e.Clock.Now, Poll: fastPoll, Cloud66For: e.client})
+	t.Cleanup(testenv.Run(t, next.Run))
 	waitStored := func(state storage.WatchState) storage.Watch {
 		var w storage.Watch
-		eventually(t, "the resumed watch to be "+string(state), func() bool {
+		testenv.Eventually(t, "the resumed watch to be "+string(state), func() bool {
 			ws, err := store.Watches().Active(context.Background())
 			if err == nil && len(ws) == 1 {
 				w = ws[0]
@@ -107,7 +104,7 @@ func TestDeployKilledAfterCloud66AcceptedIsAuditedToTheEnd(t *testing.T) {
 		return w
 	}
 	w := waitStored("deploying")
-	e.clock.Advance(3*time.Minute + time.Second)
+	e.Clock.Advance(3*time.Minute + time.Second)
 	w = waitStored("succeeded")
 
 	finished := auditOf(t, store, "deploy.finished")
@@ -132,16 +129,12 @@ func TestChangesAreRefusedWhenTheAuditCannotBeWritten(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.stop()
-	path := e.store.Path()
-	if err := e.store.Close(); err != nil {
+	path := e.Store.Path()
+	if err := e.Store.Close(); err != nil {
 		t.Fatal(err)
 	}
-	ro, err := storage.Open(storage.Options{Path: path, Keys: [][]byte{e.key}, ReadOnly: true, Now: e.clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ro.Close() })
-	svc := deploy.New(deploy.Config{Stores: storesOf(ro), Slack: e.slack, Cloud66URL: e.c66.URL, Now: e.clock.Now, Poll: fastPoll, Cloud66For: e.client})
+	ro := e.OpenStore(storage.Options{Path: path, ReadOnly: true})
+	svc := deploy.New(deploy.Config{Stores: storesOf(ro), Slack: e.Slack, Cloud66URL: e.C66.URL, Now: e.Clock.Now, Poll: fastPoll, Cloud66For: e.client})
 
 	if _, err := svc.Deploy(ctx, origin(ana, "C1", "r2"), staging, deploy.Params{}); !errors.Is(err, storage.ErrNotAudited) {
 		t.Errorf("Deploy: %v, want ErrNotAudited", err)
@@ -152,8 +145,8 @@ func TestChangesAreRefusedWhenTheAuditCannotBeWritten(t *testing.T) {
 	if _, err := svc.Unlock(ctx, origin(ana, "C1", "r4"), staging); !errors.Is(err, storage.ErrNotAudited) {
 		t.Errorf("Unlock: %v, want ErrNotAudited", err)
 	}
-	if e.posts() != 0 || len(e.slack.of("post")) != 0 {
-		t.Errorf("%d redeploy POSTs and %d cards after refusals", e.posts(), len(e.slack.of("post")))
+	if e.posts() != 0 || len(e.Slack.Calls("post")) != 0 {
+		t.Errorf("%d redeploy POSTs and %d cards after refusals", e.posts(), len(e.Slack.Calls("post")))
 	}
 	if l, err := ro.Locks().Get(ctx, "T1", staging.UID); err != nil || l.Owner != ana {
 		t.Errorf("ana's lock after a refused unlock: %+v, %v", l, err)
@@ -189,11 +182,11 @@ func TestCancelIsRefusedWhenTheAuditCannotBeWritten(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	full := deploy.New(deploy.Config{Stores: withoutAudit(e.store), Slack: e.slack, Cloud66URL: e.c66.URL, Now: e.clock.Now, Poll: fastPoll, Cloud66For: e.client})
+	full := deploy.New(deploy.Config{Stores: withoutAudit(e.Store), Slack: e.Slack, Cloud66URL: e.C66.URL, Now: e.Clock.Now, Poll: fastPoll, Cloud66For: e.client})
 	if _, err := full.ConfirmCancel(ctx, cf.IntentID, ana); !errors.Is(err, storage.ErrNotAudited) {
 		t.Fatalf("ConfirmCancel: %v, want ErrNotAudited", err)
 	}
-	if n := e.c66.RequestCount("DELETE", ""); n != 0 {
+	if n := e.C66.RequestCount("DELETE", ""); n != 0 {
 		t.Errorf("%d DELETEs reached Cloud 66", n)
 	}
 }
@@ -213,12 +206,12 @@ func TestAbortSpendsOnlyConfirmations(t *testing.T) {
 		{"deploy", true}, {"cancel", true}, {"unlock", true},
 		{"approval", false}, {"override", false},
 	} {
-		in, err := e.store.Intents().Create(ctx, storage.Intent{Kind: tt.kind, Requester: ana, Channel: "C1", StackUID: shop.UID, StackName: shop.Name, Environment: shop.Environment})
+		in, err := e.Store.Intents().Create(ctx, storage.Intent{Kind: tt.kind, Requester: ana, Channel: "C1", StackUID: shop.UID, StackName: shop.Name, Environment: shop.Environment})
 		if err != nil {
 			t.Fatal(err)
 		}
 		got, err := e.svc.Abort(ctx, in.ID, ana)
-		_, gerr := e.store.Intents().Get(ctx, in.ID)
+		_, gerr := e.Store.Intents().Get(ctx, in.ID)
 		kept := gerr == nil
 		switch {
 		case tt.spent && (err != nil || got.Kind != tt.kind || kept):
@@ -245,12 +238,12 @@ func TestOverrideIsRefusedWhenTheAuditCannotBeWritten(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	full := deploy.New(deploy.Config{Stores: withoutAudit(e.store), Slack: e.slack, Cloud66URL: e.c66.URL, Now: e.clock.Now, Poll: fastPoll, Cloud66For: e.client, Policy: pol})
+	full := deploy.New(deploy.Config{Stores: withoutAudit(e.Store), Slack: e.Slack, Cloud66URL: e.C66.URL, Now: e.Clock.Now, Poll: fastPoll, Cloud66For: e.client, Policy: pol})
 	res, err := full.Override(ctx, fe.OverrideIntentID, boss)
 	if !errors.Is(err, storage.ErrNotAudited) || res.Confirm != nil || res.Watch != nil {
 		t.Fatalf("Override = %+v, %v; want ErrNotAudited and nothing to confirm", res, err)
 	}
-	if n := e.c66.ActionCount(); n != 0 {
+	if n := e.C66.ActionCount(); n != 0 {
 		t.Errorf("%d deploys reached Cloud 66", n)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/c66bot/c66bot/deploy"
+	"github.com/c66bot/c66bot/internal/testenv"
 	"github.com/c66bot/c66bot/storage"
 )
 
@@ -122,7 +123,7 @@ func TestCardStates(t *testing.T) {
 			if len(m.Blocks) == 0 || len(m.Blocks) > 50 {
 				t.Fatalf("%d blocks", len(m.Blocks))
 			}
-			js := blocksJSON(m.Blocks)
+			js := testenv.BlocksJSON(m.Blocks)
 			for _, want := range tc.want {
 				if !strings.Contains(js, want) {
 					t.Errorf("blocks lack %q:\n%s", want, js)
@@ -149,7 +150,7 @@ func TestCardEscapesEverything(t *testing.T) {
 		w.GitHash = "<!channel>"
 		w.CancelRequestedBy = "U1><!channel"
 		m := deploy.Card(w, t0.Add(time.Hour), "https://app.cloud66.com")
-		all := m.Text + blocksJSON(m.Blocks)
+		all := m.Text + testenv.BlocksJSON(m.Blocks)
 		for _, bad := range []string{"<!channel>", "<!here>", "<!everyone>", "<!subteam", "<@U999>", "<https://evil", "<@U1><!channel"} {
 			if strings.Contains(all, bad) {
 				t.Errorf("%s card contains raw %q:\n%s", state, bad, all)
@@ -177,7 +178,7 @@ func TestCardHostileUIDAndLines(t *testing.T) {
 			w.Message = ""
 		}
 		m := deploy.Card(w, t0.Add(time.Hour), "https://app.cloud66.com")
-		all := m.Text + blocksJSON(m.Blocks)
+		all := m.Text + testenv.BlocksJSON(m.Blocks)
 		for _, bad := range []string{"<!channel>", "<https://evil", "<https://app.cloud66.com", `\n:white_check_mark:`, `\n*Approved`, `\r`, `production\n`} {
 			if strings.Contains(all, bad) {
 				t.Errorf("%s card contains %q:\n%s", state, bad, all)
@@ -199,11 +200,11 @@ func TestCardOfRealDeployIsEscaped(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.waitPolls(res.Watch.ID, 1)
-	e.clock.Advance(4 * time.Minute)
+	e.Clock.Advance(4 * time.Minute)
 	e.waitState(res.Watch.ID, "succeeded")
 	e.waitCard(res.Watch.MessageTS, "✅")
-	for _, c := range e.slack.of("") {
-		text := c.text()
+	for _, c := range e.Slack.Calls("") {
+		text := c.Text()
 		if strings.Contains(text, "<!channel>") || strings.Contains(text, "<!here>") {
 			t.Errorf("%s message contains a raw broadcast: %s", c.Kind, text)
 		}
@@ -243,11 +244,11 @@ func TestParamsAreShownAlikeOnTheCardAndTheApprovalRequest(t *testing.T) {
 	}
 	w := baseWatch()
 	w.Params = p.Map()
-	card := blocksJSON(deploy.Card(w, t0, "https://app.cloud66.com").Blocks)
-	approval := blocksJSON(deploy.ApprovalMessage(storage.Intent{ID: "i1", Requester: ana, StackName: "shop", Environment: "production",
+	card := testenv.BlocksJSON(deploy.Card(w, t0, "https://app.cloud66.com").Blocks)
+	approval := testenv.BlocksJSON(deploy.ApprovalMessage(storage.Intent{ID: "i1", Requester: ana, StackName: "shop", Environment: "production",
 		Params: p.Map(), ExpiresAt: t0.Add(time.Hour)}, "", true).Blocks)
 	for _, f := range fields {
-		js := strings.Trim(blocksJSON(f), `"`)
+		js := strings.Trim(testenv.BlocksJSON(f), `"`)
 		if !strings.Contains(card, js) {
 			t.Errorf("the card lacks %q:\n%s", js, card)
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/c66bot/c66bot/cloud66"
 	"github.com/c66bot/c66bot/cloud66/cloud66test"
 	"github.com/c66bot/c66bot/deploy"
+	"github.com/c66bot/c66bot/internal/testenv"
 	"github.com/c66bot/c66bot/storage"
 )
 
@@ -42,7 +43,7 @@ func TestProductionNeedsConfirmation(t *testing.T) {
 	if !cf.ExpiresAt.Equal(t0.Add(storage.IntentTTL)) {
 		t.Errorf("ExpiresAt = %v", cf.ExpiresAt)
 	}
-	if n := e.c66.ActionCount(); n != 0 {
+	if n := e.C66.ActionCount(); n != 0 {
 		t.Fatalf("%d deployments sent before confirmation", n)
 	}
 
@@ -50,7 +51,7 @@ func TestProductionNeedsConfirmation(t *testing.T) {
 	if _, err := e.svc.Confirm(ctx, cf.IntentID, ben); !errors.Is(err, deploy.ErrNotYours) {
 		t.Fatalf("Confirm by ben: %v, want ErrNotYours", err)
 	}
-	if n := e.c66.ActionCount(); n != 0 {
+	if n := e.C66.ActionCount(); n != 0 {
 		t.Fatalf("ben's click sent %d deployments", n)
 	}
 
@@ -64,14 +65,14 @@ func TestProductionNeedsConfirmation(t *testing.T) {
 	if !strings.HasSuffix(w.UserReference, ":req-1") {
 		t.Errorf("user_reference %q does not name the original request", w.UserReference)
 	}
-	if n := e.c66.ActionCount(); n != 1 {
+	if n := e.C66.ActionCount(); n != 1 {
 		t.Fatalf("ActionCount = %d after confirming, want 1", n)
 	}
 
 	if _, err := e.svc.Confirm(ctx, cf.IntentID, ana); !errors.Is(err, deploy.ErrIntentGone) {
 		t.Fatalf("second Confirm: %v, want ErrIntentGone", err)
 	}
-	if n := e.c66.ActionCount(); n != 1 {
+	if n := e.C66.ActionCount(); n != 1 {
 		t.Fatalf("ActionCount = %d after a second click, want 1", n)
 	}
 }
@@ -111,7 +112,7 @@ func TestConcurrentConfirmsDeployOnce(t *testing.T) {
 	if started != 1 || gone != 9 || len(unexpectedError) > 0 {
 		t.Fatalf("started %d, gone %d, errors %v; want 1 and 9", started, gone, unexpectedError)
 	}
-	if n := e.c66.ActionCount(); n != 1 {
+	if n := e.C66.ActionCount(); n != 1 {
 		t.Fatalf("ActionCount = %d, want exactly 1", n)
 	}
 }
@@ -126,7 +127,7 @@ func TestIntentExpiresAndAbort(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.clock.Advance(storage.IntentTTL + time.Second)
+	e.Clock.Advance(storage.IntentTTL + time.Second)
 	if _, err := e.svc.Confirm(ctx, res.Confirm.IntentID, ana); !errors.Is(err, storage.ErrIntentExpired) || !errors.Is(err, deploy.ErrIntentExpired) {
 		t.Fatalf("Confirm after expiry: %v, want ErrIntentExpired", err)
 	}
@@ -145,10 +146,10 @@ func TestIntentExpiresAndAbort(t *testing.T) {
 	if _, err := e.svc.Confirm(ctx, res.Confirm.IntentID, ana); !errors.Is(err, deploy.ErrIntentGone) {
 		t.Fatalf("Confirm after Abort: %v, want ErrIntentGone", err)
 	}
-	if n := e.c66.ActionCount(); n != 0 {
+	if n := e.C66.ActionCount(); n != 0 {
 		t.Fatalf("ActionCount = %d, want 0", n)
 	}
-	if !auditHas(t, e.store, "deploy.abort", "aborted") || !auditHas(t, e.store, "deploy.confirm", "refused: expired") {
+	if !auditHas(t, e.Store, "deploy.abort", "aborted") || !auditHas(t, e.Store, "deploy.confirm", "refused: expired") {
 		t.Error("abort or expired confirm not audited")
 	}
 }
@@ -170,15 +171,15 @@ func TestStagingDeploysToSuccess(t *testing.T) {
 	if w.State != "deploying" || w.ActionID == 0 || w.MessageTS == "" || w.Queued {
 		t.Errorf("watch = %+v", w)
 	}
-	posts := e.slack.of("post")
-	if len(posts) != 1 || posts[0].Channel != "C1" || !strings.Contains(posts[0].text(), "Starting") || !posts[0].Msg.InChannel {
+	posts := e.Slack.Calls("post")
+	if len(posts) != 1 || posts[0].Channel != "C1" || !strings.Contains(posts[0].Text(), "Starting") || !posts[0].Msg.InChannel {
 		t.Fatalf("posts = %+v, want one Starting card in C1", posts)
 	}
 	e.waitCard(w.MessageTS, "🚀", "Deploying")
 
 	// The request Cloud 66 got.
 	var body string
-	for _, r := range e.c66.Requests() {
+	for _, r := range e.C66.Requests() {
 		if r.Method == http.MethodPost {
 			body = string(r.Body)
 		}
@@ -190,7 +191,7 @@ func TestStagingDeploysToSuccess(t *testing.T) {
 	}
 
 	e.waitPolls(w.ID, 2)
-	e.clock.Advance(3*time.Minute + time.Second)
+	e.Clock.Advance(3*time.Minute + time.Second)
 	got := e.waitState(w.ID, "succeeded")
 	dep := e.newestDeployment(shop.UID)
 	if got.GitHash != dep.GitHash || got.DeploymentID != dep.ID {
@@ -200,21 +201,21 @@ func TestStagingDeploysToSuccess(t *testing.T) {
 	if !strings.HasPrefix(card.Msg.Text, "✅ shop · staging deployed v2.1 ("+dep.GitHash[:7]+") in 3 min 00 s") {
 		t.Errorf("fallback text = %q", card.Msg.Text)
 	}
-	eventually(t, "Cloud 66's message in the thread", func() bool {
-		th, ok := e.slack.last("thread", w.MessageTS)
-		return ok && strings.Contains(th.text(), "Completed successfully")
+	testenv.Eventually(t, "Cloud 66's message in the thread", func() bool {
+		th, ok := e.Slack.Last("thread", w.MessageTS)
+		return ok && strings.Contains(th.Text(), "Completed successfully")
 	})
-	if len(e.slack.of("post")) != 1 {
+	if len(e.Slack.Calls("post")) != 1 {
 		t.Error("the card was posted again instead of edited")
 	}
 	if e.posts() != 1 {
 		t.Errorf("%d redeploy POSTs, want 1", e.posts())
 	}
 	// The stack is free again.
-	if _, err := e.store.Watches().ActiveForStack(ctx, shop.UID); !errors.Is(err, storage.ErrNotFound) {
+	if _, err := e.Store.Watches().ActiveForStack(ctx, shop.UID); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("stack still claimed: %v", err)
 	}
-	if !auditHas(t, e.store, "deploy", "requested") || !auditHas(t, e.store, "deploy.finished", "succeeded") {
+	if !auditHas(t, e.Store, "deploy", "requested") || !auditHas(t, e.Store, "deploy.finished", "succeeded") {
 		t.Error("start or outcome not audited")
 	}
 }
@@ -223,19 +224,19 @@ func TestFailedDeploymentMentionsRequester(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	shop := e.stack("shop", "staging")
-	e.c66.SetDeployOutcome(shop.UID, false, "Build failed: tests")
+	e.C66.SetDeployOutcome(shop.UID, false, "Build failed: tests")
 
 	res, err := e.svc.Deploy(t.Context(), origin(ana, "C1", "req-1"), shop, deploy.Params{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.waitPolls(res.Watch.ID, 1)
-	e.clock.Advance(4 * time.Minute)
+	e.Clock.Advance(4 * time.Minute)
 	e.waitState(res.Watch.ID, "failed")
 	e.waitCard(res.Watch.MessageTS, "❌", "Deployment failed", "Build failed: tests")
-	eventually(t, "failure in the thread", func() bool {
-		th, ok := e.slack.last("thread", res.Watch.MessageTS)
-		return ok && strings.Contains(th.text(), "<@UANA> Cloud 66: Build failed: tests")
+	testenv.Eventually(t, "failure in the thread", func() bool {
+		th, ok := e.Slack.Last("thread", res.Watch.MessageTS)
+		return ok && strings.Contains(th.Text(), "<@UANA> Cloud 66: Build failed: tests")
 	})
 }
 
@@ -246,7 +247,7 @@ func TestQueuedDeploymentIsFollowed(t *testing.T) {
 	shop := e.stack("shop", "staging")
 
 	// Someone deploys from Cloud 66 directly, so the bot's deploy queues.
-	if _, err := e.rawClient(e.tokens[ben]).Redeploy(ctx, shop.UID, cloud66.RedeployRequest{}); err != nil {
+	if _, err := e.Client(e.Tokens[ben]).Redeploy(ctx, shop.UID, cloud66.RedeployRequest{}); err != nil {
 		t.Fatal(err)
 	}
 	res, err := e.svc.Deploy(ctx, origin(ana, "C1", "req-1"), shop, deploy.Params{})
@@ -260,22 +261,22 @@ func TestQueuedDeploymentIsFollowed(t *testing.T) {
 	e.waitCard(w.MessageTS, "Queued behind the running deployment", "queued this deployment behind the deployment already running")
 
 	e.waitPolls(w.ID, 2)
-	e.clock.Advance(3 * time.Minute) // ben's deployment ends; the bot's starts
+	e.Clock.Advance(3 * time.Minute) // ben's deployment ends; the bot's starts
 	started := e.waitState(w.ID, "deploying")
 	if started.ActionID == 0 || !started.StartedAt.Equal(t0.Add(3*time.Minute)) {
 		t.Errorf("started watch = %+v", started)
 	}
 	e.waitCard(w.MessageTS, "🚀", "Deploying")
-	if n := e.c66.RequestCount("GET", "/api/3/stacks/"+shop.UID+"/actions.json"); n == 0 {
+	if n := e.C66.RequestCount("GET", "/api/3/stacks/"+shop.UID+"/actions.json"); n == 0 {
 		t.Error("the queued deployment was not looked up by user_reference")
 	}
 
 	e.waitPolls(w.ID, 1)
-	e.clock.Advance(3 * time.Minute)
+	e.Clock.Advance(3 * time.Minute)
 	e.waitState(w.ID, "succeeded")
 	e.waitCard(w.MessageTS, "✅", "3 min 00 s")
-	if e.c66.ActionCount() != 2 {
-		t.Errorf("ActionCount = %d, want 2 (ben's and the bot's)", e.c66.ActionCount())
+	if e.C66.ActionCount() != 2 {
+		t.Errorf("ActionCount = %d, want 2 (ben's and the bot's)", e.C66.ActionCount())
 	}
 }
 
@@ -301,10 +302,10 @@ func TestOneDeploymentPerStack(t *testing.T) {
 	if !strings.Contains(busy.Error(), "shop:staging") {
 		t.Errorf("BusyError text %q", busy.Error())
 	}
-	if e.c66.ActionCount() != 1 {
-		t.Errorf("ActionCount = %d, want 1", e.c66.ActionCount())
+	if e.C66.ActionCount() != 1 {
+		t.Errorf("ActionCount = %d, want 1", e.C66.ActionCount())
 	}
-	if !auditHas(t, e.store, "deploy", "refused: already deploying") {
+	if !auditHas(t, e.Store, "deploy", "refused: already deploying") {
 		t.Error("busy refusal not audited")
 	}
 }
@@ -331,12 +332,12 @@ func TestLocks(t *testing.T) {
 	if want := "shop:staging is locked by UANA since 2025-03-04 10:00 UTC: testing the <!channel> migration"; err.Error() != want {
 		t.Errorf("LockedError = %q, want %q", err.Error(), want)
 	}
-	if e.c66.ActionCount() != 0 {
+	if e.C66.ActionCount() != 0 {
 		t.Fatal("a locked stack was deployed")
 	}
 
 	// Re-locking updates the reason and keeps Since.
-	e.clock.Advance(time.Minute)
+	e.Clock.Advance(time.Minute)
 	l, err = e.svc.Lock(ctx, origin(ana, "C1", "r4"), shop, "db migration")
 	if err != nil || l.Reason != "db migration" || !l.Since.Equal(t0) {
 		t.Fatalf("re-Lock = %+v, %v", l, err)
@@ -364,8 +365,8 @@ func TestLocks(t *testing.T) {
 	if err != nil || released.Owner != ana {
 		t.Fatalf("ConfirmUnlock = %+v, %v", released, err)
 	}
-	dms := e.slack.of("dm")
-	if len(dms) != 1 || dms[0].User != "UANA" || !strings.Contains(dms[0].text(), "<@UBEN> removed your lock on *shop* · staging") {
+	dms := e.Slack.Calls("dm")
+	if len(dms) != 1 || dms[0].User != "UANA" || !strings.Contains(dms[0].Text(), "<@UBEN> removed your lock on *shop* · staging") {
 		t.Fatalf("DMs = %+v", dms)
 	}
 	if _, err := e.svc.Unlock(ctx, origin(ben, "C1", "r7"), shop); !errors.Is(err, deploy.ErrNotLocked) {
@@ -381,7 +382,7 @@ func TestLocks(t *testing.T) {
 		t.Fatalf("own Unlock = %+v, %v", ur, err)
 	}
 	for _, action := range []string{"lock", "unlock", "unlock.force"} {
-		if !auditHas(t, e.store, action, "") {
+		if !auditHas(t, e.Store, action, "") {
 			t.Errorf("%s not audited", action)
 		}
 	}
@@ -407,14 +408,14 @@ func TestCancel(t *testing.T) {
 	if _, err := e.svc.ConfirmCancel(ctx, cf.IntentID, ben); !errors.Is(err, deploy.ErrNotYours) {
 		t.Fatalf("ConfirmCancel by ben: %v", err)
 	}
-	if n := e.c66.RequestCount("DELETE", ""); n != 0 {
+	if n := e.C66.RequestCount("DELETE", ""); n != 0 {
 		t.Fatalf("%d DELETEs before confirmation", n)
 	}
 	dep, err := e.svc.ConfirmCancel(ctx, cf.IntentID, ana)
 	if err != nil || dep.ID != cf.Running.ID || dep.Outcome.Meaning != "cancelled" {
 		t.Fatalf("ConfirmCancel = %+v, %v", dep, err)
 	}
-	if n := e.c66.RequestCount("DELETE", "/api/3/stacks/"+shop.UID+"/deployments/"); n != 1 {
+	if n := e.C66.RequestCount("DELETE", "/api/3/stacks/"+shop.UID+"/deployments/"); n != 1 {
 		t.Fatalf("%d DELETEs, want 1", n)
 	}
 	w := e.waitState(res.Watch.ID, "cancelled")
@@ -424,13 +425,13 @@ func TestCancel(t *testing.T) {
 	e.waitCard(res.Watch.MessageTS, "⏹", "Cancelled", "Cancelled by <@UANA>")
 	// The note and Cloud 66's own message race; either may come first.
 	asked := false
-	for _, m := range e.slack.of("thread") {
-		asked = asked || strings.Contains(m.text(), "<@UANA> asked Cloud 66 to cancel")
+	for _, m := range e.Slack.Calls("thread") {
+		asked = asked || strings.Contains(m.Text(), "<@UANA> asked Cloud 66 to cancel")
 	}
 	if !asked {
-		t.Errorf("thread = %+v", e.slack.of("thread"))
+		t.Errorf("thread = %+v", e.Slack.Calls("thread"))
 	}
-	if !auditHas(t, e.store, "cancel.confirm", "cancel requested") {
+	if !auditHas(t, e.Store, "cancel.confirm", "cancel requested") {
 		t.Error("cancel not audited")
 	}
 }
@@ -443,23 +444,23 @@ func TestTransientErrorsAndThrottlingDoNotEndWatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.c66.Fail5xx(4)
-	e.c66.InjectFault(cloud66test.Fault{Status: http.StatusServiceUnavailable, Error: "throttled", RetryAfter: "0", Times: 3})
+	e.C66.Fail5xx(4)
+	e.C66.InjectFault(cloud66test.Fault{Status: http.StatusServiceUnavailable, Error: "throttled", RetryAfter: "0", Times: 3})
 	// The 5xx are used up first (the fake answers with the first matching
 	// fault), then the throttle.
-	eventually(t, "the faults to be used up", func() bool {
+	testenv.Eventually(t, "the faults to be used up", func() bool {
 		n := 0
-		for _, r := range e.c66.Requests() {
+		for _, r := range e.C66.Requests() {
 			if r.Method == http.MethodGet && (r.Status == 500 || r.Status == 503) {
 				n++
 			}
 		}
 		return n == 7
 	})
-	if w, _ := e.store.Watches().Get(t.Context(), res.Watch.ID); w.State != "deploying" {
+	if w, _ := e.Store.Watches().Get(t.Context(), res.Watch.ID); w.State != "deploying" {
 		t.Fatalf("state after faults = %q, want deploying", w.State)
 	}
-	e.clock.Advance(4 * time.Minute)
+	e.Clock.Advance(4 * time.Minute)
 	e.waitState(res.Watch.ID, "succeeded")
 	if e.posts() != 1 {
 		t.Errorf("%d redeploy POSTs, want 1", e.posts())
@@ -474,12 +475,12 @@ func TestRevokedTokenEndsWatchAsUnknown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.c66.Revoke(e.tokens[ana])
+	e.C66.Revoke(e.Tokens[ana])
 	e.waitState(res.Watch.ID, "unknown")
 	e.waitCard(res.Watch.MessageTS, "⚠️", "State unknown", "expired or was revoked")
-	eventually(t, "the owner to be told", func() bool {
-		c, ok := e.slack.last("ephemeral", "")
-		return ok && c.Channel == "C1" && c.User == "UANA" && strings.Contains(c.text(), "`/c66 login`")
+	testenv.Eventually(t, "the owner to be told", func() bool {
+		c, ok := e.Slack.Last("ephemeral", "")
+		return ok && c.Channel == "C1" && c.User == "UANA" && strings.Contains(c.Text(), "`/c66 login`")
 	})
 }
 
@@ -492,13 +493,13 @@ func TestHardTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.waitPolls(res.Watch.ID, 1)
-	e.clock.Advance(2*time.Hour + time.Minute)
+	e.Clock.Advance(2*time.Hour + time.Minute)
 	w := e.waitState(res.Watch.ID, "unknown")
 	if !strings.Contains(w.Message, "after 2 h 00 min") {
 		t.Errorf("message = %q", w.Message)
 	}
-	e.waitCard(res.Watch.MessageTS, "⚠️", "State unknown", "Check it in Cloud 66", e.c66.URL+"/stacks/"+shop.UID)
-	if _, err := e.store.Watches().ActiveForStack(t.Context(), shop.UID); !errors.Is(err, storage.ErrNotFound) {
+	e.waitCard(res.Watch.MessageTS, "⚠️", "State unknown", "Check it in Cloud 66", e.C66.URL+"/stacks/"+shop.UID)
+	if _, err := e.Store.Watches().ActiveForStack(t.Context(), shop.UID); !errors.Is(err, storage.ErrNotFound) {
 		t.Error("timed-out watch still holds the stack")
 	}
 }
@@ -512,21 +513,21 @@ func TestWatchdogPostsOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.waitPolls(res.Watch.ID, 1)
-	e.clock.Advance(21 * time.Minute)
+	e.Clock.Advance(21 * time.Minute)
 	e.waitPolls(res.Watch.ID, 3)
-	e.clock.Advance(5 * time.Minute)
+	e.Clock.Advance(5 * time.Minute)
 	e.waitPolls(res.Watch.ID, 3)
 
-	var dogs []call
-	for _, c := range e.slack.of("thread") {
-		if strings.Contains(c.text(), "Still deploying") {
+	var dogs []testenv.Call
+	for _, c := range e.Slack.Calls("thread") {
+		if strings.Contains(c.Text(), "Still deploying") {
 			dogs = append(dogs, c)
 		}
 	}
-	if len(dogs) != 1 || !strings.Contains(dogs[0].text(), "after 21 min") || dogs[0].TS != res.Watch.MessageTS {
+	if len(dogs) != 1 || !strings.Contains(dogs[0].Text(), "after 21 min") || dogs[0].TS != res.Watch.MessageTS {
 		t.Fatalf("watchdog posts = %+v, want one after 21 min", dogs)
 	}
-	if w, _ := e.store.Watches().Get(t.Context(), res.Watch.ID); !w.WatchdogPosted || w.State != "deploying" {
+	if w, _ := e.Store.Watches().Get(t.Context(), res.Watch.ID); !w.WatchdogPosted || w.State != "deploying" {
 		t.Errorf("watch = %+v", w)
 	}
 }
@@ -542,17 +543,17 @@ func TestRestartResumes(t *testing.T) {
 	e.waitPolls(res.Watch.ID, 2)
 	e.stop() // the bot goes down mid-deploy
 
-	e.clock.Advance(4 * time.Minute)
-	if w, _ := e.store.Watches().Get(t.Context(), res.Watch.ID); w.State != "deploying" {
+	e.Clock.Advance(4 * time.Minute)
+	if w, _ := e.Store.Watches().Get(t.Context(), res.Watch.ID); w.State != "deploying" {
 		t.Fatalf("state while down = %q", w.State)
 	}
 	svc2 := e.newService(envConfig{poll: fastPoll})
-	stop2 := e.run(svc2)
+	stop2 := testenv.Run(t, svc2.Run)
 	t.Cleanup(stop2)
 
 	e.waitState(res.Watch.ID, "succeeded")
 	e.waitCard(res.Watch.MessageTS, "✅")
-	if n := len(e.slack.of("post")); n != 1 {
+	if n := len(e.Slack.Calls("post")); n != 1 {
 		t.Errorf("%d posts, want the one card edited in place", n)
 	}
 	if e.posts() != 1 {
@@ -563,7 +564,7 @@ func TestRestartResumes(t *testing.T) {
 func TestCannotPostFallsBackToResponseURL(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	e.slack.cannot["C9"] = true
+	e.Slack.SetCannot("C9")
 	shop := e.stack("shop", "staging")
 	res, err := e.svc.Deploy(t.Context(), origin(ana, "C9", "r1"), shop, deploy.Params{})
 	if err != nil {
@@ -572,24 +573,24 @@ func TestCannotPostFallsBackToResponseURL(t *testing.T) {
 	if res.Watch.MessageTS != "" {
 		t.Fatalf("MessageTS = %q, want none", res.Watch.MessageTS)
 	}
-	rs := e.slack.of("respond")
-	if len(rs) != 2 || rs[0].URL != hooks || !rs[0].Msg.InChannel || !strings.Contains(rs[0].text(), "Starting") {
+	rs := e.Slack.Calls("respond")
+	if len(rs) != 2 || rs[0].URL != hooks || !rs[0].Msg.InChannel || !strings.Contains(rs[0].Text(), "Starting") {
 		t.Fatalf("responses = %+v, want the card in channel, then the hint", rs)
 	}
-	if rs[1].Msg.InChannel || !strings.Contains(rs[1].text(), "/invite @c66bot") {
+	if rs[1].Msg.InChannel || !strings.Contains(rs[1].Text(), "/invite @c66bot") {
 		t.Errorf("hint = %+v", rs[1])
 	}
 	e.waitPolls(res.Watch.ID, 2)
-	if n := len(e.slack.of("respond")); n != 2 {
+	if n := len(e.Slack.Calls("respond")); n != 2 {
 		t.Fatalf("%d responses while deploying; only the result may use the response_url", n)
 	}
-	e.clock.Advance(4 * time.Minute)
+	e.Clock.Advance(4 * time.Minute)
 	e.waitState(res.Watch.ID, "succeeded")
-	eventually(t, "the result through the response_url", func() bool {
-		rs := e.slack.of("respond")
-		return len(rs) == 3 && rs[2].Msg.InChannel && strings.Contains(rs[2].text(), "✅")
+	testenv.Eventually(t, "the result through the response_url", func() bool {
+		rs := e.Slack.Calls("respond")
+		return len(rs) == 3 && rs[2].Msg.InChannel && strings.Contains(rs[2].Text(), "✅")
 	})
-	if n := len(e.slack.of("update")) + len(e.slack.of("thread")); n != 0 {
+	if n := len(e.Slack.Calls("update")) + len(e.Slack.Calls("thread")); n != 0 {
 		t.Errorf("%d updates or thread posts without a message to edit", n)
 	}
 }
@@ -599,21 +600,21 @@ func TestRefusedRedeployFreesStack(t *testing.T) {
 	e := newEnv(t)
 	ctx := t.Context()
 	shop := e.stack("shop", "staging")
-	e.c66.InjectFault(cloud66test.Fault{Method: "POST", Status: http.StatusConflict, Description: "Stack is busy", Times: 1})
+	e.C66.InjectFault(cloud66test.Fault{Method: "POST", Status: http.StatusConflict, Description: "Stack is busy", Times: 1})
 
 	_, err := e.svc.Deploy(ctx, origin(ana, "C1", "r1"), shop, deploy.Params{})
 	if !errors.Is(err, cloud66.ErrConflict) {
 		t.Fatalf("Deploy: %v, want ErrConflict", err)
 	}
-	posts := e.slack.of("post")
+	posts := e.Slack.Calls("post")
 	if len(posts) != 1 {
 		t.Fatalf("posts = %+v", posts)
 	}
 	card := e.waitCard(posts[0].TS, "❌", "Cloud 66 refused the deployment", "Stack is busy")
-	if strings.Contains(card.text(), "Duration") && strings.Contains(card.text(), "action") {
-		t.Errorf("refused card claims an action: %s", card.text())
+	if strings.Contains(card.Text(), "Duration") && strings.Contains(card.Text(), "action") {
+		t.Errorf("refused card claims an action: %s", card.Text())
 	}
-	if _, err := e.store.Watches().ActiveForStack(ctx, shop.UID); !errors.Is(err, storage.ErrNotFound) {
+	if _, err := e.Store.Watches().ActiveForStack(ctx, shop.UID); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatal("refused deploy still holds the stack")
 	}
 	if _, err := e.svc.Deploy(ctx, origin(ana, "C1", "r2"), shop, deploy.Params{}); err != nil {
@@ -626,7 +627,7 @@ func TestUnansweredRedeployIsResolved(t *testing.T) {
 	e := newEnv(t, withClientOptions(cloud66.WithHTTPClient(&http.Client{Timeout: 100 * time.Millisecond})))
 	shop := e.stack("shop", "staging")
 	// The POST stalls past the client's timeout; the fake drops it unhandled.
-	e.c66.InjectFault(cloud66test.Fault{Method: "POST", Latency: time.Second, Times: 1})
+	e.C66.InjectFault(cloud66test.Fault{Method: "POST", Latency: time.Second, Times: 1})
 
 	res, err := e.svc.Deploy(t.Context(), origin(ana, "C1", "r1"), shop, deploy.Params{})
 	if err != nil {
@@ -637,18 +638,18 @@ func TestUnansweredRedeployIsResolved(t *testing.T) {
 	}
 	e.waitCard(res.Watch.MessageTS, "Starting", "did not answer in time")
 	e.waitPolls(res.Watch.ID, 3)
-	if w, _ := e.store.Watches().Get(t.Context(), res.Watch.ID); w.State != "starting" {
+	if w, _ := e.Store.Watches().Get(t.Context(), res.Watch.ID); w.State != "starting" {
 		t.Fatalf("state before the grace period = %q", w.State)
 	}
-	e.clock.Advance(3 * time.Minute)
+	e.Clock.Advance(3 * time.Minute)
 	w := e.waitState(res.Watch.ID, "unknown")
 	if !strings.Contains(w.Message, "never reached Cloud 66") {
 		t.Errorf("message = %q", w.Message)
 	}
-	if e.c66.ActionCount() != 0 {
-		t.Errorf("ActionCount = %d", e.c66.ActionCount())
+	if e.C66.ActionCount() != 0 {
+		t.Errorf("ActionCount = %d", e.C66.ActionCount())
 	}
-	if _, err := e.store.Watches().ActiveForStack(t.Context(), shop.UID); !errors.Is(err, storage.ErrNotFound) {
+	if _, err := e.Store.Watches().ActiveForStack(t.Context(), shop.UID); !errors.Is(err, storage.ErrNotFound) {
 		t.Error("the stack is still held")
 	}
 }
@@ -661,7 +662,7 @@ func TestNotLinked(t *testing.T) {
 	if !errors.Is(err, accounts.ErrNotLinked) {
 		t.Fatalf("Deploy by an unlinked person: %v", err)
 	}
-	if _, err := e.store.Watches().ActiveForStack(t.Context(), e.stack("shop", "staging").UID); !errors.Is(err, storage.ErrNotFound) {
+	if _, err := e.Store.Watches().ActiveForStack(t.Context(), e.stack("shop", "staging").UID); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatal("an unlinked person's deploy claimed the stack")
 	}
 }

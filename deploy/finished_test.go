@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/c66bot/c66bot/deploy"
+	"github.com/c66bot/c66bot/internal/testenv"
 )
 
 // finishedLog records Config.OnFinished.
@@ -34,10 +35,10 @@ func withOnFinished(e *env) *finishedLog {
 	e.stop()
 	log := &finishedLog{}
 	e.svc = deploy.New(deploy.Config{
-		Stores: storesOf(e.store), Cloud66For: e.client, Slack: e.slack, Cloud66URL: e.c66.URL,
-		Command: "/c66", Now: e.clock.Now, Poll: fastPoll, OnFinished: log.add,
+		Stores: storesOf(e.Store), Cloud66For: e.client, Slack: e.Slack, Cloud66URL: e.C66.URL,
+		Command: "/c66", Now: e.Clock.Now, Poll: fastPoll, OnFinished: log.add,
 	})
-	e.stop = e.run(e.svc)
+	e.stop = testenv.Run(e.t, e.svc.Run)
 	e.t.Cleanup(e.stop)
 	return log
 }
@@ -50,7 +51,7 @@ func TestOnFinishedHearsEachFinalStateOnce(t *testing.T) {
 
 	shop := e.stack("shop", "staging")
 	api := e.stack("api", "staging")
-	e.c66.SetDeployOutcome(api.UID, false, "Build failed")
+	e.C66.SetDeployOutcome(api.UID, false, "Build failed")
 	ok, err := e.svc.Deploy(ctx, origin(ana, "C1", "r1"), shop, deploy.Params{})
 	if err != nil {
 		t.Fatal(err)
@@ -63,10 +64,10 @@ func TestOnFinishedHearsEachFinalStateOnce(t *testing.T) {
 		t.Fatalf("OnFinished heard %v before anything finished", got)
 	}
 	e.waitPolls(ok.Watch.ID, 2)
-	e.clock.Advance(4 * time.Minute)
+	e.Clock.Advance(4 * time.Minute)
 	e.waitState(ok.Watch.ID, "succeeded")
 	e.waitState(bad.Watch.ID, "failed")
-	eventually(t, "both outcomes reported", func() bool { return len(finished.sorted()) == 2 })
+	testenv.Eventually(t, "both outcomes reported", func() bool { return len(finished.sorted()) == 2 })
 	if got := finished.sorted(); !slices.Equal(got, []string{"failed", "succeeded"}) {
 		t.Errorf("OnFinished heard %v, want failed and succeeded", got)
 	}
@@ -76,10 +77,11 @@ func TestOnFinishedHearsEachFinalStateOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.c66.Revoke(e.tokens[ana])
+	e.C66.Revoke(e.Tokens[ana])
 	e.waitState(again.Watch.ID, "unknown")
-	eventually(t, "unknown reported", func() bool { return len(finished.sorted()) == 3 })
-	time.Sleep(50 * time.Millisecond) // room for a duplicate report to show
+	testenv.Eventually(t, "unknown reported", func() bool { return len(finished.sorted()) == 3 })
+	// Every watcher has ended, so no duplicate report can come later.
+	testenv.Eventually(t, "the watchers to end", func() bool { return deploy.Watchers(e.svc) == 0 })
 	if got := finished.sorted(); !slices.Equal(got, []string{"failed", "succeeded", "unknown"}) {
 		t.Errorf("OnFinished heard %v", got)
 	}

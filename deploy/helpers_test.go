@@ -2,20 +2,15 @@ package deploy_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/c66bot/c66bot/accounts"
 	"github.com/c66bot/c66bot/cloud66"
-	"github.com/c66bot/c66bot/cloud66/cloud66test"
 	"github.com/c66bot/c66bot/deploy"
-	"github.com/c66bot/c66bot/internal/chat"
+	"github.com/c66bot/c66bot/internal/testenv"
 	"github.com/c66bot/c66bot/policy"
 	"github.com/c66bot/c66bot/storage"
 )
@@ -31,133 +26,14 @@ var (
 	hooks = "https://hooks.slack.com/commands/T1/1/abc"
 )
 
-// call is one recorded Slack call.
-type call struct {
-	Kind    string // post, update, thread, respond, ephemeral, dm
-	Channel string
-	TS      string // post: the ts returned; update/thread: the ts addressed
-	User    string // ephemeral: the user; dm: the recipient
-	URL     string // respond
-	Msg     chat.Message
-}
-
-// text is everything a person could read in the call: the fallback and the
-// blocks as JSON.
-func (c call) text() string {
-	return c.Msg.Text + "\n" + blocksJSON(c.Msg.Blocks)
-}
-
-// blocksJSON is blocks as JSON with Go's HTML escapes (\u003c for <, and
-// so on) undone, so tests see the mrkdwn exactly as Slack will read it.
-// Some slack-go blocks marshal themselves and escape regardless of the
-// encoder's setting, hence the replacer.
-func blocksJSON(blocks any) string {
-	b, err := json.Marshal(blocks)
-	if err != nil {
-		return "!" + err.Error()
-	}
-	return strings.NewReplacer(`\u003c`, "<", `\u003e`, ">", `\u0026`, "&").Replace(string(b))
-}
-
-// fakeSlack records every call under a mutex. Channels in cannot answer
-// Post with ErrCannotPost, as for a channel the bot is not in.
-type fakeSlack struct {
-	mu     sync.Mutex
-	cannot map[string]bool
-	calls  []call
-	seq    int
-}
-
-func newFakeSlack() *fakeSlack { return &fakeSlack{cannot: map[string]bool{}} }
-
-func (f *fakeSlack) record(c call) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.calls = append(f.calls, c)
-}
-
-func (f *fakeSlack) Post(_ context.Context, channel string, m chat.Message) (string, error) {
-	f.mu.Lock()
-	if f.cannot[channel] {
-		f.mu.Unlock()
-		return "", fmt.Errorf("%w (not_in_channel)", chat.ErrCannotPost)
-	}
-	f.seq++
-	ts := fmt.Sprintf("1741082400.%06d", f.seq)
-	f.mu.Unlock()
-	f.record(call{Kind: "post", Channel: channel, TS: ts, Msg: m})
-	return ts, nil
-}
-
-func (f *fakeSlack) Update(_ context.Context, channel, ts string, m chat.Message) error {
-	f.record(call{Kind: "update", Channel: channel, TS: ts, Msg: m})
-	return nil
-}
-
-func (f *fakeSlack) Thread(_ context.Context, channel, ts string, m chat.Message) error {
-	f.record(call{Kind: "thread", Channel: channel, TS: ts, Msg: m})
-	return nil
-}
-
-func (f *fakeSlack) Respond(_ context.Context, url string, m chat.Message) error {
-	f.record(call{Kind: "respond", URL: url, Msg: m})
-	return nil
-}
-
-func (f *fakeSlack) Ephemeral(_ context.Context, channel, user string, m chat.Message) error {
-	f.mu.Lock()
-	cannot := f.cannot[channel]
-	f.mu.Unlock()
-	if cannot {
-		return chat.ErrCannotPost
-	}
-	f.record(call{Kind: "ephemeral", Channel: channel, User: user, Msg: m})
-	return nil
-}
-
-func (f *fakeSlack) DM(_ context.Context, to storage.Identity, m chat.Message) error {
-	f.record(call{Kind: "dm", User: to.User, Msg: m})
-	return nil
-}
-
-// of returns the recorded calls of kind ("" = all).
-func (f *fakeSlack) of(kind string) []call {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var out []call
-	for _, c := range f.calls {
-		if kind == "" || c.Kind == kind {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
-// last returns the newest call of kind addressing ts ("" = any), and
-// whether there is one.
-func (f *fakeSlack) last(kind, ts string) (call, bool) {
-	calls := f.of(kind)
-	for i := len(calls) - 1; i >= 0; i-- {
-		if ts == "" || calls[i].TS == ts {
-			return calls[i], true
-		}
-	}
-	return call{}, false
-}
-
-// env is one test's world: a fake Cloud 66 on a frozen clock, a real store,
-// a recording Slack and a Service running.
+// env is one test's world (a fake Cloud 66 on a frozen clock, a real
+// store, a recording Slack) with a deploy Service running.
 type env struct {
+	*testenv.World
 	t      *testing.T
-	c66    *cloud66test.Server
-	clock  *cloud66test.Clock
-	store  *storage.DB
-	key    []byte // the store's sealing key
-	slack  *fakeSlack
-	tokens map[storage.Identity]string
 	svc    *deploy.Service
-	stop   func() // stops Run and waits for it
-	copts  []cloud66.Option
+	stop   func()                                                          // stops Run and waits for it
+	client func(context.Context, storage.Identity) (deploy.Cloud66, error) // Config.Cloud66For
 	groups *fakeGroups
 }
 
@@ -221,37 +97,24 @@ func newEnv(t *testing.T, opts ...envOpt) *env {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	clock := cloud66test.NewClock(t0)
-	e := &env{
-		t:     t,
-		clock: clock,
-		c66:   cloud66test.Start(t, cloud66test.WithClock(clock), cloud66test.WithDeployDuration(cfg.duration)),
-		slack: newFakeSlack(),
-		copts: cfg.copts,
-	}
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	store, err := storage.Open(storage.Options{Path: filepath.Join(t.TempDir(), "c66bot.db"), Keys: [][]byte{key}, Now: clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	e.store, e.key = store, key
-	e.tokens = map[storage.Identity]string{
-		ana: e.c66.IssueToken("ana@example.com"),
-		ben: e.c66.IssueToken("ben@example.com"),
-		// The fake's seeded users other than ana see few stacks; the
-		// policy's people share her Cloud 66 account, as colleagues
-		// sharing a login would (each still acts with a token of their own).
-		dan:  e.c66.IssueToken("ana@example.com"),
-		eve:  e.c66.IssueToken("ana@example.com"),
-		boss: e.c66.IssueToken("ana@example.com"),
+	e := &env{World: testenv.New(t, t0, cfg.duration), t: t}
+	// The watcher's own backoff is what is tested, so the clients do not
+	// retry (testenv's Client), and a test may add options of its own.
+	e.ClientOptions = cfg.copts
+	e.client = testenv.Cloud66For[deploy.Cloud66](e.World)
+	e.Link(ana, "ana@example.com")
+	e.Link(ben, "ben@example.com")
+	// The fake's seeded users other than ana see few stacks; the policy's
+	// people share her Cloud 66 account, as colleagues sharing a login
+	// would (each still acts with a token of their own).
+	for _, id := range []storage.Identity{dan, eve, boss} {
+		e.Link(id, "ana@example.com")
 	}
 	if cfg.groups != nil {
 		e.groups = &fakeGroups{groups: cfg.groups}
 	}
 	e.svc = e.newService(cfg)
-	e.stop = e.run(e.svc)
+	e.stop = testenv.Run(t, e.svc.Run)
 	t.Cleanup(e.stop)
 	return e
 }
@@ -263,12 +126,12 @@ func storesOf(db *storage.DB) deploy.Stores {
 
 func (e *env) newService(cfg envConfig) *deploy.Service {
 	dc := deploy.Config{
-		Stores:     storesOf(e.store),
+		Stores:     storesOf(e.Store),
 		Cloud66For: e.client,
-		Slack:      e.slack,
-		Cloud66URL: e.c66.URL,
+		Slack:      e.Slack,
+		Cloud66URL: e.C66.URL,
 		Command:    "/c66",
-		Now:        e.clock.Now,
+		Now:        e.Clock.Now,
 		Poll:       cfg.poll,
 	}
 	if cfg.policy != "" {
@@ -288,48 +151,8 @@ func (e *env) newService(cfg envConfig) *deploy.Service {
 	return svc
 }
 
-// client is Config.Cloud66For: the person's own client, without the
-// client's own GET retries so the watcher's backoff is what is tested.
-func (e *env) client(_ context.Context, id storage.Identity) (deploy.Cloud66, error) {
-	tok, ok := e.tokens[id]
-	if !ok {
-		return nil, accounts.ErrNotLinked
-	}
-	return e.rawClient(tok), nil
-}
-
-func (e *env) rawClient(tok string) *cloud66.Client {
-	opts := append([]cloud66.Option{cloud66.WithBaseURL(e.c66.URL), cloud66.WithToken(tok), cloud66.WithRetry(0, 0)}, e.copts...)
-	c, err := cloud66.NewClient(opts...)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return c
-}
-
-// run starts svc.Run and returns a func that stops it and waits.
-func (e *env) run(svc *deploy.Service) func() {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					e.t.Errorf("Run: %v", err)
-				}
-			case <-time.After(5 * time.Second):
-				e.t.Error("Run did not return after its context ended")
-			}
-		})
-	}
-}
-
 func (e *env) stack(name, environment string) cloud66.Stack {
-	uid := e.c66.StackUID(name, environment)
+	uid := e.C66.StackUID(name, environment)
 	if uid == "" {
 		e.t.Fatalf("no seeded stack %s:%s", name, environment)
 	}
@@ -341,26 +164,14 @@ func origin(id storage.Identity, channel, request string) deploy.Origin {
 }
 
 // posts counts redeploy POSTs received by the fake Cloud 66.
-func (e *env) posts() int { return e.c66.RequestCount("POST", "/api/3/stacks/") }
-
-// eventually waits up to 5 s for cond.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
+func (e *env) posts() int { return e.C66.RequestCount("POST", "/api/3/stacks/") }
 
 // waitState waits until the stored watch id reaches state.
 func (e *env) waitState(id string, state storage.WatchState) storage.Watch {
 	e.t.Helper()
 	var w storage.Watch
-	eventually(e.t, "watch "+id+" to be "+string(state), func() bool {
-		got, err := e.store.Watches().Get(context.Background(), id)
+	testenv.Eventually(e.t, "watch "+id+" to be "+string(state), func() bool {
+		got, err := e.Store.Watches().Get(context.Background(), id)
 		w = got
 		return err == nil && got.State == state
 	})
@@ -368,13 +179,13 @@ func (e *env) waitState(id string, state storage.WatchState) storage.Watch {
 }
 
 // waitCard waits until the newest update of the card ts contains all of want.
-func (e *env) waitCard(ts string, want ...string) call {
+func (e *env) waitCard(ts string, want ...string) testenv.Call {
 	e.t.Helper()
-	var c call
-	eventually(e.t, fmt.Sprintf("card %s to show %q", ts, want), func() bool {
-		got, ok := e.slack.last("update", ts)
+	var c testenv.Call
+	testenv.Eventually(e.t, fmt.Sprintf("card %s to show %q", ts, want), func() bool {
+		got, ok := e.Slack.Last("update", ts)
 		c = got
-		return ok && containsAll(got.text(), want...)
+		return ok && containsAll(got.Text(), want...)
 	})
 	return c
 }
@@ -382,8 +193,8 @@ func (e *env) waitCard(ts string, want ...string) call {
 // waitPolls waits until the watcher has polled n more times than now.
 func (e *env) waitPolls(id string, n int) {
 	e.t.Helper()
-	start := e.c66.RequestCount("GET", "/api/3/stacks/")
-	eventually(e.t, "more polls", func() bool { return e.c66.RequestCount("GET", "/api/3/stacks/") >= start+n })
+	start := e.C66.RequestCount("GET", "/api/3/stacks/")
+	testenv.Eventually(e.t, "more polls", func() bool { return e.C66.RequestCount("GET", "/api/3/stacks/") >= start+n })
 }
 
 func containsAll(s string, want ...string) bool {
@@ -397,7 +208,7 @@ func containsAll(s string, want ...string) bool {
 
 // liveHash is the git hash of the stack's is_live deployment, read directly.
 func (e *env) liveHash(uid string) string {
-	deps, _, err := e.rawClient(e.tokens[ana]).ListDeploymentsPage(context.Background(), uid, 1)
+	deps, _, err := e.Client(e.Tokens[ana]).ListDeploymentsPage(context.Background(), uid, 1)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -411,7 +222,7 @@ func (e *env) liveHash(uid string) string {
 
 // newestDeployment is the newest deployment of the stack, read directly.
 func (e *env) newestDeployment(uid string) cloud66.Deployment {
-	deps, _, err := e.rawClient(e.tokens[ana]).ListDeploymentsPage(context.Background(), uid, 1)
+	deps, _, err := e.Client(e.Tokens[ana]).ListDeploymentsPage(context.Background(), uid, 1)
 	if err != nil || len(deps) == 0 {
 		e.t.Fatalf("deployments of %s: %v", uid, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/c66bot/c66bot/deploy"
+	"github.com/c66bot/c66bot/internal/testenv"
 	"github.com/c66bot/c66bot/storage"
 )
 
@@ -25,10 +26,10 @@ rules:
 // quiet fails the test when anything reached Slack or Cloud 66.
 func (e *env) quiet(what string) {
 	e.t.Helper()
-	if n := len(e.slack.of("")); n != 0 {
-		e.t.Errorf("%s: %d Slack calls, want none: %+v", what, n, e.slack.of(""))
+	if n := len(e.Slack.Calls("")); n != 0 {
+		e.t.Errorf("%s: %d Slack calls, want none: %+v", what, n, e.Slack.Calls(""))
 	}
-	if n := len(e.c66.Requests()); n != 0 {
+	if n := len(e.C66.Requests()); n != 0 {
 		e.t.Errorf("%s: %d Cloud 66 requests, want none", what, n)
 	}
 }
@@ -48,7 +49,7 @@ func TestPolicyRestrictsDeployers(t *testing.T) {
 		t.Errorf("refusal reads %q", err.Error())
 	}
 	e.quiet("a refused deploy")
-	if !auditHas(t, e.store, "deploy", "refused: rule shop-production") {
+	if !auditHas(t, e.Store, "deploy", "refused: rule shop-production") {
 		t.Error("refusal not audited with its rule")
 	}
 
@@ -114,7 +115,7 @@ rules:
 		t.Fatalf("Deploy with no rule matching: %v, want the default's refusal", err)
 	}
 	e.quiet("a deploy the default denies")
-	if !auditHas(t, e.store, "deploy", "refused: no rule matches") {
+	if !auditHas(t, e.Store, "deploy", "refused: no rule matches") {
 		t.Error("default refusal not audited")
 	}
 
@@ -172,7 +173,7 @@ rules:
 	if !e.svc.Protected("production") || e.svc.Protected("staging") {
 		t.Error("Protected does not follow the policy's protected_environments")
 	}
-	if n := e.c66.ActionCount(); n != 2 {
+	if n := e.C66.ActionCount(); n != 2 {
 		t.Errorf("ActionCount = %d, want 2", n)
 	}
 }
@@ -193,9 +194,9 @@ rules:
 `
 
 // approvalPost returns the one approval request posted, failing otherwise.
-func (e *env) approvalPost() call {
+func (e *env) approvalPost() testenv.Call {
 	e.t.Helper()
-	posts := e.slack.of("post")
+	posts := e.Slack.Calls("post")
 	if len(posts) != 1 {
 		e.t.Fatalf("posts = %+v, want one approval request", posts)
 	}
@@ -239,11 +240,11 @@ rules:
 		`"text":"Approve","emoji":true},"action_id":"deploy_approve","value":"` + ar.IntentID + `","style":"primary"}`,
 		`"text":"Reject","emoji":true},"action_id":"deploy_reject","value":"` + ar.IntentID + `"}`,
 	} {
-		if !strings.Contains(post.text(), want) {
-			t.Errorf("approval request lacks %s:\n%s", want, post.text())
+		if !strings.Contains(post.Text(), want) {
+			t.Errorf("approval request lacks %s:\n%s", want, post.Text())
 		}
 	}
-	if e.c66.ActionCount() != 0 {
+	if e.C66.ActionCount() != 0 {
 		t.Fatal("deployed before any approval")
 	}
 
@@ -262,15 +263,15 @@ rules:
 	if err != nil || st.Watch != nil || st.Needed != 2 || strings.Join(st.Approved, ",") != "UBEN" {
 		t.Fatalf("Ben's Approve = %+v, %v; want 1 of 2", st, err)
 	}
-	up, ok := e.slack.last("update", ar.MessageTS)
-	if !ok || !strings.Contains(up.text(), "1 of 2 approvals: <@UBEN>") || !strings.Contains(up.text(), "deploy_approve") {
+	up, ok := e.Slack.Last("update", ar.MessageTS)
+	if !ok || !strings.Contains(up.Text(), "1 of 2 approvals: <@UBEN>") || !strings.Contains(up.Text(), "deploy_approve") {
 		t.Fatalf("message after one approval: %+v", up)
 	}
 	// The same person twice counts once.
 	if st, err := e.svc.Approve(ctx, ar.IntentID, ben); err != nil || len(st.Approved) != 1 || st.Watch != nil {
 		t.Fatalf("Ben's second Approve = %+v, %v", st, err)
 	}
-	if e.c66.ActionCount() != 0 {
+	if e.C66.ActionCount() != 0 {
 		t.Fatal("deployed after one approval of two")
 	}
 
@@ -282,21 +283,21 @@ rules:
 	if w.Owner != ana || w.Channel != "C1" || !strings.HasSuffix(w.UserReference, ":UANA:C1:req-1") || w.ActionID == 0 {
 		t.Errorf("approved deploy = %+v; want it Ana's, from her request", w)
 	}
-	if n := e.c66.ActionCount(); n != 1 {
+	if n := e.C66.ActionCount(); n != 1 {
 		t.Fatalf("ActionCount = %d, want 1", n)
 	}
-	up, _ = e.slack.last("update", ar.MessageTS)
-	if !strings.Contains(up.text(), "approved by <@UBEN>, <@UDAN> — deploying") || strings.Contains(up.text(), "deploy_approve") {
-		t.Errorf("message after the last approval: %s", up.text())
+	up, _ = e.Slack.Last("update", ar.MessageTS)
+	if !strings.Contains(up.Text(), "approved by <@UBEN>, <@UDAN> — deploying") || strings.Contains(up.Text(), "deploy_approve") {
+		t.Errorf("message after the last approval: %s", up.Text())
 	}
 	if _, err := e.svc.Approve(ctx, ar.IntentID, boss); !errors.Is(err, deploy.ErrIntentGone) {
 		t.Errorf("an approval after the start: %v, want ErrIntentGone", err)
 	}
-	if n := e.c66.ActionCount(); n != 1 {
+	if n := e.C66.ActionCount(); n != 1 {
 		t.Fatalf("ActionCount = %d after a late approval, want 1", n)
 	}
 	for _, want := range [][2]string{{"deploy", "pending approval"}, {"approve", "approved: 1 of 2"}, {"approve", "approved: 2 of 2"}, {"approve", "refused: own approval"}, {"deploy", "requested"}} {
-		if !auditHas(t, e.store, want[0], want[1]) {
+		if !auditHas(t, e.Store, want[0], want[1]) {
 			t.Errorf("no audit %s %q", want[0], want[1])
 		}
 	}
@@ -353,12 +354,12 @@ rules:
 	if started != 1 || counted != 1 || gone != 8 || len(unexpected) > 0 {
 		t.Fatalf("started %d, counted %d, gone %d, errors %v; want 1, 1, 8", started, counted, gone, unexpected)
 	}
-	if n := e.c66.ActionCount(); n != 1 {
+	if n := e.C66.ActionCount(); n != 1 {
 		t.Fatalf("ActionCount = %d, want exactly 1", n)
 	}
-	up, _ := e.slack.last("update", res.Approval.MessageTS)
-	if !strings.Contains(up.text(), "— deploying") {
-		t.Errorf("final message: %s", up.text())
+	up, _ := e.Slack.Last("update", res.Approval.MessageTS)
+	if !strings.Contains(up.Text(), "— deploying") {
+		t.Errorf("final message: %s", up.Text())
 	}
 }
 
@@ -382,12 +383,12 @@ func TestRejectAndWithdraw(t *testing.T) {
 	if err := e.svc.Reject(ctx, res.Approval.IntentID, dan); err != nil {
 		t.Fatalf("Dan's Reject: %v", err)
 	}
-	up, _ := e.slack.last("update", res.Approval.MessageTS)
-	if !strings.Contains(up.text(), "rejected by <@UDAN>") || strings.Contains(up.text(), "deploy_approve") {
-		t.Errorf("message after the rejection: %s", up.text())
+	up, _ := e.Slack.Last("update", res.Approval.MessageTS)
+	if !strings.Contains(up.Text(), "rejected by <@UDAN>") || strings.Contains(up.Text(), "deploy_approve") {
+		t.Errorf("message after the rejection: %s", up.Text())
 	}
-	eph, ok := e.slack.last("ephemeral", "")
-	if !ok || eph.User != "UANA" || eph.Channel != "C1" || !strings.Contains(eph.text(), "<@UDAN> rejected your deploy of *shop* · production") {
+	eph, ok := e.Slack.Last("ephemeral", "")
+	if !ok || eph.User != "UANA" || eph.Channel != "C1" || !strings.Contains(eph.Text(), "<@UDAN> rejected your deploy of *shop* · production") {
 		t.Errorf("the requester was not told: %+v", eph)
 	}
 	if _, err := e.svc.Approve(ctx, res.Approval.IntentID, eve); !errors.Is(err, deploy.ErrIntentGone) {
@@ -402,14 +403,14 @@ func TestRejectAndWithdraw(t *testing.T) {
 	if err := e.svc.Reject(ctx, res.Approval.IntentID, ana); err != nil {
 		t.Fatalf("Ana's withdrawal: %v", err)
 	}
-	up, _ = e.slack.last("update", res.Approval.MessageTS)
-	if !strings.Contains(up.text(), "withdrawn by <@UANA>") {
-		t.Errorf("message after the withdrawal: %s", up.text())
+	up, _ = e.Slack.Last("update", res.Approval.MessageTS)
+	if !strings.Contains(up.Text(), "withdrawn by <@UANA>") {
+		t.Errorf("message after the withdrawal: %s", up.Text())
 	}
-	if n := e.c66.ActionCount(); n != 0 {
+	if n := e.C66.ActionCount(); n != 0 {
 		t.Errorf("ActionCount = %d, want 0", n)
 	}
-	if !auditHas(t, e.store, "reject", "rejected") || !auditHas(t, e.store, "reject", "withdrawn") {
+	if !auditHas(t, e.Store, "reject", "rejected") || !auditHas(t, e.Store, "reject", "withdrawn") {
 		t.Error("reject not audited")
 	}
 }
@@ -427,8 +428,8 @@ rules:
 	if err != nil || res.Approval == nil || res.Approval.Approvers != nil {
 		t.Fatalf("Deploy = %+v, %v", res, err)
 	}
-	if post := e.approvalPost(); !strings.Contains(post.text(), "Needs 1 approval from anyone but <@UANA> who has linked Cloud 66") {
-		t.Errorf("approval request: %s", post.text())
+	if post := e.approvalPost(); !strings.Contains(post.Text(), "Needs 1 approval from anyone but <@UANA> who has linked Cloud 66") {
+		t.Errorf("approval request: %s", post.Text())
 	}
 	var pe *deploy.PolicyError
 	if _, err := e.svc.Approve(ctx, res.Approval.IntentID, carol); !errors.As(err, &pe) || !strings.Contains(pe.Reason, "linked") {
@@ -463,7 +464,7 @@ func TestFreezeAndOverride(t *testing.T) {
 		t.Fatalf("Ana's Deploy: %v (%+v), want a *FrozenError without an override", err, fe)
 	}
 	e.quiet("a frozen deploy")
-	if !auditHas(t, e.store, "deploy", "refused: frozen (release)") {
+	if !auditHas(t, e.Store, "deploy", "refused: frozen (release)") {
 		t.Error("freeze refusal not audited")
 	}
 	// Staging is not frozen.
@@ -482,7 +483,7 @@ func TestFreezeAndOverride(t *testing.T) {
 	if err != nil || res.Confirm == nil || res.Confirm.Params.Ref != "hotfix" {
 		t.Fatalf("the admin's Override = %+v, %v; want production's confirmation", res, err)
 	}
-	if !auditHas(t, e.store, "freeze.override", "overridden") {
+	if !auditHas(t, e.Store, "freeze.override", "overridden") {
 		t.Error("override not audited")
 	}
 	if _, err := e.svc.Override(ctx, fe.OverrideIntentID, boss); !errors.Is(err, deploy.ErrIntentGone) {
@@ -493,7 +494,7 @@ func TestFreezeAndOverride(t *testing.T) {
 	if err != nil || w.Owner != boss {
 		t.Fatalf("Confirm after the override = %+v, %v", w, err)
 	}
-	if n := e.c66.ActionCount(); n != 2 {
+	if n := e.C66.ActionCount(); n != 2 {
 		t.Errorf("ActionCount = %d, want 2 (staging and the override)", n)
 	}
 }
@@ -516,7 +517,7 @@ func TestOverrideNeedsAnAdmin(t *testing.T) {
 	if _, err := e.svc.Override(ctx, fe.OverrideIntentID, boss); !errors.As(err, &pe) {
 		t.Fatalf("Override by a former admin: %v, want a *PolicyError", err)
 	}
-	if e.c66.ActionCount() != 0 {
+	if e.C66.ActionCount() != 0 {
 		t.Error("deployed without an admin")
 	}
 }
@@ -543,28 +544,28 @@ freeze:
 	if err != nil || ap.Approval == nil {
 		t.Fatalf("Deploy = %+v, %v", ap, err)
 	}
-	e.clock.Advance(3 * time.Minute)
+	e.Clock.Advance(3 * time.Minute)
 
 	var fe *deploy.FrozenError
 	if _, err := e.svc.Confirm(ctx, res.Confirm.IntentID, ana); !errors.As(err, &fe) || fe.Freeze.Name != "release" {
 		t.Fatalf("Confirm after the freeze began: %v, want a *FrozenError", err)
 	}
-	if !auditHas(t, e.store, "deploy.confirm", "refused: frozen (release)") {
+	if !auditHas(t, e.Store, "deploy.confirm", "refused: frozen (release)") {
 		t.Error("frozen confirm not audited")
 	}
 	st, err := e.svc.Approve(ctx, ap.Approval.IntentID, ben)
 	if !errors.As(err, &fe) || st.Watch != nil {
 		t.Fatalf("the last approval after the freeze began = %+v, %v; want a *FrozenError", st, err)
 	}
-	up, _ := e.slack.last("update", ap.Approval.MessageTS)
-	if !strings.Contains(up.text(), "approved by <@UBEN> — not started: deploys are frozen (release)") {
-		t.Errorf("message: %s", up.text())
+	up, _ := e.Slack.Last("update", ap.Approval.MessageTS)
+	if !strings.Contains(up.Text(), "approved by <@UBEN> — not started: deploys are frozen (release)") {
+		t.Errorf("message: %s", up.Text())
 	}
-	eph, ok := e.slack.last("ephemeral", "")
-	if !ok || eph.User != "UANA" || !strings.Contains(eph.text(), "did not start") {
+	eph, ok := e.Slack.Last("ephemeral", "")
+	if !ok || eph.User != "UANA" || !strings.Contains(eph.Text(), "did not start") {
 		t.Errorf("the requester was not told: %+v", eph)
 	}
-	if n := e.c66.ActionCount(); n != 0 {
+	if n := e.C66.ActionCount(); n != 0 {
 		t.Errorf("ActionCount = %d, want 0", n)
 	}
 }
@@ -585,7 +586,7 @@ func TestLockTakenWhileWaitingForApproval(t *testing.T) {
 	if _, err := e.svc.Approve(ctx, res.Approval.IntentID, ben); !errors.As(err, &le) {
 		t.Fatalf("Approve on a stack locked meanwhile: %v, want *LockedError", err)
 	}
-	if e.c66.ActionCount() != 0 {
+	if e.C66.ActionCount() != 0 {
 		t.Error("a stack locked meanwhile was deployed")
 	}
 }

@@ -19,7 +19,7 @@ func TestBudgetOfThirtyMinuteDeploy(t *testing.T) {
 				if err := ctx.Err(); err != nil {
 					return err
 				}
-				e.clock.Advance(d)
+				e.Clock.Advance(d)
 				return nil
 			}
 		}))
@@ -31,9 +31,9 @@ func TestBudgetOfThirtyMinuteDeploy(t *testing.T) {
 	if d := w.FinishedAt.Sub(w.StartedAt); d != 30*time.Minute {
 		t.Fatalf("deployment took %v on the fake clock, want 30m", d)
 	}
-	gets := e.c66.RequestCount("GET", "/api/3/")
-	total := e.c66.RequestCount("", "/api/3/")
-	t.Logf("30-minute deployment: %d GETs (%d polls recorded), %d requests in all, clock at +%v", gets, w.Polls, total, e.clock.Now().Sub(t0))
+	gets := e.C66.RequestCount("GET", "/api/3/")
+	total := e.C66.RequestCount("", "/api/3/")
+	t.Logf("30-minute deployment: %d GETs (%d polls recorded), %d requests in all, clock at +%v", gets, w.Polls, total, e.Clock.Now().Sub(t0))
 	// Polls after 5, 7.5, 11.25, 16.875, 25.3125 s, then every 30 s until
 	// 1800 s: 63 action reads, plus one deployments read at the end.
 	if gets != 64 {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/c66bot/c66bot/internal/testenv"
 	"github.com/c66bot/c66bot/notify"
 	"github.com/c66bot/c66bot/storage"
 )
@@ -22,7 +23,7 @@ func TestDeliveryMatching(t *testing.T) {
 	e.subscribe(ana, "CSTARTED", "shop", "production", events(notify.DeployStarted))
 	e.subscribe(ana, "CSERVERS", "shop", "production", events(notify.ServerStopped, notify.ServerBack))
 	e.subscribe(ana, "CPAUSED", "shop", "production")
-	if _, err := e.store.Subscriptions().PauseChannel(context.Background(), "T1", "CPAUSED", "test"); err != nil {
+	if _, err := e.Store.Subscriptions().PauseChannel(context.Background(), "T1", "CPAUSED", "test"); err != nil {
 		t.Fatal(err)
 	}
 	e.subscribe(cora, "COTHER", "shop", "production") // workspace T2
@@ -50,11 +51,11 @@ func TestDeliveryMatching(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			before := len(e.slack.posts(""))
+			before := len(e.Slack.Posts(""))
 			e.accept(tt.ev)
 			e.drained()
 			var got []string
-			for _, p := range e.slack.posts("")[before:] {
+			for _, p := range e.Slack.Posts("")[before:] {
 				got = append(got, p.Channel)
 			}
 			slices.Sort(got)
@@ -82,12 +83,12 @@ func TestSameWebhookTwicePostsOnce(t *testing.T) {
 		e.accept(ev)
 	}
 	e.drained()
-	if got := len(e.slack.posts("C1")); got != 1 {
+	if got := len(e.Slack.Posts("C1")); got != 1 {
 		t.Fatalf("%d posts, want 1", got)
 	}
 	// The stack's subscription now counts as fed by webhooks (which stops
 	// its polling); the "all" one cannot tell.
-	subs, err := e.store.Subscriptions().All(context.Background())
+	subs, err := e.Store.Subscriptions().All(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +104,7 @@ func TestBotOwnDeploymentNotPostedInItsChannel(t *testing.T) {
 	e.subscribe(ana, "CDEPLOY", "shop", "production", events(notify.DeployStarted, notify.DeploySucceeded))
 	e.subscribe(ana, "COTHER", "shop", "production", events(notify.DeployStarted, notify.DeploySucceeded))
 	uid := e.uid("shop", "production")
-	if _, err := e.store.Watches().Start(context.Background(), storage.Watch{
+	if _, err := e.Store.Watches().Start(context.Background(), storage.Watch{
 		Owner: ana, Channel: "CDEPLOY", StackUID: uid, StackName: "shop", Environment: "production", State: "deploying",
 	}); err != nil {
 		t.Fatal(err)
@@ -114,10 +115,10 @@ func TestBotOwnDeploymentNotPostedInItsChannel(t *testing.T) {
 	started.StartedAt, started.At = t0.Add(5*time.Second), t0.Add(5*time.Second)
 	e.accept(started)
 	e.drained()
-	if n := len(e.slack.posts("CDEPLOY")); n != 0 {
+	if n := len(e.Slack.Posts("CDEPLOY")); n != 0 {
 		t.Errorf("%d posts in the channel that started the deployment, want 0", n)
 	}
-	if n := len(e.slack.posts("COTHER")); n != 1 {
+	if n := len(e.Slack.Posts("COTHER")); n != 1 {
 		t.Errorf("%d posts in the other channel, want 1", n)
 	}
 }
@@ -128,7 +129,7 @@ func TestUnpostableChannelIsPausedAndSubscribersToldOnce(t *testing.T) {
 	e.subscribe(ana, "CGONE", "", "", onlyFailures(), events(notify.AllEvents...))
 	e.subscribe(ben, "CGONE", "shop", "staging", events(notify.DeployFailed))
 	e.subscribe(ana, "COK", "shop", "production", events(notify.DeployFailed))
-	e.slack.setCannot("CGONE")
+	e.Slack.SetCannot("CGONE")
 	e.start()
 
 	e.accept(e.event(notify.DeployFailed, "shop", "production"))
@@ -137,7 +138,7 @@ func TestUnpostableChannelIsPausedAndSubscribersToldOnce(t *testing.T) {
 	e.accept(second)
 	e.drained()
 
-	subs, err := e.store.Subscriptions().All(context.Background())
+	subs, err := e.Store.Subscriptions().All(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,38 +150,38 @@ func TestUnpostableChannelIsPausedAndSubscribersToldOnce(t *testing.T) {
 			t.Errorf("paused reason %q, want not_in_channel", s.PausedReason)
 		}
 	}
-	dms := e.slack.allDMs()
+	dms := e.Slack.Calls("dm")
 	if len(dms) != 2 {
 		t.Fatalf("%d DMs, want one each for ana and ben: %+v", len(dms), dms)
 	}
 	for _, d := range dms {
-		text := d.Msg.Text + blocksJSON(d.Msg.Blocks)
+		text := d.Msg.Text + testenv.BlocksJSON(d.Msg.Blocks)
 		for _, want := range []string{"<#CGONE>", "not_in_channel", "/invite @c66bot", "/c66 subscribe"} {
 			if !strings.Contains(text, want) {
 				t.Errorf("DM to %s lacks %q: %s", d.To.User, want, text)
 			}
 		}
 	}
-	anaDM := dms[slices.IndexFunc(dms, func(d dm) bool { return d.To == ana })]
+	anaDM := dms[slices.IndexFunc(dms, func(d testenv.Call) bool { return d.To == ana })]
 	for _, want := range []string{"`/c66 subscribe shop:production`", "`/c66 subscribe all started succeeded failed cancelled stopped back only=failures`"} {
-		if !strings.Contains(blocksJSON(anaDM.Msg.Blocks), want) {
-			t.Errorf("ana's DM lacks %s: %s", want, blocksJSON(anaDM.Msg.Blocks))
+		if !strings.Contains(testenv.BlocksJSON(anaDM.Msg.Blocks), want) {
+			t.Errorf("ana's DM lacks %s: %s", want, testenv.BlocksJSON(anaDM.Msg.Blocks))
 		}
 	}
-	if n := len(e.slack.posts("COK")); n != 2 {
+	if n := len(e.Slack.Posts("COK")); n != 2 {
 		t.Errorf("%d posts in the postable channel, want 2", n)
 	}
 
 	// Paused: the next event is not even tried there.
-	attempts := e.slack.attempts("CGONE")
+	attempts := e.Slack.Attempts("CGONE")
 	third := e.event(notify.DeployFailed, "shop", "production")
 	third.StartedAt = third.StartedAt.Add(2 * time.Minute)
 	e.accept(third)
 	e.drained()
-	if got := e.slack.attempts("CGONE"); got != attempts {
+	if got := e.Slack.Attempts("CGONE"); got != attempts {
 		t.Errorf("%d more posts tried in the paused channel", got-attempts)
 	}
-	if len(e.slack.allDMs()) != 2 {
+	if len(e.Slack.Calls("dm")) != 2 {
 		t.Errorf("subscribers were told again")
 	}
 }
@@ -189,22 +190,22 @@ func TestTransientFailureIsRetriedFromTheOutbox(t *testing.T) {
 	e := newEnv(t)
 	e.subscribe(ana, "C1", "shop", "production")
 	e.subscribe(ana, "C2", "shop", "production")
-	e.slack.setFail("C1", 1)
+	e.Slack.FailNext("C1", 1)
 	e.start()
 
 	e.accept(e.event(notify.DeploySucceeded, "shop", "production"))
-	e.eventually("the failed attempt", func() bool { return e.slack.attempts("C1") == 1 })
+	testenv.Eventually(e.t, "the failed attempt", func() bool { return e.Slack.Attempts("C1") == 1 })
 	e.waitPosts("C2", 1)
 	// The retry waits for its backoff on the store's clock.
-	e.eventually("the retry", func() bool {
-		e.clock.Advance(5 * time.Second)
-		return len(e.slack.posts("C1")) == 1
+	testenv.Eventually(e.t, "the retry", func() bool {
+		e.Clock.Advance(5 * time.Second)
+		return len(e.Slack.Posts("C1")) == 1
 	})
 	e.drained()
-	if got := len(e.slack.posts("C1")); got != 1 {
+	if got := len(e.Slack.Posts("C1")); got != 1 {
 		t.Errorf("%d posts in C1, want 1", got)
 	}
-	if got := len(e.slack.posts("C2")); got != 1 {
+	if got := len(e.Slack.Posts("C2")); got != 1 {
 		t.Errorf("%d posts in C2, want 1 (the retry must not post again where it worked)", got)
 	}
 }
@@ -217,7 +218,7 @@ func TestAcceptedEventSurvivesRestart(t *testing.T) {
 	e.accept(e.event(notify.DeployFailed, "shop", "production"))
 
 	next := notify.New(e.cfg)
-	e.t.Cleanup(e.run(next))
+	e.t.Cleanup(testenv.Run(e.t, next.Run))
 	posts := e.waitPosts("C1", 1)
 	if !strings.Contains(posts[0].Msg.Text, "failed") {
 		t.Errorf("post %q is not the failure", posts[0].Msg.Text)
@@ -253,33 +254,30 @@ func TestKilledWithAPostQueuedPostsItOnceAfterRestart(t *testing.T) {
 	e := newEnv(t)
 	e.subscribe(ana, "C1", "shop", "production")
 	e.subscribe(ana, "C2", "shop", "production")
-	e.slack.hold("C2")
+	e.Slack.Hold("C2")
 	e.start()
 	ctx := context.Background()
 
 	e.accept(e.event(notify.DeploySucceeded, "shop", "production"))
 	e.waitPosts("C1", 1)
-	e.eventually("C2's post to wait in its queue", func() bool { return e.slack.waiting("C2") == 1 })
-	e.eventually("C1's post to be recorded", func() bool {
-		items, err := e.store.Outbox().Pending(ctx, 0)
+	testenv.Eventually(e.t, "C2's post to wait in its queue", func() bool { return e.Slack.Waiting("C2") == 1 })
+	testenv.Eventually(e.t, "C1's post to be recorded", func() bool {
+		items, err := e.Store.Outbox().Pending(ctx, 0)
 		return err == nil && len(items) == 1 && slices.Equal(items[0].Done, []string{"T1:C1"})
 	})
 	killed := filepath.Join(t.TempDir(), "killed.db")
-	if _, err := e.store.BackupFile(ctx, killed); err != nil {
+	if _, err := e.Store.BackupFile(ctx, killed); err != nil {
 		t.Fatal(err)
 	}
 
-	store, err := storage.Open(storage.Options{Path: killed, Keys: [][]byte{e.key}, Now: e.clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	store := e.OpenStore(storage.Options{Path: killed})
+	slack := testenv.NewSlack()
 	next := e.cfg
-	next.Stores, next.Slack = storesOf(store), newFakeSlack()
-	t.Cleanup(e.run(notify.New(next)))
+	next.Stores, next.Slack = storesOf(store), slack
+	t.Cleanup(testenv.Run(t, notify.New(next).Run))
 	e.drainedIn(store)
 	var got []string
-	for _, p := range next.Slack.(*fakeSlack).posts("") {
+	for _, p := range slack.Posts("") {
 		got = append(got, p.Channel)
 	}
 	if !slices.Equal(got, []string{"C2"}) {

@@ -3,6 +3,7 @@ package notify
 import (
 	"context"
 	"errors"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -62,6 +63,9 @@ func (s *Service) pollLoop(ctx context.Context) {
 	defer t.Stop()
 	for {
 		s.reconcile(ctx)
+		if s.reconciled != nil {
+			s.reconciled(s.polled())
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -174,8 +178,18 @@ func (s *Service) reconcile(ctx context.Context) {
 		go func() {
 			defer s.wg.Done()
 			s.runPoller(pctx, p)
+			if s.pollerDone != nil {
+				s.pollerDone(p.uid)
+			}
 		}()
 	}
+}
+
+// polled returns the uids of the stacks with a poller, sorted.
+func (s *Service) polled() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Sorted(maps.Keys(s.pollers))
 }
 
 // runPoller polls until its context ends. The first poll comes after a

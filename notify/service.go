@@ -186,6 +186,14 @@ type Service struct {
 	inflight  map[uint64]bool                // outbox items being delivered
 	claims    map[string]bool                // dedup keys of posts in flight; true once another item waits for one
 	wg        sync.WaitGroup
+
+	// Test hooks, nil outside tests, set through export_test.go before Run
+	// so a test can see polling stop without waiting on the clock:
+	// reconciled hears after every reconcile pass the uids of the stacks
+	// it left polled, sorted; pollerDone hears a stack's uid once its
+	// poller's goroutine has returned.
+	reconciled func(polled []string)
+	pollerDone func(uid string)
 }
 
 type teamStack struct{ team, stackUID string }

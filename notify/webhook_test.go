@@ -154,10 +154,10 @@ func TestKeyJoinsWebhookAndPoll(t *testing.T) {
 	e := newEnv(t, fastPolling)
 	uid := e.uid("shop", "production")
 	e.subscribe(ana, "C1", "shop", "production")
-	e.clock.Advance(time.Minute)
+	e.Clock.Advance(time.Minute)
 	e.redeploy(uid, "v2.1")
-	e.clock.Advance(4 * time.Minute)
-	deps, _, err := e.rawClient(e.tokens[ana]).ListDeploymentsPage(t.Context(), uid, 1)
+	e.Clock.Advance(4 * time.Minute)
+	deps, _, err := e.Client(e.Tokens[ana]).ListDeploymentsPage(t.Context(), uid, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -117,8 +117,14 @@ func TestCloseWakesStalledRequests(t *testing.T) {
 			resp.Body.Close()
 		}
 	}()
+	// The request is stalled in the fake once it is recorded; the ticks
+	// only poll for that, within a deadline.
+	deadline := time.Now().Add(5 * time.Second)
 	for srv.RequestCount("", "/api/3/ping") == 0 {
-		time.Sleep(5 * time.Millisecond)
+		if time.Now().After(deadline) {
+			t.Fatal("the request never reached the server")
+		}
+		time.Sleep(time.Millisecond)
 	}
 	closed := make(chan struct{})
 	go func() { srv.Close(); close(closed) }()
