@@ -5,6 +5,6 @@
 //
 // It is a normal package so that the tests of several packages can share
 // it, but only tests may import it: nothing the bot ships links it in
-// (TestOnlyTestsImportIt checks that). It imports only packages below
+// (app's TestTheHouseKeepsItsRules checks that). It imports only packages below
 // deploy and notify, so the tests of either can use it.
 package testenv
