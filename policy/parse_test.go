@@ -41,6 +41,7 @@ func TestParseExample(t *testing.T) {
 			Channels:     []string{"C0DEPLOYS"},
 			Confirm:      &confirm,
 			Approvals:    1,
+			Actions:      []string{"deploy", "rollback"},
 			Line:         5,
 		}},
 		Freezes: []Freeze{{
@@ -48,7 +49,7 @@ func TestParseExample(t *testing.T) {
 			From:         WeekTime{Day: time.Friday, Minute: 16 * 60},
 			To:           WeekTime{Day: time.Monday, Minute: 8 * 60},
 			Environments: []string{"production"},
-			Line:         13,
+			Line:         15,
 		}},
 		Source: "policy.yaml",
 	}
@@ -130,6 +131,42 @@ func TestParseDefaultsAndExtensions(t *testing.T) {
 	}
 }
 
+func TestParseActions(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		yaml   string
+		rule   []string // the rule's Actions
+		freeze []string // the freeze's Actions
+	}{
+		{name: "absent: every verb", yaml: "rules:\n  - name: r\nfreeze:\n  - {name: f, from: \"Fri 16:00\", to: \"Mon 08:00\", timezone: UTC}\n"},
+		{name: "null: every verb", yaml: "rules:\n  - name: r\n    actions:\nfreeze:\n  - {name: f, from: \"Fri 16:00\", to: \"Mon 08:00\", timezone: UTC, actions: ~}\n"},
+		{name: "empty list: every verb", yaml: "rules:\n  - name: r\n    actions: []\nfreeze:\n  - {name: f, from: \"Fri 16:00\", to: \"Mon 08:00\", timezone: UTC, actions: []}\n",
+			rule: []string{}, freeze: []string{}},
+		{name: "every verb by name", yaml: "rules:\n  - name: r\n    actions: [deploy, rollback, restart, maintenance, reboot]\nfreeze:\n  - {name: f, from: \"Fri 16:00\", to: \"Mon 08:00\", timezone: UTC, actions: [deploy]}\n",
+			rule: Actions(), freeze: []string{"deploy"}},
+		{name: "any case, kept lower-case", yaml: "rules:\n  - name: r\n    actions: [Restart, REBOOT]\nfreeze:\n  - {name: f, from: \"Fri 16:00\", to: \"Mon 08:00\", timezone: UTC, actions: [Deploy, rollBack]}\n",
+			rule: []string{"restart", "reboot"}, freeze: []string{"deploy", "rollback"}},
+		{name: "block list", yaml: "rules:\n  - name: r\n    actions:\n      - restart\n      - maintenance\nfreeze:\n  - {name: f, from: \"Fri 16:00\", to: \"Mon 08:00\", timezone: UTC}\n",
+			rule: []string{"restart", "maintenance"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p, err := Parse("policy.yaml", []byte(tt.yaml))
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if got := p.Rules[0].Actions; !reflect.DeepEqual(got, tt.rule) {
+				t.Errorf("rule actions = %#v, want %#v", got, tt.rule)
+			}
+			if got := p.Freezes[0].Actions; !reflect.DeepEqual(got, tt.freeze) {
+				t.Errorf("freeze actions = %#v, want %#v", got, tt.freeze)
+			}
+		})
+	}
+}
+
 func TestParseErrors(t *testing.T) {
 	t.Parallel()
 	const weekend = "freeze:\n  - name: weekend\n    from: \"Fri 16:00\"\n    to: \"Mon 08:00\"\n"
@@ -171,7 +208,7 @@ func TestParseErrors(t *testing.T) {
 		{"default empty", "default:\n", `policy.yaml:1: default must be allow or deny, not ""`},
 		{"rules not a list", "rules: shop\n", `policy.yaml:1: rules must be a list (items starting with -), not "shop"`},
 		{"rule not a mapping", "rules:\n  - shop\n",
-			`policy.yaml:2: rule 1: must be a mapping of keys (name, stacks, environments, deployers, channels, confirm, approvals), not "shop"`},
+			`policy.yaml:2: rule 1: must be a mapping of keys (name, stacks, environments, deployers, channels, confirm, approvals, actions), not "shop"`},
 		{"rule without a name", "rules:\n  - stacks: shop\n",
 			"policy.yaml:2: rule 1: name is missing; every rule needs one, since refusals name it"},
 		{"rule name a list", "rules:\n  - name: [a]\n", "policy.yaml:2: rule 1: name must be a single value, not a list"},
@@ -205,6 +242,24 @@ func TestParseErrors(t *testing.T) {
 		{"approvals nobody can give", "admins: [U0ALICE]\nrules:\n  - name: shop\n    deployers: [U0ALICE, U0BOB]\n    approvals: 2\n",
 			"policy.yaml:5: rule 1 (shop): approvals is 2, but its deployers and the admins are only 2, and nobody approves their own deploy"},
 		{"confirm yes", "rules:\n  - name: shop\n    confirm: yes\n", `policy.yaml:3: rule 1 (shop): confirm must be true or false, not "yes"`},
+		{"unknown action with a suggestion", "rules:\n  - name: shop\n    actions: [deploy, restrat]\n",
+			`policy.yaml:3: rule 1 (shop): action "restrat" is not one of deploy, rollback, restart, maintenance, reboot (did you mean "restart"?)`},
+		{"redeploy is not a policy verb", "rules:\n  - name: shop\n    actions:\n      - rollback\n      - redeploy\n",
+			`policy.yaml:5: rule 1 (shop): action "redeploy" is not one of deploy, rollback, restart, maintenance, reboot (did you mean "deploy"?)`},
+		{"unknown action without a suggestion", "rules:\n  - name: shop\n    actions: [cancel]\n",
+			`policy.yaml:3: rule 1 (shop): action "cancel" is not one of deploy, rollback, restart, maintenance, reboot`},
+		{"action listed twice", "rules:\n  - name: shop\n    actions: [restart, deploy, Restart]\n",
+			`policy.yaml:3: rule 1 (shop): action "Restart" is listed twice`},
+		{"actions as a string", "rules:\n  - name: shop\n    actions: deploy, rollback\n",
+			`policy.yaml:3: rule 1 (shop): actions must be a list, like [deploy, rollback], not "deploy, rollback"`},
+		{"actions holds a list", "rules:\n  - name: shop\n    actions: [[deploy]]\n",
+			"policy.yaml:3: rule 1 (shop): actions must hold single values, not a list"},
+		{"empty action", "rules:\n  - name: shop\n    actions: [deploy, \"\"]\n",
+			"policy.yaml:3: rule 1 (shop): actions holds an empty item"},
+		{"misspelt actions key", "rules:\n  - name: shop\n    action: [deploy]\n",
+			`policy.yaml:3: rule 1 (shop): unknown key "action" (did you mean "actions"?)`},
+		{"unknown freeze action", weekend + "    timezone: UTC\n    actions: [restart, reboots]\n",
+			`policy.yaml:6: freeze weekend: action "reboots" is not one of deploy, rollback, restart, maintenance, reboot (did you mean "reboot"?)`},
 		{"bad day", weekend + "    timezone: UTC\n" + "  - name: late\n    from: \"Friday 16:00\"\n    to: \"Fri 20:00\"\n    timezone: UTC\n",
 			`policy.yaml:7: freeze late: from "Friday 16:00" is not a day and time like "Fri 16:00" (three-letter English day, 24-hour HH:MM)`},
 		{"bad time", "freeze:\n  - name: late\n    from: \"Fri 16:60\"\n    to: \"Fri 20:00\"\n    timezone: UTC\n",

@@ -197,19 +197,19 @@ func TestDecideFreeze(t *testing.T) {
 		wantAllowed bool
 		want        *FreezeHit
 	}{
-		{"production on Saturday", alice, Target{"shop", "production"}, utc(2026, 1, 3, 12, 0), true,
+		{"production on Saturday", alice, Target{"shop", "production", ""}, utc(2026, 1, 3, 12, 0), true,
 			&FreezeHit{Name: "weekend", Until: utc(2026, 1, 5, 8, 0)}},
-		{"the freeze is reported whatever the rules say", bob, Target{"shop", "production"}, utc(2026, 1, 3, 12, 0), false,
+		{"the freeze is reported whatever the rules say", bob, Target{"shop", "production", ""}, utc(2026, 1, 3, 12, 0), false,
 			&FreezeHit{Name: "weekend", Until: utc(2026, 1, 5, 8, 0)}},
-		{"production midweek", alice, Target{"shop", "production"}, utc(2026, 1, 7, 12, 0), true, nil},
-		{"environments filter", alice, Target{"shop", "qa"}, utc(2026, 1, 3, 12, 0), true, nil},
-		{"back-to-back windows end together", bob, Target{"shop", "STAGING"}, utc(2026, 1, 2, 21, 0), true,
+		{"production midweek", alice, Target{"shop", "production", ""}, utc(2026, 1, 7, 12, 0), true, nil},
+		{"environments filter", alice, Target{"shop", "qa", ""}, utc(2026, 1, 3, 12, 0), true, nil},
+		{"back-to-back windows end together", bob, Target{"shop", "STAGING", ""}, utc(2026, 1, 2, 21, 0), true,
 			&FreezeHit{Name: "friday-evening", Until: utc(2026, 1, 3, 6, 0)}},
-		{"the second window alone", bob, Target{"shop", "staging"}, utc(2026, 1, 3, 3, 0), true,
+		{"the second window alone", bob, Target{"shop", "staging", ""}, utc(2026, 1, 3, 3, 0), true,
 			&FreezeHit{Name: "saturday-morning", Until: utc(2026, 1, 3, 6, 0)}},
-		{"stacks glob, case-insensitive", bob, Target{"Shop-EU-1", "qa"}, utc(2026, 1, 7, 10, 30), true,
+		{"stacks glob, case-insensitive", bob, Target{"Shop-EU-1", "qa", ""}, utc(2026, 1, 7, 10, 30), true,
 			&FreezeHit{Name: "eu-maintenance", Until: utc(2026, 1, 7, 11, 0)}},
-		{"stacks glob excludes", bob, Target{"shop-us", "qa"}, utc(2026, 1, 7, 10, 30), true, nil},
+		{"stacks glob excludes", bob, Target{"shop-us", "qa", ""}, utc(2026, 1, 7, 10, 30), true, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -239,8 +239,76 @@ freeze:
     timezone: UTC
 `)
 	now := utc(2026, 1, 7, 12, 0)
-	d := p.Decide(Subject{User: "U0ALICE"}, Target{"shop", "production"}, now)
+	d := p.Decide(Subject{User: "U0ALICE"}, Target{"shop", "production", ""}, now)
 	if d.Freeze == nil || d.Freeze.Name != "second-half" || !d.Freeze.Until.After(now) {
 		t.Errorf("Freeze = %+v, want second-half with an end after now", d.Freeze)
+	}
+}
+
+// freezeActionsPolicy has a freeze for every verb, one for deploys and
+// rollbacks only, and a restart-only window right after a deploy-only one.
+const freezeActionsPolicy = `
+freeze:
+  - name: weekend
+    from: "Fri 16:00"
+    to: "Mon 08:00"
+    timezone: UTC
+    environments: [production]
+  - name: release
+    from: "Wed 10:00"
+    to: "Wed 11:00"
+    timezone: UTC
+    environments: [staging]
+    actions: [deploy, rollback]
+  - name: deploys-evening
+    from: "Thu 18:00"
+    to: "Thu 20:00"
+    timezone: UTC
+    environments: [staging]
+    actions: [deploy]
+  - name: restarts-night
+    from: "Thu 20:00"
+    to: "Thu 23:00"
+    timezone: UTC
+    environments: [staging]
+    actions: [restart]
+`
+
+func TestDecideFreezeActions(t *testing.T) {
+	t.Parallel()
+	p := mustParse(t, freezeActionsPolicy)
+	tests := []struct {
+		name   string
+		action string
+		env    string
+		now    time.Time
+		want   *FreezeHit
+	}{
+		{"a freeze without actions stops restarts", ActionRestart, "production", utc(2026, 1, 3, 12, 0),
+			&FreezeHit{Name: "weekend", Until: utc(2026, 1, 5, 8, 0)}},
+		{"and reboots", ActionReboot, "production", utc(2026, 1, 3, 12, 0),
+			&FreezeHit{Name: "weekend", Until: utc(2026, 1, 5, 8, 0)}},
+		{"and deploys", "", "production", utc(2026, 1, 3, 12, 0),
+			&FreezeHit{Name: "weekend", Until: utc(2026, 1, 5, 8, 0)}},
+		{"a deploy freeze stops deploys", ActionDeploy, "staging", utc(2026, 1, 7, 10, 30),
+			&FreezeHit{Name: "release", Until: utc(2026, 1, 7, 11, 0)}},
+		{"and the rollbacks it lists", ActionRollback, "staging", utc(2026, 1, 7, 10, 30),
+			&FreezeHit{Name: "release", Until: utc(2026, 1, 7, 11, 0)}},
+		{"but not restarts", ActionRestart, "staging", utc(2026, 1, 7, 10, 30), nil},
+		{"nor maintenance", ActionMaintenance, "staging", utc(2026, 1, 7, 10, 30), nil},
+		{"a window for another verb does not extend a deploy freeze", ActionDeploy, "staging", utc(2026, 1, 8, 19, 0),
+			&FreezeHit{Name: "deploys-evening", Until: utc(2026, 1, 8, 20, 0)}},
+		{"a restart is free before its window", ActionRestart, "staging", utc(2026, 1, 8, 19, 0), nil},
+		{"and frozen in it", ActionRestart, "staging", utc(2026, 1, 8, 21, 0),
+			&FreezeHit{Name: "restarts-night", Until: utc(2026, 1, 8, 23, 0)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			d := p.Decide(Subject{User: "U0ALICE"}, Target{"shop", tt.env, tt.action}, tt.now)
+			if !reflect.DeepEqual(d.Freeze, tt.want) {
+				t.Errorf("Decide(%q, %s, %v): Freeze %+v, want %+v", tt.action, tt.env, tt.now, d.Freeze, tt.want)
+			}
+		})
 	}
 }
