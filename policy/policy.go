@@ -7,8 +7,8 @@
 // The bot acts in Cloud 66 with the requester's own token, so Cloud 66 has
 // already decided what a person can do; a policy can only narrow that. It is
 // a package of its own, below deploy and commands, because both consult it
-// (deploy before it starts anything, commands to hide deploy commands in
-// help) and neither should own the file format.
+// (deploy before it starts anything, commands to hide in help the verbs a
+// person may never use) and neither should own the file format.
 //
 // The package is pure: apart from reading the file in [Load] (and the zone
 // data time.LoadLocation reads) it does no I/O and keeps no state, so a
