@@ -2,6 +2,7 @@ package policy
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -116,6 +117,15 @@ func TestParseDefaultsAndExtensions(t *testing.T) {
 			return ""
 		}},
 		{"approvals reachable through admins", "admins: [U0BOSS]\nrules:\n  - name: x\n    deployers: [U0ALICE]\n    approvals: 1\n", func(p *Policy) string { return "" }},
+		{"actions absent: every verb", "rules:\n  - name: r\n" + aFreeze + "}\n", wantActions(nil, nil)},
+		{"actions null: every verb", "rules:\n  - name: r\n    actions:\n" + aFreeze + ", actions: ~}\n", wantActions(nil, nil)},
+		{"actions empty: every verb", "rules:\n  - name: r\n    actions: []\n" + aFreeze + ", actions: []}\n", wantActions([]string{}, []string{})},
+		{"every action by name", "rules:\n  - name: r\n    actions: [deploy, rollback, restart, maintenance, reboot]\n" + aFreeze + ", actions: [deploy]}\n",
+			wantActions(Actions(), []string{"deploy"})},
+		{"actions in any case, kept lower-case", "rules:\n  - name: r\n    actions: [Restart, REBOOT]\n" + aFreeze + ", actions: [Deploy, rollBack]}\n",
+			wantActions([]string{"restart", "reboot"}, []string{"deploy", "rollback"})},
+		{"actions as a block list", "rules:\n  - name: r\n    actions:\n      - restart\n      - maintenance\n" + aFreeze + "}\n",
+			wantActions([]string{"restart", "maintenance"}, nil)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -131,39 +141,19 @@ func TestParseDefaultsAndExtensions(t *testing.T) {
 	}
 }
 
-func TestParseActions(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name   string
-		yaml   string
-		rule   []string // the rule's Actions
-		freeze []string // the freeze's Actions
-	}{
-		{name: "absent: every verb", yaml: "rules:\n  - name: r\nfreeze:\n  - {name: f, from: \"Fri 16:00\", to: \"Mon 08:00\", timezone: UTC}\n"},
-		{name: "null: every verb", yaml: "rules:\n  - name: r\n    actions:\nfreeze:\n  - {name: f, from: \"Fri 16:00\", to: \"Mon 08:00\", timezone: UTC, actions: ~}\n"},
-		{name: "empty list: every verb", yaml: "rules:\n  - name: r\n    actions: []\nfreeze:\n  - {name: f, from: \"Fri 16:00\", to: \"Mon 08:00\", timezone: UTC, actions: []}\n",
-			rule: []string{}, freeze: []string{}},
-		{name: "every verb by name", yaml: "rules:\n  - name: r\n    actions: [deploy, rollback, restart, maintenance, reboot]\nfreeze:\n  - {name: f, from: \"Fri 16:00\", to: \"Mon 08:00\", timezone: UTC, actions: [deploy]}\n",
-			rule: Actions(), freeze: []string{"deploy"}},
-		{name: "any case, kept lower-case", yaml: "rules:\n  - name: r\n    actions: [Restart, REBOOT]\nfreeze:\n  - {name: f, from: \"Fri 16:00\", to: \"Mon 08:00\", timezone: UTC, actions: [Deploy, rollBack]}\n",
-			rule: []string{"restart", "reboot"}, freeze: []string{"deploy", "rollback"}},
-		{name: "block list", yaml: "rules:\n  - name: r\n    actions:\n      - restart\n      - maintenance\nfreeze:\n  - {name: f, from: \"Fri 16:00\", to: \"Mon 08:00\", timezone: UTC}\n",
-			rule: []string{"restart", "maintenance"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			p, err := Parse("policy.yaml", []byte(tt.yaml))
-			if err != nil {
-				t.Fatalf("Parse: %v", err)
-			}
-			if got := p.Rules[0].Actions; !reflect.DeepEqual(got, tt.rule) {
-				t.Errorf("rule actions = %#v, want %#v", got, tt.rule)
-			}
-			if got := p.Freezes[0].Actions; !reflect.DeepEqual(got, tt.freeze) {
-				t.Errorf("freeze actions = %#v, want %#v", got, tt.freeze)
-			}
-		})
+// aFreeze opens a one-line freeze for the actions cases, which close it.
+const aFreeze = "freeze:\n  - {name: f, from: \"Fri 16:00\", to: \"Mon 08:00\", timezone: UTC"
+
+// wantActions checks the first rule's and the first freeze's Actions.
+func wantActions(rule, freeze []string) func(*Policy) string {
+	return func(p *Policy) string {
+		if got := p.Rules[0].Actions; !reflect.DeepEqual(got, rule) {
+			return fmt.Sprintf("rule actions = %#v, want %#v", got, rule)
+		}
+		if got := p.Freezes[0].Actions; !reflect.DeepEqual(got, freeze) {
+			return fmt.Sprintf("freeze actions = %#v, want %#v", got, freeze)
+		}
+		return ""
 	}
 }
 

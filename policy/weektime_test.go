@@ -179,6 +179,24 @@ freeze:
     to: "Wed 11:00"
     timezone: UTC
     stacks: "shop-eu*"
+  - name: release
+    from: "Wed 10:00"
+    to: "Wed 11:00"
+    timezone: UTC
+    environments: [preview]
+    actions: [deploy, rollback]
+  - name: deploys-evening
+    from: "Thu 18:00"
+    to: "Thu 20:00"
+    timezone: UTC
+    environments: [preview]
+    actions: [deploy]
+  - name: restarts-night
+    from: "Thu 20:00"
+    to: "Thu 23:00"
+    timezone: UTC
+    environments: [preview]
+    actions: [restart]
 rules:
   - name: prod
     environments: [production]
@@ -210,6 +228,21 @@ func TestDecideFreeze(t *testing.T) {
 		{"stacks glob, case-insensitive", bob, Target{"Shop-EU-1", "qa", ""}, utc(2026, 1, 7, 10, 30), true,
 			&FreezeHit{Name: "eu-maintenance", Until: utc(2026, 1, 7, 11, 0)}},
 		{"stacks glob excludes", bob, Target{"shop-us", "qa", ""}, utc(2026, 1, 7, 10, 30), true, nil},
+		{"a freeze without actions stops restarts", alice, Target{"shop", "production", ActionRestart}, utc(2026, 1, 3, 12, 0), true,
+			&FreezeHit{Name: "weekend", Until: utc(2026, 1, 5, 8, 0)}},
+		{"and reboots", alice, Target{"shop", "production", ActionReboot}, utc(2026, 1, 3, 12, 0), true,
+			&FreezeHit{Name: "weekend", Until: utc(2026, 1, 5, 8, 0)}},
+		{"a deploy freeze stops deploys", bob, Target{"shop", "preview", ActionDeploy}, utc(2026, 1, 7, 10, 30), true,
+			&FreezeHit{Name: "release", Until: utc(2026, 1, 7, 11, 0)}},
+		{"and the rollbacks it lists", bob, Target{"shop", "preview", ActionRollback}, utc(2026, 1, 7, 10, 30), true,
+			&FreezeHit{Name: "release", Until: utc(2026, 1, 7, 11, 0)}},
+		{"but not restarts", bob, Target{"shop", "preview", ActionRestart}, utc(2026, 1, 7, 10, 30), true, nil},
+		{"nor maintenance", bob, Target{"shop", "preview", ActionMaintenance}, utc(2026, 1, 7, 10, 30), true, nil},
+		{"a window for another verb does not extend a deploy freeze", bob, Target{"shop", "preview", ActionDeploy}, utc(2026, 1, 8, 19, 0), true,
+			&FreezeHit{Name: "deploys-evening", Until: utc(2026, 1, 8, 20, 0)}},
+		{"a restart is free before its window", bob, Target{"shop", "preview", ActionRestart}, utc(2026, 1, 8, 19, 0), true, nil},
+		{"and frozen in it", bob, Target{"shop", "preview", ActionRestart}, utc(2026, 1, 8, 21, 0), true,
+			&FreezeHit{Name: "restarts-night", Until: utc(2026, 1, 8, 23, 0)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -242,73 +275,5 @@ freeze:
 	d := p.Decide(Subject{User: "U0ALICE"}, Target{"shop", "production", ""}, now)
 	if d.Freeze == nil || d.Freeze.Name != "second-half" || !d.Freeze.Until.After(now) {
 		t.Errorf("Freeze = %+v, want second-half with an end after now", d.Freeze)
-	}
-}
-
-// freezeActionsPolicy has a freeze for every verb, one for deploys and
-// rollbacks only, and a restart-only window right after a deploy-only one.
-const freezeActionsPolicy = `
-freeze:
-  - name: weekend
-    from: "Fri 16:00"
-    to: "Mon 08:00"
-    timezone: UTC
-    environments: [production]
-  - name: release
-    from: "Wed 10:00"
-    to: "Wed 11:00"
-    timezone: UTC
-    environments: [staging]
-    actions: [deploy, rollback]
-  - name: deploys-evening
-    from: "Thu 18:00"
-    to: "Thu 20:00"
-    timezone: UTC
-    environments: [staging]
-    actions: [deploy]
-  - name: restarts-night
-    from: "Thu 20:00"
-    to: "Thu 23:00"
-    timezone: UTC
-    environments: [staging]
-    actions: [restart]
-`
-
-func TestDecideFreezeActions(t *testing.T) {
-	t.Parallel()
-	p := mustParse(t, freezeActionsPolicy)
-	tests := []struct {
-		name   string
-		action string
-		env    string
-		now    time.Time
-		want   *FreezeHit
-	}{
-		{"a freeze without actions stops restarts", ActionRestart, "production", utc(2026, 1, 3, 12, 0),
-			&FreezeHit{Name: "weekend", Until: utc(2026, 1, 5, 8, 0)}},
-		{"and reboots", ActionReboot, "production", utc(2026, 1, 3, 12, 0),
-			&FreezeHit{Name: "weekend", Until: utc(2026, 1, 5, 8, 0)}},
-		{"and deploys", "", "production", utc(2026, 1, 3, 12, 0),
-			&FreezeHit{Name: "weekend", Until: utc(2026, 1, 5, 8, 0)}},
-		{"a deploy freeze stops deploys", ActionDeploy, "staging", utc(2026, 1, 7, 10, 30),
-			&FreezeHit{Name: "release", Until: utc(2026, 1, 7, 11, 0)}},
-		{"and the rollbacks it lists", ActionRollback, "staging", utc(2026, 1, 7, 10, 30),
-			&FreezeHit{Name: "release", Until: utc(2026, 1, 7, 11, 0)}},
-		{"but not restarts", ActionRestart, "staging", utc(2026, 1, 7, 10, 30), nil},
-		{"nor maintenance", ActionMaintenance, "staging", utc(2026, 1, 7, 10, 30), nil},
-		{"a window for another verb does not extend a deploy freeze", ActionDeploy, "staging", utc(2026, 1, 8, 19, 0),
-			&FreezeHit{Name: "deploys-evening", Until: utc(2026, 1, 8, 20, 0)}},
-		{"a restart is free before its window", ActionRestart, "staging", utc(2026, 1, 8, 19, 0), nil},
-		{"and frozen in it", ActionRestart, "staging", utc(2026, 1, 8, 21, 0),
-			&FreezeHit{Name: "restarts-night", Until: utc(2026, 1, 8, 23, 0)}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			d := p.Decide(Subject{User: "U0ALICE"}, Target{"shop", tt.env, tt.action}, tt.now)
-			if !reflect.DeepEqual(d.Freeze, tt.want) {
-				t.Errorf("Decide(%q, %s, %v): Freeze %+v, want %+v", tt.action, tt.env, tt.now, d.Freeze, tt.want)
-			}
-		})
 	}
 }
