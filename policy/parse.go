@@ -74,11 +74,11 @@ func topKeys() []string {
 }
 
 func ruleKeys() []string {
-	return []string{"name", "stacks", "environments", "deployers", "channels", "confirm", "approvals"}
+	return []string{"name", "stacks", "environments", "deployers", "channels", "confirm", "approvals", "actions"}
 }
 
 func freezeKeys() []string {
-	return []string{"name", "from", "to", "timezone", "environments", "stacks"}
+	return []string{"name", "from", "to", "timezone", "environments", "stacks", "actions"}
 }
 
 // Parse parses and validates a policy file; name is used in errors and as
@@ -190,6 +190,9 @@ func (p *parser) rule(i int, n *yaml.Node, admins []string) (Rule, error) {
 	if r.Channels, err = p.list(f["channels"], ctx, "channels", "[C0123ABCD]", channelID); err != nil {
 		return r, err
 	}
+	if r.Actions, err = p.actions(f["actions"], ctx); err != nil {
+		return r, err
+	}
 	if c := f["confirm"]; c != nil && !isNull(c) {
 		c = resolve(c)
 		var b bool
@@ -287,6 +290,9 @@ func (p *parser) freeze(i int, n *yaml.Node) (Freeze, error) {
 		return fr, err
 	}
 	if fr.Stacks, err = p.glob(f["stacks"], ctx); err != nil {
+		return fr, err
+	}
+	if fr.Actions, err = p.actions(f["actions"], ctx); err != nil {
 		return fr, err
 	}
 	return fr, nil
@@ -509,6 +515,38 @@ func (p *parser) glob(n *yaml.Node, ctx string) (string, error) {
 		return "", p.errAt(n, "%sstacks %q is not a valid glob (path.Match syntax: *, ?, [a-z], \\ to escape)", ctx, g)
 	}
 	return g, nil
+}
+
+// actions reads an actions list: verbs from [Actions], any case (kept
+// lower-case), each once. An unknown verb is an error naming the valid ones
+// rather than a verb nobody governs, which would quietly hand it to a later
+// rule or the default. A verb listed twice is refused too, since the second
+// was probably meant to be another one.
+func (p *parser) actions(n *yaml.Node, ctx string) ([]string, error) {
+	var seen []string
+	check := func(v string) string {
+		a := strings.ToLower(v)
+		switch {
+		case !IsAction(a):
+			hint := ""
+			if s := suggest(a, Actions()); s != "" {
+				hint = fmt.Sprintf(" (did you mean %q?)", s)
+			}
+			return fmt.Sprintf("action %q is not one of %s%s", v, strings.Join(Actions(), ", "), hint)
+		case slices.Contains(seen, a):
+			return fmt.Sprintf("action %q is listed twice", v)
+		}
+		seen = append(seen, a)
+		return ""
+	}
+	list, err := p.list(n, ctx, "actions", "[deploy, rollback]", check)
+	if err != nil {
+		return nil, err
+	}
+	for i := range list {
+		list[i] = strings.ToLower(list[i])
+	}
+	return list, nil
 }
 
 // ruleLabel and freezeLabel prefix problems with what they are about; the

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -41,6 +42,7 @@ func TestParseExample(t *testing.T) {
 			Channels:     []string{"C0DEPLOYS"},
 			Confirm:      &confirm,
 			Approvals:    1,
+			Actions:      []string{"deploy", "rollback"},
 			Line:         5,
 		}},
 		Freezes: []Freeze{{
@@ -48,7 +50,7 @@ func TestParseExample(t *testing.T) {
 			From:         WeekTime{Day: time.Friday, Minute: 16 * 60},
 			To:           WeekTime{Day: time.Monday, Minute: 8 * 60},
 			Environments: []string{"production"},
-			Line:         13,
+			Line:         15,
 		}},
 		Source: "policy.yaml",
 	}
@@ -115,6 +117,15 @@ func TestParseDefaultsAndExtensions(t *testing.T) {
 			return ""
 		}},
 		{"approvals reachable through admins", "admins: [U0BOSS]\nrules:\n  - name: x\n    deployers: [U0ALICE]\n    approvals: 1\n", func(p *Policy) string { return "" }},
+		{"actions absent: every verb", "rules:\n  - name: r\n" + aFreeze + "}\n", wantActions(nil, nil)},
+		{"actions null: every verb", "rules:\n  - name: r\n    actions:\n" + aFreeze + ", actions: ~}\n", wantActions(nil, nil)},
+		{"actions empty: every verb", "rules:\n  - name: r\n    actions: []\n" + aFreeze + ", actions: []}\n", wantActions([]string{}, []string{})},
+		{"every action by name", "rules:\n  - name: r\n    actions: [deploy, rollback, restart, maintenance, reboot]\n" + aFreeze + ", actions: [deploy]}\n",
+			wantActions(Actions(), []string{"deploy"})},
+		{"actions in any case, kept lower-case", "rules:\n  - name: r\n    actions: [Restart, REBOOT]\n" + aFreeze + ", actions: [Deploy, rollBack]}\n",
+			wantActions([]string{"restart", "reboot"}, []string{"deploy", "rollback"})},
+		{"actions as a block list", "rules:\n  - name: r\n    actions:\n      - restart\n      - maintenance\n" + aFreeze + "}\n",
+			wantActions([]string{"restart", "maintenance"}, nil)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -127,6 +138,22 @@ func TestParseDefaultsAndExtensions(t *testing.T) {
 				t.Errorf("%s; got %+v", problem, p)
 			}
 		})
+	}
+}
+
+// aFreeze opens a one-line freeze for the actions cases, which close it.
+const aFreeze = "freeze:\n  - {name: f, from: \"Fri 16:00\", to: \"Mon 08:00\", timezone: UTC"
+
+// wantActions checks the first rule's and the first freeze's Actions.
+func wantActions(rule, freeze []string) func(*Policy) string {
+	return func(p *Policy) string {
+		if got := p.Rules[0].Actions; !reflect.DeepEqual(got, rule) {
+			return fmt.Sprintf("rule actions = %#v, want %#v", got, rule)
+		}
+		if got := p.Freezes[0].Actions; !reflect.DeepEqual(got, freeze) {
+			return fmt.Sprintf("freeze actions = %#v, want %#v", got, freeze)
+		}
+		return ""
 	}
 }
 
@@ -171,7 +198,7 @@ func TestParseErrors(t *testing.T) {
 		{"default empty", "default:\n", `policy.yaml:1: default must be allow or deny, not ""`},
 		{"rules not a list", "rules: shop\n", `policy.yaml:1: rules must be a list (items starting with -), not "shop"`},
 		{"rule not a mapping", "rules:\n  - shop\n",
-			`policy.yaml:2: rule 1: must be a mapping of keys (name, stacks, environments, deployers, channels, confirm, approvals), not "shop"`},
+			`policy.yaml:2: rule 1: must be a mapping of keys (name, stacks, environments, deployers, channels, confirm, approvals, actions), not "shop"`},
 		{"rule without a name", "rules:\n  - stacks: shop\n",
 			"policy.yaml:2: rule 1: name is missing; every rule needs one, since refusals name it"},
 		{"rule name a list", "rules:\n  - name: [a]\n", "policy.yaml:2: rule 1: name must be a single value, not a list"},
@@ -205,6 +232,24 @@ func TestParseErrors(t *testing.T) {
 		{"approvals nobody can give", "admins: [U0ALICE]\nrules:\n  - name: shop\n    deployers: [U0ALICE, U0BOB]\n    approvals: 2\n",
 			"policy.yaml:5: rule 1 (shop): approvals is 2, but its deployers and the admins are only 2, and nobody approves their own deploy"},
 		{"confirm yes", "rules:\n  - name: shop\n    confirm: yes\n", `policy.yaml:3: rule 1 (shop): confirm must be true or false, not "yes"`},
+		{"unknown action with a suggestion", "rules:\n  - name: shop\n    actions: [deploy, restrat]\n",
+			`policy.yaml:3: rule 1 (shop): action "restrat" is not one of deploy, rollback, restart, maintenance, reboot (did you mean "restart"?)`},
+		{"redeploy is not a policy verb", "rules:\n  - name: shop\n    actions:\n      - rollback\n      - redeploy\n",
+			`policy.yaml:5: rule 1 (shop): action "redeploy" is not one of deploy, rollback, restart, maintenance, reboot (did you mean "deploy"?)`},
+		{"unknown action without a suggestion", "rules:\n  - name: shop\n    actions: [cancel]\n",
+			`policy.yaml:3: rule 1 (shop): action "cancel" is not one of deploy, rollback, restart, maintenance, reboot`},
+		{"action listed twice", "rules:\n  - name: shop\n    actions: [restart, deploy, Restart]\n",
+			`policy.yaml:3: rule 1 (shop): action "Restart" is listed twice`},
+		{"actions as a string", "rules:\n  - name: shop\n    actions: deploy, rollback\n",
+			`policy.yaml:3: rule 1 (shop): actions must be a list, like [deploy, rollback], not "deploy, rollback"`},
+		{"actions holds a list", "rules:\n  - name: shop\n    actions: [[deploy]]\n",
+			"policy.yaml:3: rule 1 (shop): actions must hold single values, not a list"},
+		{"empty action", "rules:\n  - name: shop\n    actions: [deploy, \"\"]\n",
+			"policy.yaml:3: rule 1 (shop): actions holds an empty item"},
+		{"misspelt actions key", "rules:\n  - name: shop\n    action: [deploy]\n",
+			`policy.yaml:3: rule 1 (shop): unknown key "action" (did you mean "actions"?)`},
+		{"unknown freeze action", weekend + "    timezone: UTC\n    actions: [restart, reboots]\n",
+			`policy.yaml:6: freeze weekend: action "reboots" is not one of deploy, rollback, restart, maintenance, reboot (did you mean "reboot"?)`},
 		{"bad day", weekend + "    timezone: UTC\n" + "  - name: late\n    from: \"Friday 16:00\"\n    to: \"Fri 20:00\"\n    timezone: UTC\n",
 			`policy.yaml:7: freeze late: from "Friday 16:00" is not a day and time like "Fri 16:00" (three-letter English day, 24-hour HH:MM)`},
 		{"bad time", "freeze:\n  - name: late\n    from: \"Fri 16:60\"\n    to: \"Fri 20:00\"\n    timezone: UTC\n",

@@ -179,6 +179,24 @@ freeze:
     to: "Wed 11:00"
     timezone: UTC
     stacks: "shop-eu*"
+  - name: release
+    from: "Wed 10:00"
+    to: "Wed 11:00"
+    timezone: UTC
+    environments: [preview]
+    actions: [deploy, rollback]
+  - name: deploys-evening
+    from: "Thu 18:00"
+    to: "Thu 20:00"
+    timezone: UTC
+    environments: [preview]
+    actions: [deploy]
+  - name: restarts-night
+    from: "Thu 20:00"
+    to: "Thu 23:00"
+    timezone: UTC
+    environments: [preview]
+    actions: [restart]
 rules:
   - name: prod
     environments: [production]
@@ -197,19 +215,34 @@ func TestDecideFreeze(t *testing.T) {
 		wantAllowed bool
 		want        *FreezeHit
 	}{
-		{"production on Saturday", alice, Target{"shop", "production"}, utc(2026, 1, 3, 12, 0), true,
+		{"production on Saturday", alice, Target{"shop", "production", ""}, utc(2026, 1, 3, 12, 0), true,
 			&FreezeHit{Name: "weekend", Until: utc(2026, 1, 5, 8, 0)}},
-		{"the freeze is reported whatever the rules say", bob, Target{"shop", "production"}, utc(2026, 1, 3, 12, 0), false,
+		{"the freeze is reported whatever the rules say", bob, Target{"shop", "production", ""}, utc(2026, 1, 3, 12, 0), false,
 			&FreezeHit{Name: "weekend", Until: utc(2026, 1, 5, 8, 0)}},
-		{"production midweek", alice, Target{"shop", "production"}, utc(2026, 1, 7, 12, 0), true, nil},
-		{"environments filter", alice, Target{"shop", "qa"}, utc(2026, 1, 3, 12, 0), true, nil},
-		{"back-to-back windows end together", bob, Target{"shop", "STAGING"}, utc(2026, 1, 2, 21, 0), true,
+		{"production midweek", alice, Target{"shop", "production", ""}, utc(2026, 1, 7, 12, 0), true, nil},
+		{"environments filter", alice, Target{"shop", "qa", ""}, utc(2026, 1, 3, 12, 0), true, nil},
+		{"back-to-back windows end together", bob, Target{"shop", "STAGING", ""}, utc(2026, 1, 2, 21, 0), true,
 			&FreezeHit{Name: "friday-evening", Until: utc(2026, 1, 3, 6, 0)}},
-		{"the second window alone", bob, Target{"shop", "staging"}, utc(2026, 1, 3, 3, 0), true,
+		{"the second window alone", bob, Target{"shop", "staging", ""}, utc(2026, 1, 3, 3, 0), true,
 			&FreezeHit{Name: "saturday-morning", Until: utc(2026, 1, 3, 6, 0)}},
-		{"stacks glob, case-insensitive", bob, Target{"Shop-EU-1", "qa"}, utc(2026, 1, 7, 10, 30), true,
+		{"stacks glob, case-insensitive", bob, Target{"Shop-EU-1", "qa", ""}, utc(2026, 1, 7, 10, 30), true,
 			&FreezeHit{Name: "eu-maintenance", Until: utc(2026, 1, 7, 11, 0)}},
-		{"stacks glob excludes", bob, Target{"shop-us", "qa"}, utc(2026, 1, 7, 10, 30), true, nil},
+		{"stacks glob excludes", bob, Target{"shop-us", "qa", ""}, utc(2026, 1, 7, 10, 30), true, nil},
+		{"a freeze without actions stops restarts", alice, Target{"shop", "production", ActionRestart}, utc(2026, 1, 3, 12, 0), true,
+			&FreezeHit{Name: "weekend", Until: utc(2026, 1, 5, 8, 0)}},
+		{"and reboots", alice, Target{"shop", "production", ActionReboot}, utc(2026, 1, 3, 12, 0), true,
+			&FreezeHit{Name: "weekend", Until: utc(2026, 1, 5, 8, 0)}},
+		{"a deploy freeze stops deploys", bob, Target{"shop", "preview", ActionDeploy}, utc(2026, 1, 7, 10, 30), true,
+			&FreezeHit{Name: "release", Until: utc(2026, 1, 7, 11, 0)}},
+		{"and the rollbacks it lists", bob, Target{"shop", "preview", ActionRollback}, utc(2026, 1, 7, 10, 30), true,
+			&FreezeHit{Name: "release", Until: utc(2026, 1, 7, 11, 0)}},
+		{"but not restarts", bob, Target{"shop", "preview", ActionRestart}, utc(2026, 1, 7, 10, 30), true, nil},
+		{"nor maintenance", bob, Target{"shop", "preview", ActionMaintenance}, utc(2026, 1, 7, 10, 30), true, nil},
+		{"a window for another verb does not extend a deploy freeze", bob, Target{"shop", "preview", ActionDeploy}, utc(2026, 1, 8, 19, 0), true,
+			&FreezeHit{Name: "deploys-evening", Until: utc(2026, 1, 8, 20, 0)}},
+		{"a restart is free before its window", bob, Target{"shop", "preview", ActionRestart}, utc(2026, 1, 8, 19, 0), true, nil},
+		{"and frozen in it", bob, Target{"shop", "preview", ActionRestart}, utc(2026, 1, 8, 21, 0), true,
+			&FreezeHit{Name: "restarts-night", Until: utc(2026, 1, 8, 23, 0)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -239,7 +272,7 @@ freeze:
     timezone: UTC
 `)
 	now := utc(2026, 1, 7, 12, 0)
-	d := p.Decide(Subject{User: "U0ALICE"}, Target{"shop", "production"}, now)
+	d := p.Decide(Subject{User: "U0ALICE"}, Target{"shop", "production", ""}, now)
 	if d.Freeze == nil || d.Freeze.Name != "second-half" || !d.Freeze.Until.After(now) {
 		t.Errorf("Freeze = %+v, want second-half with an end after now", d.Freeze)
 	}
