@@ -243,15 +243,11 @@ type RebootRequest struct {
 //
 // POST /stacks/{uid}/servers/{server_uid}/reboot_server.json
 func (c *Client) RebootServer(ctx context.Context, stackUID, serverUID string) (*AsyncAction, error) {
-	seg, err := uidSegment("stack uid", stackUID)
+	path, err := serverPath(stackUID, serverUID)
 	if err != nil {
 		return nil, err
 	}
-	srv, err := uidSegment("server uid", serverUID)
-	if err != nil {
-		return nil, err
-	}
-	return startAction(ctx, c, "/stacks/{uid}/servers/{server_uid}/reboot_server", "stacks/"+seg+"/servers/"+srv+"/reboot_server.json", nil)
+	return startAction(ctx, c, "/stacks/{uid}/servers/{server_uid}/reboot_server", path+"/reboot_server.json", nil)
 }
 
 // RebootServers reboots a group of a stack's servers. It is never retried.
