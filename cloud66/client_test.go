@@ -238,6 +238,39 @@ func TestArgErrorsSendNothing(t *testing.T) {
 		{"CancelDeployment dotdot", func(c *Client) error { _, err := c.CancelDeployment(ctx, "..", 1); return err }},
 		{"GetAction zero", func(c *Client) error { _, err := c.GetAction(ctx, "s", 0); return err }},
 		{"GetAction empty", func(c *Client) error { _, err := c.GetAction(ctx, "", 1); return err }},
+		{"ListActions empty", func(c *Client) error { _, err := c.ListActions(ctx, ""); return err }},
+		{"RunStackAction empty stack", func(c *Client) error {
+			_, err := c.RunStackAction(ctx, "", StackActionRequest{Command: CommandRestart})
+			return err
+		}},
+		{"RunStackAction no command", func(c *Client) error { _, err := c.RunStackAction(ctx, "s", StackActionRequest{}); return err }},
+		{"RunStackAction two words", func(c *Client) error {
+			_, err := c.RunStackAction(ctx, "s", StackActionRequest{Command: "restart now"})
+			return err
+		}},
+		{"RunStackAction service_restart without service", func(c *Client) error {
+			_, err := c.RunStackAction(ctx, "s", StackActionRequest{Command: CommandServiceRestart, ServiceName: " "})
+			return err
+		}},
+		{"RunStackAction maintenance without value", func(c *Client) error {
+			_, err := c.RunStackAction(ctx, "s", StackActionRequest{Command: CommandMaintenanceMode})
+			return err
+		}},
+		{"RunStackAction maintenance value 2", func(c *Client) error {
+			_, err := c.RunStackAction(ctx, "s", StackActionRequest{Command: CommandMaintenanceMode, Value: new(2)})
+			return err
+		}},
+		{"RebootServer empty server", func(c *Client) error { _, err := c.RebootServer(ctx, "s", ""); return err }},
+		{"RebootServer dotdot stack", func(c *Client) error { _, err := c.RebootServer(ctx, "..", "v"); return err }},
+		{"RebootServers empty stack", func(c *Client) error {
+			_, err := c.RebootServers(ctx, "", RebootRequest{Group: "web"})
+			return err
+		}},
+		{"RebootServers no group", func(c *Client) error { _, err := c.RebootServers(ctx, "s", RebootRequest{}); return err }},
+		{"RebootServers bad strategy", func(c *Client) error {
+			_, err := c.RebootServers(ctx, "s", RebootRequest{Group: "web", Strategy: "rolling"})
+			return err
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -557,6 +590,22 @@ func TestRetries(t *testing.T) {
 			_, err := c.CancelDeployment(ctx, "s1", 7)
 			return err
 		}, statuses: []int{500, 200}, wantAttempts: 1, wantErr: true},
+		{name: "stack action 500 never retried", call: func(c *Client) error {
+			_, err := c.RunStackAction(ctx, "s1", StackActionRequest{Command: CommandRestart})
+			return err
+		}, statuses: []int{500, 200}, wantAttempts: 1, wantErr: true},
+		{name: "server reboot 502 never retried", call: func(c *Client) error {
+			_, err := c.RebootServer(ctx, "s1", "v1")
+			return err
+		}, statuses: []int{502, 200}, wantAttempts: 1, wantErr: true},
+		{name: "group reboot 500 never retried", call: func(c *Client) error {
+			_, err := c.RebootServers(ctx, "s1", RebootRequest{Group: "web"})
+			return err
+		}, statuses: []int{500, 200}, wantAttempts: 1, wantErr: true},
+		{name: "ListActions 500 then success", call: func(c *Client) error {
+			_, err := c.ListActions(ctx, "s1")
+			return err
+		}, statuses: []int{500, 200}, wantAttempts: 2, wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

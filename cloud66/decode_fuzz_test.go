@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 )
@@ -21,6 +22,9 @@ func FuzzDecodeEnvelope(f *testing.F) {
 	f.Add([]byte(`<html>Service Unavailable</html>`))
 	f.Add([]byte(`{"response":null}`))
 	f.Add([]byte(`{"response":[{"uid":"abc|<!channel>","stack_uid":"x"},{"uid":"5999b763474b0eafa5fafb64bff0ba80"}]}`))
+	f.Add([]byte(`{"response":[{"id":3,"services":[{"name":"web","image":"a/web:1"},"worker:2"],"outcome":{"meaning":"canceled by user"}}]}`))
+	f.Add([]byte(`{"error":"insufficient_scope","error_description":"Access to this resource requires scope \"redeploy\".","scope":"redeploy"}`))
+	f.Add([]byte(`Bearer realm="Doorkeeper", error="insufficient_scope", scope="a\"b, c"`))
 	now := time.Date(2026, 1, 1, 12, 30, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) > 1<<16 {
@@ -46,7 +50,16 @@ func FuzzDecodeEnvelope(f *testing.F) {
 				}
 			}
 		}
-		_, _, _ = decodeEnvelope[[]Deployment](data)
+		if ds, _, err := decodeEnvelope[[]Deployment](data); err == nil {
+			for _, d := range ds {
+				if slices.Contains(d.Services, "") {
+					t.Errorf("empty service kept in %q", d.Services)
+				}
+				if n := btoi(d.Succeeded()) + btoi(d.Failed()) + btoi(d.Cancelled()); n > 1 {
+					t.Errorf("outcome %q reads as %d outcomes", d.Outcome.Meaning, n)
+				}
+			}
+		}
 		if a, _, err := decodeEnvelope[AsyncAction](data); err == nil {
 			_ = a.Finished()
 			_ = a.UserReference()
@@ -57,11 +70,12 @@ func FuzzDecodeEnvelope(f *testing.F) {
 		_, _, _ = decodeEnvelope[RedeployResult](data)
 		_, _, _ = decodeEnvelope[Result](data)
 
-		for _, status := range []int{400, 404, 429, 503} {
+		for _, status := range []int{400, 403, 404, 429, 503} {
 			resp := &http.Response{
 				StatusCode: status,
-				Header:     http.Header{"Retry-After": {string(data[:min(len(data), 40)])}},
-				Body:       io.NopCloser(bytes.NewReader(data)),
+				Header: http.Header{"Retry-After": {string(data[:min(len(data), 40)])},
+					"Www-Authenticate": {string(data[:min(len(data), 200)])}},
+				Body: io.NopCloser(bytes.NewReader(data)),
 			}
 			err := checkResponse(resp, http.MethodGet, "/stacks/{uid}", now)
 			var er *ErrorResponse
@@ -76,6 +90,17 @@ func FuzzDecodeEnvelope(f *testing.F) {
 				t.Errorf("status %d: throttled=%v but RetryAt=%v", status, errors.Is(err, ErrThrottled), er.RetryAt)
 			}
 			_ = IsTransient(err)
+			scope, ok := er.InsufficientScope()
+			if ok != errors.Is(err, ErrInsufficientScope) || ok && !errors.Is(err, ErrForbidden) || !ok && scope != "" {
+				t.Errorf("status %d: InsufficientScope = %q, %v; Is(ErrInsufficientScope) %v", status, scope, ok, errors.Is(err, ErrInsufficientScope))
+			}
 		}
 	})
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -2,8 +2,11 @@ package cloud66
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
+	"reflect"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -48,7 +51,7 @@ func TestGetDeployment(t *testing.T) {
 		GitHash:    "abc123", GitRef: "main", DeploySession: "asd456",
 		CommitURL: "https://github.com/acme/app/commit/abc123", IsHead: true, IsLive: true,
 	}
-	if *d != want {
+	if !reflect.DeepEqual(*d, want) {
 		t.Errorf("deployment =\n%+v\nwant\n%+v", *d, want)
 	}
 	if infos := hook.all(); len(infos) != 1 || infos[0].Endpoint != "/stacks/{uid}/deployments/{id}" {
@@ -187,5 +190,82 @@ func TestRedeployConflict(t *testing.T) {
 	}
 	if got, want := err.Error(), "cloud66: POST /stacks/{uid}/deployments: 409 conflict: Stack is busy"; got != want {
 		t.Errorf("Error() = %q, want %q", got, want)
+	}
+}
+
+func TestDeploymentServicesDecoding(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		services string // the "services" member, "" = absent
+		want     []string
+	}{
+		{"absent", "", nil},
+		{"null", `null`, nil},
+		{"name:tag strings", `["web:1.4.2"," worker ","api:sha-abc"]`, []string{"web:1.4.2", "worker", "api:sha-abc"}},
+		{"comma separated string", `"web:1.4.2, worker,,"`, []string{"web:1.4.2", "worker"}},
+		{"objects with image_tag", `[{"name":"web","image_name":"acme/web","image_tag":"1.4.2"},{"name":"worker","image_tag":""}]`,
+			[]string{"web:1.4.2", "worker"}},
+		{"objects with tag", `[{"name":"web","tag":"1.4.2"}]`, []string{"web:1.4.2"}},
+		{"objects with an image reference", `[{"name":"web","image":"registry.acme.io:5000/acme/web:1.4.2"},{"name":"db","image":"registry.acme.io:5000/postgres"}]`,
+			[]string{"web:1.4.2", "db"}},
+		{"image_name with a tag", `[{"name":"web","image_name":"acme/web:2.0"}]`, []string{"web:2.0"}},
+		{"digest is not a tag", `[{"name":"web","image":"acme/web@sha256:0123"}]`, []string{"web"}},
+		{"git_ref as the last resort", `[{"name":"web","git_ref":"v3"}]`, []string{"web:v3"}},
+		{"unreadable items are skipped", `[7,null,{"image_tag":"1"},{"name":""},"web:1",[1]]`, []string{"web:1"}},
+		{"a number", `42`, nil},
+		{"an object", `{"web":"1.4.2"}`, nil},
+		{"an array of arrays", `[[1,2]]`, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			body := `{"id":7,"outcome":{"code":1,"meaning":"success"}`
+			if tt.services != "" {
+				body += `,"services":` + tt.services
+			}
+			body += `}`
+			var d Deployment
+			if err := json.Unmarshal([]byte(body), &d); err != nil {
+				t.Fatalf("decoding fails: %v", err)
+			}
+			if d.ID != 7 || !slices.Equal(d.Services, tt.want) {
+				t.Errorf("Services = %q, want %q", d.Services, tt.want)
+			}
+		})
+	}
+	// A rollback hands them straight back to a redeploy.
+	d := Deployment{Services: ServiceTags{"web:1.4.2"}}
+	if req := (RedeployRequest{Services: d.Services}); req.Services[0] != "web:1.4.2" {
+		t.Error("ServiceTags is not a []string")
+	}
+}
+
+func TestDeploymentOutcome(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		meaning                      string
+		succeeded, failed, cancelled bool
+	}{
+		{"success", true, false, false},
+		{"Succeeded", true, false, false},
+		{" OK ", true, false, false},
+		{"failed", false, true, false},
+		{"Failure", false, true, false},
+		{"error", false, true, false},
+		{"cancelled", false, false, true},
+		{"canceled", false, false, true},
+		{"Canceled by user", false, false, true},
+		{"failed: cancelled", false, false, true},
+		{"pending", false, false, false},
+		{"", false, false, false},
+		{"deploying", false, false, false},
+	}
+	for _, tt := range tests {
+		d := Deployment{Outcome: CodeMeaning{Code: 9, Meaning: tt.meaning}}
+		if d.Succeeded() != tt.succeeded || d.Failed() != tt.failed || d.Cancelled() != tt.cancelled {
+			t.Errorf("%q: Succeeded %v Failed %v Cancelled %v, want %v %v %v", tt.meaning,
+				d.Succeeded(), d.Failed(), d.Cancelled(), tt.succeeded, tt.failed, tt.cancelled)
+		}
 	}
 }

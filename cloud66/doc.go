@@ -1,6 +1,7 @@
 // Package cloud66 is a client for the Cloud 66 v3 API
 // (https://app.cloud66.com/api/3), covering what a chat-ops bot needs:
-// stacks, servers, deployments, async actions, ping and the OAuth 2 setup.
+// stacks, servers, deployments, stack actions (restart, maintenance mode),
+// reboots, async actions, ping and the OAuth 2 setup.
 //
 // # Usage
 //
@@ -18,8 +19,12 @@
 // # Errors
 //
 // Every non-2xx answer is an *ErrorResponse that matches ErrUnauthorized,
-// ErrForbidden, ErrNotFound, ErrConflict or ErrThrottled with errors.Is.
-// Arguments are validated before any request and reported as *ArgError.
+// ErrForbidden, ErrNotFound, ErrConflict or ErrThrottled with errors.Is; a
+// 403 that says the token lacks a scope also matches ErrInsufficientScope,
+// and ErrorResponse.InsufficientScope names the scope.
+// Arguments are validated before any request and reported as *ArgError;
+// Stack.CheckRedeploy refuses redeploy options the stack's kind does not
+// take, as Cloud 66's CLI does, with a *DeployOptionError.
 // Error strings carry the endpoint template (like "/stacks/{uid}"), never a
 // token, id or query string, so they are safe to log and to show in chat.
 //

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -24,6 +25,9 @@ var (
 	ErrUnauthorized = errors.New("cloud66: unauthorized")
 	// ErrForbidden: 403, the token lacks the scope or the user lacks access.
 	ErrForbidden = errors.New("cloud66: forbidden")
+	// ErrInsufficientScope: a 403 that says the token lacks a scope (see
+	// ErrorResponse.InsufficientScope); it matches ErrForbidden too.
+	ErrInsufficientScope = errors.New("cloud66: insufficient scope")
 	// ErrNotFound: 404, unknown id or one the user may not see.
 	ErrNotFound = errors.New("cloud66: not found")
 	// ErrConflict: 409, typically the stack is busy.
@@ -41,6 +45,12 @@ type ErrorResponse struct {
 	Code        string // body "error", e.g. "not_found"
 	Description string // body "error_description"
 	Details     string // body "details"
+
+	// AuthError is the error= of a WWW-Authenticate: Bearer challenge, e.g.
+	// "insufficient_scope", and Scope its scope= (or the body's "scope"):
+	// what OAuth 2 servers such as Doorkeeper say about a missing scope.
+	AuthError string
+	Scope     string
 
 	// RetryAt is set only for throttled responses: from Retry-After when
 	// present, else the start of the next clock hour, because Cloud 66's
@@ -91,6 +101,9 @@ func (e *ErrorResponse) Is(target error) bool {
 		return e.StatusCode == http.StatusUnauthorized
 	case ErrForbidden:
 		return e.StatusCode == http.StatusForbidden
+	case ErrInsufficientScope:
+		_, ok := e.InsufficientScope()
+		return ok
 	case ErrNotFound:
 		return e.StatusCode == http.StatusNotFound
 	case ErrConflict:
@@ -99,6 +112,50 @@ func (e *ErrorResponse) Is(target error) bool {
 		return e.throttled()
 	}
 	return false
+}
+
+// InsufficientScope reports whether a 403 says the token lacks a scope, and
+// names the scope when the answer does ("" when it does not).
+//
+// Cloud 66 documents only "403 — token lacks required scope". Its OAuth
+// server is evidently Doorkeeper, which answers {"error":
+// "insufficient_scope", "error_description": "Access to this resource
+// requires scope \"redeploy\"."} and, in some versions, a WWW-Authenticate
+// challenge with error="insufficient_scope". So any of these counts: the
+// code or the challenge saying insufficient_scope, or a message that
+// mentions a scope. The scope is the challenge's or the body's scope, else
+// the names of Cloud 66's scopes found in the message.
+func (e *ErrorResponse) InsufficientScope() (scope string, ok bool) {
+	if e.StatusCode != http.StatusForbidden {
+		return "", false
+	}
+	msg := e.Description + " " + e.Details
+	if !strings.EqualFold(e.Code, "insufficient_scope") && !strings.EqualFold(e.AuthError, "insufficient_scope") &&
+		!containsFold(msg, "scope") {
+		return "", false
+	}
+	if e.Scope != "" {
+		return e.Scope, true
+	}
+	return scopesIn(msg), true
+}
+
+// scopesIn returns the Cloud 66 scope names (reference §1.4, "reboot"
+// included as its docs name it) that occur as words in msg, space
+// separated in the order found.
+func scopesIn(msg string) string {
+	var found []string
+	for _, w := range strings.FieldsFunc(strings.ToLower(msg), func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r == '_')
+	}) {
+		switch w {
+		case "public", "redeploy", "jobs", "users", "admin", "reboot":
+			if !slices.Contains(found, w) {
+				found = append(found, w)
+			}
+		}
+	}
+	return strings.Join(found, " ")
 }
 
 // throttled is derived from the exported fields only, so an ErrorResponse
@@ -194,11 +251,19 @@ func checkResponse(resp *http.Response, method, endpoint string, now time.Time) 
 			Error       json.RawMessage `json:"error"`
 			Description json.RawMessage `json:"error_description"`
 			Details     json.RawMessage `json:"details"`
+			Scope       json.RawMessage `json:"scope"`
 		}
 		if json.Unmarshal(data, &body) == nil {
 			e.Code = jsonText(body.Error)
 			e.Description = jsonText(body.Description)
 			e.Details = jsonText(body.Details)
+			e.Scope = strings.Join(strings.Fields(jsonText(body.Scope)), " ")
+		}
+	}
+	if resp.StatusCode == http.StatusForbidden {
+		e.AuthError = bearerParam(resp.Header.Values("WWW-Authenticate"), "error")
+		if s := bearerParam(resp.Header.Values("WWW-Authenticate"), "scope"); s != "" {
+			e.Scope = strings.Join(strings.Fields(s), " ")
 		}
 	}
 	// A proxy or maintenance page may say "throttled" in plain text; give it
@@ -210,6 +275,50 @@ func checkResponse(resp *http.Response, method, endpoint string, now time.Time) 
 		e.RetryAt = retryAt(resp.Header.Get("Retry-After"), now)
 	}
 	return e
+}
+
+// bearerParam returns the value of param in the first Bearer challenge of
+// WWW-Authenticate headers (RFC 6750 §3: Bearer realm="x", error="…",
+// scope="…"), or "". Quoted values may hold commas and escaped quotes.
+func bearerParam(headers []string, param string) string {
+	for _, h := range headers {
+		scheme, rest, _ := strings.Cut(strings.TrimSpace(h), " ")
+		if !strings.EqualFold(scheme, "bearer") {
+			continue
+		}
+		for rest != "" {
+			var name, value string
+			name, rest, _ = strings.Cut(strings.TrimLeft(rest, " ,"), "=")
+			value, rest = authValue(strings.TrimLeft(rest, " "))
+			if strings.EqualFold(strings.TrimSpace(name), param) {
+				return value
+			}
+		}
+		return ""
+	}
+	return ""
+}
+
+// authValue reads one auth-param value (a token or a quoted string) from
+// the start of s and returns it and what follows.
+func authValue(s string) (value, rest string) {
+	if !strings.HasPrefix(s, `"`) {
+		v, rest, _ := strings.Cut(s, ",")
+		return strings.TrimSpace(v), rest
+	}
+	var b strings.Builder
+	for i := 1; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '\\' && i+1 < len(s):
+			i++
+			b.WriteByte(s[i])
+		case c == '"':
+			return b.String(), s[i+1:]
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String(), ""
 }
 
 // retryAt reads Retry-After (delay seconds or an HTTP date), falling back to

@@ -265,3 +265,93 @@ func TestIsTransient(t *testing.T) {
 		}
 	}
 }
+
+func TestInsufficientScope(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		status    int
+		header    string // WWW-Authenticate
+		body      string
+		wantScope string
+		wantOK    bool
+	}{
+		{
+			name: "Doorkeeper body", status: 403,
+			body:   `{"error":"insufficient_scope","error_description":"Access to this resource requires scope \"redeploy\"."}`,
+			wantOK: true, wantScope: "redeploy",
+		},
+		{
+			name: "Doorkeeper challenge with scope", status: 403,
+			header: `Bearer realm="Doorkeeper", error="insufficient_scope", error_description="The request requires higher privileges, see scope", scope="redeploy"`,
+			body:   `{"error":"forbidden"}`, wantOK: true, wantScope: "redeploy",
+		},
+		{
+			name: "challenge without scope, body names none", status: 403,
+			header: `Bearer error=insufficient_scope`, body: `{"error":"forbidden","error_description":"Forbidden"}`,
+			wantOK: true,
+		},
+		{
+			name: "body scope field", status: 403,
+			body:   `{"error":"insufficient_scope","scope":"public  admin"}`,
+			wantOK: true, wantScope: "public admin",
+		},
+		{
+			name: "challenge scope wins over the message", status: 403,
+			header: `Bearer scope="reboot", error="insufficient_scope"`,
+			body:   `{"error":"insufficient_scope","error_description":"requires scope \"redeploy\""}`,
+			wantOK: true, wantScope: "reboot",
+		},
+		{
+			name: "Cloud 66's docs wording", status: 403,
+			body:   `{"error":"forbidden","details":"Token lacks the redeploy scope"}`,
+			wantOK: true, wantScope: "redeploy",
+		},
+		{
+			name: "the docs' accounts wording", status: 403,
+			body:   "{\"error\":\"forbidden\",\"error_description\":\"Token lacks required `users` scope or user lacks account access\"}",
+			wantOK: true, wantScope: "users",
+		},
+		{
+			name: "a quoted scope value with a comma and an escape", status: 403,
+			header: `Bearer realm="a, b", error="insufficient_scope", scope="re\"deploy"`, body: `x`,
+			wantOK: true, wantScope: `re"deploy`,
+		},
+		{name: "plain 403", status: 403, body: `{"error":"forbidden","error_description":"You are not a member of this stack"}`},
+		{name: "non-JSON 403", status: 403, body: `<html>Forbidden</html>`},
+		{name: "a Basic challenge is not read", status: 403, header: `Basic error="insufficient_scope"`, body: `{}`},
+		{name: "401 says nothing of scope", status: 401, header: `Bearer error="insufficient_scope"`, body: `{"error":"insufficient_scope"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, api := setup(t)
+			api.HandleFunc("POST /stacks/st1/actions.json", func(w http.ResponseWriter, r *http.Request) {
+				if tt.header != "" {
+					w.Header().Set("WWW-Authenticate", tt.header)
+				}
+				writeJSON(w, tt.status, tt.body)
+			})
+			_, err := c.RunStackAction(context.Background(), "st1", StackActionRequest{Command: CommandRestart})
+			var er *ErrorResponse
+			if !errors.As(err, &er) {
+				t.Fatalf("err = %v", err)
+			}
+			scope, ok := er.InsufficientScope()
+			if scope != tt.wantScope || ok != tt.wantOK {
+				t.Errorf("InsufficientScope() = %q, %v; want %q, %v", scope, ok, tt.wantScope, tt.wantOK)
+			}
+			if errors.Is(err, ErrInsufficientScope) != tt.wantOK {
+				t.Errorf("errors.Is(err, ErrInsufficientScope) = %v", !tt.wantOK)
+			}
+			if errors.Is(err, ErrForbidden) != (tt.status == 403) {
+				t.Errorf("errors.Is(err, ErrForbidden) = %v", tt.status != 403)
+			}
+		})
+	}
+	// Built by hand, as commands' tests do, it reads the same.
+	byHand := &ErrorResponse{StatusCode: 403, Code: "forbidden", Description: "token lacks required scope redeploy"}
+	if scope, ok := byHand.InsufficientScope(); !ok || scope != "redeploy" {
+		t.Errorf("by hand: %q, %v", scope, ok)
+	}
+}

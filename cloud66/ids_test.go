@@ -204,6 +204,16 @@ func TestEveryPathEscapesUIDs(t *testing.T) {
 		{"CancelDeployment", "/stacks/" + esc + "/deployments/7.json", func(c *Client) error { _, err := c.CancelDeployment(ctx, uid, 7); return err }, `{"response":{"ok":true}}`},
 		{"GetAction", "/stacks/" + esc + "/actions/9.json", func(c *Client) error { _, err := c.GetAction(ctx, uid, 9); return err }, `{"response":{"id":9}}`},
 		{"ListActionsByReference", "/stacks/" + esc + "/actions.json", func(c *Client) error { _, err := c.ListActionsByReference(ctx, uid, "r"); return err }, `{"response":[]}`},
+		{"ListActions", "/stacks/" + esc + "/actions.json", func(c *Client) error { _, err := c.ListActions(ctx, uid); return err }, `{"response":[]}`},
+		{"RunStackAction", "/stacks/" + esc + "/actions.json", func(c *Client) error {
+			_, err := c.RunStackAction(ctx, uid, StackActionRequest{Command: CommandRestart})
+			return err
+		}, `{"response":{"id":9}}`},
+		{"RebootServer", "/stacks/" + esc + "/servers/" + esc + "/reboot_server.json", func(c *Client) error { _, err := c.RebootServer(ctx, uid, uid); return err }, `{"response":{"id":9}}`},
+		{"RebootServers", "/stacks/" + esc + "/reboot_servers.json", func(c *Client) error {
+			_, err := c.RebootServers(ctx, uid, RebootRequest{Group: "web"})
+			return err
+		}, `{"response":{"id":9}}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

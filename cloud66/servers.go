@@ -69,15 +69,11 @@ func (c *Client) ListServers(ctx context.Context, stackUID string) ([]Server, er
 //
 // GET /stacks/{uid}/servers/{server_uid}.json
 func (c *Client) GetServer(ctx context.Context, stackUID, serverUID string) (*Server, error) {
-	seg, err := uidSegment("stack uid", stackUID)
+	path, err := serverPath(stackUID, serverUID)
 	if err != nil {
 		return nil, err
 	}
-	srv, err := uidSegment("server uid", serverUID)
-	if err != nil {
-		return nil, err
-	}
-	s, _, err := call[Server](ctx, c, http.MethodGet, "/stacks/{uid}/servers/{server_uid}", "stacks/"+seg+"/servers/"+srv+".json", nil, nil)
+	s, _, err := call[Server](ctx, c, http.MethodGet, "/stacks/{uid}/servers/{server_uid}", path+".json", nil, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -85,4 +81,18 @@ func (c *Client) GetServer(ctx context.Context, stackUID, serverUID string) (*Se
 		return nil, err
 	}
 	return &s, nil
+}
+
+// serverPath validates both uids and returns the escaped path of the
+// server, "stacks/{uid}/servers/{server_uid}".
+func serverPath(stackUID, serverUID string) (string, error) {
+	seg, err := uidSegment("stack uid", stackUID)
+	if err != nil {
+		return "", err
+	}
+	srv, err := uidSegment("server uid", serverUID)
+	if err != nil {
+		return "", err
+	}
+	return "stacks/" + seg + "/servers/" + srv, nil
 }

@@ -431,7 +431,7 @@ func (wt *watcher) finish(ctx context.Context, a *cloud66.AsyncAction) error {
 		switch {
 		case success:
 			x.State = storage.WatchSucceeded
-		case d != nil && d.Outcome.Meaning == "cancelled", x.CancelRequestedBy != "":
+		case d != nil && d.Cancelled(), x.CancelRequestedBy != "":
 			x.State = storage.WatchCancelled
 		default:
 			x.State = storage.WatchFailed

@@ -335,15 +335,14 @@ func deploymentEvent(uid, name, env string, d cloud66.Deployment) (Event, bool) 
 		return Event{}, false
 	}
 	var kind string
-	outcome := strings.ToLower(strings.TrimSpace(d.Outcome.Meaning))
 	switch {
 	case d.IsDeploying:
 		kind = DeployStarted
-	case outcome == "success" || outcome == "succeeded" || outcome == "ok":
+	case d.Succeeded():
 		kind = DeploySucceeded
-	case strings.Contains(outcome, "cancel"):
+	case d.Cancelled():
 		kind = DeployCancelled
-	case outcome == "failed" || outcome == "failure" || outcome == "fail" || outcome == "error":
+	case d.Failed():
 		kind = DeployFailed
 	default:
 		return Event{}, false

@@ -157,7 +157,7 @@ func DecodeWebhook(body []byte) (Event, error) {
 		if ev.At.IsZero() {
 			ev.At = dc.StartedAt.t
 		}
-		if kind == DeployFailed && strings.Contains(strings.ToLower(outcomeText(dc.Outcome)), "cancel") {
+		if kind == DeployFailed && (cloud66.Deployment{Outcome: cloud66.CodeMeaning{Meaning: outcomeText(dc.Outcome)}}).Cancelled() {
 			ev.Kind = DeployCancelled
 		}
 	} else {

@@ -1,12 +1,8 @@
 package cloud66test
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"mime"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -131,6 +127,16 @@ type deploymentJSON struct {
 	RevertedAt    *string     `json:"reverted_at"`
 	IsDeploying   bool        `json:"is_deploying"`
 	CommitURL     *string     `json:"commit_url"`
+	// Services is undocumented by Cloud 66; the fake sends it for Docker
+	// stacks, shaped like Cloud 66's Service model (name, image_name,
+	// image_tag), and leaves it out for the others.
+	Services []serviceTagJSON `json:"services,omitempty"`
+}
+
+type serviceTagJSON struct {
+	Name      string `json:"name"`
+	ImageName string `json:"image_name"`
+	ImageTag  string `json:"image_tag"`
 }
 
 type redeployJSON struct {
@@ -147,7 +153,7 @@ type actionJSON struct {
 	ResourceID      string            `json:"resource_id"`
 	Action          string            `json:"action"`
 	StartedVia      string            `json:"started_via"`
-	StartedAt       string            `json:"started_at"`
+	StartedAt       *string           `json:"started_at"`
 	FinishedAt      *string           `json:"finished_at"`
 	FinishedSuccess *bool             `json:"finished_success"`
 	FinishedMessage *string           `json:"finished_message"`
@@ -207,7 +213,7 @@ func (st *stackRec) toJSON() stackJSON {
 		Backend:              strPtr(st.backend),
 		Version:              st.version,
 		Revision:             rev,
-		IsBusy:               status == statusDeploying || len(st.queue) > 0,
+		IsBusy:               st.busy(),
 		ConfigstoreNamespace: hexID(32, "configstore", st.uid),
 		Namespaces:           []string{},
 	}
@@ -277,18 +283,31 @@ func (st *stackRec) deployJSON(d *deployRec) deploymentJSON {
 		u := "https://github.com/acme/" + st.name + "/commit/" + d.gitHash
 		j.CommitURL = &u
 	}
+	for _, name := range st.services {
+		if tag := d.tags[name]; tag != "" {
+			j.Services = append(j.Services, serviceTagJSON{Name: name, ImageName: "registry.acme.example/acme/" + st.name + "-" + name, ImageTag: tag})
+		}
+	}
 	return j
 }
 
 func (st *stackRec) actionJSON(a *actionRec) actionJSON {
+	// A deployment queued behind a running one has no started_at until it
+	// starts: Cloud 66 documents nothing for this, and null is the
+	// plainest "not started yet" (clients must cope with a date too).
+	var started *string
+	if !a.started.IsZero() {
+		t := isoTime(a.started)
+		started = &t
+	}
 	j := actionJSON{
 		ID:           a.id,
 		User:         a.user,
-		ResourceType: "stack",
+		ResourceType: a.resourceType,
 		ResourceID:   strconv.Itoa(st.id),
-		Action:       "application_deployment",
+		Action:       a.kind,
 		StartedVia:   "api",
-		StartedAt:    isoTime(a.started),
+		StartedAt:    started,
 		Metadata:     map[string]string{},
 	}
 	if a.userRef != "" {
@@ -359,6 +378,12 @@ func route(method string, segs []string) *apiRoute {
 		return &apiRoute{auth: true, stack: true, fn: (*Server).apiListActions}
 	case n == 4 && segs[2] == "actions" && get:
 		return &apiRoute{auth: true, stack: true, fn: (*Server).apiGetAction}
+	case n == 3 && segs[2] == "actions" && post:
+		return &apiRoute{auth: true, scope: "redeploy", stack: true, fn: (*Server).apiStackAction}
+	case n == 3 && segs[2] == "reboot_servers" && post:
+		return &apiRoute{auth: true, scope: "redeploy", stack: true, fn: (*Server).apiRebootServers}
+	case n == 5 && segs[2] == "servers" && segs[4] == "reboot_server" && post:
+		return &apiRoute{auth: true, scope: "redeploy", stack: true, fn: (*Server).apiRebootServer}
 	}
 	return nil
 }
@@ -379,7 +404,7 @@ func (s *Server) handleAPI(r *http.Request, rec *Request, body []byte) *reply {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c := &apiCall{r: r, body: body, now: s.Clock.Now()}
-	if len(segs) == 4 {
+	if len(segs) >= 4 {
 		c.id = segs[3]
 	}
 	if rt.auth {
@@ -387,7 +412,7 @@ func (s *Server) handleAPI(r *http.Request, rec *Request, body []byte) *reply {
 			return rep
 		}
 		if rt.scope != "" && !c.tok.has(rt.scope) {
-			return errReply(http.StatusForbidden, "forbidden", "token lacks required scope "+rt.scope)
+			return insufficientScope(rt.scope)
 		}
 	}
 	if rt.stack {
@@ -418,6 +443,17 @@ func (s *Server) authenticateLocked(c *apiCall, tok string) *reply {
 	}
 	rep := errReply(http.StatusUnauthorized, "unauthenticated", desc)
 	rep.setHeader("WWW-Authenticate", `Bearer realm="Doorkeeper", error="invalid_token"`)
+	return rep
+}
+
+// insufficientScope is Doorkeeper's answer to a token without the scope an
+// endpoint needs: 403, error insufficient_scope with its wording, and the
+// RFC 6750 challenge naming the scope (Cloud 66 documents only "403 —
+// token lacks required scope").
+func insufficientScope(scope string) *reply {
+	desc := `Access to this resource requires scope "` + scope + `".`
+	rep := errReply(http.StatusForbidden, "insufficient_scope", desc)
+	rep.setHeader("WWW-Authenticate", `Bearer realm="Doorkeeper", error="insufficient_scope", error_description="The request requires higher privileges than provided by the access token.", scope="`+scope+`"`)
 	return rep
 }
 
@@ -564,6 +600,9 @@ func (s *Server) apiRedeploy(c *apiCall) *reply {
 	if rep != nil {
 		return rep
 	}
+	if rep := st.refuseOptions(params); rep != nil {
+		return rep
+	}
 	p := &pendingDeploy{
 		user:     c.user.email,
 		gitRef:   params.gitRef,
@@ -571,19 +610,48 @@ func (s *Server) apiRedeploy(c *apiCall) *reply {
 		services: params.services,
 		profile:  params.profile,
 		strategy: params.strategy,
-		plan:     s.planFor(st),
 	}
+	p.plan = s.planFor(st, p)
+	p.action = s.newActionLocked(st, ActionDeployment, "stack", p.user)
+	p.action.userRef = p.userRef
 	s.actionCount++
+	id := p.action.id
 	if st.running() != nil {
 		// Cloud 66 enqueues a deploy requested while one runs; it starts
-		// when the running one ends. There is no action to track yet.
+		// when the running one ends. Its action exists already (Cloud 66's
+		// docs show queued: true beside an async_action_id) but has not
+		// started.
 		st.queue = append(st.queue, p)
 		st.updated = c.now
-		return single(redeployJSON{OK: true, Message: "Stack queued for redeployment", Queued: true})
+		return single(redeployJSON{OK: true, Message: "Stack queued for redeployment", AsyncActionID: &id, Queued: true})
 	}
-	d := s.startLocked(st, p, c.now)
-	id := d.action.id
+	s.startLocked(st, p, c.now)
 	return single(redeployJSON{OK: true, Message: "Stack redeployment started", AsyncActionID: &id})
+}
+
+// refuseOptions answers the redeploy options that do not apply to the
+// stack's type with a 400, as Cloud 66's CLI refuses them before sending
+// (reference §5.1): services only on Docker stacks, git_ref not on them,
+// rolling only on Rails and Rack stacks, fast only on Kubernetes. Unknown
+// service names are refused too.
+func (st *stackRec) refuseOptions(p redeployRequest) *reply {
+	docker := st.framework == "docker"
+	switch {
+	case len(p.services) > 0 && !docker:
+		return badRequest("Invalid services", "services only applies to Docker stacks")
+	case p.gitRef != "" && docker:
+		return badRequest("Invalid git_ref", "git_ref does not apply to Docker stacks: deploy services at an image tag instead")
+	case p.strategy == "rolling" && st.framework != "rails" && st.framework != "rack":
+		return badRequest("Invalid deploy_strategy", `the "rolling" deploy strategy only applies to Rails/Rack stacks`)
+	case p.strategy == "fast" && st.backend != "kubernetes":
+		return badRequest("Invalid deploy_strategy", `the "fast" deploy strategy only applies to Kubernetes stacks`)
+	}
+	for _, sv := range p.services {
+		if name, _, _ := strings.Cut(sv, ":"); !slices.Contains(st.services, name) {
+			return badRequest("Unknown service", "this stack has no service named "+strconv.Quote(name)+"; its services are "+strings.Join(st.services, ", "))
+		}
+	}
+	return nil
 }
 
 type redeployRequest struct {
@@ -591,73 +659,16 @@ type redeployRequest struct {
 	services                           []string
 }
 
-// redeployParams reads the POST parameters from a JSON body (what the Go
-// client sends) or a form body (what the docs' curl examples send), merged
-// over the query string as Rails does. services may be a JSON array, a
-// comma-separated string or repeated services[] form fields.
+// redeployParams reads the POST parameters (see postParams). services may
+// be a JSON array, a comma-separated string or repeated services[] form
+// fields.
 func redeployParams(r *http.Request, body []byte) (redeployRequest, *reply) {
 	var out redeployRequest
-	vals := r.URL.Query()
-	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	var services []string
-	haveServices := false
-	switch {
-	case len(bytes.TrimSpace(body)) == 0:
-	case mt == "application/json":
-		var m map[string]json.RawMessage
-		if err := json.Unmarshal(body, &m); err != nil {
-			return out, badRequest("Invalid JSON body", err.Error())
-		}
-		for k, raw := range m {
-			if string(raw) == "null" {
-				continue
-			}
-			switch k {
-			case "services", "services[]":
-				var arr []string
-				var str string
-				switch {
-				case json.Unmarshal(raw, &arr) == nil:
-					services = append(services, arr...)
-				case json.Unmarshal(raw, &str) == nil:
-					services = append(services, str)
-				default:
-					return out, badRequest("Invalid services", "services must be a string or an array of strings")
-				}
-				haveServices = true
-			case "canary_percentage":
-				var n json.Number
-				if err := json.Unmarshal(raw, &n); err != nil {
-					var str string
-					if json.Unmarshal(raw, &str) != nil {
-						return out, badRequest("Invalid canary_percentage", "canary_percentage must be a number")
-					}
-					n = json.Number(str)
-				}
-				vals.Set(k, n.String())
-			default:
-				var str string
-				if err := json.Unmarshal(raw, &str); err != nil {
-					return out, badRequest("Invalid "+k, k+" must be a string")
-				}
-				vals.Set(k, str)
-			}
-		}
-	case mt == "application/x-www-form-urlencoded":
-		form, err := url.ParseQuery(string(body))
-		if err != nil {
-			return out, badRequest("Invalid form body", err.Error())
-		}
-		for k, vs := range form {
-			vals[k] = vs
-		}
-	default:
-		return out, badRequest("Unsupported content type", "send application/json or application/x-www-form-urlencoded")
+	vals, rep := postParams(r, body, "canary_percentage")
+	if rep != nil {
+		return out, rep
 	}
-	if !haveServices {
-		services = append(services, vals["services"]...)
-		services = append(services, vals["services[]"]...)
-	}
+	services := append(vals["services"], vals["services[]"]...)
 	for _, sv := range services {
 		for _, part := range strings.Split(sv, ",") {
 			if part = strings.TrimSpace(part); part != "" {

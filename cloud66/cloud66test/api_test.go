@@ -224,8 +224,11 @@ func TestAuthAndRouting(t *testing.T) {
 		{"unknown token", "GET", "/stacks.json", "bogus", 401, "unauthenticated"},
 		{"revoked token", "GET", "/stacks.json", revoked, 401, "unauthenticated"},
 		{"read-only token reads", "GET", "/stacks/" + uid + ".json", readOnly, 200, ""},
-		{"read-only token deploys", "POST", "/stacks/" + uid + "/deployments.json", readOnly, 403, "forbidden"},
-		{"read-only token cancels", "DELETE", "/stacks/" + uid + "/deployments/1.json", readOnly, 403, "forbidden"},
+		{"read-only token deploys", "POST", "/stacks/" + uid + "/deployments.json", readOnly, 403, "insufficient_scope"},
+		{"read-only token cancels", "DELETE", "/stacks/" + uid + "/deployments/1.json", readOnly, 403, "insufficient_scope"},
+		{"read-only token restarts", "POST", "/stacks/" + uid + "/actions.json", readOnly, 403, "insufficient_scope"},
+		{"read-only token reboots a group", "POST", "/stacks/" + uid + "/reboot_servers.json", readOnly, 403, "insufficient_scope"},
+		{"read-only token reboots a server", "POST", "/stacks/" + uid + "/servers/x/reboot_server.json", readOnly, 403, "insufficient_scope"},
 		{"unknown stack", "GET", "/stacks/" + strings.Repeat("0", 32) + ".json", ana, 404, "not_found"},
 		{"missing .json", "GET", "/stacks", ana, 404, "not_found"},
 		{"unknown route", "GET", "/stacks/" + uid + "/widgets.json", ana, 404, "not_found"},
@@ -243,8 +246,10 @@ func TestAuthAndRouting(t *testing.T) {
 			if tc.errCode != "" && r.Description == "" {
 				t.Fatalf("no error_description: %s", r.Raw)
 			}
-			if tc.status == 403 && !strings.Contains(r.Description, "redeploy") {
-				t.Fatalf("403 should name the scope: %s", r.Raw)
+			if tc.status == 403 && (r.Description != `Access to this resource requires scope "redeploy".` ||
+				!strings.Contains(r.Header.Get("WWW-Authenticate"), `error="insufficient_scope"`) ||
+				!strings.Contains(r.Header.Get("WWW-Authenticate"), `scope="redeploy"`)) {
+				t.Fatalf("403 should name the scope as Doorkeeper does: %s %q", r.Raw, r.Header.Get("WWW-Authenticate"))
 			}
 		})
 	}

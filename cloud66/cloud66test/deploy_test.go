@@ -56,18 +56,31 @@ type deployEnv struct {
 	uid string
 }
 
-func newDeployEnv(t *testing.T, name, env string) *deployEnv {
-	srv, clk := newServer(t)
+func newDeployEnv(t *testing.T, name, env string, opts ...Option) *deployEnv {
+	srv, clk := newServer(t, opts...)
 	return &deployEnv{t: t, srv: srv, clk: clk, tok: srv.IssueToken("ana@example.com"), uid: srv.StackUID(name, env)}
+}
+
+// postOK sends a POST to the stack's path (after /stacks/{uid}), wants a
+// 200 and decodes its response.
+func postOK[T any](e *deployEnv, path string, body any) T {
+	e.t.Helper()
+	r := call(e.t, e.srv, "POST", "/stacks/"+e.uid+path, e.tok, body)
+	mustStatus(e.t, r, 200)
+	var v T
+	r.into(e.t, &v)
+	return v
 }
 
 func (e *deployEnv) redeploy(body any) redeployView {
 	e.t.Helper()
-	r := call(e.t, e.srv, "POST", "/stacks/"+e.uid+"/deployments.json", e.tok, body)
-	mustStatus(e.t, r, 200)
-	var v redeployView
-	r.into(e.t, &v)
-	return v
+	return postOK[redeployView](e, "/deployments.json", body)
+}
+
+// post starts a stack action or a reboot and returns its action.
+func (e *deployEnv) post(path string, body any) actionView {
+	e.t.Helper()
+	return postOK[actionView](e, path, body)
 }
 
 func (e *deployEnv) action(id int) actionView {
@@ -163,19 +176,36 @@ func TestQueuedSecondDeployment(t *testing.T) {
 	e := newDeployEnv(t, "payments", "staging")
 	first := e.redeploy(url.Values{"user_reference": {"first"}})
 	second := e.redeploy(url.Values{"user_reference": {"second"}, "git_ref": {"hotfix"}})
-	if !second.OK || !second.Queued || second.AsyncActionID != nil || second.Message != "Stack queued for redeployment" {
+	if !second.OK || !second.Queued || second.AsyncActionID == nil || *second.AsyncActionID == *first.AsyncActionID ||
+		second.Message != "Stack queued for redeployment" {
 		t.Fatalf("second: %+v", second)
 	}
-	if !strings.Contains(string(call(t, e.srv, "POST", "/stacks/"+e.uid+"/deployments.json", e.tok, nil).Raw), `"async_action_id":null`) {
-		t.Fatal("queued reply must carry async_action_id: null")
+	// Its action exists at once, as Cloud 66's docs show, but has not
+	// started: no started_at, no deployment yet.
+	queued := e.action(*second.AsyncActionID)
+	if queued.StartedAt != "" || queued.FinishedAt != nil || queued.Action != "application_deployment" || queued.Metadata["user_reference"] != "second" {
+		t.Fatalf("queued action: %+v", queued)
 	}
-	if n := e.srv.ActionCount(); n != 3 {
-		t.Fatalf("ActionCount = %d, want 3", n)
+	if !strings.Contains(string(call(t, e.srv, "GET", fmt.Sprintf("/stacks/%s/actions/%d.json", e.uid, *second.AsyncActionID), e.tok, nil).Raw), `"started_at":null`) {
+		t.Fatal("a queued action must carry started_at: null")
+	}
+	if h := e.head(); *h.GitRef == "hotfix" {
+		t.Fatal("the queued deployment is listed before it starts")
+	}
+	third := e.redeploy(nil)
+	if n := e.srv.ActionCount(); n != 3 || !third.Queued || third.AsyncActionID == nil {
+		t.Fatalf("ActionCount = %d, want 3; third %+v", n, third)
 	}
 
 	e.clk.Advance(3 * time.Minute)
 	if a := e.action(*first.AsyncActionID); a.FinishedAt == nil {
 		t.Fatal("first not finished")
+	}
+	if a := e.action(*second.AsyncActionID); a.StartedAt != isoTime(t0.Add(3*time.Minute)) || a.FinishedAt != nil {
+		t.Fatalf("second, once the first ended: %+v", a)
+	}
+	if a := e.action(*third.AsyncActionID); a.StartedAt != "" {
+		t.Fatalf("third started while the second runs: %+v", a)
 	}
 	r := call(t, e.srv, "GET", "/stacks/"+e.uid+"/actions.json?user_reference=second", e.tok, nil)
 	mustStatus(t, r, 200)
@@ -238,7 +268,9 @@ func TestCancelDeployment(t *testing.T) {
 	r = call(t, e.srv, "GET", path, e.tok, nil)
 	var d deployView
 	r.into(t, &d)
-	if d.Outcome.Meaning != "cancelled" || d.IsDeploying {
+	// Not the bare word "cancelled": clients must read any meaning with
+	// "cancel" in it as a cancel.
+	if d.Outcome.Meaning != "canceled by user" || d.IsDeploying {
 		t.Fatalf("cancelled deployment: %+v", d)
 	}
 	// The queued deployment starts at once.
@@ -282,7 +314,8 @@ func TestRedeployParameters(t *testing.T) {
 		{"json services string", map[string]any{"services": "web:v2,worker"}, 200},
 		{"form services[]", url.Values{"services[]": {"web", "worker"}}, 200},
 		{"form comma services", url.Values{"services": {"web,worker"}}, 200},
-		{"all strategies", map[string]any{"deploy_strategy": "rolling", "rollout_strategy": "canary", "canary_percentage": 25, "deployment_profile": "quick"}, 200},
+		{"all strategies", map[string]any{"deploy_strategy": "fast", "rollout_strategy": "canary", "canary_percentage": 25, "deployment_profile": "quick"}, 200},
+		{"unknown service", map[string]any{"services": []string{"web:v2", "mailer"}}, 400},
 		{"user_reference 255", url.Values{"user_reference": {long[:255]}}, 200},
 		{"user_reference 256", url.Values{"user_reference": {long}}, 400},
 		{"bad deploy_strategy", map[string]any{"deploy_strategy": "yolo"}, 400},

@@ -1,9 +1,9 @@
 // Package cloud66test is a faithful, self-contained fake of Cloud 66: an
 // OAuth 2 authorization server shaped like Doorkeeper (the Rails gem Cloud 66
 // evidently uses), the parts of API v3 a chat-ops bot needs (stacks, servers,
-// deployments, async actions, ping), simulated deployments that progress on an
-// injectable Clock, and fault injection (throttling, 5xx, latency, raw
-// bodies).
+// deployments, stack actions, reboots, async actions, ping), simulated
+// deployments and actions that progress on an injectable Clock, and fault
+// injection (throttling, 5xx, latency, raw bodies, one refused command).
 //
 // It is used by tests and by the sandbox mode of the shipped binary, so it does
 // not import package testing; Start accepts the small TB interface instead.
@@ -28,10 +28,30 @@
 //   - GET /stacks.json applies the undocumented filter_name and
 //     filter_environment as exact, case-insensitive matches (an empty value
 //     filters nothing); the other filter_* parameters are ignored.
-//   - Read endpoints accept any valid token; POST and DELETE on deployments
-//     need the "redeploy" scope.
-//   - A deployment that is cancelled gets outcome {3, "cancelled"}: Cloud 66
-//     documents no code for that.
+//   - Read endpoints accept any valid token; POST and DELETE on deployments,
+//     stack actions and both reboots need the "redeploy" scope (the docs name
+//     a "reboot" scope for reboots that their scope list lacks). Without it
+//     the answer is Doorkeeper's: 403 {"error": "insufficient_scope"} with a
+//     WWW-Authenticate challenge naming the scope.
+//   - A deployment that is cancelled gets outcome {3, "canceled by user"}:
+//     Cloud 66 documents no code or word for that, and a client must not
+//     depend on one.
+//   - A redeploy of a busy stack answers queued: true with an
+//     async_action_id, as Cloud 66's docs show; that action has started_at
+//     null until the running deployment ends and it starts.
+//   - Redeploy options are checked against the stack as Cloud 66's CLI does
+//     (services only on Docker stacks, git_ref not on them, rolling only on
+//     Rails/Rack, fast only with backend kubernetes), and service names
+//     against the stack's services; a refusal is a 400 with details.
+//   - Deployments of Docker stacks list their services as Cloud 66's Service
+//     model shapes them ({name, image_name, image_tag}); Cloud 66 documents
+//     no such field, so clients must cope with it absent.
+//   - Stack actions (restart, service_restart, maintenance_mode) and reboots
+//     start at once, run for WithActionDuration (default: the deploy
+//     duration) and succeed unless SetActionOutcome says otherwise; a
+//     maintenance switch takes effect when it succeeds. Their action names
+//     are restart, service_restart, maintenance_mode, server_reboot and
+//     stack_reboot. A server is in a reboot group when its roles name it.
 //   - Codes are burned the first time they are presented at /oauth/token,
 //     even if that exchange fails (stricter than Doorkeeper; see oauth.go).
 //   - No refresh tokens, no expires_in: Cloud 66 tokens do not expire.

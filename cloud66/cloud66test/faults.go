@@ -10,7 +10,9 @@ import (
 //
 // A fault matches API requests (paths under /api/3) whose bearer token equals
 // Token ("" = any request), whose path starts with PathPrefix ("" = every API
-// path) and whose method equals Method ("" = any). A fault whose PathPrefix
+// path), whose method equals Method ("" = any) and, when Command is set,
+// whose body's "command" equals it (so one stack action can be refused:
+// Fault{Command: "restart", Status: 409, Description: "Stack is busy"}). A fault whose PathPrefix
 // starts with "/oauth" also matches the OAuth endpoints; with an empty
 // PathPrefix it never does, so a blanket fault does not break linking.
 //
@@ -23,6 +25,7 @@ type Fault struct {
 	Token       string
 	PathPrefix  string
 	Method      string
+	Command     string // the "command" of a JSON or form body, e.g. "maintenance_mode"
 	Status      int
 	Error       string // JSON "error" code; derived from Status when empty
 	Description string
@@ -40,11 +43,14 @@ type faultRec struct {
 	left int // remaining uses when Times > 0
 }
 
-func (f *faultRec) matches(method, path, token string, api bool) bool {
+func (f *faultRec) matches(method, path, token, command string, api bool) bool {
 	if f.Token != "" && f.Token != token {
 		return false
 	}
 	if f.Method != "" && !strings.EqualFold(f.Method, method) {
+		return false
+	}
+	if f.Command != "" && f.Command != command {
 		return false
 	}
 	if api {
@@ -110,16 +116,20 @@ func (s *Server) Fail5xx(n int) (clear func()) {
 // applyFaults applies the matching faults to r. It returns the reply to send
 // (nil to continue normally) and false if the request must be abandoned
 // because the client went away or the server is closing.
-func (s *Server) applyFaults(r *http.Request, token string) (*reply, bool) {
+func (s *Server) applyFaults(r *http.Request, token string, body []byte) (*reply, bool) {
 	path := r.URL.Path
 	api := path == apiPrefix || strings.HasPrefix(path, apiPrefix+"/")
+	var command string
+	if r.Method == http.MethodPost && api {
+		command = bodyCommand(r, body)
+	}
 
 	s.mu.Lock()
 	var latency time.Duration
 	var hit *Fault
 	for i := 0; i < len(s.faults); i++ {
 		f := s.faults[i]
-		if !f.matches(r.Method, path, token, api) {
+		if !f.matches(r.Method, path, token, command, api) {
 			continue
 		}
 		if f.Status != 0 && hit != nil {

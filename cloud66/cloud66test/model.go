@@ -3,6 +3,7 @@ package cloud66test
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -40,7 +41,9 @@ const (
 )
 
 var (
-	outcomeMeanings = map[int]string{outcomePending: "pending", outcomeSuccess: "success", outcomeFailed: "failed", outcomeCancelled: "cancelled"}
+	// The cancelled meaning is deliberately not the bare word "cancelled":
+	// Cloud 66 documents none, so a client must not depend on one.
+	outcomeMeanings = map[int]string{outcomePending: "pending", outcomeSuccess: "success", outcomeFailed: "failed", outcomeCancelled: "canceled by user"}
 	viaMeanings     = map[int]string{viaWeb: "web", viaAPI: "api", viaHook: "hook"}
 	typeMeanings    = map[int]string{typeBuild: "build", 1: "redeploy", 2: "scale", typeFirstBuild: "first_build", 4: "revert"}
 )
@@ -90,11 +93,21 @@ type stackRec struct {
 	updated     time.Time
 	lastAct     time.Time
 
+	// services are a Docker stack's service names, in listing order.
+	services []string
+
 	servers []*serverRec
 	deploys []*deployRec // oldest first
-	actions []*actionRec // oldest first
+	actions []*actionRec // oldest first: deployments and stack actions
 	queue   []*pendingDeploy
 	outcome *plannedOutcome // for deployments requested from now on; nil = success
+	// failing makes deployments fail, except one that ships again the git
+	// hash (Docker: the image tags) of an earlier successful deployment, so
+	// a rollback works; outcome, when set, wins.
+	failing *plannedOutcome
+	// actionOutcomes plans the stack actions requested from now on, by
+	// action name; absent = success.
+	actionOutcomes map[string]plannedOutcome
 }
 
 type serverRec struct {
@@ -124,27 +137,43 @@ type deployRec struct {
 	duration   time.Duration
 	plan       plannedOutcome
 	action     *actionRec // nil for seeded (web/hook) deployments
+	// tags are a Docker stack's services as this deployment left them,
+	// name → image tag.
+	tags map[string]string
 }
 
 func (d *deployRec) running() bool { return d.finished.IsZero() }
 
+// actionRec is an async action: a deployment's (action
+// application_deployment, with deploy set once it starts) or a stack
+// action's (restart, maintenance_mode, a reboot…).
 type actionRec struct {
-	id       int
-	user     string
-	started  time.Time
-	finished time.Time // zero while running
-	success  bool
-	message  string
-	userRef  string
-	deploy   *deployRec
+	id           int
+	kind         string // the "action" field
+	resourceType string // "stack" or "server"
+	user         string
+	started      time.Time // zero while queued behind a running deployment
+	finished     time.Time // zero while running
+	success      bool
+	message      string
+	userRef      string
+	deploy       *deployRec
+	// Stack actions only: how long they run, how they end, and what a
+	// maintenance_mode sets on success.
+	duration    time.Duration
+	plan        plannedOutcome
+	maintenance *bool
 }
+
+func (a *actionRec) running() bool { return !a.started.IsZero() && a.finished.IsZero() }
 
 type plannedOutcome struct {
 	success bool
 	message string
 }
 
-// pendingDeploy is an accepted POST waiting behind a running deployment.
+// pendingDeploy is an accepted POST, waiting behind a running deployment
+// or about to start. Its action exists from the moment it is accepted.
 type pendingDeploy struct {
 	user     string
 	gitRef   string
@@ -153,6 +182,7 @@ type pendingDeploy struct {
 	services []string
 	profile  string
 	strategy string
+	action   *actionRec
 }
 
 func (st *stackRec) running() *deployRec {
@@ -171,12 +201,33 @@ func (st *stackRec) currentStatus() int {
 
 func (st *stackRec) defaultRef() string { return st.branch }
 
-// settleLocked brings st's deployments up to time now: a running deployment
-// whose time is up finishes with its planned outcome, and the next queued
-// deployment (if any) starts at that moment — repeatedly, so a clock jump
-// over several deployments is handled. Deployment state is therefore a pure
+// busy is what is_busy says: a deployment runs or waits, or a stack action
+// runs.
+func (st *stackRec) busy() bool {
+	if st.running() != nil || len(st.queue) > 0 {
+		return true
+	}
+	for _, a := range st.actions {
+		if a.running() {
+			return true
+		}
+	}
+	return false
+}
+
+// settleLocked brings st's deployments and stack actions up to time now: a
+// running deployment whose time is up finishes with its planned outcome,
+// and the next queued deployment (if any) starts at that moment —
+// repeatedly, so a clock jump over several deployments is handled; stack
+// actions whose time is up finish likewise. State is therefore a pure
 // function of the clock at read time.
 func (s *Server) settleLocked(st *stackRec, now time.Time) {
+	s.settleDeploysLocked(st, now)
+	s.settleStackActionsLocked(st, now)
+}
+
+// settleDeploysLocked settles the deployments, see settleLocked.
+func (s *Server) settleDeploysLocked(st *stackRec, now time.Time) {
 	for {
 		d := st.running()
 		if d == nil {
@@ -229,8 +280,8 @@ func (s *Server) finishLocked(st *stackRec, d *deployRec, at time.Time, outcome 
 	}
 }
 
-// startLocked starts p on st at time at, creating the deployment and its
-// async action.
+// startLocked starts p on st at time at, creating the deployment; its
+// async action was created when p was accepted.
 func (s *Server) startLocked(st *stackRec, p *pendingDeploy, at time.Time) *deployRec {
 	ref := p.gitRef
 	if ref == "" {
@@ -239,12 +290,21 @@ func (s *Server) startLocked(st *stackRec, p *pendingDeploy, at time.Time) *depl
 	d := s.newDeployLocked(st, p.user, viaAPI, at, ref, typeBuild)
 	d.duration = s.deployDuration
 	d.plan = p.plan
-	a := &actionRec{id: s.nextActionID, user: p.user, started: at, userRef: p.userRef, deploy: d}
-	s.nextActionID++
-	d.action = a
-	st.actions = append(st.actions, a)
+	if len(st.services) > 0 {
+		d.tags = st.requestedTags(p.services, len(st.deploys))
+	}
+	a := p.action
+	a.started, a.deploy, d.action = at, d, a
 	st.lastAct, st.updated = at, at
 	return d
+}
+
+// newActionLocked creates an async action of kind on st, not yet started.
+func (s *Server) newActionLocked(st *stackRec, kind, resourceType, user string) *actionRec {
+	a := &actionRec{id: s.nextActionID, kind: kind, resourceType: resourceType, user: user}
+	s.nextActionID++
+	st.actions = append(st.actions, a)
+	return a
 }
 
 func (s *Server) newDeployLocked(st *stackRec, by string, via int, at time.Time, ref string, typ int) *deployRec {
@@ -265,12 +325,82 @@ func (s *Server) newDeployLocked(st *stackRec, by string, via int, at time.Time,
 	return d
 }
 
-func (s *Server) planFor(st *stackRec) plannedOutcome {
-	if st.outcome == nil {
-		return plannedOutcome{success: true, message: msgSuccess}
+// planFor decides how a deployment of p will end: as SetDeployOutcome
+// said, else as a failing stack's do (unless p ships again what an earlier
+// successful deployment shipped), else successfully.
+func (s *Server) planFor(st *stackRec, p *pendingDeploy) plannedOutcome {
+	switch {
+	case st.outcome != nil:
+		return *st.outcome
+	case st.failing != nil && !st.shipsKnownGood(p):
+		return *st.failing
 	}
-	return *st.outcome
+	return plannedOutcome{success: true, message: msgSuccess}
 }
+
+// shipsKnownGood reports whether p deploys the git hash, or on a Docker
+// stack every service at the tag, of an earlier successful deployment.
+func (st *stackRec) shipsKnownGood(p *pendingDeploy) bool {
+	for _, d := range st.deploys {
+		if d.outcome != outcomeSuccess {
+			continue
+		}
+		if len(st.services) == 0 && p.gitRef != "" && (p.gitRef == d.gitHash || len(p.gitRef) >= 7 && strings.HasPrefix(d.gitHash, p.gitRef)) {
+			return true
+		}
+		if len(st.services) > 0 && len(p.services) == len(st.services) && sameTags(p.services, d.tags) {
+			return true
+		}
+	}
+	return false
+}
+
+// sameTags reports whether every "name:tag" of services is in tags.
+func sameTags(services []string, tags map[string]string) bool {
+	for _, sv := range services {
+		name, tag, ok := strings.Cut(sv, ":")
+		if !ok || tags[name] != tag {
+			return false
+		}
+	}
+	return true
+}
+
+// liveTags are the image tags of the newest successful deployment.
+func (st *stackRec) liveTags() map[string]string {
+	for i := len(st.deploys) - 1; i >= 0; i-- {
+		if d := st.deploys[i]; d.outcome == outcomeSuccess && d.tags != nil {
+			return d.tags
+		}
+	}
+	return nil
+}
+
+// requestedTags are the tags a deployment (the n-th of the stack) leaves:
+// without services every service is built anew; with services those named
+// get the tag given or a new build, and the others keep the live tags.
+func (st *stackRec) requestedTags(services []string, n int) map[string]string {
+	build := buildTag(n)
+	tags := make(map[string]string, len(st.services))
+	live := st.liveTags()
+	for _, name := range st.services {
+		tags[name] = build
+		if len(services) > 0 && live[name] != "" {
+			tags[name] = live[name]
+		}
+	}
+	for _, sv := range services {
+		name, tag, ok := strings.Cut(sv, ":")
+		if !ok {
+			tag = build
+		}
+		tags[name] = tag
+	}
+	return tags
+}
+
+// buildTag is the image tag a deployment that builds images gives them.
+func buildTag(n int) string { return fmt.Sprintf("1.%d.%d", n/10, n%10) }
 
 // hexID derives a deterministic lowercase hex identifier of n (≤ 64) digits.
 func hexID(n int, parts ...string) string {
@@ -316,17 +446,31 @@ func (s *Server) StackUID(name, environment string) string {
 func (s *Server) SetDeployOutcome(stackUID string, success bool, message string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := s.stackByUID[stackUID]
-	if st == nil {
-		return
+	if st := s.stackByUID[stackUID]; st != nil {
+		p := planned(success, message, msgFailed)
+		st.outcome = &p
 	}
+}
+
+// planned is an outcome whose empty message reads "Completed successfully",
+// or failed when it is a failure.
+func planned(success bool, message, failed string) plannedOutcome {
 	if message == "" {
-		message = msgFailed
+		message = failed
 		if success {
 			message = msgSuccess
 		}
 	}
-	st.outcome = &plannedOutcome{success: success, message: message}
+	return plannedOutcome{success: success, message: message}
+}
+
+// settledLocked returns the stack with that uid as it stands now, or nil.
+func (s *Server) settledLocked(stackUID string) *stackRec {
+	st := s.stackByUID[stackUID]
+	if st != nil {
+		s.settleLocked(st, s.Clock.Now())
+	}
+	return st
 }
 
 // ServerNames returns the names of the stack's servers (nil if unknown).
@@ -345,7 +489,8 @@ func (s *Server) ServerNames(stackUID string) []string {
 }
 
 // ActionCount returns the number of deployments accepted through
-// POST /stacks/{uid}/deployments.json, queued ones included.
+// POST /stacks/{uid}/deployments.json, queued ones included. Stack actions
+// and reboots are not counted; see Actions.
 func (s *Server) ActionCount() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()

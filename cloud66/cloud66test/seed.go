@@ -3,6 +3,7 @@ package cloud66test
 import (
 	"cmp"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -26,6 +27,29 @@ type stackSpec struct {
 	health    int
 	servers   int
 	deploys   int // finished historical deployments
+}
+
+// The seeded stack whose deploys fail, for trying rollback: its head
+// commit is broken, so every new deployment ends with FailingDeployMessage
+// except one of an earlier successful deployment's git hash (a rollback).
+// Its history, oldest first, is success, success (live), failed (head),
+// each with its own hash; it is also in maintenance mode. (Seeded
+// deployment ids and hashes run on across stacks, so a longer history here
+// would change every later one.)
+const (
+	FailingStack            = "legacy-crm"
+	FailingStackEnvironment = "production"
+	FailingDeployMessage    = "Migrations failed: PG::UndefinedColumn: column invoices.tax_code does not exist"
+)
+
+// dockerServices names the services of the seeded Docker stacks; those
+// not listed have web and worker.
+var dockerServices = map[string][]string{
+	"api":           {"web", "worker"},
+	"search":        {"web", "indexer"},
+	"analytics":     {"web", "collector", "worker"},
+	"media":         {"web", "transcoder"},
+	"data-pipeline": {"scheduler", "worker"},
 }
 
 var seedStacks = []stackSpec{
@@ -62,7 +86,7 @@ var seedStacks = []stackSpec{
 	{"status-page", "production", "nodejs", statusSuccess, healthOK, 1, 2},
 	{"worker", "production", "rails", statusSuccess, healthOK, 2, 4},
 	{"worker", "development", "rails", statusSuccess, healthUnknown, 1, 2},
-	{"legacy-crm", "production", "rails", statusFailed, healthBroken, 2, 3},
+	{"legacy-crm", "production", "rails", statusFailed, healthBroken, 2, 3}, // FailingStack
 	{"marketing-site", "production", "nodejs", statusSuccess, healthOK, 1, 2},
 	{"data-pipeline", "production", "docker", statusDeploying, healthOK, 2, 4},
 }
@@ -136,6 +160,13 @@ func (s *Server) seedStack(i int, sp stackSpec, now time.Time) *stackRec {
 		st.language, st.version = "node", "20.15.0"
 	case "docker":
 		st.language, st.backend, st.version = "docker", "kubernetes", "2.0"
+		st.services = dockerServices[sp.name]
+		if st.services == nil {
+			st.services = []string{"web", "worker"}
+		}
+	}
+	if sp.name == FailingStack && sp.env == FailingStackEnvironment {
+		st.failing = &plannedOutcome{success: false, message: FailingDeployMessage}
 	}
 	if sp.framework != "docker" { // Docker stacks have null git fields
 		st.git = "git@github.com:acme/" + sp.name + ".git"
@@ -213,12 +244,18 @@ func (s *Server) seedDeploys(i int, sp stackSpec, st *stackRec, benSees bool, no
 		if (last && sp.status == statusFailed) || (!last && (i+k)%7 == 3) {
 			d.outcome = outcomeFailed
 		}
+		if len(st.services) > 0 {
+			d.tags = st.requestedTags(nil, len(st.deploys))
+		}
 		st.lastAct = d.finished
 	}
 	if sp.status == statusDeploying {
 		d := s.newDeployLocked(st, seedCarol, viaHook, now.Add(-time.Minute), st.defaultRef(), typeBuild)
 		d.duration = s.deployDuration
 		d.plan = plannedOutcome{success: true, message: msgSuccess}
+		if len(st.services) > 0 {
+			d.tags = st.requestedTags(nil, len(st.deploys))
+		}
 		st.lastAct = d.started
 	}
 	st.updated = st.lastAct
@@ -243,6 +280,9 @@ type StackSpec struct {
 	// Servers names its servers; none gives it one server with a seeded
 	// animal name.
 	Servers []string
+	// Services names a docker stack's services; none gives it web and
+	// worker.
+	Services []string
 	// DeployedBy is who triggered its one finished deployment; "" is
 	// DefaultUser.
 	DeployedBy string
@@ -271,9 +311,14 @@ func (s *Server) AddStack(spec StackSpec) StackInfo {
 	}
 	if fw != "docker" {
 		st.branch = cmp.Or(spec.Branch, "main")
+	} else if len(spec.Services) > 0 {
+		st.services = slices.Clone(spec.Services)
 	}
 	by := cmp.Or(spec.DeployedBy, DefaultUser)
 	d := s.newDeployLocked(st, by, viaWeb, now.Add(-time.Hour), st.defaultRef(), typeFirstBuild)
+	if len(st.services) > 0 {
+		d.tags = st.requestedTags(nil, len(st.deploys))
+	}
 	d.duration = 2 * time.Minute
 	d.finished = d.started.Add(d.duration)
 	d.outcome = outcomeSuccess

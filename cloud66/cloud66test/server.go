@@ -43,12 +43,13 @@ type TB interface {
 }
 
 type config struct {
-	clock          *Clock
-	clientID       string
-	clientSecret   string
-	redirectURIs   []string
-	deployDuration time.Duration
-	user           string
+	clock           *Clock
+	clientID        string
+	clientSecret    string
+	redirectURIs    []string
+	deployDuration  time.Duration
+	actionDurations map[string]time.Duration
+	user            string
 }
 
 // Option configures a Server.
@@ -92,6 +93,7 @@ type Server struct {
 
 	mu              sync.Mutex
 	deployDuration  time.Duration
+	actionDurations map[string]time.Duration // by action name; absent = deployDuration
 	redirectURIs    map[string]bool
 	authorizingUser string
 	users           map[string]*user
@@ -130,6 +132,7 @@ func New(opts ...Option) *Server {
 		Clock:           cfg.clock,
 		closed:          make(chan struct{}),
 		deployDuration:  cfg.deployDuration,
+		actionDurations: map[string]time.Duration{},
 		redirectURIs:    map[string]bool{OOBRedirectURI: true},
 		authorizingUser: cfg.user,
 		users:           map[string]*user{},
@@ -141,6 +144,11 @@ func New(opts ...Option) *Server {
 	}
 	for _, u := range cfg.redirectURIs {
 		s.redirectURIs[u] = true
+	}
+	for action, d := range cfg.actionDurations {
+		if d > 0 {
+			s.actionDurations[action] = d
+		}
 	}
 	s.seed(cfg.clock.Now().UTC().Truncate(time.Second))
 	s.hs = httptest.NewServer(http.HandlerFunc(s.serveHTTP))
@@ -370,7 +378,7 @@ func (s *Server) serveHTTP(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	if rep, ok := s.applyFaults(r, rec.Token); !ok {
+	if rep, ok := s.applyFaults(r, rec.Token, body); !ok {
 		return // client went away or server closed while stalling
 	} else if rep != nil {
 		rep.write(w)
