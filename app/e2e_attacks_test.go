@@ -593,7 +593,7 @@ func TestE2EMrkdwnInjectionIsEscapedEverywhere(t *testing.T) {
 		"lock shop:staging " + injection,
 		"locks",
 		"deploy shop:production@<!here>",
-		"deploy api:staging ref=<@U0BOSS>",
+		"deploy mailer:staging ref=<@U0BOSS>", // a Rails stack: Docker stacks take no git ref
 		"deploy api:staging services=<!channel>",
 		"deploy api:staging profile=<https://evil.example|click>",
 		"subscribe api:staging <!channel> <!here>",

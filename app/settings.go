@@ -11,6 +11,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"unicode"
 
 	"github.com/c66bot/c66bot/slackapp"
 	"github.com/c66bot/c66bot/storage"
@@ -73,7 +74,7 @@ func Table() []Setting {
 		{Env: "CLOUD66_URL", Flag: "cloud66-url", Default: "https://app.cloud66.com", field: func(s *Settings) *string { return &s.Cloud66URL },
 			Usage: "Cloud 66 base URL (OAuth at /oauth/…, API at /api/3)"},
 		{Env: "CLOUD66_SCOPES", Flag: "cloud66-scopes", Default: "public redeploy", field: func(s *Settings) *string { return &s.Cloud66Scopes },
-			Usage: "Cloud 66 scopes to ask for, space separated"},
+			Usage: "Cloud 66 scopes to ask for, space (or comma) separated"},
 		{Env: "C66BOT_PUBLIC_URL", Flag: "public-url", field: func(s *Settings) *string { return &s.PublicURL },
 			Usage: "base URL people's browsers reach; callback is <it>/oauth/callback (unset: out-of-band login)"},
 		{Env: "SLACK_CLIENT_ID", Flag: "slack-client-id", field: func(s *Settings) *string { return &s.SlackClientID },
@@ -365,8 +366,11 @@ func (s Settings) Check() error {
 	return nil
 }
 
-// scopes are the Cloud 66 scopes asked for.
-func (s Settings) scopes() []string { return strings.Fields(s.Cloud66Scopes) }
+// scopes are the Cloud 66 scopes asked for. Cloud 66 wants them space
+// separated, but some of its pages say comma separated, so both are read.
+func (s Settings) scopes() []string {
+	return strings.FieldsFunc(s.Cloud66Scopes, func(r rune) bool { return r == ',' || unicode.IsSpace(r) })
+}
 
 func parseLevel(v string) (slog.Level, error) {
 	var level slog.Level

@@ -172,3 +172,14 @@ func TestNoWarningsForASafeSetup(t *testing.T) {
 		}
 	}
 }
+
+func TestScopesAcceptCommasAndSpaces(t *testing.T) {
+	t.Parallel()
+	for _, in := range []string{"public redeploy", "public,redeploy", " public ,  redeploy ", "public\tredeploy,"} {
+		s := validSettings()
+		s.Cloud66Scopes = in
+		if got := strings.Join(s.scopes(), " "); got != "public redeploy" {
+			t.Errorf("scopes(%q) = %q", in, got)
+		}
+	}
+}

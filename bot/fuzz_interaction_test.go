@@ -121,12 +121,37 @@ func (d *fuzzDeployer) Override(_ context.Context, id string, by storage.Identit
 	return deploy.Result{}, storage.ErrIntentExpired
 }
 
-func (d *fuzzDeployer) MayDeploySomewhere(context.Context, storage.Identity) bool { return true }
+func (d *fuzzDeployer) MayUse(context.Context, storage.Identity, deploy.Verb) bool { return true }
+
+func (d *fuzzDeployer) Change(context.Context, deploy.Origin, cloud66.Stack, deploy.Change) (deploy.Result, error) {
+	d.record("Change", "", storage.Identity{})
+	return deploy.Result{}, errFuzzRefused
+}
+
+func (d *fuzzDeployer) Rollback(context.Context, deploy.Origin, cloud66.Stack, string, bool) (deploy.Result, error) {
+	d.record("Rollback", "", storage.Identity{})
+	return deploy.Result{}, errFuzzRefused
+}
+
+func (d *fuzzDeployer) RollbackFromOffer(_ context.Context, id string, o deploy.Origin) (deploy.Result, error) {
+	d.record(deploy.ActionRollback, id, o.Identity)
+	return deploy.Result{}, deploy.ErrIntentGone
+}
+
+func (d *fuzzDeployer) OfferRollback(context.Context, deploy.Origin, cloud66.Stack, string) (string, error) {
+	return "", errFuzzRefused
+}
+
+func (d *fuzzDeployer) Reboot(context.Context, deploy.Origin, cloud66.Stack, deploy.RebootTarget) (deploy.Result, error) {
+	d.record("Reboot", "", storage.Identity{})
+	return deploy.Result{}, errFuzzRefused
+}
 
 // buttonActions are the action ids the router owns.
 var buttonActions = map[string]bool{
 	commands.ActionDeployConfirm: true, commands.ActionCancelConfirm: true, commands.ActionUnlockConfirm: true,
 	commands.ActionAbort: true, deploy.ActionApprove: true, deploy.ActionReject: true, commands.ActionOverride: true,
+	deploy.ActionRollback: true,
 }
 
 // fuzzTransport answers every outbound request itself (nothing leaves the

@@ -84,7 +84,27 @@ func (f *fakeDeployer) Override(context.Context, string, storage.Identity) (depl
 	return deploy.Result{Watch: &storage.Watch{MessageTS: "1.2"}}, f.record("Override")
 }
 
-func (f *fakeDeployer) MayDeploySomewhere(context.Context, storage.Identity) bool { return true }
+func (f *fakeDeployer) MayUse(context.Context, storage.Identity, deploy.Verb) bool { return true }
+
+func (f *fakeDeployer) Change(_ context.Context, _ deploy.Origin, _ cloud66.Stack, c deploy.Change) (deploy.Result, error) {
+	return f.result, f.record("Change " + string(c.Verb))
+}
+
+func (f *fakeDeployer) Rollback(context.Context, deploy.Origin, cloud66.Stack, string, bool) (deploy.Result, error) {
+	return f.result, f.record("Rollback")
+}
+
+func (f *fakeDeployer) RollbackFromOffer(context.Context, string, deploy.Origin) (deploy.Result, error) {
+	return f.result, f.record("RollbackFromOffer")
+}
+
+func (f *fakeDeployer) OfferRollback(context.Context, deploy.Origin, cloud66.Stack, string) (string, error) {
+	return "offer-1", f.record("OfferRollback")
+}
+
+func (f *fakeDeployer) Reboot(context.Context, deploy.Origin, cloud66.Stack, deploy.RebootTarget) (deploy.Result, error) {
+	return f.result, f.record("Reboot")
+}
 
 var _ Deployer = (*fakeDeployer)(nil)
 
@@ -219,7 +239,10 @@ func TestEveryRenderedButtonIsRegistered(t *testing.T) {
 		cancel: &deploy.Confirmation{IntentID: "i3", Stack: stacks[0], ExpiresAt: now},
 	}
 	r, _ := newTestRouter(t, true, &fakeCloud66{stacks: stacks}, func(deps *Deps) { deps.Deploy = d })
-	rendered := map[string]bool{deploy.ActionApprove: true, deploy.ActionReject: true}
+	// deploy renders Approve and Reject on approval requests, and Roll back
+	// on a failed deploy's card (the deployments list's buttons are
+	// section accessories, checked in TestDeploymentsOfferRollbacks).
+	rendered := map[string]bool{deploy.ActionApprove: true, deploy.ActionReject: true, deploy.ActionRollback: true}
 	for _, text := range []string{"deploy shop:production", "cancel shop:production", "unlock shop:production"} {
 		req := ana
 		req.Text = text

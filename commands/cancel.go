@@ -30,7 +30,7 @@ type cancelConfirmer interface {
 func cancelCommand(d canceller, res *resolver, now func() time.Time) *Command {
 	return &Command{
 		Name:        "cancel",
-		Deploys:     true,
+		Verb:        string(deploy.VerbDeploy),
 		Args:        "<stack>",
 		Summary:     "Cancel the running deployment of a stack.",
 		Description: "Cancels the deployment running on a stack, after you confirm. Its channel message moves to cancelled.",

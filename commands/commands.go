@@ -134,9 +134,10 @@ type Command struct {
 	Examples    []string
 	// MinArgs and MaxArgs bound the words after the name (-1: no bound).
 	MinArgs, MaxArgs int
-	// Deploys marks commands that change deployments: help hides them from
-	// people the policy never lets deploy.
-	Deploys bool
+	// Verb marks commands that make (or undo) a change of that verb
+	// (deploy, rollback, restart, maintenance, reboot): help hides them
+	// from people the policy never lets use it.
+	Verb string
 	// Change names what the command changes, for the refusal when its
 	// audit entry cannot be written ("lock the stack"); "" for commands
 	// that change nothing (or only park a request).
@@ -194,7 +195,8 @@ func commandTable(d Deps, t *table, res *resolver) []*Command {
 		loginCommand(d.Accounts, slash, d.LoginURL), logoutCommand(d.Accounts, res.cache), whoamiCommand(d.Accounts, d.Cloud66For),
 		stacksCommand(d.Cloud66For, slash), stackCommand(res, slash, d.Cloud66URL, d.Now),
 		serversCommand(res, slash), serverCommand(res),
-		deployCommand(d.Deploy, res), deploymentsCommand(res, d.Cloud66URL, d.Now), cancelCommand(d.Deploy, res, d.Now),
+		deployCommand(d.Deploy, res), deploymentsCommand(res, d.Deploy, d.Cloud66URL, d.Now), cancelCommand(d.Deploy, res, d.Now),
+		rollbackCommand(d.Deploy, res), restartCommand(d.Deploy, res), maintenanceCommand(d.Deploy, res), rebootCommand(d.Deploy, res),
 		lockCommand(d.Deploy, res, slash), unlockCommand(d.Deploy, res, d.Now), locksCommand(d.Deploy, d.Now),
 		subscribeCommand(d.Subscriptions, res, d.WebhookURL), unsubscribeCommand(d.Subscriptions, slash), subscriptionsCommand(d.Subscriptions, slash),
 	}

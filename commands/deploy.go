@@ -23,6 +23,10 @@ type Deployer interface {
 	unlockFlow
 	lockLister
 	deployGate
+	changer
+	rollbacker
+	rollbackOfferer
+	rebooter
 }
 
 // Action ids of the buttons that answer a deploy; a button's value is
@@ -80,7 +84,7 @@ func (c *Call) origin() deploy.Origin {
 func deployCommand(d deployFlow, res *resolver) *Command {
 	return &Command{
 		Name:    "deploy",
-		Deploys: true,
+		Verb:    string(deploy.VerbDeploy),
 		Aliases: []string{"redeploy"},
 		Args:    "<stack>[@ref] [key=value…]",
 		Summary: "Redeploy a stack; production asks you to confirm.",
@@ -88,7 +92,7 @@ func deployCommand(d deployFlow, res *resolver) *Command {
 			"`profile` (a deployment profile), `strategy` (serial, parallel, rolling or fast), `env` (the environment, for names that repeat). " +
 			"Protected environments (production) show what will ship and what is live, with Confirm and Cancel buttons only you can press. " +
 			"The deployment gets one message in the channel that follows it to the end.",
-		Examples: []string{"deploy shop:staging", "deploy shop:production@v2.1", "deploy api services=web:1.4.2 strategy=rolling"},
+		Examples: []string{"deploy shop:staging", "deploy shop:production@v2.1", "deploy api:staging services=web:1.4.2", "deploy shop:staging strategy=rolling"},
 		MinArgs:  1, MaxArgs: 6,
 		Change: "deploy",
 		Run: func(ctx context.Context, c *Call) (chat.Message, error) {
@@ -105,7 +109,7 @@ func deployCommand(d deployFlow, res *resolver) *Command {
 			if err != nil {
 				return chat.Message{}, res.stackGone(id, st, err)
 			}
-			return deployResultReply(result), nil
+			return resultReply(result, deploy.VerbDeploy), nil
 		},
 		Interactions: []*Interaction{
 			deployConfirmButton(d), abortButton(d), overrideButton(d), approveButton(d), rejectButton(d),
@@ -120,7 +124,11 @@ func deployConfirmButton(d confirmer) *Interaction {
 		if err != nil {
 			return ActionReply{}, err
 		}
-		return ActionReply{Replace: true, Message: ephemeral(fmt.Sprintf(":rocket: Confirmed: deploying %s. Follow it in the channel message.", watchLabel(w)))}, nil
+		doing := "deploying"
+		if w != nil {
+			doing = deploy.Doing(*w)
+		}
+		return ActionReply{Replace: true, Message: ephemeral(fmt.Sprintf(":rocket: Confirmed: %s %s. Follow it in the channel message.", doing, watchLabel(w)))}, nil
 	}}
 }
 
@@ -141,7 +149,7 @@ func overrideButton(d overrider) *Interaction {
 		if err != nil {
 			return ActionReply{}, err
 		}
-		return ActionReply{Replace: true, Message: deployResultReply(res)}, nil
+		return ActionReply{Replace: true, Message: resultReply(res, res.Verb())}, nil
 	}}
 }
 
@@ -168,22 +176,6 @@ func rejectButton(d rejecter) *Interaction {
 		}
 		return ActionReply{Message: ephemeral(":no_entry: Rejected: nothing was sent to Cloud 66.")}, nil
 	}}
-}
-
-// deployResultReply tells the requester what happens next.
-func deployResultReply(res deploy.Result) chat.Message {
-	if res.Confirm != nil {
-		return deployConfirmation(res.Confirm)
-	}
-	if res.Approval != nil {
-		msg := fmt.Sprintf(":raised_hand: This deploy needs %d approval(s); I asked in the channel. It starts as soon as they are in.", res.Approval.Needed)
-		return chat.Message{Text: bk.Fallback(msg), Blocks: []slack.Block{bk.Section(msg)}}
-	}
-	if res.Watch != nil && res.Watch.MessageTS == "" {
-		// The deployment message went through response_url already.
-		return chat.Message{Text: "Deployment started.", Blocks: []slack.Block{bk.Context(":rocket: Deployment started; I'll keep this channel posted.")}}
-	}
-	return chat.Message{Text: "Deployment started", Blocks: []slack.Block{bk.Context(":rocket: Deployment started: follow it in the channel message.")}}
 }
 
 // deployConfirmation shows what will ship beside what is live, with the

@@ -3,33 +3,41 @@ package commands
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/slack-go/slack"
 
 	"github.com/c66bot/c66bot/cloud66"
+	"github.com/c66bot/c66bot/deploy"
 	bk "github.com/c66bot/c66bot/internal/blockkit"
 	"github.com/c66bot/c66bot/internal/chat"
 )
 
-func deploymentsCommand(res *resolver, cloud66URL string, now func() time.Time) *Command {
+func deploymentsCommand(res *resolver, offers rollbackOfferer, cloud66URL string, now func() time.Time) *Command {
 	return &Command{
-		Name:        "deployments",
-		Args:        "<stack>",
-		Summary:     "Recent deployments of a stack.",
-		Description: "The most recent deployments of a stack, newest first: outcome, who, when, how long, and the ref or git hash.",
-		Examples:    []string{"deployments shop:production"},
-		MinArgs:     1, MaxArgs: 1,
+		Name:    "deployments",
+		Args:    "<stack>",
+		Summary: "Recent deployments of a stack.",
+		Description: "The most recent deployments of a stack, newest first: outcome, who, when, how long, and the ref or git hash. " +
+			"Earlier successful ones carry a \"Roll back to this\" button (you confirm it next).",
+		Examples: []string{"deployments shop:production"},
+		MinArgs:  1, MaxArgs: 1,
 		Run: func(ctx context.Context, c *Call) (chat.Message, error) {
-			return runDeployments(ctx, c, res, cloud66URL, now())
+			return runDeployments(ctx, c, res, offers, cloud66URL, now())
 		},
 	}
 }
 
-const deploymentsShown = 10
+const (
+	deploymentsShown = 10
+	// rollbackOffersShown bounds the "Roll back to this" buttons (each is a
+	// stored offer).
+	rollbackOffersShown = 5
+)
 
-func runDeployments(ctx context.Context, c *Call, res *resolver, cloud66URL string, now time.Time) (chat.Message, error) {
+func runDeployments(ctx context.Context, c *Call, res *resolver, offers rollbackOfferer, cloud66URL string, now time.Time) (chat.Message, error) {
 	id := c.Request.Identity()
 	api, st, err := res.stackArg(ctx, id, c.Args[0])
 	if err != nil {
@@ -46,13 +54,52 @@ func runDeployments(ctx context.Context, c *Call, res *resolver, cloud66URL stri
 	if len(deps) > deploymentsShown {
 		deps = deps[:deploymentsShown]
 	}
+	blocks := []slack.Block{bk.Header(title)}
 	var lines []string
-	for _, d := range deps {
-		lines = append(lines, deploymentLine(d, now))
+	flush := func() {
+		if len(lines) > 0 {
+			blocks = append(blocks, bk.Section(strings.Join(lines, "\n")))
+			lines = nil
+		}
 	}
-	blocks := []slack.Block{bk.Header(title), bk.Section(strings.Join(lines, "\n")),
-		bk.Context("Newest first · " + bk.Link(bk.StackURL(cloud66URL, st.UID), "Open in Cloud 66"))}
+	offered, live := 0, liveIndex(deps)
+	for i, d := range deps {
+		line := deploymentLine(d, now)
+		if offers == nil || i <= live || !d.Succeeded() || d.GitHash == "" || offered >= rollbackOffersShown ||
+			live >= 0 && d.GitHash == deps[live].GitHash {
+			lines = append(lines, line)
+			continue
+		}
+		id, err := offers.OfferRollback(ctx, c.origin(), st, strconv.FormatInt(d.ID, 10))
+		if err != nil {
+			// The list is worth showing without its buttons.
+			lines = append(lines, line)
+			continue
+		}
+		offered++
+		flush()
+		blocks = append(blocks, slack.NewSectionBlock(bk.Mrkdwn(line), nil,
+			slack.NewAccessory(bk.Button(deploy.ActionRollback, id, "Roll back to this", slack.StyleDefault))))
+	}
+	flush()
+	blocks = append(blocks, bk.Context("Newest first · "+bk.Link(bk.StackURL(cloud66URL, st.UID), "Open in Cloud 66")))
 	return chat.Message{Text: bk.Esc(title), Blocks: blocks}, nil
+}
+
+// liveIndex is the index of the live deployment in deps (newest first):
+// the is_live one, else the newest successful one; -1 when none.
+func liveIndex(deps []cloud66.Deployment) int {
+	for i := range deps {
+		if deps[i].IsLive {
+			return i
+		}
+	}
+	for i := range deps {
+		if deps[i].Succeeded() {
+			return i
+		}
+	}
+	return -1
 }
 
 func deploymentLine(d cloud66.Deployment, now time.Time) string {
@@ -85,14 +132,14 @@ func outcomeWords(d cloud66.Deployment) (string, string) {
 	if d.IsDeploying {
 		return ":rocket:", "Deploying"
 	}
-	switch strings.ToLower(d.Outcome.Meaning) {
-	case "success", "succeeded":
+	switch {
+	case d.Succeeded():
 		return ":white_check_mark:", "Deployed"
-	case "failed", "failure":
-		return ":x:", "Failed"
-	case "cancelled", "canceled":
+	case d.Cancelled():
 		return ":black_square_for_stop:", "Cancelled"
-	case "pending":
+	case d.Failed():
+		return ":x:", "Failed"
+	case strings.EqualFold(d.Outcome.Meaning, "pending"):
 		return ":hourglass_flowing_sand:", "Pending"
 	}
 	return ":grey_question:", orDash(bk.Esc(d.Outcome.Meaning))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -103,6 +104,7 @@ func errorTable() []errorClass {
 		{name: "not audited", matches: is(storage.ErrNotAudited), outcome: OutcomeError, level: slog.LevelError, reply: notAuditedReply},
 		{name: "not linked", matches: is(accounts.ErrNotLinked), outcome: OutcomeNotLinked, level: slog.LevelInfo, reply: notLinkedReply},
 		{name: "cloud66 401", matches: is(cloud66.ErrUnauthorized), outcome: OutcomeUnauthorized, level: slog.LevelWarn, reply: unauthorizedReply},
+		{name: "cloud66 missing scope", matches: is(cloud66.ErrInsufficientScope), outcome: OutcomeForbidden, level: slog.LevelWarn, reply: scopeReply},
 		{name: "cloud66 403", matches: is(cloud66.ErrForbidden), outcome: OutcomeForbidden, level: slog.LevelWarn, reply: forbiddenReply},
 		{name: "cloud66 throttled", matches: is(cloud66.ErrThrottled), outcome: OutcomeThrottled, level: slog.LevelWarn, reply: throttledReply},
 		{name: "ambiguous", matches: as[*AmbiguousError], outcome: OutcomeNotFound, level: slog.LevelInfo, reply: ambiguousReply},
@@ -110,6 +112,8 @@ func errorTable() []errorClass {
 		{name: "busy", matches: as[*deploy.BusyError], outcome: OutcomeRefused, level: slog.LevelInfo, reply: busyReply},
 		{name: "policy", matches: as[*deploy.PolicyError], outcome: OutcomeRefused, level: slog.LevelInfo, reply: policyReply},
 		{name: "frozen", matches: as[*deploy.FrozenError], outcome: OutcomeRefused, level: slog.LevelInfo, reply: frozenReply},
+		{name: "option", matches: as[*deploy.OptionError], outcome: OutcomeUsage, level: slog.LevelInfo, reply: optionReply},
+		{name: "rollback", matches: as[*deploy.RollbackError], outcome: OutcomeRefused, level: slog.LevelInfo, reply: rollbackReply},
 		{name: "nothing running", matches: is(deploy.ErrNothingRunning), outcome: OutcomeRefused, level: slog.LevelInfo,
 			reply: text(":zzz: Nothing is deploying on that stack right now, so there is nothing to cancel.")},
 		{name: "not locked", matches: is(deploy.ErrNotLocked), outcome: OutcomeRefused, level: slog.LevelInfo,
@@ -220,6 +224,27 @@ func forbiddenReply(_ context.Context, e *errorReplies, f failure) chat.Message 
 		" If you linked with fewer scopes, run `" + e.slash + " login` again to re-link with `public redeploy`.")
 }
 
+// scopeReply names the scope the person's link lacks and how to grant it:
+// log in again, with the scope in CLOUD66_SCOPES.
+func scopeReply(_ context.Context, e *errorReplies, f failure) chat.Message {
+	scope, said := "redeploy", ""
+	if c66, ok := errors.AsType[*cloud66.ErrorResponse](f.err); ok {
+		if s, _ := c66.InsufficientScope(); s != "" {
+			scope = s
+		}
+		if m := c66.Message(); m != "" {
+			said = " Cloud 66 said: _" + bk.Esc(m) + "_."
+		}
+	}
+	msg := ":key: Your Cloud 66 link lacks the " + bk.Code(scope) + " scope this needs." + said + " Run `" + e.slash + " login` again to grant it"
+	if f.cmd != nil && f.cmd.Name == "reboot" {
+		// Cloud 66's reboot pages name a "reboot" scope its scope table
+		// does not list; say so rather than guess.
+		msg += " (Cloud 66's reboot pages also mention a `reboot` scope: if logging in again does not help, ask whoever runs c66bot to add it to CLOUD66_SCOPES)"
+	}
+	return ephemeral(msg + ". Nothing was changed.")
+}
+
 func throttledReply(_ context.Context, _ *errorReplies, f failure) chat.Message {
 	when := "in a few minutes"
 	if c66, ok := errors.AsType[*cloud66.ErrorResponse](f.err); ok && !c66.RetryAt.IsZero() {
@@ -239,14 +264,18 @@ func lockedReply(_ context.Context, e *errorReplies, f failure) chat.Message {
 func busyReply(_ context.Context, e *errorReplies, f failure) chat.Message {
 	busy, _ := errors.AsType[*deploy.BusyError](f.err)
 	w := busy.Watch
-	msg := fmt.Sprintf(":rocket: A deployment of *%s* · %s is already running", bk.Esc(w.StackName), bk.Esc(w.Environment))
+	msg := fmt.Sprintf(":rocket: A %s of *%s* · %s is already running", deploy.Noun(w), bk.Esc(w.StackName), bk.Esc(w.Environment))
 	if w.Owner.User != "" {
 		msg += fmt.Sprintf(", started by <@%s> %s", bk.Esc(w.Owner.User), bk.Ago(e.now(), w.RequestedAt))
 	}
 	if busy.Link != "" {
 		msg += " (" + bk.Link(busy.Link, "its message") + ")"
 	}
-	msg += fmt.Sprintf(". I run one deployment per stack at a time: wait for it, or `%s cancel %s`.", e.slash, bk.Esc(bk.StackRef(w.StackName, w.Environment)))
+	if deploy.Noun(w) == "deployment" || deploy.Noun(w) == "rollback" {
+		msg += fmt.Sprintf(". I run one change per stack at a time: wait for it, or `%s cancel %s`.", e.slash, bk.Esc(bk.StackRef(w.StackName, w.Environment)))
+	} else {
+		msg += ". I run one change per stack at a time: wait for it to finish."
+	}
 	return ephemeral(msg)
 }
 
@@ -262,8 +291,8 @@ func policyReply(_ context.Context, _ *errorReplies, f failure) chat.Message {
 // frozenReply offers an admin the Override button (deploy.go handles it).
 func frozenReply(_ context.Context, _ *errorReplies, f failure) chat.Message {
 	frozen, _ := errors.AsType[*deploy.FrozenError](f.err)
-	msg := fmt.Sprintf(":ice_cube: Deploys are frozen (*%s*) until %s. Nothing was sent to Cloud 66.",
-		bk.Esc(frozen.Freeze.Name), bk.Date(frozen.Freeze.Until, "{date_short_pretty} {time}"))
+	msg := fmt.Sprintf(":ice_cube: %s are frozen (*%s*) until %s. Nothing was sent to Cloud 66.",
+		frozen.Verb.Plural(), bk.Esc(frozen.Freeze.Name), bk.Date(frozen.Freeze.Until, "{date_short_pretty} {time}"))
 	if frozen.OverrideIntentID == "" {
 		return ephemeral(msg + " An admin can override it.")
 	}
@@ -271,6 +300,30 @@ func frozenReply(_ context.Context, _ *errorReplies, f failure) chat.Message {
 		bk.Section(msg + " You are an admin: you may override the freeze (it is recorded in the audit log)."),
 		slack.NewActionBlock("freeze_override", bk.Button(ActionOverride, frozen.OverrideIntentID, "Override the freeze", slack.StyleDanger)),
 	}}
+}
+
+// optionReply names the option Cloud 66 would refuse for this stack.
+func optionReply(_ context.Context, e *errorReplies, f failure) chat.Message {
+	oe, _ := errors.AsType[*deploy.OptionError](f.err)
+	msg := ":no_entry_sign: " + upperFirst(bk.EscText(oe.Problem)) + ". Nothing was sent to Cloud 66."
+	if f.cmd != nil {
+		msg += " `" + e.slash + " help " + f.cmd.Name + "` shows the options."
+	}
+	return ephemeral(msg)
+}
+
+// rollbackReply says why there is nothing to roll back to.
+func rollbackReply(_ context.Context, _ *errorReplies, f failure) chat.Message {
+	re, _ := errors.AsType[*deploy.RollbackError](f.err)
+	return ephemeral(":rewind: I can't roll back: " + bk.EscText(re.Problem) + ". Nothing was sent to Cloud 66.")
+}
+
+// upperFirst capitalises the first letter of s.
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }
 
 func cloud66NotFoundReply(_ context.Context, e *errorReplies, _ failure) chat.Message {

@@ -7,15 +7,16 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"github.com/c66bot/c66bot/deploy"
 	bk "github.com/c66bot/c66bot/internal/blockkit"
 	"github.com/c66bot/c66bot/internal/chat"
 	"github.com/c66bot/c66bot/storage"
 )
 
 // deployGate is what help asks of the deploy workflow: whether the policy
-// lets this person deploy anything at all.
+// could ever let this person use a verb.
 type deployGate interface {
-	MayDeploySomewhere(ctx context.Context, id storage.Identity) bool
+	MayUse(ctx context.Context, id storage.Identity, verb deploy.Verb) bool
 }
 
 // helpCommand renders help from the table it is part of. gate may be nil
@@ -65,14 +66,21 @@ func commandHelp(slash string, cmd *Command) chat.Message {
 	return chat.Message{Text: usage(slash, cmd), Blocks: []slack.Block{bk.Section(b.String())}}
 }
 
-// visible is the command table as this person sees it: commands that
-// deploy are hidden from people the policy never lets deploy.
+// visible is the command table as this person sees it: a command of a
+// verb is hidden from people the policy never lets use that verb.
 func visible(ctx context.Context, t *table, gate deployGate, id storage.Identity) []*Command {
-	mayDeploy := gate == nil || gate.MayDeploySomewhere(ctx, id)
+	may := map[string]bool{}
 	var out []*Command
 	for _, c := range t.commands {
-		if c.Deploys && !mayDeploy {
-			continue
+		if c.Verb != "" && gate != nil {
+			ok, asked := may[c.Verb]
+			if !asked {
+				ok = gate.MayUse(ctx, id, deploy.Verb(c.Verb))
+				may[c.Verb] = ok
+			}
+			if !ok {
+				continue
+			}
 		}
 		out = append(out, c)
 	}

@@ -43,7 +43,7 @@ const maxLockReason = 200
 func lockCommand(d lockTaker, res *resolver, slash string) *Command {
 	return &Command{
 		Name:    "lock",
-		Deploys: true,
+		Verb:    string(deploy.VerbDeploy),
 		Args:    "<stack> [reason…]",
 		Summary: "Stop others deploying a stack, and say why.",
 		Description: "Locks a stack: until you unlock it, nobody else can deploy it, and everyone who tries is told who locked it, why and since when. " +
@@ -79,7 +79,7 @@ func runLock(ctx context.Context, c *Call, d lockTaker, res *resolver, slash str
 func unlockCommand(d unlockFlow, res *resolver, now func() time.Time) *Command {
 	return &Command{
 		Name:        "unlock",
-		Deploys:     true,
+		Verb:        string(deploy.VerbDeploy),
 		Args:        "<stack>",
 		Summary:     "Remove a stack's lock.",
 		Description: "Removes the lock on a stack. Removing someone else's lock asks you to confirm, and tells them.",

@@ -47,7 +47,9 @@ const (
 // the channel and what it needs.
 type ApprovalRequest struct {
 	IntentID string
-	Needed   int
+	// Verb is the change asked for.
+	Verb   Verb
+	Needed int
 	// Approvers are the user and user-group ids that may approve (besides
 	// admins); nil means anyone who linked Cloud 66, except the requester.
 	Approvers []string
@@ -77,8 +79,9 @@ var (
 
 // requestApproval parks a deploy as an approval intent and posts the
 // request, with Approve and Reject buttons, in the channel.
-func (s *Service) requestApproval(ctx context.Context, o Origin, stack cloud66.Stack, p Params, d policy.Decision, overridden string) (*ApprovalRequest, error) {
-	params := p.Map()
+func (s *Service) requestApproval(ctx context.Context, o Origin, stack cloud66.Stack, c Change, d policy.Decision, overridden string) (*ApprovalRequest, error) {
+	params := c.Map()
+	params[paramVerb] = string(c.Verb)
 	if o.RequestID != "" {
 		params[paramRequestID] = o.RequestID
 	}
@@ -100,7 +103,7 @@ func (s *Service) requestApproval(ctx context.Context, o Origin, stack cloud66.S
 	if err != nil {
 		return nil, fmt.Errorf("deploy: store approval request: %w", err)
 	}
-	ar := &ApprovalRequest{IntentID: in.ID, Needed: d.Approvals, Approvers: d.Approvers, Channel: o.Channel, ExpiresAt: in.ExpiresAt}
+	ar := &ApprovalRequest{IntentID: in.ID, Verb: c.Verb, Needed: d.Approvals, Approvers: d.Approvers, Channel: o.Channel, ExpiresAt: in.ExpiresAt}
 
 	// Held until the ts is stored, so a click that comes at once still
 	// finds the message to edit.
@@ -257,17 +260,17 @@ func (s *Service) startApproved(ctx context.Context, in storage.Intent, by stora
 		o.ResponseURL = ""
 	}
 	stack := cloud66.Stack{UID: in.StackUID, Name: in.StackName, Environment: in.Environment}
-	p := ParamsFromMap(in.Params)
+	c := intentChange(in)
 	// The requester is not the one clicking, so a freeze offers no
 	// override here: the button would reach the approver, who cannot use it.
-	if err := s.recheck(ctx, o, stack, p, in.Params[paramOverride], false); err != nil {
-		e := auditEntry(o, "deploy", stack.UID, stack.Name, stack.Environment)
-		e.Args = p.Map()
+	if err := s.recheck(ctx, o, stack, c, in.Params[paramOverride], false); err != nil {
+		e := auditEntry(o, string(c.Verb), stack.UID, stack.Name, stack.Environment)
+		e.Args = c.Map()
 		e.Result = errResult(err)
 		s.audit(ctx, e)
 		return storage.Watch{}, err
 	}
-	return s.start(ctx, o, stack, p)
+	return s.start(ctx, o, stack, c)
 }
 
 // Reject closes an approval request without deploying: the requester
@@ -379,13 +382,12 @@ func (s *Service) updateApproval(ctx context.Context, in storage.Intent, status 
 // how it ended) and, while open, the Approve and Reject buttons. It is a
 // pure function of the intent, so every edit renders the same request.
 func approvalMessage(in storage.Intent, status string, open bool) chat.Message {
-	p := ParamsFromMap(in.Params)
-	what := p.RefCode("the default branch")
+	c := intentChange(in)
 	label := stackLabel(in.StackName, in.Environment)
-	head := fmt.Sprintf(":raised_hand: %s asks to deploy %s to %s.", mention(in.Requester.User), what, label)
+	head := fmt.Sprintf(":raised_hand: %s asks to %s.", mention(in.Requester.User), c.Phrase(label))
 	blocks := []slack.Block{bk.Section(head)}
 
-	if fields := p.Fields(); len(fields) > 0 {
+	if fields := c.Params.Fields(); len(fields) > 0 && c.Verb.shipsCode() {
 		blocks = append(blocks, bk.Fields(fields...))
 	}
 
@@ -407,7 +409,7 @@ func approvalMessage(in storage.Intent, status string, open bool) chat.Message {
 				mention(in.Requester.User), bk.Date(in.ExpiresAt, "{time}"))))
 	}
 
-	text := fmt.Sprintf("%s asks to deploy %s to %s", mention(in.Requester.User), what, label)
+	text := fmt.Sprintf("%s asks to %s", mention(in.Requester.User), c.Phrase(label))
 	if status != "" {
 		text += ": " + status
 	} else {
@@ -475,7 +477,7 @@ func neededOf(in storage.Intent) int {
 
 // approvalArgs are the audit args of a click on an approval request.
 func approvalArgs(in storage.Intent) map[string]string {
-	args := ParamsFromMap(in.Params).Map()
+	args := intentChange(in).Map()
 	if rule := in.Params[paramRule]; rule != "" {
 		args[paramRule] = rule
 	}

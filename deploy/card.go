@@ -20,15 +20,13 @@ import (
 // message (the card is edited in place, and golden tests compare it).
 func Card(w storage.Watch, now time.Time, cloud66URL string) chat.Message {
 	label := bk.StackLabel(cloud66.Stack{Name: w.StackName, Environment: w.Environment})
-	emoji, words := stateHeading(w.State)
-	p := ParamsFromMap(w.Params)
+	c := watchChange(w)
+	emoji, words := heading(c, w.State)
+	p := c.Params
 
 	blocks := []slack.Block{bk.Section(emoji + " *" + words + "* — " + label)}
 
-	fields := []string{
-		"*Requested by*\n" + mention(w.Owner.User),
-		"*Ref*\n" + p.RefCode("_branch default_"),
-	}
+	fields := append([]string{"*Requested by*\n" + mention(w.Owner.User)}, c.fields()...)
 	if w.GitHash != "" {
 		hash := bk.Code(shortHash(w.GitHash))
 		if len(w.GitHash) > len(shortHash(w.GitHash)) {
@@ -39,12 +37,18 @@ func Card(w storage.Watch, now time.Time, cloud66URL string) chat.Message {
 	if w.State != storage.WatchStarting {
 		fields = append(fields, "*Duration*\n"+bk.Duration(elapsed(w, now)))
 	}
-	fields = append(fields, p.Fields()...)
+	if c.Verb.shipsCode() {
+		fields = append(fields, p.Fields()...)
+	}
 	blocks = append(blocks, bk.Fields(fields...))
 
 	stackURL := bk.StackURL(cloud66URL, w.StackUID)
 	if detail := cardDetail(w, stackURL); detail != "" {
 		blocks = append(blocks, bk.Section(detail))
+	}
+	if offer := w.Params[paramRollbackOffer]; offer != "" && w.State == storage.WatchFailed {
+		blocks = append(blocks, slack.NewActionBlock("rollback_offer",
+			bk.Button(ActionRollback, offer, "Roll back", slack.StyleDanger)))
 	}
 
 	var ctx []string
@@ -58,7 +62,60 @@ func Card(w storage.Watch, now time.Time, cloud66URL string) chat.Message {
 		blocks = append(blocks, bk.Context(strings.Join(ctx, " · ")))
 	}
 
-	return chat.Message{Text: bk.Fallback(cardText(w, p, now)), Blocks: blocks, InChannel: true}
+	return chat.Message{Text: bk.Fallback(cardText(w, c, now)), Blocks: blocks, InChannel: true}
+}
+
+// fields are the card's fields that say what the change is, after who
+// asked for it.
+func (c Change) fields() []string {
+	switch c.Verb {
+	case VerbRollback:
+		to := c.Params.RefCode("_the earlier deployment_")
+		if len(c.Params.Services) > 0 {
+			to = codeList(c.Params.Services)
+		}
+		fs := []string{"*Back to*\n" + to}
+		if c.From != "" {
+			fs = append(fs, "*From*\n"+bk.Code(shortHash(c.From)))
+		}
+		return fs
+	case VerbRestart:
+		if c.Service != "" {
+			return []string{"*Service*\n" + bk.Code(c.Service)}
+		}
+		return []string{"*What*\nthe whole stack"}
+	case VerbMaintenance:
+		return []string{"*Maintenance mode*\n" + onOff(c.On)}
+	case VerbReboot:
+		fs := []string{"*Servers*\n" + c.serversText()}
+		if c.RebootStrategy != "" {
+			fs = append(fs, "*Strategy*\n"+bk.Code(c.RebootStrategy))
+		}
+		return fs
+	}
+	return []string{"*Ref*\n" + c.Params.RefCode("_branch default_")}
+}
+
+// serversText names the servers a reboot affects, as mrkdwn.
+func (c Change) serversText() string {
+	switch {
+	case len(c.Servers) > 0:
+		return codeList(c.Servers)
+	case c.ServerName != "":
+		return bk.Code(c.ServerName)
+	case c.Server != "":
+		return bk.Code(c.Server)
+	}
+	return "the " + bk.Code(c.Group) + " servers"
+}
+
+// codeList is items as inline code, comma separated.
+func codeList(items []string) string {
+	out := make([]string, len(items))
+	for i, it := range items {
+		out[i] = bk.Code(it)
+	}
+	return strings.Join(out, ", ")
 }
 
 // Fields renders p's options (services, profile, strategy) as section
@@ -93,19 +150,45 @@ func (p Params) RefCode(none string) string {
 	return bk.Code(p.Ref)
 }
 
-// stateHeading is the emoji and words of the card's first line.
-func stateHeading(state storage.WatchState) (emoji, words string) {
+// wording is how a verb's card names its states.
+type wording struct {
+	emoji                 string // while it runs
+	running, done, failed string // "Deploying", "Deployed", "Deployment failed"
+	noun                  string // "deployment", in the plain text
+	runningText, doneText string // "deploying", "deployed", in the plain text
+}
+
+// wordingOf is c's wording.
+func wordingOf(c Change) wording {
+	switch c.Verb {
+	case VerbRollback:
+		return wording{"⏪", "Rolling back", "Rolled back", "Rollback failed", "rollback", "rolling back", "rolled back"}
+	case VerbRestart:
+		return wording{"🔄", "Restarting", "Restarted", "Restart failed", "restart", "restarting", "restarted"}
+	case VerbMaintenance:
+		mode := "maintenance mode " + onOff(c.On)
+		return wording{"🚧", "Turning " + mode, "Maintenance mode " + onOff(c.On), "Maintenance mode change failed", "maintenance mode change",
+			"turning " + mode, "turned " + mode}
+	case VerbReboot:
+		return wording{"🔁", "Rebooting", "Rebooted", "Reboot failed", "reboot", "rebooting", "rebooted"}
+	}
+	return wording{"🚀", "Deploying", "Deployed", "Deployment failed", "deployment", "deploying", "deployed"}
+}
+
+// heading is the emoji and words of the card's first line.
+func heading(c Change, state storage.WatchState) (emoji, words string) {
+	wd := wordingOf(c)
 	switch state {
 	case storage.WatchStarting:
 		return "⏳", "Starting"
 	case storage.WatchQueued:
 		return "⏳", "Queued behind the running deployment"
 	case storage.WatchDeploying:
-		return "🚀", "Deploying"
+		return wd.emoji, wd.running
 	case storage.WatchSucceeded:
-		return "✅", "Deployed"
+		return "✅", wd.done
 	case storage.WatchFailed:
-		return "❌", "Deployment failed"
+		return "❌", wd.failed
 	case storage.WatchCancelled:
 		return "⏹", "Cancelled"
 	}
@@ -117,9 +200,11 @@ func stateHeading(state storage.WatchState) (emoji, words string) {
 // lets a reader of the messages (the sandbox) follow a card without
 // knowing how Card draws states.
 func CardInProgress(text string) bool {
-	for _, st := range []storage.WatchState{storage.WatchStarting, storage.WatchQueued, storage.WatchDeploying} {
-		if emoji, _ := stateHeading(st); strings.HasPrefix(text, emoji) {
-			return true
+	for _, v := range Verbs() {
+		for _, st := range []storage.WatchState{storage.WatchStarting, storage.WatchQueued, storage.WatchDeploying} {
+			if emoji, _ := heading(Change{Verb: v}, st); strings.HasPrefix(text, emoji) {
+				return true
+			}
 		}
 	}
 	return false
@@ -138,7 +223,7 @@ func cardDetail(w storage.Watch, stackURL string) string {
 		return "Cloud 66 queued this deployment behind the deployment already running; it starts when that one ends."
 	case storage.WatchFailed:
 		if w.ActionID == 0 && w.DeploymentID == 0 {
-			return "Cloud 66 refused the deployment: " + msg
+			return "Cloud 66 refused the " + wordingOf(watchChange(w)).noun + ": " + msg
 		}
 		if msg != "" {
 			return "Cloud 66: " + msg
@@ -155,7 +240,7 @@ func cardDetail(w storage.Watch, stackURL string) string {
 		return strings.TrimSpace(out)
 	case storage.WatchUnknown:
 		if msg == "" {
-			msg = "I could not follow this deployment to its end."
+			msg = "I could not follow this " + wordingOf(watchChange(w)).noun + " to its end."
 		}
 		return msg + " " + bk.Link(stackURL, "Check it in Cloud 66") + "."
 	}
@@ -164,11 +249,15 @@ func cardDetail(w storage.Watch, stackURL string) string {
 
 // cardText is the plain notification text, e.g.
 // "✅ shop · production deployed v2.1 (abc1234) in 3 min 05 s".
-func cardText(w storage.Watch, p Params, now time.Time) string {
+func cardText(w storage.Watch, c Change, now time.Time) string {
 	stack := bk.Esc(w.StackName)
 	if w.Environment != "" {
 		stack += " · " + bk.Esc(w.Environment)
 	}
+	if c.Verb != VerbDeploy {
+		return changeText(w, c, stack, now)
+	}
+	p := c.Params
 	what := "the default branch"
 	if p.Ref != "" {
 		what = bk.Esc(p.Ref)
@@ -195,6 +284,31 @@ func cardText(w storage.Watch, p Params, now time.Time) string {
 		return "⏹ " + stack + " deployment of " + what + " cancelled"
 	}
 	return "⚠️ " + stack + ": state of the deployment of " + what + " unknown"
+}
+
+// changeText is cardText for the verbs other than deploy, e.g.
+// "✅ shop · production restarted in 1 min 10 s".
+func changeText(w storage.Watch, c Change, stack string, now time.Time) string {
+	wd := wordingOf(c)
+	d := bk.Duration(elapsed(w, now))
+	switch w.State {
+	case storage.WatchStarting:
+		return "⏳ " + stack + ": starting a " + wd.noun
+	case storage.WatchQueued:
+		return "⏳ " + stack + ": " + wd.noun + " queued behind the running deployment"
+	case storage.WatchDeploying:
+		return wd.emoji + " " + stack + " " + wd.runningText
+	case storage.WatchSucceeded:
+		return "✅ " + stack + " " + wd.doneText + " in " + d
+	case storage.WatchFailed:
+		if w.ActionID == 0 && w.DeploymentID == 0 {
+			return "❌ " + stack + ": Cloud 66 refused the " + wd.noun
+		}
+		return "❌ " + stack + " " + wd.noun + " failed after " + d
+	case storage.WatchCancelled:
+		return "⏹ " + stack + " " + wd.noun + " cancelled"
+	}
+	return "⚠️ " + stack + ": state of the " + wd.noun + " unknown"
 }
 
 // elapsed is how long the deployment has run: from Cloud 66's start (or the

@@ -154,7 +154,12 @@ type Cloud66 interface {
 	GetStack(ctx context.Context, uid string) (*cloud66.Stack, error)
 	ListDeploymentsPage(ctx context.Context, stackUID string, page int) ([]cloud66.Deployment, cloud66.Pagination, error)
 	Redeploy(ctx context.Context, stackUID string, req cloud66.RedeployRequest) (*cloud66.RedeployResult, error)
+	RunStackAction(ctx context.Context, stackUID string, req cloud66.StackActionRequest) (*cloud66.AsyncAction, error)
+	RebootServer(ctx context.Context, stackUID, serverUID string) (*cloud66.AsyncAction, error)
+	RebootServers(ctx context.Context, stackUID string, req cloud66.RebootRequest) (*cloud66.AsyncAction, error)
+	ListServers(ctx context.Context, stackUID string) ([]cloud66.Server, error)
 	GetAction(ctx context.Context, stackUID string, id int64) (*cloud66.AsyncAction, error)
+	ListActions(ctx context.Context, stackUID string) ([]cloud66.AsyncAction, error)
 	ListActionsByReference(ctx context.Context, stackUID, ref string) ([]cloud66.AsyncAction, error)
 	CancelDeployment(ctx context.Context, stackUID string, id int64) (*cloud66.Result, error)
 }
@@ -165,6 +170,8 @@ type IntentStore interface {
 	Create(ctx context.Context, in storage.Intent) (storage.Intent, error)
 	Consume(ctx context.Context, id string, check func(storage.Intent) error) (storage.Intent, error)
 	Update(ctx context.Context, id string, fn func(*storage.Intent) error) (storage.Intent, error)
+	// Get reads an intent without spending it (rollback offers).
+	Get(ctx context.Context, id string) (storage.Intent, error)
 }
 
 // LockStore is where stack locks live; *storage.LockStore satisfies it.
@@ -306,7 +313,7 @@ type Policy interface {
 	Decide(s policy.Subject, t policy.Target, now time.Time) policy.Decision
 	IsAdmin(user string, groups []string) bool
 	CanApprove(approver policy.Subject, rule, requester string) bool
-	MayDeploySomewhere(s policy.Subject) bool
+	MayUse(s policy.Subject, action string) bool
 }
 
 // Service runs deployments, confirmations, approvals and locks. Its
@@ -464,11 +471,16 @@ func stackRef(name, environment, uid string) string {
 // need: the intent id behind them and when it expires.
 type Confirmation struct {
 	IntentID string
-	Kind     string // "deploy", "cancel" or "unlock"
-	Stack    cloud66.Stack
-	Params   Params
-	// LiveHash and LiveRef describe what runs now: the is_live deployment,
-	// else the newest finished one; "" when unknown.
+	Kind     string // "deploy" (any change), "cancel" or "unlock"
+	// Verb and Change say which change a "deploy" confirmation starts.
+	Verb   Verb
+	Change Change
+	Stack  cloud66.Stack
+	Params Params
+	// Live is what runs now (the is_live deployment, else the newest
+	// finished one) and Target what a rollback goes back to; nil when
+	// unknown or not asked for. LiveHash and LiveRef are Live's.
+	Live, Target      *cloud66.Deployment
 	LiveHash, LiveRef string
 	Running           *cloud66.Deployment // for cancel: the deployment to stop
 	Lock              *storage.Lock       // for unlock: the lock to remove

@@ -3,6 +3,7 @@ package deploy_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -255,20 +256,25 @@ func TestQueuedDeploymentIsFollowed(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := res.Watch
-	if w.State != "queued" || !w.Queued || w.ActionID != 0 {
-		t.Fatalf("watch = %+v, want queued without an action", w)
+	// Cloud 66 answers queued: true together with the action's id (as its
+	// docs show); the action has not started, so the card says queued.
+	if w.State != "queued" || !w.Queued || w.ActionID == 0 {
+		t.Fatalf("watch = %+v, want queued with its action", w)
 	}
 	e.waitCard(w.MessageTS, "Queued behind the running deployment", "queued this deployment behind the deployment already running")
 
 	e.waitPolls(w.ID, 2)
+	if got := e.waitState(w.ID, "queued"); got.StartedAt != (time.Time{}) {
+		t.Errorf("a queued deployment that has not started shows a start: %+v", got)
+	}
 	e.Clock.Advance(3 * time.Minute) // ben's deployment ends; the bot's starts
 	started := e.waitState(w.ID, "deploying")
-	if started.ActionID == 0 || !started.StartedAt.Equal(t0.Add(3*time.Minute)) {
+	if started.ActionID != w.ActionID || !started.StartedAt.Equal(t0.Add(3*time.Minute)) {
 		t.Errorf("started watch = %+v", started)
 	}
 	e.waitCard(w.MessageTS, "🚀", "Deploying")
-	if n := e.C66.RequestCount("GET", "/api/3/stacks/"+shop.UID+"/actions.json"); n == 0 {
-		t.Error("the queued deployment was not looked up by user_reference")
+	if n := e.C66.RequestCount("GET", fmt.Sprintf("/api/3/stacks/%s/actions/%d.json", shop.UID, w.ActionID)); n < 2 {
+		t.Errorf("the queued deployment's action was polled %d times", n)
 	}
 
 	e.waitPolls(w.ID, 1)
@@ -412,7 +418,7 @@ func TestCancel(t *testing.T) {
 		t.Fatalf("%d DELETEs before confirmation", n)
 	}
 	dep, err := e.svc.ConfirmCancel(ctx, cf.IntentID, ana)
-	if err != nil || dep.ID != cf.Running.ID || dep.Outcome.Meaning != "cancelled" {
+	if err != nil || dep.ID != cf.Running.ID || !dep.Cancelled() {
 		t.Fatalf("ConfirmCancel = %+v, %v", dep, err)
 	}
 	if n := e.C66.RequestCount("DELETE", "/api/3/stacks/"+shop.UID+"/deployments/"); n != 1 {

@@ -40,6 +40,8 @@ func (e *PolicyError) Error() string {
 // FrozenError is a refusal because a freeze covers the stack now.
 type FrozenError struct {
 	Freeze policy.FreezeHit
+	// Verb is the change the freeze stopped.
+	Verb Verb
 	// OverrideIntentID is set only when the requester is an admin: the
 	// intent an Override button carries (see Service.Override).
 	OverrideIntentID string
@@ -66,15 +68,16 @@ func (s *Service) groups(ctx context.Context, user string) ([]string, error) {
 	return gs, nil
 }
 
-// decide is the policy's decision for id deploying stack from channel,
+// decide is the policy's decision for id making a change of verb v on
+// stack from channel,
 // with the subject it was made for. Groups only ever grant (deployers,
 // admins), so when they cannot be read a decision that allows without them
 // stands, and the lookup error is returned only when the answer could have
 // been different with them.
-func (s *Service) decide(ctx context.Context, id storage.Identity, channel string, stack cloud66.Stack) (policy.Decision, policy.Subject, error) {
+func (s *Service) decide(ctx context.Context, id storage.Identity, channel string, stack cloud66.Stack, v Verb) (policy.Decision, policy.Subject, error) {
 	gs, gerr := s.groups(ctx, id.User)
 	subj := policy.Subject{User: id.User, Groups: gs, Channel: channel}
-	d := s.policy.Decide(subj, policy.Target{StackName: stack.Name, Environment: stack.Environment}, s.now())
+	d := s.policy.Decide(subj, policy.Target{StackName: stack.Name, Environment: stack.Environment, Action: string(v)}, s.now())
 	if gerr != nil {
 		if !d.Allowed {
 			return d, subj, gerr
@@ -88,22 +91,22 @@ func (s *Service) decide(ctx context.Context, id storage.Identity, channel strin
 // o's channel now, their user groups resolved, for callers that want to
 // explain it. When the groups cannot be read and the decision without them
 // refuses, the decision is returned with the lookup error.
-func (s *Service) Decide(ctx context.Context, o Origin, stack cloud66.Stack) (policy.Decision, error) {
-	d, _, err := s.decide(ctx, o.Identity, o.Channel, stack)
+func (s *Service) Decide(ctx context.Context, o Origin, stack cloud66.Stack, v Verb) (policy.Decision, error) {
+	d, _, err := s.decide(ctx, o.Identity, o.Channel, stack, v)
 	return d, err
 }
 
-// MayDeploySomewhere reports whether the policy lets id deploy anything
-// anywhere, so help can hide deploy commands from people it never will.
-// When their user groups cannot be read it says yes: hiding is only a
-// courtesy, and Deploy makes the real check.
-func (s *Service) MayDeploySomewhere(ctx context.Context, id storage.Identity) bool {
+// MayUse reports whether the policy could ever let id use verb, on some
+// stack from some channel, so help can hide the commands of verbs it never
+// will. When their user groups cannot be read it says yes: hiding is only
+// a courtesy, and every change makes the real check.
+func (s *Service) MayUse(ctx context.Context, id storage.Identity, v Verb) bool {
 	gs, err := s.groups(ctx, id.User)
 	if err != nil {
-		s.log.WarnContext(ctx, "user groups unknown; showing deploy commands", "user", id.User, "error", err.Error())
+		s.log.WarnContext(ctx, "user groups unknown; showing every command", "user", id.User, "error", err.Error())
 		return true
 	}
-	return s.policy.MayDeploySomewhere(policy.Subject{User: id.User, Groups: gs})
+	return s.policy.MayUse(policy.Subject{User: id.User, Groups: gs}, string(v))
 }
 
 // checkPolicy refuses what decision d does not allow (*PolicyError), then a
@@ -111,18 +114,19 @@ func (s *Service) MayDeploySomewhere(ctx context.Context, id storage.Identity) b
 // gets an override intent when offerOverride is set, which is when the
 // person refused is the one who will see the refusal: an approver's click
 // that hits a freeze cannot lend the requester a button.
-func (s *Service) checkPolicy(ctx context.Context, o Origin, stack cloud66.Stack, p Params, d policy.Decision, subj policy.Subject, overridden string, offerOverride bool) error {
+func (s *Service) checkPolicy(ctx context.Context, o Origin, stack cloud66.Stack, c Change, d policy.Decision, subj policy.Subject, overridden string, offerOverride bool) error {
 	if !d.Allowed {
 		return &PolicyError{Rule: d.Rule, Reason: d.Reason}
 	}
 	if d.Freeze == nil || d.Freeze.Name == overridden {
 		return nil
 	}
-	fe := &FrozenError{Freeze: *d.Freeze}
+	fe := &FrozenError{Freeze: *d.Freeze, Verb: c.Verb}
 	if !offerOverride || !s.policy.IsAdmin(subj.User, subj.Groups) {
 		return fe
 	}
-	params := p.Map()
+	params := c.Map()
+	params[paramVerb] = string(c.Verb)
 	if o.RequestID != "" {
 		params[paramRequestID] = o.RequestID
 	}
@@ -170,9 +174,9 @@ func (s *Service) Override(ctx context.Context, intentID string, by storage.Iden
 		return nil
 	})
 	o := intentOrigin(in, by)
-	p := ParamsFromMap(in.Params)
+	c := intentChange(in)
 	e := auditEntry(o, "freeze.override", in.StackUID, in.StackName, in.Environment)
-	e.Args = p.Map()
+	e.Args = c.Map()
 	if name := in.Params[paramOverride]; name != "" {
 		e.Args["freeze"] = name
 	}
@@ -191,16 +195,16 @@ func (s *Service) Override(ctx context.Context, intentID string, by storage.Iden
 	}
 
 	stack := cloud66.Stack{UID: in.StackUID, Name: in.StackName, Environment: in.Environment}
-	de := auditEntry(o, "deploy", stack.UID, stack.Name, stack.Environment)
-	de.Args = p.Map()
-	d, subj, err := s.decide(ctx, o.Identity, o.Channel, stack)
+	de := auditEntry(o, string(c.Verb), stack.UID, stack.Name, stack.Environment)
+	de.Args = c.Map()
+	d, subj, err := s.decide(ctx, o.Identity, o.Channel, stack, c.Verb)
 	if err == nil {
-		err = s.checkPolicy(ctx, o, stack, p, d, subj, in.Params[paramOverride], true)
+		err = s.checkPolicy(ctx, o, stack, c, d, subj, in.Params[paramOverride], true)
 	}
 	if err != nil {
 		de.Result = errResult(err)
 		s.audit(ctx, de)
 		return Result{}, err
 	}
-	return s.proceed(ctx, o, stack, p, d, in.Params[paramOverride], de)
+	return s.proceed(ctx, o, stack, c, d, in.Params[paramOverride], de)
 }

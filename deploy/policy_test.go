@@ -69,7 +69,7 @@ func TestPolicyRestrictsDeployers(t *testing.T) {
 		t.Error("Config.Groups was never asked")
 	}
 
-	d, err := e.svc.Decide(ctx, origin(ben, "C1", ""), shop)
+	d, err := e.svc.Decide(ctx, origin(ben, "C1", ""), shop, deploy.VerbDeploy)
 	if err != nil || d.Allowed || d.Rule != "shop-production" {
 		t.Errorf("Decide for ben = %+v, %v", d, err)
 	}
@@ -123,14 +123,14 @@ rules:
 		id   storage.Identity
 		want bool
 	}{{ana, true}, {dan, true}, {ben, false}} {
-		if got := e.svc.MayDeploySomewhere(ctx, tc.id); got != tc.want {
-			t.Errorf("MayDeploySomewhere(%s) = %v, want %v", tc.id.User, got, tc.want)
+		if got := e.svc.MayUse(ctx, tc.id, deploy.VerbDeploy); got != tc.want {
+			t.Errorf("MayUse(%s, deploy) = %v, want %v", tc.id.User, got, tc.want)
 		}
 	}
 	// Unknown groups hide nothing: help is a courtesy, Deploy decides.
 	e.groups.fail(errors.New("slack down"))
-	if !e.svc.MayDeploySomewhere(ctx, ben) {
-		t.Error("MayDeploySomewhere with groups unknown = false, want true")
+	if !e.svc.MayUse(ctx, ben, deploy.VerbDeploy) {
+		t.Error("MayUse with groups unknown = false, want true")
 	}
 	// Dan is allowed only through his group: with groups unknown the
 	// lookup failure is the answer, not a misleading refusal.
@@ -594,15 +594,15 @@ func TestLockTakenWhileWaitingForApproval(t *testing.T) {
 func TestNilPolicyDecidesAsBefore(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	d, err := e.svc.Decide(t.Context(), origin(ana, "C1", ""), e.stack("shop", "production"))
+	d, err := e.svc.Decide(t.Context(), origin(ana, "C1", ""), e.stack("shop", "production"), deploy.VerbDeploy)
 	if err != nil || !d.Allowed || !d.Confirm || d.Approvals != 0 || d.Freeze != nil {
 		t.Errorf("Decide without a policy = %+v, %v", d, err)
 	}
-	if !e.svc.MayDeploySomewhere(t.Context(), carol) {
+	if !e.svc.MayUse(t.Context(), carol, deploy.VerbDeploy) {
 		t.Error("without a policy everyone may deploy")
 	}
 	none := deploy.New(deploy.Config{Protected: []string{}})
-	if d, _ := none.Decide(t.Context(), origin(ana, "C1", ""), e.stack("shop", "production")); d.Confirm {
+	if d, _ := none.Decide(t.Context(), origin(ana, "C1", ""), e.stack("shop", "production"), deploy.VerbDeploy); d.Confirm {
 		t.Error("Config.Protected = [] still asks for confirmation")
 	}
 }

@@ -23,45 +23,57 @@ import (
 // asked for it. Params ignores the key.
 const paramRequestID = "request_id"
 
-// Deploy redeploys stack as o's person. The policy decides first: a rule
-// (or the default) that does not let them refuses it (*PolicyError), and
-// so does a freeze (*FrozenError, with an override for an admin); neither
-// sends anything. Then someone else's lock refuses it (*LockedError), and
-// so does a deployment the bot is already following on the stack
-// (*BusyError). A rule wanting approvals posts an approval request in the
-// channel and returns it (Result.Approval); one wanting confirmation (a
-// protected environment, or confirm: true) returns a Confirmation backed by
-// a stored intent; either way nothing is sent to Cloud 66 yet. Anything
-// else starts at once. Every outcome is audited.
+// paramVerb keeps the verb of a parked change in its intent; none means
+// deploy.
+const paramVerb = "verb"
+
+// Deploy redeploys stack as o's person: Change with VerbDeploy.
 func (s *Service) Deploy(ctx context.Context, o Origin, stack cloud66.Stack, p Params) (Result, error) {
-	e := auditEntry(o, "deploy", stack.UID, stack.Name, stack.Environment)
-	e.Args = p.Map()
+	return s.Change(ctx, o, stack, Change{Verb: VerbDeploy, Params: p})
+}
+
+// Change makes change c on stack as o's person. The policy decides first,
+// for c's verb: a rule (or the default) that does not let them refuses it
+// (*PolicyError), and so does a freeze (*FrozenError, with an override for
+// an admin); neither sends anything. Options Cloud 66 would refuse for the
+// stack are refused first (*OptionError). Then someone else's lock refuses
+// it (*LockedError), and so does a change the bot is already following on
+// the stack (*BusyError). A rule wanting approvals posts an approval
+// request in the channel and returns it (Result.Approval); one wanting
+// confirmation (a protected environment, confirm: true, and every
+// rollback) returns a Confirmation backed by a stored intent; either way
+// nothing is sent to Cloud 66 yet. Anything else starts at once. Every
+// outcome is audited.
+func (s *Service) Change(ctx context.Context, o Origin, stack cloud66.Stack, c Change) (Result, error) {
+	e := auditEntry(o, string(c.Verb), stack.UID, stack.Name, stack.Environment)
+	e.Args = c.Map()
 	refuse := func(err error) (Result, error) {
 		s.auditRefusal(ctx, e, err)
 		return Result{}, err
 	}
-	if err := p.validate(); err != nil {
+	if err := c.validate(stack); err != nil {
 		return refuse(err)
 	}
-	d, subj, err := s.decide(ctx, o.Identity, o.Channel, stack)
+	d, subj, err := s.decide(ctx, o.Identity, o.Channel, stack, c.Verb)
 	if err != nil {
 		return refuse(err)
 	}
 	if d.Rule != "" {
 		e.Args[paramRule] = d.Rule
 	}
-	if err := s.checkPolicy(ctx, o, stack, p, d, subj, "", true); err != nil {
+	if err := s.checkPolicy(ctx, o, stack, c, d, subj, "", true); err != nil {
 		return refuse(err)
 	}
-	return s.proceed(ctx, o, stack, p, d, "", e)
+	return s.proceed(ctx, o, stack, c, d, "", e)
 }
 
-// proceed is the part of a deploy after the policy allowed it: lock, busy,
-// then approvals, confirmation or the start, as d says. overridden is the
-// freeze an admin overrode on the way, kept in any intent parked here so
-// the checks re-run when it starts ignore it. e is the audit entry of the
-// request.
-func (s *Service) proceed(ctx context.Context, o Origin, stack cloud66.Stack, p Params, d policy.Decision, overridden string, e storage.AuditEntry) (Result, error) {
+// proceed is the part of a change after the policy allowed it: lock, busy,
+// then approvals, confirmation or the start, as d says (a rollback always
+// asks for confirmation: it is the step people take in a hurry).
+// overridden is the freeze an admin overrode on the way, kept in any
+// intent parked here so the checks re-run when it starts ignore it. e is
+// the audit entry of the request.
+func (s *Service) proceed(ctx context.Context, o Origin, stack cloud66.Stack, c Change, d policy.Decision, overridden string, e storage.AuditEntry) (Result, error) {
 	refuse := func(err error) (Result, error) {
 		s.auditRefusal(ctx, e, err)
 		return Result{}, err
@@ -77,15 +89,15 @@ func (s *Service) proceed(ctx context.Context, o Origin, stack cloud66.Stack, p 
 		// Approvals come before confirmation: the requester has said what
 		// they want by asking, and others vouching for it is the stronger
 		// check.
-		ar, err := s.requestApproval(ctx, o, stack, p, d, overridden)
+		ar, err := s.requestApproval(ctx, o, stack, c, d, overridden)
 		if err != nil {
 			return refuse(err)
 		}
 		e.Result = fmt.Sprintf("pending approval: %d needed", d.Approvals)
 		s.audit(ctx, e)
 		return Result{Approval: ar}, nil
-	case d.Confirm:
-		cf, err := s.requestConfirmation(ctx, o, stack, p, overridden)
+	case d.Confirm || c.Verb == VerbRollback:
+		cf, err := s.requestConfirmation(ctx, o, stack, c, overridden)
 		if err != nil {
 			return refuse(err)
 		}
@@ -93,35 +105,41 @@ func (s *Service) proceed(ctx context.Context, o Origin, stack cloud66.Stack, p 
 		s.audit(ctx, e)
 		return Result{Confirm: cf}, nil
 	}
-	w, err := s.start(ctx, o, stack, p)
+	w, err := s.start(ctx, o, stack, c)
 	if err != nil {
 		return Result{}, err // start audits its own outcome
 	}
 	return Result{Watch: &w}, nil
 }
 
-// requestConfirmation parks a deploy as an intent and returns the
+// requestConfirmation parks a change as an intent and returns the
 // Confirmation to show; nothing is sent to Cloud 66.
-func (s *Service) requestConfirmation(ctx context.Context, o Origin, stack cloud66.Stack, p Params, overridden string) (*Confirmation, error) {
-	c66, err := s.cfg.Cloud66For(ctx, o.Identity)
-	if err != nil {
-		return nil, fmt.Errorf("deploy: %w", err)
+func (s *Service) requestConfirmation(ctx context.Context, o Origin, stack cloud66.Stack, c Change, overridden string) (*Confirmation, error) {
+	cf := &Confirmation{Kind: kindDeploy, Verb: c.Verb, Stack: stack, Params: c.Params, Change: c, Live: c.live, Target: c.target}
+	if c.Verb == VerbDeploy {
+		// What is live now is shown next to what will ship, so the person
+		// confirms a change and not just a stack name. It is a courtesy: a
+		// transient failure only leaves it out.
+		c66, err := s.cfg.Cloud66For(ctx, o.Identity)
+		if err != nil {
+			return nil, fmt.Errorf("deploy: %w", err)
+		}
+		live, err := liveDeployment(ctx, c66, stack.UID)
+		switch {
+		case errors.Is(err, cloud66.ErrUnauthorized), errors.Is(err, cloud66.ErrNotFound), errors.Is(err, cloud66.ErrForbidden):
+			return nil, fmt.Errorf("deploy: read deployments of %s: %w", stack.UID, err)
+		case err != nil:
+			s.logger(o).WarnContext(ctx, "live deployment unknown", "stack_uid", stack.UID, "error", err.Error())
+		case live != nil:
+			cf.Live = live
+		}
 	}
-	cf := &Confirmation{Kind: kindDeploy, Stack: stack, Params: p}
-	// What is live now is shown next to what will ship, so the person
-	// confirms a change and not just a stack name. It is a courtesy: a
-	// transient failure only leaves it out.
-	live, err := liveDeployment(ctx, c66, stack.UID)
-	switch {
-	case errors.Is(err, cloud66.ErrUnauthorized), errors.Is(err, cloud66.ErrNotFound), errors.Is(err, cloud66.ErrForbidden):
-		return nil, fmt.Errorf("deploy: read deployments of %s: %w", stack.UID, err)
-	case err != nil:
-		s.logger(o).WarnContext(ctx, "live deployment unknown", "stack_uid", stack.UID, "error", err.Error())
-	case live != nil:
-		cf.LiveHash, cf.LiveRef = live.GitHash, live.GitRef
+	if cf.Live != nil {
+		cf.LiveHash, cf.LiveRef = cf.Live.GitHash, cf.Live.GitRef
 	}
 
-	params := p.Map()
+	params := c.Map()
+	params[paramVerb] = string(c.Verb)
 	if o.RequestID != "" {
 		params[paramRequestID] = o.RequestID
 	}
@@ -139,7 +157,17 @@ func (s *Service) requestConfirmation(ctx context.Context, o Origin, stack cloud
 	return cf, nil
 }
 
-// Confirm runs a deploy intent for its requester: anyone else gets
+// intentChange is the change an intent parked (confirmations, approval
+// requests and freeze overrides all carry one).
+func intentChange(in storage.Intent) Change {
+	v := Verb(in.Params[paramVerb])
+	if v == "" {
+		v = VerbDeploy
+	}
+	return changeFromMap(v, in.Params)
+}
+
+// Confirm runs a parked change for its requester: anyone else gets
 // ErrNotYours and leaves the intent usable; a spent or unknown intent is
 // ErrIntentGone, an expired one storage.ErrIntentExpired. The intent is
 // spent in one transaction before anything is sent, so a double click or
@@ -149,19 +177,19 @@ func (s *Service) requestConfirmation(ctx context.Context, o Origin, stack cloud
 func (s *Service) Confirm(ctx context.Context, intentID string, by storage.Identity) (*storage.Watch, error) {
 	in, err := s.consume(ctx, intentID, kindDeploy, by)
 	o := intentOrigin(in, by)
-	e := auditEntry(o, "deploy.confirm", in.StackUID, in.StackName, in.Environment)
-	e.Args = ParamsFromMap(in.Params).Map()
+	c := intentChange(in)
+	e := auditEntry(o, string(c.Verb)+".confirm", in.StackUID, in.StackName, in.Environment)
+	e.Args = c.Map()
 	if err != nil {
 		s.auditRefusal(ctx, e, err)
 		return nil, err
 	}
 	stack := cloud66.Stack{UID: in.StackUID, Name: in.StackName, Environment: in.Environment}
-	p := ParamsFromMap(in.Params)
-	if err := s.recheck(ctx, o, stack, p, in.Params[paramOverride], true); err != nil {
+	if err := s.recheck(ctx, o, stack, c, in.Params[paramOverride], true); err != nil {
 		s.auditRefusal(ctx, e, err)
 		return nil, err
 	}
-	w, err := s.start(ctx, o, stack, p)
+	w, err := s.start(ctx, o, stack, c)
 	if err != nil {
 		return nil, err
 	}
@@ -172,12 +200,12 @@ func (s *Service) Confirm(ctx context.Context, intentID string, by storage.Ident
 // can have changed since it was parked: the policy (a freeze that began
 // meanwhile; overridden names the one an admin overrode), someone else's
 // lock, a deployment already running. offerOverride is as for checkPolicy.
-func (s *Service) recheck(ctx context.Context, o Origin, stack cloud66.Stack, p Params, overridden string, offerOverride bool) error {
-	d, subj, err := s.decide(ctx, o.Identity, o.Channel, stack)
+func (s *Service) recheck(ctx context.Context, o Origin, stack cloud66.Stack, c Change, overridden string, offerOverride bool) error {
+	d, subj, err := s.decide(ctx, o.Identity, o.Channel, stack, c.Verb)
 	if err != nil {
 		return err
 	}
-	if err := s.checkPolicy(ctx, o, stack, p, d, subj, overridden, offerOverride); err != nil {
+	if err := s.checkPolicy(ctx, o, stack, c, d, subj, overridden, offerOverride); err != nil {
 		return err
 	}
 	if err := s.checkLock(ctx, o.Identity, stack.UID); err != nil {
@@ -212,11 +240,15 @@ func (s *Service) Abort(ctx context.Context, intentID string, by storage.Identit
 		in = storage.Intent{}
 	}
 	o := intentOrigin(in, by)
-	e := auditEntry(o, in.Kind+".abort", in.StackUID, in.StackName, in.Environment)
+	action := in.Kind
+	if in.Kind == kindDeploy {
+		action = string(intentChange(in).Verb)
+	}
+	e := auditEntry(o, action+".abort", in.StackUID, in.StackName, in.Environment)
 	if in.Kind == "" {
 		e.Action = "abort"
 	}
-	e.Args = ParamsFromMap(in.Params).Map()
+	e.Args = intentChange(in).Map()
 	e.Result = "aborted"
 	if err != nil {
 		s.auditRefusal(ctx, e, err)
@@ -291,20 +323,21 @@ func liveDeployment(ctx context.Context, c66 Cloud66, stackUID string) (*cloud66
 	return nil, nil
 }
 
-// start claims the stack, posts the card and asks Cloud 66 to redeploy.
+// start claims the stack, posts the card and asks Cloud 66 to make the
+// change.
 //
-// The audit entry ("deploy", "requested", with the user_reference Cloud 66
-// will show) is written in the transaction that stores the watch, before
-// anything is sent: a deploy whose entry cannot be written is refused (an
-// error wrapping storage.ErrNotAudited), and a process killed after Cloud
-// 66 accepted leaves both, so the resumed watch is followed and audited to
-// the end. The outcome is a second entry, "deploy.finished", written with
-// the save that ends the watch (see updateWatch), or with its deletion when
-// Cloud 66 refuses the redeploy.
-func (s *Service) start(ctx context.Context, o Origin, stack cloud66.Stack, p Params) (storage.Watch, error) {
+// The audit entry (the verb, "requested", with the user_reference a
+// redeploy carries) is written in the transaction that stores the watch,
+// before anything is sent: a change whose entry cannot be written is
+// refused (an error wrapping storage.ErrNotAudited), and a process killed
+// after Cloud 66 accepted leaves both, so the resumed watch is followed and
+// audited to the end. The outcome is a second entry, "<verb>.finished",
+// written with the save that ends the watch (see updateWatch), or with its
+// deletion when Cloud 66 refuses the change.
+func (s *Service) start(ctx context.Context, o Origin, stack cloud66.Stack, c Change) (storage.Watch, error) {
 	log := s.logger(o)
-	e := auditEntry(o, "deploy", stack.UID, stack.Name, stack.Environment)
-	e.Args = p.Map()
+	e := auditEntry(o, string(c.Verb), stack.UID, stack.Name, stack.Environment)
+	e.Args = c.Map()
 	fail := func(err error) (storage.Watch, error) {
 		s.auditRefusal(ctx, e, err)
 		return storage.Watch{}, err
@@ -323,7 +356,7 @@ func (s *Service) start(ctx context.Context, o Origin, stack cloud66.Stack, p Pa
 	now := s.now()
 	ref := UserReference(o)
 	requested := e
-	requested.Args = p.Map()
+	requested.Args = c.Map()
 	requested.Args[argUserReference] = ref
 	requested.Result, requested.At = "requested", now
 	// Run's resume must either miss this watch or see it marked as
@@ -336,7 +369,8 @@ func (s *Service) start(ctx context.Context, o Origin, stack cloud66.Stack, p Pa
 		StackUID:      stack.UID,
 		StackName:     stack.Name,
 		Environment:   stack.Environment,
-		Params:        p.Map(),
+		Verb:          watchVerb(c.Verb),
+		Params:        c.Map(),
 		UserReference: ref,
 		State:         storage.WatchStarting,
 		RequestedAt:   now,
@@ -369,51 +403,50 @@ func (s *Service) start(ctx context.Context, o Origin, stack cloud66.Stack, p Pa
 		w = s.saveStarting(ctx, log, w, func(x *storage.Watch) { x.MessageTS = ts })
 	}
 
-	res, err := c66.Redeploy(ctx, stack.UID, cloud66.RedeployRequest{
-		GitRef:            p.Ref,
-		Services:          p.Services,
-		DeploymentProfile: p.Profile,
-		DeployStrategy:    p.Strategy,
-		UserReference:     w.UserReference,
-	})
+	res, err := c.trigger(ctx, c66, stack.UID, w.UserReference)
 	// Whatever happened in Cloud 66 has happened: the bookkeeping below must
 	// not be cut short by the request's context ending.
 	ctx = context.WithoutCancel(ctx)
 	reason := ""
 	switch {
 	case err != nil && ambiguous(err):
-		// No answer: the request may have reached Cloud 66 (Redeploy is
-		// never retried for that reason). The watcher finds the action by
-		// user_reference, or ends the watch if Cloud 66 shows nothing.
-		log.WarnContext(ctx, "redeploy unanswered", "watch", w.ID, "stack_uid", stack.UID, "error", err.Error())
+		// No answer: the request may have reached Cloud 66 (it is never
+		// retried for that reason). The watcher finds the action (by
+		// user_reference, or by name and time), or ends the watch if Cloud
+		// 66 shows nothing.
+		log.WarnContext(ctx, "change unanswered", "verb", c.Verb, "watch", w.ID, "stack_uid", stack.UID, "error", err.Error())
 		w = s.saveStarting(ctx, log, w, func(x *storage.Watch) {
-			x.Message = "Cloud 66 did not answer in time; checking whether the deployment started."
+			x.Message = "Cloud 66 did not answer in time; checking whether it started."
 		})
 		s.render(ctx, w)
 		s.handOver(w)
 		handed = true
+		s.lockAfterRollback(ctx, o, stack, c)
 		return w, nil
 	case err != nil:
 		reason = refusalText(err)
-		err = fmt.Errorf("deploy: Cloud 66 refused to redeploy %s: %w", stackRef(stack.Name, stack.Environment, stack.UID), err)
-	case !res.OK:
-		reason = res.Message
-		err = fmt.Errorf("deploy: Cloud 66 did not accept the redeploy of %s: %s", stackRef(stack.Name, stack.Environment, stack.UID), res.Message)
+		err = fmt.Errorf("deploy: Cloud 66 refused to %s %s: %w", c.Verb, stackRef(stack.Name, stack.Environment, stack.UID), err)
+	case res.Refused != "":
+		reason = res.Refused
+		err = fmt.Errorf("deploy: Cloud 66 did not accept the %s of %s: %s", c.Verb, stackRef(stack.Name, stack.Environment, stack.UID), res.Refused)
 	}
 	if err != nil {
 		w.State, w.Message, w.FinishedAt = storage.WatchFailed, reason, s.now()
 		s.render(ctx, w)
 		// Nothing to follow and nothing worth keeping: free the stack.
 		if derr := s.cfg.Watches.Delete(ctx, w.ID, finishedEntry(w, "refused by Cloud 66: "+clipText(reason), s.now())); derr != nil {
-			log.ErrorContext(ctx, "free refused deployment", "watch", w.ID, "error", derr.Error())
+			log.ErrorContext(ctx, "free refused change", "watch", w.ID, "error", derr.Error())
 		}
 		return storage.Watch{}, err
 	}
 
 	now = s.now()
 	w = s.saveStarting(ctx, log, w, func(x *storage.Watch) {
-		x.ActionID, x.Queued, x.LastChange, x.Message = res.AsyncActionID, res.Queued, now, ""
+		x.ActionID, x.Queued, x.LastChange, x.Message = res.ActionID, res.Queued, now, ""
 		if res.Queued {
+			// Queued behind a running deployment: it shows as queued until
+			// its action really starts, even when Cloud 66 named the action
+			// at once (its docs show queued with an async_action_id).
 			x.State = storage.WatchQueued
 		} else {
 			x.State, x.StartedAt = storage.WatchDeploying, now
@@ -422,8 +455,18 @@ func (s *Service) start(ctx context.Context, o Origin, stack cloud66.Stack, p Pa
 	s.render(ctx, w)
 	s.handOver(w)
 	handed = true
-	log.InfoContext(ctx, "deployment started", "watch", w.ID, "stack_uid", stack.UID, "action_id", res.AsyncActionID, "queued", res.Queued)
+	s.lockAfterRollback(ctx, o, stack, c)
+	log.InfoContext(ctx, "change started", "verb", c.Verb, "watch", w.ID, "stack_uid", stack.UID, "action_id", res.ActionID, "queued", res.Queued)
 	return w, nil
+}
+
+// watchVerb is the verb as a watch stores it: none for a deploy, so
+// watches read the same as before there were other verbs.
+func watchVerb(v Verb) string {
+	if v == VerbDeploy {
+		return ""
+	}
+	return string(v)
 }
 
 // argUserReference is the audit arg naming a deploy's user_reference, which
@@ -439,7 +482,7 @@ const maxAuditText = 300
 func finishedEntry(w storage.Watch, result string, now time.Time) storage.AuditEntry {
 	e := storage.AuditEntry{
 		At: now, Team: w.Owner.Team, User: w.Owner.User, Channel: w.Channel,
-		Action: "deploy.finished", StackUID: w.StackUID, StackName: stackRef(w.StackName, w.Environment, w.StackUID),
+		Action: string(verbOf(w)) + ".finished", StackUID: w.StackUID, StackName: stackRef(w.StackName, w.Environment, w.StackUID),
 		Result: result, Cloud66ActionID: w.ActionID,
 		Args: map[string]string{argUserReference: w.UserReference},
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/c66bot/c66bot/accounts"
@@ -28,6 +29,10 @@ const (
 	// got no answer, or the bot stopped mid-request) is given before the
 	// bot concludes from Cloud 66's lists that the deploy never happened.
 	startingGrace = 2 * time.Minute
+
+	// clockSkew absorbs the difference between our clock (when the change
+	// was asked for) and Cloud 66's (when its action started).
+	clockSkew = time.Minute
 
 	// finishTries bounds the retries of the deployments read that completes
 	// a finished watch; after that it ends without the git hash.
@@ -322,6 +327,12 @@ func (wt *watcher) poll(ctx context.Context) (bool, error) {
 	if a.Finished() {
 		return true, wt.finish(ctx, a)
 	}
+	if wt.w.State == storage.WatchQueued && a.StartedAt.IsZero() {
+		// Cloud 66 named the action of a queued deploy at once; it has not
+		// started yet, so the card keeps saying it is queued.
+		wt.saveCounters(ctx)
+		return false, nil
+	}
 	if wt.w.State != storage.WatchDeploying {
 		wt.started(ctx, a)
 		return true, nil
@@ -330,18 +341,36 @@ func (wt *watcher) poll(ctx context.Context) (bool, error) {
 	return false, nil
 }
 
-// lookup finds the action of a deploy that has none yet: queued behind
-// another deployment, or started by a request whose answer was lost.
+// lookup finds the action of a change that has none yet: a deploy queued
+// behind another deployment, or a change whose start got no answer. A
+// redeploy carries its user_reference; the other calls carry none, so
+// their action is the newest of their name that started after the request
+// (less the clock skew between us and Cloud 66).
 func (wt *watcher) lookup(ctx context.Context) (bool, error) {
-	acts, err := wt.c66.ListActionsByReference(ctx, wt.w.StackUID, wt.w.UserReference)
-	if err != nil {
-		return false, err
-	}
+	c := watchChange(wt.w)
 	var a *cloud66.AsyncAction
-	for i := range acts {
-		if acts[i].UserReference() == wt.w.UserReference {
-			a = &acts[i] // newest first
-			break
+	if c.Verb.shipsCode() {
+		acts, err := wt.c66.ListActionsByReference(ctx, wt.w.StackUID, wt.w.UserReference)
+		if err != nil {
+			return false, err
+		}
+		for i := range acts {
+			if acts[i].UserReference() == wt.w.UserReference {
+				a = &acts[i] // newest first
+				break
+			}
+		}
+	} else {
+		acts, err := wt.c66.ListActions(ctx, wt.w.StackUID)
+		if err != nil {
+			return false, err
+		}
+		since := wt.w.RequestedAt.Add(-clockSkew)
+		for i := range acts {
+			if slices.Contains(c.actionNames(), acts[i].Action) && !acts[i].StartedAt.Time.Before(since) {
+				a = &acts[i] // newest first
+				break
+			}
 		}
 	}
 	if a == nil {
@@ -367,19 +396,23 @@ func (wt *watcher) neverStarted(ctx context.Context) (bool, error) {
 		wt.saveCounters(ctx)
 		return false, nil
 	}
-	if err := wt.s.budget.wait(ctx, wt.w.Owner); err != nil {
-		return false, err
-	}
-	deps, _, err := wt.c66.ListDeploymentsPage(ctx, wt.w.StackUID, 1)
-	if err != nil {
-		return false, err
-	}
-	for _, d := range deps {
-		if d.IsDeploying {
-			return false, nil
+	noun := wordingOf(watchChange(wt.w)).noun
+	if watchChange(wt.w).Verb.shipsCode() {
+		// A redeploy queued behind a running one has no action yet.
+		if err := wt.s.budget.wait(ctx, wt.w.Owner); err != nil {
+			return false, err
+		}
+		deps, _, err := wt.c66.ListDeploymentsPage(ctx, wt.w.StackUID, 1)
+		if err != nil {
+			return false, err
+		}
+		for _, d := range deps {
+			if d.IsDeploying {
+				return false, nil
+			}
 		}
 	}
-	wt.endUnknown(ctx, "Cloud 66 shows no deployment for this request: it probably never reached Cloud 66. Deploy again if it is still needed.")
+	wt.endUnknown(ctx, "Cloud 66 shows no "+noun+" for this request: it probably never reached Cloud 66. Try again if it is still needed.")
 	return true, nil
 }
 
@@ -400,19 +433,24 @@ func (wt *watcher) started(ctx context.Context, a *cloud66.AsyncAction) {
 // belongs to gives the git hash and says whether it was cancelled.
 func (wt *watcher) finish(ctx context.Context, a *cloud66.AsyncAction) error {
 	s := wt.s
-	if err := s.budget.wait(ctx, wt.w.Owner); err != nil {
-		return err
-	}
-	deps, _, err := wt.c66.ListDeploymentsPage(ctx, wt.w.StackUID, 1)
-	if err != nil {
-		wt.finishes++
-		if ctx.Err() != nil || wt.finishes < finishTries && (cloud66.IsTransient(err) || errors.Is(err, cloud66.ErrThrottled)) {
+	c := watchChange(wt.w)
+	var d *cloud66.Deployment
+	if c.Verb.shipsCode() {
+		// Only a redeploy has a deployment, with its git hash.
+		if err := s.budget.wait(ctx, wt.w.Owner); err != nil {
 			return err
 		}
-		wt.log.WarnContext(ctx, "finished deployment not found in the list", "error", err.Error())
-		deps = nil
+		deps, _, err := wt.c66.ListDeploymentsPage(ctx, wt.w.StackUID, 1)
+		if err != nil {
+			wt.finishes++
+			if ctx.Err() != nil || wt.finishes < finishTries && (cloud66.IsTransient(err) || errors.Is(err, cloud66.ErrThrottled)) {
+				return err
+			}
+			wt.log.WarnContext(ctx, "finished deployment not found in the list", "error", err.Error())
+			deps = nil
+		}
+		d = pickDeployment(deps, a.StartedAt.Time)
 	}
-	d := pickDeployment(deps, a.StartedAt.Time)
 	success := a.FinishedSuccess != nil && *a.FinishedSuccess
 	now := s.now()
 	// Once saved, the watch is no longer active and no later Run would
@@ -437,6 +475,15 @@ func (wt *watcher) finish(ctx context.Context, a *cloud66.AsyncAction) error {
 			x.State = storage.WatchFailed
 		}
 	})
+	if wt.w.State == storage.WatchFailed && c.Verb == VerbDeploy {
+		// A failed deploy's card offers to roll it back, to anyone in the
+		// channel (each presser acts as themselves, under the policy).
+		if id, err := s.offerRollback(ctx, wt.w, ""); err == nil {
+			wt.update(ctx, func(x *storage.Watch) { x.Params = withParam(x.Params, paramRollbackOffer, id) })
+		} else {
+			wt.log.WarnContext(ctx, "store the rollback offer", "error", err.Error())
+		}
+	}
 	w := wt.w
 	s.finished(w.State)
 	s.render(ctx, w)
@@ -444,14 +491,14 @@ func (wt *watcher) finish(ctx context.Context, a *cloud66.AsyncAction) error {
 	msg := bk.EscText(w.Message)
 	switch {
 	case w.State == storage.WatchFailed && msg == "":
-		s.threadNote(ctx, w, mention(w.Owner.User)+" the deployment failed and Cloud 66 gave no reason; "+
-			bk.Link(bk.StackURL(s.cfg.Cloud66URL, w.StackUID), "check the deployment log")+".", false)
+		s.threadNote(ctx, w, mention(w.Owner.User)+" the "+wordingOf(c).noun+" failed and Cloud 66 gave no reason; "+
+			bk.Link(bk.StackURL(s.cfg.Cloud66URL, w.StackUID), "check the log")+".", false)
 	case w.State == storage.WatchFailed:
 		s.threadNote(ctx, w, mention(w.Owner.User)+" Cloud 66: "+msg, false)
 	case msg != "":
 		s.threadNote(ctx, w, "Cloud 66: "+msg, false)
 	}
-	wt.log.InfoContext(ctx, "deployment finished", "state", w.State, "action_id", w.ActionID, "deployment_id", w.DeploymentID)
+	wt.log.InfoContext(ctx, "change finished", "verb", c.Verb, "state", w.State, "action_id", w.ActionID, "deployment_id", w.DeploymentID)
 	return nil
 }
 

@@ -87,6 +87,7 @@ type watchRecord struct {
 	StackUID          string            `json:"stack_uid"`
 	StackName         string            `json:"stack_name,omitempty"`
 	Environment       string            `json:"environment,omitempty"`
+	Verb              string            `json:"verb,omitempty"`
 	Params            map[string]string `json:"params,omitempty"`
 	UserReference     string            `json:"user_reference,omitempty"`
 	ActionID          int64             `json:"action_id,omitempty"`
@@ -322,6 +323,7 @@ func encodeWatch(w Watch) ([]byte, error) {
 		StackUID:          w.StackUID,
 		StackName:         w.StackName,
 		Environment:       w.Environment,
+		Verb:              w.Verb,
 		Params:            w.Params,
 		UserReference:     w.UserReference,
 		ActionID:          w.ActionID,
@@ -359,6 +361,7 @@ func decodeWatch(id string, b []byte) (Watch, error) {
 		StackUID:          r.StackUID,
 		StackName:         r.StackName,
 		Environment:       r.Environment,
+		Verb:              r.Verb,
 		Params:            r.Params,
 		UserReference:     r.UserReference,
 		ActionID:          r.ActionID,

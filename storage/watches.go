@@ -56,15 +56,19 @@ func (st WatchState) Final() bool {
 // which is what stops two people from redeploying the same stack at once
 // through the bot.
 type Watch struct {
-	ID                string   // set by Start: 20-digit zero-padded decimal, so string order is creation order
-	Owner             Identity // who asked; their token is used to poll
-	Channel           string
-	MessageTS         string // the deployment message in Channel; "" when posted through ResponseURL
-	ResponseURL       string // Slack response_url; sealed
-	StackUID          string
-	StackName         string
-	Environment       string
-	Params            map[string]string // ref, services, profile, strategy
+	ID          string   // set by Start: 20-digit zero-padded decimal, so string order is creation order
+	Owner       Identity // who asked; their token is used to poll
+	Channel     string
+	MessageTS   string // the deployment message in Channel; "" when posted through ResponseURL
+	ResponseURL string // Slack response_url; sealed
+	StackUID    string
+	StackName   string
+	Environment string
+	// Verb is the kind of change followed: "deploy" (also when empty, as
+	// in records from before there were others), "rollback", "restart",
+	// "maintenance" or "reboot".
+	Verb              string
+	Params            map[string]string // the change's parameters: ref, services, profile, strategy, service, …
 	UserReference     string            // sent to Cloud 66 with the redeploy, to find the deployment again
 	ActionID          int64             // Cloud 66 async action id; 0 until known
 	DeploymentID      int64

@@ -37,6 +37,7 @@ func testWatch(owner storage.Identity, stack string) storage.Watch {
 		StackUID:      stack,
 		StackName:     "Shop " + stack,
 		Environment:   "production",
+		Verb:          "rollback",
 		Params:        map[string]string{"ref": "main", "services": "web", "profile": "fast", "strategy": "rolling"},
 		UserReference: "c66bot-" + stack,
 	}
