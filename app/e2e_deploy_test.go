@@ -17,17 +17,23 @@ import (
 // buttonValue finds the value of the button with actionID in a message.
 func buttonValue(t *testing.T, m bottest.Message, actionID string) (blockID, value string) {
 	t.Helper()
+	type button struct {
+		ActionID string `json:"action_id"`
+		Value    string `json:"value"`
+	}
 	var blocks []struct {
-		BlockID  string `json:"block_id"`
-		Elements []struct {
-			ActionID string `json:"action_id"`
-			Value    string `json:"value"`
-		} `json:"elements"`
+		BlockID  string   `json:"block_id"`
+		Elements []button `json:"elements"`
+		// A section's button (the deployments list's Roll back to this).
+		Accessory *button `json:"accessory"`
 	}
 	if err := json.Unmarshal(m.Blocks, &blocks); err != nil {
 		t.Fatalf("blocks: %v", err)
 	}
 	for _, b := range blocks {
+		if b.Accessory != nil && b.Accessory.ActionID == actionID {
+			return b.BlockID, b.Accessory.Value
+		}
 		for _, e := range b.Elements {
 			if e.ActionID == actionID {
 				return b.BlockID, e.Value

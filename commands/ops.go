@@ -140,7 +140,7 @@ func rebootCommand(d rebooter, res *resolver) *Command {
 		Summary: "Reboot one server of a stack, or a group of its servers.",
 		Description: "Reboots one server (by name), or a group (`group=web`, `db`, `all`…) one after another (`strategy=serial`) or all at once (`parallel`). " +
 			"The confirmation and the channel message name the servers affected.",
-		Examples: []string{"reboot shop:staging web1", "reboot shop:production group=web strategy=serial"},
+		Examples: []string{"reboot shop:staging Falcon", "reboot shop:production group=web strategy=serial"},
 		MinArgs:  2, MaxArgs: 4,
 		Change: "reboot",
 		Run: func(ctx context.Context, c *Call) (chat.Message, error) {

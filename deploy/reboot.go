@@ -39,7 +39,7 @@ func (s *Service) Reboot(ctx context.Context, o Origin, stack cloud66.Stack, t R
 			for i, sv := range servers {
 				names[i] = quoteCode(sv.Name)
 			}
-			return Result{}, &OptionError{Problem: fmt.Sprintf("%s has no server %s; its servers are %s", stackRef(stack.Name, stack.Environment, stack.UID), quoteCode(t.Server), strings.Join(names, ", "))}
+			return Result{}, &OptionError{Problem: fmt.Sprintf("there is no server %s on %s; its servers are %s", quoteCode(t.Server), stackRef(stack.Name, stack.Environment, stack.UID), strings.Join(names, ", "))}
 		}
 		c.Server, c.ServerName, c.Servers = srv.UID, srv.Name, []string{srv.Name}
 		c.Group = ""
