@@ -137,6 +137,8 @@ func (c *console) banner() string {
 		{"/c66 stacks", ""},
 		{"/c66 deploy shop:staging", "watch its message go ⏳ → 🚀 → ✅"},
 		{"/c66 deploy shop:production@v2.1", "production asks first: type 1 to press [1]"},
+		{"/c66 restart shop:staging", "also maintenance, reboot: each one message, followed to the end"},
+		{"/c66 deploy legacy-crm", "a stack whose deploys fail: then /c66 rollback legacy-crm"},
 	} {
 		if l[1] == "" {
 			fmt.Fprintf(&b, "  %s\n", l[0])

@@ -288,6 +288,20 @@ func TestTry(t *testing.T) {
 			}
 		}
 	})
+	t.Run("rollback of the stack whose deploys fail", func(t *testing.T) {
+		t.Parallel()
+		out := &syncBuffer{}
+		sb := startSandbox(t, fastOptions(out))
+		if err := sb.Try(t.Context(), TryOptions{Text: "rollback legacy-crm", Press: 1, Wait: 20 * time.Second}); err != nil {
+			t.Fatal(err)
+		}
+		got := out.String()
+		for _, want := range []string{"Live now", "Goes back to", "[1] Roll back production", "✅ Rolled back — legacy-crm · production"} {
+			if !strings.Contains(got, want) {
+				t.Errorf("output lacks %q:\n%s", want, got)
+			}
+		}
+	})
 	t.Run("as ben in another channel", func(t *testing.T) {
 		t.Parallel()
 		out := &syncBuffer{}
