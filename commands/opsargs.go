@@ -74,8 +74,13 @@ func ParseOpsArgs(verb deploy.Verb, args []string) (OpsArgs, error) {
 		return OpsArgs{}, &UsageError{Problem: "Something is missing."}
 	}
 	if env := out.Options["env"]; env != "" {
-		if strings.Contains(out.Stack, ":") {
+		switch {
+		case strings.Contains(out.Stack, ":"):
 			return OpsArgs{}, &UsageError{Problem: "The environment is given twice (`name:env` and `env=`)."}
+		case strings.ContainsAny(env, ":="):
+			// Folded into the stack, it would be read as another name
+			// (`shop:a:b` is the stack `shop:a` in `b`).
+			return OpsArgs{}, &UsageError{Problem: fmt.Sprintf("The environment %s isn't an environment's name.", quoteArg(env))}
 		}
 		out.Stack += ":" + env
 		delete(out.Options, "env")

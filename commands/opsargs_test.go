@@ -75,6 +75,8 @@ func TestParseOpsArgs(t *testing.T) {
 		{verb: deploy.VerbRestart, in: "shop:production env=staging", problem: "The environment is given twice (`name:env` and `env=`)."},
 		{verb: deploy.VerbRestart, in: "shop env=staging env=production", problem: "`env` is given twice."},
 		{verb: deploy.VerbRestart, in: "shop env=", problem: "`env` is empty."},
+		{verb: deploy.VerbRestart, in: "shop env=a=b", problem: "The environment `a=b` isn't an environment's name."},
+		{verb: deploy.VerbRollback, in: "shop env=staging:x", problem: "The environment `staging:x` isn't an environment's name."},
 		{verb: deploy.VerbReboot, in: "shop:production web1 env=production", problem: "The environment is given twice"},
 	}
 	for _, tt := range tests {
