@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/c66bot/c66bot/deploy"
+	"github.com/c66bot/c66bot/storage"
 )
 
 func TestParseOpsArgs(t *testing.T) {
@@ -191,5 +192,47 @@ func checkOpsArgs(t *testing.T, verb deploy.Verb, words []string, got OpsArgs) {
 	}
 	if l := got.Options["lock"]; l != "" && !strings.EqualFold(l, "yes") && !strings.EqualFold(l, "no") {
 		fail("lock is neither yes nor no")
+	}
+}
+
+// Every example in help is words its command's own parser accepts: deploy's
+// options, and the grammar of each of the new verbs. Run as a person would
+// type them, none is answered with the usage. (Whether they fit the
+// sandbox's stacks is for the end-to-end tests.)
+func TestExamplesParse(t *testing.T) {
+	t.Parallel()
+	parsers := map[string]func([]string) error{
+		"deploy": func(args []string) error { _, err := ParseDeployArgs(args); return err },
+	}
+	for _, v := range []deploy.Verb{deploy.VerbRollback, deploy.VerbRestart, deploy.VerbMaintenance, deploy.VerbReboot} {
+		parsers[string(v)] = func(args []string) error { _, err := ParseOpsArgs(v, args); return err }
+	}
+	r, heard := opsRouter(t, &fakeDeployer{result: deploy.Result{Watch: &storage.Watch{MessageTS: "1.2"}}})
+	for _, c := range r.Commands() {
+		parse, ok := parsers[c.Name]
+		if !ok {
+			if c.Verb != "" && c.Verb != string(deploy.VerbDeploy) {
+				t.Errorf("%s is a command of verb %s, and its examples are not checked", c.Name, c.Verb)
+			}
+			continue
+		}
+		for _, e := range c.Examples {
+			words, err := Split(e)
+			if err != nil || len(words) < 2 {
+				t.Errorf("example %q does not split into a command and its words: %v", e, err)
+				continue
+			}
+			if err := parse(words[1:]); err != nil {
+				t.Errorf("example %q: %v", e, err)
+			}
+			send(t, r, e)
+			if got := heard.last(); got == c.Name+" "+OutcomeUsage {
+				t.Errorf("example %q is answered with the usage", e)
+			}
+		}
+		delete(parsers, c.Name)
+	}
+	for name := range parsers {
+		t.Errorf("no command %q in the table", name)
 	}
 }
