@@ -66,6 +66,21 @@ func send(t *testing.T, r *Router, text string) chat.Message {
 // inJSON is s as it reads in replyText's JSON of the blocks.
 func inJSON(s string) string { return strings.ReplaceAll(s, "\n", `\n`) }
 
+// hasAll fails t unless got holds each of want and none of notWant.
+func hasAll(t *testing.T, got string, want, notWant []string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(got, w) {
+			t.Errorf("reply lacks %q:\n%s", w, got)
+		}
+	}
+	for _, w := range notWant {
+		if strings.Contains(got, w) {
+			t.Errorf("reply has %q:\n%s", w, got)
+		}
+	}
+}
+
 // buttons are the non-link buttons of m, in action blocks and as section
 // accessories.
 func buttons(m chat.Message) []*slack.ButtonBlockElement {
@@ -156,11 +171,7 @@ func TestOpsUsageErrorsReachNoDeployer(t *testing.T) {
 			d := &fakeDeployer{}
 			r, heard := opsRouter(t, d)
 			got := replyText(t, send(t, r, tt.text))
-			for _, w := range tt.want {
-				if !strings.Contains(got, w) {
-					t.Errorf("reply lacks %q:\n%s", w, got)
-				}
-			}
+			hasAll(t, got, tt.want, nil)
 			if len(d.calls) != 0 {
 				t.Errorf("the deployer was called: %v", d.calls)
 			}
@@ -212,11 +223,7 @@ func TestOpsRepliesForEachResult(t *testing.T) {
 			r, _ := opsRouter(t, d)
 			reply := send(t, r, tt.text)
 			got := replyText(t, reply)
-			for _, w := range tt.want {
-				if !strings.Contains(got, w) {
-					t.Errorf("reply lacks %q:\n%s", w, got)
-				}
-			}
+			hasAll(t, got, tt.want, nil)
 			if reply.InChannel {
 				t.Error("the reply went to the channel")
 			}
@@ -300,16 +307,7 @@ func TestChangeConfirmation(t *testing.T) {
 			t.Parallel()
 			m := changeConfirmation(tt.cf)
 			got := replyText(t, m)
-			for _, w := range tt.want {
-				if !strings.Contains(got, w) {
-					t.Errorf("confirmation lacks %q:\n%s", w, got)
-				}
-			}
-			for _, w := range tt.notWant {
-				if strings.Contains(got, w) {
-					t.Errorf("confirmation has %q:\n%s", w, got)
-				}
-			}
+			hasAll(t, got, tt.want, tt.notWant)
 			checkConfirmButtons(t, m, "i1")
 			if bs := buttons(m); len(bs) > 0 && bs[0].Text.Text != tt.button {
 				t.Errorf("Confirm reads %q, want %q", bs[0].Text.Text, tt.button)
@@ -429,16 +427,7 @@ func TestOpsRefusalReplies(t *testing.T) {
 			r, heard := opsRouter(t, &fakeDeployer{err: tt.err})
 			reply := send(t, r, tt.text)
 			got := replyText(t, reply)
-			for _, w := range tt.want {
-				if !strings.Contains(got, w) {
-					t.Errorf("reply lacks %q:\n%s", w, got)
-				}
-			}
-			for _, w := range tt.notWant {
-				if strings.Contains(got, w) {
-					t.Errorf("reply has %q:\n%s", w, got)
-				}
-			}
+			hasAll(t, got, tt.want, tt.notWant)
 			if reply.InChannel {
 				t.Error("a refusal went to the channel")
 			}
