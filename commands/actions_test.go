@@ -3,6 +3,7 @@ package commands
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -19,7 +20,7 @@ import (
 )
 
 // fakeDeployer answers every call with its fixed results, or err when set,
-// and records which methods ran.
+// and records which methods ran and, for the verbs' calls, with what.
 type fakeDeployer struct {
 	mu     sync.Mutex
 	calls  []string
@@ -27,6 +28,27 @@ type fakeDeployer struct {
 	result deploy.Result
 	unlock deploy.UnlockResult
 	cancel *deploy.Confirmation
+	// made are the verbs' calls (Change, Rollback, Reboot, the rollback
+	// offers), with their arguments.
+	made []deployCall
+	// confirmed is the watch Confirm returns; nil: a deploy of shop:production.
+	confirmed *storage.Watch
+	// mayUse are the verbs MayUse allows; nil allows every verb.
+	mayUse []deploy.Verb
+	// offerFails makes OfferRollback fail for that deployment.
+	offerFails string
+}
+
+// deployCall is one call of a verb's method and its arguments.
+type deployCall struct {
+	Method   string
+	Origin   deploy.Origin
+	Stack    string // name:environment
+	Change   deploy.Change
+	Target   deploy.RebootTarget
+	To       string
+	Lock     bool
+	IntentID string
 }
 
 func (f *fakeDeployer) record(method string) error {
@@ -36,11 +58,30 @@ func (f *fakeDeployer) record(method string) error {
 	return f.err
 }
 
+// recordCall records c, and its method as record does.
+func (f *fakeDeployer) recordCall(c deployCall) error {
+	f.mu.Lock()
+	f.made = append(f.made, c)
+	f.mu.Unlock()
+	return f.record(c.Method)
+}
+
+// verbCalls returns the verbs' calls made so far.
+func (f *fakeDeployer) verbCalls() []deployCall {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.made)
+}
+
 func (f *fakeDeployer) Deploy(context.Context, deploy.Origin, cloud66.Stack, deploy.Params) (deploy.Result, error) {
 	return f.result, f.record("Deploy")
 }
 
 func (f *fakeDeployer) Confirm(_ context.Context, id string, by storage.Identity) (*storage.Watch, error) {
+	if f.confirmed != nil {
+		w := *f.confirmed
+		return &w, f.record("Confirm")
+	}
 	return &storage.Watch{StackName: "shop", Environment: "production", Owner: by}, f.record("Confirm")
 }
 
@@ -84,27 +125,36 @@ func (f *fakeDeployer) Override(context.Context, string, storage.Identity) (depl
 	return deploy.Result{Watch: &storage.Watch{MessageTS: "1.2"}}, f.record("Override")
 }
 
-func (f *fakeDeployer) MayUse(context.Context, storage.Identity, deploy.Verb) bool { return true }
-
-func (f *fakeDeployer) Change(_ context.Context, _ deploy.Origin, _ cloud66.Stack, c deploy.Change) (deploy.Result, error) {
-	return f.result, f.record("Change " + string(c.Verb))
+func (f *fakeDeployer) MayUse(_ context.Context, _ storage.Identity, v deploy.Verb) bool {
+	return f.mayUse == nil || slices.Contains(f.mayUse, v)
 }
 
-func (f *fakeDeployer) Rollback(context.Context, deploy.Origin, cloud66.Stack, string, bool) (deploy.Result, error) {
-	return f.result, f.record("Rollback")
+func (f *fakeDeployer) Change(_ context.Context, o deploy.Origin, st cloud66.Stack, c deploy.Change) (deploy.Result, error) {
+	return f.result, f.recordCall(deployCall{Method: "Change " + string(c.Verb), Origin: o, Stack: stackName(st), Change: c})
 }
 
-func (f *fakeDeployer) RollbackFromOffer(context.Context, string, deploy.Origin) (deploy.Result, error) {
-	return f.result, f.record("RollbackFromOffer")
+func (f *fakeDeployer) Rollback(_ context.Context, o deploy.Origin, st cloud66.Stack, to string, lock bool) (deploy.Result, error) {
+	return f.result, f.recordCall(deployCall{Method: "Rollback", Origin: o, Stack: stackName(st), To: to, Lock: lock})
 }
 
-func (f *fakeDeployer) OfferRollback(context.Context, deploy.Origin, cloud66.Stack, string) (string, error) {
-	return "offer-1", f.record("OfferRollback")
+func (f *fakeDeployer) RollbackFromOffer(_ context.Context, intentID string, o deploy.Origin) (deploy.Result, error) {
+	return f.result, f.recordCall(deployCall{Method: "RollbackFromOffer", Origin: o, IntentID: intentID})
 }
 
-func (f *fakeDeployer) Reboot(context.Context, deploy.Origin, cloud66.Stack, deploy.RebootTarget) (deploy.Result, error) {
-	return f.result, f.record("Reboot")
+// OfferRollback answers "offer-<to>", or fails for offerFails.
+func (f *fakeDeployer) OfferRollback(_ context.Context, o deploy.Origin, st cloud66.Stack, to string) (string, error) {
+	err := f.recordCall(deployCall{Method: "OfferRollback", Origin: o, Stack: stackName(st), To: to})
+	if to == f.offerFails {
+		err = errors.New("offers: the store is read-only")
+	}
+	return "offer-" + to, err
 }
+
+func (f *fakeDeployer) Reboot(_ context.Context, o deploy.Origin, st cloud66.Stack, t deploy.RebootTarget) (deploy.Result, error) {
+	return f.result, f.recordCall(deployCall{Method: "Reboot", Origin: o, Stack: stackName(st), Target: t})
+}
+
+func stackName(st cloud66.Stack) string { return st.Name + ":" + st.Environment }
 
 var _ Deployer = (*fakeDeployer)(nil)
 

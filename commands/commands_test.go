@@ -225,16 +225,7 @@ func TestDispatch(t *testing.T) {
 			req.Text = tt.text
 			reply := r.Dispatch(t.Context(), req)
 			got := replyText(t, reply)
-			for _, w := range tt.want {
-				if !strings.Contains(got, w) {
-					t.Errorf("reply lacks %q:\n%s", w, got)
-				}
-			}
-			for _, w := range tt.notWant {
-				if strings.Contains(got, w) {
-					t.Errorf("reply has %q:\n%s", w, got)
-				}
-			}
+			hasAll(t, got, tt.want, tt.notWant)
 			if reply.InChannel != tt.public {
 				t.Errorf("InChannel = %v, want %v", reply.InChannel, tt.public)
 			}

@@ -94,6 +94,9 @@ func ParseDeployArgs(args []string) (DeployArgs, error) {
 	}
 	out.Stack = stack
 	if env != "" {
+		if !validEnvironment(env) {
+			return DeployArgs{}, &UsageError{Problem: badEnvironment(env)}
+		}
 		ref := ParseStackRef(stack)
 		if ref.Environment != "" && !strings.EqualFold(ref.Environment, env) {
 			return DeployArgs{}, &UsageError{Problem: fmt.Sprintf("The environment is given twice: %s and %s.", quoteArg(ref.Environment), quoteArg(env))}

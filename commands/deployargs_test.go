@@ -39,6 +39,8 @@ func TestParseDeployArgs(t *testing.T) {
 		{in: "shop services=<!channel>", problem: "`&lt;!channel&gt;`"},
 		{in: "shop profile=a/b", problem: "profile"},
 		{in: "shop:production env=staging", problem: "environment is given twice"},
+		{in: "shop env=a:b", problem: "The environment `a:b` isn't an environment's name."},
+		{in: "shop env=a=b", problem: "The environment `a=b` isn't an environment's name."},
 		{in: "shop justaword", problem: "I don't understand `justaword`"},
 	}
 	for _, tt := range tests {

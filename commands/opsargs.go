@@ -74,8 +74,11 @@ func ParseOpsArgs(verb deploy.Verb, args []string) (OpsArgs, error) {
 		return OpsArgs{}, &UsageError{Problem: "Something is missing."}
 	}
 	if env := out.Options["env"]; env != "" {
-		if strings.Contains(out.Stack, ":") {
+		switch {
+		case strings.Contains(out.Stack, ":"):
 			return OpsArgs{}, &UsageError{Problem: "The environment is given twice (`name:env` and `env=`)."}
+		case !validEnvironment(env):
+			return OpsArgs{}, &UsageError{Problem: badEnvironment(env)}
 		}
 		out.Stack += ":" + env
 		delete(out.Options, "env")
@@ -100,6 +103,14 @@ func ParseOpsArgs(verb deploy.Verb, args []string) (OpsArgs, error) {
 		}
 	}
 	return out, nil
+}
+
+// validEnvironment: an env= folded into the stack must not read as
+// another name there (`shop:a:b` is the stack `shop:a` in `b`).
+func validEnvironment(env string) bool { return !strings.ContainsAny(env, ":=") }
+
+func badEnvironment(env string) string {
+	return fmt.Sprintf("The environment %s isn't an environment's name.", quoteArg(env))
 }
 
 // codeWords is words as inline code, comma separated.
