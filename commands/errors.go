@@ -193,6 +193,10 @@ func usageReply(_ context.Context, e *errorReplies, f failure) chat.Message {
 
 func notAuditedReply(_ context.Context, _ *errorReplies, f failure) chat.Message {
 	change := f.change
+	if ve, ok := errors.AsType[*deploy.VerbError](f.err); ok {
+		// A Confirm button starts whatever change was parked.
+		change = changeWords[ve.Verb]
+	}
 	if change == "" {
 		change = "make that change"
 	}
@@ -224,6 +228,12 @@ func forbiddenReply(_ context.Context, e *errorReplies, f failure) chat.Message 
 		" If you linked with fewer scopes, run `" + e.slash + " login` again to re-link with `public redeploy`.")
 }
 
+// changeWords are what each verb would have done, after "so I did not".
+var changeWords = map[deploy.Verb]string{
+	deploy.VerbDeploy: "deploy", deploy.VerbRollback: "roll back", deploy.VerbRestart: "restart",
+	deploy.VerbMaintenance: "change maintenance mode", deploy.VerbReboot: "reboot",
+}
+
 // scopeReply names the scope the person's link lacks and how to grant it:
 // log in again, with the scope in CLOUD66_SCOPES.
 func scopeReply(_ context.Context, e *errorReplies, f failure) chat.Message {
@@ -237,7 +247,8 @@ func scopeReply(_ context.Context, e *errorReplies, f failure) chat.Message {
 		}
 	}
 	msg := ":key: Your Cloud 66 link lacks the " + bk.Code(scope) + " scope this needs." + said + " Run `" + e.slash + " login` again to grant it"
-	if f.cmd != nil && f.cmd.Name == "reboot" {
+	ve, _ := errors.AsType[*deploy.VerbError](f.err)
+	if f.cmd != nil && f.cmd.Name == "reboot" || ve != nil && ve.Verb == deploy.VerbReboot {
 		// Cloud 66's reboot pages name a "reboot" scope its scope table
 		// does not list; say so rather than guess.
 		msg += " (Cloud 66's reboot pages also mention a `reboot` scope: if logging in again does not help, ask whoever runs c66bot to add it to CLOUD66_SCOPES)"

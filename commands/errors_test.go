@@ -70,6 +70,8 @@ var classifiedErrors = map[string][]error{
 // unreachableErrors cannot reach a command or a button, and why. An error
 // listed here that starts reaching one needs a row instead.
 var unreachableErrors = map[string]string{
+	// Only wraps: the error inside is what is classified.
+	"deploy.VerbError": "wraps another error",
 	// deploy says it as an *OptionError, in the command's words.
 	"cloud66.DeployOptionError": "deploy turns it into deploy.OptionError",
 	// Answered by the login command itself, before the table.
@@ -334,5 +336,26 @@ func TestFailuresAreLoggedAtTheirRowsLevel(t *testing.T) {
 	}
 	if strings.Contains(got, `"level":"ERROR"`) {
 		t.Errorf("a 404 or a 409 was logged as an error:\n%s", got)
+	}
+}
+
+// A Confirm button starts whatever change was parked, so its refusals name
+// that change, not the deploy the button is named after.
+func TestConfirmedChangeRefusalsNameTheirVerb(t *testing.T) {
+	t.Parallel()
+	r, _ := newTestRouter(t, true, &fakeCloud66{stacks: testStacks()})
+	reply := func(err error) string {
+		f := failure{err: err, req: ana, change: "deploy"}
+		return replyText(t, classify(err).reply(t.Context(), r.errors, f))
+	}
+	if got := reply(&deploy.VerbError{Verb: deploy.VerbRestart, Err: fmt.Errorf("claim: %w", storage.ErrNotAudited)}); !strings.Contains(got, "so I did not restart.") {
+		t.Errorf("audit refusal of a confirmed restart: %s", got)
+	}
+	scope := &cloud66.ErrorResponse{StatusCode: 403, Code: "insufficient_scope", Scope: "redeploy"}
+	if got := reply(&deploy.VerbError{Verb: deploy.VerbReboot, Err: scope}); !strings.Contains(got, "`reboot` scope") {
+		t.Errorf("missing scope of a confirmed reboot: %s", got)
+	}
+	if got := reply(&deploy.VerbError{Verb: deploy.VerbRestart, Err: scope}); strings.Contains(got, "`reboot` scope") {
+		t.Errorf("missing scope of a confirmed restart mentions reboot: %s", got)
 	}
 }

@@ -187,11 +187,11 @@ func (s *Service) Confirm(ctx context.Context, intentID string, by storage.Ident
 	stack := cloud66.Stack{UID: in.StackUID, Name: in.StackName, Environment: in.Environment}
 	if err := s.recheck(ctx, o, stack, c, in.Params[paramOverride], true); err != nil {
 		s.auditRefusal(ctx, e, err)
-		return nil, err
+		return nil, withVerb(c.Verb, err)
 	}
 	w, err := s.start(ctx, o, stack, c)
 	if err != nil {
-		return nil, err
+		return nil, withVerb(c.Verb, err)
 	}
 	return &w, nil
 }

@@ -373,3 +373,23 @@ func (p Params) validateFor(stack cloud66.Stack) error {
 	}
 	return &OptionError{Problem: fmt.Sprintf("%s is only for %s, and %s is %s", what, oe.AppliesTo, stackRef(stack.Name, stack.Environment, stack.UID), oe.Kind)}
 }
+
+// VerbError says which change an error stopped, for the replies that name
+// it when the command pressed does not (a Confirm button starts whatever
+// change was parked). It only wraps: errors.Is and errors.As see through
+// it.
+type VerbError struct {
+	Verb Verb
+	Err  error
+}
+
+func (e *VerbError) Error() string { return e.Err.Error() }
+func (e *VerbError) Unwrap() error { return e.Err }
+
+// withVerb wraps a non-nil err as a *VerbError of v.
+func withVerb(v Verb, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &VerbError{Verb: v, Err: err}
+}
