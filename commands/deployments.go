@@ -63,10 +63,13 @@ func runDeployments(ctx context.Context, c *Call, res *resolver, offers rollback
 		}
 	}
 	offered, live := 0, liveIndex(deps)
+	// One offer per git hash: going back to either of two deployments of
+	// one hash ships the same code.
+	offeredHash := map[string]bool{}
 	for i, d := range deps {
 		line := deploymentLine(d, now)
 		if offers == nil || i <= live || !d.Succeeded() || d.GitHash == "" || offered >= rollbackOffersShown ||
-			live >= 0 && d.GitHash == deps[live].GitHash {
+			live >= 0 && d.GitHash == deps[live].GitHash || offeredHash[d.GitHash] {
 			lines = append(lines, line)
 			continue
 		}
@@ -77,6 +80,7 @@ func runDeployments(ctx context.Context, c *Call, res *resolver, offers rollback
 			continue
 		}
 		offered++
+		offeredHash[d.GitHash] = true
 		flush()
 		blocks = append(blocks, slack.NewSectionBlock(bk.Mrkdwn(line), nil,
 			slack.NewAccessory(bk.Button(deploy.ActionRollback, id, "Roll back to this", slack.StyleDefault))))

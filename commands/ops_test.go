@@ -275,7 +275,7 @@ func TestChangeConfirmation(t *testing.T) {
 		notWant []string
 	}{
 		{"rollback locked", rollback(true), "Roll back production", []string{
-			"Roll *shop* · production back to `abcdef0123456789`? This needs your confirmation.",
+			"Roll *shop* · production back to `abcdef0`? This needs your confirmation.",
 			inJSON("*Live now*\n`0123456` (`main`)\nby Ben &lt;!here&gt;, <!date^" + unix(liveAt) + "^{date_short_pretty} {time}|2026-11-22 09:30 UTC>"),
 			inJSON("*Goes back to*\n`abcdef0` (`v2.0`)\nby Ana, <!date^" + unix(targetAt) + "^{date_short_pretty} {time}|2026-11-20 16:00 UTC>"),
 			inJSON("*Afterwards*\nLocked for you: “rolled back from `0123456`”. `unlock` removes it."),
@@ -380,7 +380,7 @@ func TestRollbackOfferButton(t *testing.T) {
 	if reply.Replace || reply.InChannel {
 		t.Errorf("Replace %v, InChannel %v: the card or list the button is on must stay, and the confirmation is the presser's", reply.Replace, reply.InChannel)
 	}
-	if got := replyText(t, reply.Message); !strings.Contains(got, "Roll *shop* · production back to `abcdef0123`? This needs your confirmation.") {
+	if got := replyText(t, reply.Message); !strings.Contains(got, "Roll *shop* · production back to `abcdef0`? This needs your confirmation.") {
 		t.Errorf("reply is not the rollback's confirmation:\n%s", got)
 	}
 	checkConfirmButtons(t, reply.Message, "c9")

@@ -70,7 +70,10 @@ func Card(w storage.Watch, now time.Time, cloud66URL string) chat.Message {
 func (c Change) fields() []string {
 	switch c.Verb {
 	case VerbRollback:
-		to := c.Params.RefCode("_the earlier deployment_")
+		to := "_the earlier deployment_"
+		if c.Params.Ref != "" {
+			to = bk.Code(shortHash(c.Params.Ref))
+		}
 		if len(c.Params.Services) > 0 {
 			to = codeList(c.Params.Services)
 		}

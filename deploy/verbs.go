@@ -290,7 +290,10 @@ func (c Change) actionNames() []string {
 func (c Change) Phrase(label string) string {
 	switch c.Verb {
 	case VerbRollback:
-		to := c.Params.RefCode("the earlier deployment")
+		to := "the earlier deployment"
+		if c.Params.Ref != "" {
+			to = bk.Code(shortHash(c.Params.Ref))
+		}
 		if len(c.Params.Services) > 0 {
 			to = codeList(c.Params.Services)
 		}
