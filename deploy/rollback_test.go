@@ -375,3 +375,49 @@ func TestOfferRollbackToADeployment(t *testing.T) {
 	}
 	e.noChanges("an offer pressed")
 }
+
+// A rollback asked for while someone else's deployment runs is queued by
+// Cloud 66 with its action's id: its card says so, in its own words, until
+// the action starts, and the stack is locked once Cloud 66 has it.
+func TestQueuedRollbackShowsQueuedUntilItStarts(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	shop := e.fullStack("shop", "staging")
+	target := e.deployments(shop.UID)[2]
+	// Someone deploys from Cloud 66 directly, so the rollback queues.
+	if _, err := e.Client(e.Tokens[ben]).Redeploy(ctx, shop.UID, cloud66.RedeployRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.svc.Rollback(ctx, origin(ana, "C1", "rb"), shop, "", true)
+	if err != nil || res.Confirm == nil {
+		t.Fatalf("Rollback = %+v, %v", res, err)
+	}
+	w, err := e.svc.Confirm(ctx, res.Confirm.IntentID, ana)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.State != storage.WatchQueued || !w.Queued || w.ActionID == 0 {
+		t.Fatalf("watch = %+v, want queued with its action", w)
+	}
+	queued := e.waitCard(w.MessageTS, "⏳ *Queued behind the running deployment*", "*Back to*\\n`"+target.GitHash+"`")
+	if queued.Msg.Text != "⏳ shop · staging: rollback queued behind the running deployment" || !deploy.CardInProgress(queued.Msg.Text) {
+		t.Errorf("queued card text = %q", queued.Msg.Text)
+	}
+	if l, err := e.Store.Locks().Get(ctx, "T1", shop.UID); err != nil || l.Owner != ana {
+		t.Errorf("lock of a queued rollback = %+v, %v; want ana's", l, err)
+	}
+	e.waitPolls(w.ID, 2)
+	if got := e.waitState(w.ID, storage.WatchQueued); !got.StartedAt.IsZero() {
+		t.Errorf("a queued rollback that has not started shows a start: %+v", got)
+	}
+	e.Clock.Advance(3 * time.Minute) // ben's deployment ends; the rollback starts
+	e.waitState(w.ID, storage.WatchDeploying)
+	e.waitCard(w.MessageTS, "⏪ *Rolling back*")
+	e.waitPolls(w.ID, 1)
+	e.Clock.Advance(3 * time.Minute)
+	if done := e.waitState(w.ID, storage.WatchSucceeded); done.GitHash != target.GitHash {
+		t.Errorf("rolled back to %s, want %s", done.GitHash, target.GitHash)
+	}
+	e.waitCard(w.MessageTS, "✅ *Rolled back*", "3 min 00 s")
+}
