@@ -13,15 +13,18 @@ import (
 	"github.com/c66bot/c66bot/storage"
 )
 
-// failingHistory is the failing stack's seeded history, newest first: its
-// failed head, the live deployment and the successful one before it.
-func (e *env) failingHistory(uid string) (head, live, older cloud66.Deployment) {
+// failingStack is the failing stack, as Cloud 66 describes it, and its
+// seeded history, newest first: its failed head, the live deployment and
+// the successful one before it. The fake then forgets the reads.
+func (e *env) failingStack() (crm cloud66.Stack, head, live, older cloud66.Deployment) {
 	e.t.Helper()
-	deps := e.deployments(uid)
+	crm = e.fullStack(cloud66test.FailingStack, cloud66test.FailingStackEnvironment)
+	deps := e.deployments(crm.UID)
 	if len(deps) != 3 || !deps[0].Failed() || !deps[1].IsLive || !deps[2].Succeeded() || deps[1].GitHash == deps[2].GitHash {
 		e.t.Fatalf("the failing stack's history = %+v, want failed, live, successful", deps)
 	}
-	return deps[0], deps[1], deps[2]
+	e.C66.ResetRequests()
+	return crm, deps[0], deps[1], deps[2]
 }
 
 // Without to=, a rollback goes back to the newest successful deployment
@@ -33,9 +36,7 @@ func TestRollbackGoesBackToTheDeploymentBeforeTheLiveOne(t *testing.T) {
 	e := newEnv(t)
 	finished := withOnFinished(e)
 	ctx := t.Context()
-	crm := e.fullStack(cloud66test.FailingStack, cloud66test.FailingStackEnvironment)
-	_, live, older := e.failingHistory(crm.UID)
-	e.C66.ResetRequests()
+	crm, _, live, older := e.failingStack()
 
 	res, err := e.svc.Rollback(ctx, origin(ana, "C1", "rb-1"), crm, "", true)
 	if err != nil || res.Confirm == nil {
@@ -85,9 +86,7 @@ func TestRollbackGoesBackToTheDeploymentBeforeTheLiveOne(t *testing.T) {
 		t.Errorf("running card %q does not read as in progress", running.Msg.Text)
 	}
 
-	e.waitPolls(w.ID, 1)
-	e.Clock.Advance(3*time.Minute + time.Second)
-	done := e.waitState(w.ID, storage.WatchSucceeded)
+	done := e.runOut(w.ID, storage.WatchSucceeded)
 	if done.GitHash != older.GitHash {
 		t.Errorf("the rolled back deployment runs %s, want %s", done.GitHash, older.GitHash)
 	}
@@ -133,9 +132,7 @@ func TestRollbackTo(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ctx := t.Context()
-	crm := e.fullStack(cloud66test.FailingStack, cloud66test.FailingStackEnvironment)
-	head, live, older := e.failingHistory(crm.UID)
-	e.C66.ResetRequests()
+	crm, head, live, older := e.failingStack()
 
 	for _, tc := range []struct {
 		to      string
@@ -221,9 +218,7 @@ rules:
 	if got := auditOf(t, e.Store, "lock"); len(got) != 0 {
 		t.Errorf("lock audit = %+v, want none", got)
 	}
-	e.waitPolls(w.ID, 1)
-	e.Clock.Advance(3*time.Minute + time.Second)
-	e.waitState(w.ID, storage.WatchSucceeded)
+	e.runOut(w.ID, storage.WatchSucceeded)
 
 	// The same policy starts a restart at once.
 	rs, err := e.svc.Change(ctx, origin(ana, "C1", "rs"), shop, deploy.Change{Verb: deploy.VerbRestart})
@@ -265,9 +260,7 @@ func TestDockerRollbackRedeploysTheEarlierImageTags(t *testing.T) {
 	if want := "*Back to*\\n`" + target.Services[0] + "`, `" + target.Services[1] + "`"; !strings.Contains(running.Text(), want) {
 		t.Errorf("card lacks %s:\n%s", want, running.Text())
 	}
-	e.waitPolls(w.ID, 1)
-	e.Clock.Advance(3*time.Minute + time.Second)
-	e.waitState(w.ID, storage.WatchSucceeded)
+	e.runOut(w.ID, storage.WatchSucceeded)
 	if got := e.deployments(api.UID)[0]; strings.Join(got.Services, ",") != strings.Join(target.Services, ",") {
 		t.Errorf("services after the rollback = %v, want %v", got.Services, target.Services)
 	}
@@ -280,8 +273,7 @@ func TestFailedDeployOffersARollback(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ctx := t.Context()
-	crm := e.fullStack(cloud66test.FailingStack, cloud66test.FailingStackEnvironment)
-	_, live, older := e.failingHistory(crm.UID)
+	crm, _, live, older := e.failingStack()
 
 	dep, err := e.svc.Deploy(ctx, origin(ana, "C1", "d1"), crm, deploy.Params{})
 	if err != nil || dep.Confirm == nil {
@@ -291,9 +283,7 @@ func TestFailedDeployOffersARollback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.waitPolls(w.ID, 1)
-	e.Clock.Advance(3*time.Minute + time.Second)
-	e.waitState(w.ID, storage.WatchFailed)
+	e.runOut(w.ID, storage.WatchFailed)
 	card := e.waitCard(w.MessageTS, "❌ *Deployment failed*", `"text":"Roll back"`)
 	stored, err := e.Store.Watches().Get(ctx, w.ID)
 	if err != nil {
@@ -414,9 +404,7 @@ func TestQueuedRollbackShowsQueuedUntilItStarts(t *testing.T) {
 	e.Clock.Advance(3 * time.Minute) // ben's deployment ends; the rollback starts
 	e.waitState(w.ID, storage.WatchDeploying)
 	e.waitCard(w.MessageTS, "⏪ *Rolling back*")
-	e.waitPolls(w.ID, 1)
-	e.Clock.Advance(3 * time.Minute)
-	if done := e.waitState(w.ID, storage.WatchSucceeded); done.GitHash != target.GitHash {
+	if done := e.runOut(w.ID, storage.WatchSucceeded); done.GitHash != target.GitHash {
 		t.Errorf("rolled back to %s, want %s", done.GitHash, target.GitHash)
 	}
 	e.waitCard(w.MessageTS, "✅ *Rolled back*", "3 min 00 s")

@@ -183,8 +183,7 @@ func TestUnansweredRestartIsFoundByNameAndTime(t *testing.T) {
 	if e.C66.RequestCount("GET", "/api/3/stacks/"+shop.UID+"/actions.json") == 0 {
 		t.Error("the action was not looked for in the stack's actions")
 	}
-	e.Clock.Advance(3*time.Minute + time.Second)
-	e.waitState(res.Watch.ID, storage.WatchSucceeded)
+	e.runOut(res.Watch.ID, storage.WatchSucceeded)
 	e.waitCard(ts, "✅ *Restarted*")
 	e.wantOneChange("/api/3/stacks/"+shop.UID+"/actions.json", `{"command":"restart"}`)
 }

@@ -136,6 +136,15 @@ func auditResults(t *testing.T, store *storage.DB, action string) []string {
 	return out
 }
 
+// runOut lets the watch of id poll once, moves the clock past the fake's
+// three minutes for an action, and waits for the watch to reach state.
+func (e *env) runOut(id string, state storage.WatchState) storage.Watch {
+	e.t.Helper()
+	e.waitPolls(id, 1)
+	e.Clock.Advance(3*time.Minute + time.Second)
+	return e.waitState(id, state)
+}
+
 // startChange runs start and, when it asks for a confirmation, checks that
 // nothing was sent yet and confirms it as ana; it returns the watch.
 func (e *env) startChange(verb deploy.Verb, start func() (deploy.Result, error)) *storage.Watch {
@@ -297,9 +306,7 @@ func TestVerbsAreFollowedToTheEnd(t *testing.T) {
 					t.Error("maintenance mode switched before the action finished")
 				}
 
-				e.waitPolls(w.ID, 1)
-				e.Clock.Advance(3*time.Minute + time.Second)
-				e.waitState(w.ID, state)
+				e.runOut(w.ID, state)
 				heading := tc.done
 				if !succeed {
 					heading = tc.failed
@@ -459,9 +466,7 @@ func TestOneChangePerStackWhateverTheVerb(t *testing.T) {
 	if !ok || busy.Watch.ID != dep.Watch.ID || deploy.Noun(busy.Watch) != "deployment" {
 		t.Fatalf("a restart during a deploy: %v, want a *BusyError naming the deployment", err)
 	}
-	e.waitPolls(dep.Watch.ID, 1)
-	e.Clock.Advance(3*time.Minute + time.Second)
-	e.waitState(dep.Watch.ID, storage.WatchSucceeded)
+	e.runOut(dep.Watch.ID, storage.WatchSucceeded)
 
 	rs, err := e.svc.Change(ctx, origin(ana, "C1", "r3"), shop, deploy.Change{Verb: deploy.VerbRestart})
 	if err != nil || rs.Watch == nil {
