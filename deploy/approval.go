@@ -242,7 +242,7 @@ func (s *Service) Approve(ctx context.Context, intentID string, by storage.Ident
 			stackLabel(in.StackName, in.Environment), mentions(st.Approved), reason))
 		return st, err
 	}
-	s.updateApproval(ctx, in, ":white_check_mark: approved by "+mentions(st.Approved)+" — deploying", false)
+	s.updateApproval(ctx, in, ":white_check_mark: approved by "+mentions(st.Approved)+" — "+wordingOf(intentChange(in)).runningText, false)
 	st.Watch = &w
 	return st, nil
 }

@@ -373,15 +373,19 @@ func TestFailingStackRollsBack(t *testing.T) {
 	if a := e.action(*rd.AsyncActionID); *a.FinishedSuccess {
 		t.Fatal("the hash of a failed deployment deployed fine")
 	}
-	// The hash (or its short form) of an earlier successful one succeeds.
-	for _, ref := range []string{history[2].GitHash, history[1].GitHash[:12]} {
-		rd = e.redeploy(map[string]any{"git_ref": ref})
+	// The hash (or its short form) of an earlier successful one succeeds,
+	// and runs that commit again rather than a hash of its own.
+	for _, back := range []struct{ ref, hash string }{
+		{history[2].GitHash, history[2].GitHash},
+		{history[1].GitHash[:12], history[1].GitHash},
+	} {
+		rd = e.redeploy(map[string]any{"git_ref": back.ref})
 		e.clk.Advance(time.Hour)
 		if a := e.action(*rd.AsyncActionID); !*a.FinishedSuccess || *a.FinishedMessage != "Completed successfully" {
-			t.Fatalf("rollback to %s: %+v", ref, a)
+			t.Fatalf("rollback to %s: %+v", back.ref, a)
 		}
-		if h := e.head(); *h.GitRef != ref || h.Outcome.Meaning != "success" || !h.IsLive {
-			t.Fatalf("head after rollback: %+v", h)
+		if h := e.head(); *h.GitRef != back.ref || h.GitHash != back.hash || h.Outcome.Meaning != "success" || !h.IsLive {
+			t.Fatalf("head after the rollback to %s: %+v, want it running %s", back.ref, h, back.hash)
 		}
 	}
 	// SetDeployOutcome still wins.

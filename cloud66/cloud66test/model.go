@@ -287,7 +287,13 @@ func (s *Server) startLocked(st *stackRec, p *pendingDeploy, at time.Time) *depl
 	if ref == "" {
 		ref = st.defaultRef()
 	}
+	shipped := st.deployedHash(ref)
 	d := s.newDeployLocked(st, p.user, viaAPI, at, ref, typeBuild)
+	if shipped != "" {
+		// A deployment of an earlier deployment's commit (a rollback) runs
+		// that commit again, as on Cloud 66, not a hash of its own.
+		d.gitHash = shipped
+	}
 	d.duration = s.deployDuration
 	d.plan = p.plan
 	if len(st.services) > 0 {
@@ -353,6 +359,21 @@ func (st *stackRec) shipsKnownGood(p *pendingDeploy) bool {
 		}
 	}
 	return false
+}
+
+// deployedHash is the git hash of an earlier deployment that ref names
+// (the whole hash, or a prefix of at least 7 characters, as git takes
+// them), or "".
+func (st *stackRec) deployedHash(ref string) string {
+	if len(ref) < 7 {
+		return ""
+	}
+	for _, d := range st.deploys {
+		if strings.HasPrefix(d.gitHash, strings.ToLower(ref)) {
+			return d.gitHash
+		}
+	}
+	return ""
 }
 
 // sameTags reports whether every "name:tag" of services is in tags.
