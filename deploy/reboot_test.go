@@ -19,7 +19,7 @@ func TestRebootNamesTheServersAffected(t *testing.T) {
 
 	_, err := e.svc.Reboot(ctx, origin(ana, "C1", "r1"), staging, deploy.RebootTarget{Server: "Hydra"})
 	oe, ok := errors.AsType[*deploy.OptionError](err)
-	if !ok || oe.Problem != "shop:staging has no server `Hydra`; its servers are `Falcon`, `Badger`" {
+	if !ok || oe.Problem != "there is no server `Hydra` on shop:staging; its servers are `Falcon`, `Badger`" {
 		t.Fatalf("reboot of an unknown server: %v, want an *OptionError listing the servers", err)
 	}
 	for _, tc := range []struct {

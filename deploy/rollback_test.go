@@ -77,7 +77,7 @@ func TestRollbackGoesBackToTheDeploymentBeforeTheLiveOne(t *testing.T) {
 		t.Fatalf("posts = %+v", post)
 	}
 	running, _ := e.Slack.Last("update", w.MessageTS)
-	for _, want := range []string{"⏪ *Rolling back* — *legacy-crm* · production", "*Back to*\\n`" + older.GitHash + "`", "*From*\\n`" + live.GitHash[:7] + "`"} {
+	for _, want := range []string{"⏪ *Rolling back* — *legacy-crm* · production", "*Back to*\\n`" + older.GitHash[:7] + "`", "*From*\\n`" + live.GitHash[:7] + "`"} {
 		if !strings.Contains(running.Text(), want) {
 			t.Errorf("running card lacks %s:\n%s", want, running.Text())
 		}
@@ -390,7 +390,7 @@ func TestQueuedRollbackShowsQueuedUntilItStarts(t *testing.T) {
 	if w.State != storage.WatchQueued || !w.Queued || w.ActionID == 0 {
 		t.Fatalf("watch = %+v, want queued with its action", w)
 	}
-	queued := e.waitCard(w.MessageTS, "⏳ *Queued behind the running deployment*", "*Back to*\\n`"+target.GitHash+"`")
+	queued := e.waitCard(w.MessageTS, "⏳ *Queued behind the running deployment*", "*Back to*\\n`"+target.GitHash[:7]+"`")
 	if queued.Msg.Text != "⏳ shop · staging: rollback queued behind the running deployment" || !deploy.CardInProgress(queued.Msg.Text) {
 		t.Errorf("queued card text = %q", queued.Msg.Text)
 	}
