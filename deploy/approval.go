@@ -202,7 +202,7 @@ func (s *Service) Approve(ctx context.Context, intentID string, by storage.Ident
 		return fail(err)
 	case errors.Is(err, storage.ErrIntentExpired):
 		if in.Kind == kindApproval {
-			s.updateApproval(ctx, in, ":hourglass: Expired before enough people approved; nothing was deployed.", false)
+			s.updateApproval(ctx, in, ":hourglass: Expired before enough people approved; nothing was sent to Cloud 66.", false)
 		}
 		return fail(fmt.Errorf("deploy: %w", err))
 	case errors.Is(err, storage.ErrNotFound):
@@ -238,8 +238,8 @@ func (s *Service) Approve(ctx context.Context, intentID string, by storage.Ident
 	if err != nil {
 		reason := bk.Esc(err.Error())
 		s.updateApproval(ctx, in, ":warning: approved by "+mentions(st.Approved)+" — not started: "+reason, false)
-		s.tell(ctx, in.Channel, in.Requester, fmt.Sprintf(":warning: Your deploy of %s was approved by %s but did not start: %s",
-			stackLabel(in.StackName, in.Environment), mentions(st.Approved), reason))
+		s.tell(ctx, in.Channel, in.Requester, fmt.Sprintf(":warning: Your %s of %s was approved by %s but did not start: %s",
+			requestNoun(in), stackLabel(in.StackName, in.Environment), mentions(st.Approved), reason))
 		return st, err
 	}
 	s.updateApproval(ctx, in, ":white_check_mark: approved by "+mentions(st.Approved)+" — "+wordingOf(intentChange(in)).runningText, false)
@@ -313,8 +313,8 @@ func (s *Service) Reject(ctx context.Context, intentID string, by storage.Identi
 		return err
 	}
 	if !withdrawn {
-		s.tell(ctx, in.Channel, in.Requester, fmt.Sprintf(":no_entry: %s rejected your deploy of %s; nothing was deployed.",
-			mention(by.User), stackLabel(in.StackName, in.Environment)))
+		s.tell(ctx, in.Channel, in.Requester, fmt.Sprintf(":no_entry: %s rejected your %s of %s; nothing was sent to Cloud 66.",
+			mention(by.User), requestNoun(in), stackLabel(in.StackName, in.Environment)))
 	}
 	return nil
 }
@@ -353,11 +353,11 @@ func (s *Service) mayApprove(in storage.Intent, by storage.Identity, gs []string
 		if gerr != nil {
 			return gerr // the groups might have let them
 		}
-		return &PolicyError{Rule: rule, Reason: "only the rule's other deployers or an admin may approve this deploy"}
+		return &PolicyError{Rule: rule, Reason: "only the rule's other deployers or an admin may approve this " + requestNoun(in)}
 	}
 	if in.Params[paramApprovers] == "" && !admin && linkErr != nil {
 		if errors.Is(linkErr, accounts.ErrNotLinked) {
-			return &PolicyError{Rule: rule, Reason: "only people who have linked their Cloud 66 account may approve this deploy"}
+			return &PolicyError{Rule: rule, Reason: "only people who have linked their Cloud 66 account may approve this " + requestNoun(in)}
 		}
 		return fmt.Errorf("deploy: check the approver's Cloud 66 link: %w", linkErr)
 	}
@@ -496,4 +496,14 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// requestNoun names the change an approval request asks for: "deploy",
+// "restart"…
+func requestNoun(in storage.Intent) string {
+	c := intentChange(in)
+	if c.Verb == VerbDeploy {
+		return "deploy"
+	}
+	return wordingOf(c).noun
 }

@@ -596,6 +596,8 @@ func errResult(err error) string {
 		return res
 	case errors.Is(err, ErrOwnApproval):
 		return "refused: own approval"
+	case errors.As(err, new(*OptionError)), errors.As(err, new(*RollbackError)):
+		return "refused: " + strings.TrimPrefix(strings.TrimPrefix(err.Error(), "deploy: "), "rollback: ")
 	case errors.As(err, &le):
 		return "refused: locked by " + le.Lock.Owner.User
 	case errors.As(err, &be):

@@ -409,3 +409,25 @@ func TestQueuedRollbackShowsQueuedUntilItStarts(t *testing.T) {
 	}
 	e.waitCard(w.MessageTS, "✅ *Rolled back*", "3 min 00 s")
 }
+
+// A rollback with nothing to go back to, and an option Cloud 66 would
+// refuse, read as refusals in the audit log.
+func TestRefusedOptionsAreAuditedAsRefusals(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	if _, err := e.svc.Change(ctx, origin(ana, "C1", "r1"), e.fullStack("shop", "staging"), deploy.Change{Verb: deploy.VerbRestart, Service: "web"}); err == nil {
+		t.Fatal("a service restart on a Rails stack went through")
+	}
+	if _, err := e.svc.Rollback(ctx, origin(ana, "C1", "r2"), e.fullStack("shop", "staging"), "0000000", true); err == nil {
+		t.Fatal("a rollback to an unknown hash went through")
+	}
+	for action, want := range map[string]string{
+		"restart":  "refused: `service` is only for Docker stacks",
+		"rollback": "refused: no recent deployment has the id or git hash `0000000`",
+	} {
+		if got := strings.Join(auditResults(t, e.Store, action), "\n"); !strings.Contains(got, want) {
+			t.Errorf("%s audited as %q, want %q", action, got, want)
+		}
+	}
+}
