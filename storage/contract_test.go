@@ -67,3 +67,13 @@ func openBoltAt(t *testing.T, path string, now func() time.Time) storagetest.Sto
 		},
 	}
 }
+
+// The coordination suites against the in-process leases and budgets the
+// bbolt mode uses (one process holds the file).
+func TestLocalLeases(t *testing.T) {
+	storagetest.TestLeases(t, func(_ *testing.T, now func() time.Time) storagetest.LeaseStore { return storage.NewLocalLeases(now) })
+}
+
+func TestLocalBudgets(t *testing.T) {
+	storagetest.TestBudgets(t, func(_ *testing.T, now func() time.Time) storagetest.BudgetStore { return storage.NewLocalBudgets(now) })
+}
