@@ -34,6 +34,12 @@ type Settings struct {
 	SlackClientSecret string
 	Listen            string
 	DB                string
+	// DatabaseURL is C66BOT_DATABASE_URL: PostgreSQL instead of the bbolt
+	// file; every serve on the same URL is a replica.
+	DatabaseURL string
+	// Replica names this process among the replicas (leases, metrics,
+	// logs); empty means the host name.
+	Replica string
 	// SecretKey is C66BOT_SECRET_KEY: base64 keys, comma separated.
 	SecretKey string
 	Command   string
@@ -87,8 +93,14 @@ func Table() []Setting {
 			Usage: "HTTP listen address (OAuth callback, /healthz, /readyz)"},
 		{Env: "C66BOT_DB", Flag: "db", Default: "c66bot.db", field: func(s *Settings) *string { return &s.DB },
 			Usage: "bbolt database file"},
+		{Env: "C66BOT_DATABASE_URL", Flag: "database-url", Secret: true, field: func(s *Settings) *string { return &s.DatabaseURL },
+			Usage: "postgres://… : use PostgreSQL instead of the bbolt file; every serve on the same URL is a replica (needs C66BOT_SECRET_KEY)",
+			Help:  "the PostgreSQL URL, postgres://user:password@host:5432/database"},
+		{Env: "C66BOT_REPLICA", Flag: "replica", field: func(s *Settings) *string { return &s.Replica },
+			Usage: "this replica's name in leases, metrics and logs (unset: the host name)"},
 		{Env: "C66BOT_SECRET_KEY", Flag: "secret-key", Secret: true, field: func(s *Settings) *string { return &s.SecretKey },
-			Usage: "base64 of 32 bytes sealing tokens at rest (" + storage.MakeKeyCommand + "); several comma separated for rotation, the first seals (unset: generated into <db>.key)"},
+			Usage: "base64 of 32 bytes sealing tokens at rest (" + storage.MakeKeyCommand + "); several comma separated for rotation, the first seals (unset: generated into <db>.key)",
+			Help:  "base64 of 32 random bytes (" + storage.MakeKeyCommand + "), the same on every replica"},
 		{Env: "C66BOT_COMMAND", Flag: "command", Default: slackapp.DefaultCommand, field: func(s *Settings) *string { return &s.Command },
 			Usage: "the slash command"},
 		{Env: "C66BOT_POLICY", Flag: "policy", field: func(s *Settings) *string { return &s.Policy },
@@ -260,6 +272,11 @@ func (s Settings) Required() []string {
 	if s.PublicURL != "" {
 		req = append(req, "SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET")
 	}
+	if s.DatabaseURL != "" {
+		// Replicas share the database but no key file: each must be given
+		// the key that seals the tokens.
+		req = append(req, "C66BOT_SECRET_KEY")
+	}
 	return req
 }
 
@@ -284,6 +301,7 @@ func (s Settings) Problems() []Problem {
 	missingWhy := map[string]string{
 		"SLACK_CLIENT_ID":     ", and C66BOT_PUBLIC_URL is: browsers sign in with Slack before Cloud 66 is asked",
 		"SLACK_CLIENT_SECRET": ", and C66BOT_PUBLIC_URL is: browsers sign in with Slack before Cloud 66 is asked",
+		"C66BOT_SECRET_KEY":   ", and C66BOT_DATABASE_URL is: replicas share no key file, so each needs the key",
 	}
 	for _, env := range s.Required() {
 		if s.Get(env) == "" {
@@ -310,6 +328,10 @@ func (s Settings) Problems() []Problem {
 			ps = append(ps, Problem{Env: env, Detail: fmt.Sprintf("%q is not an http(s) URL", v), Short: "must be an http(s) URL",
 				Fix: "set " + env + " to a URL such as https://example.com, or unset it for the default"})
 		}
+	}
+	if u := s.DatabaseURL; u != "" && !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
+		ps = append(ps, Problem{Env: "C66BOT_DATABASE_URL", Detail: "is not a postgres:// URL", Short: "must be a postgres:// URL",
+			Fix: "set it to " + HelpFor("C66BOT_DATABASE_URL") + ", or unset it to use the bbolt file C66BOT_DB"})
 	}
 	if !strings.HasPrefix(s.Command, "/") {
 		ps = append(ps, Problem{Env: "C66BOT_COMMAND", Detail: fmt.Sprintf("%q does not start with /", s.Command), Short: "must start with /",
@@ -350,6 +372,9 @@ func (s Settings) Check() error {
 	why := ""
 	if slices.Contains(missing, "SLACK_CLIENT_ID") || slices.Contains(missing, "SLACK_CLIENT_SECRET") {
 		why = " (C66BOT_PUBLIC_URL is set, so Sign in with Slack needs the Slack app's Client ID and Secret: Basic Information → App Credentials)"
+	}
+	if slices.Contains(missing, "C66BOT_SECRET_KEY") {
+		why += " (C66BOT_DATABASE_URL is set: replicas share no key file, so give each the same key, " + storage.MakeKeyCommand + " makes one)"
 	}
 	switch {
 	case len(missing) == 1:

@@ -9,6 +9,9 @@ import (
 	"testing"
 )
 
+// testKey is base64 of 32 bytes.
+const testKey = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+
 func validSettings() Settings {
 	s := DefaultSettings()
 	s.SlackAppToken, s.SlackBotToken = "xapp-1", "xoxb-1"
@@ -104,6 +107,10 @@ func TestProblemsAndCheck(t *testing.T) {
 		{"log level", func(s *Settings) { s.LogLevel = "loud" }, []string{"C66BOT_LOG_LEVEL"}, "C66BOT_LOG_LEVEL must be"},
 		{"log format", func(s *Settings) { s.LogFormat = "xml" }, []string{"C66BOT_LOG_FORMAT"}, "C66BOT_LOG_FORMAT must be json or text"},
 		{"key", func(s *Settings) { s.SecretKey = "not-base64!" }, []string{"C66BOT_SECRET_KEY"}, "C66BOT_SECRET_KEY: "},
+		{"a database URL needs the key", func(s *Settings) { s.DatabaseURL = "postgres://c66bot@db/c66bot" },
+			[]string{"C66BOT_SECRET_KEY"}, "missing required setting C66BOT_SECRET_KEY"},
+		{"a database URL is postgres://", func(s *Settings) { s.DatabaseURL, s.SecretKey = "mysql://db/x", testKey },
+			[]string{"C66BOT_DATABASE_URL"}, "C66BOT_DATABASE_URL must be a postgres:// URL"},
 		{"in table order", func(s *Settings) { s.LogFormat, s.SlackAppToken = "xml", "" },
 			[]string{"SLACK_APP_TOKEN", "C66BOT_LOG_FORMAT"}, "missing required setting SLACK_APP_TOKEN"},
 	}

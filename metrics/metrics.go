@@ -108,6 +108,9 @@ type Options struct {
 	ActiveWatchesTimeout time.Duration
 	// Version is exposed as c66bot_build_info{version}.
 	Version string
+	// Replica, when set, labels every metric replica="<it>", so the
+	// replicas of one bot on one database tell apart in one dashboard.
+	Replica string
 	// Logger gets the errors of the /metrics handler; nil discards them.
 	Logger *slog.Logger
 }
@@ -217,7 +220,13 @@ func New(o Options) *Metrics {
 	m.allow.envelopeTypes = set(envelopeTypes())
 	m.allow.deploymentOutcomes = set(deploymentOutcomes())
 	m.allow.httpMethods = set(httpMethods())
-	m.reg.MustRegister(
+	// reg is where everything registers: the registry itself, or it with
+	// the replica label on every metric.
+	reg := prometheus.Registerer(m.reg)
+	if o.Replica != "" {
+		reg = prometheus.WrapRegistererWith(prometheus.Labels{"replica": o.Replica}, m.reg)
+	}
+	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.commandsTotal, m.commandDuration, m.ackLatency, m.ackFailures, m.envelopes, m.duplicates, m.queueFull,
@@ -229,7 +238,7 @@ func New(o Options) *Metrics {
 		m.deployments.WithLabelValues(o)
 	}
 	if o.Version != "" {
-		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "build_info",
 			Help:        "Always 1; the version label says which c66bot runs.",
 			ConstLabels: prometheus.Labels{"version": o.Version},
@@ -237,7 +246,7 @@ func New(o Options) *Metrics {
 	}
 	if o.SocketConnected != nil {
 		connected := o.SocketConnected
-		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "socket_connected",
 			Help: "1 while the Slack Socket Mode connection is up, else 0.",
 		}, func() float64 {
@@ -248,7 +257,7 @@ func New(o Options) *Metrics {
 		}))
 	}
 	if o.ActiveWatches != nil {
-		m.reg.MustRegister(&countCollector{
+		reg.MustRegister(&countCollector{
 			desc: prometheus.NewDesc(namespace+"_active_watches",
 				"Deployments being followed (the database's active set), read at scrape time.", nil, nil),
 			count:   o.ActiveWatches,

@@ -305,3 +305,30 @@ func TestRegistriesAreIndependentAndServed(t *testing.T) {
 	// A second handler on the same registry does not panic.
 	_ = a.Handler()
 }
+
+// With a replica name every metric carries it, so the replicas of one bot
+// tell apart in one dashboard.
+func TestReplicaLabelsEveryMetric(t *testing.T) {
+	t.Parallel()
+	m := newTest(t, Options{Replica: "c66bot-1", Version: "v1", SocketConnected: func() bool { return true }})
+	m.Command("stacks", "ok", time.Millisecond)
+	fams := families(t, m)
+	if len(fams) < 10 {
+		t.Fatalf("only %d families", len(fams))
+	}
+	for name, f := range fams {
+		for _, mt := range f.GetMetric() {
+			found := false
+			for _, lp := range mt.GetLabel() {
+				found = found || lp.GetName() == "replica" && lp.GetValue() == "c66bot-1"
+			}
+			if !found {
+				t.Errorf("%s has a sample without replica=\"c66bot-1\"", name)
+				break
+			}
+		}
+	}
+	if find(t, m, "c66bot_commands_total", map[string]string{"command": "stacks", "outcome": "ok", "replica": "c66bot-1"}) == nil {
+		t.Error("the command was not counted under its replica")
+	}
+}
