@@ -2,7 +2,6 @@ package storage
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"maps"
@@ -54,12 +53,11 @@ func (s *IntentStore) Create(ctx context.Context, in Intent) (Intent, error) {
 	if !in.Requester.Valid() {
 		return Intent{}, fmt.Errorf("storage: create intent: %w", invalidIdentity(in.Requester))
 	}
-	random := make([]byte, intentIDSize)
-	if _, err := rand.Read(random); err != nil {
+	id, key, err := NewIntentID()
+	if err != nil {
 		return Intent{}, fmt.Errorf("storage: create intent: %w", err)
 	}
-	in.ID = newStateString(random)
-	key, _ := intentKey(in.ID)
+	in.ID = id
 
 	in.CreatedAt = s.db.now()
 	if in.ExpiresAt.IsZero() {

@@ -2,7 +2,6 @@ package storage
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -45,12 +44,10 @@ func (s *LoginStore) Create(ctx context.Context, p PendingLogin) (state string, 
 	if !p.Identity.Valid() {
 		return "", invalidIdentity(p.Identity)
 	}
-	random := make([]byte, stateSize)
-	if _, err := rand.Read(random); err != nil {
+	state, key, err := NewLoginState()
+	if err != nil {
 		return "", fmt.Errorf("storage: create login state: %w", err)
 	}
-	state = newStateString(random)
-	key, _ := stateKey(state)
 
 	p.CreatedAt = s.db.now()
 	if limit := p.CreatedAt.Add(StateTTL); p.ExpiresAt.IsZero() || p.ExpiresAt.After(limit) {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"crypto/rand"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -75,13 +74,14 @@ func (s *SubscriptionStore) Subscribe(ctx context.Context, sub Subscription, aud
 	if !sub.Subscriber.Valid() {
 		return Subscription{}, "", fmt.Errorf("storage: subscribe %s in %s: subscriber: %w", sub.Channel, sub.Team, invalidIdentity(sub.Subscriber))
 	}
-	random := make([]byte, webhookSecretSize+subscriptionIDSize)
-	if _, err := rand.Read(random); err != nil {
+	secret, hash, err := NewWebhookSecret()
+	if err != nil {
 		return Subscription{}, "", fmt.Errorf("storage: subscribe %s in %s: %w", sub.Channel, sub.Team, err)
 	}
-	secret := newStateString(random[:webhookSecretSize])
-	hash, _ := webhookSecretKey(secret)
-	newID := newStateString(random[webhookSecretSize:])
+	newID, err := NewSubscriptionID()
+	if err != nil {
+		return Subscription{}, "", fmt.Errorf("storage: subscribe %s in %s: %w", sub.Channel, sub.Team, err)
+	}
 
 	// Cloned so a caller reusing its slice cannot change what was saved.
 	sub.Events = slices.Clone(sub.Events)

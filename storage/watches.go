@@ -10,9 +10,9 @@ import (
 	bbolt "go.etcd.io/bbolt"
 )
 
-// watchRetention is how long a finished watch is kept as history before
+// WatchRetention is how long a finished watch is kept as history before
 // SweepExpired deletes it.
-const watchRetention = 30 * 24 * time.Hour
+const WatchRetention = 30 * 24 * time.Hour
 
 // WatchStore holds the deployments being followed, and for 30 days those
 // that finished; get it from [DB.Watches].
@@ -168,7 +168,7 @@ func (s *WatchStore) Start(ctx context.Context, w Watch, audit ...AuditEntry) (W
 		if err != nil {
 			return err
 		}
-		id := fmt.Appendf(nil, "%020d", seq)
+		id := []byte(WatchID(seq))
 		// Sealed inside the transaction, unlike elsewhere, because the
 		// associated data is the key and the key is known only now.
 		sealed, err := s.db.sealer.Seal(plain, id)
