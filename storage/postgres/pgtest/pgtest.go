@@ -78,7 +78,16 @@ func Exec(t testing.TB, u, sql string, args ...any) {
 	exec(t, u, sql, args...)
 }
 
-func exec(t testing.TB, u, sql string, args ...any) {
+// Conn connects to the database at u, for a test that looks at the rows
+// themselves; it is closed when the test ends.
+func Conn(t testing.TB, u string) *pgx.Conn {
+	t.Helper()
+	conn := connect(t, u)
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+func connect(t testing.TB, u string) *pgx.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -86,8 +95,14 @@ func exec(t testing.TB, u, sql string, args ...any) {
 	if err != nil {
 		t.Fatalf("connect to the test database: %v", err)
 	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, sql, args...); err != nil {
+	return conn
+}
+
+func exec(t testing.TB, u, sql string, args ...any) {
+	t.Helper()
+	conn := connect(t, u)
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(context.Background(), sql, args...); err != nil {
 		t.Fatalf("%s: %v", firstLine(sql), err)
 	}
 }
