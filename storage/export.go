@@ -3,6 +3,7 @@ package storage
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -64,7 +65,11 @@ type (
 //	audit          AuditEntry, in Seq order
 //	api_tokens     ExportedAPIToken
 func ExportKinds() []string {
-	return []string{"links", "logins", "intents", "watches", "locks", "subscriptions", "outbox", "dedup", "audit", "api_tokens"}
+	var names []string
+	for _, k := range (exporter{}).kinds() {
+		names = append(names, k.name)
+	}
+	return names
 }
 
 // Export calls fn with every record in the file, kind by kind (see
@@ -80,15 +85,29 @@ func (d *DB) Export(ctx context.Context, fn func(kind string, rec any) error) (u
 	var fnErr error
 	err = d.view(ctx, func(tx *bbolt.Tx) error {
 		unopenable = 0
-		e := exporter{d: d, tx: tx, skipped: &unopenable}
-		for _, kind := range []func(func(string, any) error) error{
-			e.links, e.logins, e.intents, e.watches, e.locks, e.subscriptions, e.outbox, e.dedup, e.audit, e.apiTokens,
-		} {
-			err := kind(func(kind string, rec any) error {
+		wb, err := openWatchBuckets(tx)
+		if err != nil {
+			return err
+		}
+		e := exporter{d: d, watches: wb}
+		for _, kind := range e.kinds() {
+			b, err := bucket(tx, kind.bucket)
+			if err != nil {
+				return err
+			}
+			err = b.ForEach(func(k, v []byte) error {
 				if err := ctx.Err(); err != nil {
 					return err
 				}
-				fnErr = fn(kind, rec)
+				rec, err := kind.decode(k, v)
+				if errors.Is(err, ErrSealed) {
+					unopenable++
+					return nil
+				}
+				if err != nil || rec == nil {
+					return err
+				}
+				fnErr = fn(kind.name, rec)
 				return fnErr
 			})
 			if err != nil {
@@ -106,165 +125,94 @@ func (d *DB) Export(ctx context.Context, fn func(kind string, rec any) error) (u
 	return unopenable, nil
 }
 
-// exporter reads one kind at a time for Export.
+// exporter turns the keys and values of the file's buckets into Export's
+// records.
 type exporter struct {
 	d       *DB
-	tx      *bbolt.Tx
-	skipped *int
+	watches watchBuckets
 }
 
-// each calls fn with every key and value of bucket name.
-func (e exporter) each(name []byte, fn func(k, v []byte) error) error {
-	b, err := bucket(e.tx, name)
-	if err != nil {
-		return err
+// exportKind is one kind of Export: its bucket, and decode, which makes a
+// key and value there the record handed out (nil: none; an error wrapping
+// ErrSealed: a value that does not open).
+type exportKind struct {
+	name   string
+	bucket []byte
+	decode func(k, v []byte) (any, error)
+}
+
+func (e exporter) kinds() []exportKind {
+	return []exportKind{
+		{"links", bucketLinks, func(k, v []byte) (any, error) {
+			team, user, _ := bytes.Cut(k, []byte(":"))
+			id := Identity{Team: string(team), User: string(user)}
+			return e.unseal(k, v, func(b []byte) (any, error) { return decodeLink(id, b) })
+		}},
+		{"logins", bucketLoginStates, func(k, v []byte) (any, error) {
+			return e.unseal(k, v, func(b []byte) (any, error) {
+				p, err := decodeLogin(b)
+				return ExportedLogin{StateHash: bytes.Clone(k), Login: p}, err
+			})
+		}},
+		{"intents", bucketIntents, func(k, v []byte) (any, error) {
+			return e.unseal(k, v, func(b []byte) (any, error) {
+				in, err := decodeIntent("", b)
+				return ExportedIntent{IDHash: bytes.Clone(k), Intent: in}, err
+			})
+		}},
+		{"watches", bucketWatches, func(k, v []byte) (any, error) {
+			return e.unseal(k, v, func(b []byte) (any, error) {
+				w, err := decodeWatch(string(k), b)
+				// Active as the stack claim has it: the one unfinished
+				// watch its stack points at.
+				x := ExportedWatch{Watch: w, Active: !w.Done() && e.watches.active.Get(k) != nil && bytes.Equal(e.watches.byStack.Get([]byte(w.StackUID)), k)}
+				if t := e.watches.done.Get(k); t != nil {
+					x.DoneAt, _ = decodeTime(t)
+				}
+				return x, err
+			})
+		}},
+		{"locks", bucketLocks, func(k, v []byte) (any, error) {
+			team, stack, _ := bytes.Cut(k, []byte(":"))
+			return decodeLock(string(team), string(stack), v)
+		}},
+		{"subscriptions", bucketSubscriptions, func(k, v []byte) (any, error) {
+			sub, hash, err := decodeSubscription(k, v)
+			return ExportedSubscription{SecretHash: hash, Subscription: sub}, err
+		}},
+		{"outbox", bucketOutbox, bySeq(decodeOutbox)},
+		{"dedup", bucketDedup, func(k, v []byte) (any, error) {
+			exp, err := decodeTime(v)
+			if err != nil {
+				return nil, nil // unreadable counts as expired, as FirstTime reads it
+			}
+			return DedupMark{Key: string(k), Expires: exp}, nil
+		}},
+		{"audit", bucketAudit, bySeq(decodeAudit)},
+		{"api_tokens", bucketAPITokens, func(k, v []byte) (any, error) {
+			t, hash, err := decodeAPIToken(string(k), v)
+			return ExportedAPIToken{Hash: hash, Token: t}, err
+		}},
 	}
-	return b.ForEach(fn)
 }
 
-// open unseals v, stored under k, or counts it as skipped (nil, nil).
-func (e exporter) open(v, k []byte) ([]byte, error) {
+// unseal opens v, sealed under k, and decodes it.
+func (e exporter) unseal(k, v []byte, decode func([]byte) (any, error)) (any, error) {
 	plain, err := e.d.sealer.Open(v, k)
 	if err != nil {
-		*e.skipped++
-		return nil, nil
+		return nil, err
 	}
-	return plain, nil
+	defer clear(plain)
+	return decode(plain)
 }
 
-func (e exporter) links(put func(string, any) error) error {
-	return e.each(bucketLinks, func(k, v []byte) error {
-		team, user, _ := bytes.Cut(k, []byte(":"))
-		id := Identity{Team: string(team), User: string(user)}
-		plain, err := e.open(v, k)
-		if plain == nil {
-			return err
-		}
-		l, err := decodeLink(id, plain)
+// bySeq is the decode of a bucket keyed by big-endian numbers.
+func bySeq[T any](decode func(uint64, []byte) (T, error)) func(k, v []byte) (any, error) {
+	return func(k, v []byte) (any, error) {
+		n, err := decodeUint64(k)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		return put("links", l)
-	})
-}
-
-func (e exporter) logins(put func(string, any) error) error {
-	return e.each(bucketLoginStates, func(k, v []byte) error {
-		plain, err := e.open(v, k)
-		if plain == nil {
-			return err
-		}
-		p, err := decodeLogin(plain)
-		if err != nil {
-			return err
-		}
-		return put("logins", ExportedLogin{StateHash: bytes.Clone(k), Login: p})
-	})
-}
-
-func (e exporter) intents(put func(string, any) error) error {
-	return e.each(bucketIntents, func(k, v []byte) error {
-		plain, err := e.open(v, k)
-		if plain == nil {
-			return err
-		}
-		in, err := decodeIntent("", plain)
-		if err != nil {
-			return err
-		}
-		return put("intents", ExportedIntent{IDHash: bytes.Clone(k), Intent: in})
-	})
-}
-
-func (e exporter) watches(put func(string, any) error) error {
-	wb, err := openWatchBuckets(e.tx)
-	if err != nil {
-		return err
+		return decode(n, v)
 	}
-	return wb.watches.ForEach(func(k, v []byte) error {
-		plain, err := e.open(v, k)
-		if plain == nil {
-			return err
-		}
-		w, err := decodeWatch(string(k), plain)
-		if err != nil {
-			return err
-		}
-		// Active as the stack claim has it: the one unfinished watch the
-		// stack points at.
-		x := ExportedWatch{Watch: w, Active: wb.active.Get(k) != nil && bytes.Equal(wb.byStack.Get([]byte(w.StackUID)), k) && !w.Done()}
-		if t := wb.done.Get(k); t != nil {
-			x.DoneAt, _ = decodeTime(t)
-		}
-		return put("watches", x)
-	})
-}
-
-func (e exporter) locks(put func(string, any) error) error {
-	return e.each(bucketLocks, func(k, v []byte) error {
-		team, stack, _ := bytes.Cut(k, []byte(":"))
-		l, err := decodeLock(string(team), string(stack), v)
-		if err != nil {
-			return err
-		}
-		return put("locks", l)
-	})
-}
-
-func (e exporter) subscriptions(put func(string, any) error) error {
-	return e.each(bucketSubscriptions, func(k, v []byte) error {
-		sub, hash, err := decodeSubscription(k, v)
-		if err != nil {
-			return err
-		}
-		return put("subscriptions", ExportedSubscription{SecretHash: hash, Subscription: sub})
-	})
-}
-
-func (e exporter) outbox(put func(string, any) error) error {
-	return e.each(bucketOutbox, func(k, v []byte) error {
-		id, err := decodeUint64(k)
-		if err != nil {
-			return err
-		}
-		it, err := decodeOutbox(id, v)
-		if err != nil {
-			return err
-		}
-		return put("outbox", it)
-	})
-}
-
-func (e exporter) dedup(put func(string, any) error) error {
-	return e.each(bucketDedup, func(k, v []byte) error {
-		exp, err := decodeTime(v)
-		if err != nil {
-			return nil // unreadable counts as expired, as FirstTime reads it
-		}
-		return put("dedup", DedupMark{Key: string(k), Expires: exp})
-	})
-}
-
-func (e exporter) audit(put func(string, any) error) error {
-	return e.each(bucketAudit, func(k, v []byte) error {
-		seq, err := decodeUint64(k)
-		if err != nil {
-			return err
-		}
-		a, err := decodeAudit(seq, v)
-		if err != nil {
-			return err
-		}
-		return put("audit", a)
-	})
-}
-
-func (e exporter) apiTokens(put func(string, any) error) error {
-	return e.each(bucketAPITokens, func(k, v []byte) error {
-		t, hash, err := decodeAPIToken(string(k), v)
-		if err != nil {
-			return err
-		}
-		return put("api_tokens", ExportedAPIToken{Hash: hash, Token: t})
-	})
 }

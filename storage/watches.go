@@ -105,26 +105,10 @@ func (w Watch) Done() bool {
 // disk before anything is sent to Cloud 66, or neither is, and the error
 // wraps ErrNotAudited.
 func (s *WatchStore) Start(ctx context.Context, w Watch, audit ...AuditEntry) (Watch, error) {
-	if !w.Owner.Valid() {
-		return Watch{}, fmt.Errorf("storage: start watch: owner: %w", invalidIdentity(w.Owner))
+	w, err := NewWatch(w, s.db.now())
+	if err != nil {
+		return Watch{}, err
 	}
-	if w.StackUID == "" {
-		return Watch{}, errors.New("storage: start watch: empty stack uid")
-	}
-	if w.State == "" {
-		w.State = WatchStarting
-	}
-	if w.Done() {
-		return Watch{}, fmt.Errorf("storage: start watch on %s: state %q is already final", w.StackUID, w.State)
-	}
-	now := s.db.now()
-	if w.RequestedAt.IsZero() {
-		w.RequestedAt = now
-	}
-	if w.LastChange.IsZero() {
-		w.LastChange = now
-	}
-	w.ID = ""
 	plain, err := encodeWatch(w)
 	if err != nil {
 		return Watch{}, fmt.Errorf("storage: start watch on %s: %w", w.StackUID, err)

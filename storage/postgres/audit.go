@@ -76,7 +76,7 @@ func (s *AuditStore) Scan(ctx context.Context, since time.Time, fn func(storage.
 			if err != nil {
 				return err
 			}
-			batch, err = pgx.CollectRows(rows, scanAudit)
+			batch, err = pgx.CollectRows(rows, bySeq(storage.DecodeAudit))
 			return err
 		})
 		if err != nil {
@@ -95,15 +95,4 @@ func (s *AuditStore) Scan(ctx context.Context, since time.Time, fn func(storage.
 		}
 		after = int64(batch[len(batch)-1].Seq)
 	}
-}
-
-func scanAudit(r pgx.CollectableRow) (storage.AuditEntry, error) {
-	var (
-		seq int64
-		rec []byte
-	)
-	if err := r.Scan(&seq, &rec); err != nil {
-		return storage.AuditEntry{}, err
-	}
-	return storage.DecodeAudit(uint64(seq), rec)
 }

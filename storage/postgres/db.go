@@ -402,3 +402,18 @@ func insertOrLock(ctx context.Context, tx pgx.Tx, insert string, insertArgs []an
 	}
 	return false, errors.New("postgres: the row kept coming and going")
 }
+
+// bySeq reads a row of a number and a record, decoded with decode.
+func bySeq[T any](decode func(uint64, []byte) (T, error)) pgx.RowToFunc[T] {
+	return func(r pgx.CollectableRow) (T, error) {
+		var (
+			n   int64
+			rec []byte
+		)
+		if err := r.Scan(&n, &rec); err != nil {
+			var zero T
+			return zero, err
+		}
+		return decode(uint64(n), rec)
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 
 	"github.com/jackc/pgx/v5"
 
@@ -20,23 +19,15 @@ type IntentStore struct{ db *DB }
 // zero ExpiresAt means storage.IntentTTL from now, a later one is capped at
 // storage.MaxIntentTTL. It requires Kind and a valid Requester.
 func (s *IntentStore) Create(ctx context.Context, in storage.Intent) (storage.Intent, error) {
-	if in.Kind == "" {
-		return storage.Intent{}, errors.New("postgres: create intent: empty Kind")
-	}
-	if err := storage.CheckIdentity(in.Requester); err != nil {
-		return storage.Intent{}, fmt.Errorf("postgres: create intent: %w", err)
+	in, err := storage.NewIntent(in, s.db.now())
+	if err != nil {
+		return storage.Intent{}, err
 	}
 	id, hash, err := storage.NewIntentID()
 	if err != nil {
 		return storage.Intent{}, fmt.Errorf("postgres: create intent: %w", err)
 	}
 	in.ID = id
-	in.CreatedAt = s.db.now()
-	if in.ExpiresAt.IsZero() {
-		in.ExpiresAt = in.CreatedAt.Add(storage.IntentTTL)
-	} else if limit := in.CreatedAt.Add(storage.MaxIntentTTL); in.ExpiresAt.After(limit) {
-		in.ExpiresAt = limit
-	}
 	sealed, err := sealRecord(s.db.sealer, storage.EncodeIntent, in, hash)
 	if err != nil {
 		return storage.Intent{}, fmt.Errorf("postgres: create %s intent for %s: %w", in.Kind, in.Requester, err)
@@ -84,25 +75,11 @@ func (s *IntentStore) Get(ctx context.Context, id string) (storage.Intent, error
 // transaction, holding the intent's row.
 func (s *IntentStore) Consume(ctx context.Context, id string, check func(storage.Intent) error) (storage.Intent, error) {
 	now := s.db.now()
-	return s.inTx(ctx, "consume", id, func(tx pgx.Tx, hash []byte, got storage.Intent, openErr error) (intentOutcome, error) {
-		var out intentOutcome
-		switch {
-		case openErr != nil:
-			out.verdict = fmt.Errorf("%w: %w", storage.ErrNotFound, openErr)
-		case !now.Before(got.ExpiresAt):
-			out.in, out.verdict = got, storage.ErrIntentExpired
-		case check != nil:
-			if err := check(got); err != nil {
-				// Kept: another person's click must not use up the
-				// requester's confirmation.
-				return intentOutcome{in: got, verdict: err, refusing: true}, errNoChanges
-			}
-			out.in = got
-		default:
-			out.in = got
-		}
+	return s.inTx(ctx, "consume", id, func(got storage.Intent, openErr error) storage.IntentOutcome {
+		return storage.ConsumeIntent(got, openErr, now, check)
+	}, func(tx pgx.Tx, hash []byte, _ storage.Intent) error {
 		_, err := tx.Exec(ctx, `DELETE FROM intents WHERE id_sha256 = $1`, hash)
-		return out, err
+		return err
 	})
 }
 
@@ -110,78 +87,48 @@ func (s *IntentStore) Consume(ctx context.Context, id string, check func(storage
 // in one transaction, so approvals collected from concurrent clicks all
 // land. Errors are as for Get; fn's error comes back unwrapped, with the
 // intent as stored. fn may not change ID, Kind, Requester or CreatedAt, and
-// may bring ExpiresAt forward but not push it back.
+// may bring ExpiresAt forward but not push it back. fn runs inside the
+// transaction, holding the intent's row.
 func (s *IntentStore) Update(ctx context.Context, id string, fn func(*storage.Intent) error) (storage.Intent, error) {
 	if fn == nil {
 		return storage.Intent{}, errors.New("postgres: update intent: nil fn")
 	}
 	now := s.db.now()
-	return s.inTx(ctx, "update", id, func(tx pgx.Tx, hash []byte, got storage.Intent, openErr error) (intentOutcome, error) {
-		if openErr != nil {
-			return intentOutcome{}, fmt.Errorf("%w: %w", storage.ErrNotFound, openErr)
-		}
-		if !now.Before(got.ExpiresAt) {
-			return intentOutcome{in: got, verdict: storage.ErrIntentExpired}, errNoChanges
-		}
-		next := got
-		next.Params = maps.Clone(got.Params)
-		if err := fn(&next); err != nil {
-			return intentOutcome{in: got, verdict: err, refusing: true}, errNoChanges
-		}
-		if next.ID != got.ID || next.Kind != got.Kind || next.Requester != got.Requester || !next.CreatedAt.Equal(got.CreatedAt) {
-			return intentOutcome{}, errors.New("fn changed the intent's ID, Kind, Requester or CreatedAt")
-		}
-		if next.ExpiresAt.After(got.ExpiresAt) {
-			next.ExpiresAt = got.ExpiresAt
-		}
+	return s.inTx(ctx, "update", id, func(got storage.Intent, openErr error) storage.IntentOutcome {
+		return storage.UpdateIntent(got, openErr, now, fn)
+	}, func(tx pgx.Tx, hash []byte, next storage.Intent) error {
 		sealed, err := sealRecord(s.db.sealer, storage.EncodeIntent, next, hash)
 		if err != nil {
-			return intentOutcome{}, err
+			return err
 		}
 		_, err = tx.Exec(ctx, `UPDATE intents SET sealed = $2 WHERE id_sha256 = $1`, hash, sealed)
-		return intentOutcome{in: next}, err
+		return err
 	})
 }
 
-// intentOutcome is what a step of inTx decided.
-type intentOutcome struct {
-	in      storage.Intent
-	verdict error // for the caller, wrapped with the operation's name
-	// refusing marks verdict as check's or fn's own error, which goes out
-	// bare, with the intent as stored.
-	refusing bool
-}
-
 // inTx is the one transaction behind Consume and Update: it locks and
-// reads the intent with id and hands it to step with the error of
-// unsealing it, or fails with storage.ErrNotFound when there is none.
-// step returns the outcome and its error, errNoChanges to roll back.
-func (s *IntentStore) inTx(ctx context.Context, op, id string, step func(tx pgx.Tx, hash []byte, got storage.Intent, openErr error) (intentOutcome, error)) (storage.Intent, error) {
+// reads the intent with id, or fails with storage.ErrNotFound when there
+// is none, has decide rule on it (with the error of unsealing it), and
+// carries the outcome out with write.
+func (s *IntentStore) inTx(ctx context.Context, op, id string, decide func(got storage.Intent, openErr error) storage.IntentOutcome, write func(tx pgx.Tx, hash []byte, in storage.Intent) error) (storage.Intent, error) {
 	hash, ok := storage.IntentIDHash(id)
 	if !ok {
 		return storage.Intent{}, fmt.Errorf("postgres: %s intent: %w", op, storage.ErrNotFound)
 	}
-	var out intentOutcome
+	var out storage.IntentOutcome
 	err := s.db.update(ctx, nil, func(tx pgx.Tx) error {
-		out = intentOutcome{}
+		out = storage.IntentOutcome{}
 		var sealed []byte
 		if err := tx.QueryRow(ctx, `SELECT sealed FROM intents WHERE id_sha256 = $1 FOR UPDATE`, hash).Scan(&sealed); err != nil {
 			return noRows(err)
 		}
 		got, openErr := s.db.openIntent(id, sealed, hash)
-		var err error
-		out, err = step(tx, hash, got, openErr)
-		return err
+		if out = decide(got, openErr); !out.Write {
+			return nil
+		}
+		return write(tx, hash, out.Intent)
 	})
-	switch {
-	case out.refusing:
-		return out.in, out.verdict
-	case err != nil && !errors.Is(err, errNoChanges):
-		return storage.Intent{}, fmt.Errorf("postgres: %s intent: %w", op, err)
-	case out.verdict != nil:
-		return out.in, fmt.Errorf("postgres: %s intent: %w", op, out.verdict)
-	}
-	return out.in, nil
+	return out.Result(op, err)
 }
 
 // openIntent unseals an intent stored under hash; id is only copied into

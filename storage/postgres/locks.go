@@ -23,33 +23,22 @@ type LockStore struct{ db *DB }
 // with acquired false. Of concurrent callers exactly one gets a free lock.
 // The audit entries, if any, commit with a lock taken or updated.
 func (s *LockStore) Acquire(ctx context.Context, l storage.Lock, audit ...storage.AuditEntry) (held storage.Lock, acquired bool, err error) {
-	if err := storage.CheckLock(l.Team, l.StackUID); err != nil {
+	fresh, err := storage.NewLock(l, s.db.now())
+	if err != nil {
 		return storage.Lock{}, false, err
 	}
-	if err := storage.CheckIdentity(l.Owner); err != nil {
-		return storage.Lock{}, false, fmt.Errorf("postgres: lock on %s: owner: %w", l.StackUID, err)
-	}
-	now := s.db.now()
 	err = s.db.update(ctx, audit, func(tx pgx.Tx) error {
 		held, acquired = storage.Lock{}, false
-		next := l
-		next.Since = now
-		cur, found, err := s.lockedRow(ctx, tx, l.Team, l.StackUID, next)
+		next := fresh
+		cur, found, err := s.lockedRow(ctx, tx, l.Team, l.StackUID, fresh)
 		if err != nil {
 			return err
 		}
 		if found {
-			if cur.Owner != l.Owner {
+			var ok bool
+			if next, ok = storage.Relock(cur, l); !ok {
 				held = cur
 				return errNoChanges
-			}
-			next = cur
-			next.Reason = l.Reason
-			if l.StackName != "" {
-				next.StackName = l.StackName
-			}
-			if l.Environment != "" {
-				next.Environment = l.Environment
 			}
 			v, err := storage.EncodeLock(next)
 			if err != nil {

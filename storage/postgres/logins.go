@@ -20,16 +20,13 @@ type LoginStore struct{ db *DB }
 // defaults to CreatedAt+storage.StateTTL and may be shortened, not
 // lengthened. The person's previous pending login, if any, is replaced.
 func (s *LoginStore) Create(ctx context.Context, p storage.PendingLogin) (string, error) {
-	if err := storage.CheckIdentity(p.Identity); err != nil {
+	p, err := storage.NewPendingLogin(p, s.db.now())
+	if err != nil {
 		return "", err
 	}
 	state, hash, err := storage.NewLoginState()
 	if err != nil {
 		return "", fmt.Errorf("postgres: create login state: %w", err)
-	}
-	p.CreatedAt = s.db.now()
-	if limit := p.CreatedAt.Add(storage.StateTTL); p.ExpiresAt.IsZero() || p.ExpiresAt.After(limit) {
-		p.ExpiresAt = limit
 	}
 	sealed, err := sealRecord(s.db.sealer, storage.EncodeLogin, p, hash)
 	if err != nil {
@@ -82,6 +79,13 @@ func (s *LoginStore) consume(ctx context.Context, owner storage.Identity, del st
 	if err != nil {
 		return storage.PendingLogin{}, fmt.Errorf("postgres: consume login state: %w", err)
 	}
+	return s.verdict(hash, sealed, owner)
+}
+
+// verdict opens the login sealed under hash and judges it at the store's
+// clock, as Consume and Peek report it; owner, when valid, must be whose
+// it is.
+func (s *LoginStore) verdict(hash, sealed []byte, owner storage.Identity) (storage.PendingLogin, error) {
 	p, err := openRecord(s.db.sealer, sealed, hash, storage.DecodeLogin)
 	if err != nil {
 		return storage.PendingLogin{}, fmt.Errorf("%w: %w", storage.ErrStateInvalid, err)
@@ -109,9 +113,5 @@ func (s *LoginStore) Peek(ctx context.Context, state string) (storage.PendingLog
 	if err != nil {
 		return storage.PendingLogin{}, fmt.Errorf("postgres: peek login state: %w", err)
 	}
-	p, err := openRecord(s.db.sealer, sealed, hash, storage.DecodeLogin)
-	if err != nil {
-		return storage.PendingLogin{}, fmt.Errorf("%w: %w", storage.ErrStateInvalid, err)
-	}
-	return p, storage.LoginVerdict(&p, s.db.now())
+	return s.verdict(hash, sealed, storage.Identity{})
 }

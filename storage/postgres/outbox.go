@@ -56,7 +56,7 @@ func (s *OutboxStore) Pending(ctx context.Context, limit int) ([]storage.OutboxI
 		if err != nil {
 			return err
 		}
-		items, err = pgx.CollectRows(rows, scanOutbox)
+		items, err = pgx.CollectRows(rows, bySeq(storage.DecodeOutbox))
 		return err
 	})
 	if err != nil {
@@ -106,11 +106,8 @@ func (s *OutboxStore) Retry(ctx context.Context, id uint64, next time.Time) (sto
 // transaction. The key is recorded even when the item is gone; marking a
 // target twice is harmless.
 func (s *OutboxStore) MarkDone(ctx context.Context, id uint64, target, key string, ttl time.Duration) error {
-	if target == "" {
-		return fmt.Errorf("postgres: mark outbox item %d done: empty target", id)
-	}
-	if key != "" && ttl <= 0 {
-		return fmt.Errorf("postgres: mark outbox item %d done: ttl %s is not positive", id, ttl)
+	if err := storage.CheckMarkDone(id, target, key, ttl); err != nil {
+		return err
 	}
 	expires := s.db.now().Add(ttl)
 	err := s.db.update(ctx, nil, func(tx pgx.Tx) error {
@@ -150,7 +147,7 @@ func lockOutbox(ctx context.Context, tx pgx.Tx, id uint64) (storage.OutboxItem, 
 	if err != nil {
 		return storage.OutboxItem{}, err
 	}
-	it, err := pgx.CollectExactlyOneRow(rows, scanOutbox)
+	it, err := pgx.CollectExactlyOneRow(rows, bySeq(storage.DecodeOutbox))
 	return it, noRows(err)
 }
 
@@ -162,15 +159,4 @@ func saveOutbox(ctx context.Context, tx pgx.Tx, it storage.OutboxItem) error {
 	}
 	_, err = tx.Exec(ctx, `UPDATE outbox SET next_attempt = $2, record = $3 WHERE id = $1`, int64(it.ID), micro(it.NextAttempt), v)
 	return err
-}
-
-func scanOutbox(r pgx.CollectableRow) (storage.OutboxItem, error) {
-	var (
-		id  int64
-		rec []byte
-	)
-	if err := r.Scan(&id, &rec); err != nil {
-		return storage.OutboxItem{}, err
-	}
-	return storage.DecodeOutbox(uint64(id), rec)
 }

@@ -29,11 +29,8 @@ const subscriptionColumns = `team, channel, stack_uid, record`
 // secret; the previous one stops working. The result is not paused and has
 // not seen a webhook. The audit entries, if any, commit with it.
 func (s *SubscriptionStore) Subscribe(ctx context.Context, sub storage.Subscription, audit ...storage.AuditEntry) (saved storage.Subscription, webhookSecret string, err error) {
-	if err := storage.CheckSubscriptionChannel(sub.Team, sub.Channel); err != nil {
+	if sub, err = storage.NewSubscription(sub); err != nil {
 		return storage.Subscription{}, "", err
-	}
-	if err := storage.CheckIdentity(sub.Subscriber); err != nil {
-		return storage.Subscription{}, "", fmt.Errorf("postgres: subscribe %s in %s: subscriber: %w", sub.Channel, sub.Team, err)
 	}
 	secret, hash, err := storage.NewWebhookSecret()
 	if err != nil {
@@ -43,9 +40,6 @@ func (s *SubscriptionStore) Subscribe(ctx context.Context, sub storage.Subscript
 	if err != nil {
 		return storage.Subscription{}, "", fmt.Errorf("postgres: subscribe %s in %s: %w", sub.Channel, sub.Team, err)
 	}
-	sub.Events = slices.Clone(sub.Events)
-	sub.Paused, sub.PausedReason, sub.PausedAt = false, "", time.Time{}
-	sub.WebhookSeenAt = time.Time{}
 	now := s.db.now()
 	err = s.db.update(ctx, audit, func(tx pgx.Tx) error {
 		saved = storage.Subscription{}
@@ -68,13 +62,7 @@ func (s *SubscriptionStore) Subscribe(ctx context.Context, sub storage.Subscript
 			if err != nil {
 				return err
 			}
-			next.ID, next.CreatedAt = cur.ID, cur.CreatedAt
-			if next.StackName == "" {
-				next.StackName = cur.StackName
-			}
-			if next.Environment == "" {
-				next.Environment = cur.Environment
-			}
+			next = storage.Resubscribe(cur, next)
 			if err := putSubscription(ctx, tx, next, hash); err != nil {
 				return err
 			}

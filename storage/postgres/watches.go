@@ -30,28 +30,12 @@ type WatchStore struct{ db *DB }
 // empty) and, when zero, RequestedAt and LastChange. The audit entries, if
 // any, commit with the watch.
 func (s *WatchStore) Start(ctx context.Context, w storage.Watch, audit ...storage.AuditEntry) (storage.Watch, error) {
-	if err := storage.CheckIdentity(w.Owner); err != nil {
-		return storage.Watch{}, fmt.Errorf("postgres: start watch: owner: %w", err)
+	w, err := storage.NewWatch(w, s.db.now())
+	if err != nil {
+		return storage.Watch{}, err
 	}
-	if w.StackUID == "" {
-		return storage.Watch{}, errors.New("postgres: start watch: empty stack uid")
-	}
-	if w.State == "" {
-		w.State = storage.WatchStarting
-	}
-	if w.Done() {
-		return storage.Watch{}, fmt.Errorf("postgres: start watch on %s: state %q is already final", w.StackUID, w.State)
-	}
-	now := s.db.now()
-	if w.RequestedAt.IsZero() {
-		w.RequestedAt = now
-	}
-	if w.LastChange.IsZero() {
-		w.LastChange = now
-	}
-	w.ID = ""
 	var busy storage.Watch
-	err := s.db.update(ctx, audit, func(tx pgx.Tx) error {
+	err = s.db.update(ctx, audit, func(tx pgx.Tx) error {
 		busy = storage.Watch{}
 		var n int64
 		if err := tx.QueryRow(ctx, `SELECT nextval('watch_ids')`).Scan(&n); err != nil {
