@@ -308,7 +308,7 @@ func (d *DB) txOnce(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	}
 	// A no-op once committed. Without ctx's cancel, so a cancelled
 	// transaction still rolls back rather than losing its connection.
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 	if err := fn(tx); err != nil {
 		return err
 	}

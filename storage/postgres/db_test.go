@@ -22,6 +22,24 @@ import (
 // how it is opened and migrated, what lies in its tables, what it does
 // once closed or when the server refuses a write, and its keys.
 
+// The whole-database operations are storage.DB's, so the app and admin
+// can take either (Backup aside: PostgreSQL is backed up with pg_dump).
+type wholeDB interface {
+	Ping(ctx context.Context) error
+	WriteError() error
+	Close() error
+	SchemaVersion(ctx context.Context) (uint64, error)
+	CheckKeys(ctx context.Context) (storage.KeyReport, error)
+	Rekey(ctx context.Context) (storage.RekeyReport, error)
+	SweepExpired(ctx context.Context) (int, error)
+	ForgetUnopenableLinks(ctx context.Context) (int, error)
+}
+
+var (
+	_ wholeDB = (*storage.DB)(nil)
+	_ wholeDB = (*postgres.DB)(nil)
+)
+
 func key(label string) []byte {
 	k := sha256.Sum256([]byte(label))
 	return k[:]

@@ -22,13 +22,17 @@ type sealedTable struct {
 	ad        string
 }
 
+// watchIDSQL spells a watch's id as storage.WatchID does, as bytes: the
+// associated data of its seal.
+const watchIDSQL = `convert_to(lpad(id::text, 20, '0'), 'UTF8')`
+
 // sealedTables lists every table whose values are sealed (see doc.go);
 // Rekey and CheckKeys walk exactly these. links and watches come first:
 // they are the durable ones Open's key check reads.
 func sealedTables() []sealedTable {
 	return []sealedTable{
 		{"links", "identity", `convert_to(identity, 'UTF8')`},
-		{"watches", "id", `convert_to(lpad(id::text, 20, '0'), 'UTF8')`},
+		{"watches", "id", watchIDSQL},
 		{"login_states", "state_sha256", "state_sha256"},
 		{"intents", "id_sha256", "id_sha256"},
 	}

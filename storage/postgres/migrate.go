@@ -46,7 +46,7 @@ func readMigrations(fsys fs.FS) ([]migration, error) {
 		num, rest, ok := strings.Cut(base, "_")
 		v, err := strconv.Atoi(num)
 		if !ok || err != nil || v < 1 {
-			return nil, fmt.Errorf("postgres: migration %s is not named NNN_name.sql", base)
+			return nil, fmt.Errorf("migration %s is not named NNN_name.sql", base)
 		}
 		b, err := fs.ReadFile(fsys, name)
 		if err != nil {
@@ -57,7 +57,7 @@ func readMigrations(fsys fs.FS) ([]migration, error) {
 	slices.SortFunc(ms, func(a, b migration) int { return a.version - b.version })
 	for i, m := range ms {
 		if m.version != i+1 {
-			return nil, fmt.Errorf("postgres: migrations are not numbered 1, 2, …: %d is number %d", m.version, i+1)
+			return nil, fmt.Errorf("migrations are not numbered 1, 2, …: %d is number %d", m.version, i+1)
 		}
 	}
 	return ms, nil
@@ -98,7 +98,7 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, ms []migration) (version i
 		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("postgres: migrate: %w", err)
+		return 0, fmt.Errorf("migrate: %w", err)
 	}
 	return version, nil
 }

@@ -36,7 +36,7 @@ func (d *DB) SweepExpired(ctx context.Context) (int, error) {
 					})
 			},
 			func() (int, error) {
-				return sweepSealed[int64](ctx, tx, `SELECT id, convert_to(lpad(id::text, 20, '0'), 'UTF8'), sealed FROM watches WHERE done_at IS NULL FOR UPDATE`,
+				return sweepSealed[int64](ctx, tx, `SELECT id, `+watchIDSQL+`, sealed FROM watches WHERE done_at IS NULL FOR UPDATE`,
 					`DELETE FROM watches WHERE id = ANY($1)`, func(ad, sealed []byte) bool {
 						_, err := d.openWatch(sealed, string(ad))
 						return err != nil

@@ -67,7 +67,7 @@ func (s *WatchStore) Start(ctx context.Context, w storage.Watch, audit ...storag
 				return err
 			}
 		}
-		return fmt.Errorf("the stack's claim changed hands twice while starting")
+		return errors.New("the stack's claim is held by watches that do not open")
 	})
 	if errors.Is(err, storage.ErrStackBusy) {
 		return busy, fmt.Errorf("postgres: start watch on %s: %w (watch %s)", w.StackUID, storage.ErrStackBusy, busy.ID)
