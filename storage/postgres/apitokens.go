@@ -34,8 +34,8 @@ func (s *APITokenStore) Create(ctx context.Context, name string, scopes []string
 	if err != nil {
 		return "", storage.APIToken{}, fmt.Errorf("postgres: create API token %q: %w", name, err)
 	}
-	err = s.db.update(ctx, audit, func(tx pgx.Tx) error {
-		err := changed(tx.Exec(ctx, `INSERT INTO api_tokens (name, sha256, record) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING`, name, hash, v))
+	err = s.db.write(ctx, audit, func(q querier) error {
+		err := changed(q.Exec(ctx, `INSERT INTO api_tokens (name, sha256, record) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING`, name, hash, v))
 		if errors.Is(err, errNoChanges) {
 			return storage.ErrExists
 		}

@@ -27,7 +27,7 @@ func (s *AuditStore) Append(ctx context.Context, e storage.AuditEntry) (storage.
 	if e.Action == "" {
 		return storage.AuditEntry{}, fmt.Errorf("%w: empty Action", storage.ErrNotAudited)
 	}
-	err := s.db.inTx(ctx, func(tx pgx.Tx) error { return appendAudit(ctx, tx, s.db.now(), &e) })
+	err := s.db.write(ctx, nil, func(q querier) error { return appendAudit(ctx, q, s.db.now(), &e) })
 	if err != nil {
 		if !errors.Is(err, storage.ErrNotAudited) {
 			err = fmt.Errorf("%w: %w", storage.ErrNotAudited, err)
@@ -40,7 +40,7 @@ func (s *AuditStore) Append(ctx context.Context, e storage.AuditEntry) (storage.
 // appendAudit appends e in tx, setting its Seq and, when zero, its At to
 // now. Its errors wrap storage.ErrNotAudited; an At JSON cannot hold (a
 // year past 9999) is one.
-func appendAudit(ctx context.Context, tx pgx.Tx, now time.Time, e *storage.AuditEntry) error {
+func appendAudit(ctx context.Context, q querier, now time.Time, e *storage.AuditEntry) error {
 	if e.Action == "" {
 		return fmt.Errorf("%w: empty Action", storage.ErrNotAudited)
 	}
@@ -52,7 +52,7 @@ func appendAudit(ctx context.Context, tx pgx.Tx, now time.Time, e *storage.Audit
 		return fmt.Errorf("%w: %w", storage.ErrNotAudited, err)
 	}
 	var seq int64
-	if err := tx.QueryRow(ctx, `INSERT INTO audit (at, record) VALUES ($1, $2) RETURNING seq`, micro(e.At), v).Scan(&seq); err != nil {
+	if err := q.QueryRow(ctx, `INSERT INTO audit (at, record) VALUES ($1, $2) RETURNING seq`, micro(e.At), v).Scan(&seq); err != nil {
 		return fmt.Errorf("%w: %w", storage.ErrNotAudited, err)
 	}
 	e.Seq = uint64(seq)

@@ -284,14 +284,28 @@ func (d *DB) update(ctx context.Context, audit []storage.AuditEntry, fn func(tx 
 	return fmt.Errorf("%w: %w", storage.ErrNotAudited, err)
 }
 
-// inTx runs fn in a transaction and commits it when fn returns nil. A
-// failure PostgreSQL reports, at a statement or at commit, is kept for
-// WriteError; a commit clears it.
+// write is update for a change of one statement: without audit entries
+// PostgreSQL commits the statement on its own, which saves the round trips
+// of BEGIN and COMMIT.
+func (d *DB) write(ctx context.Context, audit []storage.AuditEntry, fn func(q querier) error) error {
+	if len(audit) > 0 {
+		return d.update(ctx, audit, func(tx pgx.Tx) error { return fn(tx) })
+	}
+	return d.written(func() error { return fn(d.pool) })
+}
+
+// inTx runs fn in a transaction and commits it when fn returns nil.
 func (d *DB) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	return d.written(func() error { return d.txOnce(ctx, fn) })
+}
+
+// written runs a write and keeps what PostgreSQL refused of it, at a
+// statement or at commit, for WriteError; a write that lands clears it.
+func (d *DB) written(run func() error) error {
 	if d.closed.Load() {
 		return storage.ErrClosed
 	}
-	err := d.txOnce(ctx, fn)
+	err := run()
 	switch {
 	case err == nil:
 		d.lastWriteErr.Store(nil)

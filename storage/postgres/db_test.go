@@ -294,18 +294,25 @@ func TestWriteError(t *testing.T) {
 			if _, err := db.Locks().Release(ctx, "T1", "s1"); !errors.Is(err, storage.ErrNotFound) || db.WriteError() != nil {
 				t.Fatalf("a refusal of the store's own: %v; WriteError %v", err, db.WriteError())
 			}
-			err := db.Links().Save(ctx, storage.Link{Identity: storage.Identity{Team: "T1", User: "UFULL"}, AccessToken: "tok"})
-			if err == nil || db.WriteError() == nil || !strings.Contains(db.WriteError().Error(), "no space left") {
-				t.Fatalf("a refused write: %v; WriteError %v", err, db.WriteError())
-			}
-			if err := db.Ping(ctx); err != nil {
-				t.Errorf("Ping while writes fail: %v (reads still work)", err)
-			}
-			if err := db.Links().Save(ctx, storage.Link{Identity: storage.Identity{Team: "T1", User: "UOK"}, AccessToken: "tok"}); err != nil {
-				t.Fatal(err)
-			}
-			if err := db.WriteError(); err != nil {
-				t.Errorf("WriteError after a write committed: %v", err)
+			// Alone, the statement commits on its own; with an audit entry,
+			// in a transaction, whose commit refused is the entry not
+			// written (a statement refused is the change not made).
+			for _, audit := range [][]storage.AuditEntry{nil, {{Action: "login"}}} {
+				err := db.Links().Save(ctx, storage.Link{Identity: storage.Identity{Team: "T1", User: "UFULL"}, AccessToken: "tok"}, audit...)
+				notAudited := audit != nil && when == "at commit"
+				if err == nil || notAudited != errors.Is(err, storage.ErrNotAudited) ||
+					db.WriteError() == nil || !strings.Contains(db.WriteError().Error(), "no space left") {
+					t.Fatalf("a refused write (audit %v): %v; WriteError %v", audit, err, db.WriteError())
+				}
+				if err := db.Ping(ctx); err != nil {
+					t.Errorf("Ping while writes fail: %v (reads still work)", err)
+				}
+				if err := db.Links().Save(ctx, storage.Link{Identity: storage.Identity{Team: "T1", User: "UOK"}, AccessToken: "tok"}, audit...); err != nil {
+					t.Fatal(err)
+				}
+				if err := db.WriteError(); err != nil {
+					t.Errorf("WriteError after a write committed: %v", err)
+				}
 			}
 		})
 	}

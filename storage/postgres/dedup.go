@@ -25,8 +25,8 @@ func (s *DedupStore) FirstTime(ctx context.Context, key string, ttl time.Duratio
 		return false, fmt.Errorf("postgres: FirstTime: ttl %s is not positive", ttl)
 	}
 	now := s.db.now()
-	err := s.db.update(ctx, nil, func(tx pgx.Tx) error {
-		return changed(tx.Exec(ctx, `INSERT INTO dedup (key, expires_at) VALUES ($1, $2)
+	err := s.db.write(ctx, nil, func(q querier) error {
+		return changed(q.Exec(ctx, `INSERT INTO dedup (key, expires_at) VALUES ($1, $2)
 			ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at WHERE dedup.expires_at <= $3`,
 			[]byte(key), micro(now.Add(ttl)), now))
 	})
@@ -58,8 +58,8 @@ func (s *DedupStore) Forget(ctx context.Context, key string) error {
 	if key == "" {
 		return errors.New("postgres: Forget: empty key")
 	}
-	err := s.db.update(ctx, nil, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `DELETE FROM dedup WHERE key = $1`, []byte(key))
+	err := s.db.write(ctx, nil, func(q querier) error {
+		_, err := q.Exec(ctx, `DELETE FROM dedup WHERE key = $1`, []byte(key))
 		return err
 	})
 	if err != nil {

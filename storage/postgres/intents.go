@@ -32,8 +32,8 @@ func (s *IntentStore) Create(ctx context.Context, in storage.Intent) (storage.In
 	if err != nil {
 		return storage.Intent{}, fmt.Errorf("postgres: create %s intent for %s: %w", in.Kind, in.Requester, err)
 	}
-	err = s.db.update(ctx, nil, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO intents (id_sha256, sealed) VALUES ($1, $2)`, hash, sealed)
+	err = s.db.write(ctx, nil, func(q querier) error {
+		_, err := q.Exec(ctx, `INSERT INTO intents (id_sha256, sealed) VALUES ($1, $2)`, hash, sealed)
 		return err
 	})
 	if err != nil {

@@ -32,8 +32,8 @@ func (s *LeaseStore) Acquire(ctx context.Context, key, owner string, ttl time.Du
 	// Another owner's lease is returned as it stands; when it is gone by
 	// the time it is read (released or expired meanwhile), try again.
 	for range 10 {
-		err = s.db.update(ctx, nil, func(tx pgx.Tx) error {
-			l, err = scanLease(tx.QueryRow(ctx, `INSERT INTO leases AS l (`+leaseColumns+`) VALUES ($1, $2, 1, $3, '')
+		err = s.db.write(ctx, nil, func(q querier) error {
+			l, err = scanLease(q.QueryRow(ctx, `INSERT INTO leases AS l (`+leaseColumns+`) VALUES ($1, $2, 1, $3, '')
 				ON CONFLICT (key) DO UPDATE SET
 					owner = excluded.owner,
 					epoch = CASE WHEN l.owner = excluded.owner AND l.expires_at > $4 THEN l.epoch ELSE l.epoch + 1 END,
@@ -42,7 +42,7 @@ func (s *LeaseStore) Acquire(ctx context.Context, key, owner string, ttl time.Du
 				RETURNING `+leaseColumns, key, owner, micro(now.Add(ttl)), now))
 			held = err == nil
 			if errors.Is(err, pgx.ErrNoRows) {
-				l, err = scanLease(tx.QueryRow(ctx, `SELECT `+leaseColumns+` FROM leases WHERE key = $1 AND owner <> '' AND expires_at > $2`, key, now))
+				l, err = scanLease(q.QueryRow(ctx, `SELECT `+leaseColumns+` FROM leases WHERE key = $1 AND owner <> '' AND expires_at > $2`, key, now))
 			}
 			return err
 		})
@@ -61,9 +61,9 @@ func (s *LeaseStore) Acquire(ctx context.Context, key, owner string, ttl time.Du
 // renewed). storage.ErrLeaseLost otherwise.
 func (s *LeaseStore) Renew(ctx context.Context, l storage.Lease, ttl time.Duration) (storage.Lease, error) {
 	var cur storage.Lease
-	err := s.db.update(ctx, nil, func(tx pgx.Tx) error {
+	err := s.db.write(ctx, nil, func(q querier) error {
 		var err error
-		cur, err = scanLease(tx.QueryRow(ctx, `UPDATE leases SET expires_at = $4
+		cur, err = scanLease(q.QueryRow(ctx, `UPDATE leases SET expires_at = $4
 			WHERE key = $1 AND owner = $2 AND epoch = $3 AND owner <> '' RETURNING `+leaseColumns,
 			l.Key, l.Owner, l.Epoch, micro(s.db.now().Add(ttl))))
 		return lost(err)
@@ -77,8 +77,8 @@ func (s *LeaseStore) Renew(ctx context.Context, l storage.Lease, ttl time.Durati
 // Release gives l up at once, leaving note for the next owner. A lease no
 // longer l's is left alone (storage.ErrLeaseLost).
 func (s *LeaseStore) Release(ctx context.Context, l storage.Lease, note string) error {
-	return s.db.update(ctx, nil, func(tx pgx.Tx) error {
-		return lost(changed(tx.Exec(ctx, `UPDATE leases SET owner = '', expires_at = $4, note = $5
+	return s.db.write(ctx, nil, func(q querier) error {
+		return lost(changed(q.Exec(ctx, `UPDATE leases SET owner = '', expires_at = $4, note = $5
 			WHERE key = $1 AND owner = $2 AND epoch = $3 AND owner <> ''`, l.Key, l.Owner, l.Epoch, s.db.now(), note)))
 	})
 }

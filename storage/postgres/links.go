@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/c66bot/c66bot/storage"
 )
 
@@ -32,8 +30,8 @@ func (s *LinkStore) Save(ctx context.Context, l storage.Link, audit ...storage.A
 	if err != nil {
 		return fmt.Errorf("postgres: link for %s: %w", l.Identity, err)
 	}
-	err = s.db.update(ctx, audit, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO links (identity, sealed) VALUES ($1, $2)
+	err = s.db.write(ctx, audit, func(q querier) error {
+		_, err := q.Exec(ctx, `INSERT INTO links (identity, sealed) VALUES ($1, $2)
 			ON CONFLICT (identity) DO UPDATE SET sealed = excluded.sealed`, l.Identity.String(), sealed)
 		return err
 	})
@@ -70,8 +68,8 @@ func (s *LinkStore) Delete(ctx context.Context, id storage.Identity, audit ...st
 	if err := storage.CheckIdentity(id); err != nil {
 		return false, err
 	}
-	err = s.db.update(ctx, audit, func(tx pgx.Tx) error {
-		return changed(tx.Exec(ctx, `DELETE FROM links WHERE identity = $1`, id.String()))
+	err = s.db.write(ctx, audit, func(q querier) error {
+		return changed(q.Exec(ctx, `DELETE FROM links WHERE identity = $1`, id.String()))
 	})
 	if errors.Is(err, errNoChanges) {
 		return false, nil

@@ -102,8 +102,8 @@ func (s *LockStore) Release(ctx context.Context, team, stackUID string, audit ..
 		return storage.Lock{}, err
 	}
 	var rec []byte
-	err := s.db.update(ctx, audit, func(tx pgx.Tx) error {
-		return noRows(tx.QueryRow(ctx, `DELETE FROM locks WHERE team = $1 AND stack_uid = $2 RETURNING record`, team, stackUID).Scan(&rec))
+	err := s.db.write(ctx, audit, func(q querier) error {
+		return noRows(q.QueryRow(ctx, `DELETE FROM locks WHERE team = $1 AND stack_uid = $2 RETURNING record`, team, stackUID).Scan(&rec))
 	})
 	if err != nil {
 		return storage.Lock{}, fmt.Errorf("postgres: release lock on %s in %s: %w", stackUID, team, err)

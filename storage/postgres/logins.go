@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/c66bot/c66bot/storage"
 )
 
@@ -32,8 +30,8 @@ func (s *LoginStore) Create(ctx context.Context, p storage.PendingLogin) (string
 	if err != nil {
 		return "", fmt.Errorf("postgres: create login state for %s: %w", p.Identity, err)
 	}
-	err = s.db.update(ctx, nil, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO login_states (state_sha256, identity, sealed) VALUES ($1, $2, $3)
+	err = s.db.write(ctx, nil, func(q querier) error {
+		_, err := q.Exec(ctx, `INSERT INTO login_states (state_sha256, identity, sealed) VALUES ($1, $2, $3)
 			ON CONFLICT (identity) DO UPDATE SET state_sha256 = excluded.state_sha256, sealed = excluded.sealed`,
 			hash, p.Identity.String(), sealed)
 		return err
@@ -70,8 +68,8 @@ func (s *LoginStore) ConsumeFor(ctx context.Context, id storage.Identity) (stora
 // the record, as in storage.LoginStore.
 func (s *LoginStore) consume(ctx context.Context, owner storage.Identity, del string, arg any) (storage.PendingLogin, error) {
 	var hash, sealed []byte
-	err := s.db.update(ctx, nil, func(tx pgx.Tx) error {
-		return noRows(tx.QueryRow(ctx, del, arg).Scan(&hash, &sealed))
+	err := s.db.write(ctx, nil, func(q querier) error {
+		return noRows(q.QueryRow(ctx, del, arg).Scan(&hash, &sealed))
 	})
 	if errors.Is(err, storage.ErrNotFound) {
 		return storage.PendingLogin{}, storage.ErrStateInvalid

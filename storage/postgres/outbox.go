@@ -33,8 +33,8 @@ func (s *OutboxStore) Enqueue(ctx context.Context, kind string, payload []byte) 
 		return storage.OutboxItem{}, fmt.Errorf("postgres: enqueue outbox %s: %w", kind, err)
 	}
 	var id int64
-	err = s.db.update(ctx, nil, func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, `INSERT INTO outbox (next_attempt, record) VALUES ($1, $2) RETURNING id`, now, v).Scan(&id)
+	err = s.db.write(ctx, nil, func(q querier) error {
+		return q.QueryRow(ctx, `INSERT INTO outbox (next_attempt, record) VALUES ($1, $2) RETURNING id`, now, v).Scan(&id)
 	})
 	if err != nil {
 		return storage.OutboxItem{}, fmt.Errorf("postgres: enqueue outbox %s: %w", kind, err)
@@ -67,8 +67,8 @@ func (s *OutboxStore) Pending(ctx context.Context, limit int) ([]storage.OutboxI
 
 // Ack deletes item id; an unknown id is not an error.
 func (s *OutboxStore) Ack(ctx context.Context, id uint64) error {
-	err := s.db.update(ctx, nil, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `DELETE FROM outbox WHERE id = $1`, int64(id))
+	err := s.db.write(ctx, nil, func(q querier) error {
+		_, err := q.Exec(ctx, `DELETE FROM outbox WHERE id = $1`, int64(id))
 		return err
 	})
 	if err != nil {

@@ -98,8 +98,8 @@ func (s *SubscriptionStore) Unsubscribe(ctx context.Context, team, channel, stac
 		return storage.Subscription{}, err
 	}
 	var rec []byte
-	err := s.db.update(ctx, audit, func(tx pgx.Tx) error {
-		return noRows(tx.QueryRow(ctx, `DELETE FROM subscriptions WHERE team = $1 AND channel = $2 AND stack_uid = $3 RETURNING record`,
+	err := s.db.write(ctx, audit, func(q querier) error {
+		return noRows(q.QueryRow(ctx, `DELETE FROM subscriptions WHERE team = $1 AND channel = $2 AND stack_uid = $3 RETURNING record`,
 			team, channel, stackUID).Scan(&rec))
 	})
 	if err != nil {

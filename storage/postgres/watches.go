@@ -183,8 +183,8 @@ func (s *WatchStore) Delete(ctx context.Context, id string, audit ...storage.Aud
 	if !ok {
 		return fmt.Errorf("postgres: delete watch %q: %w", id, storage.ErrNotFound)
 	}
-	err := s.db.update(ctx, audit, func(tx pgx.Tx) error {
-		err := changed(tx.Exec(ctx, `DELETE FROM watches WHERE id = $1`, n))
+	err := s.db.write(ctx, audit, func(q querier) error {
+		err := changed(q.Exec(ctx, `DELETE FROM watches WHERE id = $1`, n))
 		if errors.Is(err, errNoChanges) {
 			return storage.ErrNotFound
 		}
