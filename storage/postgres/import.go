@@ -66,21 +66,8 @@ func (d *DB) Import(ctx context.Context, replace bool, records func(put func(kin
 	return nil
 }
 
-// Empty reports whether the database holds no records (leases and budgets
-// aside).
-func (d *DB) Empty(ctx context.Context) (bool, error) {
-	var empty bool
-	err := d.view(ctx, func(q querier) error {
-		var err error
-		empty, err = recordsEmpty(ctx, q)
-		return err
-	})
-	if err != nil {
-		return false, fmt.Errorf("postgres: %w", err)
-	}
-	return empty, nil
-}
-
+// recordsEmpty reports whether the database holds no records (leases and
+// budgets aside).
 func recordsEmpty(ctx context.Context, q querier) (bool, error) {
 	sql := `SELECT true`
 	for _, t := range recordTables() {

@@ -51,12 +51,12 @@ func URL(t testing.TB) string {
 	schema := "test_" + hex.EncodeToString(random)
 	exec(t, server, "CREATE SCHEMA "+schema)
 	t.Cleanup(func() { exec(t, server, "DROP SCHEMA "+schema+" CASCADE") })
-	return WithSearchPath(t, server, schema)
+	return withSearchPath(t, server, schema)
 }
 
-// WithSearchPath returns u, a URL or a keyword/value connection string,
+// withSearchPath returns u, a URL or a keyword/value connection string,
 // with its connections' search_path set to schema.
-func WithSearchPath(t testing.TB, u, schema string) string {
+func withSearchPath(t testing.TB, u, schema string) string {
 	t.Helper()
 	if !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
 		return u + " search_path=" + schema
