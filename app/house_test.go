@@ -42,9 +42,14 @@ var house = map[string][]string{
 	"storage/storagetest": {"internal/fakeclock", "storage"},
 	"bot/bottest":         {"slackapp"},
 	"cloud66/cloud66test": nil,
-	"cmd/c66bot":          {"admin", "app", "cloud66", "policy", "sandbox", "slackapp", "storage"},
+	"cmd/c66bot":          {"admin", "app", "cloud66", "policy", "sandbox", "slackapp", "storage", "storage/postgres"},
 	"sandbox":             {"app", "app/apptest", "bot/bottest", "cloud66/cloud66test", "deploy", "slackapp"},
 	"bench":               {"app", "app/apptest", "bot/bottest", "cloud66/cloud66test", "deploy", "storage"},
+
+	// The PostgreSQL backend of the stores, beside bbolt's; only tests
+	// import pgtest.
+	"storage/postgres":        {"storage"},
+	"storage/postgres/pgtest": nil,
 }
 
 func TestTheHouseKeepsItsRules(t *testing.T) {

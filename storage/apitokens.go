@@ -2,7 +2,6 @@ package storage
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -51,12 +50,10 @@ func (s *APITokenStore) Create(ctx context.Context, name string, scopes []string
 	if err := validAPITokenName(name); err != nil {
 		return "", APIToken{}, err
 	}
-	random := make([]byte, apiTokenSize)
-	if _, err := rand.Read(random); err != nil {
+	token, hash, err := NewAPIToken()
+	if err != nil {
 		return "", APIToken{}, fmt.Errorf("storage: create API token %q: %w", name, err)
 	}
-	token = apiTokenPrefix + newStateString(random)
-	hash, _ := apiTokenKey(token)
 	// Cloned so a caller reusing its slice cannot change what was saved.
 	t = APIToken{Name: name, Scopes: slices.Clone(scopes), CreatedAt: s.db.now()}
 	v, err := encodeAPIToken(t, hash)

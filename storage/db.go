@@ -3,11 +3,9 @@ package storage
 import (
 	"bytes"
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
-	"slices"
 	"sync/atomic"
 	"time"
 
@@ -200,11 +198,7 @@ func durableSealedBuckets() [][]byte {
 // values, with a *WrongKeyError. It stops at the first value that opens, so
 // on a healthy file it reads one.
 func (d *DB) checkKeysOpen() error {
-	var (
-		sealed  int
-		opened  bool
-		unknown = map[string]bool{}
-	)
+	var rep KeyReport
 	err := d.bolt.View(func(tx *bbolt.Tx) error {
 		for _, name := range durableSealedBuckets() {
 			b, err := bucket(tx, name)
@@ -216,15 +210,8 @@ func (d *DB) checkKeysOpen() error {
 				if v == nil {
 					continue
 				}
-				sealed++
-				plain, err := d.sealer.Open(v, k)
-				if err == nil {
-					clear(plain)
-					opened = true
+				if rep.Tally(d.sealer, v, k); rep.Primary+rep.Older > 0 {
 					return nil
-				}
-				if id, ok := d.sealer.unknownKeyID(v); ok {
-					unknown[id] = true
 				}
 			}
 		}
@@ -233,18 +220,7 @@ func (d *DB) checkKeysOpen() error {
 	if err != nil {
 		return fmt.Errorf("storage: open %s: %w", d.path, err)
 	}
-	if opened || sealed == 0 {
-		return nil
-	}
-	e := &WrongKeyError{Path: d.path, Sealed: sealed}
-	for id := range unknown {
-		e.SealedWith = append(e.SealedWith, id)
-	}
-	slices.Sort(e.SealedWith)
-	for _, k := range d.sealer.keys {
-		e.Configured = append(e.Configured, hex.EncodeToString(k.id[:]))
-	}
-	return e
+	return rep.WrongKey(d.path, d.sealer)
 }
 
 // unwrapPath drops an *fs.PathError naming path itself, whose text would

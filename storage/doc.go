@@ -28,6 +28,11 @@
 // another backend (PostgreSQL, for replicas) can implement them kind by
 // kind. The behaviour every backend must keep is the contract in
 // storage/storagetest, which this package's tests run against bbolt.
+// What another backend shares with this one is exported: the record
+// encodings, the secrets handed out and their hashes, and the input checks
+// (codec.go), and the rules of each kind around a transaction (rules.go),
+// so storage/postgres writes the same bytes and decides alike; [DB.Export]
+// hands the file's records out for `c66bot migrate`.
 //
 // A watch's state is a [WatchState], spelt on disk as its constants are
 // (starting, queued, deploying, then succeeded, failed, cancelled or

@@ -2,10 +2,8 @@ package storage
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
-	"maps"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -48,25 +46,15 @@ type Intent struct {
 // set. It requires Kind and a valid Requester. A zero ExpiresAt means
 // IntentTTL from now; a later one is capped at MaxIntentTTL.
 func (s *IntentStore) Create(ctx context.Context, in Intent) (Intent, error) {
-	if in.Kind == "" {
-		return Intent{}, errors.New("storage: create intent: empty Kind")
+	in, err := NewIntent(in, s.db.now())
+	if err != nil {
+		return Intent{}, err
 	}
-	if !in.Requester.Valid() {
-		return Intent{}, fmt.Errorf("storage: create intent: %w", invalidIdentity(in.Requester))
-	}
-	random := make([]byte, intentIDSize)
-	if _, err := rand.Read(random); err != nil {
+	id, key, err := NewIntentID()
+	if err != nil {
 		return Intent{}, fmt.Errorf("storage: create intent: %w", err)
 	}
-	in.ID = newStateString(random)
-	key, _ := intentKey(in.ID)
-
-	in.CreatedAt = s.db.now()
-	if in.ExpiresAt.IsZero() {
-		in.ExpiresAt = in.CreatedAt.Add(IntentTTL)
-	} else if limit := in.CreatedAt.Add(MaxIntentTTL); in.ExpiresAt.After(limit) {
-		in.ExpiresAt = limit
-	}
+	in.ID = id
 	plain, err := encodeIntent(in)
 	if err != nil {
 		return Intent{}, fmt.Errorf("storage: create %s intent for %s: %w", in.Kind, in.Requester, err)
@@ -134,24 +122,10 @@ func (s *IntentStore) Get(ctx context.Context, id string) (Intent, error) {
 // reentrant).
 func (s *IntentStore) Consume(ctx context.Context, id string, check func(Intent) error) (Intent, error) {
 	now := s.db.now()
-	return s.inTx(ctx, "consume", id, func(b *bbolt.Bucket, key []byte, got Intent, openErr error) (intentOutcome, error) {
-		var out intentOutcome
-		switch {
-		case openErr != nil:
-			out.verdict = fmt.Errorf("%w: %w", ErrNotFound, openErr)
-		case !now.Before(got.ExpiresAt):
-			out.in, out.verdict = got, ErrIntentExpired
-		case check != nil:
-			if err := check(got); err != nil {
-				// Not deleted: another person's click must not use up the
-				// requester's confirmation.
-				return intentOutcome{in: got, verdict: err, refusing: true}, errNoChanges
-			}
-			out.in = got
-		default:
-			out.in = got
-		}
-		return out, b.Delete(key)
+	return s.inTx(ctx, "consume", id, func(got Intent, openErr error) IntentOutcome {
+		return ConsumeIntent(got, openErr, now, check)
+	}, func(b *bbolt.Bucket, key []byte, _ Intent) error {
+		return b.Delete(key)
 	})
 }
 
@@ -175,78 +149,47 @@ func (s *IntentStore) Update(ctx context.Context, id string, fn func(*Intent) er
 		return Intent{}, errors.New("storage: update intent: nil fn")
 	}
 	now := s.db.now()
-	return s.inTx(ctx, "update", id, func(b *bbolt.Bucket, key []byte, got Intent, openErr error) (intentOutcome, error) {
-		if openErr != nil {
-			return intentOutcome{}, fmt.Errorf("%w: %w", ErrNotFound, openErr)
-		}
-		if !now.Before(got.ExpiresAt) {
-			// Left for Consume or the sweep to delete, as Get does.
-			return intentOutcome{in: got, verdict: ErrIntentExpired}, errNoChanges
-		}
-		// fn gets its own copy, map included, so a refusal after a partial
-		// edit still returns the intent as stored.
-		next := got
-		next.Params = maps.Clone(got.Params)
-		if err := fn(&next); err != nil {
-			return intentOutcome{in: got, verdict: err, refusing: true}, errNoChanges
-		}
-		if next.ID != got.ID || next.Kind != got.Kind || next.Requester != got.Requester || !next.CreatedAt.Equal(got.CreatedAt) {
-			return intentOutcome{}, errors.New("fn changed the intent's ID, Kind, Requester or CreatedAt")
-		}
-		if next.ExpiresAt.After(got.ExpiresAt) {
-			next.ExpiresAt = got.ExpiresAt
-		}
+	return s.inTx(ctx, "update", id, func(got Intent, openErr error) IntentOutcome {
+		return UpdateIntent(got, openErr, now, fn)
+	}, func(b *bbolt.Bucket, key []byte, next Intent) error {
 		plain, err := encodeIntent(next)
 		if err != nil {
-			return intentOutcome{}, err
+			return err
 		}
 		sealed, err := s.db.sealer.Seal(plain, key)
 		if err != nil {
-			return intentOutcome{}, err
+			return err
 		}
-		return intentOutcome{in: next}, b.Put(key, sealed)
+		return b.Put(key, sealed)
 	})
 }
 
-// intentOutcome is what a step of inTx decided.
-type intentOutcome struct {
-	in      Intent
-	verdict error // for the caller, wrapped with the operation's name
-	// refusing marks verdict as check's or fn's own error, which goes out
-	// bare (and with the intent as stored).
-	refusing bool
-}
-
 // inTx is the one write transaction behind Consume and Update: it reads
-// the intent with id and hands it to step, with the error of unsealing it,
-// or fails with ErrNotFound when there is none (or id is malformed). step
-// returns the outcome and its transaction error, errNoChanges to roll back.
-func (s *IntentStore) inTx(ctx context.Context, op, id string, step func(b *bbolt.Bucket, key []byte, got Intent, openErr error) (intentOutcome, error)) (Intent, error) {
+// the intent with id, or fails with ErrNotFound when there is none (or id
+// is malformed), has decide rule on it (with the error of unsealing it),
+// and carries the outcome out with write.
+func (s *IntentStore) inTx(ctx context.Context, op, id string, decide func(got Intent, openErr error) IntentOutcome, write func(b *bbolt.Bucket, key []byte, in Intent) error) (Intent, error) {
 	key, ok := intentKey(id)
 	if !ok {
 		return Intent{}, fmt.Errorf("storage: %s intent: %w", op, ErrNotFound)
 	}
-	var out intentOutcome
+	var out IntentOutcome
 	err := s.db.update(ctx, func(tx *bbolt.Tx) error {
-		out = intentOutcome{}
+		out = IntentOutcome{}
 		b, v, err := getTx(tx, bucketIntents, key)
 		if err != nil {
 			return err
 		}
 		got, openErr := s.db.openIntent(id, v, key)
-		out, err = step(b, key, got, openErr)
-		return err
+		if out = decide(got, openErr); !out.Write {
+			return errNoChanges
+		}
+		return write(b, key, out.Intent)
 	})
-	switch {
-	case out.refusing:
-		// err is the errNoChanges that rolled the transaction back.
-		return out.in, out.verdict
-	case err != nil && !errors.Is(err, errNoChanges):
-		return Intent{}, fmt.Errorf("storage: %s intent: %w", op, err)
-	case out.verdict != nil:
-		return out.in, fmt.Errorf("storage: %s intent: %w", op, out.verdict)
+	if errors.Is(err, errNoChanges) {
+		err = nil
 	}
-	return out.in, nil
+	return out.Result(op, err)
 }
 
 // openIntent unseals an intents value stored under key; id is only copied

@@ -47,38 +47,27 @@ type Lock struct {
 // lock is taken or updated (see updateAudited): a change whose entry cannot be written
 // is not made, and the error wraps ErrNotAudited.
 func (s *LockStore) Acquire(ctx context.Context, l Lock, audit ...AuditEntry) (held Lock, acquired bool, err error) {
-	key, err := lockKey(l.Team, l.StackUID)
+	fresh, err := NewLock(l, s.db.now())
 	if err != nil {
 		return Lock{}, false, err
 	}
-	if !l.Owner.Valid() {
-		return Lock{}, false, fmt.Errorf("storage: lock on %s: owner: %w", l.StackUID, invalidIdentity(l.Owner))
-	}
-	now := s.db.now()
+	key, _ := lockKey(l.Team, l.StackUID)
 	err = s.db.updateAudited(ctx, audit, func(tx *bbolt.Tx) error {
 		held, acquired = Lock{}, false
 		b, err := bucket(tx, bucketLocks)
 		if err != nil {
 			return err
 		}
-		next := l
-		next.Since = now
+		next := fresh
 		if v := b.Get(key); v != nil {
 			cur, err := decodeLock(l.Team, l.StackUID, v)
 			if err != nil {
 				return err
 			}
-			if cur.Owner != l.Owner {
+			var ok bool
+			if next, ok = Relock(cur, l); !ok {
 				held = cur
 				return errNoChanges
-			}
-			next = cur
-			next.Reason = l.Reason
-			if l.StackName != "" {
-				next.StackName = l.StackName
-			}
-			if l.Environment != "" {
-				next.Environment = l.Environment
 			}
 		}
 		v, err := encodeLock(next)

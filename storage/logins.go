@@ -2,7 +2,6 @@ package storage
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -42,19 +41,12 @@ type PendingLogin struct {
 // also lets the out-of-band flow (`login <code>`, where no state comes back)
 // find it by identity.
 func (s *LoginStore) Create(ctx context.Context, p PendingLogin) (state string, err error) {
-	if !p.Identity.Valid() {
-		return "", invalidIdentity(p.Identity)
+	if p, err = NewPendingLogin(p, s.db.now()); err != nil {
+		return "", err
 	}
-	random := make([]byte, stateSize)
-	if _, err := rand.Read(random); err != nil {
+	state, key, err := NewLoginState()
+	if err != nil {
 		return "", fmt.Errorf("storage: create login state: %w", err)
-	}
-	state = newStateString(random)
-	key, _ := stateKey(state)
-
-	p.CreatedAt = s.db.now()
-	if limit := p.CreatedAt.Add(StateTTL); p.ExpiresAt.IsZero() || p.ExpiresAt.After(limit) {
-		p.ExpiresAt = limit
 	}
 	plain, err := encodeLogin(p)
 	if err != nil {

@@ -184,11 +184,8 @@ func (s *OutboxStore) Retry(ctx context.Context, id uint64, next time.Time) (Out
 // post it stands for was made all the same. Marking a target twice is
 // harmless.
 func (s *OutboxStore) MarkDone(ctx context.Context, id uint64, target, key string, ttl time.Duration) error {
-	if target == "" {
-		return fmt.Errorf("storage: mark outbox item %d done: empty target", id)
-	}
-	if key != "" && ttl <= 0 {
-		return fmt.Errorf("storage: mark outbox item %d done: ttl %s is not positive", id, ttl)
+	if err := CheckMarkDone(id, target, key, ttl); err != nil {
+		return err
 	}
 	itemKey := encodeUint64(id)
 	exp := encodeTime(s.db.now().Add(ttl))

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"slices"
 
 	bbolt "go.etcd.io/bbolt"
 )
@@ -54,21 +53,19 @@ type RekeyReport struct {
 // skipped, which makes a second run a no-op that writes nothing.
 func (d *DB) Rekey(ctx context.Context) (RekeyReport, error) {
 	var rep RekeyReport
-	unknown := map[string]bool{}
 	for _, name := range sealedBuckets() {
 		var after []byte // the last key handled; the next batch starts past it
 		for {
 			if err := ctx.Err(); err != nil {
-				return finishReport(rep, unknown), fmt.Errorf("storage: rekey: %w", err)
+				return rep, fmt.Errorf("storage: rekey: %w", err)
 			}
 			var (
-				batch    RekeyReport
-				batchIDs []string
-				last     []byte
-				done     bool
+				batch RekeyReport
+				last  []byte
+				done  bool
 			)
 			err := d.update(ctx, func(tx *bbolt.Tx) error {
-				batch, batchIDs, last, done = RekeyReport{}, nil, nil, false
+				batch, last, done = RekeyReport{}, nil, false
 				b, err := bucket(tx, name)
 				if err != nil {
 					return err
@@ -85,33 +82,21 @@ func (d *DB) Rekey(ctx context.Context) (RekeyReport, error) {
 					if v == nil {
 						continue // a nested bucket; none are expected here
 					}
-					if d.sealer.SealedWithPrimary(v) {
-						batch.AlreadyPrimary++
-						continue
+					sealed, err := batch.Reseal(d.sealer, v, k)
+					if err != nil {
+						return err
 					}
-					todo = append(todo, item{bytes.Clone(k), bytes.Clone(v)})
+					if sealed != nil {
+						todo = append(todo, item{bytes.Clone(k), sealed})
+					}
 				}
 				done = k == nil
 				for _, it := range todo {
-					plain, err := d.sealer.Open(it.v, it.k)
-					if err != nil {
-						batch.Failed++
-						if id, ok := d.sealer.unknownKeyID(it.v); ok {
-							batchIDs = append(batchIDs, id)
-						}
-						continue
-					}
-					sealed, err := d.sealer.Seal(plain, it.k)
-					clear(plain)
-					if err != nil {
+					if err := b.Put(it.k, it.v); err != nil {
 						return err
 					}
-					if err := b.Put(it.k, sealed); err != nil {
-						return err
-					}
-					batch.Resealed++
 				}
-				if batch.Resealed == 0 {
+				if len(todo) == 0 {
 					// Nothing written: roll back rather than pay for a
 					// commit and fsync.
 					return errNoChanges
@@ -119,21 +104,16 @@ func (d *DB) Rekey(ctx context.Context) (RekeyReport, error) {
 				return nil
 			})
 			if err != nil && !errors.Is(err, errNoChanges) {
-				return finishReport(rep, unknown), fmt.Errorf("storage: rekey %s: %w", name, err)
+				return rep, fmt.Errorf("storage: rekey %s: %w", name, err)
 			}
-			rep.Resealed += batch.Resealed
-			rep.AlreadyPrimary += batch.AlreadyPrimary
-			rep.Failed += batch.Failed
-			for _, id := range batchIDs {
-				unknown[id] = true
-			}
+			rep.Add(batch)
 			if done {
 				break
 			}
 			after = last
 		}
 	}
-	return finishReport(rep, unknown), nil
+	return rep, nil
 }
 
 // seekPast positions c on the first key after after, or on the first key
@@ -147,14 +127,6 @@ func seekPast(c *bbolt.Cursor, after []byte) (k, v []byte) {
 		k, v = c.Next()
 	}
 	return k, v
-}
-
-func finishReport(rep RekeyReport, unknown map[string]bool) RekeyReport {
-	for id := range unknown {
-		rep.UnknownKeyIDs = append(rep.UnknownKeyIDs, id)
-	}
-	slices.Sort(rep.UnknownKeyIDs)
-	return rep
 }
 
 // KeyReport says how the configured keys fare against the sealed values in
@@ -181,7 +153,6 @@ func (r KeyReport) Total() int { return r.Primary + r.Older + r.Unopenable }
 // a read-only DB.
 func (d *DB) CheckKeys(ctx context.Context) (KeyReport, error) {
 	var rep KeyReport
-	unknown := map[string]bool{}
 	err := d.view(ctx, func(tx *bbolt.Tx) error {
 		for _, name := range sealedBuckets() {
 			b, err := bucket(tx, name)
@@ -189,22 +160,9 @@ func (d *DB) CheckKeys(ctx context.Context) (KeyReport, error) {
 				return err
 			}
 			err = b.ForEach(func(k, v []byte) error {
-				if v == nil {
-					return nil
+				if v != nil {
+					rep.Tally(d.sealer, v, k)
 				}
-				plain, err := d.sealer.Open(v, k)
-				switch {
-				case err != nil:
-					rep.Unopenable++
-					if id, ok := d.sealer.unknownKeyID(v); ok {
-						unknown[id] = true
-					}
-				case d.sealer.SealedWithPrimary(v):
-					rep.Primary++
-				default:
-					rep.Older++
-				}
-				clear(plain)
 				return ctx.Err()
 			})
 			if err != nil {
@@ -216,10 +174,6 @@ func (d *DB) CheckKeys(ctx context.Context) (KeyReport, error) {
 	if err != nil {
 		return KeyReport{}, fmt.Errorf("storage: check keys: %w", err)
 	}
-	for id := range unknown {
-		rep.UnknownKeyIDs = append(rep.UnknownKeyIDs, id)
-	}
-	slices.Sort(rep.UnknownKeyIDs)
 	return rep, nil
 }
 

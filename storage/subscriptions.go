@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"crypto/rand"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -68,25 +67,18 @@ type Subscription struct {
 // change is made (see updateAudited): a change whose entry cannot be written
 // is not made, and the error wraps ErrNotAudited.
 func (s *SubscriptionStore) Subscribe(ctx context.Context, sub Subscription, audit ...AuditEntry) (saved Subscription, webhookSecret string, err error) {
-	key, err := subscriptionKey(sub.Team, sub.Channel, sub.StackUID)
-	if err != nil {
+	if sub, err = NewSubscription(sub); err != nil {
 		return Subscription{}, "", err
 	}
-	if !sub.Subscriber.Valid() {
-		return Subscription{}, "", fmt.Errorf("storage: subscribe %s in %s: subscriber: %w", sub.Channel, sub.Team, invalidIdentity(sub.Subscriber))
-	}
-	random := make([]byte, webhookSecretSize+subscriptionIDSize)
-	if _, err := rand.Read(random); err != nil {
+	key, _ := subscriptionKey(sub.Team, sub.Channel, sub.StackUID)
+	secret, hash, err := NewWebhookSecret()
+	if err != nil {
 		return Subscription{}, "", fmt.Errorf("storage: subscribe %s in %s: %w", sub.Channel, sub.Team, err)
 	}
-	secret := newStateString(random[:webhookSecretSize])
-	hash, _ := webhookSecretKey(secret)
-	newID := newStateString(random[webhookSecretSize:])
-
-	// Cloned so a caller reusing its slice cannot change what was saved.
-	sub.Events = slices.Clone(sub.Events)
-	sub.Paused, sub.PausedReason, sub.PausedAt = false, "", time.Time{}
-	sub.WebhookSeenAt = time.Time{}
+	newID, err := NewSubscriptionID()
+	if err != nil {
+		return Subscription{}, "", fmt.Errorf("storage: subscribe %s in %s: %w", sub.Channel, sub.Team, err)
+	}
 	now := s.db.now()
 	err = s.db.updateAudited(ctx, audit, func(tx *bbolt.Tx) error {
 		saved = Subscription{}
@@ -101,13 +93,7 @@ func (s *SubscriptionStore) Subscribe(ctx context.Context, sub Subscription, aud
 			if err != nil {
 				return err
 			}
-			next.ID, next.CreatedAt = cur.ID, cur.CreatedAt
-			if next.StackName == "" {
-				next.StackName = cur.StackName
-			}
-			if next.Environment == "" {
-				next.Environment = cur.Environment
-			}
+			next = Resubscribe(cur, next)
 			if err := sb.dropSecret(oldHash, cur.ID); err != nil {
 				return err
 			}

@@ -108,7 +108,7 @@ func (d *DB) sweepIntents(ctx context.Context, tx *bbolt.Tx, now time.Time) (int
 	return len(dead), deleteAll(b, dead)
 }
 
-// sweepWatches deletes finished watches older than watchRetention, found
+// sweepWatches deletes finished watches older than WatchRetention, found
 // through the done index without unsealing the history, and active watches
 // that no longer open, which frees their stacks.
 func (d *DB) sweepWatches(ctx context.Context, tx *bbolt.Tx, now time.Time) (int, error) {
@@ -116,7 +116,7 @@ func (d *DB) sweepWatches(ctx context.Context, tx *bbolt.Tx, now time.Time) (int
 	if err != nil {
 		return 0, err
 	}
-	cutoff := now.Add(-watchRetention)
+	cutoff := now.Add(-WatchRetention)
 	old, err := collect(ctx, wb.done, func(_, v []byte) bool {
 		at, err := decodeTime(v)
 		return err != nil || !at.After(cutoff)

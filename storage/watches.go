@@ -10,9 +10,9 @@ import (
 	bbolt "go.etcd.io/bbolt"
 )
 
-// watchRetention is how long a finished watch is kept as history before
+// WatchRetention is how long a finished watch is kept as history before
 // SweepExpired deletes it.
-const watchRetention = 30 * 24 * time.Hour
+const WatchRetention = 30 * 24 * time.Hour
 
 // WatchStore holds the deployments being followed, and for 30 days those
 // that finished; get it from [DB.Watches].
@@ -105,26 +105,10 @@ func (w Watch) Done() bool {
 // disk before anything is sent to Cloud 66, or neither is, and the error
 // wraps ErrNotAudited.
 func (s *WatchStore) Start(ctx context.Context, w Watch, audit ...AuditEntry) (Watch, error) {
-	if !w.Owner.Valid() {
-		return Watch{}, fmt.Errorf("storage: start watch: owner: %w", invalidIdentity(w.Owner))
+	w, err := NewWatch(w, s.db.now())
+	if err != nil {
+		return Watch{}, err
 	}
-	if w.StackUID == "" {
-		return Watch{}, errors.New("storage: start watch: empty stack uid")
-	}
-	if w.State == "" {
-		w.State = WatchStarting
-	}
-	if w.Done() {
-		return Watch{}, fmt.Errorf("storage: start watch on %s: state %q is already final", w.StackUID, w.State)
-	}
-	now := s.db.now()
-	if w.RequestedAt.IsZero() {
-		w.RequestedAt = now
-	}
-	if w.LastChange.IsZero() {
-		w.LastChange = now
-	}
-	w.ID = ""
 	plain, err := encodeWatch(w)
 	if err != nil {
 		return Watch{}, fmt.Errorf("storage: start watch on %s: %w", w.StackUID, err)
@@ -168,7 +152,7 @@ func (s *WatchStore) Start(ctx context.Context, w Watch, audit ...AuditEntry) (W
 		if err != nil {
 			return err
 		}
-		id := fmt.Appendf(nil, "%020d", seq)
+		id := []byte(WatchID(seq))
 		// Sealed inside the transaction, unlike elsewhere, because the
 		// associated data is the key and the key is known only now.
 		sealed, err := s.db.sealer.Seal(plain, id)

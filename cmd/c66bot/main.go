@@ -70,6 +70,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return backup(ctx, args, getenv, stdout, stderr)
 	case "rekey":
 		return rekey(ctx, args, getenv, stdout, stderr)
+	case "migrate":
+		return migrateTo(ctx, args, getenv, stdout, stderr)
 	case "doctor":
 		return doctor(ctx, args, getenv, stdout, stderr)
 	case "version":
@@ -94,6 +96,7 @@ func usage(w io.Writer) {
   manifest  print the Slack app manifest for the configured command
   backup    write a consistent copy of the database: c66bot backup FILE
   rekey     reseal every token under the first C66BOT_SECRET_KEY
+  migrate   copy the database into PostgreSQL: c66bot migrate --to postgres://… [--force]
   audit     print the audit log as JSON lines [--since 24h] [--stack NAME] [--db FILE]
   token     API tokens: create --name NAME --scopes notify,audit:read | list | revoke NAME
   version   print the version (also --version)
