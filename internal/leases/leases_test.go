@@ -120,7 +120,7 @@ func TestKeepEndsWhenLost(t *testing.T) {
 	if b, _, _ := leases.Take(ctx, store, "watch:9", "b", ttl); b == nil {
 		t.Fatal("b could not take an expired lease")
 	}
-	tk := make(ticks, 1) // the first wait returns at once
+	tk := make(ticks, 1)  // the first wait returns at once
 	a.Keep(ctx, tk.sleep) // returns after the one renewal finds the lease lost
 	if !a.Lost() {
 		t.Error("Keep returned but the lease is not lost")
