@@ -1,0 +1,185 @@
+package bot
+
+import (
+	"context"
+	"crypto/rand"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/c66bot/c66bot/bot/bottest"
+	"github.com/c66bot/c66bot/commands"
+	"github.com/c66bot/c66bot/internal/chat"
+	"github.com/c66bot/c66bot/storage"
+)
+
+// countingRouter counts the commands it runs.
+type countingRouter struct {
+	mu   sync.Mutex
+	runs map[string]int // by text
+}
+
+func (r *countingRouter) Dispatch(_ context.Context, req commands.Request) chat.Message {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.runs[req.Text]++
+	return chat.Message{Text: "ran " + req.Text}
+}
+
+func (r *countingRouter) HandleAction(context.Context, commands.Action) (commands.ActionReply, bool) {
+	return commands.ActionReply{}, false
+}
+
+func (r *countingRouter) count(text string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.runs[text]
+}
+
+// watchedDedup is a bot's view of the shared store: it reports every
+// answer, and may hold each call until released.
+type watchedDedup struct {
+	DedupStore
+	answers chan bool
+	hold    chan struct{} // when set, each call waits for it to close
+}
+
+func (d watchedDedup) FirstTime(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	if d.hold != nil {
+		<-d.hold
+	}
+	first, err := d.DedupStore.FirstTime(ctx, key, ttl)
+	d.answers <- first
+	return first, err
+}
+
+// runBot runs a Bot against srv with dedup until the returned func stops it.
+func runBot(t *testing.T, srv *bottest.Server, router Router, dedup DedupStore) (stop func()) {
+	t.Helper()
+	b := New(Config{
+		API: slack.New(srv.BotToken, slack.OptionAppLevelToken(srv.AppToken), slack.OptionAPIURL(srv.APIURL())), SlackAPIURL: srv.APIURL(),
+		Router: router, Replies: NewReplier(http.DefaultClient, srv.APIURL(), nil), Logger: slog.New(slog.DiscardHandler),
+		Workers: 2, Queue: 8, CommandTimeout: queueWait, ShutdownTimeout: queueWait, Dedup: dedup,
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("Run: %v", err)
+				}
+			case <-time.After(queueWait):
+				t.Error("the bot did not stop")
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+func sharedDedup(t *testing.T) *storage.DedupStore {
+	t.Helper()
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	db, err := storage.Open(storage.Options{Path: filepath.Join(t.TempDir(), "c66bot.db"), Keys: [][]byte{key}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db.Dedup()
+}
+
+func answer(t *testing.T, d watchedDedup) bool {
+	t.Helper()
+	select {
+	case first := <-d.answers:
+		return first
+	case <-time.After(queueWait):
+		t.Fatal("the envelope was never checked")
+		return false
+	}
+}
+
+// TestEnvelopeRedeliveredToAnotherReplicaIsHandledOnce: Slack redelivers an
+// envelope it thinks went unacknowledged on any of the app's connections;
+// with the dedup store shared, the replica that gets it second acks it and
+// drops it.
+func TestEnvelopeRedeliveredToAnotherReplicaIsHandledOnce(t *testing.T) {
+	t.Parallel()
+	srv := bottest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), queueWait)
+	defer cancel()
+	router := &countingRouter{runs: map[string]int{}}
+	store := sharedDedup(t)
+	a := watchedDedup{DedupStore: store, answers: make(chan bool, 4)}
+	b := watchedDedup{DedupStore: store, answers: make(chan bool, 4)}
+
+	stopA := runBot(t, srv, router, a)
+	if err := srv.WaitConnected(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	env, err := srv.SendSlashCommand(ctx, bottest.SlashCommand{Text: "stacks"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !answer(t, a) {
+		t.Fatal("replica a found a fresh envelope seen")
+	}
+	stopA() // its connection goes; the next delivery reaches b
+
+	runBot(t, srv, router, b)
+	if err := srv.WaitConnected(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Redeliver(ctx, env); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.WaitAck(ctx, env); err != nil {
+		t.Fatalf("replica b never acked the redelivery: %v", err)
+	}
+	if answer(t, b) {
+		t.Error("replica b took the redelivered envelope for a new one")
+	}
+	if n := router.count("stacks"); n != 1 {
+		t.Errorf("the command ran %d times, want once", n)
+	}
+}
+
+// TestAckNeverWaitsForTheDedupStore: the duplicate check is a database
+// round trip with a shared store, so it runs in the worker after the ack.
+func TestAckNeverWaitsForTheDedupStore(t *testing.T) {
+	t.Parallel()
+	srv := bottest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), queueWait)
+	defer cancel()
+	router := &countingRouter{runs: map[string]int{}}
+	slow := watchedDedup{DedupStore: sharedDedup(t), answers: make(chan bool, 1), hold: make(chan struct{})}
+	runBot(t, srv, router, slow)
+	if err := srv.WaitConnected(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	env, err := srv.SendSlashCommand(ctx, bottest.SlashCommand{Text: "whoami"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.WaitAck(ctx, env); err != nil {
+		t.Fatalf("no ack while the dedup store was stuck: %v", err)
+	}
+	close(slow.hold)
+	if !answer(t, slow) {
+		t.Fatal("a fresh envelope found seen")
+	}
+	if _, err := srv.WaitMessage(ctx, func(m bottest.Message) bool { return m.Text == "ran whoami" }); err != nil {
+		t.Errorf("the command's reply never came: %v", err)
+	}
+}
