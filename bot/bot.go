@@ -29,7 +29,8 @@ type Router interface {
 }
 
 // Config is what the transport needs. The app package sets every field;
-// there are no defaults here (they live in one place, the app).
+// there are no defaults here (they live in one place, the app), except
+// that a process on its own may leave Dedup nil.
 type Config struct {
 	// API is the Web API client, with the app-level token for Socket Mode.
 	API *slack.Client

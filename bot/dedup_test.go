@@ -15,6 +15,7 @@ import (
 	"github.com/c66bot/c66bot/bot/bottest"
 	"github.com/c66bot/c66bot/commands"
 	"github.com/c66bot/c66bot/internal/chat"
+	"github.com/c66bot/c66bot/internal/testenv"
 	"github.com/c66bot/c66bot/storage"
 )
 
@@ -66,25 +67,17 @@ func runBot(t *testing.T, srv *bottest.Server, router Router, dedup DedupStore) 
 		Router: router, Replies: NewReplier(http.DefaultClient, srv.APIURL(), nil), Logger: slog.New(slog.DiscardHandler),
 		Workers: 2, Queue: 8, CommandTimeout: queueWait, ShutdownTimeout: queueWait, Dedup: dedup,
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- b.Run(ctx) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("Run: %v", err)
-				}
-			case <-time.After(queueWait):
-				t.Error("the bot did not stop")
-			}
-		})
-	}
+	stop = testenv.Run(t, b.Run)
 	t.Cleanup(stop)
 	return stop
+}
+
+// dedupWorld is a fake Slack, a router, and a dedup store to share.
+func dedupWorld(t *testing.T) (context.Context, *bottest.Server, *countingRouter, *storage.DedupStore) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), queueWait)
+	t.Cleanup(cancel)
+	return ctx, bottest.Start(t), &countingRouter{runs: map[string]int{}}, sharedDedup(t)
 }
 
 func sharedDedup(t *testing.T) *storage.DedupStore {
@@ -116,11 +109,7 @@ func answer(t *testing.T, d watchedDedup) bool {
 // drops it.
 func TestEnvelopeRedeliveredToAnotherReplicaIsHandledOnce(t *testing.T) {
 	t.Parallel()
-	srv := bottest.Start(t)
-	ctx, cancel := context.WithTimeout(context.Background(), queueWait)
-	defer cancel()
-	router := &countingRouter{runs: map[string]int{}}
-	store := sharedDedup(t)
+	ctx, srv, router, store := dedupWorld(t)
 	a := watchedDedup{DedupStore: store, answers: make(chan bool, 4)}
 	b := watchedDedup{DedupStore: store, answers: make(chan bool, 4)}
 
@@ -159,11 +148,8 @@ func TestEnvelopeRedeliveredToAnotherReplicaIsHandledOnce(t *testing.T) {
 // round trip with a shared store, so it runs in the worker after the ack.
 func TestAckNeverWaitsForTheDedupStore(t *testing.T) {
 	t.Parallel()
-	srv := bottest.Start(t)
-	ctx, cancel := context.WithTimeout(context.Background(), queueWait)
-	defer cancel()
-	router := &countingRouter{runs: map[string]int{}}
-	slow := watchedDedup{DedupStore: sharedDedup(t), answers: make(chan bool, 1), hold: make(chan struct{})}
+	ctx, srv, router, store := dedupWorld(t)
+	slow := watchedDedup{DedupStore: store, answers: make(chan bool, 1), hold: make(chan struct{})}
 	runBot(t, srv, router, slow)
 	if err := srv.WaitConnected(ctx, 1); err != nil {
 		t.Fatal(err)

@@ -43,9 +43,6 @@ const (
 	// waiting for another replica's channel lease.
 	leaseRetryMin = 50 * time.Millisecond
 	leaseRetryMax = 2 * time.Second
-	// releaseTimeout bounds giving a channel's lease up, done even once the
-	// queue is abandoned.
-	releaseTimeout = 5 * time.Second
 )
 
 // postFunc sends one chat.postMessage (a thread reply when threadTS is set)
@@ -88,13 +85,10 @@ type PostOptions struct {
 	LeaseTTL time.Duration
 }
 
-// LeaseStore is where the replicas' leases live; *storage.LocalLeases
-// satisfies it, and so does the PostgreSQL backend's.
-type LeaseStore interface {
-	Acquire(ctx context.Context, key, owner string, ttl time.Duration) (l storage.Lease, held bool, err error)
-	Renew(ctx context.Context, l storage.Lease, ttl time.Duration) (storage.Lease, error)
-	Release(ctx context.Context, l storage.Lease, note string) error
-}
+// LeaseStore is where the replicas' leases live (Acquire, Renew,
+// Release); *storage.LocalLeases satisfies it, and so does the PostgreSQL
+// backend's.
+type LeaseStore = leases.Store
 
 func (o *PostOptions) defaults() {
 	if o.PerSecond <= 0 {
@@ -425,11 +419,7 @@ func (q *postQueue) own(ctx context.Context, channel string, cq *channelQueue) e
 		case h != nil:
 			cq.lease = h
 			cq.resume(h.Lease().Note, q.opts)
-			q.wg.Add(1)
-			go func() {
-				defer q.wg.Done()
-				h.Keep(q.runCtx, q.sleep)
-			}()
+			h.KeepInBackground(q.runCtx, &q.wg, q.sleep)
 			return nil
 		}
 		wait := backoff
@@ -470,9 +460,7 @@ func (q *postQueue) giveUp(cq *channelQueue) {
 	if !cq.last.IsZero() {
 		note = cq.last.UTC().Format(time.RFC3339Nano)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
-	defer cancel()
-	if err := h.Release(ctx, note); err != nil {
+	if err := h.GiveUp(note); err != nil {
 		q.log.Warn("cannot give the channel's lease up; it will expire", "lease", h.Lease().Key, "error", err.Error())
 		return
 	}

@@ -286,13 +286,10 @@ type Config struct {
 	Budgets BudgetStore
 }
 
-// LeaseStore is where the replicas' leases live; *storage.LocalLeases
-// satisfies it, and so does the PostgreSQL backend's.
-type LeaseStore interface {
-	Acquire(ctx context.Context, key, owner string, ttl time.Duration) (l storage.Lease, held bool, err error)
-	Renew(ctx context.Context, l storage.Lease, ttl time.Duration) (storage.Lease, error)
-	Release(ctx context.Context, l storage.Lease, note string) error
-}
+// LeaseStore is where the replicas' leases live (Acquire, Renew,
+// Release); *storage.LocalLeases satisfies it, and so does the PostgreSQL
+// backend's.
+type LeaseStore = leases.Store
 
 // Defaults of the lease settings.
 const (

@@ -11,6 +11,7 @@ import (
 	"github.com/c66bot/c66bot/cloud66"
 	"github.com/c66bot/c66bot/cloud66/cloud66test"
 	"github.com/c66bot/c66bot/deploy"
+	"github.com/c66bot/c66bot/internal/clock"
 	"github.com/c66bot/c66bot/internal/testenv"
 	"github.com/c66bot/c66bot/storage"
 )
@@ -84,14 +85,7 @@ func (f *fleet) replica(name string, renew func(context.Context, time.Duration) 
 	if claimsFree {
 		claims = func(ctx context.Context, d time.Duration) error {
 			once.Do(func() { close(running) })
-			t := time.NewTimer(d)
-			defer t.Stop()
-			select {
-			case <-t.C:
-				return nil
-			case <-ctx.Done():
-				return ctx.Err()
-			}
+			return clock.Sleep(ctx, d)
 		}
 	}
 	deploy.SetClaimSleep(r.svc, claims)
@@ -264,6 +258,18 @@ func (f *fleet) deployShop(r *replica) storage.Watch {
 	return *res.Watch
 }
 
+// followedByA starts replicas a and b and a deploy on a, and returns once
+// a polls it.
+func followedByA(t *testing.T) (f *fleet, a, b *replica, w storage.Watch) {
+	t.Helper()
+	f = newFleet(t)
+	a = f.replica("a", nil, false)
+	b = f.replica("b", nil, false)
+	w = f.deployShop(a)
+	a.waitReads(t, w.StackUID, 2)
+	return f, a, b, w
+}
+
 // waitReads waits until r has read stack uid n more times than now: its
 // watcher polled, and so renewed its lease at the clock's time.
 func (r *replica) waitReads(t *testing.T, uid string, n int) {
@@ -296,11 +302,7 @@ func TestWatchIsFollowedOnlyByTheReplicaThatStartedIt(t *testing.T) {
 
 func TestDeadReplicasWatchIsTakenOverAndFinished(t *testing.T) {
 	t.Parallel()
-	f := newFleet(t)
-	a := f.replica("a", nil, false)
-	b := f.replica("b", nil, false)
-	w := f.deployShop(a)
-	a.waitReads(t, w.StackUID, 2)
+	f, a, b, w := followedByA(t)
 	f.waitCardOf(a, w.MessageTS, "Deploying")
 
 	a.stop() // as a crash leaves it: nothing released
@@ -339,11 +341,7 @@ func TestDeadReplicasWatchIsTakenOverAndFinished(t *testing.T) {
 
 func TestPausedOwnerThatLostItsLeaseStopsWriting(t *testing.T) {
 	t.Parallel()
-	f := newFleet(t)
-	a := f.replica("a", nil, false)
-	b := f.replica("b", nil, false)
-	w := f.deployShop(a)
-	a.waitReads(t, w.StackUID, 2)
+	f, a, b, w := followedByA(t)
 
 	resume := a.pause(t) // a is frozen inside a poll
 	f.Clock.Advance(leaseTTL + time.Second)

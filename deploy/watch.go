@@ -47,10 +47,6 @@ const (
 // watchLease is the key of a followed action's lease.
 func watchLease(id string) string { return "watch:" + id }
 
-// releaseTimeout bounds giving a lease up, which is done even while
-// shutting down.
-const releaseTimeout = 5 * time.Second
-
 // Run resumes every stored unfinished deployment nobody else follows, then
 // follows new ones until ctx is done. Every ClaimEvery it takes over the
 // active watches whose lease nobody holds: a replica that died leaves its
@@ -190,20 +186,14 @@ func (s *Service) keep(h *leases.Held) bool {
 	if ctx == nil {
 		return false
 	}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		h.Keep(ctx, s.renewSleep)
-	}()
+	h.KeepInBackground(ctx, &s.wg, s.renewSleep)
 	return true
 }
 
 // release gives a lease up, even while shutting down; a failure only
 // leaves the lease to expire.
 func (s *Service) release(h *leases.Held) {
-	ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
-	defer cancel()
-	if err := h.Release(ctx, ""); err != nil {
+	if err := h.GiveUp(""); err != nil {
 		s.log.Warn("cannot give a deployment's lease up; it will expire", "lease", h.Lease().Key, "error", err.Error())
 	}
 }

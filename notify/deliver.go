@@ -129,11 +129,7 @@ func (s *Service) take(ctx context.Context, key string) *leases.Held {
 	if h == nil {
 		return nil
 	}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		h.Keep(ctx, s.renewSleep)
-	}()
+	h.KeepInBackground(ctx, &s.wg, s.renewSleep)
 	return h
 }
 
@@ -143,9 +139,7 @@ func (s *Service) giveUp(h *leases.Held) {
 	if h == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), markTimeout)
-	defer cancel()
-	if err := h.Release(ctx, ""); err != nil {
+	if err := h.GiveUp(""); err != nil {
 		s.log.Warn("cannot give a delivery lease up; it will expire", "lease", h.Lease().Key, "error", err.Error())
 	}
 }

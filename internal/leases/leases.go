@@ -127,6 +127,18 @@ func (h *Held) Release(ctx context.Context, note string) error {
 	return fmt.Errorf("leases: release %s: %w", h.l.Key, err)
 }
 
+// giveUpTimeout bounds GiveUp.
+const giveUpTimeout = 5 * time.Second
+
+// GiveUp is Release on a context of its own, bounded by a few seconds: for
+// work that ends while its caller shuts down, whose lease should go at
+// once all the same. A failure only leaves the lease to expire.
+func (h *Held) GiveUp(note string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), giveUpTimeout)
+	defer cancel()
+	return h.Release(ctx, note)
+}
+
 // Drop stops keeping the lease without giving it up: it expires within
 // its ttl and then anyone may take it. For work abandoned in a state
 // another owner should look at afresh, not at once.
@@ -151,4 +163,14 @@ func (h *Held) Keep(ctx context.Context, sleep func(context.Context, time.Durati
 			return
 		}
 	}
+}
+
+// KeepInBackground runs Keep on a goroutine counted in wg, so that whoever
+// waits for wg waits for it too.
+func (h *Held) KeepInBackground(ctx context.Context, wg *sync.WaitGroup, sleep func(context.Context, time.Duration) error) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		h.Keep(ctx, sleep)
+	}()
 }

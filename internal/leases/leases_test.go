@@ -36,7 +36,7 @@ func TestTakeRenewRelease(t *testing.T) {
 	if b, _, _ := leases.Take(ctx, store, "watch:1", "b", ttl); b != nil {
 		t.Fatal("b took a lease a renewed")
 	}
-	if err := a.Release(ctx, "bye"); err != nil {
+	if err := a.GiveUp("bye"); err != nil {
 		t.Fatal(err)
 	}
 	if a.Context().Err() == nil {
@@ -54,16 +54,23 @@ func TestTakeRenewRelease(t *testing.T) {
 	}
 }
 
+// takenFromA returns a's lease on key, which expired and b took.
+func takenFromA(t *testing.T, key string) *leases.Held {
+	t.Helper()
+	clock := fakeclock.New()
+	store := storage.NewLocalLeases(clock.Now)
+	a, _, _ := leases.Take(t.Context(), store, key, "a", ttl)
+	clock.Advance(ttl + time.Second)
+	if b, _, _ := leases.Take(t.Context(), store, key, "b", ttl); b == nil {
+		t.Fatal("b could not take an expired lease")
+	}
+	return a
+}
+
 func TestLostLeaseEndsItsContext(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	clock := fakeclock.New()
-	store := storage.NewLocalLeases(clock.Now)
-	a, _, _ := leases.Take(ctx, store, "outbox:7", "a", ttl)
-	clock.Advance(ttl + time.Second)
-	if b, _, _ := leases.Take(ctx, store, "outbox:7", "b", ttl); b == nil {
-		t.Fatal("b could not take an expired lease")
-	}
+	a := takenFromA(t, "outbox:7")
 	if err := a.Renew(ctx); !errors.Is(err, storage.ErrLeaseLost) {
 		t.Fatalf("a's Renew: %v, want ErrLeaseLost", err)
 	}
@@ -112,16 +119,9 @@ func TestKeepRenewsEveryThirdOfTheTTL(t *testing.T) {
 
 func TestKeepEndsWhenLost(t *testing.T) {
 	t.Parallel()
-	ctx := t.Context()
-	clock := fakeclock.New()
-	store := storage.NewLocalLeases(clock.Now)
-	a, _, _ := leases.Take(ctx, store, "watch:9", "a", ttl)
-	clock.Advance(ttl + time.Second)
-	if b, _, _ := leases.Take(ctx, store, "watch:9", "b", ttl); b == nil {
-		t.Fatal("b could not take an expired lease")
-	}
-	tk := make(ticks, 1)  // the first wait returns at once
-	a.Keep(ctx, tk.sleep) // returns after the one renewal finds the lease lost
+	a := takenFromA(t, "watch:9")
+	tk := make(ticks, 1)          // the first wait returns at once
+	a.Keep(t.Context(), tk.sleep) // returns after the one renewal finds the lease lost
 	if !a.Lost() {
 		t.Error("Keep returned but the lease is not lost")
 	}
