@@ -121,10 +121,14 @@ func TestEnvelopeRedeliveredToAnotherReplicaIsHandledOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := srv.WaitAck(ctx, env); err != nil {
+		t.Fatal(err)
+	}
 	if !answer(t, a) {
 		t.Fatal("replica a found a fresh envelope seen")
 	}
 	stopA() // its connection goes; the next delivery reaches b
+	testenv.Eventually(t, "a's connection to close", func() bool { return srv.Connections() == 0 })
 
 	runBot(t, srv, router, b)
 	if err := srv.WaitConnected(ctx, 1); err != nil {
