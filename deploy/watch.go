@@ -201,9 +201,9 @@ func (s *Service) release(h *leases.Held) {
 // leaseStarted takes the lease of a watch a start has just stored, before
 // anything is sent, and keeps it renewed while the start goes on. It
 // returns nil when Run is not running (the watch waits in the store for the
-// next Run) or when another replica took it first: its claim pass listed
-// the watch in the instant between the store and this call, and it follows
-// the watch from there.
+// next Run) or when another replica took it first, which only a start
+// without its start lease (the store failed to give it) lets happen; that
+// replica then follows the watch.
 func (s *Service) leaseStarted(ctx context.Context, log *slog.Logger, w storage.Watch) *leases.Held {
 	s.mu.Lock()
 	running := s.runCtx != nil
