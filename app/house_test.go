@@ -19,12 +19,12 @@ import (
 var house = map[string][]string{
 	"app":                {"accounts", "admin", "bot", "cloud66", "commands", "deploy", "metrics", "notify", "policy", "slackapp", "storage", "web"},
 	"app/apptest":        {"app", "bot/bottest", "cloud66/cloud66test", "web"},
-	"bot":                {"commands", "internal/chat", "metrics", "storage"},
+	"bot":                {"commands", "internal/chat", "internal/leases", "metrics", "storage"},
 	"web":                {"accounts", "admin", "commands", "internal/chat", "notify", "storage"},
 	"admin":              {"storage"},
 	"commands":           {"accounts", "cloud66", "deploy", "internal/blockkit", "internal/chat", "notify", "slackapp", "storage"},
-	"deploy":             {"accounts", "cloud66", "internal/blockkit", "internal/chat", "internal/clock", "policy", "slackapp", "storage"},
-	"notify":             {"accounts", "cloud66", "internal/blockkit", "internal/chat", "slackapp", "storage"},
+	"deploy":             {"accounts", "cloud66", "internal/blockkit", "internal/chat", "internal/clock", "internal/leases", "policy", "slackapp", "storage"},
+	"notify":             {"accounts", "cloud66", "internal/blockkit", "internal/chat", "internal/leases", "slackapp", "storage"},
 	"accounts":           {"cloud66", "storage"},
 	"cloud66":            {"internal/clock"},
 	"storage":            nil,
@@ -35,6 +35,7 @@ var house = map[string][]string{
 	"internal/chat":      nil,
 	"internal/clock":     nil,
 	"internal/fakeclock": nil,
+	"internal/leases":    {"storage"},
 	"internal/modgraph":  nil,
 	// Only tests import testenv: no row lists it, so a non-test import of
 	// it fails here.

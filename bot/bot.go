@@ -29,7 +29,8 @@ type Router interface {
 }
 
 // Config is what the transport needs. The app package sets every field;
-// there are no defaults here (they live in one place, the app).
+// there are no defaults here (they live in one place, the app), except
+// that a process on its own may leave Dedup nil.
 type Config struct {
 	// API is the Web API client, with the app-level token for Socket Mode.
 	API *slack.Client
@@ -49,7 +50,25 @@ type Config struct {
 	// PingInterval is how long without a ping from Slack before the
 	// socket is considered dead; zero keeps slack-go's 30 s.
 	PingInterval time.Duration
+	// Dedup remembers the envelopes handled ("envelope:<id>", for
+	// envelopeTTL), shared by the replicas: Slack redelivers an envelope it
+	// thinks went unacknowledged, on any of the app's connections, so with
+	// several replicas the second delivery may reach another one. nil means
+	// a set in this process's memory.
+	Dedup DedupStore
 }
+
+// DedupStore records keys seen; *storage.DedupStore satisfies it.
+type DedupStore interface {
+	// FirstTime records key for ttl and reports whether this is the first
+	// time it has been seen (or the earlier record expired); of two
+	// concurrent callers exactly one gets true.
+	FirstTime(ctx context.Context, key string, ttl time.Duration) (bool, error)
+}
+
+// envelopeTTL is how long an envelope id is remembered: far longer than
+// Slack's redeliveries of it.
+const envelopeTTL = 10 * time.Minute
 
 // Bot is the Slack transport.
 type Bot struct {
@@ -60,7 +79,9 @@ type Bot struct {
 	metrics *metrics.Metrics
 	socket  *socketmode.Client
 	pool    *pool
-	seen    *seenSet
+	dedup   DedupStore
+	// seen is dedup when it is the in-memory set, which Run sweeps.
+	seen *seenSet
 
 	connected atomic.Bool
 }
@@ -71,12 +92,17 @@ func New(cfg Config) *Bot {
 	if cfg.PingInterval > 0 {
 		opts = append(opts, socketmode.OptionPingInterval(cfg.PingInterval))
 	}
-	return &Bot{
+	b := &Bot{
 		cfg: cfg, log: cfg.Logger, router: cfg.Router, replies: cfg.Replies, metrics: cfg.Metrics,
 		socket: socketmode.New(cfg.API, opts...),
 		pool:   newPool(cfg.Workers, cfg.Queue),
-		seen:   newSeenSet(10 * time.Minute),
+		dedup:  cfg.Dedup,
 	}
+	if b.dedup == nil {
+		b.seen = newSeenSet()
+		b.dedup = b.seen
+	}
+	return b
 }
 
 // Connected reports whether the Socket Mode connection is up (for /readyz
@@ -97,7 +123,9 @@ func (b *Bot) Run(ctx context.Context) error {
 		return socketRunError(err)
 	})
 	g.Go(func() error { b.eventLoop(gctx); return nil })
-	g.Go(func() error { b.sweepSeen(gctx); return nil })
+	if b.seen != nil {
+		g.Go(func() error { b.sweepSeen(gctx); return nil })
+	}
 	err := g.Wait()
 	b.connected.Store(false)
 	if !b.pool.shutdown(b.cfg.ShutdownTimeout) {

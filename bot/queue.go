@@ -12,6 +12,8 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/c66bot/c66bot/internal/chat"
+	"github.com/c66bot/c66bot/internal/leases"
+	"github.com/c66bot/c66bot/storage"
 )
 
 var (
@@ -33,6 +35,14 @@ const (
 	// minRetryAfter guards against a 429 without a usable Retry-After:
 	// retrying at once would only earn another 429.
 	minRetryAfter = time.Second
+	// defaultChannelLeaseTTL is how long a channel's lease lasts unrenewed:
+	// after a replica dies mid-queue, the others wait at most this long to
+	// post in its channels.
+	defaultChannelLeaseTTL = 10 * time.Second
+	// leaseRetryMin and leaseRetryMax bound the backoff of a worker
+	// waiting for another replica's channel lease.
+	leaseRetryMin = 50 * time.Millisecond
+	leaseRetryMax = 2 * time.Second
 )
 
 // postFunc sends one chat.postMessage (a thread reply when threadTS is set)
@@ -57,7 +67,28 @@ type PostOptions struct {
 	// queued later is tried again, and may fail and call it again.
 	OnUnpostable func(channel string, err error)
 	Logger       *slog.Logger
+
+	// Leases makes posting to a channel owned by one replica at a time
+	// when several run on one database: a channel's worker holds
+	// "channel:<id>" while it has messages to send, and gives it up when
+	// its queue drains, leaving the time of its last post for the next
+	// owner, who paces its first posts from it. So the order of each
+	// replica's messages and Slack's pace per channel hold across the
+	// fleet. nil means storage.NewLocalLeases(time.Now), enough for one
+	// process.
+	Leases LeaseStore
+	// Replica is the name this process takes leases under; "" means a
+	// random one.
+	Replica string
+	// LeaseTTL is how long a channel's lease lasts unrenewed; it is renewed
+	// every third of it and before every post. Default 10s.
+	LeaseTTL time.Duration
 }
+
+// LeaseStore is where the replicas' leases live (Acquire, Renew,
+// Release); *storage.LocalLeases satisfies it, and so does the PostgreSQL
+// backend's.
+type LeaseStore = leases.Store
 
 func (o *PostOptions) defaults() {
 	if o.PerSecond <= 0 {
@@ -72,6 +103,13 @@ func (o *PostOptions) defaults() {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.Leases == nil {
+		o.Leases = storage.NewLocalLeases(time.Now)
+	}
+	if o.LeaseTTL <= 0 {
+		o.LeaseTTL = defaultChannelLeaseTTL
+	}
+	o.Replica = leases.Owner(o.Replica)
 }
 
 // postQueue serialises chat.postMessage per channel (thread replies count
@@ -82,6 +120,11 @@ func (o *PostOptions) defaults() {
 // same message again: nothing is lost or reordered. Any other failure is
 // final, because chat.postMessage has no idempotency key and a retry after
 // a 5xx or a timeout could post the message twice.
+//
+// Across replicas a channel's worker posts only while it holds the
+// channel's lease (PostOptions.Leases): it waits for another replica's
+// worker to drain and give the lease up, then paces its first posts from
+// the time of that worker's last post, left in the lease's note.
 type postQueue struct {
 	post postFunc
 	opts PostOptions
@@ -112,6 +155,14 @@ type channelQueue struct {
 	lim *rate.Limiter
 	// notBefore is when Slack's last Retry-After ends.
 	notBefore time.Time
+
+	// lease is the channel's lease while the worker holds it; last is the
+	// time of the channel's last post known here (this worker's or, from
+	// the lease's note, another replica's), and left the note this worker
+	// left when it last gave the lease up.
+	lease *leases.Held
+	last  time.Time
+	left  string
 }
 
 // outbound is one queued message.
@@ -249,10 +300,11 @@ func (q *postQueue) run(channel string, cq *channelQueue) {
 }
 
 // next pops the channel's oldest message, or returns nil after removing the
-// channel's entry once it is idle. An idle worker lingers until its rate
-// limiter is full again and any Retry-After has passed: a worker started
-// afresh begins with a full burst, and starting one earlier would let the
-// channel exceed its pace.
+// channel's entry once it is idle. A drained worker first gives the
+// channel's lease up, so other replicas may post there. An idle worker
+// lingers until its rate limiter is full again and any Retry-After has
+// passed: a worker started afresh begins with a full burst, and starting
+// one earlier would let the channel exceed its pace.
 func (q *postQueue) next(channel string, cq *channelQueue) *outbound {
 	for {
 		q.mu.Lock()
@@ -262,6 +314,11 @@ func (q *postQueue) next(channel string, cq *channelQueue) *outbound {
 			cq.pending = cq.pending[1:]
 			q.mu.Unlock()
 			return item
+		}
+		if cq.lease != nil {
+			q.mu.Unlock()
+			q.giveUp(cq)
+			continue // a message may have come meanwhile
 		}
 		linger := max(cq.refillDelay(q.opts), time.Until(cq.notBefore))
 		if linger <= 0 || q.closed {
@@ -290,14 +347,25 @@ func (cq *channelQueue) refillDelay(o PostOptions) time.Duration {
 	return time.Duration(missing / o.PerSecond * float64(time.Second))
 }
 
-// send posts one message, waiting out 429s, and reports its outcome.
+// send posts one message, waiting out 429s, and reports its outcome. It
+// posts holding the channel's lease, renewed just before the post; a lease
+// lost while waiting (another replica posted meanwhile) is waited for and
+// paced from again.
 func (q *postQueue) send(channel string, cq *channelQueue, item *outbound) {
-	for waits := 0; ; waits++ {
+	for waits := 0; ; {
+		if err := q.own(item.ctx, channel, cq); err != nil {
+			item.done("", err)
+			return
+		}
 		if err := q.pace(item.ctx, cq); err != nil {
 			item.done("", err)
 			return
 		}
+		if !q.stillOwn(item.ctx, channel, cq) {
+			continue
+		}
 		ts, err := q.call(channel, item)
+		cq.last = time.Now()
 		if err == nil || errors.Is(err, errAbandonedInFlight) {
 			item.done(ts, err)
 			return
@@ -310,7 +378,8 @@ func (q *postQueue) send(channel string, cq *channelQueue, item *outbound) {
 			wait := max(rl.RetryAfter, minRetryAfter)
 			cq.notBefore = time.Now().Add(wait)
 			if waits < q.opts.MaxRetryAfterWaits {
-				q.log.Debug("slack rate limited a post; waiting", "channel", channel, "retry_after", wait, "waits", waits+1)
+				waits++
+				q.log.Debug("slack rate limited a post; waiting", "channel", channel, "retry_after", wait, "waits", waits)
 				continue
 			}
 			q.log.Warn("slack kept rate limiting a post; giving up on it", "channel", channel, "waits", waits)
@@ -327,6 +396,98 @@ func (q *postQueue) send(channel string, cq *channelQueue, item *outbound) {
 		q.log.Warn("slack post failed; not retried", "channel", channel, "error", err.Error())
 		item.done("", err)
 		return
+	}
+}
+
+// own makes the worker hold the channel's lease, waiting (with backoff, no
+// longer than the holder's lease lasts) while another replica's worker
+// holds it. Taking it over from another owner starts the pace from the
+// time of that owner's last post. A lease store that fails is no reason to
+// hold posts back: the worker then posts without the lease, and Slack's
+// 429s pace what the fleet sends.
+func (q *postQueue) own(ctx context.Context, channel string, cq *channelQueue) error {
+	if cq.lease != nil {
+		return nil
+	}
+	backoff := leaseRetryMin
+	for {
+		h, other, err := leases.Take(ctx, q.opts.Leases, "channel:"+channel, q.opts.Replica, q.opts.LeaseTTL)
+		switch {
+		case err != nil:
+			q.log.Warn("cannot take the channel's lease; posting without it", "channel", channel, "error", err.Error())
+			return nil
+		case h != nil:
+			cq.lease = h
+			cq.resume(h.Lease().Note, q.opts)
+			h.KeepInBackground(q.runCtx, &q.wg, q.sleep)
+			return nil
+		}
+		wait := backoff
+		if until := time.Until(other.Expires); until > 0 && until < wait {
+			wait = until
+		}
+		if err := q.sleep(ctx, wait); err != nil {
+			return err
+		}
+		backoff = min(2*backoff, leaseRetryMax)
+	}
+}
+
+// stillOwn renews the channel's lease just before a post, and reports false
+// when it was lost: the worker paused past its expiry and another replica
+// took the channel (and may have posted since).
+func (q *postQueue) stillOwn(ctx context.Context, channel string, cq *channelQueue) bool {
+	if cq.lease == nil {
+		return true // posting without a lease store
+	}
+	err := cq.lease.Renew(ctx)
+	switch {
+	case errors.Is(err, storage.ErrLeaseLost):
+		q.log.Info("another replica took the channel over; waiting for it", "channel", channel)
+		cq.lease = nil
+		return false
+	case err != nil:
+		q.log.Warn("cannot renew the channel's lease", "channel", channel, "error", err.Error())
+	}
+	return true
+}
+
+// giveUp releases the channel's lease, leaving the time of the last post.
+func (q *postQueue) giveUp(cq *channelQueue) {
+	h := cq.lease
+	cq.lease = nil
+	note := ""
+	if !cq.last.IsZero() {
+		note = cq.last.UTC().Format(time.RFC3339Nano)
+	}
+	if err := h.GiveUp(note); err != nil {
+		q.log.Warn("cannot give the channel's lease up; it will expire", "lease", h.Lease().Key, "error", err.Error())
+		return
+	}
+	cq.left = note
+}
+
+// resume sets the channel's pace from note, the time of the previous
+// owner's last post. Unless that owner was this worker (the note is the one
+// it left), its limiter is unknown here, so it is taken as spent at that
+// post: the first post waits one interval after it, and the burst refills
+// from there. That never sends faster than one bucket for the whole fleet.
+func (cq *channelQueue) resume(note string, o PostOptions) {
+	if note == "" || note == cq.left {
+		return
+	}
+	last, err := time.Parse(time.RFC3339Nano, note)
+	if err != nil {
+		return
+	}
+	if now := time.Now(); last.After(now) {
+		last = now // another replica's clock runs ahead
+	}
+	cq.lim = rate.NewLimiter(rate.Limit(o.PerSecond), o.Burst)
+	cq.lim.ReserveN(last, o.Burst) // empty at the last post
+	// Passed on as it is should this worker give the lease up unposted.
+	if last.After(cq.last) {
+		cq.last = last
 	}
 }
 

@@ -99,73 +99,99 @@ func (b *Bot) handleEvent(ctx context.Context, evt socketmode.Event) {
 	if ackErr != nil {
 		b.log.Warn("ack failed", "type", string(evt.Type), "error", ackErr.Error())
 	}
-	envelope := evt.Request.EnvelopeID
-	if !b.seen.first(envelope, time.Now()) {
-		b.metrics.DuplicateEnvelope()
-		b.log.Info("duplicate envelope ignored", "type", string(evt.Type))
-		return
-	}
+	// What comes twice (Slack redelivers around reconnects, maybe to
+	// another replica) is handled once: the check is the pool job's first
+	// step, after the ack, since a shared store is a database round trip.
+	env := envelope{id: evt.Request.EnvelopeID, typ: string(evt.Type)}
 	switch evt.Type {
 	case socketmode.EventTypeSlashCommand:
 		cmd, ok := evt.Data.(slack.SlashCommand)
 		if !ok {
 			return
 		}
-		b.submitSlash(cmd)
+		b.submitSlash(env, cmd)
 	case socketmode.EventTypeInteractive:
 		cb, ok := evt.Data.(slack.InteractionCallback)
 		if !ok {
 			return
 		}
-		if cb.Type != slack.InteractionTypeBlockActions {
+		if cb.Type != slack.InteractionTypeBlockActions || len(cb.ActionCallback.BlockActions) == 0 {
 			return
 		}
-		for _, a := range cb.ActionCallback.BlockActions {
-			b.submitAction(cb, a)
-		}
+		b.submitActions(env, cb)
 	}
 }
 
-// submitAction runs a button press on the pool. Link buttons (URL buttons)
-// also send a payload; the router ignores them and the ack was all they needed.
-func (b *Bot) submitAction(cb slack.InteractionCallback, a *slack.BlockAction) {
+// envelope names a Socket Mode envelope for its dedup check.
+type envelope struct{ id, typ string }
+
+// firstTime reports whether the envelope is handled for the first time,
+// across replicas. A store that fails to answer lets it through: handling
+// a redelivery twice (the deploy paths spend intents once anyway) beats
+// dropping a command.
+func (b *Bot) firstTime(ctx context.Context, env envelope) bool {
+	first, err := b.dedup.FirstTime(ctx, "envelope:"+env.id, envelopeTTL)
+	switch {
+	case err != nil:
+		b.log.Warn("cannot check the envelope for a duplicate; handling it", "type", env.typ, "error", err.Error())
+		return true
+	case !first:
+		b.metrics.DuplicateEnvelope()
+		b.log.Info("duplicate envelope ignored", "type", env.typ)
+	}
+	return first
+}
+
+// submitActions runs the button presses of one envelope on the pool. Link
+// buttons (URL buttons) also send a payload; the router ignores them and
+// the ack was all they needed.
+func (b *Bot) submitActions(env envelope, cb slack.InteractionCallback) {
 	team := cb.User.TeamID
 	if team == "" {
 		team = cb.Team.ID
 	}
-	act := commands.Action{
-		TeamID:       team,
-		EnterpriseID: cb.Enterprise.ID,
-		UserID:       cb.User.ID,
-		ChannelID:    cb.Channel.ID,
-		ActionID:     a.ActionID,
-		Value:        a.Value,
-		ResponseURL:  cb.ResponseURL,
-		RequestID:    newRequestID(),
+	channel := cb.Channel.ID
+	if channel == "" {
+		channel = cb.Container.ChannelID
 	}
-	if act.ChannelID == "" {
-		act.ChannelID = cb.Container.ChannelID
+	var acts []commands.Action
+	for _, a := range cb.ActionCallback.BlockActions {
+		acts = append(acts, commands.Action{
+			TeamID:       team,
+			EnterpriseID: cb.Enterprise.ID,
+			UserID:       cb.User.ID,
+			ChannelID:    channel,
+			ActionID:     a.ActionID,
+			Value:        a.Value,
+			ResponseURL:  cb.ResponseURL,
+			RequestID:    newRequestID(),
+		})
 	}
 	accepted := b.pool.submit(func(ctx context.Context) {
 		ctx, cancel := context.WithTimeout(ctx, b.cfg.CommandTimeout)
 		defer cancel()
-		reply, handled := b.router.HandleAction(ctx, act)
-		if !handled {
+		if !b.firstTime(ctx, env) {
 			return
 		}
-		err := b.replies.Respond(ctx, act.ResponseURL, reply.Message, reply.Replace)
-		if err != nil {
-			b.log.Warn("button reply failed", "request_id", act.RequestID, "error", err.Error())
+		for _, act := range acts {
+			reply, handled := b.router.HandleAction(ctx, act)
+			if !handled {
+				continue
+			}
+			err := b.replies.Respond(ctx, act.ResponseURL, reply.Message, reply.Replace)
+			if err != nil {
+				b.log.Warn("button reply failed", "request_id", act.RequestID, "error", err.Error())
+			}
 		}
 	})
 	if !accepted {
 		b.metrics.QueueFull()
-		b.log.Warn("queue full; button press refused", "request_id", act.RequestID)
-		go b.replyBusy(act.ResponseURL, "Press the button again in a few seconds.")
+		b.log.Warn("queue full; button press refused", "request_id", acts[0].RequestID)
+		go b.replyBusy(cb.ResponseURL, "Press the button again in a few seconds.")
 	}
 }
 
-func (b *Bot) submitSlash(cmd slack.SlashCommand) {
+func (b *Bot) submitSlash(env envelope, cmd slack.SlashCommand) {
 	req := commands.Request{
 		TeamID:       cmd.TeamID,
 		EnterpriseID: cmd.EnterpriseID,
@@ -179,6 +205,9 @@ func (b *Bot) submitSlash(cmd slack.SlashCommand) {
 	accepted := b.pool.submit(func(ctx context.Context) {
 		ctx, cancel := context.WithTimeout(ctx, b.cfg.CommandTimeout)
 		defer cancel()
+		if !b.firstTime(ctx, env) {
+			return
+		}
 		reply := b.router.Dispatch(ctx, req)
 		b.respond(ctx, req, reply)
 	})
@@ -215,37 +244,37 @@ func newRequestID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// seenSet remembers envelope ids for a while so an envelope Slack delivers
-// twice (around reconnects) is handled once.
+// seenSet is the DedupStore of a single process: keys remembered in
+// memory until they expire, so an envelope Slack delivers twice (around
+// reconnects) is handled once.
 type seenSet struct {
-	mu  sync.Mutex
-	ttl time.Duration
-	m   map[string]time.Time
+	mu sync.Mutex
+	m  map[string]time.Time // key -> expiry
 }
 
-func newSeenSet(ttl time.Duration) *seenSet {
-	return &seenSet{ttl: ttl, m: map[string]time.Time{}}
+func newSeenSet() *seenSet {
+	return &seenSet{m: map[string]time.Time{}}
 }
 
-func (s *seenSet) first(id string, now time.Time) bool {
-	if id == "" {
-		return true
-	}
+// FirstTime records key for ttl and reports whether it is new (or its
+// record expired).
+func (s *seenSet) FirstTime(_ context.Context, key string, ttl time.Duration) (bool, error) {
+	now := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if t, ok := s.m[id]; ok && now.Sub(t) < s.ttl {
-		return false
+	if exp, ok := s.m[key]; ok && now.Before(exp) {
+		return false, nil
 	}
-	s.m[id] = now
-	return true
+	s.m[key] = now.Add(ttl)
+	return true, nil
 }
 
 func (s *seenSet) sweep(now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for id, t := range s.m {
-		if now.Sub(t) >= s.ttl {
-			delete(s.m, id)
+	for key, exp := range s.m {
+		if !now.Before(exp) {
+			delete(s.m, key)
 		}
 	}
 }

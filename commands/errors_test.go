@@ -93,6 +93,10 @@ var unreachableErrors = map[string]string{
 	// API tokens: the admin socket and the bearer API.
 	"storage.ErrExists":  "API tokens only",
 	"storage.ErrRevoked": "API tokens only",
+	// A replica's leases: losing one stops that replica's own work (a
+	// watcher, a delivery, a channel's posting); no method a command calls
+	// returns it.
+	"storage.ErrLeaseLost": "replicas' leases only",
 	// Dispatch answers a line it cannot split before any command runs.
 	"commands.ErrUnterminatedQuote": "Dispatch answers it before the table",
 	// The policy file is parsed at start.

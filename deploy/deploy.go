@@ -16,6 +16,7 @@ import (
 	"github.com/c66bot/c66bot/cloud66"
 	"github.com/c66bot/c66bot/internal/chat"
 	"github.com/c66bot/c66bot/internal/clock"
+	"github.com/c66bot/c66bot/internal/leases"
 	"github.com/c66bot/c66bot/policy"
 	"github.com/c66bot/c66bot/slackapp"
 	"github.com/c66bot/c66bot/storage"
@@ -262,7 +263,39 @@ type Config struct {
 	// quick. Redeploys Cloud 66 refused outright were never followed and
 	// are not reported.
 	OnFinished func(state string)
+
+	// Leases holds the watch leases ("watch:<id>"): with several replicas
+	// on one database, each followed action is followed by the one replica
+	// holding its lease. nil means storage.NewLocalLeases(Now), which is
+	// enough for one process.
+	Leases LeaseStore
+	// Replica is the name this process takes leases under; "" means a
+	// random one.
+	Replica string
+	// LeaseTTL is how long a watch's lease lasts unrenewed: a replica that
+	// dies loses its watches within it. It is renewed every third of it and
+	// before every save. Default 20s.
+	LeaseTTL time.Duration
+	// ClaimEvery is how often Run looks for active watches nobody holds
+	// (a dead replica's) and takes them over. Default 10s, so a dead
+	// replica's watch moves again within LeaseTTL+ClaimEvery = 30s.
+	ClaimEvery time.Duration
+	// Budgets keeps each person's budget of Cloud 66 requests
+	// (Poll.BudgetPerHour), shared by the replicas. nil means
+	// storage.NewLocalBudgets(time.Now).
+	Budgets BudgetStore
 }
+
+// LeaseStore is where the replicas' leases live (Acquire, Renew,
+// Release); *storage.LocalLeases satisfies it, and so does the PostgreSQL
+// backend's.
+type LeaseStore = leases.Store
+
+// Defaults of the lease settings.
+const (
+	defaultLeaseTTL   = 20 * time.Second
+	defaultClaimEvery = 10 * time.Second
+)
 
 // PollConfig shapes how deployments are followed; zero fields take the
 // defaults.
@@ -327,6 +360,13 @@ type Service struct {
 	// test clock, so tests set millisecond intervals; a test in this package
 	// may replace it to drive a fake clock in step with the polls.
 	sleep func(ctx context.Context, d time.Duration) error
+	// renewSleep waits between the background renewals of a watch's lease
+	// and claimSleep between Run's passes over the active watches; real
+	// time, replaced by tests like sleep.
+	renewSleep func(ctx context.Context, d time.Duration) error
+	claimSleep func(ctx context.Context, d time.Duration) error
+	// owner is Config.Replica, or the random name taken in its place.
+	owner string
 
 	// watchMu serialises read-modify-write of stored watches, so a cancel
 	// noted by ConfirmCancel is never overwritten by a watcher's save.
@@ -345,7 +385,11 @@ type Service struct {
 	runCtx    context.Context // non-nil while Run runs
 	following map[string]bool // watch ids with a watcher goroutine
 	starting  map[string]bool // watch ids a start is still setting up
-	wg        sync.WaitGroup
+	// panicked are the watches whose watcher panicked here: not claimed
+	// again by this process, so a bug does not loop every ClaimEvery; their
+	// leases expire and another replica (or the next Run) may try.
+	panicked map[string]bool
+	wg       sync.WaitGroup
 }
 
 // New returns a Service; call Run to follow deployments.
@@ -360,6 +404,18 @@ func New(cfg Config) *Service {
 		cfg.Command = slackapp.DefaultCommand
 	}
 	cfg.Poll = cfg.Poll.withDefaults()
+	if cfg.Leases == nil {
+		cfg.Leases = storage.NewLocalLeases(cfg.Now)
+	}
+	if cfg.LeaseTTL <= 0 {
+		cfg.LeaseTTL = defaultLeaseTTL
+	}
+	if cfg.ClaimEvery <= 0 {
+		cfg.ClaimEvery = defaultClaimEvery
+	}
+	if cfg.Budgets == nil {
+		cfg.Budgets = storage.NewLocalBudgets(time.Now)
+	}
 	pol := cfg.Policy
 	if p, ok := pol.(*policy.Policy); ok && p == nil {
 		// A *policy.Policy variable left nil (no policy file) is no policy,
@@ -374,13 +430,17 @@ func New(cfg Config) *Service {
 		pol = def
 	}
 	return &Service{
-		cfg:       cfg,
-		policy:    pol,
-		log:       cfg.Logger,
-		budget:    newBudget(cfg.Poll.BudgetPerHour, time.Now),
-		sleep:     clock.Sleep,
-		following: map[string]bool{},
-		starting:  map[string]bool{},
+		cfg:        cfg,
+		policy:     pol,
+		log:        cfg.Logger,
+		budget:     newBudget(cfg.Budgets, cfg.Poll.BudgetPerHour),
+		sleep:      clock.Sleep,
+		renewSleep: clock.Sleep,
+		claimSleep: clock.Sleep,
+		owner:      leases.Owner(cfg.Replica),
+		following:  map[string]bool{},
+		starting:   map[string]bool{},
+		panicked:   map[string]bool{},
 	}
 }
 

@@ -40,8 +40,22 @@
 // Starting claims the stack (storage.WatchStore.Start), posts the card, then asks
 // Cloud 66 to redeploy with a user_reference naming the Slack request
 // ([UserReference]). From then on a watcher goroutine follows the deployment;
-// its state lives in bbolt after every change, so [Service.Run] picks every
+// its state is stored after every change, so [Service.Run] picks every
 // unfinished deployment up again after a restart and edits the same message.
+//
+// # Several replicas
+//
+// With several replicas on one database each followed action has one owner:
+// the replica holding its lease ("watch:<id>", Config.Leases, owner
+// Config.Replica). The replica that starts a change takes the lease before
+// anything is sent and hands it to its watcher, which renews it at every
+// poll, before every save and in the background every third of
+// Config.LeaseTTL (20 s), stops at once when it is lost and gives it up when
+// the watch ends. Every Config.ClaimEvery (10 s) Run takes over the active
+// watches nobody holds: a replica that dies loses its leases within the TTL,
+// and another finishes its cards within TTL+ClaimEvery = 30 s. The
+// per-person budget is a shared store too (Config.Budgets), so a person's
+// requests are counted once whichever replica makes them.
 //
 // # Following a deployment
 //
@@ -53,8 +67,9 @@
 // about 63 polls (5, 7.5, 11.3, 16.9, 25.3 s, then every 30 s) plus one read
 // of the deployments list at the end, far inside Cloud 66's 3,000 requests
 // per person per hour. Every request is also taken from a per-person token
-// bucket (PollConfig.BudgetPerHour), shared by all of that person's watches,
-// so many parallel deployments cannot exhaust their Cloud 66 allowance.
+// bucket (PollConfig.BudgetPerHour), shared by all of that person's watches
+// on every replica, so many parallel deployments cannot exhaust their Cloud
+// 66 allowance.
 //
 // Transient failures never end a watch; throttling waits for Cloud 66's
 // retry time; a revoked token or a vanished stack ends it as "unknown" and

@@ -2,6 +2,8 @@ package deploy
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"time"
 )
 
@@ -20,4 +22,17 @@ func Watchers(s *Service) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.following)
+}
+
+// SetRenewSleep replaces the wait between the background renewals of a
+// watch's lease, and SetClaimSleep the wait between Run's passes over the
+// active watches, so a test decides when either happens.
+func SetRenewSleep(s *Service, f func(ctx context.Context, d time.Duration) error) { s.renewSleep = f }
+func SetClaimSleep(s *Service, f func(ctx context.Context, d time.Duration) error) { s.claimSleep = f }
+
+// Following returns the ids of the watches s has a watcher for, sorted.
+func Following(s *Service) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Sorted(maps.Keys(s.following))
 }

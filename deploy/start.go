@@ -359,6 +359,10 @@ func (s *Service) start(ctx context.Context, o Origin, stack cloud66.Stack, c Ch
 	requested.Args = c.Map()
 	requested.Args[argUserReference] = ref
 	requested.Result, requested.At = "requested", now
+	// Another replica's claim pass must leave the watch alone from its
+	// store until its lease is taken here: the start lease says a start is
+	// in between (see startInFlight).
+	inFlight := s.takeStartLease(ctx, log, ref)
 	// Run's resume must either miss this watch or see it marked as
 	// starting; otherwise it could follow it while the POST is in flight.
 	s.resumeMu.RLock()
@@ -384,11 +388,20 @@ func (s *Service) start(ctx context.Context, o Origin, stack cloud66.Stack, c Ch
 		s.mu.Unlock()
 	}
 	s.resumeMu.RUnlock()
+	if err != nil && inFlight != nil {
+		s.release(inFlight)
+	}
 	if errors.Is(err, storage.ErrStackBusy) {
 		return fail(newBusyError(w))
 	}
 	if err != nil {
 		return fail(fmt.Errorf("deploy: claim %s: %w", stack.UID, err))
+	}
+	// The lease is taken before anything is sent, so no other replica
+	// follows this watch while its POST is in flight.
+	lease := s.leaseStarted(ctx, log, w)
+	if inFlight != nil {
+		s.release(inFlight)
 	}
 	handed := false
 	defer func() {
@@ -396,6 +409,9 @@ func (s *Service) start(ctx context.Context, o Origin, stack cloud66.Stack, c Ch
 			s.mu.Lock()
 			delete(s.starting, w.ID)
 			s.mu.Unlock()
+			if lease != nil {
+				s.release(lease)
+			}
 		}
 	}()
 
@@ -419,7 +435,7 @@ func (s *Service) start(ctx context.Context, o Origin, stack cloud66.Stack, c Ch
 			x.Message = "Cloud 66 did not answer in time; checking whether it started."
 		})
 		s.render(ctx, w)
-		s.handOver(w)
+		s.handOver(ctx, w, lease)
 		handed = true
 		s.lockAfterRollback(ctx, o, stack, c)
 		return w, nil
@@ -453,7 +469,7 @@ func (s *Service) start(ctx context.Context, o Origin, stack cloud66.Stack, c Ch
 		}
 	})
 	s.render(ctx, w)
-	s.handOver(w)
+	s.handOver(ctx, w, lease)
 	handed = true
 	s.lockAfterRollback(ctx, o, stack, c)
 	log.InfoContext(ctx, "change started", "verb", c.Verb, "watch", w.ID, "stack_uid", stack.UID, "action_id", res.ActionID, "queued", res.Queued)
@@ -520,8 +536,18 @@ func clipText(s string) string {
 // saveStarting applies f to a watch being started and saves it. A failed
 // save is logged and f applied to the copy in hand: Cloud 66 has the
 // deploy either way, and the watcher following the copy catches up.
+//
+// These saves are made whether or not the start still holds the watch's
+// lease: they are the start's own facts (the card's ts, Cloud 66's answer),
+// which only this start knows, and a replica that took the watch over reads
+// them with its next save. A watch that replica already saw to its end is
+// left as it is.
 func (s *Service) saveStarting(ctx context.Context, log *slog.Logger, w storage.Watch, f func(*storage.Watch)) storage.Watch {
-	saved, err := s.updateWatch(ctx, w.ID, f)
+	saved, err := s.updateWatch(ctx, w.ID, func(x *storage.Watch) {
+		if !x.Done() {
+			f(x)
+		}
+	})
 	if err == nil {
 		return saved
 	}

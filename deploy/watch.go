@@ -11,6 +11,7 @@ import (
 	"github.com/c66bot/c66bot/accounts"
 	"github.com/c66bot/c66bot/cloud66"
 	bk "github.com/c66bot/c66bot/internal/blockkit"
+	"github.com/c66bot/c66bot/internal/leases"
 	"github.com/c66bot/c66bot/storage"
 )
 
@@ -43,9 +44,17 @@ const (
 	savePolls = 10
 )
 
-// Run resumes every stored unfinished deployment, then follows new ones
-// until ctx is done. The watchers stop with ctx; their state is in bbolt,
-// so the next Run resumes them. Run returns after they stopped.
+// watchLease is the key of a followed action's lease.
+func watchLease(id string) string { return "watch:" + id }
+
+// Run resumes every stored unfinished deployment nobody else follows, then
+// follows new ones until ctx is done. Every ClaimEvery it takes over the
+// active watches whose lease nobody holds: a replica that died leaves its
+// watches to the others once their leases expire (LeaseTTL), and the card
+// they posted moves again within LeaseTTL+ClaimEvery. The watchers stop
+// with ctx without giving their leases up, as a crash would leave them;
+// their state is in the store, so the next Run (or another replica) resumes
+// them. Run returns after they stopped.
 func (s *Service) Run(ctx context.Context) error {
 	s.mu.Lock()
 	if s.runCtx != nil {
@@ -61,65 +70,246 @@ func (s *Service) Run(ctx context.Context) error {
 		s.wg.Wait()
 	}()
 
-	// Held so that no start is between claiming a stack and marking its
-	// watch as starting while the active watches are read and followed.
-	s.resumeMu.Lock()
-	active, err := s.cfg.Watches.Active(ctx)
-	for _, w := range active {
-		s.follow(w, 0)
-	}
-	s.resumeMu.Unlock()
+	n, err := s.claim(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
 		return fmt.Errorf("deploy: resume deployments: %w", err)
 	}
-	if len(active) > 0 {
-		s.log.InfoContext(ctx, "resumed deployments", "count", len(active))
+	if n > 0 {
+		s.log.InfoContext(ctx, "resumed deployments", "count", n)
 	}
-	<-ctx.Done()
+	for s.claimSleep(ctx, s.cfg.ClaimEvery) == nil {
+		n, err := s.claim(ctx)
+		switch {
+		case ctx.Err() != nil:
+		case err != nil:
+			s.log.WarnContext(ctx, "cannot look for deployments to take over", "error", err.Error())
+		case n > 0:
+			s.log.InfoContext(ctx, "took over deployments", "count", n)
+		}
+	}
 	return nil
 }
 
-// handOver gives a freshly started watch to a watcher. Without Run the
-// watch simply waits in bbolt for the next Run.
-func (s *Service) handOver(w storage.Watch) {
+// claim takes the leases of the active watches this process does not
+// follow, and follows each one it gets; it returns how many. A watch
+// another replica follows keeps its lease renewed and is left alone.
+func (s *Service) claim(ctx context.Context) (int, error) {
+	// Held while the active watches are read and sorted out, so that no
+	// start is between claiming a stack and marking its watch as starting:
+	// a watch whose POST is in flight is never judged by a watcher.
+	s.resumeMu.Lock()
+	active, err := s.cfg.Watches.Active(ctx)
 	s.mu.Lock()
-	delete(s.starting, w.ID)
+	active = slices.DeleteFunc(active, func(w storage.Watch) bool {
+		return w.Done() || s.following[w.ID] || s.starting[w.ID] || s.panicked[w.ID]
+	})
 	s.mu.Unlock()
-	s.follow(w, s.cfg.Poll.Initial)
+	s.resumeMu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, w := range active {
+		if s.startInFlight(ctx, w) {
+			continue
+		}
+		h, _, err := leases.Take(ctx, s.cfg.Leases, watchLease(w.ID), s.owner, s.cfg.LeaseTTL)
+		switch {
+		case ctx.Err() != nil:
+			return n, nil
+		case err != nil:
+			s.log.WarnContext(ctx, "cannot take a deployment's lease", "watch", w.ID, "error", err.Error())
+			continue
+		case h == nil:
+			continue // another replica follows it
+		}
+		// Read again under the lease: the watch may have ended between the
+		// list and the lease, its owner's last save coming before its
+		// release.
+		cur, err := s.cfg.Watches.Get(ctx, w.ID)
+		if err != nil || cur.Done() {
+			s.release(h)
+			continue
+		}
+		if !s.keep(h) {
+			s.release(h)
+			return n, nil
+		}
+		if s.follow(cur, h, 0, false) {
+			n++
+		}
+	}
+	return n, nil
 }
 
-// follow starts one watcher goroutine for w unless it has one, or a start
-// is still setting it up; first is the wait before its first poll.
-func (s *Service) follow(w storage.Watch, first time.Duration) {
+// startLease is held by a start (on another replica, or this one) from
+// just before it stores its watch until it holds the watch's lease, the
+// few milliseconds in which the watch is listed as active yet nobody's.
+func startLease(userReference string) string { return "start:" + userReference }
+
+// takeStartLease takes a start's lease on its user_reference; nil when the
+// store fails (the start goes on: only the instant it covers is exposed).
+func (s *Service) takeStartLease(ctx context.Context, log *slog.Logger, userReference string) *leases.Held {
+	h, _, err := leases.Take(ctx, s.cfg.Leases, startLease(userReference), s.owner, s.cfg.LeaseTTL)
+	if err != nil {
+		log.WarnContext(ctx, "cannot take the start's lease", "error", err.Error())
+	}
+	return h
+}
+
+// startInFlight reports whether w is a watch whose start is still taking
+// its lease, on whatever replica: a claim pass then leaves it to that
+// start. A start that died there leaves its start lease to expire, and the
+// watch is claimed after that. Whether the start lease is free is asked by
+// taking it (and giving it back at once).
+func (s *Service) startInFlight(ctx context.Context, w storage.Watch) bool {
+	if w.State != storage.WatchStarting || w.UserReference == "" {
+		return false
+	}
+	h, _, err := leases.Take(ctx, s.cfg.Leases, startLease(w.UserReference), s.owner, s.cfg.LeaseTTL)
+	if err != nil || h == nil {
+		return true // held, or unknown: the next pass looks again
+	}
+	s.release(h)
+	return false
+}
+
+// keep renews h in the background while Run runs, and reports whether it
+// does (Run may have stopped meanwhile).
+func (s *Service) keep(h *leases.Held) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ctx := s.runCtx
-	if ctx == nil || s.following[w.ID] || s.starting[w.ID] || w.Done() {
-		return
+	if ctx == nil {
+		return false
+	}
+	h.KeepInBackground(ctx, &s.wg, s.renewSleep)
+	return true
+}
+
+// release gives a lease up, even while shutting down; a failure only
+// leaves the lease to expire.
+func (s *Service) release(h *leases.Held) {
+	if err := h.GiveUp(""); err != nil {
+		s.log.Warn("cannot give a deployment's lease up; it will expire", "lease", h.Lease().Key, "error", err.Error())
+	}
+}
+
+// leaseStarted takes the lease of a watch a start has just stored, before
+// anything is sent, and keeps it renewed while the start goes on. It
+// returns nil when Run is not running (the watch waits in the store for the
+// next Run) or when another replica took it first, which only a start
+// without its start lease (the store failed to give it) lets happen; that
+// replica then follows the watch.
+func (s *Service) leaseStarted(ctx context.Context, log *slog.Logger, w storage.Watch) *leases.Held {
+	s.mu.Lock()
+	running := s.runCtx != nil
+	s.mu.Unlock()
+	if !running {
+		return nil
+	}
+	h, other, err := leases.Take(ctx, s.cfg.Leases, watchLease(w.ID), s.owner, s.cfg.LeaseTTL)
+	switch {
+	case err != nil:
+		log.WarnContext(ctx, "cannot take the new deployment's lease; a replica will claim it", "watch", w.ID, "error", err.Error())
+		return nil
+	case h == nil:
+		log.InfoContext(ctx, "another replica follows the new deployment", "watch", w.ID, "replica", other.Owner)
+		return nil
+	case !s.keep(h):
+		s.release(h)
+		return nil
+	}
+	return h
+}
+
+// handOver gives a freshly started watch, and its lease h, to a watcher.
+// The lease is renewed first: a start that outlasted it (Cloud 66 slow to
+// answer) may have lost it, and the replica that took it follows the watch.
+// A start without a lease found Run not running (or the lease taken): if
+// Run has begun since, its first pass may have passed the watch over while
+// it was starting, so the lease is tried once more here; otherwise that
+// pass, or the next Run, claims it.
+func (s *Service) handOver(ctx context.Context, w storage.Watch, h *leases.Held) {
+	if h != nil {
+		if err := h.Renew(ctx); !errors.Is(err, storage.ErrLeaseLost) {
+			s.follow(w, h, s.cfg.Poll.Initial, true)
+			return
+		}
+		s.log.InfoContext(ctx, "another replica took the new deployment over", "watch", w.ID)
+	}
+	s.mu.Lock()
+	delete(s.starting, w.ID)
+	running := s.runCtx != nil
+	s.mu.Unlock()
+	if h == nil && running {
+		if h := s.leaseStarted(ctx, s.log, w); h != nil {
+			s.follow(w, h, s.cfg.Poll.Initial, false)
+		}
+	}
+}
+
+// follow starts one watcher goroutine for w under its lease h, unless Run
+// is not running, w is over, it has a watcher already, or a start is still
+// setting it up (handover: this is that start, handing it over); first is
+// the wait before its first poll. The watcher stops at once when the lease
+// is lost, and gives it up when the watch ends. A lease follow does not use
+// is released, or only dropped when a watcher or start here holds it too.
+func (s *Service) follow(w storage.Watch, h *leases.Held, first time.Duration, handover bool) bool {
+	s.mu.Lock()
+	if handover {
+		delete(s.starting, w.ID)
+	}
+	ctx := s.runCtx
+	switch {
+	case s.following[w.ID], s.starting[w.ID]:
+		// The same owner's lease: leave it to the one holding it here.
+		s.mu.Unlock()
+		h.Drop()
+		return false
+	case ctx == nil || w.Done():
+		s.mu.Unlock()
+		s.release(h)
+		return false
 	}
 	s.following[w.ID] = true
 	s.wg.Add(1)
+	s.mu.Unlock()
 	go func() {
 		defer s.wg.Done()
+		wctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		stop := context.AfterFunc(h.Context(), cancel) // lost: stop at once
+		defer stop()
+		wt := &watcher{s: s, w: w, lease: h, interval: s.cfg.Poll.Initial,
+			log: s.log.With("watch", w.ID, "stack_uid", w.StackUID)}
 		defer func() {
+			r := recover()
+			switch {
+			case r != nil:
+				// A bug in one watcher must not take the bot down; the
+				// watch stays in the store and its lease expires, so the
+				// next Run, or another replica, resumes it.
+				s.log.Error("deployment watcher panicked", "watch", w.ID, "panic", fmt.Sprint(r))
+				s.mu.Lock()
+				s.panicked[w.ID] = true
+				s.mu.Unlock()
+				h.Drop()
+			case wt.w.Done() || wt.gone:
+				s.release(h)
+			}
+			// Otherwise Run is stopping (the lease expires, as after a
+			// crash) or the lease is lost (another replica follows).
 			s.mu.Lock()
 			delete(s.following, w.ID)
 			s.mu.Unlock()
 		}()
-		defer func() {
-			// A bug in one watcher must not take the bot down; the watch
-			// stays in bbolt and the next Run resumes it.
-			if r := recover(); r != nil {
-				s.log.Error("deployment watcher panicked", "watch", w.ID, "panic", fmt.Sprint(r))
-			}
-		}()
-		wt := &watcher{s: s, w: w, interval: s.cfg.Poll.Initial,
-			log: s.log.With("watch", w.ID, "stack_uid", w.StackUID)}
-		wt.run(ctx, first)
+		wt.run(wctx, first)
 	}()
+	return true
 }
 
 // updateWatch applies f to the stored watch and saves it. Everything that
@@ -210,10 +400,11 @@ func (s *Service) tell(ctx context.Context, channel string, to storage.Identity,
 	}
 }
 
-// watcher follows one deployment to its end.
+// watcher follows one deployment to its end, under its lease.
 type watcher struct {
 	s        *Service
 	w        storage.Watch
+	lease    *leases.Held
 	c66      Cloud66
 	log      *slog.Logger
 	interval time.Duration
@@ -223,11 +414,12 @@ type watcher struct {
 	finishes int  // failed attempts at reading the finished deployment
 	quiet    int  // polls since the counters were last saved
 	gone     bool // the stored watch was deleted under the watcher
+	lost     bool // another replica took the lease: stop, write nothing more
 }
 
 func (wt *watcher) run(ctx context.Context, wait time.Duration) {
 	s := wt.s
-	for !wt.w.Done() && !wt.gone {
+	for !wt.w.Done() && !wt.gone && !wt.lost {
 		if err := s.sleep(ctx, wait); err != nil {
 			return
 		}
@@ -255,6 +447,14 @@ func (wt *watcher) run(ctx context.Context, wait time.Duration) {
 		wt.watchdog(ctx, now)
 
 		if err := s.budget.wait(ctx, wt.w.Owner); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			wt.log.WarnContext(ctx, "no Cloud 66 budget; backing off", "error", err.Error())
+			wait = wt.grow()
+			continue
+		}
+		if !wt.hold(ctx) {
 			return
 		}
 		changed, err := wt.poll(ctx)
@@ -272,6 +472,28 @@ func (wt *watcher) run(ctx context.Context, wait time.Duration) {
 			wait = wt.grow()
 		}
 	}
+}
+
+// hold renews the watch's lease before a poll, and reports false once it
+// is lost (another replica took the watch over: this watcher stops). A
+// store that fails to answer is not a loss: the poll only reads, and the
+// save after it renews again.
+func (wt *watcher) hold(ctx context.Context) bool {
+	err := wt.lease.Renew(ctx)
+	switch {
+	case errors.Is(err, storage.ErrLeaseLost):
+		wt.loseLease(ctx)
+		return false
+	case err != nil && ctx.Err() == nil:
+		wt.log.WarnContext(ctx, "cannot renew the deployment's lease", "error", err.Error())
+	}
+	return true
+}
+
+// loseLease stops the watcher for good: the watch is another replica's.
+func (wt *watcher) loseLease(ctx context.Context) {
+	wt.lost = true
+	wt.log.InfoContext(ctx, "another replica took the deployment over; stopped following it")
 }
 
 // grow backs the interval off ×1.5, up to Poll.Max, and returns it.
@@ -426,6 +648,9 @@ func (wt *watcher) started(ctx context.Context, a *cloud66.AsyncAction) {
 			x.StartedAt = now
 		}
 	})
+	if wt.lost {
+		return
+	}
 	wt.s.render(ctx, wt.w)
 }
 
@@ -475,6 +700,9 @@ func (wt *watcher) finish(ctx context.Context, a *cloud66.AsyncAction) error {
 			x.State = storage.WatchFailed
 		}
 	})
+	if wt.lost {
+		return nil // the new owner reports the end
+	}
 	if wt.w.State == storage.WatchFailed && c.Verb == VerbDeploy {
 		// A failed deploy's card offers to roll it back, to anyone in the
 		// channel (each presser acts as themselves, under the policy).
@@ -483,6 +711,9 @@ func (wt *watcher) finish(ctx context.Context, a *cloud66.AsyncAction) error {
 		} else {
 			wt.log.WarnContext(ctx, "store the rollback offer", "error", err.Error())
 		}
+	}
+	if wt.lost {
+		return nil
 	}
 	w := wt.w
 	s.finished(w.State)
@@ -539,6 +770,9 @@ func (wt *watcher) watchdog(ctx context.Context, now time.Time) {
 		return
 	}
 	wt.update(ctx, func(x *storage.Watch) { x.WatchdogPosted = true })
+	if wt.lost {
+		return
+	}
 	run := w.StartedAt
 	if run.IsZero() {
 		run = w.RequestedAt
@@ -554,6 +788,9 @@ func (wt *watcher) endUnknown(ctx context.Context, reason string) {
 	wt.update(ctx, func(x *storage.Watch) {
 		x.State, x.Message, x.FinishedAt, x.LastChange = storage.WatchUnknown, reason, now, now
 	})
+	if wt.lost {
+		return
+	}
 	wt.s.finished(wt.w.State)
 	wt.s.render(ctx, wt.w)
 	wt.s.threadNote(ctx, wt.w, "⚠️ "+bk.Esc(reason)+" "+bk.Link(bk.StackURL(wt.s.cfg.Cloud66URL, wt.w.StackUID), "Check it in Cloud 66")+".", false)
@@ -564,6 +801,9 @@ func (wt *watcher) endUnknown(ctx context.Context, reason string) {
 // refused, and tells them how to fix it.
 func (wt *watcher) endUnlinked(ctx context.Context) {
 	wt.endUnknown(ctx, "The Cloud 66 link of the person who started this deployment expired or was revoked, so I stopped following it.")
+	if wt.lost {
+		return
+	}
 	wt.s.tellOwner(context.WithoutCancel(ctx), wt.w, fmt.Sprintf(":lock: Your Cloud 66 link has expired or was revoked, so I stopped following the deployment of %s. Run `%s login` to link again.",
 		stackLabel(wt.w.StackName, wt.w.Environment), bk.Esc(wt.s.cfg.Command)))
 }
@@ -571,7 +811,29 @@ func (wt *watcher) endUnlinked(ctx context.Context) {
 // update changes the stored watch and keeps the watcher's copy in step,
 // carrying the poll counters along. A failed save keeps the change in
 // memory, so the watcher still acts on it; the next save catches up.
+//
+// The lease is renewed first, and a lost lease saves nothing and stops the
+// watcher (wt.lost; callers then say nothing either): renew, then write.
+// What remains is the time between the renewal and the save's commit. A
+// pause longer than the rest of the lease in there (a stop-the-world, a
+// frozen VM) lets another replica take the watch and save before this late
+// save lands. That is harmless: a watch's saves record facts Cloud 66
+// reported (its action, that it started, how it ended), so the late save
+// states what the new owner finds too; at worst the stored watch goes back
+// a step and its end is reported twice. Nothing is sent to Cloud 66 twice,
+// since a watcher only reads.
 func (wt *watcher) update(ctx context.Context, f func(*storage.Watch)) {
+	if err := wt.lease.Renew(ctx); err != nil {
+		if errors.Is(err, storage.ErrLeaseLost) {
+			wt.loseLease(ctx)
+			return
+		}
+		f(&wt.w)
+		if ctx.Err() == nil {
+			wt.log.WarnContext(ctx, "cannot renew the deployment's lease; save skipped", "error", err.Error())
+		}
+		return
+	}
 	polls, polled := wt.w.Polls, wt.w.LastPolled
 	w, err := wt.s.updateWatch(ctx, wt.w.ID, func(x *storage.Watch) {
 		x.Polls, x.LastPolled = polls, polled

@@ -6,11 +6,13 @@ import (
 	"errors"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/c66bot/c66bot/internal/chat"
+	"github.com/c66bot/c66bot/internal/leases"
 	"github.com/c66bot/c66bot/storage"
 )
 
@@ -33,19 +35,26 @@ func (s *Service) deliverLoop(ctx context.Context) {
 // drain starts the delivery of every due item, oldest first. Items are
 // handled one after another up to the point their posts are queued, so
 // posts reach each channel in the order the events were accepted.
+//
+// With several replicas each item is delivered by the one that claims it
+// (its lease, "outbox:<id>"); a dead replica's claims expire within
+// LeaseTTL, and its items are delivered by whichever replica claims them
+// next. The outbox is read again once the claims are taken: an item its
+// last holder settled in between is gone (or not due any more) and is left
+// alone, and the copy delivered is the current one.
 func (s *Service) drain(ctx context.Context) {
-	items, err := s.cfg.Outbox.Pending(ctx, outboxBatch)
-	if err != nil {
-		if ctx.Err() == nil {
-			s.log.ErrorContext(ctx, "cannot read the outbox", "error", err.Error())
-		}
+	if s.drainHook != nil {
+		s.drainHook(ctx)
+	}
+	items, ok := s.pending(ctx)
+	if !ok {
 		return
 	}
-	sort.Slice(items, func(i, j int) bool { return items[i].ID < items[j].ID })
 	now := s.now()
+	claimed := map[uint64]bool{}
 	for _, it := range items {
 		if ctx.Err() != nil {
-			return
+			break
 		}
 		if it.Kind != outboxKind || it.NextAttempt.After(now) {
 			continue
@@ -54,9 +63,84 @@ func (s *Service) drain(ctx context.Context) {
 		busy := s.inflight[it.ID]
 		s.inflight[it.ID] = true
 		s.mu.Unlock()
-		if !busy {
-			s.deliver(ctx, it)
+		if busy {
+			continue
 		}
+		if !s.claimItem(ctx, it.ID) {
+			s.release(it.ID)
+			continue
+		}
+		claimed[it.ID] = true
+	}
+	if len(claimed) > 0 {
+		if items, ok = s.pending(ctx); ok {
+			for _, it := range items {
+				if claimed[it.ID] && ctx.Err() == nil {
+					delete(claimed, it.ID)
+					s.deliver(ctx, it)
+				}
+			}
+		}
+	}
+	for id := range claimed {
+		s.settle(id) // settled elsewhere meanwhile, or not read again
+	}
+}
+
+// pending reads the due items, oldest first.
+func (s *Service) pending(ctx context.Context) ([]storage.OutboxItem, bool) {
+	items, err := s.cfg.Outbox.Pending(ctx, outboxBatch)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.ErrorContext(ctx, "cannot read the outbox", "error", err.Error())
+		}
+		return nil, false
+	}
+	sort.Slice(items, func(i, j int) bool { return items[i].ID < items[j].ID })
+	return items, true
+}
+
+// claimItem takes the lease of outbox item id, which makes this replica
+// the one that delivers it, and keeps it renewed until the item settles
+// (see settle). It reports false when another replica holds it: that one
+// is delivering the item.
+func (s *Service) claimItem(ctx context.Context, id uint64) bool {
+	h := s.take(ctx, "outbox:"+strconv.FormatUint(id, 10))
+	if h == nil {
+		return false
+	}
+	s.mu.Lock()
+	s.items[id] = h
+	s.mu.Unlock()
+	return true
+}
+
+// take acquires key for this replica and keeps it renewed until it is
+// given up, dropped or lost, or ctx ends; nil when another replica holds
+// it, or the store failed (the work waits for the next pass).
+func (s *Service) take(ctx context.Context, key string) *leases.Held {
+	h, _, err := leases.Take(ctx, s.cfg.Leases, key, s.owner, s.cfg.LeaseTTL)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.WarnContext(ctx, "cannot take a delivery lease", "lease", key, "error", err.Error())
+		}
+		return nil
+	}
+	if h == nil {
+		return nil
+	}
+	h.KeepInBackground(ctx, &s.wg, s.renewSleep)
+	return h
+}
+
+// giveUp releases a delivery lease, even while shutting down: what it
+// covered is settled.
+func (s *Service) giveUp(h *leases.Held) {
+	if h == nil {
+		return
+	}
+	if err := h.GiveUp(""); err != nil {
+		s.log.Warn("cannot give a delivery lease up; it will expire", "lease", h.Lease().Key, "error", err.Error())
 	}
 }
 
@@ -90,9 +174,10 @@ type postResult struct {
 // posted). So a process killed while posts wait in the per-channel queue
 // leaves them unmarked, and the next Run, finding the item still in the
 // outbox, posts exactly those. Between items in flight at once (a webhook
-// and a poll of one deployment), an in-memory claim on the key makes one
-// post and the other wait for its outcome; only this process drains the
-// outbox, so memory is enough for that.
+// and a poll of one deployment, or the polls of two replicas), a claim on
+// the key makes one post and the other wait for its outcome: in memory
+// between this process's items, and a lease ("post:<key>") between
+// replicas.
 func (s *Service) deliver(ctx context.Context, it storage.OutboxItem) {
 	var ev Event
 	if err := json.Unmarshal(it.Payload, &ev); err != nil || ev.validate() != nil {
@@ -143,7 +228,7 @@ func (s *Service) deliver(ctx context.Context, it storage.OutboxItem) {
 			retry = true
 		case seen:
 			// The channel has had this happening, from another item.
-		case !s.claim(key):
+		case !s.claim(ctx, key):
 			// Another item is posting the same happening there right now;
 			// its outcome decides, so this item comes back once it is known.
 			wait = true
@@ -196,25 +281,40 @@ func (s *Service) posted(ctx context.Context, id uint64, p *post) {
 	}
 }
 
-// claim takes the in-memory claim on a dedup key, reporting false when
-// another item holds it; that item's unclaim then wakes delivery.
-func (s *Service) claim(key string) bool {
+// claim takes the claim on a dedup key, reporting false when another item
+// holds it: one of this process's (whose unclaim then wakes delivery), or
+// one another replica is posting (this item comes back at a later pass).
+func (s *Service) claim(ctx context.Context, key string) bool {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if _, held := s.claims[key]; held {
 		s.claims[key] = true
+		s.mu.Unlock()
 		return false
 	}
 	s.claims[key] = false
+	s.mu.Unlock()
+	h := s.take(ctx, "post:"+key)
+	if h == nil {
+		s.unclaim(key)
+		return false
+	}
+	s.mu.Lock()
+	s.posting[key] = h
+	s.mu.Unlock()
 	return true
 }
 
 // unclaim drops the claim on key, waking delivery when an item waits for it.
+// It runs once the post's outcome is recorded, so a replica that held back
+// finds the key seen when it looks again.
 func (s *Service) unclaim(key string) {
 	s.mu.Lock()
 	waited := s.claims[key]
 	delete(s.claims, key)
+	h := s.posting[key]
+	delete(s.posting, key)
 	s.mu.Unlock()
+	s.giveUp(h)
 	if waited {
 		s.poke()
 	}
@@ -232,9 +332,11 @@ func (s *Service) await(ctx context.Context, it storage.OutboxItem, ev Event, po
 			}
 		case <-ctx.Done():
 			// Shutting down with posts still queued: the item stays in the
-			// outbox with only what Slack took marked, so the next Run posts
-			// the rest. The posts' callbacks still record and unclaim.
-			s.release(it.ID)
+			// outbox with only what Slack took marked, so the next Run (or
+			// another replica) posts the rest. The posts' callbacks still
+			// record and unclaim. Its lease is left to expire rather than
+			// given up, since the queued posts may still go out meanwhile.
+			s.drop(it.ID)
 			return
 		}
 	}
@@ -265,7 +367,7 @@ func (s *Service) outcome(ctx context.Context, id uint64, ev Event, r postResult
 // without counting an attempt. After maxAttempts it gives up, so a post
 // Slack keeps refusing is not retried forever.
 func (s *Service) finish(ctx context.Context, it storage.OutboxItem, retry, wait bool) {
-	defer s.release(it.ID)
+	defer s.settle(it.ID)
 	if retry && it.Attempts+1 < maxAttempts {
 		next := s.now().Add(retryDelay(it.Attempts))
 		if _, err := s.cfg.Outbox.Retry(ctx, it.ID, next); err != nil && ctx.Err() == nil {
@@ -288,6 +390,30 @@ func (s *Service) release(id uint64) {
 	s.mu.Lock()
 	delete(s.inflight, id)
 	s.mu.Unlock()
+}
+
+// settle releases the item once it is acked, scheduled again or left for
+// a later pass, and gives its lease up: any replica may take it next.
+func (s *Service) settle(id uint64) {
+	s.mu.Lock()
+	h := s.items[id]
+	delete(s.items, id)
+	s.mu.Unlock()
+	s.giveUp(h)
+	s.release(id)
+}
+
+// drop releases the item and stops renewing its lease without giving it
+// up: it expires within LeaseTTL.
+func (s *Service) drop(id uint64) {
+	s.mu.Lock()
+	h := s.items[id]
+	delete(s.items, id)
+	s.mu.Unlock()
+	if h != nil {
+		h.Drop()
+	}
+	s.release(id)
 }
 
 // retryDelay doubles from retryBase up to retryMax.

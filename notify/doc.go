@@ -43,6 +43,15 @@
 // in has its subscriptions paused and each subscriber is told once, by DM,
 // how to fix it; it is never retried.
 //
+// With several replicas on one database an item is delivered by the
+// replica holding its lease ("outbox:<id>", Config.Leases), and a happening
+// is posted in a channel by the one holding "post:<dedup key>"; the others
+// skip it, or come back to it once its post is recorded. The leases are
+// renewed while the posts wait in their queues; a replica that dies leaves
+// its items to the others within Config.LeaseTTL (20 s). Delivery stays at
+// least once (the one post in flight per channel when a replica dies may be
+// made again) and shown once (the done marks and dedup keys).
+//
 // # Polling budget
 //
 // A stack is polled every Config.PollEvery (60 s), slower when its poller's

@@ -15,6 +15,7 @@ import (
 	"github.com/c66bot/c66bot/cloud66"
 	bk "github.com/c66bot/c66bot/internal/blockkit"
 	"github.com/c66bot/c66bot/internal/chat"
+	"github.com/c66bot/c66bot/internal/leases"
 	"github.com/c66bot/c66bot/slackapp"
 	"github.com/c66bot/c66bot/storage"
 )
@@ -107,7 +108,27 @@ type Config struct {
 	// VisibleRefresh is how often an "all" subscriber's list of visible
 	// stacks is fetched again; default 10m.
 	VisibleRefresh time.Duration
+
+	// Leases holds the claims that make delivery exactly once across
+	// replicas on one database: an outbox item is delivered by the replica
+	// holding "outbox:<id>", and a happening is posted in a channel by the
+	// one holding "post:<its dedup key>". nil means
+	// storage.NewLocalLeases(Now), enough for one process.
+	Leases LeaseStore
+	// Replica is the name this process takes leases under; "" means a
+	// random one.
+	Replica string
+	// LeaseTTL is how long a claim lasts unrenewed: a replica that dies
+	// mid-delivery leaves its items to the others within it. Claims are
+	// renewed every third of it while the posts wait in their queues.
+	// Default 20s.
+	LeaseTTL time.Duration
 }
+
+// LeaseStore is where the replicas' leases live (Acquire, Renew,
+// Release); *storage.LocalLeases satisfies it, and so does the PostgreSQL
+// backend's.
+type LeaseStore = leases.Store
 
 // Defaults of Config.
 const (
@@ -115,6 +136,7 @@ const (
 	defaultBudgetPerHour  = 600
 	defaultWebhookFresh   = 2 * time.Hour
 	defaultVisibleRefresh = 10 * time.Minute
+	defaultLeaseTTL       = 20 * time.Second
 )
 
 // Delivery tuning.
@@ -185,7 +207,14 @@ type Service struct {
 	pollers   map[string]*poller             // by stack uid
 	inflight  map[uint64]bool                // outbox items being delivered
 	claims    map[string]bool                // dedup keys of posts in flight; true once another item waits for one
+	items     map[uint64]*leases.Held        // the leases of the items being delivered
+	posting   map[string]*leases.Held        // the leases of the dedup keys in claims
 	wg        sync.WaitGroup
+
+	owner string // Config.Replica, or the random name taken in its place
+	// renewSleep waits between the background renewals of a lease; real
+	// time, replaced by tests.
+	renewSleep func(ctx context.Context, d time.Duration) error
 
 	// Test hooks, nil outside tests, set through export_test.go before Run
 	// so a test can see polling stop without waiting on the clock:
@@ -194,6 +223,9 @@ type Service struct {
 	// poller's goroutine has returned.
 	reconciled func(polled []string)
 	pollerDone func(uid string)
+	// drainHook, when set, runs at the start of every delivery pass, on
+	// the delivery loop: a test counts passes with it, or holds one.
+	drainHook func(ctx context.Context)
 }
 
 type teamStack struct{ team, stackUID string }
@@ -221,6 +253,12 @@ func New(cfg Config) *Service {
 	if cfg.VisibleRefresh <= 0 {
 		cfg.VisibleRefresh = defaultVisibleRefresh
 	}
+	if cfg.Leases == nil {
+		cfg.Leases = storage.NewLocalLeases(cfg.Now)
+	}
+	if cfg.LeaseTTL <= 0 {
+		cfg.LeaseTTL = defaultLeaseTTL
+	}
 	return &Service{
 		cfg:       cfg,
 		log:       cfg.Logger.With("component", "notify"),
@@ -232,6 +270,15 @@ func New(cfg Config) *Service {
 		pollers:   map[string]*poller{},
 		inflight:  map[uint64]bool{},
 		claims:    map[string]bool{},
+		items:     map[uint64]*leases.Held{},
+		posting:   map[string]*leases.Held{},
+		owner:     leases.Owner(cfg.Replica),
+		renewSleep: func(ctx context.Context, d time.Duration) error {
+			if !sleep(ctx, d) {
+				return ctx.Err()
+			}
+			return nil
+		},
 	}
 }
 
