@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -97,8 +98,16 @@ func (c Config) withDefaults() Config {
 	}
 	s.Cloud66URL = strings.TrimRight(s.Cloud66URL, "/")
 	s.PublicURL = strings.TrimRight(s.PublicURL, "/")
+	if s.Replica == "" && s.DatabaseURL != "" {
+		// The pod's or host's name tells replicas apart in leases, metrics
+		// and pg_stat_activity; a bot on its own file needs no name.
+		s.Replica, _ = os.Hostname()
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if s.Replica != "" {
+		c.Logger = c.Logger.With("replica", s.Replica)
 	}
 	if c.Version == "" {
 		c.Version = "dev"
@@ -141,7 +150,7 @@ type App struct {
 	cfg      Config
 	log      *slog.Logger
 	keys     KeySource
-	db       *storage.DB
+	db       *backend
 	metrics  *metrics.Metrics
 	accounts *accounts.Service
 	deploys  *deploy.Service
@@ -173,15 +182,15 @@ func New(cfg Config) (*App, error) {
 	if err != nil {
 		return nil, &StartError{Keys: a.keys, DB: s.DB, Err: err}
 	}
-	db, err := storage.Open(storage.Options{Path: s.DB, Keys: keys, Now: cfg.Now})
+	db, err := openBackend(context.Background(), cfg, keys)
 	if err != nil {
-		return nil, &StartError{Keys: a.keys, DB: s.DB, Err: fmt.Errorf("open database %s: %w", s.DB, err)}
+		return nil, &StartError{Keys: a.keys, DB: s.DB, Err: err}
 	}
 	a.db = db
 	ok := false
 	defer func() {
 		if !ok {
-			db.Close()
+			db.whole.Close()
 		}
 	}()
 
@@ -189,8 +198,9 @@ func New(cfg Config) (*App, error) {
 		Commands:        commands.CommandNames(),
 		Outcomes:        commands.Outcomes(),
 		SocketConnected: func() bool { return a.bot != nil && a.bot.Connected() },
-		ActiveWatches:   db.Watches().CountActive,
+		ActiveWatches:   db.watches.CountActive,
 		Version:         cfg.Version,
+		Replica:         s.Replica,
 		Logger:          cfg.Logger,
 	})
 
@@ -199,7 +209,7 @@ func New(cfg Config) (*App, error) {
 		redirect = s.PublicURL + web.CallbackPath
 	}
 	a.accounts = accounts.New(accounts.Config{
-		Stores: accounts.Stores{Links: db.Links(), Logins: db.Logins()},
+		Stores: accounts.Stores{Links: db.links, Logins: db.logins},
 		OAuth: cloud66.OAuthConfig(cloud66.OAuthSettings{
 			BaseURL: s.Cloud66URL, ClientID: s.Cloud66ClientID, ClientSecret: s.Cloud66ClientSecret,
 			RedirectURL: redirect, Scopes: s.scopes(),
@@ -232,12 +242,14 @@ func New(cfg Config) (*App, error) {
 		OnUnpostable: func(channel string, err error) {
 			a.log.Warn("cannot post in channel", "channel", channel, "error", err.Error())
 		},
-		Logger: cfg.Logger,
+		Logger:  cfg.Logger,
+		Leases:  db.leases,
+		Replica: s.Replica,
 	})
 	groups := bot.NewGroupResolver(api, pol.GroupIDs(), cfg.Now)
 
 	a.deploys = deploy.New(deploy.Config{
-		Stores:     deploy.Stores{Intents: db.Intents(), Locks: db.Locks(), Watches: db.Watches(), Audit: db.Audit()},
+		Stores:     deploy.Stores{Intents: db.intents, Locks: db.locks, Watches: db.watches, Audit: db.audit},
 		Cloud66For: clientFor[deploy.Cloud66](a.accounts),
 		Slack:      a.poster,
 		Cloud66URL: s.Cloud66URL,
@@ -249,9 +261,12 @@ func New(cfg Config) (*App, error) {
 		Poll:       cfg.Tuning.Poll,
 		Now:        cfg.Now,
 		OnFinished: a.metrics.DeploymentFinished,
+		Leases:     db.leases,
+		Budgets:    db.budgets,
+		Replica:    s.Replica,
 	})
 	a.notifier = notify.New(notify.Config{
-		Stores:     notify.Stores{Subscriptions: db.Subscriptions(), Outbox: db.Outbox(), Dedup: db.Dedup(), Watches: db.Watches()},
+		Stores:     notify.Stores{Subscriptions: db.subscriptions, Outbox: db.outbox, Dedup: db.dedup, Watches: db.watches},
 		Slack:      a.poster,
 		Cloud66For: clientFor[notify.Cloud66](a.accounts),
 		Cloud66URL: s.Cloud66URL,
@@ -259,6 +274,8 @@ func New(cfg Config) (*App, error) {
 		Now:        cfg.Now,
 		Logger:     cfg.Logger,
 		PollEvery:  cfg.Tuning.NotifyPollEvery,
+		Leases:     db.leases,
+		Replica:    s.Replica,
 	})
 
 	var signIn web.SignIn
@@ -272,9 +289,9 @@ func New(cfg Config) (*App, error) {
 	a.web = web.New(web.Config{
 		PublicURL: s.PublicURL, SlackAPIURL: s.SlackAPIURL, Cloud66URL: s.Cloud66URL, Command: s.Command,
 		Accounts: a.accounts, SignIn: signIn, Replies: replies, Notices: a.notifier,
-		Dedup: db.Dedup(), Subscriptions: db.Subscriptions(), APITokens: db.APITokens(), Audit: db.Audit(),
+		Dedup: db.dedup, Subscriptions: db.subscriptions, APITokens: db.apiTokens, Audit: db.audit,
 		SlackConnected: func() bool { return a.bot.Connected() },
-		Database:       db,
+		Database:       db.whole,
 		Metrics:        a.metrics.Handler(),
 		CookieKey:      cookieKey(keys[0]),
 		Refusals:       cfg.Tuning.Refusals,
@@ -284,7 +301,7 @@ func New(cfg Config) (*App, error) {
 	router := commands.NewRouter(commands.Deps{
 		Accounts:      a.accounts,
 		Deploy:        a.deploys,
-		Subscriptions: db.Subscriptions(),
+		Subscriptions: db.subscriptions,
 		WebhookURL:    a.web.WebhookURL,
 		Cloud66For:    clientFor[commands.Cloud66](a.accounts),
 		Command:       s.Command,
@@ -299,6 +316,7 @@ func New(cfg Config) (*App, error) {
 		Workers: cfg.Tuning.Workers, Queue: cfg.Tuning.Queue,
 		CommandTimeout: cfg.Tuning.CommandTimeout, ShutdownTimeout: cfg.Tuning.ShutdownTimeout,
 		PingInterval: cfg.Tuning.SocketPingInterval,
+		Dedup:        db.envelopes,
 	})
 
 	if cfg.Listener != nil {
@@ -383,7 +401,7 @@ func (a *App) Ready(ctx context.Context) error {
 	case checks["slack_socket"] != "ok":
 		return errors.New("slack socket not connected")
 	case checks["database"] == "not writable":
-		return fmt.Errorf("database not writable: %w", a.db.WriteError())
+		return fmt.Errorf("database not writable: %w", a.db.whole.WriteError())
 	}
 	return errors.New("database " + checks["database"])
 }
@@ -427,12 +445,17 @@ func (a *App) Run(ctx context.Context) error {
 		}
 		return nil
 	})
-	g.Go(func() error {
-		return admin.Serve(gctx, admin.Config{
-			Path: t.AdminSocket, Audit: a.db.Audit(), Tokens: a.db.APITokens(), Database: a.db, Links: a.db.Links(),
-			Ready: a.Ready, Logger: a.log,
+	if a.db.bolt != nil {
+		// bbolt lets one process open the file, so the operator commands
+		// reach it through this socket while the bot runs; on PostgreSQL
+		// they open the database themselves.
+		g.Go(func() error {
+			return admin.Serve(gctx, admin.Config{
+				Path: t.AdminSocket, Audit: a.db.audit, Tokens: a.db.apiTokens, Database: a.db.bolt, Links: a.db.links,
+				Ready: a.Ready, Logger: a.log,
+			})
 		})
-	})
+	}
 	err := g.Wait()
 
 	qctx, qcancel := context.WithTimeout(context.Background(), t.ShutdownTimeout)
@@ -440,7 +463,7 @@ func (a *App) Run(ctx context.Context) error {
 		a.log.Warn("shutdown: some Slack posts were not sent", "error", perr.Error())
 	}
 	qcancel()
-	if cerr := a.db.Close(); cerr != nil && err == nil {
+	if cerr := a.db.whole.Close(); cerr != nil && err == nil {
 		err = fmt.Errorf("close database: %w", cerr)
 	}
 	a.log.Info("c66bot stopped")
@@ -453,7 +476,7 @@ func (a *App) Close() error {
 	if a.cfg.Listener == nil {
 		a.listener.Close()
 	}
-	return a.db.Close()
+	return a.db.whole.Close()
 }
 
 // sweep removes expired login states and dedup keys now and then.
@@ -465,7 +488,7 @@ func (a *App) sweep(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if n, err := a.db.SweepExpired(ctx); err != nil {
+			if n, err := a.db.whole.SweepExpired(ctx); err != nil {
 				a.log.Warn("sweep expired login states", "error", err.Error())
 			} else if n > 0 {
 				a.log.Debug("swept expired login states", "count", n)

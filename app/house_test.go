@@ -17,7 +17,7 @@ import (
 // built on it (cmd, sandbox, bench) see app. A new edge fails here until
 // it is added on purpose, with the doc.
 var house = map[string][]string{
-	"app":                {"accounts", "admin", "bot", "cloud66", "commands", "deploy", "metrics", "notify", "policy", "slackapp", "storage", "web"},
+	"app":                {"accounts", "admin", "bot", "cloud66", "commands", "deploy", "metrics", "notify", "policy", "slackapp", "storage", "storage/postgres", "web"},
 	"app/apptest":        {"app", "bot/bottest", "cloud66/cloud66test", "web"},
 	"bot":                {"commands", "internal/chat", "internal/leases", "metrics", "storage"},
 	"web":                {"accounts", "admin", "commands", "internal/chat", "notify", "storage"},

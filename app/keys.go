@@ -54,10 +54,14 @@ func (a *App) sealingKeys() ([][]byte, error) {
 		a.keys = KeySource{FromEnv: true}
 		return a.cfg.Keys, nil
 	}
-	if err := CheckDatabasePath(s.DB); err != nil {
-		return nil, err
+	// Replicas on PostgreSQL share no file: each is given the keys
+	// (Settings.Check requires C66BOT_SECRET_KEY with a URL).
+	if s.DatabaseURL == "" {
+		if err := CheckDatabasePath(s.DB); err != nil {
+			return nil, err
+		}
 	}
-	if s.SecretKey != "" {
+	if s.SecretKey != "" || s.DatabaseURL != "" {
 		a.keys = KeySource{FromEnv: true}
 		keys, err := storage.ParseKeys(s.SecretKey)
 		if err != nil {

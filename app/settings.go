@@ -97,7 +97,7 @@ func Table() []Setting {
 			Usage: "postgres://… : use PostgreSQL instead of the bbolt file; every serve on the same URL is a replica (needs C66BOT_SECRET_KEY)",
 			Help:  "the PostgreSQL URL, postgres://user:password@host:5432/database"},
 		{Env: "C66BOT_REPLICA", Flag: "replica", field: func(s *Settings) *string { return &s.Replica },
-			Usage: "this replica's name in leases, metrics and logs (unset: the host name)"},
+			Usage: "this replica's name in leases, metrics and logs (unset with C66BOT_DATABASE_URL: the host name)"},
 		{Env: "C66BOT_SECRET_KEY", Flag: "secret-key", Secret: true, field: func(s *Settings) *string { return &s.SecretKey },
 			Usage: "base64 of 32 bytes sealing tokens at rest (" + storage.MakeKeyCommand + "); several comma separated for rotation, the first seals (unset: generated into <db>.key)",
 			Help:  "base64 of 32 random bytes (" + storage.MakeKeyCommand + "), the same on every replica"},

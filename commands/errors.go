@@ -125,11 +125,10 @@ func errorTable() []errorClass {
 		{name: "cloud66 unavailable", matches: func(err error) bool { return errors.Is(err, context.DeadlineExceeded) || cloud66.IsTransient(err) },
 			outcome: OutcomeUnavailable, level: slog.LevelError, reply: unavailableReply},
 		// Known failures on our side, for which the generic answer is the
-		// right one: the store closing or read-only, a call we got wrong, a
-		// piece of work another replica took over.
+		// right one: the store closing or read-only, a call we got wrong.
 		{name: "our side", matches: func(err error) bool {
 			return errors.Is(err, storage.ErrClosed) || errors.Is(err, storage.ErrReadOnly) || errors.Is(err, storage.ErrSealed) ||
-				errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrStackBusy) || errors.Is(err, storage.ErrLeaseLost) ||
+				errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrStackBusy) ||
 				as[*cloud66.ArgError](err)
 		}, outcome: OutcomeError, level: slog.LevelError, reply: somethingWentWrong},
 	}

@@ -55,7 +55,6 @@ var classifiedErrors = map[string][]error{
 	"storage.ErrSealed":            {storage.ErrSealed},
 	"storage.ErrNotFound":          {storage.ErrNotFound},
 	"storage.ErrStackBusy":         {storage.ErrStackBusy},
-	"storage.ErrLeaseLost":         {storage.ErrLeaseLost},
 	"commands.UsageError":          {&UsageError{}},
 	"commands.AmbiguousError":      {&AmbiguousError{}},
 	"commands.NotFoundError":       {&NotFoundError{}},
