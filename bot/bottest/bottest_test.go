@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -710,6 +711,63 @@ func TestSeveralConnections(t *testing.T) {
 	}
 	if got[b1] == 0 || got[b2] == 0 {
 		t.Errorf("envelopes not spread over connections: %v", got)
+	}
+}
+
+// An envelope addressed to a connection arrives on that one, its ack says
+// which connection answered, and one addressed to a closed connection is
+// refused instead of going elsewhere.
+func TestEnvelopesAddressedToAConnection(t *testing.T) {
+	srv := bottest.Start(t, bottest.WithPingInterval(serverPing))
+	ctx := ctxT(t)
+	b1 := startBot(t, srv)
+	if err := srv.WaitConnected(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	b2 := startBot(t, srv)
+	if err := srv.WaitConnected(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	ids := srv.ConnectionIDs()
+	if len(ids) != 2 || ids[0] != 1 || ids[1] != 2 {
+		t.Fatalf("ConnectionIDs = %v, want [1 2]", ids)
+	}
+	for _, want := range []struct {
+		conn int
+		b    *bot
+	}{{1, b1}, {2, b2}, {2, b2}, {1, b1}} {
+		id, err := srv.SendSlashCommand(ctx, bottest.SlashCommand{Text: "to " + strconv.Itoa(want.conn), Connection: want.conn})
+		if err != nil {
+			t.Fatal(err)
+		}
+		evt := want.b.next(t, socketmode.EventTypeSlashCommand)
+		if cmd, _ := evt.Data.(slack.SlashCommand); cmd.Text != "to "+strconv.Itoa(want.conn) {
+			t.Errorf("connection %d received %q", want.conn, cmd.Text)
+		}
+		ack, err := srv.WaitAck(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ack.Connection != want.conn {
+			t.Errorf("ack came on connection %d, want %d", ack.Connection, want.conn)
+		}
+	}
+	id, err := srv.SendBlockAction(ctx, bottest.BlockAction{ActionID: "x", Value: "v", Connection: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b2.next(t, socketmode.EventTypeInteractive)
+	if ack, err := srv.WaitAck(ctx, id); err != nil || ack.Connection != 2 {
+		t.Errorf("block action ack %+v, %v; want on connection 2", ack, err)
+	}
+	// Dropped, the clients reconnect on new connections; the old numbers
+	// are refused.
+	srv.DropConnections()
+	if err := srv.WaitConnected(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.SendSlashCommand(ctx, bottest.SlashCommand{Connection: 1}); !errors.Is(err, bottest.ErrConnectionGone) {
+		t.Errorf("an envelope for closed connection 1: %v, want ErrConnectionGone", err)
 	}
 }
 

@@ -19,6 +19,7 @@ type envelope struct {
 	retryReason string // retry_reason
 	channel     string // for attributing ack replies
 	user        string
+	conn        int // the connection to deliver on; 0 = any
 
 	sentAt time.Time // real clock, last write of the frame
 }
@@ -47,6 +48,9 @@ func (e *envelope) frame() ([]byte, error) {
 // ChannelID "C0GENERAL", ChannelName from the channel, Command "/c66".
 type SlashCommand struct {
 	TeamID, EnterpriseID, UserID, UserName, ChannelID, ChannelName, Command, Text string
+	// Connection, when not 0, delivers on that connection (see
+	// ConnectionIDs) instead of a random one.
+	Connection int
 }
 
 // BlockAction describes a button click to send.
@@ -57,6 +61,10 @@ type SlashCommand struct {
 type BlockAction struct {
 	TeamID, EnterpriseID, UserID, ChannelID, ActionID, BlockID, Value, MessageTS string
 	Ephemeral                                                                    bool
+	// Connection, when not 0, delivers on that connection (see
+	// ConnectionIDs) instead of a random one: a double click that Slack
+	// hands to two apps.
+	Connection int
 }
 
 // SendSlashCommand sends a "slash_commands" envelope on one open connection
@@ -114,7 +122,7 @@ func (s *Server) SendSlashCommand(ctx context.Context, c SlashCommand) (string, 
 		s.mu.Unlock()
 		return "", err
 	}
-	e.channel, e.user = c.ChannelID, c.UserID
+	e.channel, e.user, e.conn = c.ChannelID, c.UserID, c.Connection
 	s.mu.Unlock()
 	return id, s.deliver(ctx, e)
 }
@@ -204,7 +212,7 @@ func (s *Server) SendBlockAction(ctx context.Context, a BlockAction) (string, er
 		s.mu.Unlock()
 		return "", err
 	}
-	e.channel, e.user = a.ChannelID, a.UserID
+	e.channel, e.user, e.conn = a.ChannelID, a.UserID, a.Connection
 	s.mu.Unlock()
 	return id, s.deliver(ctx, e)
 }
@@ -251,6 +259,7 @@ func (s *Server) Redeliver(ctx context.Context, envelopeID string) error {
 	}
 	e.attempt++
 	e.retryReason = "timeout"
+	e.conn = 0
 	s.mu.Unlock()
 	return s.deliver(ctx, e)
 }

@@ -47,6 +47,10 @@ import (
 // been closed.
 var ErrClosed = errors.New("bottest: server closed")
 
+// ErrConnectionGone: an envelope was addressed to a connection that has
+// closed.
+var ErrConnectionGone = errors.New("bottest: the connection addressed has closed")
+
 // TB is the subset of testing.TB that Start needs.
 type TB interface {
 	Helper()
@@ -212,6 +216,9 @@ type Ack struct {
 	// (zero for acks of unknown envelopes).
 	Latency time.Duration
 	At      time.Time
+	// Connection is the number of the connection the ack came on (see
+	// ConnectionIDs): which app answered.
+	Connection int
 }
 
 type ackRecord struct {

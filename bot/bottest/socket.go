@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -162,7 +163,7 @@ func (s *Server) serveConn(c *wsConn) {
 			return
 		}
 		if typ == websocket.TextMessage {
-			s.handleClientFrame(data)
+			s.handleClientFrame(c.id, data)
 		}
 	}
 }
@@ -192,7 +193,7 @@ func (s *Server) pingLoop(c *wsConn) {
 }
 
 // handleClientFrame records an ack ({"envelope_id":…,"payload":…}).
-func (s *Server) handleClientFrame(data []byte) {
+func (s *Server) handleClientFrame(conn int, data []byte) {
 	if len(data) >= maxAckSize {
 		return // Slack silently drops responses of 20 KB or more
 	}
@@ -211,7 +212,7 @@ func (s *Server) handleClientFrame(data []byte) {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rec := ackRecord{Ack: Ack{EnvelopeID: a.EnvelopeID, Payload: payload, At: s.cfg.now()}}
+	rec := ackRecord{Ack: Ack{EnvelopeID: a.EnvelopeID, Payload: payload, At: s.cfg.now(), Connection: conn}}
 	e := s.envelopes[a.EnvelopeID]
 	if e != nil {
 		rec.Latency = read.Sub(e.sentAt)
@@ -331,25 +332,58 @@ func (s *Server) ResumePings() {
 	s.noPings = false
 }
 
-// pickConn waits for a live connection and returns a random one.
-func (s *Server) pickConn(ctx context.Context) (*wsConn, error) {
-	var picked *wsConn
+// pickConn waits for a live connection and returns a random one, or the
+// one numbered want when want is not 0 (ErrConnectionGone once it has
+// closed).
+func (s *Server) pickConn(ctx context.Context, want int) (*wsConn, error) {
+	var (
+		picked *wsConn
+		gone   bool
+	)
 	err := s.waitFor(ctx, func() bool {
 		live := s.liveConnsLocked()
+		if want != 0 {
+			for _, c := range live {
+				if c.id == want {
+					picked = c
+					return true
+				}
+			}
+			gone = want <= s.connSeq
+			return gone
+		}
 		if len(live) == 0 {
 			return false
 		}
 		picked = live[rand.IntN(len(live))] // #nosec G404 -- load spreading, not security
 		return true
 	})
+	if err == nil && gone {
+		err = fmt.Errorf("%w: %d", ErrConnectionGone, want)
+	}
 	return picked, err
+}
+
+// ConnectionIDs lists the numbers of the connections that can receive
+// envelopes, lowest first. Connections are numbered from 1 in the order
+// they were opened, so with apps started one after the other, waiting for
+// each to connect, the n-th app's socket is n (until it reconnects).
+func (s *Server) ConnectionIDs() []int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ids []int
+	for _, c := range s.liveConnsLocked() {
+		ids = append(ids, c.id)
+	}
+	slices.Sort(ids)
+	return ids
 }
 
 // deliver writes an envelope on a random live connection, waiting for one if
 // needed and trying another one when a write fails.
 func (s *Server) deliver(ctx context.Context, e *envelope) error {
 	for {
-		c, err := s.pickConn(ctx)
+		c, err := s.pickConn(ctx, e.conn)
 		if err != nil {
 			return err
 		}

@@ -13,7 +13,9 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,9 +36,35 @@ func ServerURL(t testing.TB) string {
 		if os.Getenv("C66BOT_REQUIRE_POSTGRES") == "1" {
 			t.Fatal("C66BOT_REQUIRE_POSTGRES=1 but " + Skipped)
 		}
+		skipped.Add(1)
 		t.Skip(Skipped)
 	}
 	return u
+}
+
+// skipped counts this test binary's tests skipped for want of PostgreSQL,
+// for Main. It is the one piece of package state: a count per process,
+// which is what Main reports.
+var skipped atomic.Int64
+
+// Main runs a package's tests (call it from TestMain) and, when some were
+// skipped for want of PostgreSQL, says so where a person running
+// `go test ./...` sees it. go test shows a passing package's output only
+// with -v, so the notice goes to the terminal itself (/dev/tty) when there
+// is one, and to stderr in any case.
+func Main(m *testing.M) {
+	code := m.Run()
+	if n := skipped.Load(); n > 0 {
+		pkg := strings.TrimSuffix(filepath.Base(os.Args[0]), ".test")
+		notice := fmt.Sprintf("\n*** %s: %d PostgreSQL test(s) SKIPPED: C66BOT_TEST_DATABASE_URL is unset.\n"+
+			"*** Run them with: export C66BOT_TEST_DATABASE_URL=$(bash .ci/postgres.sh)  (.ci/run does, and fails if they would skip)\n\n", pkg, n)
+		fmt.Fprint(os.Stderr, notice)
+		if tty, err := os.OpenFile("/dev/tty", os.O_WRONLY, 0); err == nil {
+			fmt.Fprint(tty, notice)
+			tty.Close()
+		}
+	}
+	os.Exit(code)
 }
 
 // URL creates a new, empty schema on the server of ServerURL and returns a
