@@ -274,11 +274,12 @@ type Config struct {
 	Replica string
 	// LeaseTTL is how long a watch's lease lasts unrenewed: a replica that
 	// dies loses its watches within it. It is renewed every third of it and
-	// before every save. Default 20s.
+	// before every save. Default 15s.
 	LeaseTTL time.Duration
 	// ClaimEvery is how often Run looks for active watches nobody holds
-	// (a dead replica's) and takes them over. Default 10s, so a dead
-	// replica's watch moves again within LeaseTTL+ClaimEvery = 30s.
+	// (a dead replica's) and takes them over. Default 5s, so a dead
+	// replica's watch moves again within LeaseTTL+ClaimEvery = 20s, with
+	// room under the 30 s promised for a poll and the card's edit.
 	ClaimEvery time.Duration
 	// Budgets keeps each person's budget of Cloud 66 requests
 	// (Poll.BudgetPerHour), shared by the replicas. nil means
@@ -293,8 +294,8 @@ type LeaseStore = leases.Store
 
 // Defaults of the lease settings.
 const (
-	defaultLeaseTTL   = 20 * time.Second
-	defaultClaimEvery = 10 * time.Second
+	defaultLeaseTTL   = 15 * time.Second
+	defaultClaimEvery = 5 * time.Second
 )
 
 // PollConfig shapes how deployments are followed; zero fields take the

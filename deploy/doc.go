@@ -50,10 +50,10 @@
 // Config.Replica). The replica that starts a change takes the lease before
 // anything is sent and hands it to its watcher, which renews it at every
 // poll, before every save and in the background every third of
-// Config.LeaseTTL (20 s), stops at once when it is lost and gives it up when
-// the watch ends. Every Config.ClaimEvery (10 s) Run takes over the active
+// Config.LeaseTTL (15 s), stops at once when it is lost and gives it up when
+// the watch ends. Every Config.ClaimEvery (5 s) Run takes over the active
 // watches nobody holds: a replica that dies loses its leases within the TTL,
-// and another finishes its cards within TTL+ClaimEvery = 30 s. The
+// and another finishes its cards within TTL+ClaimEvery = 20 s. The
 // per-person budget is a shared store too (Config.Budgets), so a person's
 // requests are counted once whichever replica makes them.
 //

@@ -22,8 +22,8 @@ import (
 // either may edit the other's card.
 
 const (
-	leaseTTL   = 20 * time.Second // the defaults, which the services use
-	claimEvery = 10 * time.Second
+	leaseTTL   = 15 * time.Second // the defaults, which the services use
+	claimEvery = 5 * time.Second
 )
 
 // replica is one Service of a fleet, with what it did counted.
