@@ -240,7 +240,7 @@ func pgTargetOf(raw string) pgTarget {
 
 // errPostgresBackup is backup's answer when the database is PostgreSQL.
 var errPostgresBackup = errors.New("the database is PostgreSQL (C66BOT_DATABASE_URL), which c66bot backup does not copy: back it up with pg_dump " +
-	"(pg_dump -Fc -f c66bot.dump \"$C66BOT_DATABASE_URL\") and keep C66BOT_SECRET_KEY with the dump: without the key the tokens in it cannot be opened")
+	"(pg_dump -Fc, of the database C66BOT_DATABASE_URL names) and keep C66BOT_SECRET_KEY with the dump: without the key the tokens in it cannot be opened")
 
 // errNoPostgresKey is what a command that opens sealed values says when
 // the keys it needs are not set.
