@@ -380,7 +380,10 @@ func TestDoctorOnPostgres(t *testing.T) {
 				t.Errorf("%s: exit %d, %s line = %q, want %s with %q", tc.name, code, tc.check, l, tc.outcome, tc.want)
 			}
 		}
-		if l := lineFor(func() []string { _, l, _ := doctorLines(t, mergeEnv(e.env, map[string]string{"C66BOT_SECRET_KEY": ""})); return l }(), "stored tokens"); !strings.HasPrefix(l, "skip") {
+		if l := lineFor(func() []string {
+			_, l, _ := doctorLines(t, mergeEnv(e.env, map[string]string{"C66BOT_SECRET_KEY": ""}))
+			return l
+		}(), "stored tokens"); !strings.HasPrefix(l, "skip") {
 			t.Errorf("without a key the stored tokens are not skipped: %q", l)
 		}
 		if n := tableCount(t, empty); n != 0 {
