@@ -368,22 +368,13 @@ func TestDoctorOnPostgres(t *testing.T) {
 				[]string{"and C66BOT_DATABASE_URL is"}},
 		}
 		for _, tc := range tests {
-			env := map[string]string{}
-			for k, v := range e.env {
-				env[k] = v
-			}
-			for k, v := range tc.env {
-				env[k] = v
-			}
-			code, lines, _ := doctorLines(t, env)
+			code, lines, _ := doctorLines(t, mergeEnv(e.env, tc.env))
 			if l := lineFor(lines, tc.check); code != map[string]int{"warn": 0, "FAIL": 1}[tc.outcome] || !strings.HasPrefix(l, tc.outcome) || !containsAll(l, tc.want) {
 				t.Errorf("%s: exit %d, %s line = %q, want %s with %q", tc.name, code, tc.check, l, tc.outcome, tc.want)
 			}
 		}
-		if l := lineFor(func() []string {
-			_, l, _ := doctorLines(t, mergeEnv(e.env, map[string]string{"C66BOT_SECRET_KEY": ""}))
-			return l
-		}(), "stored tokens"); !strings.HasPrefix(l, "skip") {
+		_, lines, _ := doctorLines(t, mergeEnv(e.env, map[string]string{"C66BOT_SECRET_KEY": ""}))
+		if l := lineFor(lines, "stored tokens"); !strings.HasPrefix(l, "skip") {
 			t.Errorf("without a key the stored tokens are not skipped: %q", l)
 		}
 		if n := tableCount(t, empty); n != 0 {
