@@ -542,6 +542,8 @@ func (d *doctorRun) postgres(ctx context.Context) {
 		keys = [][]byte{throwawayKey()}
 	}
 	t := pgTargetOf(raw)
+	// explainPostgres says what to check; there is no separate fix.
+	broken := func(check string, err error) { d.fail(check, explainPostgres(err, raw, "C66BOT_DATABASE_URL"), "") }
 	pctx, cancel := context.WithTimeout(ctx, pgDoctorTimeout)
 	defer cancel()
 	db, closeDB, err := openPostgres(pctx, raw, "doctor", false, keys, true)
@@ -560,7 +562,7 @@ func (d *doctorRun) postgres(ctx context.Context) {
 			"nothing to do: serve migrates it when it starts (replicas of an older version cannot read it then); the key check runs once it is migrated")
 		return
 	case err != nil:
-		d.fail(name, explainPostgres(err, raw, "C66BOT_DATABASE_URL"), "")
+		broken(name, err)
 		return
 	}
 	defer closeDB()
@@ -576,7 +578,7 @@ func (d *doctorRun) postgres(ctx context.Context) {
 		links, err = db.links.Count(pctx)
 	}
 	if err != nil {
-		d.fail(name, explainPostgres(err, raw, "C66BOT_DATABASE_URL"), "")
+		broken(name, err)
 		return
 	}
 	d.pass(name, fmt.Sprintf("PostgreSQL at %s answers: the database %s has schema v%d (this c66bot's), %s", t.addr, t.db, version, plural(links, "linked person", "linked people")))
@@ -586,7 +588,7 @@ func (d *doctorRun) postgres(ctx context.Context) {
 	}
 	rep, err := db.whole.CheckKeys(pctx)
 	if err != nil {
-		d.fail("stored tokens", explainPostgres(err, raw, "C66BOT_DATABASE_URL"), "")
+		broken("stored tokens", err)
 		return
 	}
 	d.keyReport(rep, false, false)

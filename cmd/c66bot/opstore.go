@@ -69,8 +69,9 @@ func (d database) String() string {
 
 // access is what a command does with the database it opens.
 type access struct {
-	// readOnly: the command only reads (bbolt opens the file with a shared
-	// lock; PostgreSQL is never written to anyway without write).
+	// readOnly: the command only reads. bbolt opens the file with a
+	// shared lock; PostgreSQL is opened the same either way, since without
+	// create nothing is written on opening.
 	readOnly bool
 	// create: the command may make a new database, as token create does
 	// before the bot's first start: a bbolt file, or the tables in an

@@ -26,7 +26,10 @@ import (
 // It reads the keys exactly as serve does (the same flags and environment,
 // the <db>.key file when C66BOT_SECRET_KEY is unset) and, unlike audit,
 // needs the real ones. While the bot runs, bbolt lets only the bot open the
-// file, so the bot does the work with its own store and keys.
+// file, so the bot does the work with its own store and keys. With
+// C66BOT_DATABASE_URL it reseals in PostgreSQL itself, with the keys of
+// C66BOT_SECRET_KEY (there is no key file), while the replicas run: they
+// hold the same list, so each opens what this reseals.
 func rekey(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	var forget bool
 	v, err := parseSettingsWith("rekey", args, getenv, stderr, func(fs *flag.FlagSet) {
@@ -160,7 +163,7 @@ func forgetUnopenable(ctx context.Context, db database, keys [][]byte, source st
 		n         int
 		unaudited bool
 	)
-	err := db.with(ctx, "rekey --forget-unopenable", access{keys: keys, skipKeyCheck: true}, func(s opsDB) error {
+	err := db.with(ctx, "rekey", access{keys: keys, skipKeyCheck: true}, func(s opsDB) error {
 		var err error
 		n, err = s.whole.ForgetUnopenableLinks(ctx)
 		if err == nil {
