@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,61 +15,47 @@ import (
 	"github.com/c66bot/c66bot/storage"
 )
 
-// audit prints the audit log as JSON lines: from the database when the bot
-// is stopped, or from the running bot over its admin socket (bbolt lets only
+// audit prints the audit log as JSON lines: from PostgreSQL when
+// C66BOT_DATABASE_URL is set; else from the bbolt file when the bot is
+// stopped, or from the running bot over its admin socket (bbolt lets only
 // one process open the file).
 func audit(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("audit", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	since := fs.Duration("since", 0, "only entries from this long ago (e.g. 24h); 0 = all")
-	stack := fs.String("stack", "", "only entries of this stack (name or uid)")
-	db := fs.String("db", "", "bbolt database file [C66BOT_DB] (default c66bot.db)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
+	var (
+		since time.Duration
+		stack string
+	)
+	v, err := parseSettingsWith("audit", args, getenv, stderr, func(fs *flag.FlagSet) {
+		fs.DurationVar(&since, "since", 0, "only entries from this long ago (e.g. 24h); 0 = all")
+		fs.StringVar(&stack, "stack", "", "only entries of this stack (name or uid)")
+	})
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "c66bot audit: %v\n", err)
 		return 2
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "c66bot audit: unexpected argument %q\n", fs.Arg(0))
-		return 2
-	}
-	path := dbPath(*db, getenv)
+	db := databaseOf(v)
 	var from time.Time
-	if *since > 0 {
-		from = time.Now().Add(-*since)
+	if since > 0 {
+		from = time.Now().Add(-since)
 	}
-	err := withReadOnlyStore(path, func(s *storage.DB) error { return admin.WriteAudit(ctx, s.Audit(), stdout, from, *stack) })
+	err = db.with(ctx, "audit", access{readOnly: true}, func(s opsDB) error { return admin.WriteAudit(ctx, s.audit, stdout, from, stack) })
 	if errors.Is(err, storage.ErrLocked) {
 		q := url.Values{}
 		if !from.IsZero() {
 			q.Set("since", from.UTC().Format(time.RFC3339Nano))
 		}
-		if *stack != "" {
-			q.Set("stack", *stack)
+		if stack != "" {
+			q.Set("stack", stack)
 		}
-		err = newAdminClient(path+".sock").copy(ctx, "/audit?"+q.Encode(), stdout)
+		err = newAdminClient(db.path+".sock").copy(ctx, "/audit?"+q.Encode(), stdout)
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "c66bot audit: %s\n", explainOperatorError(err, path))
+		fmt.Fprintf(stderr, "c66bot audit: %s\n", db.explain(err))
 		return 1
 	}
 	return 0
-}
-
-func withReadOnlyStore(path string, fn func(s *storage.DB) error) error {
-	s, err := storage.Open(storage.Options{Path: path, Keys: [][]byte{throwawayKey()}, ReadOnly: true, Timeout: 300 * time.Millisecond})
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	return fn(s)
-}
-
-func throwawayKey() []byte {
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	return key
 }
 
 func newAdminClient(sock string) *adminClient {

@@ -21,6 +21,7 @@ import (
 //
 //	c66bot backup [--db DB] FILE
 //
+// PostgreSQL (C66BOT_DATABASE_URL) is refused: pg_dump backs it up.
 // When the bot is stopped the file is copied directly (a shared lock, no
 // keys needed, any schema version, so it also works before an upgrade);
 // while it runs, bbolt lets only the bot open the file, so the bot streams
@@ -28,25 +29,29 @@ import (
 // FILE.tmp, synced, checked and renamed, so FILE is never a partial copy.
 // A FILE that is a directory gets a time-stamped name inside it.
 func backup(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	flags := flag.NewFlagSet("backup", flag.ContinueOnError)
-	flags.SetOutput(stderr)
-	db := flags.String("db", "", "bbolt database file [C66BOT_DB] (default c66bot.db)")
-	flags.Usage = func() {
+	usage := func() {
 		fmt.Fprintln(stderr, "usage: c66bot backup [--db DB] FILE\n\nwrites a consistent copy of the database to FILE (or into FILE when it is a directory)")
-		flags.PrintDefaults()
 	}
-	if err := flags.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
+	v, files, err := parseSettingsArgs("backup", args, getenv, stderr, func(fs *flag.FlagSet) {
+		fs.Usage = func() { usage(); fs.PrintDefaults() }
+	})
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "c66bot backup: %v\n", err)
 		return 2
 	}
-	if flags.NArg() != 1 {
-		flags.Usage()
+	if databaseOf(v).postgres() {
+		fmt.Fprintf(stderr, "c66bot backup: %v\n", errPostgresBackup)
+		return 1
+	}
+	if len(files) != 1 {
+		usage()
 		return 2
 	}
-	path := dbPath(*db, getenv)
-	out := flags.Arg(0)
+	path := v.Get("C66BOT_DB")
+	out := files[0]
 	if info, err := os.Stat(out); err == nil && info.IsDir() {
 		out = filepath.Join(out, "c66bot-"+time.Now().UTC().Format("20060102-150405")+".db")
 	}

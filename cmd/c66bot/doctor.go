@@ -24,6 +24,7 @@ import (
 	"github.com/c66bot/c66bot/policy"
 	"github.com/c66bot/c66bot/slackapp"
 	"github.com/c66bot/c66bot/storage"
+	"github.com/c66bot/c66bot/storage/postgres"
 )
 
 // doctorTimeout bounds each network check, so a black-holed address fails
@@ -161,8 +162,9 @@ func (d *doctorRun) settings() {
 	switch {
 	case err == nil:
 		d.keys, d.keySrc = keys, src
-	case v.Get("C66BOT_SECRET_KEY") != "":
-		// A key that does not parse is among the problems above.
+	case v.Get("C66BOT_SECRET_KEY") != "", v.Get("C66BOT_DATABASE_URL") != "":
+		// A key that does not parse, or none with PostgreSQL, is among the
+		// problems above.
 	case fileExists(src):
 		// The key file exists but cannot be used (mode, content).
 		problem("C66BOT_SECRET_KEY", err.Error(), "fix the key file, or set C66BOT_SECRET_KEY to the key it held")
@@ -439,9 +441,14 @@ func (d *doctorRun) policy() {
 }
 
 // database checks the file without writing to it: read-only when the bot is
-// stopped, through the running bot's admin socket otherwise.
+// stopped, through the running bot's admin socket otherwise; or
+// PostgreSQL, when C66BOT_DATABASE_URL is set.
 func (d *doctorRun) database(ctx context.Context) {
 	const name = "database"
+	if d.v.Get("C66BOT_DATABASE_URL") != "" {
+		d.postgres(ctx)
+		return
+	}
 	path := d.v.Get("C66BOT_DB")
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		d.newDatabase(path)
@@ -494,6 +501,97 @@ func (d *doctorRun) database(ctx context.Context) {
 		return
 	}
 	d.keyReport(rep, d.keys == nil, false)
+}
+
+// pgDoctorTimeout bounds doctor's PostgreSQL connection, shorter than the
+// operator commands' own: a check should fail fast.
+const pgDoctorTimeout = 5 * time.Second
+
+// postgres checks C66BOT_DATABASE_URL without changing anything (the
+// schema is not migrated): the URL, the connection, the schema version
+// against this build's, and whether the keys open the stored tokens.
+// There is no admin socket: every replica and command opens PostgreSQL
+// itself.
+func (d *doctorRun) postgres(ctx context.Context) {
+	const name = "database"
+	raw := d.v.Get("C66BOT_DATABASE_URL")
+	if d.bad["C66BOT_DATABASE_URL"] {
+		d.skip(name, "see the settings above")
+		return
+	}
+	if _, err := url.Parse(raw); err != nil {
+		// url.Error holds the whole URL, password and all: only its cause.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		d.fail("database URL", "C66BOT_DATABASE_URL does not parse as a URL: "+withoutPassword(err.Error(), raw),
+			"set it to "+app.HelpFor("C66BOT_DATABASE_URL")+", with any special character of the password %-escaped")
+		return
+	}
+	shown := redactURL(raw)
+	if host, plain := plainToRemote(raw); plain {
+		d.warn("database URL", shown+": sslmode=disable to "+host+", which is not this machine: the password and every token would cross the network unencrypted",
+			"use sslmode=require (or verify-full with the server's CA in sslrootcert), and turn ssl on in the server")
+	} else {
+		d.pass("database URL", shown+" (PostgreSQL; C66BOT_DB is not used)")
+	}
+
+	keys := d.keys
+	if keys == nil {
+		keys = [][]byte{throwawayKey()}
+	}
+	t := pgTargetOf(raw)
+	// explainPostgres says what to check; there is no separate fix.
+	broken := func(check string, err error) { d.fail(check, explainPostgres(err, raw, "C66BOT_DATABASE_URL"), "") }
+	pctx, cancel := context.WithTimeout(ctx, pgDoctorTimeout)
+	defer cancel()
+	db, closeDB, err := openPostgres(pctx, raw, "doctor", false, keys, true)
+	var se *postgres.SchemaError
+	switch {
+	case errors.As(err, &se) && se.Database > se.Build:
+		d.fail(name, fmt.Sprintf("PostgreSQL at %s answers, but the database %s has schema v%d, newer than this c66bot (v%d): this build is older than the database", t.addr, t.db, se.Database, se.Build),
+			"run the c66bot version the replicas run (upgrade this one)")
+		return
+	case errors.As(err, &se):
+		what := fmt.Sprintf("schema v%d", se.Database)
+		if se.Database == 0 {
+			what = "no c66bot tables yet"
+		}
+		d.warn(name, fmt.Sprintf("PostgreSQL at %s answers; the database %s has %s, this c66bot v%d: it will be migrated on start", t.addr, t.db, what, se.Build),
+			"nothing to do: serve migrates it when it starts (replicas of an older version cannot read it then); the key check runs once it is migrated")
+		return
+	case err != nil:
+		broken(name, err)
+		return
+	}
+	defer closeDB()
+	err = db.whole.Ping(pctx)
+	var (
+		version uint64
+		links   int
+	)
+	if err == nil {
+		version, err = db.whole.SchemaVersion(pctx)
+	}
+	if err == nil {
+		links, err = db.links.Count(pctx)
+	}
+	if err != nil {
+		broken(name, err)
+		return
+	}
+	d.pass(name, fmt.Sprintf("PostgreSQL at %s answers: the database %s has schema v%d (this c66bot's), %s", t.addr, t.db, version, plural(links, "linked person", "linked people")))
+	if d.bad["C66BOT_SECRET_KEY"] {
+		d.skip("stored tokens", "no usable key to try; see the settings above")
+		return
+	}
+	rep, err := db.whole.CheckKeys(pctx)
+	if err != nil {
+		broken("stored tokens", err)
+		return
+	}
+	d.keyReport(rep, false, false)
 }
 
 // newDatabase checks that serve will be able to create the file.
@@ -601,6 +699,10 @@ func (d *doctorRun) listen() {
 	switch {
 	case errors.Is(err, syscall.EADDRINUSE) && d.dbLocked:
 		d.pass(name, addr+" is in use, presumably by the running bot")
+	case errors.Is(err, syscall.EADDRINUSE) && d.v.Get("C66BOT_DATABASE_URL") != "":
+		// Replicas share no lock doctor could see.
+		d.warn(name, addr+" is in use: by a replica running on this machine, or by another program",
+			"if no c66bot runs here, stop that program, or set C66BOT_LISTEN to a free address such as :8081")
 	case errors.Is(err, syscall.EADDRINUSE):
 		d.fail(name, addr+" is already in use by another program",
 			"stop that program, or set C66BOT_LISTEN to a free address such as :8081")

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/c66bot/c66bot/app"
 	"github.com/c66bot/c66bot/storage"
+	"github.com/c66bot/c66bot/storage/postgres"
 )
 
 // The command's errors read like doctor's findings: one line, each path
@@ -101,7 +104,7 @@ func explainListen(op *net.OpError) error {
 // packagePrefix matches the "storage: " and the like with which the
 // packages begin their errors: useful in a stack of wrapped errors in a
 // log, noise on an operator's terminal.
-var packagePrefix = regexp.MustCompile(`(^|[\s(])(storage|notify|accounts|deploy|commands|cloud66|policy|slackapp|metrics): `)
+var packagePrefix = regexp.MustCompile(`(^|[\s(])(storage|postgres|notify|accounts|deploy|commands|cloud66|policy|slackapp|metrics): `)
 
 // cleanError is err's text as one line without package prefixes, and with
 // a part that only repeats a path named before it ("open /x: open /x: …")
@@ -121,4 +124,85 @@ func cleanError(err error) string {
 		out = append(out, p)
 	}
 	return strings.Join(out, ": ")
+}
+
+// explainPostgres turns an error from PostgreSQL, at rawURL (named by
+// setting: C66BOT_DATABASE_URL, or migrate's --to), into one line that
+// says what to check. It never holds the URL's password: the sentences
+// are built from the URL's other parts, and any text of the driver's or
+// the server's has the password masked.
+func explainPostgres(err error, rawURL, setting string) string {
+	t := pgTargetOf(rawURL)
+	var (
+		se    *postgres.SchemaError
+		wk    *storage.WrongKeyError
+		state interface{ SQLState() string }
+		dns   *net.DNSError
+		ne    net.Error
+	)
+	switch {
+	case errors.As(err, &se) && se.Database > se.Build:
+		return fmt.Sprintf("the database %s has schema v%d, newer than this c66bot (v%d): this build is older than the database; run the c66bot version the replicas run",
+			t.db, se.Database, se.Build)
+	case errors.As(err, &se) && se.Database == 0:
+		return fmt.Sprintf("the database %s at %s holds no c66bot tables yet: c66bot serve creates them on its first start (c66bot migrate --to copies a bbolt file in); "+
+			"if the replicas run, check the database name and search_path in %s", t.db, t.addr, setting)
+	case errors.As(err, &se):
+		return fmt.Sprintf("the database %s has schema v%d, older than this c66bot's (v%d): operator commands do not migrate it; run the c66bot version the replicas run, "+
+			"or upgrade the replicas first (serve migrates it on start)", t.db, se.Database, se.Build)
+	case errors.As(err, &wk):
+		return fmt.Sprintf("C66BOT_SECRET_KEY (key id %s) opens none of the %s in the database %s%s: set C66BOT_SECRET_KEY to the keys the replicas run with, the newest first (%s)",
+			strings.Join(wk.Configured, ", "), sealedValues(wk.Sealed), t.db, sealedWith(wk), lostForGood)
+	case errors.As(err, &state):
+		switch state.SQLState() {
+		case "28P01":
+			return fmt.Sprintf("PostgreSQL at %s refused the password of user %s: check the password in %s (postgres://user:PASSWORD@host:port/database)", t.addr, t.user, setting)
+		case "28000":
+			return fmt.Sprintf("PostgreSQL at %s refused user %s (no such role, or pg_hba.conf does not let it in from here): check the user name in %s and the server's pg_hba.conf", t.addr, t.user, setting)
+		case "3D000":
+			return fmt.Sprintf("PostgreSQL at %s has no database %s: check the database name in %s (postgres://user:password@host:port/DATABASE), or create it (createdb %s)", t.addr, t.db, setting, t.db)
+		case "53300":
+			return fmt.Sprintf("PostgreSQL at %s has no connection slots left: raise its max_connections, or lower the replicas' number", t.addr)
+		case "57P03":
+			return fmt.Sprintf("PostgreSQL at %s is starting or shutting down: try again in a moment", t.addr)
+		}
+	case errors.As(err, &dns):
+		return fmt.Sprintf("the host of %s (%s) does not resolve: check the host name in it (postgres://user:password@HOST:port/database) and DNS", setting, t.addr)
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Sprintf("nothing accepts connections at %s: check the host and port in %s, and that PostgreSQL runs and listens there (listen_addresses)", t.addr, setting)
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return fmt.Sprintf("PostgreSQL at %s did not answer in time: check the host and port in %s, and any firewall in between", t.addr, setting)
+	case strings.Contains(err.Error(), "server refused TLS connection"):
+		return fmt.Sprintf("PostgreSQL at %s does not offer TLS, which the sslmode of %s asks for: turn ssl on in the server, or change sslmode", t.addr, setting)
+	}
+	return withoutPassword(cleanError(err), rawURL)
+}
+
+// isLoopbackHost reports whether a PostgreSQL host is this machine: a
+// loopback name or address, or a Unix socket directory.
+func isLoopbackHost(host string) bool {
+	return host == "" || strings.HasPrefix(host, "/") || app.IsLoopback(host)
+}
+
+// plainToRemote reports whether rawURL turns TLS off (sslmode=disable) to
+// a host that is not this machine; the password would cross the network
+// unencrypted.
+func plainToRemote(rawURL string) (host string, plain bool) {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Query().Get("sslmode") != "disable" {
+		return "", false
+	}
+	hosts := strings.Split(u.Host, ",")
+	if h := u.Query().Get("host"); h != "" {
+		hosts = strings.Split(h, ",")
+	}
+	for _, h := range hosts {
+		if name, _, err := net.SplitHostPort(h); err == nil {
+			h = name
+		}
+		if !isLoopbackHost(strings.Trim(h, "[]")) {
+			return h, true
+		}
+	}
+	return "", false
 }

@@ -69,7 +69,7 @@ func migrateTo(ctx context.Context, args []string, getenv func(string) string, s
 	// below, so the keys need not open them.
 	target, err := postgres.Open(ctx, postgres.Options{URL: to, Keys: keys, SkipKeyCheck: true, Replica: "migrate"})
 	if err != nil {
-		fmt.Fprintf(stderr, "c66bot migrate: %s\n", cleanError(err))
+		fmt.Fprintf(stderr, "c66bot migrate: %s\n", explainPostgres(err, to, "--to"))
 		return 1
 	}
 	defer target.Close()
@@ -89,7 +89,7 @@ func migrateTo(ctx context.Context, args []string, getenv func(string) string, s
 		return 1
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "c66bot migrate: nothing was copied: %s\n", cleanError(err))
+		fmt.Fprintf(stderr, "c66bot migrate: nothing was copied: %s\n", explainPostgres(err, to, "--to"))
 		return 1
 	}
 	for _, kind := range storage.ExportKinds() {

@@ -43,7 +43,7 @@ func oneLine(t *testing.T, out string, want ...string) {
 			t.Errorf("%q does not contain %q", out, w)
 		}
 	}
-	for _, p := range []string{"storage:", "notify:", "accounts:", "bot:"} {
+	for _, p := range []string{"storage:", "postgres: ", "notify:", "accounts:", "bot:"} {
 		if strings.Count(out, p) > strings.Count(out, "c66"+p) {
 			t.Errorf("%q carries the package prefix %q", out, p)
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -12,7 +13,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/c66bot/c66bot/admin"
 	"github.com/c66bot/c66bot/storage"
@@ -24,58 +24,59 @@ import (
 //	c66bot token list
 //	c66bot token revoke NAME
 //
-// Like audit, it works on the database file when the bot is stopped and
-// through the running bot's admin socket otherwise.
+// Like audit, it works on PostgreSQL when C66BOT_DATABASE_URL is set, and
+// otherwise on the database file when the bot is stopped and through the
+// running bot's admin socket while it runs. Create and revoke are audited
+// in the transaction that makes the change.
 func token(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprintln(stderr, "usage: c66bot token create --name NAME --scopes "+strings.Join(admin.Scopes(), ",")+" | list | revoke NAME")
 		return 2
 	}
 	verb, args := args[0], args[1:]
-	fs := flag.NewFlagSet("token "+verb, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	db := fs.String("db", "", "bbolt database file [C66BOT_DB] (default c66bot.db)")
-	var name, scopes *string
-	if verb == "create" {
-		name = fs.String("name", "", "a name for the token (what uses it), e.g. ci")
-		scopes = fs.String("scopes", "", "comma separated: "+strings.Join(admin.Scopes(), ", "))
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
+	if verb != "create" && verb != "list" && verb != "revoke" {
+		fmt.Fprintf(stderr, "c66bot token: unknown verb %q (create, list, revoke)\n", verb)
 		return 2
 	}
-	path := dbPath(*db, getenv)
+	var name, scopes string
+	v, rest, err := parseSettingsArgs("token "+verb, args, getenv, stderr, func(fs *flag.FlagSet) {
+		if verb == "create" {
+			fs.StringVar(&name, "name", "", "a name for the token (what uses it), e.g. ci")
+			fs.StringVar(&scopes, "scopes", "", "comma separated: "+strings.Join(admin.Scopes(), ", "))
+		}
+	})
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "c66bot token %s: %v\n", verb, err)
+		return 2
+	}
+	db := databaseOf(v)
 	// Only create may make a new database (a token made before the bot's
 	// first start); list and revoke read or change one that exists, so a
 	// mistyped --db is told so instead of getting an empty new file.
-	if verb != "create" && !fileExists(path) {
-		fmt.Fprintf(stderr, "c66bot token %s: there is no database at %s; point --db or C66BOT_DB at the bot's database\n", verb, path)
-		return 1
-	}
-	do := func(open func(string, func(*storage.DB) error) error, local func(s *storage.DB) error, remote func(c *adminClient) error) error {
-		err := open(path, local)
+	do := func(a access, local func(s opsDB) error, remote func(c *adminClient) error) error {
+		err := db.with(ctx, "token "+verb, a, local)
 		if errors.Is(err, storage.ErrLocked) {
-			return remote(newAdminClient(path + ".sock"))
+			return remote(newAdminClient(db.path + ".sock"))
 		}
 		return err
 	}
-	var err error
 	switch verb {
 	case "create":
-		if fs.NArg() > 0 || *name == "" || *scopes == "" {
+		if len(rest) > 0 || name == "" || scopes == "" {
 			fmt.Fprintln(stderr, "usage: c66bot token create --name NAME --scopes "+strings.Join(admin.Scopes(), ","))
 			return 2
 		}
-		list := strings.Split(*scopes, ",")
+		list := strings.Split(scopes, ",")
 		var tok string
-		err = do(withStore, func(s *storage.DB) error {
-			tok, err = admin.CreateToken(ctx, s.APITokens(), *name, list)
+		err = do(access{create: true}, func(s opsDB) error {
+			tok, err = admin.CreateToken(ctx, s.tokens, name, list)
 			return err
 		}, func(c *adminClient) error {
 			var out struct{ Token string }
-			body, _ := json.Marshal(map[string]any{"name": *name, "scopes": list})
+			body, _ := json.Marshal(map[string]any{"name": name, "scopes": list})
 			if err := c.call(ctx, http.MethodPost, "/tokens", body, &out); err != nil {
 				return err
 			}
@@ -88,15 +89,19 @@ func token(ctx context.Context, args []string, getenv func(string) string, stdou
 			fmt.Fprintln(stderr, "c66bot: keep this token safe: it is shown once and stored only as a hash.")
 		}
 	case "list":
-		err = do(withReadOnlyStore, func(s *storage.DB) error { return admin.WriteTokens(ctx, s.APITokens(), stdout) },
+		if len(rest) > 0 {
+			fmt.Fprintln(stderr, "usage: c66bot token list")
+			return 2
+		}
+		err = do(access{readOnly: true}, func(s opsDB) error { return admin.WriteTokens(ctx, s.tokens, stdout) },
 			func(c *adminClient) error { return c.copy(ctx, "/tokens", stdout) })
 	case "revoke":
-		if fs.NArg() != 1 {
+		if len(rest) != 1 {
 			fmt.Fprintln(stderr, "usage: c66bot token revoke NAME")
 			return 2
 		}
-		n := fs.Arg(0)
-		err = do(withStore, func(s *storage.DB) error { _, err := admin.RevokeToken(ctx, s.APITokens(), n); return err },
+		n := rest[0]
+		err = do(access{}, func(s opsDB) error { _, err := admin.RevokeToken(ctx, s.tokens, n); return err },
 			func(c *adminClient) error {
 				return c.call(ctx, http.MethodDelete, "/tokens/"+url.PathEscape(n), nil, nil)
 			})
@@ -107,37 +112,18 @@ func token(ctx context.Context, args []string, getenv func(string) string, stdou
 		if err == nil {
 			fmt.Fprintf(stderr, "c66bot: token %q revoked\n", n)
 		}
-	default:
-		fmt.Fprintf(stderr, "c66bot token: unknown verb %q (create, list, revoke)\n", verb)
-		return 2
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "c66bot token %s: %s\n", verb, explainOperatorError(err, path))
+		fmt.Fprintf(stderr, "c66bot token %s: %s\n", verb, db.explain(err))
 		return 1
 	}
 	return 0
 }
 
-func dbPath(flagVal string, getenv func(string) string) string {
-	if flagVal != "" {
-		return flagVal
-	}
-	if p := getenv("C66BOT_DB"); p != "" {
-		return p
-	}
-	return "c66bot.db"
-}
-
-// withStore opens the database for an operator command. Tokens and the
-// audit log are not sealed, so a throwaway key opens the file for them;
-// the real key is not needed on an operator's shell.
-func withStore(path string, fn func(s *storage.DB) error) error {
-	s, err := storage.Open(storage.Options{Path: path, Keys: [][]byte{throwawayKey()}, Timeout: 300 * time.Millisecond, SkipKeyCheck: true})
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	return fn(s)
+func throwawayKey() []byte {
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	return key
 }
 
 // adminError is the running bot's refusal of an admin request.

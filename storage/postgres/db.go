@@ -45,6 +45,13 @@ type Options struct {
 	// open, as storage.Options.SkipKeyCheck does: for forgetting what a
 	// lost key sealed (ForgetUnopenableLinks).
 	SkipKeyCheck bool
+
+	// NoMigrate opens the database without changing its schema, for the
+	// operator's commands: a schema older than this build's, or none, is
+	// refused with a *SchemaError instead of being migrated, so a command
+	// run from a newer c66bot never migrates the tables under replicas of
+	// an older one, and a read-only command writes nothing.
+	NoMigrate bool
 }
 
 // DB is c66bot's PostgreSQL database: the pool, the sealer and the
@@ -80,7 +87,7 @@ type DB struct {
 }
 
 // Open connects to the database at opts.URL and brings its schema up to
-// date (see migrate), then, unless opts.SkipKeyCheck, refuses keys that
+// date (see migrate; with opts.NoMigrate it only checks it), then, unless opts.SkipKeyCheck, refuses keys that
 // open none of its durable sealed values with a *storage.WrongKeyError, as
 // storage.Open does.
 func Open(ctx context.Context, opts Options) (*DB, error) {
@@ -127,7 +134,11 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("postgres: %s: %w", d.where, err)
 	}
 	ms, err := readMigrations(migrationFiles)
-	if err == nil {
+	switch {
+	case err != nil:
+	case opts.NoMigrate:
+		err = checkSchema(ctx, d.pool, len(ms))
+	default:
 		_, err = migrate(ctx, d.pool, ms)
 	}
 	if err == nil && !opts.SkipKeyCheck {

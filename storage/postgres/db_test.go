@@ -149,6 +149,51 @@ func TestOpenRefuses(t *testing.T) {
 	})
 }
 
+// NoMigrate opens a database at this build's schema and refuses, changing
+// nothing, one with no schema or a newer one, saying which.
+func TestOpenNoMigrate(t *testing.T) {
+	t.Parallel()
+	noMigrate := func(url string) (*postgres.DB, error) {
+		db, err := postgres.Open(t.Context(), postgres.Options{URL: url, Keys: [][]byte{testKey()}, NoMigrate: true})
+		if err == nil {
+			t.Cleanup(func() { _ = db.Close() })
+		}
+		return db, err
+	}
+	url := pgtest.URL(t)
+	_, err := noMigrate(url)
+	var se *postgres.SchemaError
+	if !errors.As(err, &se) || se.Database != 0 || se.Build == 0 || !strings.Contains(err.Error(), "no c66bot schema yet") {
+		t.Fatalf("NoMigrate Open of an empty schema = %v, want a *SchemaError at v0", err)
+	}
+	var tables int
+	queryRow(t, url, `SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()`, &tables)
+	if tables != 0 {
+		t.Errorf("NoMigrate Open made %d tables", tables)
+	}
+
+	mustOpen(t, url, testKey()).Close() // migrated
+	db, err := noMigrate(url)
+	if err != nil {
+		t.Fatalf("NoMigrate Open of a migrated schema: %v", err)
+	}
+	if v, err := db.SchemaVersion(t.Context()); err != nil || int(v) != se.Build {
+		t.Errorf("schema version = %d, %v; want this build's v%d", v, err, se.Build)
+	}
+	db.Close()
+
+	pgtest.Exec(t, url, `INSERT INTO schema_migrations (version, name) VALUES (999, 'from the future')`)
+	for name, open := range map[string]func(string) (*postgres.DB, error){
+		"NoMigrate": noMigrate,
+		"migrating": func(url string) (*postgres.DB, error) { return open(t, url, testKey()) },
+	} {
+		_, err = open(url)
+		if !errors.As(err, &se) || se.Database != 999 || !strings.Contains(err.Error(), "schema v999 is newer than this c66bot") {
+			t.Errorf("%s Open of a newer schema = %v, want a *SchemaError at v999", name, err)
+		}
+	}
+}
+
 // A token is sealed in its table, and a sealed value moved to another
 // row, another person's say, does not open there.
 func TestSealedAtRest(t *testing.T) {

@@ -84,7 +84,7 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, ms []migration) (version i
 			return err
 		}
 		if version > len(ms) {
-			return fmt.Errorf("database schema v%d is newer than this c66bot (v%d); upgrade c66bot", version, len(ms))
+			return &SchemaError{Database: version, Build: len(ms)}
 		}
 		for _, m := range ms[version:] {
 			if _, err := tx.Exec(ctx, m.sql); err != nil {
@@ -101,6 +101,45 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, ms []migration) (version i
 		return 0, fmt.Errorf("migrate: %w", err)
 	}
 	return version, nil
+}
+
+// SchemaError is Open's refusal of a schema this build cannot use as it
+// stands: a newer one, always (this build could misread what a newer one
+// wrote), and with Options.NoMigrate an older one, or none.
+type SchemaError struct {
+	// Database is the database's schema version, 0 when it holds no
+	// c66bot schema; Build is this c66bot's.
+	Database, Build int
+}
+
+func (e *SchemaError) Error() string {
+	switch {
+	case e.Database > e.Build:
+		return fmt.Sprintf("database schema v%d is newer than this c66bot (v%d); upgrade c66bot", e.Database, e.Build)
+	case e.Database == 0:
+		return fmt.Sprintf("the database holds no c66bot schema yet (this c66bot's is v%d); c66bot serve creates it on its first start", e.Build)
+	}
+	return fmt.Sprintf("database schema v%d is older than this c66bot's (v%d); c66bot serve migrates it on start", e.Database, e.Build)
+}
+
+// checkSchema is migrate's check without its changes, for
+// Options.NoMigrate: it refuses with a *SchemaError any schema but build.
+func checkSchema(ctx context.Context, pool *pgxpool.Pool, build int) error {
+	// A query naming a table that does not exist fails as a whole, so
+	// whether there is one is asked first.
+	var version int
+	var exists bool
+	err := pool.QueryRow(ctx, `SELECT to_regclass('schema_migrations') IS NOT NULL`).Scan(&exists)
+	if err == nil && exists {
+		err = pool.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&version)
+	}
+	if err != nil {
+		return fmt.Errorf("schema version: %w", err)
+	}
+	if version != build {
+		return &SchemaError{Database: version, Build: build}
+	}
+	return nil
 }
 
 // SchemaVersion returns the number of migrations applied to the database.
