@@ -57,6 +57,13 @@ func explainStartError(err error, dbPath string, keys app.KeySource) error {
 	return errors.New(cleanError(err))
 }
 
+// isListenError reports whether err is the listen address refusing, which
+// explainStartError words whatever the database.
+func isListenError(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "listen"
+}
+
 // lostForGood is the way out named after every refused key.
 const lostForGood = "if that key is lost for good, set C66BOT_SECRET_KEY to a new one and run c66bot rekey --forget-unopenable; those people log in again"
 

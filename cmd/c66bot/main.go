@@ -124,6 +124,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	a, err := app.New(app.Config{Settings: v, Logger: logger, Version: version})
 	var se *app.StartError
 	switch {
+	case errors.As(err, &se) && v.DatabaseURL != "" && !isListenError(se.Err):
+		fmt.Fprintf(stderr, "c66bot: %s\n", explainPostgres(se.Err, v.DatabaseURL, "C66BOT_DATABASE_URL"))
+		return 1
 	case errors.As(err, &se):
 		fmt.Fprintf(stderr, "c66bot: %v\n", explainStartError(se.Err, se.DB, se.Keys))
 		return 1

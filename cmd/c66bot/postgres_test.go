@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"net"
 	"net/url"
@@ -543,4 +544,44 @@ func containsAll(s string, subs []string) bool {
 		}
 	}
 	return true
+}
+
+// serve on PostgreSQL refuses to start in one line that names what to fix,
+// without the URL's password and without making a file beside C66BOT_DB:
+// a key that opens nothing stored, and a database that is not there.
+func TestServeOnPostgresExplainsWhyItCannotStart(t *testing.T) {
+	t.Parallel()
+	keyA, keyB := opsKey("a"), opsKey("b")
+	u := fillPG(t, [][]byte{keyA}, "U1")
+	noDB, err := url.Parse(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noDB.Path = "/no_such_database"
+	noDB.User = url.UserPassword("c66bot", "Sw0rdfish-secret")
+	for _, c := range []struct {
+		name, url string
+		key       []byte
+		want      []string
+	}{
+		{"wrong key", u, keyB, []string{"C66BOT_SECRET_KEY (key id " + storage.KeyID(keyB) + ") opens none", "in the database c66bot_test", storage.KeyID(keyA)}},
+		{"no database", noDB.String(), keyA, []string{"has no database no_such_database", "C66BOT_DATABASE_URL"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			env := requiredEnv(t.TempDir())
+			for k, v := range pgEnv(t, c.url, c.key) {
+				env[k] = v
+			}
+			var stderr bytes.Buffer
+			if code := run(t.Context(), []string{"serve"}, envFrom(env), nil, &bytes.Buffer{}, &stderr); code == 0 {
+				t.Fatal("serve started")
+			}
+			oneLine(t, stderr.String(), c.want...)
+			if strings.Contains(stderr.String(), "Sw0rdfish-secret") {
+				t.Errorf("the password is in the output: %s", stderr.String())
+			}
+			noFiles(t, env)
+		})
+	}
 }
