@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"html"
@@ -58,7 +59,9 @@ type harnessOptions struct {
 	// Slack, so tests don't wait on pacing they don't test.
 	postsPerSecond float64
 	dbPath         string
-	key            []byte
+	// databaseURL, when set, puts the bot on PostgreSQL instead of dbPath.
+	databaseURL string
+	key         []byte
 	// tweak has the last word on the bot's Config, at every start.
 	tweak func(h *harness, c *app.Config)
 }
@@ -139,6 +142,10 @@ func (h *harness) startBot(o harnessOptions) {
 	h.public = public
 	settings := apptest.Settings(h.slack, h.c66, public)
 	settings.DB = o.dbPath
+	if o.databaseURL != "" {
+		settings.DatabaseURL = o.databaseURL
+		settings.SecretKey = base64.StdEncoding.EncodeToString(o.key)
+	}
 	h.cfg = app.Config{
 		Settings: settings,
 		Listener: ln,
