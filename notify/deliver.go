@@ -17,9 +17,10 @@ import (
 )
 
 // deliverLoop posts the outbox: at once when Accept or a poller wakes it,
-// and on a short tick for retries that have come due.
+// and on a short tick for retries that have come due and items other
+// replicas accepted.
 func (s *Service) deliverLoop(ctx context.Context) {
-	t := time.NewTicker(min(s.cfg.PollEvery, maxRetryTick))
+	t := time.NewTicker(min(s.cfg.PollEvery, s.cfg.DeliverEvery))
 	defer t.Stop()
 	for {
 		s.drain(ctx)
@@ -36,15 +37,21 @@ func (s *Service) deliverLoop(ctx context.Context) {
 // handled one after another up to the point their posts are queued, so
 // posts reach each channel in the order the events were accepted.
 //
-// With several replicas each item is delivered by the one that claims it
-// (its lease, "outbox:<id>"); a dead replica's claims expire within
-// LeaseTTL, and its items are delivered by whichever replica claims them
-// next. The outbox is read again once the claims are taken: an item its
-// last holder settled in between is gone (or not due any more) and is left
-// alone, and the copy delivered is the current one.
+// With several replicas only the one holding "notify" delivers (see
+// holdRole), so that order holds across the fleet whichever replica
+// accepted an event. Each item is still claimed (its lease,
+// "outbox:<id>"): a replica that died mid-delivery leaves claims that
+// expire within LeaseTTL, and the pass stops at the first item still
+// claimed elsewhere rather than deliver a later one before it. The outbox
+// is read again once the claims are taken: an item its last holder
+// settled in between is gone (or not due any more) and is left alone,
+// and the copy delivered is the current one.
 func (s *Service) drain(ctx context.Context) {
 	if s.drainHook != nil {
 		s.drainHook(ctx)
+	}
+	if !s.holdRole(ctx) {
+		return
 	}
 	items, ok := s.pending(ctx)
 	if !ok {
@@ -68,7 +75,7 @@ func (s *Service) drain(ctx context.Context) {
 		}
 		if !s.claimItem(ctx, it.ID) {
 			s.release(it.ID)
-			continue
+			break
 		}
 		claimed[it.ID] = true
 	}
@@ -85,6 +92,53 @@ func (s *Service) drain(ctx context.Context) {
 	for id := range claimed {
 		s.settle(id) // settled elsewhere meanwhile, or not read again
 	}
+}
+
+// holdRole reports whether this replica delivers the outbox and runs the
+// pollers: it holds the "notify" lease, or has just taken it. The lease is
+// renewed in the background; once it is lost (another replica took it
+// after a renewal failed for a whole LeaseTTL) the next pass tries to take
+// it again.
+func (s *Service) holdRole(ctx context.Context) bool {
+	s.mu.Lock()
+	h := s.role
+	s.mu.Unlock()
+	if h != nil && h.Context().Err() == nil {
+		return true
+	}
+	h = s.take(ctx, roleKey)
+	if h == nil {
+		return false
+	}
+	s.mu.Lock()
+	s.role = h
+	s.mu.Unlock()
+	s.log.InfoContext(ctx, "this replica delivers notifications and polls Cloud 66 for them")
+	select {
+	case s.gained <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// delivering reports whether this replica holds the "notify" lease now,
+// without trying to take it.
+func (s *Service) delivering() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.role != nil && s.role.Context().Err() == nil
+}
+
+// resign gives the "notify" lease up once Run's goroutines are done, so
+// another replica takes over at its next pass instead of after LeaseTTL.
+// Items whose posts were still queued keep their own claims until those
+// expire, and the next holder starts at the first of them.
+func (s *Service) resign() {
+	s.mu.Lock()
+	h := s.role
+	s.role = nil
+	s.mu.Unlock()
+	s.giveUp(h)
 }
 
 // pending reads the due items, oldest first.

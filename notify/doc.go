@@ -43,13 +43,19 @@
 // in has its subscriptions paused and each subscriber is told once, by DM,
 // how to fix it; it is never retried.
 //
-// With several replicas on one database an item is delivered by the
-// replica holding its lease ("outbox:<id>", Config.Leases), and a happening
-// is posted in a channel by the one holding "post:<dedup key>"; the others
-// skip it, or come back to it once its post is recorded. The leases are
-// renewed while the posts wait in their queues; a replica that dies leaves
-// its items to the others within Config.LeaseTTL (20 s). Delivery stays at
-// least once (the one post in flight per channel when a replica dies may be
+// With several replicas on one database one of them at a time delivers the
+// outbox and runs the pollers: the one holding the "notify" lease
+// (Config.Leases). The others only accept events into the shared outbox,
+// which the deliverer reads every Config.DeliverEvery (1 s); so notices
+// reach a channel in the order they were accepted whichever replica took
+// them, and a stack is polled once per interval, not once per replica.
+// Within that, an item is delivered under its own lease ("outbox:<id>")
+// and a happening is posted in a channel under "post:<dedup key>", kept
+// renewed while the posts wait in their queues. A deliverer that dies
+// leaves "notify" and its claims to expire within Config.LeaseTTL (20 s);
+// the next one starts at the oldest item still undelivered and waits for
+// its claim rather than post a later item first. Delivery stays at least
+// once (the one post in flight per channel when a replica dies may be
 // made again) and shown once (the done marks and dedup keys).
 //
 // # Polling budget

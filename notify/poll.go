@@ -57,12 +57,18 @@ func pollInterval(every time.Duration, stacks, budgetPerHour int) time.Duration 
 }
 
 // pollLoop reconciles the pollers with the subscriptions every PollEvery
-// until ctx is done.
+// until ctx is done, and at once when this replica takes the "notify"
+// lease. Only the holder polls: with several replicas a stack is still
+// polled once per interval, not once per replica.
 func (s *Service) pollLoop(ctx context.Context) {
 	t := time.NewTicker(s.cfg.PollEvery)
 	defer t.Stop()
 	for {
-		s.reconcile(ctx)
+		if s.delivering() {
+			s.reconcile(ctx)
+		} else {
+			s.stopPollers()
+		}
 		if s.reconciled != nil {
 			s.reconciled(s.polled())
 		}
@@ -70,7 +76,18 @@ func (s *Service) pollLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-s.gained:
 		}
+	}
+}
+
+// stopPollers stops every poller: another replica polls now.
+func (s *Service) stopPollers() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for uid, p := range s.pollers {
+		p.cancel()
+		delete(s.pollers, uid)
 	}
 }
 

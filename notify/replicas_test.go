@@ -30,8 +30,9 @@ type replica struct {
 
 	mu     sync.Mutex
 	passes int             // delivery passes begun
+	polled []string        // the stacks it polled after its last reconcile pass
+	recons int             // reconcile passes done
 	looked map[string]bool // the dedup keys it looked up: the happenings it worked on
-	hold   chan struct{}
 }
 
 // lookingDedup records the dedup keys a replica looks up.
@@ -103,8 +104,8 @@ type fleet struct {
 	leases *storage.LocalLeases
 }
 
-func newFleet(t *testing.T) *fleet {
-	e := newEnv(t)
+func newFleet(t *testing.T, opts ...option) *fleet {
+	e := newEnv(t, opts...)
 	e.subscribe(ana, "C1", "shop", "production")
 	return &fleet{env: e, leases: storage.NewLocalLeases(e.Clock.Now)}
 }
@@ -125,14 +126,12 @@ func (f *fleet) replica(name string, open bool) *replica {
 	notify.OnDrain(r.svc, func(ctx context.Context) {
 		r.mu.Lock()
 		r.passes++
-		hold := r.hold
 		r.mu.Unlock()
-		if hold != nil {
-			select {
-			case <-hold:
-			case <-ctx.Done():
-			}
-		}
+	})
+	notify.OnReconcile(r.svc, func(polled []string) {
+		r.mu.Lock()
+		r.polled, r.recons = polled, r.recons+1
+		r.mu.Unlock()
 	})
 	r.stop = testenv.Run(f.t, r.svc.Run)
 	f.t.Cleanup(r.stop)
@@ -153,19 +152,23 @@ func (r *replica) passed(t *testing.T) {
 	})
 }
 
-// holdPasses makes r's delivery passes wait from the next one on, until
-// the returned func is called.
-func (r *replica) holdPasses() (resume func()) {
-	hold := make(chan struct{})
+func (r *replica) lastPolled() []string {
 	r.mu.Lock()
-	r.hold = hold
+	defer r.mu.Unlock()
+	return r.polled
+}
+
+// reconciledTwice waits until r has reconciled its pollers twice more.
+func (r *replica) reconciledTwice(t *testing.T) {
+	t.Helper()
+	r.mu.Lock()
+	start := r.recons
 	r.mu.Unlock()
-	return func() {
+	testenv.Eventually(t, r.name+" to reconcile its pollers", func() bool {
 		r.mu.Lock()
-		r.hold = nil
-		r.mu.Unlock()
-		close(hold)
-	}
+		defer r.mu.Unlock()
+		return r.recons >= start+2
+	})
 }
 
 func (r *replica) accept(t *testing.T, ev notify.Event) {
@@ -274,6 +277,9 @@ func TestStoppedReplicaLeavesItsNoticesToTheOther(t *testing.T) {
 	f.postedOnce(t, n)
 }
 
+// The same happening reaching b as a second item (the notify API and a
+// webhook make such pairs) while a posts it is posted once, by a: only the
+// replica holding "notify" delivers.
 func TestSameHappeningOnTwoReplicasIsPostedOnce(t *testing.T) {
 	f := newFleet(t)
 	a := f.replica("a", false)
@@ -281,21 +287,72 @@ func TestSameHappeningOnTwoReplicasIsPostedOnce(t *testing.T) {
 	ev.GitRef = "v0"
 	a.accept(t, ev)
 	testenv.Eventually(t, "a to queue its post", func() bool { return a.queue.count() == 1 })
-	a.passed(t)
-	defer a.holdPasses()() // a delivers no more items of its own
 
-	// The same happening reaches b as a second item (the notify API and a
-	// webhook, or the polls of two replicas, make such pairs).
 	b := f.replica("b", true)
 	b.accept(t, ev)
 	b.passed(t)
-	if !slices.Equal(slices.Collect(maps.Keys(b.lookedAt())), slices.Collect(maps.Keys(a.lookedAt()))) {
-		t.Fatalf("b looked up %v, a %v: b did not work on the second item", b.lookedAt(), a.lookedAt())
+	a.passed(t)
+	if got, looked := b.queue.count(), b.lookedAt(); got != 0 || len(looked) != 0 {
+		t.Fatalf("b queued %d posts and worked on %d happenings while a delivers", got, len(looked))
 	}
-	if got := b.queue.count(); got != 0 {
-		t.Fatalf("b queued %d posts of a happening a is posting", got)
+	if got := a.queue.count(); got != 1 {
+		t.Fatalf("a queued %d posts of one happening", got)
 	}
 	a.queue.release()
 	f.drained()
 	f.postedOnce(t, 1)
+}
+
+// Notices reach the channel in the order they were accepted, whichever
+// replica accepted each: b does not post its own while a's earlier ones
+// wait in a's queue (behind a 429, say).
+func TestNoticesAcceptedOnTwoReplicasKeepTheirOrder(t *testing.T) {
+	f := newFleet(t)
+	a := f.replica("a", false)
+	a.passed(t) // a delivers
+	b := f.replica("b", true)
+	evs := f.notices(4)
+	a.accept(t, evs[0])
+	a.accept(t, evs[1])
+	testenv.Eventually(t, "a to queue two posts", func() bool { return a.queue.count() == 2 })
+	b.accept(t, evs[2])
+	a.accept(t, evs[3])
+	testenv.Eventually(t, "a to queue all four", func() bool { return a.queue.count() == 4 })
+	b.passed(t)
+	if got := b.queue.count(); got != 0 {
+		t.Fatalf("b queued %d posts while a delivers", got)
+	}
+	a.queue.release()
+	f.drained()
+	f.postedOnce(t, 4)
+	var order []string
+	for _, p := range f.Slack.Posts("C1") {
+		for i := range 4 {
+			if ref := fmt.Sprintf("v%d", i); containsRef(p, ref) {
+				order = append(order, ref)
+			}
+		}
+	}
+	if want := []string{"v0", "v1", "v2", "v3"}; !slices.Equal(order, want) {
+		t.Errorf("posted in the order %v, want %v", order, want)
+	}
+}
+
+// A stack is polled by one replica, not by each: the one delivering. When
+// it dies, the other takes polling over with delivery.
+func TestOneReplicaPollsAndTheOtherTakesOver(t *testing.T) {
+	f := newFleet(t, fastPolling)
+	uid := f.uid("shop", "production")
+	a := f.replica("a", true)
+	a.passed(t)
+	b := f.replica("b", true)
+	testenv.Eventually(t, "a to poll the stack", func() bool { return slices.Equal(a.lastPolled(), []string{uid}) })
+	b.reconciledTwice(t)
+	if got := b.lastPolled(); len(got) != 0 {
+		t.Fatalf("b polls %v while a delivers and polls", got)
+	}
+
+	a.stop() // as a crash leaves it: "notify" expires, nothing given up
+	f.Clock.Advance(leaseTTL + time.Second)
+	testenv.Eventually(t, "b to poll the stack", func() bool { return slices.Equal(b.lastPolled(), []string{uid}) })
 }

@@ -109,11 +109,13 @@ type Config struct {
 	// stacks is fetched again; default 10m.
 	VisibleRefresh time.Duration
 
-	// Leases holds the claims that make delivery exactly once across
-	// replicas on one database: an outbox item is delivered by the replica
-	// holding "outbox:<id>", and a happening is posted in a channel by the
-	// one holding "post:<its dedup key>". nil means
-	// storage.NewLocalLeases(Now), enough for one process.
+	// Leases holds the claims that make delivery exactly once and in order
+	// across replicas on one database: one replica at a time, the one
+	// holding "notify", delivers the outbox and runs the pollers; within
+	// that, an outbox item is delivered under "outbox:<id>" and a happening
+	// is posted in a channel under "post:<its dedup key>", which keep a
+	// replica that lost "notify" without noticing from doubling a post. nil
+	// means storage.NewLocalLeases(Now), enough for one process.
 	Leases LeaseStore
 	// Replica is the name this process takes leases under; "" means a
 	// random one.
@@ -123,6 +125,11 @@ type Config struct {
 	// renewed every third of it while the posts wait in their queues.
 	// Default 20s.
 	LeaseTTL time.Duration
+	// DeliverEvery is how often the outbox is read again for retries come
+	// due and for items other replicas accepted, and how often a replica
+	// that does not deliver tries to take delivery over; default 1s, and
+	// never slower than PollEvery.
+	DeliverEvery time.Duration
 }
 
 // LeaseStore is where the replicas' leases live (Acquire, Renew,
@@ -137,6 +144,7 @@ const (
 	defaultWebhookFresh   = 2 * time.Hour
 	defaultVisibleRefresh = 10 * time.Minute
 	defaultLeaseTTL       = 20 * time.Second
+	defaultDeliverEvery   = time.Second
 )
 
 // Delivery tuning.
@@ -153,8 +161,8 @@ const (
 	maxAttempts = 10
 	retryBase   = 5 * time.Second
 	retryMax    = 15 * time.Minute
-	// maxRetryTick bounds how late a due retry is noticed.
-	maxRetryTick = 5 * time.Second
+	// roleKey is the lease of the replica that delivers and polls.
+	roleKey = "notify"
 	// ownWindow: the bot's own deployment counts as the one an event is
 	// about if it finished no more than this before the event.
 	ownWindow = 10 * time.Minute
@@ -197,6 +205,9 @@ type Service struct {
 	cfg  Config
 	log  *slog.Logger
 	wake chan struct{}
+	// gained hears when this replica takes the "notify" lease, so the
+	// pollers start at once rather than at the next reconcile tick.
+	gained chan struct{}
 
 	mu        sync.Mutex
 	running   bool
@@ -209,6 +220,7 @@ type Service struct {
 	claims    map[string]bool                // dedup keys of posts in flight; true once another item waits for one
 	items     map[uint64]*leases.Held        // the leases of the items being delivered
 	posting   map[string]*leases.Held        // the leases of the dedup keys in claims
+	role      *leases.Held                   // "notify" while this replica delivers and polls
 	wg        sync.WaitGroup
 
 	owner string // Config.Replica, or the random name taken in its place
@@ -259,10 +271,14 @@ func New(cfg Config) *Service {
 	if cfg.LeaseTTL <= 0 {
 		cfg.LeaseTTL = defaultLeaseTTL
 	}
+	if cfg.DeliverEvery <= 0 {
+		cfg.DeliverEvery = defaultDeliverEvery
+	}
 	return &Service{
 		cfg:       cfg,
 		log:       cfg.Logger.With("component", "notify"),
 		wake:      make(chan struct{}, 1),
+		gained:    make(chan struct{}, 1),
 		visible:   map[storage.Identity]*visibleEntry{},
 		webhooks:  map[teamStack]time.Time{},
 		bad:       map[storage.Identity]time.Time{},
@@ -357,6 +373,7 @@ func (s *Service) Run(ctx context.Context) error {
 	}()
 	<-ctx.Done()
 	s.wg.Wait()
+	s.resign()
 
 	s.mu.Lock()
 	s.running = false

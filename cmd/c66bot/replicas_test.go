@@ -331,9 +331,11 @@ func TestFleetDeploysOnceForAConfirmationPressedOnTwoReplicas(t *testing.T) {
 	var wg sync.WaitGroup
 	for i, r := range []*replica{f.replicas[1], f.replicas[2]} {
 		wg.Go(func() {
-			if presses[i], err = press(r); err != nil {
+			id, err := press(r)
+			if err != nil {
 				t.Error(err)
 			}
+			presses[i] = id
 		})
 	}
 	wg.Wait()
