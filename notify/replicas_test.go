@@ -356,3 +356,19 @@ func TestOneReplicaPollsAndTheOtherTakesOver(t *testing.T) {
 	f.Clock.Advance(leaseTTL + time.Second)
 	testenv.Eventually(t, "b to poll the stack", func() bool { return slices.Equal(b.lastPolled(), []string{uid}) })
 }
+
+// A replica stopped on purpose (SIGTERM, a rolling restart) gives delivery
+// up at once: the other posts the next notice without waiting out
+// LeaseTTL.
+func TestStoppedReplicaHandsDeliveryOverAtOnce(t *testing.T) {
+	f := newFleet(t)
+	a := f.replica("a", true)
+	a.passed(t) // a delivers
+	b := f.replica("b", true)
+	a.stop()
+	ev := f.notices(1)[0]
+	b.accept(t, ev)
+	testenv.Eventually(t, "b to post the notice", func() bool { return b.queue.count() == 1 })
+	f.drained()
+	f.postedOnce(t, 1)
+}
