@@ -2,6 +2,7 @@ package deploy_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"sync"
@@ -39,6 +40,55 @@ type replica struct {
 	saves int            // watch saves
 	gate  chan struct{}  // when set, GetAction waits for it to close
 	held  chan struct{}  // told when a GetAction waits at the gate
+	dead  bool           // crashed: its lease store no longer answers
+}
+
+// crashableLeases is a replica's view of the shared lease store: once the
+// replica has crashed, nothing it tries reaches the store, so what it held
+// is left to expire.
+type crashableLeases struct {
+	*storage.LocalLeases
+	r *replica
+}
+
+var errCrashed = errors.New("the replica crashed")
+
+func (c crashableLeases) up() error {
+	c.r.mu.Lock()
+	defer c.r.mu.Unlock()
+	if c.r.dead {
+		return errCrashed
+	}
+	return nil
+}
+
+func (c crashableLeases) Acquire(ctx context.Context, key, owner string, ttl time.Duration) (storage.Lease, bool, error) {
+	if err := c.up(); err != nil {
+		return storage.Lease{}, false, err
+	}
+	return c.LocalLeases.Acquire(ctx, key, owner, ttl)
+}
+
+func (c crashableLeases) Renew(ctx context.Context, l storage.Lease, ttl time.Duration) (storage.Lease, error) {
+	if err := c.up(); err != nil {
+		return storage.Lease{}, err
+	}
+	return c.LocalLeases.Renew(ctx, l, ttl)
+}
+
+func (c crashableLeases) Release(ctx context.Context, l storage.Lease, note string) error {
+	if err := c.up(); err != nil {
+		return err
+	}
+	return c.LocalLeases.Release(ctx, l, note)
+}
+
+// crash stops r as a crash would: it gives nothing up.
+func (r *replica) crash() {
+	r.mu.Lock()
+	r.dead = true
+	r.mu.Unlock()
+	r.stop()
 }
 
 // fleet is the world the replicas share.
@@ -67,7 +117,7 @@ func (f *fleet) replica(name string, renew func(context.Context, time.Duration) 
 			c, err := f.client(ctx, id)
 			return countingCloud66{c, r}, err
 		},
-		Leases: f.leases, Replica: name,
+		Leases: crashableLeases{f.leases, r}, Replica: name,
 	}
 	if claimsFree {
 		cfg.ClaimEvery = time.Millisecond
@@ -305,7 +355,7 @@ func TestDeadReplicasWatchIsTakenOverAndFinished(t *testing.T) {
 	f, a, b, w := followedByA(t)
 	f.waitCardOf(a, w.MessageTS, "Deploying")
 
-	a.stop() // as a crash leaves it: nothing released
+	a.crash()
 	if l, held, _ := f.leases.Acquire(t.Context(), "watch:"+w.ID, "c", leaseTTL); held || l.Owner != "a" {
 		t.Fatalf("after a stopped its lease is %+v (held by c: %v); want still a's", l, held)
 	}
@@ -407,7 +457,7 @@ func TestEveryActiveWatchHasExactlyOneFollower(t *testing.T) {
 	}
 
 	// a dies: b takes its watches over, and then follows all of them.
-	a.stop()
+	a.crash()
 	before := map[string]int{}
 	for _, w := range watches {
 		before[w.StackUID] = a.readsOf(w.StackUID)
@@ -482,4 +532,19 @@ func TestClaimLeavesAWatchBeingStartedToItsStart(t *testing.T) {
 	if got := deploy.Following(b.svc); !slices.Equal(got, []string{w.ID}) {
 		t.Fatalf("b follows %v once nobody starts the watch, want %v", got, []string{w.ID})
 	}
+}
+
+// A replica stopped on purpose (SIGTERM, a rolling restart) gives its
+// watches up: the other takes them over at its next claim pass, not after
+// the lease's TTL.
+func TestStoppedReplicaHandsItsWatchOverAtOnce(t *testing.T) {
+	t.Parallel()
+	f, a, b, w := followedByA(t)
+	f.waitCardOf(a, w.MessageTS, "Deploying")
+	a.stop()
+	b.claims.step()
+	testenv.Eventually(t, "b to follow the watch", func() bool { return slices.Equal(deploy.Following(b.svc), []string{w.ID}) })
+	f.Clock.Advance(3 * time.Minute)
+	f.waitState(w.ID, storage.WatchSucceeded)
+	f.waitCardOf(b, w.MessageTS, "✅", "Deployed")
 }

@@ -300,9 +300,14 @@ func (s *Service) follow(w storage.Watch, h *leases.Held, first time.Duration, h
 				h.Drop()
 			case wt.w.Done() || wt.gone:
 				s.release(h)
+			case ctx.Err() != nil:
+				// Run is stopping (SIGTERM, a rolling restart): the watcher
+				// is done acting, so another replica may take the watch
+				// at its next claim pass rather than after LeaseTTL. After
+				// a crash nothing is given up and the lease expires.
+				s.release(h)
 			}
-			// Otherwise Run is stopping (the lease expires, as after a
-			// crash) or the lease is lost (another replica follows).
+			// Otherwise the lease is lost: another replica follows.
 			s.mu.Lock()
 			delete(s.following, w.ID)
 			s.mu.Unlock()
