@@ -23,7 +23,7 @@ var house = map[string][]string{
 	"web":                {"accounts", "admin", "commands", "internal/chat", "notify", "storage"},
 	"admin":              {"storage"},
 	"commands":           {"accounts", "cloud66", "deploy", "internal/blockkit", "internal/chat", "notify", "slackapp", "storage"},
-	"deploy":             {"accounts", "cloud66", "internal/blockkit", "internal/chat", "internal/clock", "internal/leases", "policy", "slackapp", "storage"},
+	"deploy":             {"accounts", "cloud66", "internal/blockkit", "internal/chat", "internal/clock", "internal/gitweb", "internal/leases", "policy", "slackapp", "storage"},
 	"notify":             {"accounts", "cloud66", "internal/blockkit", "internal/chat", "internal/leases", "slackapp", "storage"},
 	"accounts":           {"cloud66", "storage"},
 	"cloud66":            {"internal/clock"},
@@ -35,6 +35,7 @@ var house = map[string][]string{
 	"internal/chat":      nil,
 	"internal/clock":     nil,
 	"internal/fakeclock": nil,
+	"internal/gitweb":    nil,
 	"internal/leases":    {"storage"},
 	"internal/modgraph":  nil,
 	// Only tests import testenv: no row lists it, so a non-test import of

@@ -181,16 +181,21 @@ func rejectButton(d rejecter) *Interaction {
 // deployConfirmation shows what will ship beside what is live, with the
 // Confirm and Cancel buttons only the requester can press.
 func deployConfirmation(cf *deploy.Confirmation) chat.Message {
+	change := cf.Change
+	change.Params = cf.Params
 	live := "_unknown_"
 	if cf.LiveHash != "" {
-		live = bk.Code(shortHash(cf.LiveHash))
+		live = deploy.CommitLink(change.Repo, cf.LiveHash)
 		if cf.LiveRef != "" {
 			live += " (" + bk.Code(cf.LiveRef) + ")"
 		}
 	}
 	title := fmt.Sprintf(":warning: Deploy %s? This stack needs your confirmation.", bk.StackLabel(cf.Stack))
-	fields := append([]string{"*Ref to ship*\n" + cf.Params.RefCode("_the stack's branch_")}, cf.Params.Fields()...)
+	fields := append([]string{"*Ref to ship*\n" + change.RefText("_the stack's branch_")}, cf.Params.Fields()...)
 	fields = append(fields, "*Live now*\n"+live)
+	if link := change.ChangesLink(); link != "" {
+		fields = append(fields, "*What will ship*\n"+link)
+	}
 	blocks := []slack.Block{
 		bk.Section(title),
 		bk.Fields(fields...),

@@ -80,6 +80,16 @@ var (
 // requestApproval parks a deploy as an approval intent and posts the
 // request, with Approve and Reject buttons, in the channel.
 func (s *Service) requestApproval(ctx context.Context, o Origin, stack cloud66.Stack, c Change, d policy.Decision, overridden string) (*ApprovalRequest, error) {
+	if c.Verb == VerbDeploy {
+		// Approvers judge a change: what is live beside what will ship.
+		live, err := s.readLive(ctx, o, stack)
+		if err != nil {
+			return nil, err
+		}
+		if live != nil {
+			c.LiveHash = live.GitHash
+		}
+	}
 	params := c.Map()
 	params[paramVerb] = string(c.Verb)
 	if o.RequestID != "" {
@@ -387,8 +397,17 @@ func approvalMessage(in storage.Intent, status string, open bool) chat.Message {
 	head := fmt.Sprintf(":raised_hand: %s asks to %s.", mention(in.Requester.User), c.Phrase(label))
 	blocks := []slack.Block{bk.Section(head)}
 
-	if fields := c.Params.Fields(); len(fields) > 0 && c.Verb.shipsCode() {
-		blocks = append(blocks, bk.Fields(fields...))
+	if c.Verb.shipsCode() {
+		fields := c.Params.Fields()
+		if c.Verb == VerbDeploy && c.LiveHash != "" {
+			fields = append(fields, "*Live now*\n"+CommitLink(c.Repo, c.LiveHash))
+		}
+		if link := c.ChangesLink(); link != "" && c.Verb == VerbDeploy {
+			fields = append(fields, "*What will ship*\n"+link)
+		}
+		if len(fields) > 0 {
+			blocks = append(blocks, bk.Fields(fields...))
+		}
 	}
 
 	needed := neededOf(in)

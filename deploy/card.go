@@ -11,6 +11,7 @@ import (
 	"github.com/c66bot/c66bot/cloud66"
 	bk "github.com/c66bot/c66bot/internal/blockkit"
 	"github.com/c66bot/c66bot/internal/chat"
+	"github.com/c66bot/c66bot/internal/gitweb"
 	"github.com/c66bot/c66bot/storage"
 )
 
@@ -28,11 +29,10 @@ func Card(w storage.Watch, now time.Time, cloud66URL string) chat.Message {
 
 	fields := append([]string{"*Requested by*\n" + mention(w.Owner.User)}, c.fields()...)
 	if w.GitHash != "" {
-		hash := bk.Code(shortHash(w.GitHash))
-		if len(w.GitHash) > len(shortHash(w.GitHash)) {
-			hash += " " + bk.Code(w.GitHash)
-		}
-		fields = append(fields, "*Git hash*\n"+hash)
+		fields = append(fields, "*Git hash*\n"+CommitLink(c.Repo, w.GitHash))
+	}
+	if label, link := c.changesLink(w.GitHash); link != "" {
+		fields = append(fields, "*"+label+"*\n"+link)
 	}
 	if w.State != storage.WatchStarting {
 		fields = append(fields, "*Duration*\n"+bk.Duration(elapsed(w, now)))
@@ -65,6 +65,55 @@ func Card(w storage.Watch, now time.Time, cloud66URL string) chat.Message {
 	return chat.Message{Text: bk.Fallback(cardText(w, c, now)), Blocks: blocks, InChannel: true}
 }
 
+// CommitLink shows a git hash short, linked to the commit when repo (a
+// Change's Repo) is on a host gitweb knows, else as code.
+func CommitLink(repo, hash string) string {
+	if r, ok := gitweb.Parse(repo); ok {
+		if u := r.CommitURL(hash); u != "" {
+			return bk.Link(u, shortHash(hash))
+		}
+	}
+	return bk.Code(shortHash(hash))
+}
+
+// CompareLink links the comparison between from (a hash: what is live)
+// and to (a hash, branch or tag: what will ship) on the repository's host,
+// labelled "abc1234…main"; "" when there is nothing to link.
+func CompareLink(repo, from, to string) string {
+	r, ok := gitweb.Parse(repo)
+	if !ok {
+		return ""
+	}
+	u := r.CompareURL(from, to)
+	if u == "" {
+		return ""
+	}
+	return bk.Link(u, shortHash(from)+"…"+shortHash(to))
+}
+
+// changesLink is the card's link to what the change ships, with its
+// label: for a deploy, from the hash live when it was asked for to what
+// Cloud 66 deploys (its hash once known, else the ref); for a rollback,
+// the commits it takes away.
+func (c Change) changesLink(deployed string) (label, link string) {
+	switch c.Verb {
+	case VerbDeploy:
+		to := deployed
+		if to == "" {
+			to = c.Shipping()
+		}
+		return "Changes", CompareLink(c.Repo, c.LiveHash, to)
+	case VerbRollback:
+		if deployed == "" {
+			deployed = c.Params.Ref
+		}
+		if gitweb.IsHash(deployed) {
+			return "Undoes", CompareLink(c.Repo, deployed, c.From)
+		}
+	}
+	return "", ""
+}
+
 // fields are the card's fields that say what the change is, after who
 // asked for it.
 func (c Change) fields() []string {
@@ -77,9 +126,12 @@ func (c Change) fields() []string {
 		if len(c.Params.Services) > 0 {
 			to = codeList(c.Params.Services)
 		}
+		if c.Params.Ref != "" && len(c.Params.Services) == 0 {
+			to = CommitLink(c.Repo, c.Params.Ref)
+		}
 		fs := []string{"*Back to*\n" + to}
 		if c.From != "" {
-			fs = append(fs, "*From*\n"+bk.Code(shortHash(c.From)))
+			fs = append(fs, "*From*\n"+CommitLink(c.Repo, c.From))
 		}
 		return fs
 	case VerbRestart:
@@ -96,7 +148,7 @@ func (c Change) fields() []string {
 		}
 		return fs
 	}
-	return []string{"*Ref*\n" + c.Params.RefCode("_branch default_")}
+	return []string{"*Ref*\n" + c.RefText("_branch default_")}
 }
 
 // serversText names the servers a reboot affects, as mrkdwn.

@@ -64,7 +64,30 @@ func TestCardStates(t *testing.T) {
 				w.State, w.GitHash, w.FinishedAt, w.Message = "succeeded", hash, w.StartedAt.Add(3*time.Minute+5*time.Second), "Completed successfully"
 			},
 			wantText: "✅ shop · production deployed v2.1 (abc1234) in 3 min 05 s",
-			want:     []string{"✅ *Deployed*", "*Git hash*\\n`abc1234` `" + hash + "`", "*Duration*\\n3 min 05 s"},
+			want:     []string{"✅ *Deployed*", "*Git hash*\\n`abc1234`", "*Duration*\\n3 min 05 s"},
+		},
+		{
+			// On GitHub the hash is a link to its commit, and the card
+			// links what changed since the hash live when it was asked for.
+			name: "succeeded on GitHub",
+			edit: func(w *storage.Watch) {
+				w.State, w.GitHash, w.FinishedAt, w.Message = "succeeded", hash, w.StartedAt.Add(3*time.Minute+5*time.Second), "Completed successfully"
+				w.Params = map[string]string{"ref": "v2.1", "git_repo": "https://github.com/acme/shop", "live_hash": "0123456789abcdef0123456789abcdef01234567"}
+			},
+			wantText: "✅ shop · production deployed v2.1 (abc1234) in 3 min 05 s",
+			want: []string{"*Git hash*\\n<https://github.com/acme/shop/commit/" + hash + "|abc1234>",
+				"*Changes*\\n<https://github.com/acme/shop/compare/0123456789abcdef0123456789abcdef01234567..." + hash + "|0123456…abc1234>"},
+		},
+		{
+			// A repository value that is not a known host's never becomes
+			// a link.
+			name: "succeeded, repository not linkable",
+			edit: func(w *storage.Watch) {
+				w.State, w.GitHash, w.FinishedAt = "succeeded", hash, w.StartedAt.Add(time.Minute)
+				w.Params = map[string]string{"git_repo": "https://evil.example/<!channel>", "live_hash": "0123456789abcdef0123456789abcdef01234567"}
+			},
+			wantText: "✅ shop · production deployed the default branch (abc1234) in 1 min 00 s",
+			want:     []string{"*Git hash*\\n`abc1234`"},
 		},
 		{
 			name: "failed",

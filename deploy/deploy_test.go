@@ -198,7 +198,7 @@ func TestStagingDeploysToSuccess(t *testing.T) {
 	if got.GitHash != dep.GitHash || got.DeploymentID != dep.ID {
 		t.Errorf("watch hash/id = %s/%d, want %s/%d", got.GitHash, got.DeploymentID, dep.GitHash, dep.ID)
 	}
-	card := e.waitCard(w.MessageTS, "✅", "Deployed", dep.GitHash[:7], dep.GitHash, "3 min 00 s")
+	card := e.waitCard(w.MessageTS, "✅", "Deployed", "*Git hash*\\n`"+dep.GitHash[:7]+"`", "3 min 00 s")
 	if !strings.HasPrefix(card.Msg.Text, "✅ shop · staging deployed v2.1 ("+dep.GitHash[:7]+") in 3 min 00 s") {
 		t.Errorf("fallback text = %q", card.Msg.Text)
 	}

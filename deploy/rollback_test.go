@@ -77,7 +77,9 @@ func TestRollbackGoesBackToTheDeploymentBeforeTheLiveOne(t *testing.T) {
 		t.Fatalf("posts = %+v", post)
 	}
 	running, _ := e.Slack.Last("update", w.MessageTS)
-	for _, want := range []string{"⏪ *Rolling back* — *legacy-crm* · production", "*Back to*\\n`" + older.GitHash[:7] + "`", "*From*\\n`" + live.GitHash[:7] + "`"} {
+	for _, want := range []string{"⏪ *Rolling back* — *legacy-crm* · production", "*Back to*\\n<https://github.com/acme/legacy-crm/commit/" + older.GitHash + "|" + older.GitHash[:7] + ">",
+		"*From*\\n<https://github.com/acme/legacy-crm/commit/" + live.GitHash + "|" + live.GitHash[:7] + ">",
+		"*Undoes*\\n<https://github.com/acme/legacy-crm/compare/" + older.GitHash + "..." + live.GitHash + "|"} {
 		if !strings.Contains(running.Text(), want) {
 			t.Errorf("running card lacks %s:\n%s", want, running.Text())
 		}
@@ -390,7 +392,7 @@ func TestQueuedRollbackShowsQueuedUntilItStarts(t *testing.T) {
 	if w.State != storage.WatchQueued || !w.Queued || w.ActionID == 0 {
 		t.Fatalf("watch = %+v, want queued with its action", w)
 	}
-	queued := e.waitCard(w.MessageTS, "⏳ *Queued behind the running deployment*", "*Back to*\\n`"+target.GitHash[:7]+"`")
+	queued := e.waitCard(w.MessageTS, "⏳ *Queued behind the running deployment*", "*Back to*\\n<https://github.com/acme/shop/commit/"+target.GitHash+"|"+target.GitHash[:7]+">")
 	if queued.Msg.Text != "⏳ shop · staging: rollback queued behind the running deployment" || !deploy.CardInProgress(queued.Msg.Text) {
 		t.Errorf("queued card text = %q", queued.Msg.Text)
 	}

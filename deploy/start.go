@@ -54,6 +54,12 @@ func (s *Service) Change(ctx context.Context, o Origin, stack cloud66.Stack, c C
 	if err := c.validate(stack); err != nil {
 		return refuse(err)
 	}
+	if c.Repo == "" {
+		c.Repo = repoAddress(stack.Git)
+	}
+	if c.Branch == "" && stack.Git != "" {
+		c.Branch = stack.GitBranch
+	}
 	d, subj, err := s.decide(ctx, o.Identity, o.Channel, stack, c.Verb)
 	if err != nil {
 		return refuse(err)
@@ -117,25 +123,20 @@ func (s *Service) proceed(ctx context.Context, o Origin, stack cloud66.Stack, c 
 func (s *Service) requestConfirmation(ctx context.Context, o Origin, stack cloud66.Stack, c Change, overridden string) (*Confirmation, error) {
 	cf := &Confirmation{Kind: kindDeploy, Verb: c.Verb, Stack: stack, Params: c.Params, Change: c, Live: c.live, Target: c.target}
 	if c.Verb == VerbDeploy {
-		// What is live now is shown next to what will ship, so the person
-		// confirms a change and not just a stack name. It is a courtesy: a
-		// transient failure only leaves it out.
-		c66, err := s.cfg.Cloud66For(ctx, o.Identity)
+		live, err := s.readLive(ctx, o, stack)
 		if err != nil {
-			return nil, fmt.Errorf("deploy: %w", err)
+			return nil, err
 		}
-		live, err := liveDeployment(ctx, c66, stack.UID)
-		switch {
-		case errors.Is(err, cloud66.ErrUnauthorized), errors.Is(err, cloud66.ErrNotFound), errors.Is(err, cloud66.ErrForbidden):
-			return nil, fmt.Errorf("deploy: read deployments of %s: %w", stack.UID, err)
-		case err != nil:
-			s.logger(o).WarnContext(ctx, "live deployment unknown", "stack_uid", stack.UID, "error", err.Error())
-		case live != nil:
+		if live != nil {
 			cf.Live = live
 		}
 	}
 	if cf.Live != nil {
 		cf.LiveHash, cf.LiveRef = cf.Live.GitHash, cf.Live.GitRef
+		if c.Verb == VerbDeploy {
+			c.LiveHash = cf.LiveHash
+			cf.Change.LiveHash = cf.LiveHash
+		}
 	}
 
 	params := c.Map()
@@ -155,6 +156,27 @@ func (s *Service) requestConfirmation(ctx context.Context, o Origin, stack cloud
 	}
 	cf.IntentID, cf.ExpiresAt = in.ID, in.ExpiresAt
 	return cf, nil
+}
+
+// readLive reads what is live on the stack, so a deploy's confirmation or
+// approval request shows it next to what will ship and the person judges
+// a change, not a stack name. It is a courtesy: a transient failure only
+// leaves it out (nil, nil); an answer saying the person cannot read the
+// stack refuses.
+func (s *Service) readLive(ctx context.Context, o Origin, stack cloud66.Stack) (*cloud66.Deployment, error) {
+	c66, err := s.cfg.Cloud66For(ctx, o.Identity)
+	if err != nil {
+		return nil, fmt.Errorf("deploy: %w", err)
+	}
+	live, err := liveDeployment(ctx, c66, stack.UID)
+	switch {
+	case errors.Is(err, cloud66.ErrUnauthorized), errors.Is(err, cloud66.ErrNotFound), errors.Is(err, cloud66.ErrForbidden):
+		return nil, fmt.Errorf("deploy: read deployments of %s: %w", stack.UID, err)
+	case err != nil:
+		s.logger(o).WarnContext(ctx, "live deployment unknown", "stack_uid", stack.UID, "error", err.Error())
+		return nil, nil
+	}
+	return live, nil
 }
 
 // intentChange is the change an intent parked (confirmations, approval

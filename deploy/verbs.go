@@ -9,6 +9,7 @@ import (
 
 	"github.com/c66bot/c66bot/cloud66"
 	bk "github.com/c66bot/c66bot/internal/blockkit"
+	"github.com/c66bot/c66bot/internal/gitweb"
 	"github.com/c66bot/c66bot/policy"
 	"github.com/c66bot/c66bot/storage"
 )
@@ -81,6 +82,16 @@ type Change struct {
 	// Lock: after a rollback starts, lock the stack for its requester, so
 	// nobody redeploys the bad commit by reflex.
 	Lock bool
+	// Repo is the stack's repository as a web address on GitHub, GitLab or
+	// Bitbucket (see gitweb), for links to commits and comparisons; "" for
+	// any other git server, and for Docker stacks.
+	Repo string
+	// LiveHash is the git hash that was live when a deploy was asked for
+	// (known when its confirmation read it), so the card can link what
+	// changed.
+	LiveHash string
+	// Branch is the stack's git branch, what a deploy without a ref ships.
+	Branch string
 
 	// live and target are the deployments a rollback leaves and goes back
 	// to, read when it was asked for, for its confirmation; not stored.
@@ -99,6 +110,9 @@ const (
 	paramServers        = "servers"
 	paramFrom           = "rolled_back_from"
 	paramLockAfter      = "lock_after"
+	paramRepo           = "git_repo"
+	paramLiveHash       = "live_hash"
+	paramBranch         = "git_branch"
 )
 
 // Map returns the change's parameters as a map for intents, watches and
@@ -120,6 +134,9 @@ func (c Change) Map() map[string]string {
 	set(paramRebootStrategy, c.RebootStrategy)
 	set(paramServers, strings.Join(c.Servers, ","))
 	set(paramFrom, c.From)
+	set(paramRepo, c.Repo)
+	set(paramLiveHash, c.LiveHash)
+	set(paramBranch, c.Branch)
 	if c.Verb == VerbRollback {
 		m[paramLockAfter] = yesNo(c.Lock)
 	}
@@ -134,6 +151,7 @@ func changeFromMap(verb Verb, m map[string]string) Change {
 		Server: m[paramServer], ServerName: m[paramServerName],
 		Group: m[paramGroup], RebootStrategy: m[paramRebootStrategy],
 		From: m[paramFrom], Lock: m[paramLockAfter] == "yes",
+		Repo: m[paramRepo], LiveHash: m[paramLiveHash], Branch: m[paramBranch],
 	}
 	for _, s := range strings.Split(m[paramServers], ",") {
 		if s != "" {
@@ -142,6 +160,47 @@ func changeFromMap(verb Verb, m map[string]string) Change {
 	}
 	return c
 }
+
+// repo is the change's repository, when it is on a host gitweb links to.
+// It is parsed again from what was stored, so a value that did not come
+// from repoAddress never becomes a link.
+func (c Change) repo() (gitweb.Repo, bool) { return gitweb.Parse(c.Repo) }
+
+// repoAddress is how a Change records the stack's repository: its web
+// address, or "" when it is not on a host gitweb knows.
+func repoAddress(git string) string {
+	r, ok := gitweb.Parse(git)
+	if !ok {
+		return ""
+	}
+	return r.Web()
+}
+
+// Shipping is what a deploy ships: its ref, else the stack's branch; ""
+// when neither is known.
+func (c Change) Shipping() string {
+	if c.Params.Ref != "" {
+		return c.Params.Ref
+	}
+	return c.Branch
+}
+
+// RefText names what a deploy ships, as mrkdwn: "`v2.1`", or
+// "`main` (the stack's branch)", or none when the branch is unknown.
+func (c Change) RefText(none string) string {
+	switch {
+	case c.Params.Ref != "":
+		return bk.Code(c.Params.Ref)
+	case c.Branch != "":
+		return bk.Code(c.Branch) + " (the stack's branch)"
+	}
+	return none
+}
+
+// ChangesLink links the comparison between what was live when the change
+// was asked for and what it ships, labelled "abc1234…main"; "" when the
+// repository is not on a host gitweb knows or what is live is unknown.
+func (c Change) ChangesLink() string { return CompareLink(c.Repo, c.LiveHash, c.Shipping()) }
 
 // watchChange is the change a watch follows.
 func watchChange(w storage.Watch) Change { return changeFromMap(verbOf(w), w.Params) }
@@ -308,7 +367,7 @@ func (c Change) Phrase(label string) string {
 	case VerbReboot:
 		return "reboot " + c.serversText() + " of " + label
 	}
-	return "deploy " + c.Params.RefCode("the default branch") + " to " + label
+	return "deploy " + c.RefText("the default branch") + " to " + label
 }
 
 // Noun is what the watch follows, in words: "deployment", "restart"…
