@@ -176,6 +176,7 @@ func runReplicas(ctx context.Context, o *options, r *scenarioResult) error {
 	} {
 		r.add(info("replicas."+row.id+".acked", "Commands/s acked, "+row.name, row.d.acks.rate(), "/s", fmtRate))
 		r.add(info("replicas."+row.id+".answered", "Commands/s answered, "+row.name, row.d.answers.rate(), "/s", fmtRate))
+		r.add(info("replicas."+row.id+".lag", "Last answer after the last command was sent, "+row.name, row.d.lag().Seconds(), "s", fmtSec))
 	}
 	r.add(info("replicas.ratio.pg3.p99", "p99 3 replicas on PostgreSQL ÷ p99 floor", ratio(three.stats.P99, floor.P99), "×", fmtRatio))
 
@@ -396,7 +397,13 @@ type driven struct {
 	acks    span // first and last ack of the measured commands
 	answers span // first and last good reply
 	perConn map[int]int
+	// lastSent is when the last measured command was due (sendAtRate
+	// keeps to its schedule): the last answer's lag behind it shows
+	// whether the bot kept up, as it would grow with -duration if not.
+	lastSent time.Time
 }
+
+func (d driven) lag() time.Duration { return d.answers.last.Sub(d.lastSent) }
 
 // span is when the first and the last of count events happened.
 type span struct {
@@ -436,7 +443,7 @@ func driveAndAnswer(ctx context.Context, s *bottest.Server, warm, n int, rate fl
 		collectAcks(s, ids, 5*time.Second)
 		waitAnswers(s, ids, time.Minute)
 	}
-	var d driven
+	d := driven{lastSent: time.Now().Add(time.Duration(float64(n-1) / rate * float64(time.Second)))}
 	ids := sendAtRate(ctx, s, n, rate, func(i int) bottest.SlashCommand { return cmd(warm + i) })
 	if err := ctx.Err(); err != nil {
 		return d, err
