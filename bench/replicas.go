@@ -718,10 +718,20 @@ func measureFailover(ctx context.Context, o *options, r *scenarioResult, fl *pgF
 	}); err != nil {
 		return err
 	}
+	// The kill comes once the watch is leased and its record holds the
+	// card's ts: a replica killed between posting the card and storing
+	// its ts leaves a watch whose taker cannot know the card, which is
+	// another measurement.
+	db, err := postgres.Open(ctx, postgres.Options{URL: fl.url, Keys: [][]byte{fl.key}, Replica: "bench-observer", MaxConns: 1})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
 	var owner string
-	if err := poll(ctx, time.Minute, "the watch's lease", func() bool {
+	if err := poll(ctx, time.Minute, "the watch's lease and the card's ts in its record", func() bool {
 		owner = fl.leaseOwner(ctx, conn, "watch:")
-		return owner != ""
+		ws, err := db.Watches().Active(ctx)
+		return owner != "" && err == nil && len(ws) == 1 && ws[0].MessageTS == card.TS
 	}); err != nil {
 		return err
 	}
@@ -752,7 +762,18 @@ func measureFailover(ctx context.Context, o *options, r *scenarioResult, fl *pgF
 		}
 		return false
 	}); err != nil {
-		return err
+		var posts, edits int
+		for _, m := range fl.slack.PostsIn(bottest.ChannelGeneral) {
+			if m.ThreadTS == "" && m.At.After(killed) {
+				posts++
+			}
+		}
+		for _, c := range fl.slack.Calls() {
+			if c.Method == "chat.update" && c.At.After(killed) {
+				edits++
+			}
+		}
+		return fmt.Errorf("%w (after the kill of %s: %d new top-level posts, %d chat.update calls on any message, lease seen with %q)", err, owner, posts, edits, taker)
 	}
 	var done time.Time
 	if err := poll(ctx, time.Minute, "the card to say deployed", func() bool {
