@@ -1,7 +1,9 @@
 // Command bench measures c66bot against the targets of docs/benchmarks.md:
 // ack latency beside a bare slack-go floor, throughput and CPU per command,
 // Cloud 66 requests per command and per followed deployment, resident
-// memory, and token lookup cost. It runs the real bot (bot.New + Run, or the
+// memory, and token lookup cost; and, given a PostgreSQL server
+// (-database-url), the same for a fleet of replicas beside one on bbolt,
+// failover time and PostgreSQL round trips per command. It runs the real bot (bot.New + Run, or the
 // built cmd/c66bot as a child process where the fakes must stay out of the
 // measured process) against the fake Slack (bot/bottest) and the fake
 // Cloud 66 (cloud66/cloud66test) on loopback.
@@ -39,6 +41,7 @@ var scenarios = []scenario{
 	{"requests", runRequests},
 	{"memory", runMemory},
 	{"storage", runStorage},
+	{"replicas", runReplicas}, // skipped, saying so, without -database-url
 }
 
 type options struct {
@@ -68,6 +71,11 @@ type options struct {
 	subscriptions int
 	settle        time.Duration
 	benchtime     string
+
+	// replicas
+	databaseURL string
+	rtCommands  int
+	rtIdle      time.Duration
 
 	botBin   string
 	jsonPath string
@@ -106,7 +114,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	o := &options{stderr: stderr}
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	scen := fs.String("scenario", "all", "comma-separated: ack, throughput, requests, memory, storage, or all")
+	scen := fs.String("scenario", "all", "comma-separated: ack, throughput, requests, memory, storage, replicas, or all")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "ack: how long commands are sent (measured)")
 	fs.DurationVar(&o.warmup, "warmup", time.Second, "ack: commands sent at -rate before the measured ones, not counted")
 	fs.Float64Var(&o.rate, "rate", 200, "ack: slash commands per second")
@@ -124,7 +132,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.subscriptions, "subscriptions", 1000, "memory: subscriptions in the database")
 	fs.DurationVar(&o.settle, "settle", 5*time.Second, "memory: wait after the bot connects before reading its RSS")
 	fs.StringVar(&o.benchtime, "benchtime", "1s", "storage: testing.Benchmark's -test.benchtime (a duration or Nx)")
-	fs.StringVar(&o.botBin, "bot-bin", "", "memory, throughput: a built c66bot binary (default: go build ./cmd/c66bot into a temp dir)")
+	fs.StringVar(&o.databaseURL, "database-url", os.Getenv("C66BOT_TEST_DATABASE_URL"), "replicas: a PostgreSQL server (the scenario makes a schema of its own there and drops it); empty skips the scenario")
+	fs.IntVar(&o.rtCommands, "rt-commands", 200, "replicas: `n` help and n stacks commands whose PostgreSQL round trips are counted")
+	fs.DurationVar(&o.rtIdle, "rt-idle", 10*time.Second, "replicas: how long an idle replica's round trips are counted, to subtract them")
+	fs.StringVar(&o.botBin, "bot-bin", "", "memory, throughput, replicas: a built c66bot binary (default: go build ./cmd/c66bot into a temp dir)")
 	fs.StringVar(&o.jsonPath, "json", "", "also write the results as JSON to this file")
 	fs.BoolVar(&o.markdown, "markdown", false, "print a Markdown table for docs/benchmarks.md instead of the plain one")
 	fs.BoolVar(&o.verbose, "v", false, "log progress to stderr")
@@ -169,6 +180,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return nil, errors.New("-speedup must be at least 1")
 	case o.ackPeople < 1 || o.people < 1 || o.linked < 1:
 		return nil, errors.New("-ack-people, -people and -linked must be at least 1")
+	case o.rtCommands < 1:
+		return nil, errors.New("-rt-commands must be at least 1")
 	case o.watches < 0 || o.subscriptions < 0:
 		return nil, errors.New("-watches and -subscriptions must not be negative")
 	}

@@ -8,7 +8,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/c66bot/c66bot/storage/postgres/pgtest"
 )
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
 
 // TestScenariosTiny runs every scenario at a tiny scale so the program keeps
 // compiling and working. It checks that each one ran and produced its
@@ -24,6 +28,9 @@ func TestScenariosTiny(t *testing.T) {
 		"-speedup", "600", "-deploy-duration", "2m",
 		"-linked", "10", "-watches", "5", "-subscriptions", "10", "-settle", "100ms",
 		"-benchtime", "50x", "-json", jsonPath,
+		// replicas has a test of its own (TestReplicasTiny); here it
+		// shows it skips without a server.
+		"-database-url", "",
 	}, os.Stderr)
 	if err != nil {
 		t.Fatal(err)
@@ -77,6 +84,12 @@ func TestScenariosTiny(t *testing.T) {
 		}
 	}
 
+	for _, s := range rep.Results {
+		if s.Scenario == "replicas" && (len(s.Figures) > 0 || len(s.Notes) != 1 || !strings.Contains(s.Notes[0], "skipped")) {
+			t.Errorf("replicas without a server: %d figures, notes %q; want it skipped, saying so", len(s.Figures), s.Notes)
+		}
+	}
+
 	var md, table bytes.Buffer
 	rep.writeMarkdown(&md)
 	rep.writeTable(&table)
@@ -91,6 +104,67 @@ func TestScenariosTiny(t *testing.T) {
 		t.Errorf("JSON does not read back (%v)", err)
 	}
 	if t.Failed() {
+		t.Logf("table:\n%s", table.String())
+	}
+}
+
+// TestReplicasTiny runs the replicas scenario at a tiny scale on the
+// PostgreSQL server of C66BOT_TEST_DATABASE_URL (skipped, loudly, without
+// one). Its failover part waits out the watch lease's real TTL (15 s).
+func TestReplicasTiny(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds c66bot and runs five of it, four on PostgreSQL")
+	}
+	server := pgtest.ServerURL(t)
+	o, err := parseFlags([]string{
+		"-scenario", "replicas", "-database-url", server,
+		"-duration", "200ms", "-warmup", "0s", "-rate", "50", "-latency", "5ms",
+		"-linked", "10", "-benchtime", "50x", "-rt-commands", "10", "-rt-idle", "500ms",
+	}, os.Stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := execute(t.Context(), o, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Results) != 1 {
+		t.Fatalf("%d results", len(rep.Results))
+	}
+	res := rep.Results[0]
+	if res.Error != "" {
+		t.Fatalf("replicas failed: %s", res.Error)
+	}
+	got := map[string]figure{}
+	for _, f := range res.Figures {
+		got[f.ID] = f
+	}
+	for _, id := range []string{
+		"replicas.floor.p99", "replicas.bbolt1.p99", "replicas.pg1.p99", "replicas.pg3.p999",
+		"replicas.pg1.answered", "replicas.pg3.acked", "replicas.getlink.pg", "replicas.getlink.bbolt.allocs",
+		"replicas.failover", "replicas.rt.idle", "replicas.rt.help", "replicas.rt.stacks",
+	} {
+		if _, ok := got[id]; !ok {
+			t.Errorf("no figure %s", id)
+		}
+	}
+	// Correctness, not speed: the card moved after the kill, a command
+	// costs at least its envelope's dedup round trip, and `stacks` also
+	// reads its link.
+	if f := got["replicas.failover"]; f.Value <= 0 {
+		t.Errorf("failover = %v", f.Value)
+	}
+	if h, s := got["replicas.rt.help"].Value, got["replicas.rt.stacks"].Value; h < 0.5 || s <= h {
+		t.Errorf("round trips per help %v, per stacks %v", h, s)
+	}
+	for _, n := range res.Notes {
+		if strings.Contains(n, "missing") || strings.Contains(n, "other replies") || strings.Contains(n, "only ") || strings.Contains(n, "did not parse") {
+			t.Errorf("note: %s", n)
+		}
+	}
+	if t.Failed() {
+		var table bytes.Buffer
+		rep.writeTable(&table)
 		t.Logf("table:\n%s", table.String())
 	}
 }
