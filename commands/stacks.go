@@ -12,6 +12,7 @@ import (
 	"github.com/c66bot/c66bot/cloud66"
 	bk "github.com/c66bot/c66bot/internal/blockkit"
 	"github.com/c66bot/c66bot/internal/chat"
+	"github.com/c66bot/c66bot/storage"
 )
 
 func stacksCommand(clientFor clientFor, slash string) *Command {
@@ -71,21 +72,21 @@ func runStacks(ctx context.Context, c *Call, clientFor clientFor, slash string) 
 	return chat.Message{Text: bk.Esc(title), Blocks: blocks}, nil
 }
 
-func stackCommand(res *resolver, slash, cloud66URL string, now func() time.Time) *Command {
+func stackCommand(res *resolver, locks lockLister, slash, cloud66URL string, now func() time.Time) *Command {
 	return &Command{
 		Name:        "stack",
 		Args:        "<stack>",
 		Summary:     "One stack: status, health, git, last activity.",
-		Description: "Shows one stack's status, health, environment, framework, git branch and last activity, with a link to it in Cloud 66.",
+		Description: "Shows one stack's status, health, environment, framework, git branch and last activity, and who locked it if anyone did, with a link to it in Cloud 66.",
 		Examples:    []string{"stack shop:production", "stack api"},
 		MinArgs:     1, MaxArgs: 1,
 		Run: func(ctx context.Context, c *Call) (chat.Message, error) {
-			return runStack(ctx, c, res, slash, cloud66URL, now)
+			return runStack(ctx, c, res, locks, slash, cloud66URL, now)
 		},
 	}
 }
 
-func runStack(ctx context.Context, c *Call, res *resolver, slash, cloud66URL string, now func() time.Time) (chat.Message, error) {
+func runStack(ctx context.Context, c *Call, res *resolver, locks lockLister, slash, cloud66URL string, now func() time.Time) (chat.Message, error) {
 	id := c.Request.Identity()
 	api, err := res.client(ctx, id)
 	if err != nil {
@@ -93,6 +94,10 @@ func runStack(ctx context.Context, c *Call, res *resolver, slash, cloud66URL str
 	}
 	// A cached or listed stack may be minutes old; this one is current.
 	s, err := res.resolveFreshStack(ctx, api, id, c.Args[0])
+	if err != nil {
+		return chat.Message{}, err
+	}
+	lock, locked, err := stackLock(ctx, locks, id.Team, s.UID)
 	if err != nil {
 		return chat.Message{}, err
 	}
@@ -133,13 +138,34 @@ func runStack(ctx context.Context, c *Call, res *resolver, slash, cloud66URL str
 	if s.Cloud != "" {
 		fields = append(fields, "*Cloud*\n"+bk.Esc(s.Cloud))
 	}
-	blocks := []slack.Block{
-		bk.Header(title),
-		bk.Fields(fields...),
-		slack.NewActionBlock("stack_links", bk.LinkButton("stack_open", "Open in Cloud 66", bk.StackURL(cloud66URL, s.UID), false)),
-		bk.Context(fmt.Sprintf("uid `%s` · `%s servers %s` lists its servers", bk.Esc(s.UID), slash, bk.Esc(stackRefText(s)))),
+	blocks := []slack.Block{bk.Header(title), bk.Fields(fields...)}
+	fallback := fmt.Sprintf("%s: %s, %s", title, s.Status, s.Health)
+	if locked {
+		blocks = append(blocks, bk.Section(":lock: Locked by "+lockHolder(lock, now())))
+		fallback += ", locked"
 	}
-	return chat.Message{Text: bk.Esc(fmt.Sprintf("%s: %s, %s", title, s.Status, s.Health)), Blocks: blocks}, nil
+	blocks = append(blocks,
+		slack.NewActionBlock("stack_links", bk.LinkButton("stack_open", "Open in Cloud 66", bk.StackURL(cloud66URL, s.UID), false)),
+		bk.Context(fmt.Sprintf("uid `%s` · `%s servers %s` lists its servers", bk.Esc(s.UID), slash, bk.Esc(stackRefText(s)))))
+	return chat.Message{Text: bk.Esc(fallback), Blocks: blocks}, nil
+}
+
+// stackLock is the lock on the stack with this uid in team, if any. No
+// lister (a router built without deploys) knows no locks.
+func stackLock(ctx context.Context, locks lockLister, team, uid string) (storage.Lock, bool, error) {
+	if locks == nil {
+		return storage.Lock{}, false, nil
+	}
+	all, err := locks.Locks(ctx, team)
+	if err != nil {
+		return storage.Lock{}, false, err
+	}
+	for _, l := range all {
+		if l.StackUID == uid {
+			return l, true, nil
+		}
+	}
+	return storage.Lock{}, false, nil
 }
 
 func orDash(s string) string {
