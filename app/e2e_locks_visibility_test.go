@@ -42,3 +42,23 @@ func TestE2ELocksShowOnlyStacksTheAskerCanSee(t *testing.T) {
 	_, msg = h.run("U0ANA", "C0GENERAL", "unlock shop:staging")
 	mustContain(t, text(msg), "*shop* · staging isn't locked.")
 }
+
+// The fake Cloud 66, like the real one, leaves a stack whose deployment
+// was cancelled "Deployment failed"; `stacks` shows it cancelled.
+func TestE2ECancelledDeployShowsCancelledInStacks(t *testing.T) {
+	t.Parallel()
+	h := startHarness(t, harnessOptions{})
+	h.login("U0ANA")
+	h.run("U0ANA", "C0GENERAL", "deploy api:staging")
+	card := h.card("C0GENERAL", "api")
+	_, confirm := h.run("U0ANA", "C0GENERAL", "cancel api:staging")
+	h.click("U0ANA", confirm, "cancel_confirm")
+	h.waitCard("C0GENERAL", card.TS, "Cancelled")
+
+	_, msg := h.run("U0ANA", "C0GENERAL", "stacks api")
+	got := text(msg)
+	mustContain(t, got, "*api* · staging — :black_square_for_stop: Deployment cancelled")
+	if strings.Contains(got, "*api* · staging — :x:") {
+		t.Errorf("a cancelled deploy shows as failed:\n%s", got)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/slack-go/slack"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/c66bot/c66bot/cloud66"
 	bk "github.com/c66bot/c66bot/internal/blockkit"
@@ -56,9 +57,10 @@ func runStacks(ctx context.Context, c *Call, clientFor clientFor, slash string) 
 		}
 		return strings.Compare(a.Environment, b.Environment)
 	})
+	cancelled := lastDeployCancelled(ctx, api, stacks)
 	lines := make([]string, 0, len(stacks))
-	for _, s := range stacks {
-		lines = append(lines, fmt.Sprintf("%s %s — %s · %s", bk.HealthEmoji(s.Health), bk.StackLabel(s), bk.StatusText(s.Status), s.Health))
+	for i, s := range stacks {
+		lines = append(lines, fmt.Sprintf("%s %s — %s · %s", bk.HealthEmoji(s.Health), bk.StackLabel(s), statusText(s, cancelled[i]), s.Health))
 	}
 	title := fmt.Sprintf("Stacks (%d)", len(stacks))
 	if filter != "" {
@@ -71,6 +73,61 @@ func runStacks(ctx context.Context, c *Call, clientFor clientFor, slash string) 
 	blocks = append(blocks, bk.Context(fmt.Sprintf("`%s stack <name>` for details · `%s servers <name>` for servers", slash, slash)))
 	return chat.Message{Text: bk.Esc(title), Blocks: blocks}, nil
 }
+
+// maxOutcomeLookups bounds the deployment lookups of one `stacks`, and
+// outcomeLookupsAtOnce how many run at a time: each costs a request of
+// the person's hourly Cloud 66 allowance. Failed stacks past the bound
+// show as Cloud 66 says, failed.
+const (
+	maxOutcomeLookups    = 20
+	outcomeLookupsAtOnce = 4
+)
+
+// lastDeployCancelled reports, for each stack, whether its last deployment
+// was cancelled. Cloud 66 leaves such a stack "Deployment failed", and
+// only the deployment's outcome tells the two apart, so each failed stack
+// costs one request for its newest deployment; the others cost nothing.
+// A lookup that fails leaves its stack as Cloud 66 says: the list is
+// worth showing without it.
+func lastDeployCancelled(ctx context.Context, api Cloud66, stacks []cloud66.Stack) []bool {
+	cancelled := make([]bool, len(stacks))
+	var g errgroup.Group
+	g.SetLimit(outcomeLookupsAtOnce)
+	looked := 0
+	for i, s := range stacks {
+		if s.Status != cloud66.StatusFailed || looked == maxOutcomeLookups {
+			continue
+		}
+		looked++
+		g.Go(func() error {
+			cancelled[i] = newestCancelled(ctx, api, s.UID)
+			return nil
+		})
+	}
+	_ = g.Wait() // the lookups report no errors
+	return cancelled
+}
+
+// newestCancelled reports whether the stack's newest deployment was
+// cancelled (cloud66.Deployment.Cancelled, as the watcher and notify read
+// it); false when that cannot be known.
+func newestCancelled(ctx context.Context, api Cloud66, uid string) bool {
+	deps, _, err := api.ListDeploymentsPage(ctx, uid, 1)
+	return err == nil && len(deps) > 0 && deps[0].Cancelled()
+}
+
+// statusText is the stack's status with its emoji, a failed one whose last
+// deployment was cancelled reading as cancelled.
+func statusText(s cloud66.Stack, cancelled bool) string {
+	if cancelled {
+		return ":black_square_for_stop: " + statusCancelled
+	}
+	return bk.StatusText(s.Status)
+}
+
+// statusCancelled is the status of a stack whose last deployment was
+// cancelled, worded like Cloud 66's "Deployment failed".
+const statusCancelled = "Deployment cancelled"
 
 func stackCommand(res *resolver, locks lockLister, slash, cloud66URL string, now func() time.Time) *Command {
 	return &Command{
@@ -101,6 +158,7 @@ func runStack(ctx context.Context, c *Call, res *resolver, locks lockLister, sla
 	if err != nil {
 		return chat.Message{}, err
 	}
+	cancelled := s.Status == cloud66.StatusFailed && newestCancelled(ctx, api, s.UID)
 	title := s.Name
 	if s.Environment != "" {
 		title += " · " + s.Environment
@@ -125,7 +183,7 @@ func runStack(ctx context.Context, c *Call, res *resolver, locks lockLister, sla
 		kind = "—"
 	}
 	fields := []string{
-		"*Status*\n" + bk.StatusText(s.Status),
+		"*Status*\n" + statusText(s, cancelled),
 		"*Health*\n" + bk.HealthText(s.Health),
 		"*Environment*\n" + orDash(bk.Esc(s.Environment)),
 		"*Framework*\n" + kind,
@@ -139,7 +197,11 @@ func runStack(ctx context.Context, c *Call, res *resolver, locks lockLister, sla
 		fields = append(fields, "*Cloud*\n"+bk.Esc(s.Cloud))
 	}
 	blocks := []slack.Block{bk.Header(title), bk.Fields(fields...)}
-	fallback := fmt.Sprintf("%s: %s, %s", title, s.Status, s.Health)
+	status := s.Status.String()
+	if cancelled {
+		status = statusCancelled
+	}
+	fallback := fmt.Sprintf("%s: %s, %s", title, status, s.Health)
 	if locked {
 		blocks = append(blocks, bk.Section(":lock: Locked by "+lockHolder(lock, now())))
 		fallback += ", locked"
