@@ -86,9 +86,9 @@ func (d *fuzzDeployer) ConfirmCancel(_ context.Context, id string, by storage.Id
 	return cloud66.Deployment{ID: int64(len(id))}, nil
 }
 
-func (d *fuzzDeployer) Lock(context.Context, deploy.Origin, cloud66.Stack, string) (storage.Lock, error) {
+func (d *fuzzDeployer) Lock(context.Context, deploy.Origin, cloud66.Stack, string) (deploy.LockResult, error) {
 	d.record("Lock", "", storage.Identity{})
-	return storage.Lock{}, errFuzzRefused
+	return deploy.LockResult{}, errFuzzRefused
 }
 
 func (d *fuzzDeployer) Unlock(context.Context, deploy.Origin, cloud66.Stack) (deploy.UnlockResult, error) {

@@ -97,8 +97,8 @@ func (f *fakeDeployer) ConfirmCancel(context.Context, string, storage.Identity) 
 	return cloud66.Deployment{ID: 42}, f.record("ConfirmCancel")
 }
 
-func (f *fakeDeployer) Lock(_ context.Context, o deploy.Origin, st cloud66.Stack, reason string) (storage.Lock, error) {
-	return storage.Lock{StackName: st.Name, Environment: st.Environment, Owner: o.Identity, Reason: reason}, f.record("Lock")
+func (f *fakeDeployer) Lock(_ context.Context, o deploy.Origin, st cloud66.Stack, reason string) (deploy.LockResult, error) {
+	return deploy.LockResult{Lock: storage.Lock{StackName: st.Name, Environment: st.Environment, Owner: o.Identity, Reason: reason}}, f.record("Lock")
 }
 
 func (f *fakeDeployer) Unlock(context.Context, deploy.Origin, cloud66.Stack) (deploy.UnlockResult, error) {

@@ -193,11 +193,11 @@ func commandTable(d Deps, t *table, res *resolver) []*Command {
 	return []*Command{
 		helpCommand(t, d.Deploy),
 		loginCommand(d.Accounts, slash, d.LoginURL), logoutCommand(d.Accounts, res.cache), whoamiCommand(d.Accounts, d.Cloud66For),
-		stacksCommand(d.Cloud66For, slash), stackCommand(res, slash, d.Cloud66URL, d.Now),
+		stacksCommand(d.Cloud66For, slash), stackCommand(res, d.Deploy, slash, d.Cloud66URL, d.Now),
 		serversCommand(res, slash), serverCommand(res),
 		deployCommand(d.Deploy, res), deploymentsCommand(res, d.Deploy, d.Cloud66URL, d.Now), cancelCommand(d.Deploy, res, d.Now),
 		rollbackCommand(d.Deploy, res), restartCommand(d.Deploy, res), maintenanceCommand(d.Deploy, res), rebootCommand(d.Deploy, res),
-		lockCommand(d.Deploy, res, slash), unlockCommand(d.Deploy, res, d.Now), locksCommand(d.Deploy, d.Now),
+		lockCommand(d.Deploy, res, slash), unlockCommand(d.Deploy, res, d.Now), locksCommand(d.Deploy, res, d.Now),
 		subscribeCommand(d.Subscriptions, res, d.WebhookURL), unsubscribeCommand(d.Subscriptions, slash), subscriptionsCommand(d.Subscriptions, slash),
 	}
 }

@@ -116,8 +116,7 @@ func errorTable() []errorClass {
 		{name: "rollback", matches: as[*deploy.RollbackError], outcome: OutcomeRefused, level: slog.LevelInfo, reply: rollbackReply},
 		{name: "nothing running", matches: is(deploy.ErrNothingRunning), outcome: OutcomeRefused, level: slog.LevelInfo,
 			reply: text(":zzz: Nothing is deploying on that stack right now, so there is nothing to cancel.")},
-		{name: "not locked", matches: is(deploy.ErrNotLocked), outcome: OutcomeRefused, level: slog.LevelInfo,
-			reply: text(":unlock: That stack isn't locked.")},
+		{name: "not locked", matches: is(deploy.ErrNotLocked), outcome: OutcomeRefused, level: slog.LevelInfo, reply: notLockedReply},
 		{name: "not found", matches: as[*NotFoundError], outcome: OutcomeNotFound, level: slog.LevelInfo, reply: notFoundReply},
 		{name: "cloud66 404", matches: is(cloud66.ErrNotFound), outcome: OutcomeNotFound, level: slog.LevelInfo, reply: cloud66NotFoundReply},
 		{name: "cloud66 409", matches: is(cloud66.ErrConflict), outcome: OutcomeRefused, level: slog.LevelInfo, reply: conflictReply},
@@ -263,6 +262,14 @@ func throttledReply(_ context.Context, _ *errorReplies, f failure) chat.Message 
 		when = "at " + bk.Date(c66.RetryAt, "{time}")
 	}
 	return ephemeral(":hourglass: Cloud 66 is throttling requests for your account (it allows 3,000 an hour per person). Try again " + when + ".")
+}
+
+func notLockedReply(_ context.Context, _ *errorReplies, f failure) chat.Message {
+	e, ok := errors.AsType[*deploy.NotLockedError](f.err)
+	if !ok || e.StackName == "" {
+		return ephemeral(":unlock: That stack isn't locked.")
+	}
+	return ephemeral(fmt.Sprintf(":unlock: %s isn't locked.", bk.StackLabel(cloud66.Stack{Name: e.StackName, Environment: e.Environment})))
 }
 
 func lockedReply(_ context.Context, e *errorReplies, f failure) chat.Message {

@@ -42,6 +42,7 @@ var classifiedErrors = map[string][]error{
 	"deploy.ErrIntentGone":         {deploy.ErrIntentGone},
 	"deploy.ErrNothingRunning":     {deploy.ErrNothingRunning},
 	"deploy.ErrNotLocked":          {deploy.ErrNotLocked},
+	"deploy.NotLockedError":        {&deploy.NotLockedError{StackName: "shop", Environment: "production"}},
 	"deploy.ErrIntentExpired":      {deploy.ErrIntentExpired},
 	"deploy.ErrOwnApproval":        {deploy.ErrOwnApproval},
 	"deploy.LockedError":           {&deploy.LockedError{}},
@@ -250,6 +251,7 @@ func TestErrorTable(t *testing.T) {
 		{&deploy.FrozenError{Freeze: policy.FreezeHit{Name: "weekend"}, OverrideIntentID: "i1"}, OutcomeRefused, slog.LevelInfo, false, "Override the freeze"},
 		{deploy.ErrNothingRunning, OutcomeRefused, slog.LevelInfo, false, "nothing to cancel"},
 		{deploy.ErrNotLocked, OutcomeRefused, slog.LevelInfo, false, "That stack isn't locked"},
+		{fmt.Errorf("unlock: %w", &deploy.NotLockedError{StackName: "shop", Environment: "production"}), OutcomeRefused, slog.LevelInfo, false, ":unlock: *shop* · production isn't locked."},
 		{&NotFoundError{Kind: "stack", Arg: "shpo", Suggestions: []string{"shop"}}, OutcomeNotFound, slog.LevelInfo, false, "Did you mean `shop`?"},
 		// A Cloud 66 404 and 409 are logged as the person-caused refusals
 		// they are counted as, not as errors.

@@ -20,7 +20,7 @@ import (
 const ActionUnlockConfirm = "unlock_confirm"
 
 type lockTaker interface {
-	Lock(ctx context.Context, o deploy.Origin, stack cloud66.Stack, reason string) (storage.Lock, error)
+	Lock(ctx context.Context, o deploy.Origin, stack cloud66.Stack, reason string) (deploy.LockResult, error)
 }
 
 // unlockFlow is what unlock and its Confirm button use.
@@ -47,7 +47,7 @@ func lockCommand(d lockTaker, res *resolver, slash string) *Command {
 		Args:    "<stack> [reason…]",
 		Summary: "Stop others deploying a stack, and say why.",
 		Description: "Locks a stack: until you unlock it, nobody else can deploy it, and everyone who tries is told who locked it, why and since when. " +
-			"Locking it again changes the reason.",
+			"Locking it again with a reason changes the reason; without one it keeps the reason it has.",
 		Examples: []string{"lock shop:production release freeze until QA signs off", "lock api"},
 		MinArgs:  1, MaxArgs: -1,
 		Change: "lock the stack",
@@ -68,11 +68,23 @@ func runLock(ctx context.Context, c *Call, d lockTaker, res *resolver, slash str
 	if err != nil {
 		return chat.Message{}, err
 	}
-	msg := fmt.Sprintf(":lock: <@%s> locked %s", bk.Esc(l.Owner.User), bk.StackLabel(st))
-	if l.Reason != "" {
-		msg += ": " + bk.Esc(l.Reason)
+	held := "since " + bk.Date(l.Since, "{date_short_pretty} {time}")
+	var msg string
+	switch {
+	case !l.Changed():
+		// Nothing changed, so the channel hears nothing.
+		return ephemeral(fmt.Sprintf(":lock: You already hold the lock on %s (%s)%s. Nothing changed; `%s lock %s <reason>` gives it a new reason.",
+			bk.StackLabel(st), held, reasonSuffix(l.Reason), slash, bk.Esc(stackRefText(st)))), nil
+	case l.AlreadyHeld && l.PreviousReason == "":
+		msg = fmt.Sprintf(":lock: <@%s> already holds the lock on %s (%s) and gave it a reason: %s.",
+			bk.Esc(l.Owner.User), bk.StackLabel(st), held, bk.Esc(l.Reason))
+	case l.AlreadyHeld:
+		msg = fmt.Sprintf(":lock: <@%s> already holds the lock on %s (%s) and changed its reason to: %s (it was: %s).",
+			bk.Esc(l.Owner.User), bk.StackLabel(st), held, bk.Esc(l.Reason), bk.Esc(l.PreviousReason))
+	default:
+		msg = fmt.Sprintf(":lock: <@%s> locked %s%s.", bk.Esc(l.Owner.User), bk.StackLabel(st), reasonSuffix(l.Reason))
 	}
-	msg += fmt.Sprintf(". Nobody else can deploy it until `%s unlock %s`.", slash, bk.Esc(stackRefText(st)))
+	msg += fmt.Sprintf(" Nobody else can deploy it until `%s unlock %s`.", slash, bk.Esc(stackRefText(st)))
 	return chat.Message{InChannel: true, Text: bk.Fallback(msg), Blocks: []slack.Block{bk.Section(msg)}}, nil
 }
 
@@ -136,34 +148,82 @@ func reasonSuffix(reason string) string {
 	return ": " + bk.Esc(reason)
 }
 
-func locksCommand(d lockLister, now func() time.Time) *Command {
+func locksCommand(d lockLister, res *resolver, now func() time.Time) *Command {
 	return &Command{
 		Name:        "locks",
 		Summary:     "Which stacks are locked, by whom and why.",
-		Description: "Lists the locked stacks of this workspace with who locked them, why and since when.",
+		Description: "Lists the locked stacks of this workspace that your Cloud 66 account can see, with who locked them, why and since when.",
 		Examples:    []string{"locks"},
 		MinArgs:     0, MaxArgs: 0,
-		Run: func(ctx context.Context, c *Call) (chat.Message, error) {
-			locks, err := d.Locks(ctx, c.Request.Identity().Team)
-			if err != nil {
-				return chat.Message{}, err
-			}
-			if len(locks) == 0 {
-				return ephemeral(":unlock: No stack is locked."), nil
-			}
-			at := now()
-			var lines []string
-			for _, l := range locks {
-				lines = append(lines, lockLine(l, at))
-			}
-			title := fmt.Sprintf("Locked stacks (%d)", len(locks))
-			blocks := []slack.Block{bk.Header(title)}
-			blocks = append(blocks, listSections(lines, bk.MaxBlocks-1, func(n int) string { return fmt.Sprintf("…and %d more.", n) })...)
-			return chat.Message{Text: title, Blocks: blocks}, nil
-		},
+		Run: func(ctx context.Context, c *Call) (chat.Message, error) { return runLocks(ctx, c, d, res, now) },
 	}
 }
 
+func runLocks(ctx context.Context, c *Call, d lockLister, res *resolver, now func() time.Time) (chat.Message, error) {
+	id := c.Request.Identity()
+	// Which locks someone may see depends on their Cloud 66 account, so
+	// someone without one sees none, and is told to link it.
+	api, err := res.client(ctx, id)
+	if err != nil {
+		return chat.Message{}, err
+	}
+	locks, err := d.Locks(ctx, id.Team)
+	if err != nil {
+		return chat.Message{}, err
+	}
+	if locks, err = res.visibleLocks(ctx, api, id, locks); err != nil {
+		return chat.Message{}, err
+	}
+	if len(locks) == 0 {
+		// The same words whether or not hidden stacks are locked.
+		return ephemeral(":unlock: No stack you can see is locked."), nil
+	}
+	at := now()
+	var lines []string
+	for _, l := range locks {
+		lines = append(lines, lockLine(l, at))
+	}
+	title := fmt.Sprintf("Locked stacks (%d)", len(locks))
+	blocks := []slack.Block{bk.Header(title)}
+	blocks = append(blocks, listSections(lines, bk.MaxBlocks-1, func(n int) string { return fmt.Sprintf("…and %d more.", n) })...)
+	return chat.Message{Text: title, Blocks: blocks}, nil
+}
+
+// visibleLocks keeps the locks on stacks the person's Cloud 66 account can
+// see, in order, named as Cloud 66 names them now (a lock keeps the name
+// its stack had when it was taken). It asks Cloud 66 nothing when there are
+// no locks or every one is on a stack the person resolved by that name
+// lately (stackCache); otherwise it lists their stacks once (ListStacks).
+func (r *resolver) visibleLocks(ctx context.Context, api Cloud66, id storage.Identity, locks []storage.Lock) ([]storage.Lock, error) {
+	cached := true
+	for _, l := range locks {
+		st, ok := r.cache.get(newStackKey(id, StackRef{Name: l.StackName, Environment: l.Environment}), r.now())
+		if !ok || st.UID != l.StackUID {
+			cached = false
+			break
+		}
+	}
+	if cached {
+		return locks, nil
+	}
+	stacks, err := api.ListStacks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	seen := make(map[string]cloud66.Stack, len(stacks))
+	for _, s := range stacks {
+		seen[s.UID] = s
+	}
+	var visible []storage.Lock
+	for _, l := range locks {
+		if s, ok := seen[l.StackUID]; ok {
+			l.StackName, l.Environment = s.Name, s.Environment
+			visible = append(visible, l)
+		}
+	}
+	return visible, nil
+}
+
 func lockLine(l storage.Lock, now time.Time) string {
-	return fmt.Sprintf(":lock: *%s* · %s — <@%s> %s%s", bk.Esc(l.StackName), bk.Esc(l.Environment), bk.Esc(l.Owner.User), bk.Ago(now, l.Since), reasonSuffix(l.Reason))
+	return fmt.Sprintf(":lock: *%s* · %s — %s", bk.Esc(l.StackName), bk.Esc(l.Environment), lockHolder(l, now))
 }

@@ -2,11 +2,13 @@ package commands
 
 import (
 	"strings"
+	"time"
 
 	"github.com/slack-go/slack"
 
 	bk "github.com/c66bot/c66bot/internal/blockkit"
 	"github.com/c66bot/c66bot/internal/chat"
+	"github.com/c66bot/c66bot/storage"
 )
 
 // ephemeral is a reply of one section that only the person sees: an
@@ -43,4 +45,10 @@ func listSections(lines []string, budget int, more func(n int) string) []slack.B
 	}
 	flush()
 	return blocks
+}
+
+// lockHolder is who holds a lock, since when and why: "<@U1> 2 h ago:
+// release freeze", as `locks` and `stack` show it.
+func lockHolder(l storage.Lock, now time.Time) string {
+	return "<@" + bk.Esc(l.Owner.User) + "> " + bk.Ago(now, l.Since) + reasonSuffix(l.Reason)
 }

@@ -8,10 +8,12 @@ import (
 	"time"
 
 	"github.com/slack-go/slack"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/c66bot/c66bot/cloud66"
 	bk "github.com/c66bot/c66bot/internal/blockkit"
 	"github.com/c66bot/c66bot/internal/chat"
+	"github.com/c66bot/c66bot/storage"
 )
 
 func stacksCommand(clientFor clientFor, slash string) *Command {
@@ -55,9 +57,10 @@ func runStacks(ctx context.Context, c *Call, clientFor clientFor, slash string) 
 		}
 		return strings.Compare(a.Environment, b.Environment)
 	})
+	cancelled := lastDeployCancelled(ctx, api, stacks)
 	lines := make([]string, 0, len(stacks))
-	for _, s := range stacks {
-		lines = append(lines, fmt.Sprintf("%s %s — %s · %s", bk.HealthEmoji(s.Health), bk.StackLabel(s), bk.StatusText(s.Status), s.Health))
+	for i, s := range stacks {
+		lines = append(lines, fmt.Sprintf("%s %s — %s · %s", bk.HealthEmoji(s.Health), bk.StackLabel(s), statusText(s, cancelled[i]), s.Health))
 	}
 	title := fmt.Sprintf("Stacks (%d)", len(stacks))
 	if filter != "" {
@@ -71,21 +74,76 @@ func runStacks(ctx context.Context, c *Call, clientFor clientFor, slash string) 
 	return chat.Message{Text: bk.Esc(title), Blocks: blocks}, nil
 }
 
-func stackCommand(res *resolver, slash, cloud66URL string, now func() time.Time) *Command {
+// maxOutcomeLookups bounds the deployment lookups of one `stacks`, and
+// outcomeLookupsAtOnce how many run at a time: each costs a request of
+// the person's hourly Cloud 66 allowance. Failed stacks past the bound
+// show as Cloud 66 says, failed.
+const (
+	maxOutcomeLookups    = 20
+	outcomeLookupsAtOnce = 4
+)
+
+// lastDeployCancelled reports, for each stack, whether its last deployment
+// was cancelled. Cloud 66 leaves such a stack "Deployment failed", and
+// only the deployment's outcome tells the two apart, so each failed stack
+// costs one request for its newest deployment; the others cost nothing.
+// A lookup that fails leaves its stack as Cloud 66 says: the list is
+// worth showing without it.
+func lastDeployCancelled(ctx context.Context, api Cloud66, stacks []cloud66.Stack) []bool {
+	cancelled := make([]bool, len(stacks))
+	var g errgroup.Group
+	g.SetLimit(outcomeLookupsAtOnce)
+	looked := 0
+	for i, s := range stacks {
+		if s.Status != cloud66.StatusFailed || looked == maxOutcomeLookups {
+			continue
+		}
+		looked++
+		g.Go(func() error {
+			cancelled[i] = newestCancelled(ctx, api, s.UID)
+			return nil
+		})
+	}
+	_ = g.Wait() // the lookups report no errors
+	return cancelled
+}
+
+// newestCancelled reports whether the stack's newest deployment was
+// cancelled (cloud66.Deployment.Cancelled, as the watcher and notify read
+// it); false when that cannot be known.
+func newestCancelled(ctx context.Context, api Cloud66, uid string) bool {
+	deps, _, err := api.ListDeploymentsPage(ctx, uid, 1)
+	return err == nil && len(deps) > 0 && deps[0].Cancelled()
+}
+
+// statusText is the stack's status with its emoji, a failed one whose last
+// deployment was cancelled reading as cancelled.
+func statusText(s cloud66.Stack, cancelled bool) string {
+	if cancelled {
+		return ":black_square_for_stop: " + statusCancelled
+	}
+	return bk.StatusText(s.Status)
+}
+
+// statusCancelled is the status of a stack whose last deployment was
+// cancelled, worded like Cloud 66's "Deployment failed".
+const statusCancelled = "Deployment cancelled"
+
+func stackCommand(res *resolver, locks lockLister, slash, cloud66URL string, now func() time.Time) *Command {
 	return &Command{
 		Name:        "stack",
 		Args:        "<stack>",
 		Summary:     "One stack: status, health, git, last activity.",
-		Description: "Shows one stack's status, health, environment, framework, git branch and last activity, with a link to it in Cloud 66.",
+		Description: "Shows one stack's status, health, environment, framework, git branch and last activity, and who locked it if anyone did, with a link to it in Cloud 66.",
 		Examples:    []string{"stack shop:production", "stack api"},
 		MinArgs:     1, MaxArgs: 1,
 		Run: func(ctx context.Context, c *Call) (chat.Message, error) {
-			return runStack(ctx, c, res, slash, cloud66URL, now)
+			return runStack(ctx, c, res, locks, slash, cloud66URL, now)
 		},
 	}
 }
 
-func runStack(ctx context.Context, c *Call, res *resolver, slash, cloud66URL string, now func() time.Time) (chat.Message, error) {
+func runStack(ctx context.Context, c *Call, res *resolver, locks lockLister, slash, cloud66URL string, now func() time.Time) (chat.Message, error) {
 	id := c.Request.Identity()
 	api, err := res.client(ctx, id)
 	if err != nil {
@@ -96,6 +154,11 @@ func runStack(ctx context.Context, c *Call, res *resolver, slash, cloud66URL str
 	if err != nil {
 		return chat.Message{}, err
 	}
+	lock, locked, err := stackLock(ctx, locks, id.Team, s.UID)
+	if err != nil {
+		return chat.Message{}, err
+	}
+	cancelled := s.Status == cloud66.StatusFailed && newestCancelled(ctx, api, s.UID)
 	title := s.Name
 	if s.Environment != "" {
 		title += " · " + s.Environment
@@ -120,7 +183,7 @@ func runStack(ctx context.Context, c *Call, res *resolver, slash, cloud66URL str
 		kind = "—"
 	}
 	fields := []string{
-		"*Status*\n" + bk.StatusText(s.Status),
+		"*Status*\n" + statusText(s, cancelled),
 		"*Health*\n" + bk.HealthText(s.Health),
 		"*Environment*\n" + orDash(bk.Esc(s.Environment)),
 		"*Framework*\n" + kind,
@@ -133,13 +196,38 @@ func runStack(ctx context.Context, c *Call, res *resolver, slash, cloud66URL str
 	if s.Cloud != "" {
 		fields = append(fields, "*Cloud*\n"+bk.Esc(s.Cloud))
 	}
-	blocks := []slack.Block{
-		bk.Header(title),
-		bk.Fields(fields...),
-		slack.NewActionBlock("stack_links", bk.LinkButton("stack_open", "Open in Cloud 66", bk.StackURL(cloud66URL, s.UID), false)),
-		bk.Context(fmt.Sprintf("uid `%s` · `%s servers %s` lists its servers", bk.Esc(s.UID), slash, bk.Esc(stackRefText(s)))),
+	blocks := []slack.Block{bk.Header(title), bk.Fields(fields...)}
+	status := s.Status.String()
+	if cancelled {
+		status = statusCancelled
 	}
-	return chat.Message{Text: bk.Esc(fmt.Sprintf("%s: %s, %s", title, s.Status, s.Health)), Blocks: blocks}, nil
+	fallback := fmt.Sprintf("%s: %s, %s", title, status, s.Health)
+	if locked {
+		blocks = append(blocks, bk.Section(":lock: Locked by "+lockHolder(lock, now())))
+		fallback += ", locked"
+	}
+	blocks = append(blocks,
+		slack.NewActionBlock("stack_links", bk.LinkButton("stack_open", "Open in Cloud 66", bk.StackURL(cloud66URL, s.UID), false)),
+		bk.Context(fmt.Sprintf("uid `%s` · `%s servers %s` lists its servers", bk.Esc(s.UID), slash, bk.Esc(stackRefText(s)))))
+	return chat.Message{Text: bk.Esc(fallback), Blocks: blocks}, nil
+}
+
+// stackLock is the lock on the stack with this uid in team, if any. No
+// lister (a router built without deploys) knows no locks.
+func stackLock(ctx context.Context, locks lockLister, team, uid string) (storage.Lock, bool, error) {
+	if locks == nil {
+		return storage.Lock{}, false, nil
+	}
+	all, err := locks.Locks(ctx, team)
+	if err != nil {
+		return storage.Lock{}, false, err
+	}
+	for _, l := range all {
+		if l.StackUID == uid {
+			return l, true, nil
+		}
+	}
+	return storage.Lock{}, false, nil
 }
 
 func orDash(s string) string {

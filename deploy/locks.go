@@ -19,37 +19,92 @@ const (
 	paramLockSince     = "since"
 )
 
+// LockResult is what Lock made of the person's lock: the lock as it now
+// stands and whether they already held it before asking.
+type LockResult struct {
+	storage.Lock
+	// AlreadyHeld: the person held this lock before; Since is when they
+	// took it, and PreviousReason the reason it had.
+	AlreadyHeld    bool
+	PreviousReason string
+}
+
+// Changed reports whether Lock changed anything: a lock taken, or a held
+// lock given a new reason.
+func (r LockResult) Changed() bool { return !r.AlreadyHeld || r.Reason != r.PreviousReason }
+
 // Lock puts a sticky lock on stack in the person's workspace: only its owner
 // may deploy until it is removed. Someone else's lock refuses it
-// (*LockedError); locking again your own lock updates the reason. Audited
-// with the lock, in one transaction: a lock whose entry cannot be written
-// is not taken (an error wrapping storage.ErrNotAudited).
-func (s *Service) Lock(ctx context.Context, o Origin, stack cloud66.Stack, reason string) (storage.Lock, error) {
+// (*LockedError). Locking again your own lock keeps its Since; a new reason
+// replaces the old one, and no reason (or the same one) keeps it, so
+// `lock shop` twice never wipes what the team was told. A re-lock that
+// changes nothing writes nothing and is not audited. Audited with the lock,
+// in one transaction: a lock whose entry cannot be written is not taken (an
+// error wrapping storage.ErrNotAudited).
+func (s *Service) Lock(ctx context.Context, o Origin, stack cloud66.Stack, reason string) (LockResult, error) {
 	e := auditEntry(o, "lock", stack.UID, stack.Name, stack.Environment)
 	e.Args = map[string]string{"reason": reason}
+	fail := func(err error) (LockResult, error) {
+		s.auditRefusal(ctx, e, err)
+		return LockResult{}, err
+	}
+	cur, err := s.cfg.Locks.Get(ctx, o.Identity.Team, stack.UID)
+	mine := err == nil && cur.Owner == o.Identity
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+	case err != nil:
+		return fail(fmt.Errorf("deploy: read lock: %w", err))
+	case mine && reason == "":
+		reason = cur.Reason
+	}
+	if mine && reason == cur.Reason && cur.StackName == stack.Name && cur.Environment == stack.Environment {
+		return LockResult{Lock: cur, AlreadyHeld: true, PreviousReason: cur.Reason}, nil
+	}
 	locked := e
 	locked.Result, locked.At = "locked", s.now()
+	if mine {
+		locked.Args = map[string]string{"reason": reason, "previous_reason": cur.Reason}
+	}
 	held, acquired, err := s.cfg.Locks.Acquire(ctx, storage.Lock{
 		Team: o.Identity.Team, StackUID: stack.UID, StackName: stack.Name, Environment: stack.Environment,
 		Owner: o.Identity, Reason: reason,
 	}, locked)
 	switch {
 	case err != nil:
-		err = fmt.Errorf("deploy: lock %s: %w", stack.UID, err)
+		return fail(fmt.Errorf("deploy: lock %s: %w", stack.UID, err))
 	case !acquired:
-		err = &LockedError{Lock: held}
+		return fail(&LockedError{Lock: held})
 	}
-	if err != nil {
-		s.auditRefusal(ctx, e, err)
-		return storage.Lock{}, err
+	// Had the lock been removed since it was read, this is a new one.
+	if mine && held.Since.Equal(cur.Since) {
+		return LockResult{Lock: held, AlreadyHeld: true, PreviousReason: cur.Reason}, nil
 	}
-	return held, nil
+	return LockResult{Lock: held}, nil
 }
+
+// NotLockedError is ErrNotLocked naming the stack, so the reply can say
+// which one: the person may have typed a short name, or pressed a button.
+type NotLockedError struct {
+	StackName, Environment, StackUID string
+}
+
+func notLocked(name, environment, uid string) *NotLockedError {
+	return &NotLockedError{StackName: name, Environment: environment, StackUID: uid}
+}
+
+// Error reads "deploy: shop:production is not locked".
+func (e *NotLockedError) Error() string {
+	return "deploy: " + stackRef(e.StackName, e.Environment, e.StackUID) + " is not locked"
+}
+
+// Is makes errors.Is(err, ErrNotLocked) hold.
+func (e *NotLockedError) Is(target error) bool { return target == ErrNotLocked }
 
 // Unlock removes the person's own lock at once (Released). Someone else's
 // lock needs a confirmation (Confirm), and its owner is told when it is
-// removed. ErrNotLocked when there is no lock. Audited; removing a lock is
-// audited in the same transaction, and refused when that cannot be written.
+// removed. A *NotLockedError (matching ErrNotLocked) when there is no
+// lock. Audited; removing a lock is audited in the same transaction, and
+// refused when that cannot be written.
 func (s *Service) Unlock(ctx context.Context, o Origin, stack cloud66.Stack) (UnlockResult, error) {
 	e := auditEntry(o, "unlock", stack.UID, stack.Name, stack.Environment)
 	fail := func(err error) (UnlockResult, error) {
@@ -59,7 +114,7 @@ func (s *Service) Unlock(ctx context.Context, o Origin, stack cloud66.Stack) (Un
 	l, err := s.cfg.Locks.Get(ctx, o.Identity.Team, stack.UID)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
-		return fail(ErrNotLocked)
+		return fail(notLocked(stack.Name, stack.Environment, stack.UID))
 	case err != nil:
 		return fail(fmt.Errorf("deploy: read lock: %w", err))
 	}
@@ -71,7 +126,7 @@ func (s *Service) Unlock(ctx context.Context, o Origin, stack cloud66.Stack) (Un
 		released, err := s.cfg.Locks.Release(ctx, o.Identity.Team, stack.UID, unlocked)
 		switch {
 		case errors.Is(err, storage.ErrNotFound):
-			return fail(ErrNotLocked)
+			return fail(notLocked(stack.Name, stack.Environment, stack.UID))
 		case err != nil:
 			return fail(fmt.Errorf("deploy: unlock %s: %w", stack.UID, err))
 		}
@@ -115,7 +170,7 @@ func (s *Service) ConfirmUnlock(ctx context.Context, intentID string, by storage
 	cur, err := s.cfg.Locks.Get(ctx, by.Team, in.StackUID)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
-		return fail(ErrNotLocked)
+		return fail(notLocked(in.StackName, in.Environment, in.StackUID))
 	case err != nil:
 		return fail(fmt.Errorf("deploy: read lock: %w", err))
 	}
@@ -128,7 +183,7 @@ func (s *Service) ConfirmUnlock(ctx context.Context, intentID string, by storage
 	released, err := s.cfg.Locks.Release(ctx, by.Team, in.StackUID, unlocked)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
-		return fail(ErrNotLocked)
+		return fail(notLocked(in.StackName, in.Environment, in.StackUID))
 	case err != nil:
 		return fail(fmt.Errorf("deploy: unlock %s: %w", in.StackUID, err))
 	}
