@@ -357,3 +357,46 @@ func writeAuditFromBot(t *testing.T, h *harness, w io.Writer) error {
 	_, err = io.Copy(w, resp.Body)
 	return err
 }
+
+// In a private channel the bot is not in, a deploy gets one card, through
+// the response_url, saying itself why it won't move, and one reply to the
+// requester saying where the result comes: nothing promises to keep the
+// channel posted, and nothing is posted there directly.
+func TestE2EDeployInAPrivateChannelTheBotIsNotIn(t *testing.T) {
+	t.Parallel()
+	h := startHarness(t, harnessOptions{})
+	h.login("U0ANA")
+	_, first := h.run("U0ANA", bottest.ChannelPrivate, "deploy shop:staging")
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	reply, err := h.slack.WaitMessage(ctx, func(m bottest.Message) bool {
+		return m.Kind == bottest.KindResponseURL && m.EnvelopeID == first.EnvelopeID && m.ResponseType == "ephemeral"
+	})
+	if err != nil {
+		t.Fatalf("no reply to the requester: %v", err)
+	}
+	mustContain(t, text(reply), "Deployment started.", "I couldn't post in <#"+bottest.ChannelPrivate+">",
+		"I'll send you the result here when it finishes", "/invite @c66bot")
+	var responses []bottest.Message
+	for _, m := range h.slack.Messages() {
+		if m.Kind == bottest.KindResponseURL && m.EnvelopeID == first.EnvelopeID {
+			responses = append(responses, m)
+		}
+		if m.Kind == bottest.MessageKind("post") && m.Channel == bottest.ChannelPrivate {
+			t.Errorf("posted in a channel the bot is not in: %s", text(m))
+		}
+	}
+	if len(responses) != 2 {
+		t.Fatalf("%d responses, want the card and the reply: %v", len(responses), responses)
+	}
+	card := responses[0]
+	if card.ResponseType != "in_channel" {
+		t.Errorf("the card went %q, want in_channel", card.ResponseType)
+	}
+	mustContain(t, text(card), "shop", "I'm not in this channel, so this message won't change as it goes", "/invite @c66bot")
+	for _, m := range responses {
+		if s := text(m); strings.Contains(s, "keep this channel posted") || strings.Contains(s, "follow it in the channel message") {
+			t.Errorf("a message promises what the bot can't do:\n%s", s)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -15,15 +16,31 @@ import (
 
 var webhookURL = regexp.MustCompile(`https?://[^\s"` + "`" + `]+/hooks/cloud66/[A-Za-z0-9_-]+`)
 
-// subscribe runs `/c66 subscribe …` and returns the webhook URL shown.
+// subscribe runs `/c66 subscribe …` and returns the webhook URL shown: the
+// subscription is announced in the channel, without it, and the URL comes
+// after, to the subscriber alone.
 func (h *harness) subscribe(user, channel, args string) string {
 	h.t.Helper()
 	_, msg := h.run(user, channel, "subscribe "+args)
 	mustContain(h.t, text(msg), "now follows")
-	if msg.ResponseType != "ephemeral" {
-		h.t.Errorf("the reply with the webhook secret is %q, want ephemeral", msg.ResponseType)
+	if msg.ResponseType != "in_channel" {
+		h.t.Errorf("the subscription was announced %q, want in_channel", msg.ResponseType)
 	}
-	return webhookURL.FindString(text(msg))
+	if hook := webhookURL.FindString(text(msg)); hook != "" {
+		h.t.Fatalf("the channel's announcement shows the webhook secret: %s", text(msg))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	private, err := h.slack.WaitMessage(ctx, func(m bottest.Message) bool {
+		return m.Kind == bottest.KindResponseURL && m.EnvelopeID == msg.EnvelopeID && webhookURL.MatchString(text(m))
+	})
+	if err != nil {
+		h.t.Fatalf("no webhook URL after the announcement: %v", err)
+	}
+	if private.ResponseType != "ephemeral" {
+		h.t.Errorf("the reply with the webhook secret is %q, want ephemeral", private.ResponseType)
+	}
+	return webhookURL.FindString(text(private))
 }
 
 // stackPayload is a Cloud 66 webhook body: the stack object plus

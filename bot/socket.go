@@ -232,9 +232,20 @@ func (b *Bot) replyBusy(responseURL, next string) {
 // respond posts a command's reply through its response_url, which works in
 // channels, private channels and DMs alike, whether or not the bot is in them.
 func (b *Bot) respond(ctx context.Context, req commands.Request, reply chat.Message) {
+	private := reply.Private
+	reply.Private = nil
 	err := b.replies.Respond(ctx, req.ResponseURL, reply, false)
 	if err != nil {
 		b.log.LogAttrs(ctx, slog.LevelWarn, "reply failed", slog.String("request_id", req.RequestID), slog.String("error", err.Error()))
+	}
+	if private == nil {
+		return
+	}
+	// Never in the channel, whatever it says: that is its point.
+	p := *private
+	p.InChannel, p.Private = false, nil
+	if err := b.replies.Respond(ctx, req.ResponseURL, p, false); err != nil {
+		b.log.LogAttrs(ctx, slog.LevelWarn, "private reply failed", slog.String("request_id", req.RequestID), slog.String("error", err.Error()))
 	}
 }
 

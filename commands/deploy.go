@@ -124,11 +124,14 @@ func deployConfirmButton(d confirmer) *Interaction {
 		if err != nil {
 			return ActionReply{}, err
 		}
-		doing := "deploying"
+		doing, next := "deploying", "Follow it in the channel message."
 		if w != nil {
 			doing = deploy.Doing(*w)
+			if w.MessageTS == "" {
+				next = noChannelMessage(*w)
+			}
 		}
-		return ActionReply{Replace: true, Message: ephemeral(fmt.Sprintf(":rocket: Confirmed: %s %s. Follow it in the channel message.", doing, watchLabel(w)))}, nil
+		return ActionReply{Replace: true, Message: ephemeral(fmt.Sprintf(":rocket: Confirmed: %s %s. %s", doing, watchLabel(w), next))}, nil
 	}}
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/c66bot/c66bot/deploy"
 	bk "github.com/c66bot/c66bot/internal/blockkit"
 	"github.com/c66bot/c66bot/internal/chat"
+	"github.com/c66bot/c66bot/storage"
 )
 
 // Running the stack from Slack: rollback, restart, maintenance and reboot.
@@ -198,10 +199,24 @@ func resultReply(res deploy.Result, verb deploy.Verb) chat.Message {
 		started = "Deployment started"
 	}
 	if res.Watch != nil && res.Watch.MessageTS == "" {
-		// The message went through response_url already.
-		return chat.Message{Text: started + ".", Blocks: []slack.Block{bk.Context(":rocket: " + started + "; I'll keep this channel posted.")}}
+		msg := ":rocket: " + started + ". " + noChannelMessage(*res.Watch)
+		return chat.Message{Text: bk.Fallback(msg), Blocks: []slack.Block{bk.Section(msg)}}
 	}
 	return chat.Message{Text: started, Blocks: []slack.Block{bk.Context(":rocket: " + started + ": follow it in the channel message.")}}
+}
+
+// noChannelMessage tells the requester of a change whose message the bot
+// could not post in the channel (it went through the response_url, or a DM)
+// where its result will come, and what lets the bot follow the next one in
+// the channel. Package deploy delivers the result the same way: through the
+// response_url while Slack honours it, else in a DM.
+func noChannelMessage(w storage.Watch) string {
+	where := "this channel"
+	if w.Channel != "" {
+		where = "<#" + bk.Esc(w.Channel) + ">"
+	}
+	return "I couldn't post in " + where + ", so I'll send you the result here when it finishes (or in a DM if it runs long). " +
+		"If I'm not in that channel, `/invite @c66bot` lets me keep a message there up to date next time."
 }
 
 // changeConfirmation asks the requester to confirm a parked change, with

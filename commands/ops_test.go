@@ -203,13 +203,13 @@ func TestOpsRepliesForEachResult(t *testing.T) {
 		{"restart shop:production", deploy.Result{Watch: &storage.Watch{Verb: "restart", MessageTS: "1.2"}},
 			[]string{"Restart started: follow it in the channel message."}},
 		{"restart shop:production", deploy.Result{Watch: &storage.Watch{Verb: "restart"}},
-			[]string{"Restart started; I'll keep this channel posted."}},
+			[]string{"Restart started. I couldn't post in this channel, so I'll send you the result here when it finishes (or in a DM if it runs long).", "`/invite @c66bot`"}},
 		{"maintenance shop:production off", deploy.Result{Watch: &storage.Watch{Verb: "maintenance", MessageTS: "1.2"}},
 			[]string{"Maintenance mode change started: follow it in the channel message."}},
 		{"reboot shop:production group=web", deploy.Result{Watch: &storage.Watch{Verb: "reboot", MessageTS: "1.2"}},
 			[]string{"Reboot started: follow it in the channel message."}},
 		{"rollback shop:production", deploy.Result{Watch: &storage.Watch{Verb: "rollback"}},
-			[]string{"Rollback started; I'll keep this channel posted."}},
+			[]string{"Rollback started. I couldn't post in this channel, so I'll send you the result here when it finishes (or in a DM if it runs long).", "`/invite @c66bot`"}},
 		{"restart shop:production", deploy.Result{Confirm: &deploy.Confirmation{IntentID: "c1", Kind: "deploy", Verb: deploy.VerbRestart,
 			Change: deploy.Change{Verb: deploy.VerbRestart}, Stack: stack, ExpiresAt: now}},
 			[]string{"Restart *shop* · production? This needs your confirmation.", "Restart production"}},
@@ -329,7 +329,10 @@ func TestConfirmButtonSaysWhatStarts(t *testing.T) {
 		watch storage.Watch
 		want  string
 	}{
-		{storage.Watch{Verb: "restart"}, ":rocket: Confirmed: restarting *shop* · production. Follow it in the channel message."},
+		{storage.Watch{Verb: "restart", MessageTS: "1.2"}, ":rocket: Confirmed: restarting *shop* · production. Follow it in the channel message."},
+		// No message in the channel (the bot is not in it): where the
+		// result comes instead, and no promise about the channel.
+		{storage.Watch{Verb: "restart", Channel: "C9"}, ":rocket: Confirmed: restarting *shop* · production. I couldn't post in <#C9>, so I'll send you the result here"},
 		{storage.Watch{Verb: "rollback"}, "Confirmed: rolling back *shop* · production."},
 		{storage.Watch{Verb: "maintenance", Params: map[string]string{"maintenance": "on"}}, "Confirmed: turning maintenance mode on for *shop* · production."},
 		{storage.Watch{Verb: "maintenance", Params: map[string]string{"maintenance": "off"}}, "Confirmed: turning maintenance mode off for *shop* · production."},

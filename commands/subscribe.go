@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/slack-go/slack"
@@ -35,8 +36,9 @@ func subscribeCommand(subs Subscriptions, res *resolver, webhookURL func(secret 
 		Summary: "Post a stack's deploys in this channel, whoever starts them.",
 		Description: "This channel gets a message when a stack (or every stack you can see) is deployed, whoever started it. " +
 			"Events: `started`, `succeeded`, `failed`, `cancelled` (or `deploys` for all four), `stopped`, `back` (servers), `all`; " +
-			"the default is succeeded and failed. `env=production` keeps one environment, `only=failures` keeps failures. " +
-			"I tell you a webhook URL to paste into Cloud 66's notification settings; until Cloud 66 calls it I poll Cloud 66 with your token.",
+			"the default is succeeded and failed. `env=production` keeps one environment, `only=failures` keeps failures (failed deploys, stopped servers); " +
+			"a filter that would let nothing through is refused. The channel sees the subscription; only you see the webhook URL to paste into Cloud 66's " +
+			"notification settings, and until Cloud 66 calls it I poll Cloud 66 with your token.",
 		Examples: []string{"subscribe shop:production", "subscribe all failed env=production", "subscribe api deploys"},
 		MinArgs:  1, MaxArgs: 10,
 		Change: "subscribe this channel",
@@ -71,9 +73,22 @@ func runSubscribe(ctx context.Context, c *Call, subs Subscriptions, res *resolve
 			return chat.Message{}, &UsageError{Problem: fmt.Sprintf("Unknown option %s; the options are `env=` and `only=failures`.", quoteArg(key))}
 		}
 	}
+	if bad, ok := notify.UnknownEventWord(words); ok {
+		return chat.Message{}, &UsageError{Problem: fmt.Sprintf("I don't know the event %s. Events: %s.", quoteArg(bad), bk.Esc(notify.EventWords))}
+	}
 	events, err := notify.ParseEvents(words)
 	if err != nil {
-		return chat.Message{}, &UsageError{Problem: bk.Esc(err.Error()) + "."}
+		return chat.Message{}, fmt.Errorf("subscribe: %w", err)
+	}
+	if sub.OnlyFailures {
+		// Stored as what passes the filter, so every echo of the
+		// subscription says what will be posted.
+		failures := slices.DeleteFunc(slices.Clone(events), func(k string) bool { return !slices.Contains(notify.FailureEvents, k) })
+		if len(failures) == 0 {
+			return chat.Message{}, &UsageError{Problem: fmt.Sprintf("`only=failures` keeps %s, and %s has none of them, so nothing would ever be posted. "+
+				"Add `failed` or `stopped`, or leave out `only=failures`.", bk.Esc(strings.Join(notify.FailureEvents, " and ")), bk.Esc(strings.Join(events, ", ")))}
+		}
+		events = failures
 	}
 	sub.Events = events
 	// Polling uses the subscriber's own token, and resolving the stack
@@ -92,6 +107,11 @@ func runSubscribe(ctx context.Context, c *Call, subs Subscriptions, res *resolve
 		if err != nil {
 			return chat.Message{}, err
 		}
+		if sub.EnvFilter != "" && !strings.EqualFold(sub.EnvFilter, st.Environment) {
+			return chat.Message{}, &UsageError{Problem: fmt.Sprintf("%s is in %s, so `env=%s` would let nothing through. "+
+				"Subscribe to %s instead, or leave out `env=`.", bk.StackLabel(st), bk.Code(st.Environment), bk.Esc(sub.EnvFilter),
+				bk.Code(bk.StackRef(st.Name, sub.EnvFilter)))}
+		}
 		sub.StackUID, sub.StackName, sub.Environment = st.UID, st.Name, st.Environment
 	}
 	e := subscriptionAudit(c.Request, "subscribe", "subscribed", sub)
@@ -107,18 +127,28 @@ func runSubscribe(ctx context.Context, c *Call, subs Subscriptions, res *resolve
 	if err != nil {
 		return chat.Message{}, err
 	}
-	what := subscriptionTarget(saved)
-	msg := fmt.Sprintf(":bell: <#%s> now follows %s: %s.", bk.Esc(saved.Channel), what, subscriptionFilter(saved))
-	blocks := []slack.Block{bk.Section(msg)}
-	if url := webhookURL(secret); url != "" {
-		blocks = append(blocks,
-			bk.Section("*For instant notices, give Cloud 66 this webhook* (only you see it; it works for this subscription only, and subscribing again replaces it):\n"+"```"+bk.Esc(url)+"```"),
-			bk.Context("In Cloud 66: the stack → *Settings & Information* → *Notifications* → *Webhook*: paste the URL and tick the deploy events. "+
-				"Until it is called, I check Cloud 66 with your token about once a minute."))
-	} else {
-		blocks = append(blocks, bk.Context("This bot has no public URL, so Cloud 66 can't call it: I check Cloud 66 with your token about once a minute instead."))
+	return subscribedReply(saved, webhookURL(secret)), nil
+}
+
+// subscribedReply announces a new subscription in the channel, which it
+// changes; the webhook URL, a secret, goes to the subscriber alone.
+func subscribedReply(saved storage.Subscription, hookURL string) chat.Message {
+	msg := fmt.Sprintf(":bell: <#%s> now follows %s: %s.", bk.Esc(saved.Channel), subscriptionTarget(saved), subscriptionFilter(saved))
+	reply := chat.Message{InChannel: true, Text: bk.Fallback(msg), Blocks: []slack.Block{bk.Section(msg)}}
+	if hookURL == "" {
+		reply.Blocks = append(reply.Blocks, bk.Context(fmt.Sprintf("Cloud 66 can't call this bot (it has no public URL), so I check Cloud 66 with <@%s>'s token about once a minute.",
+			bk.Esc(saved.Subscriber.User))))
+		return reply
 	}
-	return chat.Message{Text: bk.Fallback(msg), Blocks: blocks}, nil
+	where := "In Cloud 66: the stack → *Settings & Information* → *Notifications* → *Webhook*: paste the URL and tick the deploy events. " +
+		"Until it is called, I check Cloud 66 with your token about once a minute."
+	if saved.StackUID == "" {
+		where = "In Cloud 66, on each stack you want instant notices from: *Settings & Information* → *Notifications* → *Webhook*: paste the URL and tick the deploy events; " +
+			"the one URL serves them all. Webhook or not, I check your stacks with your token about once a minute."
+	}
+	hint := "*For instant notices, give Cloud 66 this webhook* (only you see it; it works for this subscription only, and subscribing again replaces it):\n" + "```" + bk.Esc(hookURL) + "```"
+	reply.Private = &chat.Message{Text: "The webhook URL for this subscription (only you see it).", Blocks: []slack.Block{bk.Section(hint), bk.Context(where)}}
+	return reply
 }
 
 // subscriptionAudit is the audit entry of a change to sub, by req's person.
@@ -141,13 +171,17 @@ func subscriptionTarget(s storage.Subscription) string {
 	return "*" + bk.Esc(s.StackName) + "* · " + bk.Esc(s.Environment)
 }
 
+// subscriptionFilter is what a subscription posts: the events that pass
+// its filters, and the environment it keeps.
 func subscriptionFilter(s storage.Subscription) string {
-	f := strings.Join(s.Events, ", ")
-	if s.EnvFilter != "" {
-		f += " in " + bk.Esc(s.EnvFilter)
-	}
+	events := s.Events
 	if s.OnlyFailures {
-		f += ", failures only"
+		// Subscriptions made before their events were stored narrowed.
+		events = slices.DeleteFunc(slices.Clone(events), func(k string) bool { return !slices.Contains(notify.FailureEvents, k) })
+	}
+	f := strings.Join(events, ", ")
+	if s.EnvFilter != "" {
+		f += " in " + s.EnvFilter
 	}
 	return bk.Esc(f)
 }

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/c66bot/c66bot/cloud66"
+	bk "github.com/c66bot/c66bot/internal/blockkit"
 	"github.com/c66bot/c66bot/internal/chat"
 	"github.com/c66bot/c66bot/policy"
 	"github.com/c66bot/c66bot/storage"
@@ -597,9 +598,12 @@ func refusalText(err error) string {
 }
 
 // postCard posts the first card and returns its ts. When the bot may not
-// post in the channel the card goes through the response_url instead, with
-// a hint to invite the bot, and "" is returned: later changes then go
-// through the response_url too (final state only) or a DM.
+// post in the channel the card goes through the response_url instead, and
+// "" is returned: later changes then go through the response_url too
+// (final state only) or a DM. A card that cannot be posted because the bot
+// is not in the channel says so to the channel, with the fix, in itself:
+// the requester's own reply (package commands) says where the result
+// comes, so there is one answer each, not a separate hint beside them.
 func (s *Service) postCard(ctx context.Context, log *slog.Logger, w storage.Watch) string {
 	card := Card(w, s.now(), s.cfg.Cloud66URL)
 	ts, postErr := s.cfg.Slack.Post(ctx, w.Channel, card)
@@ -613,18 +617,20 @@ func (s *Service) postCard(ctx context.Context, log *slog.Logger, w storage.Watc
 		}
 		return ""
 	}
+	if errors.Is(postErr, chat.ErrCannotPost) {
+		card.Blocks = append(card.Blocks, bk.Context(cannotPostHint))
+	}
 	if err := s.cfg.Slack.Respond(ctx, w.ResponseURL, card); err != nil {
 		log.WarnContext(ctx, "respond with deployment card failed", "watch", w.ID, "error", err.Error())
 	}
-	if errors.Is(postErr, chat.ErrCannotPost) {
-		hint := note(":information_source: I can't post in this channel, so I can't keep the deployment message up to date here. " +
-			"Invite me with `/invite @c66bot` and I will; until then you'll get the result here or in a DM.")
-		if err := s.cfg.Slack.Respond(ctx, w.ResponseURL, hint); err != nil {
-			log.WarnContext(ctx, "respond with invite hint failed", "watch", w.ID, "error", err.Error())
-		}
-	}
 	return ""
 }
+
+// cannotPostHint ends a first card delivered through the response_url
+// because the bot is not in the channel: it tells the channel why the card
+// will not move and what fixes that, and never promises updates.
+const cannotPostHint = ":information_source: I'm not in this channel, so this message won't change as it goes; the result follows when it finishes. " +
+	"Invite me with `/invite @c66bot` and I'll keep one message here up to date next time."
 
 // randomID is 128 random bits in hex, for request ids the caller left out.
 func randomID() string {

@@ -65,8 +65,28 @@ var eventWords = map[string][]string{
 	ServerBack:      {ServerBack},
 }
 
-// validEventWords is the list shown when a word is not understood.
-const validEventWords = "started, succeeded (success, ok), failed (failure, fail), cancelled (canceled), stopped, back (backon), deploys, servers, all"
+// EventWords is the list of event words shown to a person when a word is
+// not understood, short forms in brackets.
+const EventWords = "started, succeeded (success, ok), failed (failure, fail), cancelled (canceled), stopped, back (backon), deploys, servers, all"
+
+// FailureEvents are the kinds an only=failures filter lets through, in
+// AllEvents order. It is a constant table; callers must not modify it.
+var FailureEvents = []string{DeployFailed, ServerStopped}
+
+// UnknownEventWord is the first of words (split as ParseEvents splits
+// them) that names no event, and whether there is one: callers that show
+// it to people word the refusal themselves.
+func UnknownEventWord(words []string) (string, bool) {
+	for _, w := range words {
+		for part := range strings.SplitSeq(w, ",") {
+			part = strings.ToLower(strings.TrimSpace(part))
+			if _, ok := eventWords[part]; part != "" && !ok {
+				return part, true
+			}
+		}
+	}
+	return "", false
+}
 
 // ParseEvents reads the words after `subscribe <stack>`: event names or their
 // short forms (started, succeeded|success|ok, failed|failure|fail,
@@ -79,18 +99,13 @@ const validEventWords = "started, succeeded (success, ok), failed (failure, fail
 // Filters such as env=… and only=failures are not events: the caller takes
 // them out first.
 func ParseEvents(words []string) ([]string, error) {
+	if bad, ok := UnknownEventWord(words); ok {
+		return nil, fmt.Errorf("notify: unknown event %q: use %s", bad, EventWords)
+	}
 	want := map[string]bool{}
 	for _, w := range words {
 		for part := range strings.SplitSeq(w, ",") {
-			part = strings.ToLower(strings.TrimSpace(part))
-			if part == "" {
-				continue
-			}
-			kinds, ok := eventWords[part]
-			if !ok {
-				return nil, fmt.Errorf("notify: unknown event %q: use %s", part, validEventWords)
-			}
-			for _, k := range kinds {
+			for _, k := range eventWords[strings.ToLower(strings.TrimSpace(part))] {
 				want[k] = true
 			}
 		}
@@ -120,7 +135,7 @@ func isDeployKind(kind string) bool {
 }
 
 // isFailure reports whether kind passes an only=failures filter.
-func isFailure(kind string) bool { return kind == DeployFailed || kind == ServerStopped }
+func isFailure(kind string) bool { return slices.Contains(FailureEvents, kind) }
 
 // Event is one happening worth telling a channel about, whichever way it was
 // learnt. It is stored in the outbox as JSON, hence the tags.

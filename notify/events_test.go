@@ -62,3 +62,26 @@ func TestDefaultEventsIsAFreshSlice(t *testing.T) {
 		t.Error("DefaultEvents shares its slice")
 	}
 }
+
+// UnknownEventWord finds the word ParseEvents refuses, as ParseEvents
+// splits and folds words, so a caller can word the refusal itself.
+func TestUnknownEventWord(t *testing.T) {
+	for _, tt := range []struct {
+		words []string
+		bad   string
+	}{
+		{nil, ""},
+		{[]string{"ok", "FAILED,stopped"}, ""},
+		{[]string{"deploy.started", " back "}, ""},
+		{[]string{"ok", "Statred"}, "statred"},
+		{[]string{"failed,exploded", "nope"}, "exploded"},
+	} {
+		bad, found := notify.UnknownEventWord(tt.words)
+		if bad != tt.bad || found != (tt.bad != "") {
+			t.Errorf("UnknownEventWord(%q) = %q, %v; want %q", tt.words, bad, found, tt.bad)
+		}
+		if _, err := notify.ParseEvents(tt.words); (err != nil) != found {
+			t.Errorf("ParseEvents(%q) error %v disagrees with UnknownEventWord", tt.words, err)
+		}
+	}
+}

@@ -22,6 +22,10 @@ type Message struct {
 	// InChannel makes a reply through a response_url visible to the whole
 	// channel; otherwise only the person who asked sees it.
 	InChannel bool
+	// Private, on a command's reply, is sent after it through the same
+	// response_url to the person who asked only: what they alone may see
+	// (a webhook secret) beside a reply announced in the channel.
+	Private *Message
 }
 
 // ErrCannotPost is what a Slack implementation returns, possibly wrapped
