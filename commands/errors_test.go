@@ -48,6 +48,7 @@ var classifiedErrors = map[string][]error{
 	"deploy.BusyError":             {&deploy.BusyError{}},
 	"deploy.PolicyError":           {&deploy.PolicyError{}},
 	"deploy.FrozenError":           {&deploy.FrozenError{}},
+	"deploy.FinishedError":         {&deploy.FinishedError{}},
 	"storage.ErrNotAudited":        {storage.ErrNotAudited},
 	"storage.ErrIntentExpired":     {storage.ErrIntentExpired},
 	"storage.ErrClosed":            {storage.ErrClosed},
@@ -249,6 +250,7 @@ func TestErrorTable(t *testing.T) {
 		{&deploy.PolicyError{Rule: "prod", Reason: "not from here"}, OutcomeRefused, slog.LevelInfo, false, "Not allowed by policy rule *prod*: not from here"},
 		{&deploy.FrozenError{Freeze: policy.FreezeHit{Name: "weekend"}, OverrideIntentID: "i1"}, OutcomeRefused, slog.LevelInfo, false, "Override the freeze"},
 		{deploy.ErrNothingRunning, OutcomeRefused, slog.LevelInfo, false, "nothing to cancel"},
+		{&deploy.FinishedError{Deployment: cloud66.Deployment{ID: 7}}, OutcomeRefused, slog.LevelInfo, true, "is no longer running, so there is nothing to cancel"},
 		{deploy.ErrNotLocked, OutcomeRefused, slog.LevelInfo, false, "That stack isn't locked"},
 		{&NotFoundError{Kind: "stack", Arg: "shpo", Suggestions: []string{"shop"}}, OutcomeNotFound, slog.LevelInfo, false, "Did you mean `shop`?"},
 		// A Cloud 66 404 and 409 are logged as the person-caused refusals
