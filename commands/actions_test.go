@@ -94,7 +94,7 @@ func (f *fakeDeployer) RequestCancel(context.Context, deploy.Origin, cloud66.Sta
 }
 
 func (f *fakeDeployer) ConfirmCancel(context.Context, string, storage.Identity) (cloud66.Deployment, error) {
-	return cloud66.Deployment{ID: 42}, f.record("ConfirmCancel")
+	return cloud66.Deployment{ID: 42, GitRef: "main", GitHash: "abc1234def"}, f.record("ConfirmCancel")
 }
 
 func (f *fakeDeployer) Lock(_ context.Context, o deploy.Origin, st cloud66.Stack, reason string) (deploy.LockResult, error) {
@@ -177,7 +177,7 @@ func TestHandleAction(t *testing.T) {
 		{ActionOverride, "Override", true, false, "Deployment started"},
 		{deploy.ActionApprove, "Approve", false, false, "Your approval is in (1 of 2)"},
 		{deploy.ActionReject, "Reject", false, false, "Rejected: nothing was sent"},
-		{ActionCancelConfirm, "ConfirmCancel", true, false, "Cancelling deployment #42"},
+		{ActionCancelConfirm, "ConfirmCancel", true, false, "Cancelling the deployment of `main` (`abc1234`)."},
 		{ActionUnlockConfirm, "ConfirmUnlock", true, true, "<@U1> removed <@U9>'s lock on *shop* · production"},
 	} {
 		t.Run(tt.id, func(t *testing.T) {

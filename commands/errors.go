@@ -116,6 +116,10 @@ func errorTable() []errorClass {
 		{name: "rollback", matches: as[*deploy.RollbackError], outcome: OutcomeRefused, level: slog.LevelInfo, reply: rollbackReply},
 		{name: "nothing running", matches: is(deploy.ErrNothingRunning), outcome: OutcomeRefused, level: slog.LevelInfo,
 			reply: text(":zzz: Nothing is deploying on that stack right now, so there is nothing to cancel.")},
+		// A cancel pressed after its deployment ended: how it ended; the
+		// spent confirmation loses its buttons (only its owner gets here).
+		{name: "cancel: already finished", matches: as[*deploy.FinishedError], outcome: OutcomeRefused, level: slog.LevelInfo, replace: true,
+			reply: cancelFinishedReply},
 		{name: "not locked", matches: is(deploy.ErrNotLocked), outcome: OutcomeRefused, level: slog.LevelInfo, reply: notLockedReply},
 		{name: "not found", matches: as[*NotFoundError], outcome: OutcomeNotFound, level: slog.LevelInfo, reply: notFoundReply},
 		{name: "cloud66 404", matches: is(cloud66.ErrNotFound), outcome: OutcomeNotFound, level: slog.LevelInfo, reply: cloud66NotFoundReply},

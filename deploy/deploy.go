@@ -544,6 +544,7 @@ type Confirmation struct {
 	Live, Target      *cloud66.Deployment
 	LiveHash, LiveRef string
 	Running           *cloud66.Deployment // for cancel: the deployment to stop
+	RunningOwner      string              // for cancel: the Slack user who started Running through the bot, if one did
 	Lock              *storage.Lock       // for unlock: the lock to remove
 	ExpiresAt         time.Time
 }
@@ -657,7 +658,7 @@ func errResult(err error) string {
 		return res
 	case errors.Is(err, ErrOwnApproval):
 		return "refused: own approval"
-	case errors.As(err, new(*OptionError)), errors.As(err, new(*RollbackError)):
+	case errors.As(err, new(*OptionError)), errors.As(err, new(*RollbackError)), errors.As(err, new(*FinishedError)):
 		return "refused: " + strings.TrimPrefix(strings.TrimPrefix(err.Error(), "deploy: "), "rollback: ")
 	case errors.As(err, &le):
 		return "refused: locked by " + le.Lock.Owner.User
