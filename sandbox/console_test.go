@@ -143,7 +143,7 @@ func TestConsole(t *testing.T) {
 	tm.typeLine("1")
 	tm.expect("(@ana pressed “Deploy production”)", "[only you] (edited)\n  🚀 Confirmed: deploying shop · production.")
 	tm.expect("[#general] msg 1\n  ⏳ Starting — shop · production\n  Requested by: @ana\n  Ref: `v2.1`")
-	tm.expect("[#general] msg 1 (edited)\n  ✅ Deployed — shop · production", "Git hash: `6507918`",
+	tm.expect("[#general] msg 1 (edited)\n  ✅ Deployed — shop · production", "Git hash: 6507918 (https://github.com/acme/shop/commit/65079182d07a1a34440e3097382ac10d38d49b91)",
 		"↳ [#general] reply in the thread of msg 1\n    Cloud 66: Completed successfully")
 	if n := sb.Cloud66.ActionCount(); n != 1 {
 		t.Errorf("Cloud 66 got %d deployments, want 1", n)
