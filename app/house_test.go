@@ -46,7 +46,7 @@ var house = map[string][]string{
 	"cloud66/cloud66test": nil,
 	"cmd/c66bot":          {"admin", "app", "cloud66", "policy", "sandbox", "slackapp", "storage", "storage/postgres"},
 	"sandbox":             {"app", "app/apptest", "bot/bottest", "cloud66/cloud66test", "deploy", "slackapp"},
-	"bench":               {"app", "app/apptest", "bot/bottest", "cloud66/cloud66test", "deploy", "storage"},
+	"bench":               {"app", "app/apptest", "bot/bottest", "cloud66/cloud66test", "deploy", "storage", "storage/postgres"},
 
 	// The PostgreSQL backend of the stores, beside bbolt's; only tests
 	// import pgtest.
