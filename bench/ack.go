@@ -12,6 +12,19 @@ import (
 	"github.com/c66bot/c66bot/cloud66/cloud66test"
 )
 
+// floorAcks drives the floor (a bare slack-go Socket Mode program) on a
+// fake Slack of its own, as driveAcks drives the bot.
+func floorAcks(ctx context.Context, warm, n int, rate float64, cmd func(i int) bottest.SlashCommand) (latencyStats, error) {
+	s := bottest.New()
+	defer s.Close()
+	f, err := startFloor(s, nil)
+	if err != nil {
+		return latencyStats{}, err
+	}
+	defer f.stop()
+	return driveAcks(ctx, s, warm, n, rate, cmd)
+}
+
 // runAck measures target 1: slash-command ack latency under a steady rate,
 // for the bot and for the floor (a bare slack-go Socket Mode program), one
 // after the other in this process, each against its own fake Slack:
@@ -30,14 +43,7 @@ func runAck(ctx context.Context, o *options, r *scenarioResult) error {
 	}
 
 	floorRun := func() (latencyStats, error) {
-		s := bottest.New()
-		defer s.Close()
-		f, err := startFloor(s, nil)
-		if err != nil {
-			return latencyStats{}, err
-		}
-		defer f.stop()
-		return driveAcks(ctx, s, warm, n, o.rate, cmd(o.ackPeople))
+		return floorAcks(ctx, warm, n, o.rate, cmd(o.ackPeople))
 	}
 
 	floorA, err := floorRun()

@@ -68,6 +68,18 @@ func watchStack(i int) string { return fmt.Sprintf("%s%05d", watchStackPrefix, i
 
 func subChannel(i int) string { return fmt.Sprintf("CB%07d", i) }
 
+// benchLink is the link of person(i), with a token of its own from c66 as
+// Cloud 66's default user, who sees every stack.
+func benchLink(c66 *cloud66test.Server, i int) storage.Link {
+	return storage.Link{
+		Identity:    storage.Identity{Team: benchTeam, User: person(i)},
+		AccessToken: c66.IssueToken(cloud66test.DefaultUser),
+		TokenType:   "Bearer",
+		Scopes:      []string{"public", "redeploy"},
+		Account:     "Acme",
+	}
+}
+
 // seed fills a new database at path. Every person gets a token of their
 // own from c66 (as Cloud 66's default user, who sees every stack), sealed
 // with key. It returns the file size after closing.
@@ -82,14 +94,7 @@ func seed(path string, key []byte, c66 *cloud66test.Server, sp seedSpec) (int64,
 		return 0, err
 	}
 	for i := range sp.people {
-		l := storage.Link{
-			Identity:    storage.Identity{Team: benchTeam, User: person(i)},
-			AccessToken: c66.IssueToken(cloud66test.DefaultUser),
-			TokenType:   "Bearer",
-			Scopes:      []string{"public", "redeploy"},
-			Account:     "Acme",
-		}
-		if err := st.Links().Save(ctx, l); err != nil {
+		if err := st.Links().Save(ctx, benchLink(c66, i)); err != nil {
 			return closeErr(err)
 		}
 	}

@@ -93,14 +93,7 @@ func runReplicas(ctx context.Context, o *options, r *scenarioResult) error {
 		}
 	}
 	floorRun := func() (latencyStats, error) {
-		s := bottest.New()
-		defer s.Close()
-		f, err := startFloor(s, nil)
-		if err != nil {
-			return latencyStats{}, err
-		}
-		defer f.stop()
-		return driveAcks(ctx, s, warm, n, o.rate, mix(o.ackPeople, nil))
+		return floorAcks(ctx, warm, n, o.rate, mix(o.ackPeople, nil))
 	}
 
 	// 1. Ack latency and throughput: floor, bbolt ×1, PostgreSQL ×1 and ×3,
@@ -292,14 +285,7 @@ func seedPG(ctx context.Context, u string, key []byte, c66 *cloud66test.Server, 
 	for w := range 8 {
 		wg.Go(func() {
 			for i := w; i < people; i += 8 {
-				l := storage.Link{
-					Identity:    storage.Identity{Team: benchTeam, User: person(i)},
-					AccessToken: c66.IssueToken(cloud66test.DefaultUser),
-					TokenType:   "Bearer",
-					Scopes:      []string{"public", "redeploy"},
-					Account:     "Acme",
-				}
-				if err := db.Links().Save(ctx, l); err != nil {
+				if err := db.Links().Save(ctx, benchLink(c66, i)); err != nil {
 					mu.Lock()
 					first = cmpOr(first, err)
 					mu.Unlock()
