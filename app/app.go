@@ -88,6 +88,9 @@ type Tuning struct {
 	// AdminSocket is the Unix socket for local operator commands; default
 	// <db>.sock.
 	AdminSocket string
+	// HomeMinGap is the least time between two publishes of one person's
+	// App Home (views.publish is Tier 4, ~100/min); default 3 s.
+	HomeMinGap time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -138,6 +141,9 @@ func (c Config) withDefaults() Config {
 	}
 	if t.PostsPerSecond <= 0 {
 		t.PostsPerSecond = 1
+	}
+	if t.HomeMinGap <= 0 {
+		t.HomeMinGap = 3 * time.Second
 	}
 	if t.AdminSocket == "" {
 		t.AdminSocket = s.DB + ".sock"
@@ -248,6 +254,17 @@ func New(cfg Config) (*App, error) {
 	})
 	groups := bot.NewGroupResolver(api, pol.GroupIDs(), cfg.Now)
 
+	// The App Home reads the stores, not deploy, so deploy can tell it
+	// whose Home changed; the login link is the web side's, built below.
+	home := bot.NewHome(bot.HomeConfig{
+		API: api, MinGap: cfg.Tuning.HomeMinGap, Logger: cfg.Logger,
+		Views: commands.NewHome(commands.HomeDeps{
+			Accounts: a.accounts, Watches: db.watches, Locks: db.locks, Subscriptions: db.subscriptions,
+			Cloud66For: clientFor[commands.Cloud66](a.accounts),
+			LoginURL:   func(ls accounts.LoginStart) string { return a.web.LoginURL(ls) },
+			Command:    s.Command, Now: cfg.Now, Logger: cfg.Logger,
+		}),
+	})
 	a.deploys = deploy.New(deploy.Config{
 		Stores:     deploy.Stores{Intents: db.intents, Locks: db.locks, Watches: db.watches, Audit: db.audit},
 		Cloud66For: clientFor[deploy.Cloud66](a.accounts),
@@ -261,6 +278,7 @@ func New(cfg Config) (*App, error) {
 		Poll:       cfg.Tuning.Poll,
 		Now:        cfg.Now,
 		OnFinished: a.metrics.DeploymentFinished,
+		Home:       home,
 		Leases:     db.leases,
 		Budgets:    db.budgets,
 		Replica:    s.Replica,
@@ -317,6 +335,7 @@ func New(cfg Config) (*App, error) {
 		CommandTimeout: cfg.Tuning.CommandTimeout, ShutdownTimeout: cfg.Tuning.ShutdownTimeout,
 		PingInterval: cfg.Tuning.SocketPingInterval,
 		Dedup:        db.envelopes,
+		Home:         home,
 	})
 
 	if cfg.Listener != nil {

@@ -56,6 +56,9 @@ type Config struct {
 	// several replicas the second delivery may reach another one. nil means
 	// a set in this process's memory.
 	Dedup DedupStore
+	// Home publishes App Homes (app_home_opened); nil leaves the events
+	// acked and unanswered.
+	Home *Home
 }
 
 // DedupStore records keys seen; *storage.DedupStore satisfies it.
@@ -123,6 +126,9 @@ func (b *Bot) Run(ctx context.Context) error {
 		return socketRunError(err)
 	})
 	g.Go(func() error { b.eventLoop(gctx); return nil })
+	if b.cfg.Home != nil {
+		g.Go(func() error { b.cfg.Home.Run(gctx); return nil })
+	}
 	if b.seen != nil {
 		g.Go(func() error { b.sweepSeen(gctx); return nil })
 	}

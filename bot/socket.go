@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/slackevents"
 	"github.com/slack-go/slack/socketmode"
 
 	"github.com/c66bot/c66bot/commands"
@@ -119,6 +120,12 @@ func (b *Bot) handleEvent(ctx context.Context, evt socketmode.Event) {
 			return
 		}
 		b.submitActions(env, cb)
+	case socketmode.EventTypeEventsAPI:
+		ev, ok := evt.Data.(slackevents.EventsAPIEvent)
+		if !ok {
+			return
+		}
+		b.submitEvent(env, ev)
 	}
 }
 

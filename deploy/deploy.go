@@ -263,6 +263,8 @@ type Config struct {
 	// quick. Redeploys Cloud 66 refused outright were never followed and
 	// are not reported.
 	OnFinished func(state string)
+	// Home, when set, is told whose App Home changed (home.go).
+	Home HomeToucher
 
 	// Leases holds the watch leases ("watch:<id>"): with several replicas
 	// on one database, each followed action is followed by the one replica

@@ -75,6 +75,7 @@ func (s *Service) Lock(ctx context.Context, o Origin, stack cloud66.Stack, reaso
 	case !acquired:
 		return fail(&LockedError{Lock: held})
 	}
+	s.touchHome(o.Identity)
 	// Had the lock been removed since it was read, this is a new one.
 	if mine && held.Since.Equal(cur.Since) {
 		return LockResult{Lock: held, AlreadyHeld: true, PreviousReason: cur.Reason}, nil
@@ -130,6 +131,7 @@ func (s *Service) Unlock(ctx context.Context, o Origin, stack cloud66.Stack) (Un
 		case err != nil:
 			return fail(fmt.Errorf("deploy: unlock %s: %w", stack.UID, err))
 		}
+		s.touchHome(released.Owner)
 		return UnlockResult{Released: &released}, nil
 	}
 
@@ -187,6 +189,7 @@ func (s *Service) ConfirmUnlock(ctx context.Context, intentID string, by storage
 	case err != nil:
 		return fail(fmt.Errorf("deploy: unlock %s: %w", in.StackUID, err))
 	}
+	s.touchHome(released.Owner)
 
 	if released.Owner != by && released.Owner.Valid() {
 		msg := fmt.Sprintf(":unlock: %s removed your lock on %s.", mention(by.User), stackLabel(released.StackName, released.Environment))

@@ -329,7 +329,7 @@ func (s *Service) updateWatch(ctx context.Context, id string, f func(*storage.Wa
 	if err != nil {
 		return storage.Watch{}, fmt.Errorf("deploy: read watch: %w", err)
 	}
-	wasDone := w.Done()
+	wasDone, before := w.Done(), w.State
 	f(&w)
 	var outcome []storage.AuditEntry
 	if w.Done() && !wasDone {
@@ -337,6 +337,9 @@ func (s *Service) updateWatch(ctx context.Context, id string, f func(*storage.Wa
 	}
 	if err := s.cfg.Watches.Save(ctx, w, outcome...); err != nil {
 		return storage.Watch{}, fmt.Errorf("deploy: save watch: %w", err)
+	}
+	if w.State != before {
+		s.touchHome(w.Owner)
 	}
 	return w, nil
 }

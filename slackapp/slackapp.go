@@ -61,6 +61,7 @@ var scopeOf = map[string]string{
 	"chat.getPermalink":     "",
 	"conversations.open":    "im:write",
 	"usergroups.users.list": "usergroups:read",
+	"views.publish":         "",
 }
 
 // userScopeOf maps each Web API method of Sign in with Slack to the user

@@ -20,6 +20,10 @@ type manifestDoc struct {
 		BotUser struct {
 			DisplayName string `yaml:"display_name"`
 		} `yaml:"bot_user"`
+		AppHome struct {
+			HomeTabEnabled     bool `yaml:"home_tab_enabled"`
+			MessagesTabEnabled bool `yaml:"messages_tab_enabled"`
+		} `yaml:"app_home"`
 	} `yaml:"features"`
 	OAuthConfig struct {
 		RedirectURLs []string `yaml:"redirect_urls"`
@@ -29,8 +33,12 @@ type manifestDoc struct {
 		} `yaml:"scopes"`
 	} `yaml:"oauth_config"`
 	Settings struct {
-		SocketModeEnabled bool `yaml:"socket_mode_enabled"`
-		Interactivity     struct {
+		SocketModeEnabled  bool `yaml:"socket_mode_enabled"`
+		EventSubscriptions struct {
+			RequestURL string   `yaml:"request_url"`
+			BotEvents  []string `yaml:"bot_events"`
+		} `yaml:"event_subscriptions"`
+		Interactivity struct {
 			IsEnabled  bool   `yaml:"is_enabled"`
 			RequestURL string `yaml:"request_url"`
 		} `yaml:"interactivity"`
@@ -106,5 +114,17 @@ func TestManifestCommand(t *testing.T) {
 		if _, err := Manifest(bad); err == nil {
 			t.Errorf("Manifest(%q) accepted", bad)
 		}
+	}
+}
+
+func TestManifestHasTheAppHome(t *testing.T) {
+	t.Parallel()
+	m := parse(t, manifestYAML)
+	if !m.Features.AppHome.HomeTabEnabled || !m.Features.AppHome.MessagesTabEnabled {
+		t.Errorf("app_home = %+v, want the Home tab and the Messages tab on", m.Features.AppHome)
+	}
+	ev := m.Settings.EventSubscriptions
+	if !slices.Equal(ev.BotEvents, []string{"app_home_opened"}) || ev.RequestURL != "" {
+		t.Errorf("event_subscriptions = %+v, want app_home_opened over Socket Mode (no request URL)", ev)
 	}
 }

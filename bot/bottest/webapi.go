@@ -95,6 +95,7 @@ var apiMethods = map[string]apiMethod{
 	"users.info":            {(*Server).apiUsersInfo, botToken},
 	"usergroups.users.list": {(*Server).apiUserGroupUsers, botToken},
 	"chat.getPermalink":     {(*Server).apiGetPermalink, botToken},
+	"views.publish":         {(*Server).apiViewsPublish, botToken},
 	// Sign in with Slack (openid.go).
 	"openid.connect.token":    {(*Server).apiOpenIDToken, clientCredentials},
 	"openid.connect.userInfo": {(*Server).apiOpenIDUserInfo, userToken},
