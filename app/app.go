@@ -262,7 +262,10 @@ func New(cfg Config) (*App, error) {
 			Accounts: a.accounts, Watches: db.watches, Locks: db.locks, Subscriptions: db.subscriptions,
 			Cloud66For: clientFor[commands.Cloud66](a.accounts),
 			LoginURL:   func(ls accounts.LoginStart) string { return a.web.LoginURL(ls) },
-			Command:    s.Command, Now: cfg.Now, Logger: cfg.Logger,
+			Approvals: func(ctx context.Context, id storage.Identity) ([]deploy.PendingApproval, error) {
+				return a.deploys.PendingApprovals(ctx, id)
+			},
+			Command: s.Command, Now: cfg.Now, Logger: cfg.Logger,
 		}),
 	})
 	a.deploys = deploy.New(deploy.Config{

@@ -105,6 +105,19 @@ func (h *Home) Touch(id storage.Identity) {
 	}
 }
 
+// TouchAll republishes the Home of everyone who opened theirs (an approval
+// request changed: who may approve it is the renderer's to judge); nil-safe.
+func (h *Home) TouchAll() {
+	if h == nil {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for id := range h.opened {
+		h.scheduleLocked(id)
+	}
+}
+
 // scheduleLocked publishes id's Home no sooner than MinGap after the last
 // publish; touches while one is pending fold into it.
 func (h *Home) scheduleLocked(id storage.Identity) {

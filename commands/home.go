@@ -31,6 +31,8 @@ type HomeData struct {
 	// Deploys are the last deployments of the stacks the person subscribed
 	// channels to, read with their own token.
 	Deploys []HomeDeploy
+	// Approvals are the open requests the person may approve.
+	Approvals []deploy.PendingApproval
 }
 
 // HomeDeploy is the newest deployment of one subscribed stack; Last is nil
@@ -97,6 +99,21 @@ func RenderHome(d HomeData, slash string, now time.Time) slack.HomeTabViewReques
 			bk.Ago(now, l.Since), reasonSuffix(l.Reason))))
 	}
 
+	blocks = append(blocks, bk.Section("*Waiting for your approval*"))
+	if len(d.Approvals) == 0 {
+		blocks = append(blocks, bk.Context("No requests wait for you."))
+	}
+	for _, a := range d.Approvals {
+		line := fmt.Sprintf(":raised_hand: <@%s> asks to %s *%s* · %s (%d of %d approvals), expires %s", bk.Esc(a.Requester.User), bk.Esc(a.Noun),
+			bk.Esc(a.StackName), bk.Esc(a.Environment), a.Approved, a.Needed, bk.Date(a.ExpiresAt, "{time}"))
+		if link := deploy.MessageLink(a.Channel, a.MessageTS); link != "" {
+			line += " (" + bk.Link(link, "the request") + ")"
+		} else if a.Channel != "" {
+			line += " in <#" + bk.Esc(a.Channel) + ">"
+		}
+		blocks = append(blocks, bk.Section(line))
+	}
+
 	blocks = append(blocks, bk.Section("*Last deploys of your subscriptions*"))
 	if len(d.Deploys) == 0 {
 		blocks = append(blocks, bk.Context("No subscriptions of yours. `"+slash+" subscribe <stack>` in a channel adds one."))
@@ -137,6 +154,10 @@ type HomeSubscriptions interface {
 	All(ctx context.Context) ([]storage.Subscription, error)
 }
 
+// HomeApprovals lists the open approval requests id may approve;
+// (*deploy.Service).PendingApprovals is one.
+type HomeApprovals func(ctx context.Context, id storage.Identity) ([]deploy.PendingApproval, error)
+
 // HomeDeps is what NewHome needs.
 type HomeDeps struct {
 	Accounts      homeLinker
@@ -144,6 +165,8 @@ type HomeDeps struct {
 	Locks         HomeLocks
 	Subscriptions HomeSubscriptions
 	Cloud66For    func(ctx context.Context, id storage.Identity) (Cloud66, error)
+	// Approvals may be nil (no approvals shown); called at render time.
+	Approvals HomeApprovals
 	// LoginURL is as in Deps; called at render time, so it may be set late.
 	LoginURL func(accounts.LoginStart) string
 	Command  string
@@ -152,7 +175,10 @@ type HomeDeps struct {
 }
 
 // Home gathers and renders a person's App Home.
-type Home struct{ d HomeDeps }
+type Home struct {
+	d   HomeDeps
+	res *resolver // for which stacks the person's Cloud 66 account sees
+}
 
 // NewHome builds the Home renderer.
 func NewHome(d HomeDeps) *Home {
@@ -162,7 +188,7 @@ func NewHome(d HomeDeps) *Home {
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Home{d: d}
+	return &Home{d: d, res: &resolver{clientFor: d.Cloud66For, cache: &stackCache{}, now: d.Now}}
 }
 
 // View is id's Home tab now. Only what is the person's own is read: their
@@ -197,6 +223,9 @@ func (h *Home) View(ctx context.Context, id storage.Identity) (slack.HomeTabView
 		}
 	}
 	d.Deploys = h.deploys(ctx, id)
+	if d.Approvals, err = h.approvals(ctx, id); err != nil {
+		return slack.HomeTabViewRequest{}, err
+	}
 	return RenderHome(d, h.d.Command, now), nil
 }
 
@@ -245,4 +274,45 @@ func (h *Home) deploys(ctx context.Context, id storage.Identity) []HomeDeploy {
 		out = append(out, hd)
 	}
 	return out
+}
+
+// approvals are the requests id may approve, on stacks their Cloud 66
+// account sees: the policy may let someone approve a stack whose name
+// their own account would not show them.
+func (h *Home) approvals(ctx context.Context, id storage.Identity) ([]deploy.PendingApproval, error) {
+	if h.d.Approvals == nil {
+		return nil, nil
+	}
+	pending, err := h.d.Approvals(ctx, id)
+	if err != nil || len(pending) == 0 {
+		if err != nil {
+			err = fmt.Errorf("home: approvals: %w", err)
+		}
+		return nil, err
+	}
+	api, err := h.res.client(ctx, id)
+	if err != nil {
+		return nil, nil
+	}
+	// visibleLocks is the one check of "which of these stacks does this
+	// person see"; an approval is put through it as a lock on its stack.
+	as := make([]storage.Lock, len(pending))
+	for i, p := range pending {
+		as[i] = storage.Lock{StackUID: p.StackUID, StackName: p.StackName, Environment: p.Environment}
+	}
+	visible, err := h.res.visibleLocks(ctx, api, id, as)
+	if err != nil {
+		return nil, fmt.Errorf("home: approvals: %w", err)
+	}
+	seen := map[string]bool{}
+	for _, l := range visible {
+		seen[l.StackUID] = true
+	}
+	var out []deploy.PendingApproval
+	for _, p := range pending {
+		if seen[p.StackUID] {
+			out = append(out, p)
+		}
+	}
+	return out, nil
 }

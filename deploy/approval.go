@@ -131,9 +131,12 @@ func (s *Service) requestApproval(ctx context.Context, o Origin, stack cloud66.S
 			_, _ = s.cfg.Intents.Consume(context.WithoutCancel(ctx), in.ID, nil)
 			return nil, fmt.Errorf("deploy: post the approval request: %w", postErr)
 		}
+		s.approvalChanged(in, true)
 		return ar, nil
 	}
 	ar.MessageTS = ts
+	in.Params[paramApprovalTS] = ts
+	s.approvalChanged(in, true)
 	if _, err := s.cfg.Intents.Update(ctx, in.ID, func(x *storage.Intent) error {
 		if x.Params == nil {
 			x.Params = map[string]string{}
@@ -378,6 +381,7 @@ func (s *Service) mayApprove(in storage.Intent, by storage.Identity, gs []string
 // (mrkdwn, escaped); open keeps the buttons. Without a message (it went
 // through the response_url) there is nothing to edit.
 func (s *Service) updateApproval(ctx context.Context, in storage.Intent, status string, open bool) {
+	s.approvalChanged(in, open)
 	ts := in.Params[paramApprovalTS]
 	if ts == "" {
 		return

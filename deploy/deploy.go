@@ -383,6 +383,8 @@ type Service struct {
 	// showing an older count than the stored one. Approvals come at the
 	// pace of people clicking, so one lock for every request is enough.
 	approvalMu sync.Mutex
+	// approvals are the open approval requests, for the App Home (home.go).
+	approvals openApprovals
 
 	mu        sync.Mutex
 	runCtx    context.Context // non-nil while Run runs
