@@ -80,8 +80,10 @@ func RenderHome(d HomeData, slash string, now time.Time) slack.HomeTabViewReques
 		blocks = append(blocks, bk.Context("Nothing running. Start one with `"+slash+" deploy <stack>`."))
 	}
 	for _, w := range d.Running {
-		line := fmt.Sprintf(":rocket: %s of *%s* · %s, %s, started %s", deploy.Noun(w), bk.Esc(w.StackName), bk.Esc(w.Environment),
-			bk.Esc(string(w.State)), bk.Ago(now, w.RequestedAt))
+		line := fmt.Sprintf(":rocket: %s of *%s* · %s, %s", deploy.Noun(w), bk.Esc(w.StackName), bk.Esc(w.Environment), bk.Esc(string(w.State)))
+		if !w.RequestedAt.IsZero() {
+			line += ", started " + bk.Ago(now, w.RequestedAt)
+		}
 		if link := deploy.MessageLink(w.Channel, w.MessageTS); link != "" {
 			line += " (" + bk.Link(link, "its message") + ")"
 		} else if w.Channel != "" {
@@ -242,38 +244,60 @@ func (h *Home) loginData(ctx context.Context, id storage.Identity) HomeData {
 	return HomeData{LoginURL: url, OutOfBand: start.OutOfBand}
 }
 
-// deploys reads the newest deployment of each stack id subscribed (not
-// "all"), with id's own token; a stack the token cannot read is left out.
+// deploys reads the newest deployment of each stack id subscribed a
+// channel to (not "all"), with id's own token, on the stacks their Cloud 66
+// account sees now.
 func (h *Home) deploys(ctx context.Context, id storage.Identity) []HomeDeploy {
 	subs, err := h.d.Subscriptions.All(ctx)
 	if err != nil {
 		h.d.Logger.WarnContext(ctx, "home: cannot list subscriptions", "error", err.Error())
 		return nil
 	}
-	var api Cloud66
 	seen := map[string]bool{}
-	var out []HomeDeploy
+	var stacks []storage.Lock
 	for _, s := range subs {
-		if s.Subscriber != id || s.StackUID == "" || seen[s.StackUID] || len(out) >= homeShownStacks {
+		if s.Subscriber != id || s.StackUID == "" || seen[s.StackUID] {
 			continue
 		}
 		seen[s.StackUID] = true
-		if api == nil {
-			if api, err = h.d.Cloud66For(ctx, id); err != nil {
-				return nil
-			}
+		stacks = append(stacks, storage.Lock{StackUID: s.StackUID, StackName: s.StackName, Environment: s.Environment})
+	}
+	stacks, api := h.visible(ctx, id, stacks)
+	var out []HomeDeploy
+	for _, st := range stacks {
+		if len(out) >= homeShownStacks {
+			break
 		}
-		deps, _, err := api.ListDeploymentsPage(ctx, s.StackUID, 1)
+		deps, _, err := api.ListDeploymentsPage(ctx, st.StackUID, 1)
 		if err != nil {
 			continue
 		}
-		hd := HomeDeploy{StackName: s.StackName, Environment: s.Environment}
+		hd := HomeDeploy{StackName: st.StackName, Environment: st.Environment}
 		if len(deps) > 0 {
 			hd.Last = &deps[0]
 		}
 		out = append(out, hd)
 	}
 	return out
+}
+
+// visible keeps the stacks (as locks: visibleLocks is the one check of
+// "which of these stacks does this person see") that id's Cloud 66 account
+// sees, named as it names them now, with the client that asked.
+func (h *Home) visible(ctx context.Context, id storage.Identity, stacks []storage.Lock) ([]storage.Lock, Cloud66) {
+	if len(stacks) == 0 {
+		return nil, nil
+	}
+	api, err := h.res.client(ctx, id)
+	if err != nil {
+		return nil, nil
+	}
+	stacks, err = h.res.visibleLocks(ctx, api, id, stacks)
+	if err != nil {
+		h.d.Logger.WarnContext(ctx, "home: cannot list the person's stacks", "error", err.Error())
+		return nil, nil
+	}
+	return stacks, api
 }
 
 // approvals are the requests id may approve, on stacks their Cloud 66
@@ -290,20 +314,11 @@ func (h *Home) approvals(ctx context.Context, id storage.Identity) ([]deploy.Pen
 		}
 		return nil, err
 	}
-	api, err := h.res.client(ctx, id)
-	if err != nil {
-		return nil, nil
-	}
-	// visibleLocks is the one check of "which of these stacks does this
-	// person see"; an approval is put through it as a lock on its stack.
 	as := make([]storage.Lock, len(pending))
 	for i, p := range pending {
 		as[i] = storage.Lock{StackUID: p.StackUID, StackName: p.StackName, Environment: p.Environment}
 	}
-	visible, err := h.res.visibleLocks(ctx, api, id, as)
-	if err != nil {
-		return nil, fmt.Errorf("home: approvals: %w", err)
-	}
+	visible, _ := h.visible(ctx, id, as)
 	seen := map[string]bool{}
 	for _, l := range visible {
 		seen[l.StackUID] = true
