@@ -53,6 +53,11 @@ type Home struct {
 	opened  map[storage.Identity]bool
 	last    map[storage.Identity]time.Time
 	pending map[storage.Identity]bool
+	// running are the Homes being rendered and published now, and dirty
+	// those touched meanwhile: they are published again once that ends,
+	// so an older view never lands after a newer one.
+	running map[storage.Identity]bool
+	dirty   map[storage.Identity]bool
 }
 
 // NewHome builds the App Home publisher; it publishes once Run runs.
@@ -63,7 +68,8 @@ func NewHome(cfg HomeConfig) *Home {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	h := &Home{cfg: cfg, log: cfg.Logger, opened: map[storage.Identity]bool{}, last: map[storage.Identity]time.Time{}, pending: map[storage.Identity]bool{}}
+	h := &Home{cfg: cfg, log: cfg.Logger, opened: map[storage.Identity]bool{}, last: map[storage.Identity]time.Time{}, pending: map[storage.Identity]bool{},
+		running: map[storage.Identity]bool{}, dirty: map[storage.Identity]bool{}}
 	if cfg.API != nil {
 		h.api = cfg.API
 	}
@@ -124,6 +130,10 @@ func (h *Home) scheduleLocked(id storage.Identity) {
 	if h.pending[id] {
 		return
 	}
+	if h.running[id] {
+		h.dirty[id] = true
+		return
+	}
 	h.pending[id] = true
 	wait := time.Duration(0)
 	if last, ok := h.last[id]; ok {
@@ -135,9 +145,19 @@ func (h *Home) scheduleLocked(id storage.Identity) {
 func (h *Home) publish(id storage.Identity) {
 	h.mu.Lock()
 	delete(h.pending, id)
-	h.last[id] = time.Now()
+	h.running[id] = true
 	base := h.ctx
 	h.mu.Unlock()
+	defer func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		delete(h.running, id)
+		h.last[id] = time.Now()
+		if h.dirty[id] {
+			delete(h.dirty, id)
+			h.scheduleLocked(id)
+		}
+	}()
 	if base == nil || h.api == nil {
 		return
 	}

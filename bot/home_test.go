@@ -130,3 +130,49 @@ func TestHomeIsRepublishedDebouncedAndOnlyWhenOpened(t *testing.T) {
 	nilHome.Touch(ana) // nil-safe
 	nilHome.TouchAll()
 }
+
+// touchingViews touches the Home it renders, the first time: a change that
+// lands while its publish is in flight.
+type touchingViews struct {
+	h       *Home
+	renders int
+}
+
+func (v *touchingViews) View(_ context.Context, id storage.Identity) (slack.HomeTabViewRequest, error) {
+	v.renders++
+	if v.renders == 1 {
+		v.h.Touch(id)
+	}
+	return slack.HomeTabViewRequest{Type: slack.VTHomeTab}, nil
+}
+
+type nopPublisher struct{ n int }
+
+func (p *nopPublisher) PublishViewContext(context.Context, slack.PublishViewContextRequest) (*slack.ViewResponse, error) {
+	p.n++
+	return &slack.ViewResponse{}, nil
+}
+
+func TestHomeTouchedWhilePublishingIsPublishedAgainAfter(t *testing.T) {
+	t.Parallel()
+	ana := storage.Identity{Team: "T1", User: "U1"}
+	views := &touchingViews{}
+	h := NewHome(HomeConfig{MinGap: time.Hour, Views: views})
+	views.h = h
+	pub := &nopPublisher{}
+	fa := &fakeAfter{}
+	h.after, h.api, h.ctx = fa.after, pub, context.Background()
+
+	h.Opened(ana)
+	if got := fa.runAll(); len(got) != 1 {
+		t.Fatalf("opening: waits %v", got)
+	}
+	// The touch during the first publish waits for it, then the gap.
+	got := fa.runAll()
+	if len(got) != 1 || got[0] < 59*time.Minute {
+		t.Fatalf("touched while publishing: waits %v, want one after the gap", got)
+	}
+	if pub.n != 2 || views.renders != 2 {
+		t.Errorf("published %d, rendered %d; want 2 and 2", pub.n, views.renders)
+	}
+}
