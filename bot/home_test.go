@@ -135,13 +135,20 @@ func TestHomeIsRepublishedDebouncedAndOnlyWhenOpened(t *testing.T) {
 // lands while its publish is in flight.
 type touchingViews struct {
 	h       *Home
+	fa      *fakeAfter
 	renders int
+	// scheduledDuring is how many publishes were scheduled while the
+	// first was still in flight.
+	scheduledDuring int
 }
 
 func (v *touchingViews) View(_ context.Context, id storage.Identity) (slack.HomeTabViewRequest, error) {
 	v.renders++
 	if v.renders == 1 {
 		v.h.Touch(id)
+		v.fa.mu.Lock()
+		v.scheduledDuring = len(v.fa.waits)
+		v.fa.mu.Unlock()
 	}
 	return slack.HomeTabViewRequest{Type: slack.VTHomeTab}, nil
 }
@@ -158,9 +165,9 @@ func TestHomeTouchedWhilePublishingIsPublishedAgainAfter(t *testing.T) {
 	ana := storage.Identity{Team: "T1", User: "U1"}
 	views := &touchingViews{}
 	h := NewHome(HomeConfig{MinGap: time.Hour, Views: views})
-	views.h = h
 	pub := &nopPublisher{}
 	fa := &fakeAfter{}
+	views.h, views.fa = h, fa
 	h.after, h.api, h.ctx = fa.after, pub, context.Background()
 
 	h.Opened(ana)
@@ -171,6 +178,9 @@ func TestHomeTouchedWhilePublishingIsPublishedAgainAfter(t *testing.T) {
 	got := fa.runAll()
 	if len(got) != 1 || got[0] < 59*time.Minute {
 		t.Fatalf("touched while publishing: waits %v, want one after the gap", got)
+	}
+	if views.scheduledDuring != 0 {
+		t.Errorf("%d publishes scheduled while one was in flight: two could land out of order", views.scheduledDuring)
 	}
 	if pub.n != 2 || views.renders != 2 {
 		t.Errorf("published %d, rendered %d; want 2 and 2", pub.n, views.renders)
