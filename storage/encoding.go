@@ -73,6 +73,23 @@ type lockRecord struct {
 	OwnerUser   string    `json:"owner_user"`
 	Reason      string    `json:"reason,omitempty"`
 	Since       time.Time `json:"since"`
+	// Expires, RemindedAt and Waiters came with the lock queue; a record
+	// without them is a lock that never expires, with nobody waiting.
+	Expires    time.Time          `json:"expires,omitzero"`
+	RemindedAt time.Time          `json:"reminded_at,omitzero"`
+	Waiters    []lockWaiterRecord `json:"waiters,omitempty"`
+}
+
+// lockWaiterRecord is one LockWaiter inside its lock's record.
+type lockWaiterRecord struct {
+	ID          string            `json:"id"`
+	Team        string            `json:"team"`
+	User        string            `json:"user"`
+	Kind        string            `json:"kind"`
+	Channel     string            `json:"channel,omitempty"`
+	ResponseURL string            `json:"response_url,omitempty"`
+	Params      map[string]string `json:"params,omitempty"`
+	Created     time.Time         `json:"created"`
 }
 
 // watchRecord is the JSON sealed under watches/<watch id>. The id is the key
@@ -290,7 +307,28 @@ func encodeLock(l Lock) ([]byte, error) {
 		OwnerUser:   l.Owner.User,
 		Reason:      l.Reason,
 		Since:       l.Since,
+		Expires:     l.Expires,
+		RemindedAt:  l.RemindedAt,
+		Waiters:     encodeWaiters(l.Waiters),
 	})
+}
+
+func encodeWaiters(ws []LockWaiter) []lockWaiterRecord {
+	var rs []lockWaiterRecord
+	for _, w := range ws {
+		rs = append(rs, lockWaiterRecord{ID: w.ID, Team: w.Who.Team, User: w.Who.User, Kind: string(w.Kind),
+			Channel: w.Channel, ResponseURL: w.ResponseURL, Params: w.Params, Created: w.Created})
+	}
+	return rs
+}
+
+func decodeWaiters(rs []lockWaiterRecord) []LockWaiter {
+	var ws []LockWaiter
+	for _, r := range rs {
+		ws = append(ws, LockWaiter{ID: r.ID, Who: Identity{Team: r.Team, User: r.User}, Kind: WaitKind(r.Kind),
+			Channel: r.Channel, ResponseURL: r.ResponseURL, Params: r.Params, Created: r.Created})
+	}
+	return ws
 }
 
 func decodeLock(team, stackUID string, b []byte) (Lock, error) {
@@ -309,6 +347,9 @@ func decodeLock(team, stackUID string, b []byte) (Lock, error) {
 		Owner:       Identity{Team: r.OwnerTeam, User: r.OwnerUser},
 		Reason:      r.Reason,
 		Since:       r.Since,
+		Expires:     r.Expires,
+		RemindedAt:  r.RemindedAt,
+		Waiters:     decodeWaiters(r.Waiters),
 	}, nil
 }
 

@@ -18,9 +18,9 @@ type LockStore struct{ db *DB }
 
 // Lock is a person's hold on a stack in one workspace: "don't deploy this,
 // I'm on it". It stays until released (by its owner, or forced by someone
-// else); it never expires, because a lock that lapses silently is worse
-// than one that has to be cleared by hand. Locks are not secret and are
-// stored as plain JSON.
+// else), or until Expires when its owner gave it a duration: a lock never
+// lapses unless its owner said when. Locks are not secret and are stored
+// as plain JSON.
 type Lock struct {
 	Team        string // workspace (or enterprise) the lock belongs to; no ':'
 	StackUID    string
@@ -29,6 +29,17 @@ type Lock struct {
 	Owner       Identity
 	Reason      string
 	Since       time.Time // set on first acquire from the store's clock; kept when the owner re-locks
+	// Expires is when the lock lets go by itself (`lock … for=2h`); zero
+	// means never. The owner re-locking with an Expires replaces it, and
+	// without one keeps it.
+	Expires time.Time
+	// RemindedAt is when its owner was reminded they hold it (once per
+	// lock; see MarkReminded); zero until then.
+	RemindedAt time.Time
+	// Waiters are the people waiting for the lock to go, oldest first (see
+	// AddWaiter). They live in the lock's record, so releasing the lock
+	// hands them, once, to whoever released it.
+	Waiters []LockWaiter
 }
 
 // Acquire takes the lock on l.StackUID in l.Team for l.Owner.

@@ -166,6 +166,8 @@ func NewLock(l Lock, now time.Time) (Lock, error) {
 		return Lock{}, fmt.Errorf("storage: lock on %s: owner: %w", l.StackUID, invalidIdentity(l.Owner))
 	}
 	l.Since = now
+	// A new lock has no history: nobody reminded, nobody waiting.
+	l.RemindedAt, l.Waiters = time.Time{}, nil
 	return l, nil
 }
 
@@ -184,6 +186,9 @@ func Relock(cur, l Lock) (next Lock, ok bool) {
 	}
 	if l.Environment != "" {
 		next.Environment = l.Environment
+	}
+	if !l.Expires.IsZero() {
+		next.Expires = l.Expires
 	}
 	return next, true
 }

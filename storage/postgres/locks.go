@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -144,4 +145,127 @@ func (s *LockStore) List(ctx context.Context, team string) ([]storage.Lock, erro
 		return cmp.Or(a.Since.Compare(b.Since), strings.Compare(a.StackUID, b.StackUID))
 	})
 	return locks, nil
+}
+
+// AddWaiter queues w on the lock on stackUID in team, as
+// storage.LockStore.AddWaiter does; storage.ErrNotFound when there is no
+// lock.
+func (s *LockStore) AddWaiter(ctx context.Context, team, stackUID string, w storage.LockWaiter) (storage.Lock, storage.LockWaiter, error) {
+	var added storage.LockWaiter
+	l, err := s.modify(ctx, team, stackUID, func(cur storage.Lock) (storage.Lock, error) {
+		next, nw, err := storage.AddWaiter(cur, w, s.db.now())
+		added = nw
+		return next, err
+	})
+	if err != nil {
+		return storage.Lock{}, storage.LockWaiter{}, fmt.Errorf("postgres: wait for lock on %s in %s: %w", stackUID, team, err)
+	}
+	return l, added, nil
+}
+
+// MarkReminded notes the reminder of the lock taken at since, as
+// storage.LockStore.MarkReminded does: true for exactly one caller.
+func (s *LockStore) MarkReminded(ctx context.Context, team, stackUID string, since time.Time) (bool, error) {
+	_, err := s.modify(ctx, team, stackUID, func(cur storage.Lock) (storage.Lock, error) {
+		next, ok := storage.MarkReminded(cur, since, s.db.now())
+		if !ok {
+			return cur, errNoChanges
+		}
+		return next, nil
+	})
+	if errors.Is(err, errNoChanges) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("postgres: mark lock on %s in %s reminded: %w", stackUID, team, err)
+	}
+	return true, nil
+}
+
+// ReleaseExpired removes the lock on stackUID in team if it has expired at
+// now, as storage.LockStore.ReleaseExpired does.
+func (s *LockStore) ReleaseExpired(ctx context.Context, team, stackUID string, now time.Time, audit ...storage.AuditEntry) (storage.Lock, error) {
+	if err := storage.CheckLock(team, stackUID); err != nil {
+		return storage.Lock{}, err
+	}
+	var l storage.Lock
+	err := s.db.update(ctx, audit, func(tx pgx.Tx) error {
+		var rec []byte
+		if err := noRows(tx.QueryRow(ctx, `SELECT record FROM locks WHERE team = $1 AND stack_uid = $2 FOR UPDATE`, team, stackUID).Scan(&rec)); err != nil {
+			return err
+		}
+		cur, err := storage.DecodeLock(team, stackUID, rec)
+		if err != nil {
+			return err
+		}
+		if !cur.Expired(now) {
+			return storage.ErrNotFound
+		}
+		l = cur
+		_, err = tx.Exec(ctx, `DELETE FROM locks WHERE team = $1 AND stack_uid = $2`, team, stackUID)
+		return err
+	})
+	if err != nil {
+		return storage.Lock{}, fmt.Errorf("postgres: release expired lock on %s in %s: %w", stackUID, team, err)
+	}
+	return l, nil
+}
+
+// All returns every workspace's locks, oldest first.
+func (s *LockStore) All(ctx context.Context) ([]storage.Lock, error) {
+	var locks []storage.Lock
+	err := s.db.view(ctx, func(q querier) error {
+		rows, err := q.Query(ctx, `SELECT team, stack_uid, record FROM locks`)
+		if err != nil {
+			return err
+		}
+		locks, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (storage.Lock, error) {
+			var (
+				team, stack string
+				rec         []byte
+			)
+			if err := r.Scan(&team, &stack, &rec); err != nil {
+				return storage.Lock{}, err
+			}
+			return storage.DecodeLock(team, stack, rec)
+		})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list all locks: %w", err)
+	}
+	storage.SortLocks(locks)
+	return locks, nil
+}
+
+// modify rewrites the lock on stackUID in team with fn, its row locked
+// for the transaction; storage.ErrNotFound when there is none. fn
+// returning errNoChanges writes nothing.
+func (s *LockStore) modify(ctx context.Context, team, stackUID string, fn func(storage.Lock) (storage.Lock, error)) (storage.Lock, error) {
+	if err := storage.CheckLock(team, stackUID); err != nil {
+		return storage.Lock{}, err
+	}
+	var l storage.Lock
+	err := s.db.update(ctx, nil, func(tx pgx.Tx) error {
+		var rec []byte
+		if err := noRows(tx.QueryRow(ctx, `SELECT record FROM locks WHERE team = $1 AND stack_uid = $2 FOR UPDATE`, team, stackUID).Scan(&rec)); err != nil {
+			return err
+		}
+		cur, err := storage.DecodeLock(team, stackUID, rec)
+		if err != nil {
+			return err
+		}
+		next, err := fn(cur)
+		if err != nil {
+			return err
+		}
+		v, err := storage.EncodeLock(next)
+		if err != nil {
+			return err
+		}
+		l = next
+		_, err = tx.Exec(ctx, `UPDATE locks SET record = $3 WHERE team = $1 AND stack_uid = $2`, team, stackUID, v)
+		return err
+	})
+	return l, err
 }

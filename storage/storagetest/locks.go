@@ -17,6 +17,10 @@ func TestLocks(t *testing.T, open Opener) {
 		{"SameStackTwoTeams", testLockSameStackTwoTeams},
 		{"ConcurrentAcquire", testLockConcurrentAcquire},
 		{"Invalid", testLockInvalid},
+		{"Expiry", testLockExpiry},
+		{"Waiters", testLockWaiters},
+		{"RemindedOnce", testLockRemindedOnce},
+		{"All", testLocksAll},
 	})
 }
 

@@ -103,6 +103,11 @@ type (
 		Get(ctx context.Context, team, stackUID string) (storage.Lock, error)
 		Release(ctx context.Context, team, stackUID string, audit ...storage.AuditEntry) (storage.Lock, error)
 		List(ctx context.Context, team string) ([]storage.Lock, error)
+		// The lock queue: waiters, expiry, the reminder.
+		AddWaiter(ctx context.Context, team, stackUID string, w storage.LockWaiter) (storage.Lock, storage.LockWaiter, error)
+		MarkReminded(ctx context.Context, team, stackUID string, since time.Time) (bool, error)
+		ReleaseExpired(ctx context.Context, team, stackUID string, now time.Time, audit ...storage.AuditEntry) (storage.Lock, error)
+		All(ctx context.Context) ([]storage.Lock, error)
 	}
 
 	// SubscriptionStore holds the channels following stacks' events.
