@@ -184,6 +184,11 @@ type LockStore interface {
 	Get(ctx context.Context, team, stackUID string) (storage.Lock, error)
 	Release(ctx context.Context, team, stackUID string, audit ...storage.AuditEntry) (storage.Lock, error)
 	List(ctx context.Context, team string) ([]storage.Lock, error)
+	// The lock queue (lockqueue.go): waiters, expiry and the reminder.
+	AddWaiter(ctx context.Context, team, stackUID string, w storage.LockWaiter) (storage.Lock, storage.LockWaiter, error)
+	MarkReminded(ctx context.Context, team, stackUID string, since time.Time) (bool, error)
+	ReleaseExpired(ctx context.Context, team, stackUID string, now time.Time, audit ...storage.AuditEntry) (storage.Lock, error)
+	All(ctx context.Context) ([]storage.Lock, error)
 }
 
 // WatchStore is where the deployments being followed live;
@@ -283,6 +288,14 @@ type Config struct {
 	// replica's watch moves again within LeaseTTL+ClaimEvery = 20s, with
 	// room under the 30 s promised for a poll and the card's edit.
 	ClaimEvery time.Duration
+	// RenderConfirmation renders a confirmation with its buttons, for the
+	// DM that asks the person again when their queued change on a
+	// protected environment comes up (package commands renders them); nil
+	// sends a plain DM asking them to run it again.
+	RenderConfirmation func(*Confirmation) chat.Message
+	// LockSweepEvery is how often Run releases expired locks and reminds
+	// the owners of long-held ones; default 30s.
+	LockSweepEvery time.Duration
 	// Budgets keeps each person's budget of Cloud 66 requests
 	// (Poll.BudgetPerHour), shared by the replicas. nil means
 	// storage.NewLocalBudgets(time.Now).
@@ -368,6 +381,8 @@ type Service struct {
 	// time, replaced by tests like sleep.
 	renewSleep func(ctx context.Context, d time.Duration) error
 	claimSleep func(ctx context.Context, d time.Duration) error
+	// lockSleep waits between the sweeps of the locks (lockLoop).
+	lockSleep func(ctx context.Context, d time.Duration) error
 	// owner is Config.Replica, or the random name taken in its place.
 	owner string
 
@@ -418,6 +433,9 @@ func New(cfg Config) *Service {
 	if cfg.ClaimEvery <= 0 {
 		cfg.ClaimEvery = defaultClaimEvery
 	}
+	if cfg.LockSweepEvery <= 0 {
+		cfg.LockSweepEvery = defaultLockSweepEvery
+	}
 	if cfg.Budgets == nil {
 		cfg.Budgets = storage.NewLocalBudgets(time.Now)
 	}
@@ -442,6 +460,7 @@ func New(cfg Config) *Service {
 		sleep:      clock.Sleep,
 		renewSleep: clock.Sleep,
 		claimSleep: clock.Sleep,
+		lockSleep:  clock.Sleep,
 		owner:      leases.Owner(cfg.Replica),
 		following:  map[string]bool{},
 		starting:   map[string]bool{},
@@ -481,6 +500,11 @@ func (s *Service) logger(o Origin) *slog.Logger {
 // LockedError is returned when someone else holds the stack's lock.
 type LockedError struct {
 	Lock storage.Lock
+	// WaitIntentID, when set, parks the refused change (of Verb) for the
+	// refusal's "Tell me when it's free" and "Deploy when it's free"
+	// buttons (WaitForLock).
+	WaitIntentID string
+	Verb         Verb
 }
 
 // Error reads "shop:production is locked by U1 since 2025-03-04 10:00 UTC: reason".

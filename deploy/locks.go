@@ -27,11 +27,23 @@ type LockResult struct {
 	// took it, and PreviousReason the reason it had.
 	AlreadyHeld    bool
 	PreviousReason string
+	// PreviousExpires is when the held lock was to expire before; zero
+	// for never.
+	PreviousExpires time.Time
 }
 
 // Changed reports whether Lock changed anything: a lock taken, or a held
-// lock given a new reason.
-func (r LockResult) Changed() bool { return !r.AlreadyHeld || r.Reason != r.PreviousReason }
+// lock given a new reason or expiry.
+func (r LockResult) Changed() bool {
+	return !r.AlreadyHeld || r.Reason != r.PreviousReason || !r.Expires.Equal(r.PreviousExpires)
+}
+
+// LockDurationError: a `lock … for=` outside MinLockFor..MaxLockFor.
+type LockDurationError struct{ For time.Duration }
+
+func (e *LockDurationError) Error() string {
+	return fmt.Sprintf("deploy: a lock lasts between %s and %s, not %s", MinLockFor, MaxLockFor, e.For)
+}
 
 // Lock puts a sticky lock on stack in the person's workspace: only its owner
 // may deploy until it is removed. Someone else's lock refuses it
@@ -42,11 +54,27 @@ func (r LockResult) Changed() bool { return !r.AlreadyHeld || r.Reason != r.Prev
 // in one transaction: a lock whose entry cannot be written is not taken (an
 // error wrapping storage.ErrNotAudited).
 func (s *Service) Lock(ctx context.Context, o Origin, stack cloud66.Stack, reason string) (LockResult, error) {
+	return s.LockFor(ctx, o, stack, reason, 0)
+}
+
+// LockFor is Lock for a while: a lock taken (or re-locked by its owner)
+// with d > 0 expires d from now, and Run's sweep releases it then and
+// tells whoever waits for it. d == 0 is Lock: no expiry, or the one the
+// held lock has. d outside MinLockFor..MaxLockFor is a *LockDurationError.
+func (s *Service) LockFor(ctx context.Context, o Origin, stack cloud66.Stack, reason string, d time.Duration) (LockResult, error) {
 	e := auditEntry(o, "lock", stack.UID, stack.Name, stack.Environment)
 	e.Args = map[string]string{"reason": reason}
+	var expires time.Time
+	if d != 0 {
+		e.Args["for"] = d.String()
+		expires = s.now().Add(d)
+	}
 	fail := func(err error) (LockResult, error) {
 		s.auditRefusal(ctx, e, err)
 		return LockResult{}, err
+	}
+	if d != 0 && (d < MinLockFor || d > MaxLockFor) {
+		return fail(&LockDurationError{For: d})
 	}
 	cur, err := s.cfg.Locks.Get(ctx, o.Identity.Team, stack.UID)
 	mine := err == nil && cur.Owner == o.Identity
@@ -57,17 +85,20 @@ func (s *Service) Lock(ctx context.Context, o Origin, stack cloud66.Stack, reaso
 	case mine && reason == "":
 		reason = cur.Reason
 	}
-	if mine && reason == cur.Reason && cur.StackName == stack.Name && cur.Environment == stack.Environment {
-		return LockResult{Lock: cur, AlreadyHeld: true, PreviousReason: cur.Reason}, nil
+	if mine && d == 0 && reason == cur.Reason && cur.StackName == stack.Name && cur.Environment == stack.Environment {
+		return LockResult{Lock: cur, AlreadyHeld: true, PreviousReason: cur.Reason, PreviousExpires: cur.Expires}, nil
 	}
 	locked := e
 	locked.Result, locked.At = "locked", s.now()
 	if mine {
 		locked.Args = map[string]string{"reason": reason, "previous_reason": cur.Reason}
+		if d != 0 {
+			locked.Args["for"] = d.String()
+		}
 	}
 	held, acquired, err := s.cfg.Locks.Acquire(ctx, storage.Lock{
 		Team: o.Identity.Team, StackUID: stack.UID, StackName: stack.Name, Environment: stack.Environment,
-		Owner: o.Identity, Reason: reason,
+		Owner: o.Identity, Reason: reason, Expires: expires,
 	}, locked)
 	switch {
 	case err != nil:
@@ -78,7 +109,7 @@ func (s *Service) Lock(ctx context.Context, o Origin, stack cloud66.Stack, reaso
 	s.touchHome(o.Identity)
 	// Had the lock been removed since it was read, this is a new one.
 	if mine && held.Since.Equal(cur.Since) {
-		return LockResult{Lock: held, AlreadyHeld: true, PreviousReason: cur.Reason}, nil
+		return LockResult{Lock: held, AlreadyHeld: true, PreviousReason: cur.Reason, PreviousExpires: cur.Expires}, nil
 	}
 	return LockResult{Lock: held}, nil
 }
@@ -132,6 +163,7 @@ func (s *Service) Unlock(ctx context.Context, o Origin, stack cloud66.Stack) (Un
 			return fail(fmt.Errorf("deploy: unlock %s: %w", stack.UID, err))
 		}
 		s.touchHome(released.Owner)
+		s.lockFreed(ctx, released, o.Identity, mention(o.Identity.User)+" unlocked it")
 		return UnlockResult{Released: &released}, nil
 	}
 
@@ -200,6 +232,7 @@ func (s *Service) ConfirmUnlock(ctx context.Context, intentID string, by storage
 			s.logger(o).WarnContext(ctx, "DM lock owner failed", "stack_uid", in.StackUID, "error", err.Error())
 		}
 	}
+	s.lockFreed(ctx, released, by, mention(by.User)+" removed "+mention(released.Owner.User)+"'s lock")
 	return released, nil
 }
 

@@ -86,6 +86,9 @@ func (s *Service) proceed(ctx context.Context, o Origin, stack cloud66.Stack, c 
 		return Result{}, err
 	}
 	if err := s.checkLock(ctx, o.Identity, stack.UID); err != nil {
+		if le, ok := errors.AsType[*LockedError](err); ok {
+			s.offerWait(ctx, o, stack, c, overridden, le)
+		}
 		return refuse(err)
 	}
 	if err := s.checkBusy(ctx, stack.UID); err != nil {

@@ -70,6 +70,18 @@ func (s *Service) Run(ctx context.Context) error {
 		s.wg.Wait()
 	}()
 
+	// Locks expire and remind their owners on the same schedule on every
+	// replica; the sweep's lease keeps it to one at a time.
+	// Its context ends with Run, whichever way Run returns, before Run
+	// waits for it.
+	lockCtx, stopLocks := context.WithCancel(ctx)
+	defer stopLocks()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.lockLoop(lockCtx)
+	}()
+
 	n, err := s.claim(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
