@@ -308,6 +308,10 @@ func TestEveryRenderedButtonIsRegistered(t *testing.T) {
 	for _, id := range buttonIDs(frozen.reply(t.Context(), r.errors, failure{err: &deploy.FrozenError{OverrideIntentID: "i4"}, req: ana})) {
 		rendered[id] = true
 	}
+	locked := &deploy.LockedError{Lock: *lock, WaitIntentID: "i5"}
+	for _, id := range buttonIDs(classify(locked).reply(t.Context(), r.errors, failure{err: locked, req: ana})) {
+		rendered[id] = true
+	}
 	for id := range rendered {
 		if _, ok := r.table.interaction(id); !ok {
 			t.Errorf("button %q is rendered but no interaction handles it", id)

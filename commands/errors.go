@@ -109,6 +109,9 @@ func errorTable() []errorClass {
 		{name: "cloud66 throttled", matches: is(cloud66.ErrThrottled), outcome: OutcomeThrottled, level: slog.LevelWarn, reply: throttledReply},
 		{name: "ambiguous", matches: as[*AmbiguousError], outcome: OutcomeNotFound, level: slog.LevelInfo, reply: ambiguousReply},
 		{name: "locked", matches: as[*deploy.LockedError], outcome: OutcomeRefused, level: slog.LevelInfo, reply: lockedReply},
+		{name: "lock queue full", matches: is(storage.ErrTooManyWaiters), outcome: OutcomeRefused, level: slog.LevelInfo,
+			reply: text(":hourglass: Too many people are already waiting for that lock; ask its holder instead.")},
+		{name: "lock duration", matches: as[*deploy.LockDurationError], outcome: OutcomeUsage, level: slog.LevelInfo, reply: lockDurationReply},
 		{name: "busy", matches: as[*deploy.BusyError], outcome: OutcomeRefused, level: slog.LevelInfo, reply: busyReply},
 		{name: "policy", matches: as[*deploy.PolicyError], outcome: OutcomeRefused, level: slog.LevelInfo, reply: policyReply},
 		{name: "frozen", matches: as[*deploy.FrozenError], outcome: OutcomeRefused, level: slog.LevelInfo, reply: frozenReply},
@@ -276,12 +279,32 @@ func notLockedReply(_ context.Context, _ *errorReplies, f failure) chat.Message 
 	return ephemeral(fmt.Sprintf(":unlock: %s isn't locked.", bk.StackLabel(cloud66.Stack{Name: e.StackName, Environment: e.Environment})))
 }
 
+// lockedReply names the lock's holder and, when the refused change was
+// parked for it, offers to wait: a DM when the lock goes, or the change
+// run then (lock.go's lockWaitButtons handle them).
 func lockedReply(_ context.Context, e *errorReplies, f failure) chat.Message {
 	locked, _ := errors.AsType[*deploy.LockedError](f.err)
 	l := locked.Lock
-	return ephemeral(fmt.Sprintf(":lock: *%s* · %s is locked by <@%s> %s%s. Ask them, or `%s unlock %s` (you'll be asked to confirm, and they'll be told).",
-		bk.Esc(l.StackName), bk.Esc(l.Environment), bk.Esc(l.Owner.User), bk.Ago(e.now(), l.Since), reasonSuffix(l.Reason),
-		e.slash, bk.Esc(bk.StackRef(l.StackName, l.Environment))))
+	msg := fmt.Sprintf(":lock: *%s* · %s is locked by <@%s> %s%s%s. Ask them, or `%s unlock %s` (you'll be asked to confirm, and they'll be told).",
+		bk.Esc(l.StackName), bk.Esc(l.Environment), bk.Esc(l.Owner.User), bk.Ago(e.now(), l.Since), lockUntil(l), reasonSuffix(l.Reason),
+		e.slash, bk.Esc(bk.StackRef(l.StackName, l.Environment)))
+	if locked.WaitIntentID == "" {
+		return ephemeral(msg)
+	}
+	queue := "Deploy when it's free"
+	if v := locked.Verb; v != "" && v != deploy.VerbDeploy {
+		queue = upperFirst(string(v)) + " when it's free"
+	}
+	return chat.Message{Text: bk.Fallback(msg), Blocks: []slack.Block{
+		bk.Section(msg),
+		slack.NewActionBlock("lock_wait",
+			bk.Button(ActionLockNotify, locked.WaitIntentID, "Tell me when it's free", slack.StyleDefault),
+			bk.Button(ActionLockQueue, locked.WaitIntentID, queue, slack.StylePrimary)),
+	}}
+}
+
+func lockDurationReply(_ context.Context, _ *errorReplies, _ failure) chat.Message {
+	return ephemeral(":no_entry_sign: " + lockForProblem + " Nothing was changed.")
 }
 
 func busyReply(_ context.Context, e *errorReplies, f failure) chat.Message {

@@ -50,5 +50,5 @@ func listSections(lines []string, budget int, more func(n int) string) []slack.B
 // lockHolder is who holds a lock, since when and why: "<@U1> 2 h ago:
 // release freeze", as `locks` and `stack` show it.
 func lockHolder(l storage.Lock, now time.Time) string {
-	return "<@" + bk.Esc(l.Owner.User) + "> " + bk.Ago(now, l.Since) + reasonSuffix(l.Reason)
+	return "<@" + bk.Esc(l.Owner.User) + "> " + bk.Ago(now, l.Since) + lockUntil(l) + reasonSuffix(l.Reason)
 }
