@@ -285,6 +285,8 @@ func New(cfg Config) (*App, error) {
 		Leases:     db.leases,
 		Budgets:    db.budgets,
 		Replica:    s.Replica,
+		// A queued deploy on a protected environment asks again by DM.
+		RenderConfirmation: commands.ConfirmationMessage,
 	})
 	a.notifier = notify.New(notify.Config{
 		Stores:     notify.Stores{Subscriptions: db.subscriptions, Outbox: db.outbox, Dedup: db.dedup, Watches: db.watches},

@@ -361,3 +361,9 @@ func lockWaitButtons(d lockWaiter) []*Interaction {
 		})},
 	}
 }
+
+// ConfirmationMessage renders a parked change's confirmation, with the
+// buttons only its requester can press, as the command that parked it
+// would: deploy DMs it when a queued change on a protected environment
+// comes up (deploy.Config.RenderConfirmation).
+func ConfirmationMessage(cf *deploy.Confirmation) chat.Message { return changeConfirmation(cf) }
