@@ -151,7 +151,8 @@ func (d *fuzzDeployer) Reboot(context.Context, deploy.Origin, cloud66.Stack, dep
 var buttonActions = map[string]bool{
 	commands.ActionDeployConfirm: true, commands.ActionCancelConfirm: true, commands.ActionUnlockConfirm: true,
 	commands.ActionAbort: true, deploy.ActionApprove: true, deploy.ActionReject: true, commands.ActionOverride: true,
-	deploy.ActionRollback: true,
+	deploy.ActionRollback:     true,
+	commands.ActionLockNotify: true, commands.ActionLockQueue: true,
 }
 
 // fuzzTransport answers every outbound request itself (nothing leaves the
