@@ -232,3 +232,30 @@ func TestLockWaitButtons(t *testing.T) {
 		t.Errorf("someone else's press:\n%s", got)
 	}
 }
+
+// Re-locking one's own lock for longer says until when it now lasts.
+func TestRelockForLongerReply(t *testing.T) {
+	t.Parallel()
+	u1 := storage.Identity{Team: "T1", User: "U1"}
+	since, until := testNow.Add(-time.Hour), testNow.Add(3*time.Hour)
+	c66 := &countingCloud66{fakeCloud66: &fakeCloud66{stacks: testStacks()}}
+	r := routerWith(t, true, c66, &relockDeployer{lockDeployer{fakeDeployer: &fakeDeployer{}, lock: deploy.LockResult{
+		Lock:        storage.Lock{StackName: "shop", Environment: "production", Owner: u1, Since: since, Reason: "migrating", Expires: until},
+		AlreadyHeld: true, PreviousReason: "migrating", PreviousExpires: testNow.Add(time.Hour)}}})
+	req := ana
+	req.Text = "lock shop:production for=3h"
+	reply := r.Dispatch(t.Context(), req)
+	want := ":lock: <@U1> still holds the lock on *shop* · production (since <!date^" + strconv.FormatInt(since.Unix(), 10) +
+		"^{date_short_pretty} {time}|2026-11-23 11:00 UTC>), now until <!date^" + strconv.FormatInt(until.Unix(), 10) +
+		"^{time}|2026-11-23 15:00 UTC>: migrating. Nobody else can deploy it until then"
+	if got := replyText(t, reply); !strings.Contains(got, want) || !reply.InChannel {
+		t.Errorf("re-lock for longer (in channel %v):\n%s\nwant %q", reply.InChannel, got, want)
+	}
+}
+
+// relockDeployer answers LockFor with its lock result.
+type relockDeployer struct{ lockDeployer }
+
+func (d *relockDeployer) LockFor(context.Context, deploy.Origin, cloud66.Stack, string, time.Duration) (deploy.LockResult, error) {
+	return d.lock, d.record("LockFor")
+}

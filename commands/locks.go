@@ -174,7 +174,9 @@ func runLock(ctx context.Context, c *Call, d lockTaker, res *resolver, slash str
 		msg = fmt.Sprintf(":lock: <@%s> already holds the lock on %s (%s) and changed its reason to: %s (it was: %s).",
 			bk.Esc(l.Owner.User), bk.StackLabel(st), held, bk.Esc(l.Reason), bk.Esc(l.PreviousReason))
 	case l.AlreadyHeld:
-		msg = fmt.Sprintf(":lock: <@%s> still holds the lock on %s, now %s.", bk.Esc(l.Owner.User), bk.StackLabel(st), held)
+		// Only the expiry changed.
+		msg = fmt.Sprintf(":lock: <@%s> still holds the lock on %s (since %s), now%s%s.", bk.Esc(l.Owner.User), bk.StackLabel(st),
+			bk.Date(l.Since, "{date_short_pretty} {time}"), lockUntil(l.Lock), reasonSuffix(l.Reason))
 	default:
 		msg = fmt.Sprintf(":lock: <@%s> locked %s%s%s.", bk.Esc(l.Owner.User), bk.StackLabel(st), lockUntil(l.Lock), reasonSuffix(l.Reason))
 	}

@@ -357,3 +357,34 @@ func TestRunSweepsTheLocks(t *testing.T) {
 		t.Errorf("Run's sweep left the expired lock: %v", err)
 	}
 }
+
+// A lock removed by someone else frees it too: the waiters hear who
+// removed it, and the person who removed it is not told what they did.
+func TestForcedUnlockTellsWaitersButNotTheRemover(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	shop := e.stack("shop", "staging")
+	if _, err := e.svc.Lock(ctx, origin(ana, "C1", "l1"), shop, ""); err != nil {
+		t.Fatal(err)
+	}
+	for _, who := range []storage.Identity{ben, eve} {
+		le := refusedByLock(t, e.svc, who, "C1", "r-"+who.User, shop)
+		if _, err := e.svc.WaitForLock(ctx, le.WaitIntentID, who, storage.WaitNotify); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := e.svc.Unlock(ctx, origin(ben, "C1", "u1"), shop)
+	if err != nil || res.Confirm == nil {
+		t.Fatalf("ben's Unlock = %+v, %v; want a confirmation", res, err)
+	}
+	if _, err := e.svc.ConfirmUnlock(ctx, res.Confirm.IntentID, ben); err != nil {
+		t.Fatal(err)
+	}
+	if got := dmsTo(e, eve); countContaining(got, "*shop* · staging is free: <@UBEN> removed <@UANA>'s lock.") != 1 {
+		t.Errorf("DMs to eve = %q", got)
+	}
+	if got := dmsTo(e, ben); countContaining(got, "is free") != 0 {
+		t.Errorf("ben, who removed the lock, was told it is free: %q", got)
+	}
+}
