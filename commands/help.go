@@ -57,13 +57,27 @@ func commandHelp(slash string, cmd *Command) chat.Message {
 	if len(cmd.Aliases) > 0 {
 		fmt.Fprintf(&b, "\nAlso: `%s`", strings.Join(cmd.Aliases, "`, `"))
 	}
-	if len(cmd.Examples) > 0 {
+	if ex := examples(slash, cmd); len(ex) > 0 {
 		b.WriteString("\n*Examples*")
-		for _, e := range cmd.Examples {
-			fmt.Fprintf(&b, "\n`%s %s`", slash, e)
+		for _, e := range ex {
+			fmt.Fprintf(&b, "\n`%s`", e)
 		}
 	}
 	return chat.Message{Text: usage(slash, cmd), Blocks: []slack.Block{bk.Section(b.String())}}
+}
+
+// examples are cmd's examples as typed ("/c66 locks"), without those
+// that only repeat the usage line: `locks` shown under `/c66 locks`
+// teaches nothing.
+func examples(slash string, cmd *Command) []string {
+	var out []string
+	u := usage(slash, cmd)
+	for _, e := range cmd.Examples {
+		if typed := slash + " " + e; typed != u {
+			out = append(out, typed)
+		}
+	}
+	return out
 }
 
 // visible is the command table as this person sees it: a command of a

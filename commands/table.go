@@ -75,8 +75,8 @@ func usageError(slash, problem string, c *Command) chat.Message {
 		return ephemeral(strings.TrimSpace(b.String()))
 	}
 	b.WriteString("Usage: `" + usage(slash, c) + "`")
-	if len(c.Examples) > 0 {
-		b.WriteString(", for example `" + slash + " " + c.Examples[0] + "`")
+	if ex := examples(slash, c); len(ex) > 0 {
+		b.WriteString(", for example `" + ex[0] + "`")
 	}
 	b.WriteString(". More: `" + slash + " help " + c.Name + "`.")
 	return ephemeral(b.String())
