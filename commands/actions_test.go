@@ -141,6 +141,10 @@ func (f *fakeDeployer) RollbackFromOffer(_ context.Context, intentID string, o d
 	return f.result, f.recordCall(deployCall{Method: "RollbackFromOffer", Origin: o, IntentID: intentID})
 }
 
+func (f *fakeDeployer) RetryFromOffer(_ context.Context, intentID string, o deploy.Origin) (deploy.Result, error) {
+	return f.result, f.recordCall(deployCall{Method: "RetryFromOffer", Origin: o, IntentID: intentID})
+}
+
 // OfferRollback answers "offer-<to>", or fails for offerFails.
 func (f *fakeDeployer) OfferRollback(_ context.Context, o deploy.Origin, st cloud66.Stack, to string) (string, error) {
 	err := f.recordCall(deployCall{Method: "OfferRollback", Origin: o, Stack: stackName(st), To: to})
@@ -289,10 +293,10 @@ func TestEveryRenderedButtonIsRegistered(t *testing.T) {
 		cancel: &deploy.Confirmation{IntentID: "i3", Stack: stacks[0], ExpiresAt: now},
 	}
 	r, _ := newTestRouter(t, true, &fakeCloud66{stacks: stacks}, func(deps *Deps) { deps.Deploy = d })
-	// deploy renders Approve and Reject on approval requests, and Roll back
-	// on a failed deploy's card (the deployments list's buttons are
-	// section accessories, checked in TestDeploymentsOfferRollbacks).
-	rendered := map[string]bool{deploy.ActionApprove: true, deploy.ActionReject: true, deploy.ActionRollback: true}
+	// deploy renders Approve and Reject on approval requests, and Retry and
+	// Roll back on a failed deploy's card (the deployments list's buttons
+	// are section accessories, checked in TestDeploymentsOfferRollbacks).
+	rendered := map[string]bool{deploy.ActionApprove: true, deploy.ActionReject: true, deploy.ActionRollback: true, deploy.ActionRetry: true}
 	for _, text := range []string{"deploy shop:production", "cancel shop:production", "unlock shop:production"} {
 		req := ana
 		req.Text = text

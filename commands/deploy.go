@@ -51,6 +51,7 @@ type deployFlow interface {
 	overrider
 	approver
 	rejecter
+	retryOfferTaker
 }
 
 type deployStarter interface {
@@ -113,6 +114,7 @@ func deployCommand(d deployFlow, res *resolver) *Command {
 		},
 		Interactions: []*Interaction{
 			deployConfirmButton(d), abortButton(d), overrideButton(d), approveButton(d), rejectButton(d),
+			retryButton(d),
 		},
 	}
 }
@@ -132,6 +134,24 @@ func deployConfirmButton(d confirmer) *Interaction {
 			}
 		}
 		return ActionReply{Replace: true, Message: ephemeral(fmt.Sprintf(":rocket: Confirmed: %s %s. %s", doing, watchLabel(w), next))}, nil
+	}}
+}
+
+// retryOfferTaker answers Retry on a failed deploy's card.
+type retryOfferTaker interface {
+	RetryFromOffer(ctx context.Context, intentID string, o deploy.Origin) (deploy.Result, error)
+}
+
+// retryButton is Retry on a failed deploy's card: the same deploy again,
+// as the presser, through the normal path (policy, lock, confirmation).
+func retryButton(d retryOfferTaker) *Interaction {
+	return &Interaction{ActionID: deploy.ActionRetry, Change: "deploy", Run: func(ctx context.Context, a Action) (ActionReply, error) {
+		o := deploy.Origin{Identity: a.Identity(), Channel: a.ChannelID, ResponseURL: a.ResponseURL, RequestID: a.RequestID}
+		res, err := d.RetryFromOffer(ctx, a.Value, o)
+		if err != nil {
+			return ActionReply{}, err
+		}
+		return ActionReply{Message: resultReply(res, deploy.VerbDeploy)}, nil
 	}}
 }
 

@@ -97,7 +97,7 @@ func errorTable() []errorClass {
 		{name: "already answered", matches: is(deploy.ErrIntentGone), outcome: OutcomeRefused, level: slog.LevelInfo, replace: true,
 			reply: text(":information_source: This was already confirmed or cancelled. Nothing more was sent.")},
 		{name: "expired", matches: is(storage.ErrIntentExpired), outcome: OutcomeRefused, level: slog.LevelInfo, replace: true,
-			reply: text(":hourglass: This confirmation expired (they last 5 minutes). Nothing was sent; run the command again.")},
+			reply: expiredReply},
 
 		{name: "usage", matches: as[*UsageError], outcome: OutcomeUsage, level: slog.LevelInfo, reply: usageReply},
 		// Every change is in the audit log or is not made.
@@ -191,6 +191,16 @@ type errorReplies struct {
 type errorLinker interface {
 	BeginLogin(ctx context.Context, r accounts.LoginRequest) (accounts.LoginStart, error)
 	DropLink(ctx context.Context, id storage.Identity, why string) (bool, error)
+}
+
+// expiredReply replaces an expired confirmation, buttons and all, with
+// the command to run again.
+func expiredReply(_ context.Context, e *errorReplies, f failure) chat.Message {
+	again := "the command"
+	if ex, ok := errors.AsType[*deploy.ExpiredError](f.err); ok && ex.Words != "" {
+		again = "`" + e.slash + " " + bk.Esc(ex.Words) + "`"
+	}
+	return ephemeral(":hourglass: This confirmation expired; run " + again + " again. Nothing was sent.")
 }
 
 func usageReply(_ context.Context, e *errorReplies, f failure) chat.Message {

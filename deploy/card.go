@@ -46,9 +46,18 @@ func Card(w storage.Watch, now time.Time, cloud66URL string) chat.Message {
 	if detail := cardDetail(w, stackURL); detail != "" {
 		blocks = append(blocks, bk.Section(detail))
 	}
-	if offer := w.Params[paramRollbackOffer]; offer != "" && w.State == storage.WatchFailed {
-		blocks = append(blocks, slack.NewActionBlock("rollback_offer",
-			bk.Button(ActionRollback, offer, "Roll back", slack.StyleDanger)))
+	if w.State == storage.WatchFailed {
+		// What people do next with a failure, side by side.
+		var buttons []slack.BlockElement
+		if offer := w.Params[paramRetryOffer]; offer != "" {
+			buttons = append(buttons, bk.Button(ActionRetry, offer, "Retry", slack.StylePrimary))
+		}
+		if offer := w.Params[paramRollbackOffer]; offer != "" {
+			buttons = append(buttons, bk.Button(ActionRollback, offer, "Roll back", slack.StyleDanger))
+		}
+		if len(buttons) > 0 {
+			blocks = append(blocks, slack.NewActionBlock("failed_offers", buttons...))
+		}
 	}
 
 	var ctx []string

@@ -626,7 +626,7 @@ func (s *Service) spend(ctx context.Context, intentID, kind string, check func(s
 	case refusal != nil && err == refusal:
 		return in, err
 	case errors.Is(err, storage.ErrIntentExpired):
-		return in, fmt.Errorf("deploy: %w", err)
+		return in, expiredError(in)
 	case errors.Is(err, storage.ErrNotFound):
 		return in, ErrIntentGone
 	}

@@ -724,12 +724,13 @@ func (wt *watcher) finish(ctx context.Context, a *cloud66.AsyncAction) error {
 		return nil // the new owner reports the end
 	}
 	if wt.w.State == storage.WatchFailed && c.Verb == VerbDeploy {
-		// A failed deploy's card offers to roll it back, to anyone in the
-		// channel (each presser acts as themselves, under the policy).
-		if id, err := s.offerRollback(ctx, wt.w, ""); err == nil {
-			wt.update(ctx, func(x *storage.Watch) { x.Params = withParam(x.Params, paramRollbackOffer, id) })
-		} else {
-			wt.log.WarnContext(ctx, "store the rollback offer", "error", err.Error())
+		// A failed deploy's card offers to retry it and to roll it back.
+		if offers := s.failedOffers(ctx, wt); len(offers) > 0 {
+			wt.update(ctx, func(x *storage.Watch) {
+				for k, v := range offers {
+					x.Params = withParam(x.Params, k, v)
+				}
+			})
 		}
 	}
 	if wt.lost {
