@@ -126,3 +126,25 @@ func TestExpiredConfirmationNamesTheCommand(t *testing.T) {
 		}
 	}
 }
+
+// A deploy without a ref says what it ships (the stack's branch, named),
+// and its card shows the deployed hash once, short and linked.
+func TestCardOfADeployWithoutARef(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	shop := e.fullStack("shop", "staging")
+	res, err := e.svc.Deploy(ctx, origin(ana, "C1", "d1"), shop, deploy.Params{})
+	if err != nil || res.Watch == nil {
+		t.Fatalf("Deploy = %+v, %v; want it started", res, err)
+	}
+	w := e.runOut(res.Watch.ID, storage.WatchSucceeded)
+	card := e.waitCard(w.MessageTS, "✅ *Deployed*")
+	if want := "*Ref*\\n`staging` (the stack's branch)"; !strings.Contains(card.Text(), want) {
+		t.Errorf("card lacks %s:\n%s", want, card.Text())
+	}
+	short := w.GitHash[:7]
+	if n := strings.Count(card.Text(), "/commit/"+w.GitHash+"|"+short+">"); w.GitHash == "" || n != 1 {
+		t.Errorf("the hash %s is linked %d times on the card, want once:\n%s", short, n, card.Text())
+	}
+}
