@@ -50,7 +50,7 @@ func serverCommand(res *resolver) *Command {
 		Name:        "server",
 		Args:        "<stack> <server>",
 		Summary:     "One server: health, roles, addresses.",
-		Description: "Shows one server of a stack, by name (case-insensitive) or uid.",
+		Description: "Shows one server of a stack, by name (case-insensitive), uid, IP address or host name.",
 		Examples:    []string{"server shop:production lion"},
 		MinArgs:     2, MaxArgs: 2,
 		Run: func(ctx context.Context, c *Call) (chat.Message, error) { return runServer(ctx, c, res) },
@@ -63,16 +63,12 @@ func runServer(ctx context.Context, c *Call, res *resolver) (chat.Message, error
 		return chat.Message{}, err
 	}
 	want := c.Args[1]
-	var found *cloud66.Server
-	var names []string
-	for i, s := range servers {
-		names = append(names, s.Name)
-		if s.UID == want || strings.EqualFold(s.Name, want) {
-			found = &servers[i]
-			break
-		}
-	}
+	found := findServer(servers, want)
 	if found == nil {
+		names := make([]string, len(servers))
+		for i, s := range servers {
+			names[i] = s.Name
+		}
 		return chat.Message{}, &NotFoundError{Kind: "server", Arg: want, Within: stackRefText(st), Suggestions: suggest(strings.ToLower(want), names, 3)}
 	}
 	s, err := api.GetServer(ctx, st.UID, found.UID)
@@ -86,7 +82,8 @@ func runServer(ctx context.Context, c *Call, res *resolver) (chat.Message, error
 		"*DNS*\n" + orDash(bk.Esc(s.DNSRecord)),
 		"*Public IPv4*\n" + orDash(bk.Esc(s.ExtIPv4)),
 		"*Private IPv4*\n" + orDash(bk.Esc(s.IntIPv4)),
-		"*Region*\n" + orDash(bk.Esc(regionText(*s))),
+		"*Region*\n" + orDash(bk.Esc(s.Region)),
+		"*Zone*\n" + orDash(bk.Esc(zoneText(*s))),
 		"*OS*\n" + orDash(bk.Esc(strings.TrimSpace(s.Distro+" "+s.DistroVersion))),
 	}
 	if s.ServerType != "" {
@@ -99,6 +96,34 @@ func runServer(ctx context.Context, c *Call, res *resolver) (chat.Message, error
 		bk.Context(fmt.Sprintf("uid `%s` · stack %s", bk.Esc(s.UID), bk.StackLabel(st))),
 	}
 	return chat.Message{Text: bk.Esc(fmt.Sprintf("%s: %s", title, s.Health)), Blocks: blocks}, nil
+}
+
+// findServer is the server want names: by uid or name first, then by an
+// address people copy from a dashboard or a shell prompt (public or
+// private IP, address, host name); nil when none does.
+func findServer(servers []cloud66.Server, want string) *cloud66.Server {
+	for i, s := range servers {
+		if s.UID == want || strings.EqualFold(s.Name, want) {
+			return &servers[i]
+		}
+	}
+	for i, s := range servers {
+		for _, a := range []string{s.Address, s.ExtIPv4, s.IntIPv4, s.DNSRecord} {
+			if a != "" && strings.EqualFold(a, want) {
+				return &servers[i]
+			}
+		}
+	}
+	return nil
+}
+
+// zoneText is the server's availability zone, when it says more than its
+// region (DigitalOcean reports the region again).
+func zoneText(s cloud66.Server) string {
+	if s.AvailabilityZone == s.Region {
+		return ""
+	}
+	return s.AvailabilityZone
 }
 
 // stackServers resolves the call's first word to a stack and lists its
