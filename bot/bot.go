@@ -135,7 +135,7 @@ func (b *Bot) Run(ctx context.Context) error {
 	err := g.Wait()
 	b.connected.Store(false)
 	if !b.pool.shutdown(b.cfg.ShutdownTimeout) {
-		b.log.Warn("shutdown: in-flight commands cancelled after the grace period", "grace", b.cfg.ShutdownTimeout)
+		b.log.Warn("shutdown: in-flight commands cancelled after the grace period", "grace", b.cfg.ShutdownTimeout.String())
 	}
 	return err
 }

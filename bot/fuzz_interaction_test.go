@@ -133,6 +133,11 @@ func (d *fuzzDeployer) Rollback(context.Context, deploy.Origin, cloud66.Stack, s
 	return deploy.Result{}, errFuzzRefused
 }
 
+func (d *fuzzDeployer) RetryFromOffer(_ context.Context, id string, o deploy.Origin) (deploy.Result, error) {
+	d.record(deploy.ActionRetry, id, o.Identity)
+	return deploy.Result{}, deploy.ErrIntentGone
+}
+
 func (d *fuzzDeployer) RollbackFromOffer(_ context.Context, id string, o deploy.Origin) (deploy.Result, error) {
 	d.record(deploy.ActionRollback, id, o.Identity)
 	return deploy.Result{}, deploy.ErrIntentGone
@@ -151,7 +156,7 @@ func (d *fuzzDeployer) Reboot(context.Context, deploy.Origin, cloud66.Stack, dep
 var buttonActions = map[string]bool{
 	commands.ActionDeployConfirm: true, commands.ActionCancelConfirm: true, commands.ActionUnlockConfirm: true,
 	commands.ActionAbort: true, deploy.ActionApprove: true, deploy.ActionReject: true, commands.ActionOverride: true,
-	deploy.ActionRollback:     true,
+	deploy.ActionRollback: true, deploy.ActionRetry: true,
 	commands.ActionLockNotify: true, commands.ActionLockQueue: true,
 }
 

@@ -379,7 +379,7 @@ func (q *postQueue) send(channel string, cq *channelQueue, item *outbound) {
 			cq.notBefore = time.Now().Add(wait)
 			if waits < q.opts.MaxRetryAfterWaits {
 				waits++
-				q.log.Debug("slack rate limited a post; waiting", "channel", channel, "retry_after", wait, "waits", waits)
+				q.log.Debug("slack rate limited a post; waiting", "channel", channel, "retry_after", wait.String(), "waits", waits)
 				continue
 			}
 			q.log.Warn("slack kept rate limiting a post; giving up on it", "channel", channel, "waits", waits)

@@ -245,11 +245,11 @@ func (r *Router) Dispatch(ctx context.Context, req Request) chat.Message {
 	r.report(cmd.Name, class.outcome, took)
 	if err != nil {
 		log.LogAttrs(ctx, class.level, "command failed", slog.String("command", cmd.Name), slog.Int("args", len(args)),
-			slog.String("outcome", class.outcome), slog.Duration("took", took), slog.String("error", err.Error()))
+			slog.String("outcome", class.outcome), slog.String("took", logDuration(took)), slog.String("error", err.Error()))
 		return reply
 	}
 	log.LogAttrs(ctx, class.level, "command done", slog.String("command", cmd.Name), slog.Int("args", len(args)),
-		slog.String("outcome", class.outcome), slog.Duration("took", took))
+		slog.String("outcome", class.outcome), slog.String("took", logDuration(took)))
 	return reply
 }
 
@@ -259,8 +259,12 @@ func (r *Router) notUnderstood(ctx context.Context, log *slog.Logger, command st
 	took := time.Since(start)
 	r.report(command, OutcomeUsage, took)
 	log.LogAttrs(ctx, slog.LevelInfo, "command not understood", slog.String("command", command),
-		slog.String("outcome", OutcomeUsage), slog.Duration("took", took))
+		slog.String("outcome", OutcomeUsage), slog.String("took", logDuration(took)))
 }
+
+// logDuration is how a duration reads in a log line: with its unit, to
+// the microsecond ("883µs", "1.204s"), as every duration the bot logs.
+func logDuration(d time.Duration) string { return d.Round(time.Microsecond).String() }
 
 func (r *Router) report(command, outcome string, took time.Duration) {
 	if r.observe != nil {
