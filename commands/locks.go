@@ -66,7 +66,7 @@ func lockCommand(d lockTaker, res *resolver, slash string) *Command {
 		Description: "Locks a stack: until you unlock it, nobody else can deploy it, and everyone who tries is told who locked it, why and since when. " +
 			"Locking it again with a reason changes the reason; without one it keeps the reason it has. " +
 			"With `for=` (30m, 2h, 1d; at most 7d) it lets go by itself then; without, I remind you after 4 hours that you still hold it.",
-		Examples: []string{"lock shop:production release freeze until QA signs off", "lock shop:production for=2h migrating the orders table", "lock api"},
+		Examples: []string{"lock shop:production release freeze until QA signs off", "lock shop:production for=2h migrating the orders table", "lock api:staging"},
 		MinArgs:  1, MaxArgs: -1,
 		Change:       "lock the stack",
 		Run:          func(ctx context.Context, c *Call) (chat.Message, error) { return runLock(ctx, c, d, res, slash) },

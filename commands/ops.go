@@ -56,7 +56,7 @@ func rollbackCommand(d rollbacker, res *resolver) *Command {
 			"one older than what is live, or the one `to=` names by id or git hash. The confirmation shows what is live and what it goes back to. " +
 			"Afterwards the stack is locked for you (\"rolled back from <hash>\") so nobody redeploys the bad commit by reflex; `lock=no` leaves it unlocked. " +
 			"A failed deploy's message and the `deployments` list offer it as a button too.",
-		Examples: []string{"rollback shop:production", "rollback shop:staging to=1002", "rollback shop:production lock=no"},
+		Examples: []string{"rollback shop:production", "rollback shop:staging to=10006", "rollback shop:production lock=no"},
 		MinArgs:  1, MaxArgs: 4,
 		Change: "roll back",
 		Run: func(ctx context.Context, c *Call) (chat.Message, error) {
@@ -100,7 +100,7 @@ func restartCommand(d changer, res *resolver) *Command {
 		Args:        "<stack> [service=<name>]",
 		Summary:     "Restart a stack, or one of its services.",
 		Description: "Restarts every component of a stack (web and app servers, workers), or on Docker stacks one service with `service=`. Follows it to the end in one channel message.",
-		Examples:    []string{"restart shop:staging", "restart api service=web"},
+		Examples:    []string{"restart shop:staging", "restart api:staging service=web"},
 		MinArgs:     1, MaxArgs: 3,
 		Change: "restart",
 		Run: func(ctx context.Context, c *Call) (chat.Message, error) {

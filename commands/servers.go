@@ -19,7 +19,7 @@ func serversCommand(res *resolver, slash string) *Command {
 		Args:        "<stack>",
 		Summary:     "A stack's servers with roles and health.",
 		Description: "Lists the servers of one stack: name, health, roles, address and region.",
-		Examples:    []string{"servers shop:production", "servers api"},
+		Examples:    []string{"servers shop:production", "servers api:staging"},
 		MinArgs:     1, MaxArgs: 1,
 		Run: func(ctx context.Context, c *Call) (chat.Message, error) { return runServers(ctx, c, res, slash) },
 	}

@@ -135,7 +135,7 @@ func stackCommand(res *resolver, locks lockLister, slash, cloud66URL string, now
 		Args:        "<stack>",
 		Summary:     "One stack: status, health, git, last activity.",
 		Description: "Shows one stack's status, health, environment, framework, git branch and last activity, and who locked it if anyone did, with a link to it in Cloud 66.",
-		Examples:    []string{"stack shop:production", "stack api"},
+		Examples:    []string{"stack shop:production", "stack api:production"},
 		MinArgs:     1, MaxArgs: 1,
 		Run: func(ctx context.Context, c *Call) (chat.Message, error) {
 			return runStack(ctx, c, res, locks, slash, cloud66URL, now)

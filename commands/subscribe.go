@@ -39,7 +39,7 @@ func subscribeCommand(subs Subscriptions, res *resolver, webhookURL func(secret 
 			"the default is succeeded and failed. `env=production` keeps one environment, `only=failures` keeps failures (failed deploys, stopped servers); " +
 			"a filter that would let nothing through is refused. The channel sees the subscription; only you see the webhook URL to paste into Cloud 66's " +
 			"notification settings, and until Cloud 66 calls it I poll Cloud 66 with your token.",
-		Examples: []string{"subscribe shop:production", "subscribe all failed env=production", "subscribe api deploys"},
+		Examples: []string{"subscribe shop:production", "subscribe all failed env=production", "subscribe api:staging deploys"},
 		MinArgs:  1, MaxArgs: 10,
 		Change: "subscribe this channel",
 		Run: func(ctx context.Context, c *Call) (chat.Message, error) {
