@@ -72,6 +72,7 @@ func (s *Sandbox) Console(ctx context.Context, in io.Reader) error {
 			scr.leave() // end of input (Ctrl-D)
 			return nil
 		}
+		line = cleanLine(line)
 		scr.entered(line, s.opts.EchoInput)
 		if quit := c.do(ctx, strings.TrimSpace(line)); quit {
 			return nil
