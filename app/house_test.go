@@ -45,7 +45,7 @@ var house = map[string][]string{
 	"bot/bottest":         {"slackapp"},
 	"cloud66/cloud66test": nil,
 	"cmd/c66bot":          {"admin", "app", "cloud66", "policy", "sandbox", "slackapp", "storage", "storage/postgres"},
-	"sandbox":             {"app", "app/apptest", "bot/bottest", "cloud66/cloud66test", "deploy", "slackapp"},
+	"sandbox":             {"app", "app/apptest", "bot/bottest", "cloud66/cloud66test", "deploy", "policy", "slackapp"},
 	"bench":               {"app", "app/apptest", "bot/bottest", "cloud66/cloud66test", "deploy", "storage", "storage/postgres"},
 
 	// The PostgreSQL backend of the stores, beside bbolt's; only tests

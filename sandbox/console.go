@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/c66bot/c66bot/bot/bottest"
+	"github.com/c66bot/c66bot/cloud66/cloud66test"
 )
 
 // replyWait bounds how long the console waits for the answer to a command
@@ -72,6 +73,7 @@ func (s *Sandbox) Console(ctx context.Context, in io.Reader) error {
 			scr.leave() // end of input (Ctrl-D)
 			return nil
 		}
+		line = cleanLine(line)
 		scr.entered(line, s.opts.EchoInput)
 		if quit := c.do(ctx, strings.TrimSpace(line)); quit {
 			return nil
@@ -131,14 +133,19 @@ func (c *console) banner() string {
 	b.WriteString("c66bot sandbox: the real bot, against a fake Slack and a fake Cloud 66, in this process.\n")
 	b.WriteString("No accounts, no network; nothing is kept when you leave.\n\n")
 	b.WriteString("Try:\n")
+	production := "production asks first: type 1 to press [1]"
+	if c.demoPolicy() {
+		production = "needs another's approval: :user ben, then 1 presses Approve"
+	}
 	for _, l := range [][2]string{
 		{"/c66 help", "what the bot can do"},
 		{"/c66 login", "link Cloud 66 (the browser part happens by itself)"},
 		{"/c66 stacks", ""},
 		{"/c66 deploy shop:staging", "watch its message go ⏳ → 🚀 → ✅"},
-		{"/c66 deploy shop:production@v2.1", "production asks first: type 1 to press [1]"},
+		{"/c66 deploy shop:production@v2.1", production},
 		{"/c66 restart shop:staging", "also maintenance, reboot: each one message, followed to the end"},
 		{"/c66 deploy legacy-crm", "a stack whose deploys fail: then /c66 rollback legacy-crm"},
+		{"/c66 subscribe shop:staging", "then :dashboard-deploy shop:staging: a deploy the bot did not start"},
 	} {
 		if l[1] == "" {
 			fmt.Fprintf(&b, "  %s\n", l[0])
@@ -147,7 +154,37 @@ func (c *console) banner() string {
 		}
 	}
 	b.WriteString("\n")
+	b.WriteString(c.policyNote())
+	b.WriteString("\n")
 	b.WriteString(c.help())
+	return b.String()
+}
+
+// demoPolicy reports whether the bot runs with the built-in demo policy.
+func (c *console) demoPolicy() bool {
+	p := c.sb.opts.Policy
+	return p != nil && p.Source == demoPolicySource
+}
+
+// policyNote says which policy the bot runs with and, for the demo policy,
+// what to try with it.
+func (c *console) policyNote() string {
+	p := c.sb.opts.Policy
+	switch {
+	case p == nil:
+		return "Policy: none (as without C66BOT_POLICY): production asks for a confirmation.\n"
+	case !c.demoPolicy():
+		return "Policy: " + p.Source + ".\n"
+	}
+	var b strings.Builder
+	b.WriteString("Policy: " + demoPolicySource + " (--policy FILE for yours, --policy none for none):\n")
+	for _, l := range []string{
+		"deploy shop:production needs an approval from the other person (:user ben, then press Approve);",
+		"payments:staging is always frozen (ana, an admin, may override it);",
+		"everything else is allowed, production confirmed.",
+	} {
+		b.WriteString(hanging("  "+l, c.width(), 2))
+	}
 	return b.String()
 }
 
@@ -168,6 +205,7 @@ func (c *console) help() string {
 		{"<number>", "press that button of the latest message with buttons"},
 		{":user U0BEN", "type as someone else: " + strings.Join(people, ", ")},
 		{":channel C0PRIVBOT", "type in another channel: " + strings.Join(chans, ", ")},
+		{":dashboard-deploy", "shop:staging [ben]: Cloud 66 starts a deployment as if " + dashboardOwner + " (or ben) pressed Deploy on its dashboard; the bot did not start it, so only channels subscribed to the stack hear of it"},
 		{":help", "this list"},
 		{":quit", "leave (or Ctrl-D)"},
 	} {
@@ -276,6 +314,8 @@ func (c *console) consoleCommand(line string) bool {
 		}
 		c.channel = id
 		c.say("Now in %s (%s).%s", c.where(id), id, note)
+	case ":dashboard-deploy", ":dashboard":
+		c.dashboardDeploy(f[1:])
 	default:
 		c.scr.print(c.feed.note("Unknown console command "+f[0]+".") + "\n" + c.help())
 	}
@@ -377,4 +417,67 @@ func looksLikeID(s, first string) bool {
 		}
 	}
 	return true
+}
+
+// dashboardOwner is who deploys from the Cloud 66 dashboard by default: a
+// member of the Cloud 66 account who is not in Slack.
+const dashboardOwner = "carol@example.com"
+
+// dashboardDeploy plays someone pressing Deploy on the Cloud 66 dashboard
+// for stack args[0], as args[1] (a person or an e-mail) if given.
+func (c *console) dashboardDeploy(args []string) {
+	if len(args) == 0 || len(args) > 2 {
+		c.say("Say which stack, and who if not %s: :dashboard-deploy shop:staging [ben].", dashboardOwner)
+		return
+	}
+	st, err := c.sb.resolveStack(args[0])
+	if err != nil {
+		c.say("%v", err)
+		return
+	}
+	who := dashboardOwner
+	if len(args) == 2 {
+		who = args[1]
+		if !strings.Contains(who, "@") {
+			id, _, err := c.sb.resolveUser(who)
+			if err != nil {
+				c.say("%v", err)
+				return
+			}
+			who = c.sb.Email(id)
+		}
+	}
+	if !c.sb.Cloud66.DashboardDeploy(st.UID, who) {
+		c.say("Cloud 66 has no stack %s:%s.", st.Name, st.Environment)
+		return
+	}
+	// The bot learns of it by polling the stack's deployments (every few
+	// seconds here), as it does until Cloud 66 calls a webhook.
+	c.say("(Cloud 66 dashboard) %s deploys %s:%s; channels subscribed to it hear of it soon.", who, st.Name, st.Environment)
+}
+
+// resolveStack finds a stack of the fake Cloud 66 by "name:environment",
+// or by name alone when only one environment has it.
+func (s *Sandbox) resolveStack(arg string) (cloud66test.StackInfo, error) {
+	name, env, withEnv := strings.Cut(arg, ":")
+	var found []cloud66test.StackInfo
+	var envs []string
+	for _, st := range s.Cloud66.Stacks() {
+		if !strings.EqualFold(st.Name, name) {
+			continue
+		}
+		envs = append(envs, st.Name+":"+st.Environment)
+		if !withEnv || strings.EqualFold(st.Environment, env) {
+			found = append(found, st)
+		}
+	}
+	switch {
+	case len(found) == 1:
+		return found[0], nil
+	case len(found) > 1:
+		return cloud66test.StackInfo{}, fmt.Errorf("%s is in more than one environment: say which, %s", name, strings.Join(envs, " or "))
+	case len(envs) > 0:
+		return cloud66test.StackInfo{}, fmt.Errorf("no stack %s; there are %s", arg, strings.Join(envs, ", "))
+	}
+	return cloud66test.StackInfo{}, fmt.Errorf("Cloud 66 has no stack named %q; /c66 stacks lists them", name)
 }

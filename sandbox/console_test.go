@@ -68,8 +68,16 @@ type term struct {
 
 func startConsole(t *testing.T) (*term, *Sandbox) {
 	t.Helper()
+	return startConsoleWith(t, func(*Options) {})
+}
+
+// startConsoleWith is startConsole with fastOptions changed by change.
+func startConsoleWith(t *testing.T, change func(*Options)) (*term, *Sandbox) {
+	t.Helper()
 	out := &syncBuffer{}
-	sb := startSandbox(t, fastOptions(out))
+	o := fastOptions(out)
+	change(&o)
+	sb := startSandbox(t, o)
 	r, w := io.Pipe()
 	tm := &term{t: t, in: w, out: out, done: make(chan error, 1)}
 	ctx, cancel := context.WithCancel(t.Context())

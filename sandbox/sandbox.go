@@ -35,6 +35,7 @@ import (
 	"github.com/c66bot/c66bot/bot/bottest"
 	"github.com/c66bot/c66bot/cloud66/cloud66test"
 	"github.com/c66bot/c66bot/deploy"
+	"github.com/c66bot/c66bot/policy"
 	"github.com/c66bot/c66bot/slackapp"
 )
 
@@ -99,6 +100,11 @@ type Options struct {
 	// Log receives the bot's JSON log (debug level); nil discards it. The
 	// console is never the log: it would bury the conversation.
 	Log io.Writer
+
+	// Policy is the policy the bot runs with (DemoPolicy, LoadPolicy); nil
+	// is the bot's default, as without C66BOT_POLICY: anyone linked may
+	// change what their Cloud 66 account allows, production confirmed.
+	Policy *policy.Policy
 }
 
 func (o *Options) defaults() {
@@ -188,6 +194,7 @@ func Start(ctx context.Context, o Options) (_ *Sandbox, err error) {
 		Logger:   logger,
 		Version:  "sandbox",
 		Now:      s.Cloud66.Clock.Now,
+		Policy:   o.Policy,
 		Tuning: app.Tuning{
 			ShutdownTimeout: 5 * time.Second,
 			// Polls every second or so: a person is watching, and the fake

@@ -183,6 +183,8 @@ type pendingDeploy struct {
 	profile  string
 	strategy string
 	action   *actionRec
+	// dashboard: requested on the dashboard (DashboardDeploy), not the API.
+	dashboard bool
 }
 
 func (st *stackRec) running() *deployRec {
@@ -289,6 +291,9 @@ func (s *Server) startLocked(st *stackRec, p *pendingDeploy, at time.Time) *depl
 	}
 	shipped := st.deployedHash(ref)
 	d := s.newDeployLocked(st, p.user, viaAPI, at, ref, typeBuild)
+	if p.dashboard {
+		d.via = viaWeb
+	}
 	if shipped != "" {
 		// A deployment of an earlier deployment's commit (a rollback) runs
 		// that commit again, as on Cloud 66, not a hash of its own.
@@ -516,4 +521,33 @@ func (s *Server) ActionCount() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.actionCount
+}
+
+// DashboardDeploy starts a deployment of the stack's default branch as
+// someone clicking Deploy on the Cloud 66 dashboard would: triggered via
+// the web, by user (an e-mail; "" is DefaultUser), with no API request and
+// so not counted by ActionCount. It ends as a deployment requested now
+// would (SetDeployOutcome, a failing stack); while one runs it is queued.
+// It reports whether the stack exists.
+func (s *Server) DashboardDeploy(stackUID, user string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.settledLocked(stackUID)
+	if st == nil {
+		return false
+	}
+	if user == "" {
+		user = DefaultUser
+	}
+	p := &pendingDeploy{user: user, dashboard: true}
+	p.plan = s.planFor(st, p)
+	p.action = s.newActionLocked(st, ActionDeployment, "stack", user)
+	now := s.Clock.Now()
+	if st.running() != nil {
+		st.queue = append(st.queue, p)
+		st.updated = now
+		return true
+	}
+	s.startLocked(st, p, now)
+	return true
 }

@@ -20,6 +20,7 @@ func sandbox(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	fs.SetOutput(stderr)
 	deployTime := fs.Duration("deploy-time", 20*time.Second, "how long a simulated deployment runs")
 	logFile := fs.String("log", "", "write the bot's JSON log to this file (default: no log)")
+	policyFile := fs.String("policy", "", "the policy file to run with, as C66BOT_POLICY (default: the built-in demo policy; \"none\": no policy)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -30,7 +31,14 @@ func sandbox(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		fmt.Fprintf(stderr, "c66bot sandbox: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
+	pol, err := sbx.LoadPolicy(*policyFile)
+	if err != nil {
+		// Reads "policy: <file>:<line>: <problem>", as the bot says it.
+		fmt.Fprintf(stderr, "c66bot sandbox: %v\n", err)
+		return 1
+	}
 	o := terminalOptions(stdout)
+	o.Policy = pol
 	o.EchoInput = !isTerminal(stdin)
 	o.DeployDuration = *deployTime
 	if *logFile != "" {

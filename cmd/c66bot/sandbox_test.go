@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -41,4 +43,53 @@ func TestSandboxCommandRefusesArguments(t *testing.T) {
 	if !strings.Contains(stderr.String(), `unexpected argument "stacks"`) {
 		t.Errorf("stderr: %s", stderr.String())
 	}
+}
+
+func TestSandboxCommandPolicy(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	good := filepath.Join(dir, "policy.yaml")
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(good, []byte("default: allow\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bad, []byte("default: allow\nrules:\n  - name: x\n    approvals: -1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		banner string
+	}{
+		{"default is the demo policy", nil, "Policy: the built-in demo policy (--policy FILE for yours, --policy none for none):"},
+		{"none", []string{"--policy", "none"}, "Policy: none (as without C66BOT_POLICY)"},
+		{"a file", []string{"--policy", good}, "Policy: " + good + "."},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var stdout, stderr bytes.Buffer
+			args := append([]string{"sandbox", "--deploy-time", "300ms"}, tc.args...)
+			if code := run(t.Context(), args, envFrom(nil), strings.NewReader(":quit\n"), &stdout, &stderr); code != 0 {
+				t.Fatalf("exit %d; stderr:\n%s", code, stderr.String())
+			}
+			if !strings.Contains(stdout.String(), tc.banner) {
+				t.Errorf("output lacks %q:\n%s", tc.banner, stdout.String())
+			}
+		})
+	}
+	t.Run("a bad file stops it at start", func(t *testing.T) {
+		t.Parallel()
+		var stdout, stderr bytes.Buffer
+		code := run(t.Context(), []string{"sandbox", "--policy", bad}, envFrom(nil), strings.NewReader(":quit\n"), &stdout, &stderr)
+		if code != 1 {
+			t.Errorf("exit %d, want 1", code)
+		}
+		want := "c66bot sandbox: policy: " + bad + ":4: rule 1 (x): approvals must be 0 or more"
+		if !strings.HasPrefix(stderr.String(), want) {
+			t.Errorf("stderr = %q, want it to start with %q", stderr.String(), want)
+		}
+		if stdout.Len() > 0 {
+			t.Errorf("the sandbox started anyway:\n%s", stdout.String())
+		}
+	})
 }
