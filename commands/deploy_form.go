@@ -15,6 +15,7 @@ import (
 	"github.com/c66bot/c66bot/cloud66"
 	bk "github.com/c66bot/c66bot/internal/blockkit"
 	"github.com/c66bot/c66bot/internal/chat"
+	"github.com/c66bot/c66bot/slackapp"
 	"github.com/c66bot/c66bot/storage"
 )
 
@@ -27,7 +28,7 @@ const (
 	ViewDeployForm = "deploy_form"
 	// ShortcutDeploy is the global shortcut's callback id (the manifest's
 	// features.shortcuts).
-	ShortcutDeploy = "c66_deploy"
+	ShortcutDeploy = slackapp.DeployShortcut
 	// ActionFormStack is the stack picker: an external select whose
 	// options come from block_suggestion, and whose choice (dispatch_action)
 	// redraws the form with the options that stack's type takes.
