@@ -131,7 +131,8 @@ func (s *Server) OpenViews(user string) []View {
 }
 
 // WaitView waits for a modal of user that match accepts (open or since
-// closed).
+// closed). match runs with the server locked: it must not call the
+// server.
 func (s *Server) WaitView(ctx context.Context, user string, match func(View) bool) (View, error) {
 	var found View
 	err := s.waitFor(ctx, func() bool {
