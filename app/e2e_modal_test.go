@@ -193,4 +193,28 @@ func TestE2EDeployShortcut(t *testing.T) {
 	}
 	card := h.card("C0GENERAL", "shop")
 	mustContain(t, text(card), "<@U0ANA>")
+
+	// Picked where the bot can't reach the person ephemerally (a private
+	// channel it is not in): the reply comes as a DM instead of being lost.
+	if _, err := h.slack.SendShortcut(ctx, bottest.Shortcut{UserID: "U0ANA", CallbackID: "c66_deploy"}); err != nil {
+		t.Fatal(err)
+	}
+	v, err = h.slack.WaitView(ctx, "U0ANA", func(w bottest.View) bool { return w.ID != v.ID && !w.Closed })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var api string
+	for _, st := range h.c66.Stacks() {
+		if st.Name == "api" && st.Environment == "staging" {
+			api = st.UID
+		}
+	}
+	if sub, err := h.slack.SubmitView(ctx, "U0ANA", v.ID, map[string]string{"stack": api, "channel": "G0PRIVATE"}); err != nil || sub.ResponseAction != "" {
+		t.Fatalf("submission %+v, %v", sub, err)
+	}
+	if _, err := h.slack.WaitMessage(ctx, func(m bottest.Message) bool {
+		return m.Kind == bottest.KindPost && strings.HasPrefix(m.Channel, "D") && strings.Contains(text(m), "Deployment started")
+	}); err != nil {
+		t.Errorf("the form's reply did not reach the person: %v", err)
+	}
 }
