@@ -320,6 +320,10 @@ func TestDeployWithNoWordsOpensTheForm(t *testing.T) {
 	if got := r.Dispatch(t.Context(), req).Text; !strings.Contains(got, "Which stack?") {
 		t.Errorf("without modals `deploy` answers %q", got)
 	}
+	req.Text = "help deploy"
+	if got := replyText(t, r.Dispatch(t.Context(), req)); !strings.Contains(got, "opens a form") || !strings.Contains(got, "Deploy with c66bot") {
+		t.Errorf("help deploy does not mention the form: %s", got)
+	}
 	// The typed forms are unchanged.
 	req.Text = "deploy shop:staging"
 	r.Dispatch(t.Context(), req)
