@@ -91,6 +91,11 @@ func (b *Bot) handleEvent(ctx context.Context, evt socketmode.Event) {
 	if evt.Request == nil || evt.Request.EnvelopeID == "" {
 		return
 	}
+	// A modal's submission and a select's options are the ack's payload:
+	// acked from the pool (views.go), never waiting in this loop.
+	if b.answerInAck(evt, arrived) {
+		return
+	}
 	// Ack first, on every path: Slack shows the person an error after 3 s.
 	// Only non-blocking bookkeeping (a histogram observation, counters)
 	// happens around it.
@@ -114,6 +119,10 @@ func (b *Bot) handleEvent(ctx context.Context, evt socketmode.Event) {
 	case socketmode.EventTypeInteractive:
 		cb, ok := evt.Data.(slack.InteractionCallback)
 		if !ok {
+			return
+		}
+		if cb.Type == slack.InteractionTypeShortcut {
+			b.submitShortcut(env, cb)
 			return
 		}
 		if cb.Type != slack.InteractionTypeBlockActions || len(cb.ActionCallback.BlockActions) == 0 {
@@ -163,16 +172,18 @@ func (b *Bot) submitActions(env envelope, cb slack.InteractionCallback) {
 	}
 	var acts []commands.Action
 	for _, a := range cb.ActionCallback.BlockActions {
-		acts = append(acts, commands.Action{
+		act := commands.Action{
 			TeamID:       team,
 			EnterpriseID: cb.Enterprise.ID,
 			UserID:       cb.User.ID,
 			ChannelID:    channel,
 			ActionID:     a.ActionID,
-			Value:        a.Value,
+			Value:        elementValue(*a),
 			ResponseURL:  cb.ResponseURL,
 			RequestID:    newRequestID(),
-		})
+		}
+		inModal(&act, cb)
+		acts = append(acts, act)
 	}
 	accepted := b.pool.submit(func(ctx context.Context) {
 		ctx, cancel := context.WithTimeout(ctx, b.cfg.CommandTimeout)
@@ -182,7 +193,7 @@ func (b *Bot) submitActions(env envelope, cb slack.InteractionCallback) {
 		}
 		for _, act := range acts {
 			reply, handled := b.router.HandleAction(ctx, act)
-			if !handled {
+			if !handled || !b.viewReply(ctx, act, reply) {
 				continue
 			}
 			err := b.replies.Respond(ctx, act.ResponseURL, reply.Message, reply.Replace)
@@ -207,6 +218,7 @@ func (b *Bot) submitSlash(env envelope, cmd slack.SlashCommand) {
 		Text:         cmd.Text,
 		ResponseURL:  cmd.ResponseURL,
 		TriggerID:    cmd.TriggerID,
+		OpenView:     b.viewOpener(cmd.TriggerID),
 		RequestID:    newRequestID(),
 	}
 	accepted := b.pool.submit(func(ctx context.Context) {
@@ -241,6 +253,9 @@ func (b *Bot) replyBusy(responseURL, next string) {
 func (b *Bot) respond(ctx context.Context, req commands.Request, reply chat.Message) {
 	private := reply.Private
 	reply.Private = nil
+	if reply.Text == "" && len(reply.Blocks) == 0 && private == nil {
+		return // the command answered otherwise (it opened a modal)
+	}
 	err := b.replies.Respond(ctx, req.ResponseURL, reply, false)
 	if err != nil {
 		b.log.LogAttrs(ctx, slog.LevelWarn, "reply failed", slog.String("request_id", req.RequestID), slog.String("error", err.Error()))

@@ -18,6 +18,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/slack-go/slack"
+
 	"github.com/c66bot/c66bot/accounts"
 	"github.com/c66bot/c66bot/cloud66"
 	"github.com/c66bot/c66bot/internal/chat"
@@ -34,6 +36,10 @@ type Request struct {
 	Text         string
 	ResponseURL  string
 	TriggerID    string
+	// OpenView, set by the transport, opens a modal with TriggerID
+	// (views.open); nil where there is none to open (the deploy form then
+	// answers with the usage).
+	OpenView func(ctx context.Context, view slack.ModalViewRequest) error
 	// RequestID correlates logs for this command; never shown to Slack
 	// except in "something went wrong" replies.
 	RequestID string

@@ -83,6 +83,7 @@ func (c *Call) origin() deploy.Origin {
 }
 
 func deployCommand(d deployFlow, res *resolver) *Command {
+	form := newDeployForm(res)
 	return &Command{
 		Name:    "deploy",
 		Verb:    string(deploy.VerbDeploy),
@@ -92,11 +93,15 @@ func deployCommand(d deployFlow, res *resolver) *Command {
 		Description: "Redeploys a stack as you. Options: `ref` (branch, tag or commit; also `stack@ref`), `services` (`web,worker:1.2`), " +
 			"`profile` (a deployment profile), `strategy` (serial, parallel, rolling or fast), `env` (the environment, for names that repeat). " +
 			"Protected environments (production) show what will ship and what is live, with Confirm and Cancel buttons only you can press. " +
-			"The deployment gets one message in the channel that follows it to the end.",
+			"The deployment gets one message in the channel that follows it to the end. " +
+			"With no stack, `deploy` opens a form (so does the shortcut *Deploy with c66bot*): pick the stack, and it offers the options that stack's type takes.",
 		Examples: []string{"deploy shop:staging", "deploy shop:production@v2.1", "deploy api:staging services=web:1.4.2", "deploy shop:staging strategy=rolling"},
-		MinArgs:  1, MaxArgs: 6,
+		MinArgs:  0, MaxArgs: 6,
 		Change: "deploy",
 		Run: func(ctx context.Context, c *Call) (chat.Message, error) {
+			if len(c.Args) == 0 {
+				return form.open(ctx, c)
+			}
 			da, err := ParseDeployArgs(c.Args)
 			if err != nil {
 				return chat.Message{}, err
@@ -112,10 +117,10 @@ func deployCommand(d deployFlow, res *resolver) *Command {
 			}
 			return resultReply(result, deploy.VerbDeploy), nil
 		},
-		Interactions: []*Interaction{
+		Interactions: append([]*Interaction{
 			deployConfirmButton(d), abortButton(d), overrideButton(d), approveButton(d), rejectButton(d),
 			retryButton(d),
-		},
+		}, form.interactions()...),
 	}
 }
 

@@ -16,11 +16,18 @@ type table struct {
 	slash        string
 	commands     []*Command
 	byName       map[string]*Command
-	interactions map[string]*Interaction
+	interactions map[interactionKey]*Interaction
+}
+
+// interactionKey finds an Interaction: what Slack sent, and the id it
+// carries (a button and a modal may share an id without clashing).
+type interactionKey struct {
+	kind InteractionKind
+	id   string
 }
 
 func newTable(slash string) *table {
-	return &table{slash: slash, byName: map[string]*Command{}, interactions: map[string]*Interaction{}}
+	return &table{slash: slash, byName: map[string]*Command{}, interactions: map[interactionKey]*Interaction{}}
 }
 
 // add registers c under its name and aliases, and the interactions it
@@ -34,10 +41,11 @@ func (t *table) add(c *Command) {
 		t.byName[n] = c
 	}
 	for _, in := range c.Interactions {
-		if _, dup := t.interactions[in.ActionID]; dup {
+		k := interactionKey{in.Kind, in.ActionID}
+		if _, dup := t.interactions[k]; dup {
 			panic("commands: duplicate action id " + in.ActionID)
 		}
-		t.interactions[in.ActionID] = in
+		t.interactions[k] = in
 	}
 }
 
@@ -49,7 +57,12 @@ func (t *table) lookup(name string) (*Command, bool) {
 
 // interaction finds what handles the button with this action id.
 func (t *table) interaction(actionID string) (*Interaction, bool) {
-	in, ok := t.interactions[actionID]
+	return t.interactionOf(KindButton, actionID)
+}
+
+// interactionOf finds what handles this kind of interaction with this id.
+func (t *table) interactionOf(kind InteractionKind, id string) (*Interaction, bool) {
+	in, ok := t.interactions[interactionKey{kind, id}]
 	return in, ok
 }
 

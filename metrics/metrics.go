@@ -45,12 +45,15 @@ const (
 	SlackConversationOpen = "conversations.open"
 	SlackUserGroupsList   = "usergroups.users.list"
 	SlackResponseURL      = "response_url"
+	// The deploy form (a modal).
+	SlackViewsOpen   = "views.open"
+	SlackViewsUpdate = "views.update"
 )
 
 func slackMethods() []string {
 	return []string{
 		SlackPostMessage, SlackUpdate, SlackPostEphemeral, SlackConversationOpen,
-		SlackUserGroupsList, SlackResponseURL,
+		SlackUserGroupsList, SlackResponseURL, SlackViewsOpen, SlackViewsUpdate,
 	}
 }
 

@@ -18,6 +18,10 @@ var manifestYAML string
 // DefaultCommand is the slash command in the manifest as shipped.
 const DefaultCommand = "/c66"
 
+// DeployShortcut is the callback id of the manifest's global shortcut
+// "Deploy with c66bot", which opens the deploy form.
+const DeployShortcut = "c66_deploy"
+
 // SignInCallbackPath is where Slack sends browsers back after Sign in with
 // Slack, under C66BOT_PUBLIC_URL.
 const SignInCallbackPath = "/oauth/slack/callback"
@@ -62,6 +66,9 @@ var scopeOf = map[string]string{
 	"conversations.open":    "im:write",
 	"usergroups.users.list": "usergroups:read",
 	"views.publish":         "",
+	// The deploy form: a modal needs only the trigger id of an interaction.
+	"views.open":   "",
+	"views.update": "",
 }
 
 // userScopeOf maps each Web API method of Sign in with Slack to the user

@@ -17,6 +17,12 @@ type manifestDoc struct {
 			ShouldEscape bool   `yaml:"should_escape"`
 			URL          string `yaml:"url"`
 		} `yaml:"slash_commands"`
+		Shortcuts []struct {
+			Name        string `yaml:"name"`
+			Type        string `yaml:"type"`
+			CallbackID  string `yaml:"callback_id"`
+			Description string `yaml:"description"`
+		} `yaml:"shortcuts"`
 		BotUser struct {
 			DisplayName string `yaml:"display_name"`
 		} `yaml:"bot_user"`
@@ -81,6 +87,25 @@ func TestManifestMatchesTheCode(t *testing.T) {
 	for method := range userScopeOf {
 		if _, ok := ScopeFor(method); ok {
 			t.Errorf("%s is listed as a bot token method and a Sign in with Slack one", method)
+		}
+	}
+}
+
+// The deploy form's global shortcut: the callback id the bot answers, over
+// Socket Mode's interactivity (no request URL).
+func TestManifestHasTheDeployShortcut(t *testing.T) {
+	t.Parallel()
+	m := parse(t, manifestYAML)
+	if len(m.Features.Shortcuts) != 1 {
+		t.Fatalf("%d shortcuts, want the deploy form's", len(m.Features.Shortcuts))
+	}
+	sc := m.Features.Shortcuts[0]
+	if sc.CallbackID != DeployShortcut || sc.Type != "global" || sc.Name != "Deploy with c66bot" || sc.Description == "" || len(sc.Description) > 80 {
+		t.Errorf("shortcut = %+v", sc)
+	}
+	for _, method := range []string{"views.open", "views.update"} {
+		if scope, ok := ScopeFor(method); !ok || scope != "" {
+			t.Errorf("%s: scope %q, listed %v; a modal needs no scope", method, scope, ok)
 		}
 	}
 }

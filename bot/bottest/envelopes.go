@@ -111,7 +111,7 @@ func (s *Server) SendSlashCommand(ctx context.Context, c SlashCommand) (string, 
 		"api_app_id":            s.AppID,
 		"is_enterprise_install": "false",
 		"response_url":          s.issueHookLocked("commands", id, c.ChannelID, c.UserID, ""),
-		"trigger_id":            s.nextTriggerIDLocked(),
+		"trigger_id":            s.issueTriggerLocked(c.UserID),
 	}
 	if c.EnterpriseID != "" {
 		p["enterprise_id"] = c.EnterpriseID
@@ -176,7 +176,7 @@ func (s *Server) SendBlockAction(ctx context.Context, a BlockAction) (string, er
 		"api_app_id":            s.AppID,
 		"token":                 "fakeVerificationToken",
 		"container":             map[string]any{"type": "message", "message_ts": a.MessageTS, "channel_id": a.ChannelID, "is_ephemeral": a.Ephemeral},
-		"trigger_id":            s.nextTriggerIDLocked(),
+		"trigger_id":            s.issueTriggerLocked(a.UserID),
 		"team":                  map[string]any{"id": a.TeamID, "domain": TeamDomain},
 		"is_enterprise_install": false,
 		"channel":               map[string]any{"id": a.ChannelID, "name": s.channelNameLocked(a.ChannelID)},

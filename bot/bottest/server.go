@@ -301,6 +301,7 @@ type Server struct {
 	envelopes map[string]*envelope
 	acks      []ackRecord
 	oidc      openIDProvider
+	modals    modalState // views and trigger ids (modals.go)
 }
 
 // New starts a fake Slack on 127.0.0.1 with a random port. Call Close when done.

@@ -96,6 +96,8 @@ var apiMethods = map[string]apiMethod{
 	"usergroups.users.list": {(*Server).apiUserGroupUsers, botToken},
 	"chat.getPermalink":     {(*Server).apiGetPermalink, botToken},
 	"views.publish":         {(*Server).apiViewsPublish, botToken},
+	"views.open":            {(*Server).apiViewsOpen, botToken},
+	"views.update":          {(*Server).apiViewsUpdate, botToken},
 	// Sign in with Slack (openid.go).
 	"openid.connect.token":    {(*Server).apiOpenIDToken, clientCredentials},
 	"openid.connect.userInfo": {(*Server).apiOpenIDUserInfo, userToken},
