@@ -25,6 +25,7 @@ type console struct {
 	feed    *feed
 	user    string
 	channel string
+	views   *views // the App Home and modals (views.go)
 }
 
 // Console runs the sandbox's prompt on in until `:quit`, the end of in, or
@@ -44,6 +45,8 @@ func (s *Sandbox) Console(ctx context.Context, in io.Reader) error {
 	// start after the first command's answer was recorded.
 	from := lastSeq(s.Slack)
 	wg.Go(func() { c.feed.run(fctx, from) })
+	c.views = newViews(c, fctx, &wg)
+	c.views.watchForms(c.user)
 	// The feed must be gone before Console returns: after that, nothing
 	// may write to Out.
 	defer wg.Wait()
@@ -206,6 +209,10 @@ func (c *console) help() string {
 		{":user U0BEN", "type as someone else: " + strings.Join(people, ", ")},
 		{":channel C0PRIVBOT", "type in another channel: " + strings.Join(chans, ", ")},
 		{":dashboard-deploy", "shop:staging [ben]: Cloud 66 starts a deployment as if " + dashboardOwner + " (or ben) pressed Deploy on its dashboard; the bot did not start it, so only channels subscribed to the stack hear of it"},
+		{":home", "open your App Home tab (the bot's page for you); it prints again when the bot changes it"},
+		{":pick shop", "in a form (" + Command + " deploy with no stack opens one): search its stack picker; :pick 1 chooses"},
+		{":set ref=v2.1", "fill in a field of the form (ref, services, profile, strategy); :set ref= clears it"},
+		{":submit, :close", "send the form, or close it"},
 		{":help", "this list"},
 		{":quit", "leave (or Ctrl-D)"},
 	} {
@@ -301,6 +308,7 @@ func (c *console) consoleCommand(line string) bool {
 		}
 		c.user = id
 		c.feed.setViewer(id)
+		c.views.watchForms(id)
 		c.say("Now typing as @%s (%s, Cloud 66 %s).%s", c.name(id), id, c.sb.Email(id), note)
 	case ":channel", ":c":
 		if arg == "" {
@@ -316,6 +324,8 @@ func (c *console) consoleCommand(line string) bool {
 		c.say("Now in %s (%s).%s", c.where(id), id, note)
 	case ":dashboard-deploy", ":dashboard":
 		c.dashboardDeploy(f[1:])
+	case ":home", ":pick", ":set", ":submit", ":close":
+		c.viewCommand(f[0], strings.TrimSpace(strings.TrimPrefix(line, f[0])))
 	default:
 		c.scr.print(c.feed.note("Unknown console command "+f[0]+".") + "\n" + c.help())
 	}
@@ -324,12 +334,13 @@ func (c *console) consoleCommand(line string) bool {
 
 // command sends `/c66 text` and waits for its answer to be printed.
 func (c *console) command(ctx context.Context, text string) {
+	form := c.views.nextForm(c.user) // a form may be the answer
 	w, err := c.feed.send(func() (string, error) { return c.sb.Send(ctx, c.user, c.channel, text) }, false)
 	if err != nil {
 		c.say("Could not send the command: %v", err)
 		return
 	}
-	if !wait(ctx, w, replyWait) && ctx.Err() == nil {
+	if !waitAnswer(ctx, w, form) && ctx.Err() == nil {
 		c.say("(no answer after %s; it will show here when it comes)", replyWait)
 	}
 }

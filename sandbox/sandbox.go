@@ -202,6 +202,8 @@ func Start(ctx context.Context, o Options) (_ *Sandbox, err error) {
 			Poll:            deploy.PollConfig{Initial: o.Poll, Max: o.Poll},
 			PostsPerSecond:  50,
 			NotifyPollEvery: 5 * time.Second,
+			// A Home shown in the console follows a deploy within a second.
+			HomeMinGap: time.Second,
 		},
 	})
 	if err != nil {

@@ -25,6 +25,8 @@ type trigger struct {
 // View is a modal the bot opened, as the fake holds it.
 type View struct {
 	ID, Hash, User, CallbackID, PrivateMetadata string
+	// Title is the title's text, as the bot last sent it.
+	Title string
 	// Blocks is the view's blocks as the bot last sent them.
 	Blocks json.RawMessage
 	// Updates counts views.update calls on it.
@@ -57,6 +59,9 @@ type viewBody struct {
 	CallbackID      string          `json:"callback_id"`
 	PrivateMetadata string          `json:"private_metadata"`
 	Blocks          json.RawMessage `json:"blocks"`
+	Title           struct {
+		Text string `json:"text"`
+	} `json:"title"`
 }
 
 func parseView(raw string) (viewBody, string) {
@@ -91,7 +96,7 @@ func (s *Server) apiViewsOpen(req *apiRequest) apiResult {
 	tr.used = true
 	s.modals.seq++
 	v := &View{ID: fmt.Sprintf("V%08d", s.modals.seq), Hash: randHex(8), User: tr.user,
-		CallbackID: body.CallbackID, PrivateMetadata: body.PrivateMetadata, Blocks: body.Blocks}
+		CallbackID: body.CallbackID, PrivateMetadata: body.PrivateMetadata, Blocks: body.Blocks, Title: body.Title.Text}
 	s.modals.views[v.ID] = v
 	s.modals.order = append(s.modals.order, v.ID)
 	s.notifyLocked()
@@ -110,7 +115,7 @@ func (s *Server) apiViewsUpdate(req *apiRequest) apiResult {
 	if bad != "" {
 		return errResult(bad)
 	}
-	v.CallbackID, v.PrivateMetadata, v.Blocks = body.CallbackID, body.PrivateMetadata, body.Blocks
+	v.CallbackID, v.PrivateMetadata, v.Blocks, v.Title = body.CallbackID, body.PrivateMetadata, body.Blocks, body.Title.Text
 	v.Hash = randHex(8)
 	v.Updates++
 	s.notifyLocked()
