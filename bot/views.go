@@ -63,7 +63,12 @@ func (b *Bot) answerInAck(evt socketmode.Event, arrived time.Time) bool {
 			ctx, cancel := context.WithTimeout(ctx, suggestionDeadline)
 			defer cancel()
 			if opts, handled := mr.HandleSuggestion(ctx, act); handled {
-				ack(slack.OptionsResponse{Options: opts})
+				// Not slack.OptionsResponse: its omitempty would ack no
+				// matches as {}, not the empty list Slack shows as none.
+				if opts == nil {
+					opts = []*slack.OptionBlockObject{}
+				}
+				ack(map[string]any{"options": opts})
 			}
 			return
 		}
