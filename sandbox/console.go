@@ -46,7 +46,7 @@ func (s *Sandbox) Console(ctx context.Context, in io.Reader) error {
 	from := lastSeq(s.Slack)
 	wg.Go(func() { c.feed.run(fctx, from) })
 	c.views = newViews(c, fctx, &wg)
-	c.views.watchForms(c.user)
+	c.views.setViewer(c.user)
 	// The feed must be gone before Console returns: after that, nothing
 	// may write to Out.
 	defer wg.Wait()
@@ -308,7 +308,7 @@ func (c *console) consoleCommand(line string) bool {
 		}
 		c.user = id
 		c.feed.setViewer(id)
-		c.views.watchForms(id)
+		c.views.setViewer(id)
 		c.say("Now typing as @%s (%s, Cloud 66 %s).%s", c.name(id), id, c.sb.Email(id), note)
 	case ":channel", ":c":
 		if arg == "" {

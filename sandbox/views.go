@@ -26,6 +26,9 @@ type views struct {
 	wg  *sync.WaitGroup
 
 	mu sync.Mutex
+	// viewer is the console's current person (console.user, which only
+	// the console's goroutine may read).
+	viewer string
 	// homeWatched are the people whose Home is printed when published;
 	// homeAsked those whose next Home is the answer to a `:home`.
 	homeWatched map[string]bool
@@ -142,8 +145,9 @@ func (v *views) watchHome(user string, last int) {
 			head += " (updated)"
 		}
 		delete(v.homeAsked, user)
+		o := v.c.sb.renderOptions(v.viewer, nil)
 		v.mu.Unlock()
-		v.c.scr.print(renderView(head, hv.Blocks, nil, v.c.sb.renderOptions(v.c.user, nil)))
+		v.c.scr.print(renderView(head, hv.Blocks, nil, o))
 		v.mu.Lock()
 		signal(v.homePrinted, user)
 		v.mu.Unlock()
@@ -152,10 +156,12 @@ func (v *views) watchHome(user string, last int) {
 
 // --- modals ------------------------------------------------------------------
 
-// watchForms starts watching user's modals, once per person.
-func (v *views) watchForms(user string) {
+// setViewer makes user the person at the console and watches their
+// modals, from now on and once per person.
+func (v *views) setViewer(user string) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	v.viewer = user
 	if v.formWatched[user] {
 		return
 	}
@@ -231,7 +237,7 @@ func (v *views) renderForm(f *form, updated bool) string {
 		head += " (updated)"
 	}
 	head += " — :pick, :set, :submit or :close"
-	return renderView(head, f.view.Blocks, func(n int, in input) string { return v.inputLine(f, n, in) }, v.c.sb.renderOptions(v.c.user, nil))
+	return renderView(head, f.view.Blocks, func(n int, in input) string { return v.inputLine(f, n, in) }, v.c.sb.renderOptions(v.viewer, nil))
 }
 
 func orDefault(s, def string) string {
@@ -260,8 +266,6 @@ func (v *views) inputLine(f *form, n int, in input) string {
 			opts = append(opts, o.Value)
 		}
 		line += "— (:set " + in.BlockID + "=" + strings.Join(opts, "|") + ")"
-	case in.Element.Type == "conversations_select":
-		line += "— (:set " + in.BlockID + "=<channel>)"
 	default:
 		ph := ""
 		if in.Element.Placeholder != nil {
@@ -275,14 +279,10 @@ func (v *views) inputLine(f *form, n int, in input) string {
 	return line
 }
 
-// valueLabel shows a chosen value: a stack's uid as name:environment, a
-// channel's id as #name.
+// valueLabel shows a chosen value: a stack's uid as name:environment.
 func (v *views) valueLabel(in input, val string) string {
-	switch in.Element.Type {
-	case "external_select":
+	if in.Element.Type == "external_select" {
 		return v.c.stackLabel(val)
-	case "conversations_select":
-		return v.c.where(val)
 	}
 	return val
 }
@@ -478,13 +478,6 @@ func (v *views) set(arg string) {
 			return
 		}
 		val = found
-	case in.Element.Type == "conversations_select" && val != "":
-		id, _, err := v.c.sb.resolveChannel(val)
-		if err != nil {
-			v.c.say("%v", err)
-			return
-		}
-		val = id
 	}
 	if val == "" {
 		delete(f.values, in.BlockID)

@@ -44,6 +44,21 @@ func TestConsoleDeployForm(t *testing.T) {
 	tm.typeLine("/c66 deploy")
 	tm.expect("[form] Deploy — :pick, :set, :submit or :close\n", "1. Stack: — (:pick <text>)", "(Pick a stack to see the options its type takes.)", "ana in #general> ")
 
+	tm.typeLine(":submit")
+	tm.expect("Fill in the required fields first (stack).")
+	tm.typeLine(":pick 1")
+	tm.expect("Pick one of the 0 stacks the last :pick offered")
+	tm.typeLine(":pick zzz")
+	tm.expect(`No stack of yours matches "zzz".`)
+
+	// The form is ana's: ben, at the same console, has none.
+	tm.typeLine(":user ben")
+	tm.expect("Now typing as @ben")
+	tm.typeLine(":pick shop")
+	tm.expect("No form is open for @ben")
+	tm.typeLine(":user ana")
+	tm.expect("Now typing as @ana")
+
 	tm.typeLine(":pick shop")
 	tm.expect(`[form] stacks matching "shop":`, "[1] shop:production", "[2] shop:staging")
 	tm.typeLine(":pick 1")
@@ -73,7 +88,18 @@ func TestConsoleDeployForm(t *testing.T) {
 	tm.typeLine(":set ref=v2.1")
 	tm.expect("(Ref: v2.1)")
 	tm.typeLine(":submit")
-	tm.expect("(form closed)", "Deploy shop · production?", "[1] Deploy production")
+	// The form closes before the deploy answers, but the two print
+	// from different goroutines: each is looked for on its own.
+	tm.expect("(form closed)")
+	tm.expect("Deploy shop · production?", "[1] Deploy production")
 	tm.typeLine("1")
 	tm.expect("[#general] msg 1\n  ⏳ Starting — shop · production", "Ref: `v2.1`")
+
+	// A form closed from the console is gone; the next one is new.
+	tm.typeLine("deploy")
+	tm.expect("[form] Deploy — ", "1. Stack: — (:pick <text>)")
+	tm.typeLine(":close")
+	tm.expect("(form closed)")
+	tm.typeLine(":set ref=v1")
+	tm.expect("No form is open for @ana")
 }

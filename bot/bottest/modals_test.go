@@ -50,7 +50,7 @@ func TestViewsOpenTakesAFreshTriggerOnce(t *testing.T) {
 		t.Errorf("a used trigger: %v", err)
 	}
 	open := srv.OpenViews("U0ANA")
-	if len(open) != 1 || open[0].ID != v.ID || open[0].CallbackID != "form" || open[0].PrivateMetadata != `{"channel":"C1"}` {
+	if len(open) != 1 || open[0].ID != v.ID || open[0].CallbackID != "form" || open[0].Title != "Form" || open[0].PrivateMetadata != `{"channel":"C1"}` {
 		t.Fatalf("open views %+v", open)
 	}
 	if _, err := b.api.UpdateViewContext(ctx, testModal(true), "", "stale", v.ID); err == nil || err.Error() != "hash_conflict" {
