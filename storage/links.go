@@ -24,7 +24,12 @@ type Link struct {
 	Expiry       time.Time // zero means the token does not expire
 	Scopes       []string
 	Account      string // which Cloud 66 account(s), e.g. "Acme"; for display, not secret
-	LinkedAt     time.Time
+	// Email is the Cloud 66 user's e-mail, when known, so that Cloud 66's
+	// "triggered by ana@example.com" can be shown as the Slack person. For
+	// display only: it never decides whose token is used. Links saved before
+	// it existed have none.
+	Email    string
+	LinkedAt time.Time
 }
 
 // Save stores l, replacing any link for the same identity; a refreshed

@@ -33,11 +33,11 @@ func testLinkRoundTrip(t *testing.T, open Opener) {
 			name: "all fields",
 			in: storage.Link{
 				Identity: storage.Identity{Team: "T1", User: "U1"}, AccessToken: "at", RefreshToken: "rt", TokenType: "Bearer",
-				Expiry: expiry, Scopes: []string{"public", "admin"}, Account: "Acme", LinkedAt: clock.Now().Add(-time.Hour),
+				Expiry: expiry, Scopes: []string{"public", "admin"}, Account: "Acme", Email: "ana@example.com", LinkedAt: clock.Now().Add(-time.Hour),
 			},
 			want: storage.Link{
 				Identity: storage.Identity{Team: "T1", User: "U1"}, AccessToken: "at", RefreshToken: "rt", TokenType: "Bearer",
-				Expiry: expiry, Scopes: []string{"public", "admin"}, Account: "Acme", LinkedAt: clock.Now().Add(-time.Hour),
+				Expiry: expiry, Scopes: []string{"public", "admin"}, Account: "Acme", Email: "ana@example.com", LinkedAt: clock.Now().Add(-time.Hour),
 			},
 		},
 		{
@@ -66,7 +66,7 @@ func testLinkRoundTrip(t *testing.T, open Opener) {
 func linksEqual(a, b storage.Link) bool {
 	return a.Identity == b.Identity && a.AccessToken == b.AccessToken && a.RefreshToken == b.RefreshToken &&
 		a.TokenType == b.TokenType && a.Expiry.Equal(b.Expiry) && slices.Equal(a.Scopes, b.Scopes) &&
-		a.Account == b.Account && a.LinkedAt.Equal(b.LinkedAt)
+		a.Account == b.Account && a.Email == b.Email && a.LinkedAt.Equal(b.LinkedAt)
 }
 
 func testLinkLifecycle(t *testing.T, open Opener) {
