@@ -16,7 +16,43 @@ func TestLinks(t *testing.T, open Opener) {
 		{"RoundTrip", testLinkRoundTrip},
 		{"Lifecycle", testLinkLifecycle},
 		{"InvalidInput", testLinkInvalidInput},
+		{"SetEmail", testLinkSetEmail},
 	})
+}
+
+// testLinkSetEmail: the e-mail is set on the stored link, survives a
+// reopen, leaves the token alone, and never makes a link for a person who
+// has none (a logout that came first stays a logout).
+func testLinkSetEmail(t *testing.T, open Opener) {
+	s, _ := begin(t, open)
+	ctx := t.Context()
+	ana, ben := storage.Identity{Team: "T1", User: "UA"}, storage.Identity{Team: "T1", User: "UB"}
+	if err := s.Links.Save(ctx, storage.Link{Identity: ana, AccessToken: "at-ana", Account: "Acme"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Links.SetEmail(ctx, ana, "ana@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Links.SetEmail(ctx, ana, "ana@example.com"); err != nil {
+		t.Fatalf("setting the same e-mail again: %v", err)
+	}
+	if err := s.Links.SetEmail(ctx, ben, "ben@example.com"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("SetEmail without a link = %v, want ErrNotFound", err)
+	}
+	if _, err := s.Links.Get(ctx, ben); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("ben has a link after SetEmail: %v", err)
+	}
+	s = s.Reopen()
+	got, err := s.Links.Get(ctx, ana)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Email != "ana@example.com" || got.AccessToken != "at-ana" || got.Account != "Acme" {
+		t.Errorf("after SetEmail and a reopen: %+v", got)
+	}
+	if err := s.Links.SetEmail(ctx, storage.Identity{Team: "T1"}, "x@example.com"); err == nil {
+		t.Error("SetEmail with an invalid identity: no error")
+	}
 }
 
 func testLinkRoundTrip(t *testing.T, open Opener) {
