@@ -38,7 +38,9 @@ func cancelCommand(d canceller, res *resolver, people PeopleByEmail, now func() 
 		Description: "Cancels the deployment running on a stack, after you confirm. Its channel message moves to cancelled.",
 		Examples:    []string{"cancel shop:production"},
 		MinArgs:     1, MaxArgs: 1,
-		Run:          func(ctx context.Context, c *Call) (chat.Message, error) { return runCancel(ctx, c, d, res, people, now) },
+		Run: func(ctx context.Context, c *Call) (chat.Message, error) {
+			return runCancel(ctx, c, d, res, people, now)
+		},
 		Interactions: []*Interaction{cancelConfirmButton(d)},
 	}
 }
