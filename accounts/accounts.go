@@ -42,6 +42,9 @@ type LinkStore interface {
 	Save(ctx context.Context, l storage.Link, audit ...storage.AuditEntry) error
 	Get(ctx context.Context, id storage.Identity) (storage.Link, error)
 	Delete(ctx context.Context, id storage.Identity, audit ...storage.AuditEntry) (bool, error)
+	// SetEmail sets the e-mail of an existing link in one transaction, or
+	// fails with storage.ErrNotFound.
+	SetEmail(ctx context.Context, id storage.Identity, email string) error
 }
 
 // LoginStore is where pending logins (the OAuth states) live;
@@ -76,7 +79,8 @@ type Config struct {
 
 // Service links accounts and resolves people to Cloud 66 clients.
 type Service struct {
-	cfg Config
+	cfg    Config
+	people people
 }
 
 // New returns a Service.
@@ -87,7 +91,7 @@ func New(cfg Config) *Service {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Service{cfg: cfg}
+	return &Service{cfg: cfg, people: newPeople()}
 }
 
 // OutOfBand reports whether logins use the copy-and-paste flow.
@@ -237,6 +241,11 @@ func (s *Service) complete(ctx context.Context, p storage.PendingLogin, code str
 		}
 	}
 	link.Account = linked.Account
+	// Cloud 66 has no "who am I" endpoint, so the e-mail is learnt later
+	// (see NoteEmail); a relink keeps the one already known.
+	if old, err := s.cfg.Links.Get(ctx, p.Identity); err == nil {
+		link.Email = old.Email
+	}
 	// Audited with the link, and never with the token: who, which account,
 	// which scopes, through which flow.
 	e := auditEntry(p.Identity, "login", "linked")
@@ -251,6 +260,7 @@ func (s *Service) complete(ctx context.Context, p storage.PendingLogin, code str
 	if err := s.cfg.Links.Save(ctx, link, e); err != nil {
 		return Linked{}, fmt.Errorf("accounts: save link: %w", err)
 	}
+	s.people.set(link.Identity, link.Email)
 	return linked, nil
 }
 
@@ -294,6 +304,9 @@ func (s *Service) Link(ctx context.Context, id storage.Identity) (storage.Link, 
 	if err != nil {
 		return storage.Link{}, fmt.Errorf("accounts: get link: %w", err)
 	}
+	// Every use of a link indexes its e-mail, so the index fills again
+	// after a restart as people use the bot.
+	s.people.set(l.Identity, l.Email)
 	return l, nil
 }
 
@@ -305,6 +318,7 @@ func (s *Service) Unlink(ctx context.Context, id storage.Identity) (bool, error)
 	if err != nil {
 		return false, fmt.Errorf("accounts: unlink: %w", err)
 	}
+	s.people.forget(id)
 	return existed, nil
 }
 
@@ -318,6 +332,7 @@ func (s *Service) DropLink(ctx context.Context, id storage.Identity, why string)
 	if err != nil {
 		return false, fmt.Errorf("accounts: drop link: %w", err)
 	}
+	s.people.forget(id)
 	return existed, nil
 }
 

@@ -282,6 +282,7 @@ func New(cfg Config) (*App, error) {
 		Now:        cfg.Now,
 		OnFinished: a.metrics.DeploymentFinished,
 		Home:       home,
+		People:     a.accounts, // learns Cloud 66 e-mails from redeploys
 		Leases:     db.leases,
 		Budgets:    db.budgets,
 		Replica:    s.Replica,
@@ -292,6 +293,7 @@ func New(cfg Config) (*App, error) {
 		Stores:     notify.Stores{Subscriptions: db.subscriptions, Outbox: db.outbox, Dedup: db.dedup, Watches: db.watches},
 		Slack:      a.poster,
 		Cloud66For: clientFor[notify.Cloud66](a.accounts),
+		People:     a.accounts,
 		Cloud66URL: s.Cloud66URL,
 		Command:    s.Command,
 		Now:        cfg.Now,
@@ -327,6 +329,7 @@ func New(cfg Config) (*App, error) {
 		Subscriptions: db.subscriptions,
 		WebhookURL:    a.web.WebhookURL,
 		Cloud66For:    clientFor[commands.Cloud66](a.accounts),
+		People:        a.accounts,
 		Command:       s.Command,
 		Cloud66URL:    s.Cloud66URL,
 		LoginURL:      a.web.LoginURL,

@@ -29,7 +29,7 @@ type cancelConfirmer interface {
 	ConfirmCancel(ctx context.Context, intentID string, by storage.Identity) (cloud66.Deployment, error)
 }
 
-func cancelCommand(d canceller, res *resolver, now func() time.Time) *Command {
+func cancelCommand(d canceller, res *resolver, people PeopleByEmail, now func() time.Time) *Command {
 	return &Command{
 		Name:        "cancel",
 		Verb:        string(deploy.VerbDeploy),
@@ -38,12 +38,14 @@ func cancelCommand(d canceller, res *resolver, now func() time.Time) *Command {
 		Description: "Cancels the deployment running on a stack, after you confirm. Its channel message moves to cancelled.",
 		Examples:    []string{"cancel shop:production"},
 		MinArgs:     1, MaxArgs: 1,
-		Run:          func(ctx context.Context, c *Call) (chat.Message, error) { return runCancel(ctx, c, d, res, now) },
+		Run: func(ctx context.Context, c *Call) (chat.Message, error) {
+			return runCancel(ctx, c, d, res, people, now)
+		},
 		Interactions: []*Interaction{cancelConfirmButton(d)},
 	}
 }
 
-func runCancel(ctx context.Context, c *Call, d canceller, res *resolver, now func() time.Time) (chat.Message, error) {
+func runCancel(ctx context.Context, c *Call, d canceller, res *resolver, people PeopleByEmail, now func() time.Time) (chat.Message, error) {
 	id := c.Request.Identity()
 	_, st, err := res.stackArg(ctx, id, c.Args[0])
 	if err != nil {
@@ -53,7 +55,7 @@ func runCancel(ctx context.Context, c *Call, d canceller, res *resolver, now fun
 	if err != nil {
 		return chat.Message{}, res.stackGone(id, st, err)
 	}
-	prompt := fmt.Sprintf(":octagonal_sign: Cancel %s?", runningPhrase(st, cf.Running, cf.RunningOwner, now()))
+	prompt := fmt.Sprintf(":octagonal_sign: Cancel %s?", runningPhrase(st, cf.Running, cf.RunningOwner, byWhom(ctx, people, id.Team), now()))
 	blocks := []slack.Block{
 		bk.Section(prompt),
 		slack.NewActionBlock("cancel_confirm",
@@ -75,7 +77,7 @@ func runCancel(ctx context.Context, c *Call, d canceller, res *resolver, now fun
 // deployment of `main` (`abc1234`) to *shop* · production, started by
 // <@U1> 3 min ago". owner is the Slack user who started it through the
 // bot, if one did; else Cloud 66's triggered_by is shown.
-func runningPhrase(st cloud66.Stack, d *cloud66.Deployment, owner string, now time.Time) string {
+func runningPhrase(st cloud66.Stack, d *cloud66.Deployment, owner string, who func(email string) string, now time.Time) string {
 	out := "the running deployment on " + bk.StackLabel(st)
 	if d == nil {
 		return out
@@ -88,7 +90,7 @@ func runningPhrase(st cloud66.Stack, d *cloud66.Deployment, owner string, now ti
 	case owner != "":
 		by = "<@" + bk.Esc(owner) + ">"
 	case d.TriggeredBy != "":
-		by = bk.Esc(d.TriggeredBy)
+		by = who(d.TriggeredBy)
 	}
 	switch {
 	case by != "" && !d.StartedAt.IsZero():
@@ -127,7 +129,7 @@ func deploymentNameText(d cloud66.Deployment) string {
 // cancelFinishedReply answers a cancel confirmed after its deployment had
 // ended (deploy.FinishedError, a row of errors.go): how it ended, in the
 // card's words, and another deployment running by now, left alone.
-func cancelFinishedReply(_ context.Context, e *errorReplies, f failure) chat.Message {
+func cancelFinishedReply(ctx context.Context, e *errorReplies, f failure) chat.Message {
 	fe, _ := errors.AsType[*deploy.FinishedError](f.err)
 	d := fe.Deployment
 	what := "the deployment"
@@ -153,7 +155,7 @@ func cancelFinishedReply(_ context.Context, e *errorReplies, f failure) chat.Mes
 	msg += " Nothing was changed."
 	if fe.Running != nil {
 		msg += fmt.Sprintf(" Another deployment is running now: %s. I left it alone; `%s cancel %s` to stop that one.",
-			runningPhrase(fe.Stack, fe.Running, fe.RunningOwner, e.now()), e.slash, bk.Esc(stackRefText(fe.Stack)))
+			runningPhrase(fe.Stack, fe.Running, fe.RunningOwner, byWhom(ctx, e.people, f.req.Identity().Team), e.now()), e.slash, bk.Esc(stackRefText(fe.Stack)))
 	}
 	return ephemeral(msg)
 }

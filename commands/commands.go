@@ -88,6 +88,9 @@ type Deps struct {
 	// Cloud66For returns a client acting with the person's own token, or
 	// accounts.ErrNotLinked.
 	Cloud66For func(ctx context.Context, id storage.Identity) (Cloud66, error)
+	// People shows Cloud 66's e-mails (triggered_by) as the Slack person
+	// who linked that account in the same workspace; nil shows e-mails.
+	People PeopleByEmail
 	// Command is the slash command, e.g. "/c66", used in help and hints.
 	Command string
 	// Cloud66URL is the dashboard base for "open in Cloud 66" links.
@@ -182,7 +185,7 @@ func NewRouter(deps Deps) *Router {
 		observe: deps.Observe,
 		stacks:  stacks,
 		errors: &errorReplies{slash: deps.Command, now: deps.Now, accounts: deps.Accounts, loginURL: deps.LoginURL,
-			log: deps.Logger, stacks: stacks},
+			log: deps.Logger, stacks: stacks, people: deps.People},
 	}
 	res := &resolver{clientFor: deps.Cloud66For, cache: stacks, now: deps.Now}
 	for _, c := range commandTable(deps, r.table, res) {
@@ -201,7 +204,7 @@ func commandTable(d Deps, t *table, res *resolver) []*Command {
 		loginCommand(d.Accounts, slash, d.LoginURL), logoutCommand(d.Accounts, res.cache), whoamiCommand(d.Accounts, d.Cloud66For),
 		stacksCommand(d.Cloud66For, slash), stackCommand(res, d.Deploy, slash, d.Cloud66URL, d.Now),
 		serversCommand(res, slash), serverCommand(res),
-		deployCommand(d.Deploy, res), deploymentsCommand(res, d.Deploy, d.Cloud66URL, d.Now), cancelCommand(d.Deploy, res, d.Now),
+		deployCommand(d.Deploy, res), deploymentsCommand(res, d.Deploy, d.People, d.Cloud66URL, d.Now), cancelCommand(d.Deploy, res, d.People, d.Now),
 		rollbackCommand(d.Deploy, res), restartCommand(d.Deploy, res), maintenanceCommand(d.Deploy, res), rebootCommand(d.Deploy, res),
 		lockCommand(d.Deploy, res, slash), unlockCommand(d.Deploy, res, d.Now), locksCommand(d.Deploy, res, d.Now),
 		subscribeCommand(d.Subscriptions, res, d.WebhookURL), unsubscribeCommand(d.Subscriptions, slash), subscriptionsCommand(d.Subscriptions, slash),

@@ -13,9 +13,31 @@ import (
 	"github.com/c66bot/c66bot/deploy"
 	bk "github.com/c66bot/c66bot/internal/blockkit"
 	"github.com/c66bot/c66bot/internal/chat"
+	"github.com/c66bot/c66bot/storage"
 )
 
-func deploymentsCommand(res *resolver, offers rollbackOfferer, cloud66URL string, now func() time.Time) *Command {
+// PeopleByEmail finds the Slack person of a workspace who linked the Cloud
+// 66 account with an e-mail; *accounts.Service satisfies it. Nil leaves
+// Cloud 66's e-mails as they are.
+type PeopleByEmail interface {
+	PersonByEmail(ctx context.Context, team, email string) (storage.Identity, bool)
+}
+
+// byWhom renders who Cloud 66 says did something, for a reply in team's
+// workspace: the Slack person (<@U…>) who linked that e-mail there, else
+// the e-mail escaped ("—" for none).
+func byWhom(ctx context.Context, people PeopleByEmail, team string) func(email string) string {
+	return func(email string) string {
+		if people != nil && email != "" {
+			if p, ok := people.PersonByEmail(ctx, team, email); ok && p.Team == team && p.User != "" {
+				return "<@" + bk.Esc(p.User) + ">"
+			}
+		}
+		return bk.Esc(orDash(email))
+	}
+}
+
+func deploymentsCommand(res *resolver, offers rollbackOfferer, people PeopleByEmail, cloud66URL string, now func() time.Time) *Command {
 	return &Command{
 		Name:    "deployments",
 		Args:    "<stack>",
@@ -25,7 +47,7 @@ func deploymentsCommand(res *resolver, offers rollbackOfferer, cloud66URL string
 		Examples: []string{"deployments shop:production"},
 		MinArgs:  1, MaxArgs: 1,
 		Run: func(ctx context.Context, c *Call) (chat.Message, error) {
-			return runDeployments(ctx, c, res, offers, cloud66URL, now())
+			return runDeployments(ctx, c, res, offers, people, cloud66URL, now())
 		},
 	}
 }
@@ -37,8 +59,9 @@ const (
 	rollbackOffersShown = 5
 )
 
-func runDeployments(ctx context.Context, c *Call, res *resolver, offers rollbackOfferer, cloud66URL string, now time.Time) (chat.Message, error) {
+func runDeployments(ctx context.Context, c *Call, res *resolver, offers rollbackOfferer, people PeopleByEmail, cloud66URL string, now time.Time) (chat.Message, error) {
 	id := c.Request.Identity()
+	who := byWhom(ctx, people, id.Team)
 	api, st, err := res.stackArg(ctx, id, c.Args[0])
 	if err != nil {
 		return chat.Message{}, err
@@ -67,7 +90,7 @@ func runDeployments(ctx context.Context, c *Call, res *resolver, offers rollback
 	// one hash ships the same code.
 	offeredHash := map[string]bool{}
 	for i, d := range deps {
-		line := deploymentLine(d, now)
+		line := deploymentLineBy(d, now, who)
 		if offers == nil || i <= live || !d.Succeeded() || d.GitHash == "" || offered >= rollbackOffersShown ||
 			live >= 0 && d.GitHash == deps[live].GitHash || offeredHash[d.GitHash] {
 			lines = append(lines, line)
@@ -107,6 +130,12 @@ func liveIndex(deps []cloud66.Deployment) int {
 }
 
 func deploymentLine(d cloud66.Deployment, now time.Time) string {
+	return deploymentLineBy(d, now, byWhom(context.Background(), nil, ""))
+}
+
+// deploymentLineBy is deploymentLine with who rendering Cloud 66's
+// triggered_by.
+func deploymentLineBy(d cloud66.Deployment, now time.Time, who func(email string) string) string {
 	emoji, word := outcomeWords(d)
 	what := ""
 	if d.GitRef != "" {
@@ -126,8 +155,7 @@ func deploymentLine(d cloud66.Deployment, now time.Time) string {
 	case d.IsDeploying && !d.StartedAt.IsZero():
 		took = " · running " + bk.Duration(now.Sub(d.StartedAt.Time))
 	}
-	who := bk.Esc(orDash(d.TriggeredBy))
-	return fmt.Sprintf("%s *%s* · %s · %s%s · %s", emoji, word, when, who, took, orDash(what))
+	return fmt.Sprintf("%s *%s* · %s · %s%s · %s", emoji, word, when, who(d.TriggeredBy), took, orDash(what))
 }
 
 // outcomeWords reads the outcome by its meaning: Cloud 66 documents only

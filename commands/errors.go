@@ -185,6 +185,7 @@ type errorReplies struct {
 	loginURL func(accounts.LoginStart) string
 	log      *slog.Logger
 	stacks   *stackCache
+	people   PeopleByEmail // nil: Cloud 66's e-mails as they are
 }
 
 // errorLinker is what the replies need of the account service.

@@ -231,6 +231,12 @@ type Slack interface {
 	DM(ctx context.Context, to storage.Identity, m chat.Message) error
 }
 
+// EmailNoter records the Cloud 66 e-mail of a linked person;
+// *accounts.Service satisfies it.
+type EmailNoter interface {
+	NoteEmail(ctx context.Context, id storage.Identity, email string) error
+}
+
 // Config wires a Service.
 type Config struct {
 	Stores
@@ -270,6 +276,10 @@ type Config struct {
 	OnFinished func(state string)
 	// Home, when set, is told whose App Home changed (home.go).
 	Home HomeToucher
+	// People, when set, learns a person's Cloud 66 e-mail from the action
+	// of a deployment they started through the bot (Cloud 66 has no "who am
+	// I" endpoint), so Cloud 66's e-mails can be shown as them.
+	People EmailNoter
 
 	// Leases holds the watch leases ("watch:<id>"): with several replicas
 	// on one database, each followed action is followed by the one replica

@@ -566,6 +566,7 @@ func (wt *watcher) poll(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	wt.noteOwnerEmail(ctx, a)
 	if a.Finished() {
 		return true, wt.finish(ctx, a)
 	}
@@ -599,6 +600,7 @@ func (wt *watcher) lookup(ctx context.Context) (bool, error) {
 		for i := range acts {
 			if acts[i].UserReference() == wt.w.UserReference {
 				a = &acts[i] // newest first
+				wt.noteOwnerEmail(ctx, a)
 				break
 			}
 		}
@@ -627,6 +629,20 @@ func (wt *watcher) lookup(ctx context.Context) (bool, error) {
 		return true, wt.finish(ctx, a)
 	}
 	return true, nil
+}
+
+// noteOwnerEmail tells Config.People the e-mail Cloud 66 names as the user
+// of a's deployment. Only a redeploy's action is surely the owner's own:
+// its id came back from their request, or it carries the bot's
+// user_reference; other changes' actions are found by name and time and
+// may be someone else's.
+func (wt *watcher) noteOwnerEmail(ctx context.Context, a *cloud66.AsyncAction) {
+	if wt.s.cfg.People == nil || a.User == "" || !watchChange(wt.w).Verb.shipsCode() {
+		return
+	}
+	if err := wt.s.cfg.People.NoteEmail(ctx, wt.w.Owner, a.User); err != nil && ctx.Err() == nil {
+		wt.log.DebugContext(ctx, "cannot note the owner's Cloud 66 e-mail", "error", err.Error())
+	}
 }
 
 // neverStarted ends a "starting" watch when Cloud 66 shows neither its

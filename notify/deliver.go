@@ -295,9 +295,15 @@ func (s *Service) deliver(ctx context.Context, it storage.OutboxItem) {
 		return
 	}
 
-	msg := Message(ev, s.cfg.Cloud66URL)
+	// Rendered per workspace: who triggered it may be a person there.
+	msgs := map[string]chat.Message{}
 	results := make(chan postResult, len(posts))
 	for _, p := range posts {
+		msg, ok := msgs[p.team]
+		if !ok {
+			msg = MessageFor(ctx, ev, s.cfg.Cloud66URL, s.cfg.People, p.team)
+			msgs[p.team] = msg
+		}
 		var once sync.Once
 		s.cfg.Slack.Enqueue(p.channel, "", msg, func(_ string, err error) {
 			// done is promised once; once makes a second call harmless.

@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"context"
 	"slices"
 	"strings"
 
@@ -21,22 +22,43 @@ import (
 // named "<!channel>" cannot ping a channel. It is a pure function of its
 // arguments, so golden tests can pin it down.
 func Message(ev Event, cloud66URL string) chat.Message {
-	blocks := []slack.Block{bk.Section(heading(ev, true))}
+	return MessageFor(context.Background(), ev, cloud66URL, nil, "")
+}
+
+// PeopleByEmail finds the Slack person of a workspace who linked the Cloud
+// 66 account with an e-mail; *accounts.Service satisfies it.
+type PeopleByEmail interface {
+	PersonByEmail(ctx context.Context, team, email string) (storage.Identity, bool)
+}
+
+// MessageFor is Message for a channel of workspace team: who triggered a
+// deployment is shown as the Slack person (<@U…>) who linked that Cloud 66
+// e-mail in team, else as the e-mail, escaped. A nil people shows e-mails.
+func MessageFor(ctx context.Context, ev Event, cloud66URL string, people PeopleByEmail, team string) chat.Message {
+	who := func(email string) string {
+		if people != nil {
+			if p, ok := people.PersonByEmail(ctx, team, email); ok && team != "" && p.Team == team && p.User != "" {
+				return "<@" + bk.Esc(p.User) + ">"
+			}
+		}
+		return bk.Esc(email)
+	}
+	blocks := []slack.Block{bk.Section(heading(ev, true, who))}
 	if detail := detailLine(ev); detail != "" {
 		blocks = append(blocks, bk.Section(detail))
 	}
-	ctx := sourceLabel(ev.Source)
+	footer := sourceLabel(ev.Source)
 	if stackURL := bk.StackURL(cloud66URL, ev.StackUID); stackURL != "" {
-		ctx += " · " + bk.Link(stackURL, "Open in Cloud 66")
+		footer += " · " + bk.Link(stackURL, "Open in Cloud 66")
 	}
-	blocks = append(blocks, bk.Context(ctx))
-	return chat.Message{Text: bk.Fallback(heading(ev, false)), Blocks: blocks, InChannel: true}
+	blocks = append(blocks, bk.Context(footer))
+	return chat.Message{Text: bk.Fallback(heading(ev, false, who)), Blocks: blocks, InChannel: true}
 }
 
 // heading is the first line: emoji, stack, what happened. rich chooses
 // mrkdwn formatting (bold stack, code refs) over the plain notification
-// text; both are escaped.
-func heading(ev Event, rich bool) string {
+// text; both are escaped. who renders Cloud 66's triggered_by.
+func heading(ev Event, rich bool, who func(email string) string) string {
 	label := stackLabel(ev, rich)
 	code := bk.Code
 	if !rich {
@@ -53,8 +75,8 @@ func heading(ev Event, rich bool) string {
 		what = code(hash)
 	}
 	by := ""
-	if who := oneLine(ev.TriggeredBy); who != "" {
-		by = " by " + bk.Esc(who)
+	if email := oneLine(ev.TriggeredBy); email != "" {
+		by = " by " + who(email)
 	}
 	of := ""
 	if what != "" {

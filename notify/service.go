@@ -88,6 +88,10 @@ type Config struct {
 	Cloud66For func(ctx context.Context, id storage.Identity) (Cloud66, error)
 	// Cloud66URL is the dashboard base for links: <it>/stacks/<uid>.
 	Cloud66URL string
+	// People shows who triggered a deployment as the Slack person who
+	// linked that Cloud 66 e-mail in the channel's workspace; nil shows
+	// the e-mail.
+	People PeopleByEmail
 	// Command is the slash command, for hints; default "/c66".
 	Command string
 	// Now is the clock of every decision (history floors, webhook

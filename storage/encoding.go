@@ -27,6 +27,7 @@ type linkRecord struct {
 	Expiry       time.Time `json:"expiry,omitzero"`
 	Scopes       []string  `json:"scopes,omitempty"`
 	Account      string    `json:"account,omitempty"`
+	Email        string    `json:"email,omitempty"`
 	LinkedAt     time.Time `json:"linked_at"`
 }
 
@@ -198,6 +199,7 @@ func encodeLink(l Link) ([]byte, error) {
 		Expiry:       l.Expiry,
 		Scopes:       l.Scopes,
 		Account:      l.Account,
+		Email:        l.Email,
 		LinkedAt:     l.LinkedAt,
 	})
 }
@@ -219,6 +221,7 @@ func decodeLink(id Identity, b []byte) (Link, error) {
 		Expiry:       r.Expiry,
 		Scopes:       r.Scopes,
 		Account:      r.Account,
+		Email:        r.Email,
 		LinkedAt:     r.LinkedAt,
 	}, nil
 }

@@ -24,7 +24,12 @@ type Link struct {
 	Expiry       time.Time // zero means the token does not expire
 	Scopes       []string
 	Account      string // which Cloud 66 account(s), e.g. "Acme"; for display, not secret
-	LinkedAt     time.Time
+	// Email is the Cloud 66 user's e-mail, when known, so that Cloud 66's
+	// "triggered by ana@example.com" can be shown as the Slack person. For
+	// display only: it never decides whose token is used. Links saved before
+	// it existed have none.
+	Email    string
+	LinkedAt time.Time
 }
 
 // Save stores l, replacing any link for the same identity; a refreshed
@@ -129,4 +134,55 @@ func (s *LinkStore) Count(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("storage: count links: %w", err)
 	}
 	return n, nil
+}
+
+// SetEmail sets the Cloud 66 e-mail of id's existing link, reading and
+// writing it in one transaction so that a login or logout at the same time
+// is never undone by it. It fails with an error wrapping ErrNotFound when
+// there is no link (or it does not open).
+func (s *LinkStore) SetEmail(ctx context.Context, id Identity, email string) error {
+	if !id.Valid() {
+		return invalidIdentity(id)
+	}
+	key := id.Key()
+	err := s.db.update(ctx, func(tx *bbolt.Tx) error {
+		b, err := bucket(tx, bucketLinks)
+		if err != nil {
+			return err
+		}
+		sealed := b.Get(key)
+		if sealed == nil {
+			return ErrNotFound
+		}
+		plain, err := s.db.sealer.Open(sealed, key)
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrNotFound, err)
+		}
+		l, err := decodeLink(id, plain)
+		clear(plain)
+		if err != nil {
+			return err
+		}
+		if l.Email == email {
+			return errNoChanges
+		}
+		l.Email = email
+		plain, err = encodeLink(l)
+		if err != nil {
+			return err
+		}
+		defer clear(plain)
+		resealed, err := s.db.sealer.Seal(plain, key)
+		if err != nil {
+			return err
+		}
+		return b.Put(key, resealed)
+	})
+	if errors.Is(err, errNoChanges) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("storage: set e-mail of link for %s: %w", id, err)
+	}
+	return nil
 }

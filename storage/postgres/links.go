@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/c66bot/c66bot/storage"
 )
 
@@ -87,4 +89,40 @@ func (s *LinkStore) Count(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("postgres: count links: %w", err)
 	}
 	return n, nil
+}
+
+// SetEmail sets the Cloud 66 e-mail of id's existing link in one
+// transaction (the row locked while it is resealed), as
+// storage.LinkStore.SetEmail does.
+func (s *LinkStore) SetEmail(ctx context.Context, id storage.Identity, email string) error {
+	if err := storage.CheckIdentity(id); err != nil {
+		return err
+	}
+	err := s.db.inTx(ctx, func(tx pgx.Tx) error {
+		var sealed []byte
+		if err := noRows(tx.QueryRow(ctx, `SELECT sealed FROM links WHERE identity = $1 FOR UPDATE`, id.String()).Scan(&sealed)); err != nil {
+			return err
+		}
+		l, err := openRecord(s.db.sealer, sealed, id.Key(), func(b []byte) (storage.Link, error) { return storage.DecodeLink(id, b) })
+		if errors.Is(err, storage.ErrSealed) {
+			return fmt.Errorf("%w: %w", storage.ErrNotFound, err)
+		}
+		if err != nil {
+			return err
+		}
+		if l.Email == email {
+			return nil
+		}
+		l.Email = email
+		resealed, err := sealRecord(s.db.sealer, storage.EncodeLink, l, id.Key())
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE links SET sealed = $2 WHERE identity = $1`, id.String(), resealed)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: set e-mail of link for %s: %w", id, err)
+	}
+	return nil
 }

@@ -16,7 +16,43 @@ func TestLinks(t *testing.T, open Opener) {
 		{"RoundTrip", testLinkRoundTrip},
 		{"Lifecycle", testLinkLifecycle},
 		{"InvalidInput", testLinkInvalidInput},
+		{"SetEmail", testLinkSetEmail},
 	})
+}
+
+// testLinkSetEmail: the e-mail is set on the stored link, survives a
+// reopen, leaves the token alone, and never makes a link for a person who
+// has none (a logout that came first stays a logout).
+func testLinkSetEmail(t *testing.T, open Opener) {
+	s, _ := begin(t, open)
+	ctx := t.Context()
+	ana, ben := storage.Identity{Team: "T1", User: "UA"}, storage.Identity{Team: "T1", User: "UB"}
+	if err := s.Links.Save(ctx, storage.Link{Identity: ana, AccessToken: "at-ana", Account: "Acme"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Links.SetEmail(ctx, ana, "ana@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Links.SetEmail(ctx, ana, "ana@example.com"); err != nil {
+		t.Fatalf("setting the same e-mail again: %v", err)
+	}
+	if err := s.Links.SetEmail(ctx, ben, "ben@example.com"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("SetEmail without a link = %v, want ErrNotFound", err)
+	}
+	if _, err := s.Links.Get(ctx, ben); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("ben has a link after SetEmail: %v", err)
+	}
+	s = s.Reopen()
+	got, err := s.Links.Get(ctx, ana)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Email != "ana@example.com" || got.AccessToken != "at-ana" || got.Account != "Acme" {
+		t.Errorf("after SetEmail and a reopen: %+v", got)
+	}
+	if err := s.Links.SetEmail(ctx, storage.Identity{Team: "T1"}, "x@example.com"); err == nil {
+		t.Error("SetEmail with an invalid identity: no error")
+	}
 }
 
 func testLinkRoundTrip(t *testing.T, open Opener) {
@@ -33,11 +69,11 @@ func testLinkRoundTrip(t *testing.T, open Opener) {
 			name: "all fields",
 			in: storage.Link{
 				Identity: storage.Identity{Team: "T1", User: "U1"}, AccessToken: "at", RefreshToken: "rt", TokenType: "Bearer",
-				Expiry: expiry, Scopes: []string{"public", "admin"}, Account: "Acme", LinkedAt: clock.Now().Add(-time.Hour),
+				Expiry: expiry, Scopes: []string{"public", "admin"}, Account: "Acme", Email: "ana@example.com", LinkedAt: clock.Now().Add(-time.Hour),
 			},
 			want: storage.Link{
 				Identity: storage.Identity{Team: "T1", User: "U1"}, AccessToken: "at", RefreshToken: "rt", TokenType: "Bearer",
-				Expiry: expiry, Scopes: []string{"public", "admin"}, Account: "Acme", LinkedAt: clock.Now().Add(-time.Hour),
+				Expiry: expiry, Scopes: []string{"public", "admin"}, Account: "Acme", Email: "ana@example.com", LinkedAt: clock.Now().Add(-time.Hour),
 			},
 		},
 		{
@@ -66,7 +102,7 @@ func testLinkRoundTrip(t *testing.T, open Opener) {
 func linksEqual(a, b storage.Link) bool {
 	return a.Identity == b.Identity && a.AccessToken == b.AccessToken && a.RefreshToken == b.RefreshToken &&
 		a.TokenType == b.TokenType && a.Expiry.Equal(b.Expiry) && slices.Equal(a.Scopes, b.Scopes) &&
-		a.Account == b.Account && a.LinkedAt.Equal(b.LinkedAt)
+		a.Account == b.Account && a.Email == b.Email && a.LinkedAt.Equal(b.LinkedAt)
 }
 
 func testLinkLifecycle(t *testing.T, open Opener) {

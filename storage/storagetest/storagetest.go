@@ -67,6 +67,7 @@ type (
 		Get(ctx context.Context, id storage.Identity) (storage.Link, error)
 		Delete(ctx context.Context, id storage.Identity, audit ...storage.AuditEntry) (existed bool, err error)
 		Count(ctx context.Context) (int, error)
+		SetEmail(ctx context.Context, id storage.Identity, email string) error
 	}
 
 	// LoginStore holds the pending OAuth logins (the login states).
