@@ -271,7 +271,7 @@ func (v *views) inputLine(f *form, n int, in input) string {
 		if in.Element.Placeholder != nil {
 			ph = in.Element.Placeholder.Text
 		}
-		line += "— (:set " + in.BlockID + "=<" + orDefault(ph, "text") + ">)"
+		line += "— (:set " + in.BlockID + "=‹" + orDefault(ph, "text") + "›)"
 	}
 	if in.Hint != nil && in.Hint.Text != "" && val == "" {
 		line += "\n   " + in.Hint.Text

@@ -62,7 +62,7 @@ func TestConsoleDeployForm(t *testing.T) {
 	tm.typeLine(":pick shop")
 	tm.expect(`[form] stacks matching "shop":`, "[1] shop:production", "[2] shop:staging")
 	tm.typeLine(":pick 1")
-	tm.expect("(@ana picked shop:production)", "[form] Deploy (updated) — :pick, :set, :submit or :close\n", "1. Stack: shop:production", "2. Ref (optional): — (:set ref=<main, v2.1 or a commit>)")
+	tm.expect("(@ana picked shop:production)", "[form] Deploy (updated) — :pick, :set, :submit or :close\n", "1. Stack: shop:production", "2. Ref (optional): — (:set ref=‹main, v2.1 or a commit›)")
 
 	tm.typeLine(":set ref=v2.1")
 	tm.expect("(Ref: v2.1)")
