@@ -90,26 +90,16 @@ func (s *Service) requestApproval(ctx context.Context, o Origin, stack cloud66.S
 			c.LiveHash = live.GitHash
 		}
 	}
-	params := c.Map()
-	params[paramVerb] = string(c.Verb)
-	if o.RequestID != "" {
-		params[paramRequestID] = o.RequestID
-	}
+	parked := parkedIntent(o, stack, c, overridden)
+	parked.Kind, parked.ExpiresAt = kindApproval, s.now().Add(approvalTTL)
 	if d.Rule != "" {
-		params[paramRule] = d.Rule
+		parked.Params[paramRule] = d.Rule
 	}
-	params[paramApprovals] = strconv.Itoa(d.Approvals)
+	parked.Params[paramApprovals] = strconv.Itoa(d.Approvals)
 	if len(d.Approvers) > 0 {
-		params[paramApprovers] = strings.Join(d.Approvers, ",")
+		parked.Params[paramApprovers] = strings.Join(d.Approvers, ",")
 	}
-	if overridden != "" {
-		params[paramOverride] = overridden
-	}
-	in, err := s.cfg.Intents.Create(ctx, storage.Intent{
-		Kind: kindApproval, Requester: o.Identity, Channel: o.Channel, ResponseURL: o.ResponseURL,
-		StackUID: stack.UID, StackName: stack.Name, Environment: stack.Environment, Params: params,
-		ExpiresAt: s.now().Add(approvalTTL),
-	})
+	in, err := s.cfg.Intents.Create(ctx, parked)
 	if err != nil {
 		return nil, fmt.Errorf("deploy: store approval request: %w", err)
 	}

@@ -44,18 +44,9 @@ const lockSweepLease = "locks:sweep"
 // leaves the buttons out: the refusal stands either way.
 func (s *Service) offerWait(ctx context.Context, o Origin, stack cloud66.Stack, c Change, overridden string, le *LockedError) {
 	le.Verb = c.Verb
-	params := c.Map()
-	params[paramVerb] = string(c.Verb)
-	if o.RequestID != "" {
-		params[paramRequestID] = o.RequestID
-	}
-	if overridden != "" {
-		params[paramOverride] = overridden
-	}
-	in, err := s.cfg.Intents.Create(ctx, storage.Intent{
-		Kind: kindLockWait, Requester: o.Identity, Channel: o.Channel, ResponseURL: o.ResponseURL,
-		StackUID: stack.UID, StackName: stack.Name, Environment: stack.Environment, Params: params,
-	})
+	parked := parkedIntent(o, stack, c, overridden)
+	parked.Kind = kindLockWait
+	in, err := s.cfg.Intents.Create(ctx, parked)
 	if err != nil {
 		s.logger(o).WarnContext(ctx, "store lock wait offer", "stack_uid", stack.UID, "error", err.Error())
 		return

@@ -125,19 +125,12 @@ func (s *Service) checkPolicy(ctx context.Context, o Origin, stack cloud66.Stack
 	if !offerOverride || !s.policy.IsAdmin(subj.User, subj.Groups) {
 		return fe
 	}
-	params := c.Map()
-	params[paramVerb] = string(c.Verb)
-	if o.RequestID != "" {
-		params[paramRequestID] = o.RequestID
-	}
-	params[paramOverride] = d.Freeze.Name
+	parked := parkedIntent(o, stack, c, d.Freeze.Name)
+	parked.Kind = kindOverride
 	if d.Rule != "" {
-		params[paramRule] = d.Rule
+		parked.Params[paramRule] = d.Rule
 	}
-	in, err := s.cfg.Intents.Create(ctx, storage.Intent{
-		Kind: kindOverride, Requester: o.Identity, Channel: o.Channel, ResponseURL: o.ResponseURL,
-		StackUID: stack.UID, StackName: stack.Name, Environment: stack.Environment, Params: params,
-	})
+	in, err := s.cfg.Intents.Create(ctx, parked)
 	if err != nil {
 		// The refusal stands either way; the admin can ask again for the
 		// button.

@@ -2,7 +2,6 @@ package deploy
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -68,22 +67,11 @@ func (s *Service) failedOffers(ctx context.Context, wt *watcher) map[string]stri
 // with their token (they must see it, and its type decides which options
 // apply). ErrIntentGone for an id that is no Retry offer.
 func (s *Service) RetryFromOffer(ctx context.Context, intentID string, o Origin) (Result, error) {
-	in, err := s.cfg.Intents.Get(ctx, intentID)
-	switch {
-	case errors.Is(err, storage.ErrNotFound), err == nil && in.Kind != kindRetryOffer:
-		return Result{}, ErrIntentGone
-	case err != nil:
-		return Result{}, fmt.Errorf("deploy: read retry offer: %w", err)
-	}
-	c66, err := s.cfg.Cloud66For(ctx, o.Identity)
+	in, stack, err := s.openOffer(ctx, intentID, kindRetryOffer, o)
 	if err != nil {
-		return Result{}, fmt.Errorf("deploy: %w", err)
+		return Result{}, err
 	}
-	stack, err := c66.GetStack(ctx, in.StackUID)
-	if err != nil {
-		return Result{}, fmt.Errorf("deploy: read stack %s: %w", in.StackUID, err)
-	}
-	return s.Deploy(ctx, o, *stack, ParamsFromMap(in.Params))
+	return s.Deploy(ctx, o, stack, ParamsFromMap(in.Params))
 }
 
 // ExpiredError: a confirmation pressed after it expired. It is

@@ -222,22 +222,34 @@ func (s *Service) offerRollback(ctx context.Context, w storage.Watch, to string)
 // stack is read again with their token (its type decides how to roll
 // back, and they must see it). ErrIntentGone for an id that is no offer.
 func (s *Service) RollbackFromOffer(ctx context.Context, intentID string, o Origin) (Result, error) {
+	in, stack, err := s.openOffer(ctx, intentID, kindRollbackOffer, o)
+	if err != nil {
+		return Result{}, err
+	}
+	return s.Rollback(ctx, o, stack, in.Params[paramTo], true)
+}
+
+// openOffer reads a card's offer (intent kind) for a press by o's person,
+// and its stack again with their token: they must see it, and its type
+// decides how the change goes. ErrIntentGone for an id that is no such
+// offer.
+func (s *Service) openOffer(ctx context.Context, intentID, kind string, o Origin) (storage.Intent, cloud66.Stack, error) {
 	in, err := s.cfg.Intents.Get(ctx, intentID)
 	switch {
-	case errors.Is(err, storage.ErrNotFound), err == nil && in.Kind != kindRollbackOffer:
-		return Result{}, ErrIntentGone
+	case errors.Is(err, storage.ErrNotFound), err == nil && in.Kind != kind:
+		return storage.Intent{}, cloud66.Stack{}, ErrIntentGone
 	case err != nil:
-		return Result{}, fmt.Errorf("deploy: read rollback offer: %w", err)
+		return storage.Intent{}, cloud66.Stack{}, fmt.Errorf("deploy: read %s: %w", kind, err)
 	}
 	c66, err := s.cfg.Cloud66For(ctx, o.Identity)
 	if err != nil {
-		return Result{}, fmt.Errorf("deploy: %w", err)
+		return storage.Intent{}, cloud66.Stack{}, fmt.Errorf("deploy: %w", err)
 	}
 	stack, err := c66.GetStack(ctx, in.StackUID)
 	if err != nil {
-		return Result{}, fmt.Errorf("deploy: read stack %s: %w", in.StackUID, err)
+		return storage.Intent{}, cloud66.Stack{}, fmt.Errorf("deploy: read stack %s: %w", in.StackUID, err)
 	}
-	return s.Rollback(ctx, o, *stack, in.Params[paramTo], true)
+	return in, *stack, nil
 }
 
 // withParam is m with k set to v, m allocated when nil.

@@ -143,18 +143,9 @@ func (s *Service) requestConfirmation(ctx context.Context, o Origin, stack cloud
 		}
 	}
 
-	params := c.Map()
-	params[paramVerb] = string(c.Verb)
-	if o.RequestID != "" {
-		params[paramRequestID] = o.RequestID
-	}
-	if overridden != "" {
-		params[paramOverride] = overridden
-	}
-	in, err := s.cfg.Intents.Create(ctx, storage.Intent{
-		Kind: kindDeploy, Requester: o.Identity, Channel: o.Channel, ResponseURL: o.ResponseURL,
-		StackUID: stack.UID, StackName: stack.Name, Environment: stack.Environment, Params: params,
-	})
+	parked := parkedIntent(o, stack, c, overridden)
+	parked.Kind = kindDeploy
+	in, err := s.cfg.Intents.Create(ctx, parked)
 	if err != nil {
 		return nil, fmt.Errorf("deploy: store confirmation: %w", err)
 	}
@@ -181,6 +172,25 @@ func (s *Service) readLive(ctx context.Context, o Origin, stack cloud66.Stack) (
 		return nil, nil
 	}
 	return live, nil
+}
+
+// parkedIntent is the intent that parks change c on stack, asked for by o,
+// for intentChange to read back: the change's parameters, its verb, the
+// request id and the freeze an admin overrode on the way ("" for none).
+// The caller sets Kind and adds what else its kind needs.
+func parkedIntent(o Origin, stack cloud66.Stack, c Change, overridden string) storage.Intent {
+	params := c.Map()
+	params[paramVerb] = string(c.Verb)
+	if o.RequestID != "" {
+		params[paramRequestID] = o.RequestID
+	}
+	if overridden != "" {
+		params[paramOverride] = overridden
+	}
+	return storage.Intent{
+		Requester: o.Identity, Channel: o.Channel, ResponseURL: o.ResponseURL,
+		StackUID: stack.UID, StackName: stack.Name, Environment: stack.Environment, Params: params,
+	}
 }
 
 // intentChange is the change an intent parked (confirmations, approval
