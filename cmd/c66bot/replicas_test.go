@@ -419,6 +419,17 @@ func TestFleetFinishesTheCardOfAKilledReplica(t *testing.T) {
 		card = cs[0]
 		return true
 	})
+	// The kill comes once the deploy is in Cloud 66 and the watch knows
+	// both its action and its card. Earlier, the story is another one: a
+	// kill before the POST leaves nothing in Cloud 66 to finish, and one
+	// between posting the card and storing its ts leaves a card no other
+	// replica can find (see the closing note on orphan cards).
+	db := f.open()
+	defer db.Close()
+	f.wait(ctx, "the deploy sent and its card stored", func() bool {
+		ws, err := db.Watches().Active(ctx)
+		return err == nil && len(ws) == 1 && ws[0].ActionID != 0 && ws[0].MessageTS == card.TS
+	})
 	var owner string
 	f.wait(ctx, "the watch's lease", func() bool { owner = f.leaseOwner("watch:"); return owner != "" })
 	f.replica(owner).proc.kill(t)
