@@ -22,6 +22,7 @@ import (
 	"github.com/c66bot/c66bot/cloud66"
 	"github.com/c66bot/c66bot/commands"
 	"github.com/c66bot/c66bot/deploy"
+	"github.com/c66bot/c66bot/internal/admission"
 	"github.com/c66bot/c66bot/metrics"
 	"github.com/c66bot/c66bot/notify"
 	"github.com/c66bot/c66bot/policy"
@@ -64,6 +65,11 @@ type Tuning struct {
 	// 300 ms each. Defaults 256 and 1024.
 	Workers int
 	Queue   int
+	// CPUSlots is how many workers may compute at once; the others wait
+	// parked, so the socket's reader and ack writer always find a
+	// processor free (package admission). Default GOMAXPROCS − 1, at
+	// least 1.
+	CPUSlots int
 	// CommandTimeout bounds one command's work (default 2 min).
 	CommandTimeout time.Duration
 	// ShutdownTimeout bounds how long in-flight work may finish (default
@@ -126,12 +132,26 @@ func (c Config) withDefaults() Config {
 		tr.MaxIdleConnsPerHost = 64
 		c.HTTPClient = &http.Client{Timeout: 30 * time.Second, Transport: tr}
 	}
+	// Round trips give the command's CPU slot back while they wait (see
+	// package admission); every outbound call goes through this client.
+	gated := *c.HTTPClient
+	base := gated.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	if _, ok := base.(admission.Transport); !ok {
+		gated.Transport = admission.Transport{Base: base}
+	}
+	c.HTTPClient = &gated
 	t := &c.Tuning
 	if t.Workers <= 0 {
 		t.Workers = 256
 	}
 	if t.Queue <= 0 {
 		t.Queue = 1024
+	}
+	if t.CPUSlots <= 0 {
+		t.CPUSlots = admission.DefaultSlots()
 	}
 	if t.CommandTimeout <= 0 {
 		t.CommandTimeout = 2 * time.Minute
@@ -343,6 +363,7 @@ func New(cfg Config) (*App, error) {
 		CommandTimeout: cfg.Tuning.CommandTimeout, ShutdownTimeout: cfg.Tuning.ShutdownTimeout,
 		PingInterval: cfg.Tuning.SocketPingInterval,
 		Dedup:        db.envelopes,
+		Gate:         admission.NewGate(cfg.Tuning.CPUSlots),
 		Home:         home,
 	})
 

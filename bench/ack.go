@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -65,15 +66,7 @@ func runAck(ctx context.Context, o *options, r *scenarioResult) error {
 	o.logf("ack: bot: %s", botStats)
 	// The replies are not part of this figure, but a run whose commands
 	// failed would not be a fair one.
-	replies := waitReplies(e.slack, warm+n, 2*time.Minute, func(text string) string {
-		switch {
-		case strings.Contains(text, "Stacks (") || strings.Contains(text, "Cloud 66 from Slack") || strings.Contains(text, "linked to Cloud 66"):
-			return "answered"
-		case strings.Contains(text, "very busy"):
-			return "refused as busy (queue full)"
-		}
-		return "other replies (an error, or a command outside the default mix)"
-	})
+	replies := waitReplies(e.slack, warm+n, 2*time.Minute, classifyAckReply)
 	clearLatency()
 	logLines, first := e.logs.summary()
 	if err := e.close(); err != nil {
@@ -87,6 +80,38 @@ func runAck(ctx context.Context, o *options, r *scenarioResult) error {
 	o.logf("ack: floor (after): %s", floorB)
 	fl := floorA.merge(floorB) // both floor runs' samples pooled
 
+	// The same, each alone in a process of its own: the floor (this
+	// program again) and the built bot, the fakes in this process.
+	bin, err := o.botBinary(ctx)
+	if err != nil {
+		return err
+	}
+	pFloorA, err := floorProcAcks(ctx, o, warm, n, cmd(o.ackPeople))
+	if err != nil {
+		return fmt.Errorf("floor process: %w", err)
+	}
+	o.logf("ack: floor process (before): %s", pFloorA)
+	pBot, pReplies, err := botProcAcks(ctx, o, bin, warm, n, cmd(o.ackPeople))
+	if err != nil {
+		return fmt.Errorf("bot process: %w", err)
+	}
+	o.logf("ack: bot process: %s", pBot)
+	pFloorB, err := floorProcAcks(ctx, o, warm, n, cmd(o.ackPeople))
+	if err != nil {
+		return fmt.Errorf("floor process: %w", err)
+	}
+	o.logf("ack: floor process (after): %s", pFloorB)
+	pFloor := pFloorA.merge(pFloorB)
+	r.add(info("ack.proc.bot.p99", "Ack latency p99, bot process", ms(pBot.P99), "ms", fmtMs))
+	r.add(info("ack.proc.bot.p999", "Ack latency p99.9, bot process", ms(pBot.P999), "ms", fmtMs))
+	r.add(info("ack.proc.floor.p99", "Ack latency p99, floor process", ms(pFloor.P99), "ms", fmtMs))
+	r.add(info("ack.proc.floor.p999", "Ack latency p99.9, floor process", ms(pFloor.P999), "ms", fmtMs))
+	r.add(atMost("ack.proc.ratio.p99", "p99 bot ÷ p99 floor, each in its own process", ratio(pBot.P99, pFloor.P99), 1.5, "×", fmtRatio))
+	r.add(atMost("ack.proc.ratio.p999", "p99.9 bot ÷ p99.9 floor, each in its own process", ratio(pBot.P999, pFloor.P999), 2, "×", fmtRatio))
+	r.note("bot process: %s; replies: %s", pBot, pReplies)
+	r.note("floor process before the bot: %s", pFloorA)
+	r.note("floor process after the bot: %s", pFloorB)
+
 	r.add(atMost("ack.bot.p99", "Ack latency p99, bot", ms(botStats.P99), 5, "ms", fmtMs))
 	r.add(atMost("ack.bot.over100ms", "Acks over 100 ms, bot", float64(botStats.Over100ms+botStats.Sent-botStats.Acked), 0, "acks", fmtCount))
 	r.add(info("ack.bot.p50", "Ack latency p50, bot", ms(botStats.P50), "ms", fmtMs))
@@ -94,7 +119,8 @@ func runAck(ctx context.Context, o *options, r *scenarioResult) error {
 	r.add(info("ack.floor.p99", "Ack latency p99, floor (bare slack-go)", ms(fl.P99), "ms", fmtMs))
 	r.add(info("ack.floor.p50", "Ack latency p50, floor", ms(fl.P50), "ms", fmtMs))
 	r.add(info("ack.floor.max", "Ack latency max, floor", ms(fl.Max), "ms", fmtMs))
-	r.add(atMost("ack.ratio.p99", "p99 bot ÷ p99 floor", ratio(botStats.P99, fl.P99), 1.5, "×", fmtRatio))
+	r.add(info("ack.ratio.p99", "p99 bot ÷ p99 floor, in this process", ratio(botStats.P99, fl.P99), "×", fmtRatio))
+	r.add(info("ack.ratio.p999", "p99.9 bot ÷ p99.9 floor, in this process", ratio(botStats.P999, fl.P999), "×", fmtRatio))
 	r.add(info("ack.ratio.p50", "p50 bot ÷ p50 floor", ratio(botStats.P50, fl.P50), "×", fmtRatio))
 
 	r.note("%d commands (%s in turn) at %.0f/s for %s after %s of warm-up, %d linked people, Cloud 66 latency %s", n, strings.Join(o.mix, ", "), o.rate, o.duration, o.warmup, o.ackPeople, o.latency)
@@ -168,4 +194,67 @@ func waitReplies(s *bottest.Server, n int, timeout time.Duration, classify func(
 		counts["missing"] = n - len(seen)
 	}
 	return counts
+}
+
+// floorProcAcks drives the floor in a process of its own.
+func floorProcAcks(ctx context.Context, o *options, warm, n int, cmd func(i int) bottest.SlashCommand) (latencyStats, error) {
+	dir, err := tempDir(o.tmp)
+	if err != nil {
+		return latencyStats{}, err
+	}
+	s := bottest.New()
+	defer s.Close()
+	ch, err := startFloorChild(dir, s)
+	if err != nil {
+		return latencyStats{}, err
+	}
+	defer ch.stop()
+	if err := ch.waitConnected(s, 20*time.Second); err != nil {
+		return latencyStats{}, err
+	}
+	return driveAcks(ctx, s, warm, n, o.rate, cmd)
+}
+
+// botProcAcks drives the built bot (`c66bot serve`) in a process of its
+// own, Cloud 66 answering after -latency, and checks its replies.
+func botProcAcks(ctx context.Context, o *options, bin string, warm, n int, cmd func(i int) bottest.SlashCommand) (latencyStats, replyCounts, error) {
+	dir, err := tempDir(o.tmp)
+	if err != nil {
+		return latencyStats{}, nil, err
+	}
+	sl := bottest.New()
+	defer sl.Close()
+	c66 := cloud66test.New()
+	defer c66.Close()
+	key := newKey()
+	db := filepath.Join(dir, "c66bot.db")
+	if _, err := seed(db, key, c66, seedSpec{people: o.ackPeople}); err != nil {
+		return latencyStats{}, nil, fmt.Errorf("seed: %w", err)
+	}
+	ch, err := startChild(bin, sl, c66, db, key)
+	if err != nil {
+		return latencyStats{}, nil, err
+	}
+	defer ch.stop()
+	if err := ch.waitConnected(sl, 20*time.Second); err != nil {
+		return latencyStats{}, nil, err
+	}
+	c66.InjectFault(cloud66test.Fault{Latency: o.latency})
+	st, err := driveAcks(ctx, sl, warm, n, o.rate, cmd)
+	if err != nil {
+		return st, nil, err
+	}
+	replies := waitReplies(sl, warm+n, 2*time.Minute, classifyAckReply)
+	return st, replies, nil
+}
+
+// classifyAckReply sorts the replies of the default mix.
+func classifyAckReply(text string) string {
+	switch {
+	case strings.Contains(text, "Stacks (") || strings.Contains(text, "Cloud 66 from Slack") || strings.Contains(text, "linked to Cloud 66"):
+		return "answered"
+	case strings.Contains(text, "very busy"):
+		return "refused as busy (queue full)"
+	}
+	return "other replies (an error, or a command outside the default mix)"
 }

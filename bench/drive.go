@@ -93,6 +93,7 @@ type latencyStats struct {
 	P50, P90, P99     time.Duration
 	P999, Max         time.Duration
 	Over100ms, Over3s int
+	Over500ms         int
 
 	samples []time.Duration // sorted
 }
@@ -114,6 +115,9 @@ func statsOf(sent int, ls []time.Duration) latencyStats {
 	for _, l := range ls {
 		if l > 100*time.Millisecond {
 			st.Over100ms++
+		}
+		if l > 500*time.Millisecond {
+			st.Over500ms++
 		}
 		if l > 3*time.Second {
 			st.Over3s++

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -312,6 +313,8 @@ func buildBot(ctx context.Context, given, dir string) (string, error) {
 // child is `c66bot serve` running in its own process, configured through
 // the environment as an operator would, talking to fakes in this process.
 type child struct {
+	// addr is the child's HTTP listener (host:port), for /metrics.
+	addr    string
 	cmd     *exec.Cmd
 	logPath string
 	logFile *os.File
@@ -330,6 +333,10 @@ var settingsEnv = []string{
 }
 
 func startChild(bin string, sl *bottest.Server, c66 *cloud66test.Server, db string, key []byte) (*child, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
 	env := slices.DeleteFunc(os.Environ(), func(kv string) bool {
 		k, _, _ := strings.Cut(kv, "=")
 		return slices.Contains(settingsEnv, k)
@@ -341,7 +348,7 @@ func startChild(bin string, sl *bottest.Server, c66 *cloud66test.Server, db stri
 		"CLOUD66_URL="+c66.URL,
 		"CLOUD66_CLIENT_ID="+c66.ClientID,
 		"CLOUD66_CLIENT_SECRET="+c66.ClientSecret,
-		"C66BOT_LISTEN=127.0.0.1:0",
+		"C66BOT_LISTEN="+addr,
 		"C66BOT_DB="+db,
 		"C66BOT_SECRET_KEY="+base64.StdEncoding.EncodeToString(key),
 		"C66BOT_LOG_LEVEL=warn",
@@ -359,7 +366,7 @@ func startChild(bin string, sl *bottest.Server, c66 *cloud66test.Server, db stri
 		f.Close()
 		return nil, err
 	}
-	c := &child{cmd: cmd, logPath: logPath, logFile: f, done: make(chan error, 1)}
+	c := &child{addr: addr, cmd: cmd, logPath: logPath, logFile: f, done: make(chan error, 1)}
 	go func() { c.done <- cmd.Wait() }()
 	return c, nil
 }
@@ -503,4 +510,35 @@ func parseStatus(r io.Reader) (map[string]int64, error) {
 		return nil, errors.New("no memory lines in /proc/pid/status")
 	}
 	return out, sc.Err()
+}
+
+// freeAddr is a loopback address with a port free a moment ago, for a
+// child's listener whose port the benchmark must know.
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// metric reads one counter or gauge (no labels) from the child's /metrics.
+func (c *child) metric(name string) (float64, error) {
+	resp, err := http.Get("http://" + c.addr + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			return strconv.ParseFloat(strings.TrimSpace(v), 64)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return 0, err
+	}
+	return 0, fmt.Errorf("%s not in /metrics", name)
 }

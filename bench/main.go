@@ -38,6 +38,7 @@ type scenario struct {
 var scenarios = []scenario{
 	{"ack", runAck},
 	{"throughput", runThroughput},
+	{"reply", runReply},
 	{"requests", runRequests},
 	{"memory", runMemory},
 	{"storage", runStorage},
@@ -60,6 +61,9 @@ type options struct {
 	burstLatencies []time.Duration
 	burstTimeout   time.Duration
 	idleWindow     time.Duration
+
+	// reply
+	replyPeople int
 
 	// requests
 	speedup        float64
@@ -104,6 +108,9 @@ func (o *options) botBinary(ctx context.Context) (string, error) {
 }
 
 func main() {
+	if os.Getenv(floorChildEnv) == "1" {
+		os.Exit(floorChildMain())
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
@@ -114,7 +121,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	o := &options{stderr: stderr}
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	scen := fs.String("scenario", "all", "comma-separated: ack, throughput, requests, memory, storage, replicas, or all")
+	scen := fs.String("scenario", "all", "comma-separated: ack, throughput, reply, requests, memory, storage, replicas, or all")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "ack: how long commands are sent (measured)")
 	fs.DurationVar(&o.warmup, "warmup", time.Second, "ack: commands sent at -rate before the measured ones, not counted")
 	fs.Float64Var(&o.rate, "rate", 200, "ack: slash commands per second")
@@ -125,6 +132,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	lats := fs.String("burst-latency", "0,300ms", "throughput: Cloud 66 latencies to run the burst with, comma-separated (CPU per command is taken from 0)")
 	fs.DurationVar(&o.burstTimeout, "burst-timeout", 3*time.Minute, "throughput: how long to wait for every answer")
 	fs.DurationVar(&o.idleWindow, "idle-window", time.Second, "throughput: how long the idle bot's CPU is measured, to subtract it from the burst's")
+	fs.IntVar(&o.replyPeople, "reply-people", 50, "reply: `n` people, one after another, each sending a cold then a warm /c66 stacks (Cloud 66 at -latency)")
 	fs.Float64Var(&o.speedup, "speedup", 200, "requests: how much faster than real time the followed deployment's clock runs")
 	fs.DurationVar(&o.deployDuration, "deploy-duration", 30*time.Minute, "requests: how long the followed deployment takes on Cloud 66's clock")
 	fs.IntVar(&o.linked, "linked", 10000, "memory, storage: linked people in the database")

@@ -12,7 +12,13 @@ import (
 	"github.com/c66bot/c66bot/storage/postgres/pgtest"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+func TestMain(m *testing.M) {
+	// The ack scenario starts this binary again as the floor's process.
+	if os.Getenv(floorChildEnv) == "1" {
+		os.Exit(floorChildMain())
+	}
+	pgtest.Main(m)
+}
 
 // TestScenariosTiny runs every scenario at a tiny scale so the program keeps
 // compiling and working. It checks that each one ran and produced its

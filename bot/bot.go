@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/c66bot/c66bot/commands"
+	"github.com/c66bot/c66bot/internal/admission"
 	"github.com/c66bot/c66bot/internal/chat"
 	"github.com/c66bot/c66bot/metrics"
 )
@@ -56,6 +57,9 @@ type Config struct {
 	// several replicas the second delivery may reach another one. nil means
 	// a set in this process's memory.
 	Dedup DedupStore
+	// Gate bounds the workers computing at once (see package admission);
+	// nil lets every worker compute at once.
+	Gate *admission.Gate
 	// Home publishes App Homes (app_home_opened); nil leaves the events
 	// acked and unanswered.
 	Home *Home
@@ -98,7 +102,7 @@ func New(cfg Config) *Bot {
 	b := &Bot{
 		cfg: cfg, log: cfg.Logger, router: cfg.Router, replies: cfg.Replies, metrics: cfg.Metrics,
 		socket: socketmode.New(cfg.API, opts...),
-		pool:   newPool(cfg.Workers, cfg.Queue),
+		pool:   newPool(cfg.Workers, cfg.Queue, cfg.Gate),
 		dedup:  cfg.Dedup,
 	}
 	if b.dedup == nil {

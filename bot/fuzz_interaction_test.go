@@ -22,6 +22,7 @@ import (
 	"github.com/c66bot/c66bot/cloud66"
 	"github.com/c66bot/c66bot/commands"
 	"github.com/c66bot/c66bot/deploy"
+	"github.com/c66bot/c66bot/internal/admission"
 	"github.com/c66bot/c66bot/storage"
 )
 
@@ -245,7 +246,7 @@ func FuzzInteractionPayload(f *testing.F) {
 			return // socketmode drops the envelope with an error event
 		}
 		b.socket = socketmode.New(b.cfg.API) // a fresh ack buffer; nothing reads it
-		b.pool = newPool(2, 64)
+		b.pool = newPool(2, 64, admission.NewGate(1))
 		d.take()
 		tr.take()
 		env := &socketmode.Request{Type: socketmode.RequestTypeInteractive, EnvelopeID: fmt.Sprintf("fuzz-%d", envelope.Add(1)), Payload: payload}

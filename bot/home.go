@@ -9,6 +9,7 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/slackevents"
 
+	"github.com/c66bot/c66bot/internal/admission"
 	"github.com/c66bot/c66bot/storage"
 )
 
@@ -185,7 +186,7 @@ func (b *Bot) submitEvent(env envelope, ev slackevents.EventsAPIEvent) {
 		team = ev.EnterpriseID
 	}
 	id := storage.Identity{Team: team, User: opened.User}
-	accepted := b.pool.submit(func(ctx context.Context) {
+	accepted := b.pool.submit(admission.Start, func(ctx context.Context) {
 		if b.firstTime(ctx, env) {
 			b.cfg.Home.Opened(id)
 		}

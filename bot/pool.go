@@ -4,13 +4,19 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/c66bot/c66bot/internal/admission"
 )
 
 // pool runs jobs on a fixed number of goroutines fed by a bounded queue, so
 // a burst of commands can't grow goroutines or memory without limit, and
-// the socket loop never waits for a job to start.
+// the socket loop never waits for a job to start. A job computes only while
+// it holds one of the gate's CPU slots (fewer than the processors), so the
+// socket's reader and ack writer are never queued behind workers; it gives
+// the slot back while it waits on the network.
 type pool struct {
-	jobs chan func(context.Context)
+	jobs chan job
+	gate *admission.Gate
 	wg   sync.WaitGroup
 	// ctx is the work context: cancelled only when draining runs out of time.
 	ctx    context.Context
@@ -18,23 +24,43 @@ type pool struct {
 	once   sync.Once
 }
 
-func newPool(workers, queue int) *pool {
+// job is one unit of work and how urgently it needs the CPU.
+type job struct {
+	prio      admission.Priority
+	submitted time.Time
+	run       func(context.Context)
+}
+
+// newPool starts workers goroutines; a nil gate lets every job compute at
+// once.
+func newPool(workers, queue int, gate *admission.Gate) *pool {
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &pool{jobs: make(chan func(context.Context), queue), ctx: ctx, cancel: cancel}
+	p := &pool{jobs: make(chan job, queue), gate: gate, ctx: ctx, cancel: cancel}
 	for range workers {
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
-			for job := range p.jobs {
-				job(p.ctx)
+			for j := range p.jobs {
+				p.run(j)
 			}
 		}()
 	}
 	return p
 }
 
-// submit queues job; false when the queue is full (or closed).
-func (p *pool) submit(job func(context.Context)) (ok bool) {
+func (p *pool) run(j job) {
+	slot, err := p.gate.Enter(p.ctx, j.prio, j.submitted)
+	defer slot.Exit()
+	if err != nil {
+		return // cancelled while draining at shutdown
+	}
+	j.run(admission.WithSlot(p.ctx, slot))
+}
+
+// submit queues a job of priority prio; false when the queue is full (or
+// closed): the caller tells the person it is busy, rather than delay the
+// socket.
+func (p *pool) submit(prio admission.Priority, run func(context.Context)) (ok bool) {
 	defer func() {
 		// A submit racing with shutdown must not panic on the closed channel.
 		if recover() != nil {
@@ -42,7 +68,7 @@ func (p *pool) submit(job func(context.Context)) (ok bool) {
 		}
 	}()
 	select {
-	case p.jobs <- job:
+	case p.jobs <- job{prio: prio, submitted: time.Now(), run: run}:
 		return true
 	default:
 		return false

@@ -22,6 +22,7 @@ import (
 	"github.com/slack-go/slack/socketmode"
 
 	"github.com/c66bot/c66bot/commands"
+	"github.com/c66bot/c66bot/internal/admission"
 	"github.com/c66bot/c66bot/internal/chat"
 )
 
@@ -91,6 +92,7 @@ func (b *Bot) handleEvent(ctx context.Context, evt socketmode.Event) {
 	if evt.Request == nil || evt.Request.EnvelopeID == "" {
 		return
 	}
+	b.cfg.Gate.Arrived()
 	// A modal's submission and a select's options are the ack's payload:
 	// acked from the pool (views.go), never waiting in this loop.
 	if b.answerInAck(evt, arrived) {
@@ -146,7 +148,16 @@ type envelope struct{ id, typ string }
 // a redelivery twice (the deploy paths spend intents once anyway) beats
 // dropping a command.
 func (b *Bot) firstTime(ctx context.Context, env envelope) bool {
-	first, err := b.dedup.FirstTime(ctx, "envelope:"+env.id, envelopeTTL)
+	var (
+		first bool
+		err   error
+	)
+	check := func() { first, err = b.dedup.FirstTime(ctx, "envelope:"+env.id, envelopeTTL) }
+	if b.seen != nil {
+		check() // memory: quicker than giving the CPU slot back
+	} else {
+		admission.WaitOutside(ctx, check) // a database round trip
+	}
 	switch {
 	case err != nil:
 		b.log.Warn("cannot check the envelope for a duplicate; handling it", "type", env.typ, "error", err.Error())
@@ -185,7 +196,7 @@ func (b *Bot) submitActions(env envelope, cb slack.InteractionCallback) {
 		inModal(&act, cb)
 		acts = append(acts, act)
 	}
-	accepted := b.pool.submit(func(ctx context.Context) {
+	accepted := b.pool.submit(admission.Start, func(ctx context.Context) {
 		ctx, cancel := context.WithTimeout(ctx, b.cfg.CommandTimeout)
 		defer cancel()
 		if !b.firstTime(ctx, env) {
@@ -221,7 +232,7 @@ func (b *Bot) submitSlash(env envelope, cmd slack.SlashCommand) {
 		OpenView:     b.viewOpener(cmd.TriggerID),
 		RequestID:    newRequestID(),
 	}
-	accepted := b.pool.submit(func(ctx context.Context) {
+	accepted := b.pool.submit(admission.Start, func(ctx context.Context) {
 		ctx, cancel := context.WithTimeout(ctx, b.cfg.CommandTimeout)
 		defer cancel()
 		if !b.firstTime(ctx, env) {

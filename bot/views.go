@@ -9,6 +9,7 @@ import (
 	"github.com/slack-go/slack/socketmode"
 
 	"github.com/c66bot/c66bot/commands"
+	"github.com/c66bot/c66bot/internal/admission"
 	"github.com/c66bot/c66bot/internal/chat"
 	"github.com/c66bot/c66bot/metrics"
 )
@@ -57,7 +58,7 @@ func (b *Bot) answerInAck(evt socketmode.Event, arrived time.Time) bool {
 	}
 	act := modalAction(cb)
 	env := envelope{id: req.EnvelopeID, typ: string(evt.Type)}
-	accepted := b.pool.submit(func(ctx context.Context) {
+	accepted := b.pool.submit(admission.Urgent, func(ctx context.Context) {
 		defer ack(nil) // whatever happens, Slack hears back
 		if cb.Type == slack.InteractionTypeBlockSuggestion {
 			ctx, cancel := context.WithTimeout(ctx, suggestionDeadline)
@@ -111,7 +112,7 @@ func (b *Bot) submitShortcut(env envelope, cb slack.InteractionCallback) {
 	}
 	act := modalAction(cb)
 	act.ActionID = cb.CallbackID
-	accepted := b.pool.submit(func(ctx context.Context) {
+	accepted := b.pool.submit(admission.Urgent, func(ctx context.Context) {
 		ctx, cancel := context.WithTimeout(ctx, b.cfg.CommandTimeout)
 		defer cancel()
 		if !b.firstTime(ctx, env) {

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
+	"sync/atomic"
 )
 
 // envelope is a Socket Mode request sent to the app.
@@ -21,7 +21,12 @@ type envelope struct {
 	user        string
 	conn        int // the connection to deliver on; 0 = any
 
-	sentAt time.Time // real clock, last write of the frame
+	// sentAt is when the last write of the frame began, in nanoseconds
+	// of the real clock since Server.epoch: stamped once the connection's
+	// write lock is held, so the fake's own queue of writers (a burst of
+	// envelopes sent at once) is not counted as the client's ack time.
+	// Atomic, because it is stamped outside s.mu.
+	sentAt atomic.Int64
 }
 
 type envelopeFrame struct {

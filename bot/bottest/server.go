@@ -267,8 +267,10 @@ type Server struct {
 	ClientID, ClientSecret string
 
 	cfg config
-	hs  *httptest.Server
-	wg  sync.WaitGroup // WebSocket handlers and their pingers
+	// epoch is the real-clock origin of envelope.sentAt.
+	epoch time.Time
+	hs    *httptest.Server
+	wg    sync.WaitGroup // WebSocket handlers and their pingers
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced on every state change
@@ -306,6 +308,7 @@ type Server struct {
 
 // New starts a fake Slack on 127.0.0.1 with a random port. Call Close when done.
 func New(opts ...Option) *Server {
+	epoch := time.Now()
 	cfg := config{pingInterval: defaultPingEvery, now: time.Now}
 	for _, o := range opts {
 		if o != nil {
@@ -319,6 +322,7 @@ func New(opts ...Option) *Server {
 		BotUserID:  DefaultBotUserID,
 		AppID:      DefaultAppID,
 		cfg:        cfg,
+		epoch:      epoch,
 		changed:    make(chan struct{}),
 		channels:   make(map[string]*chanState),
 		users:      make(map[string]User),

@@ -36,9 +36,16 @@ type wsConn struct {
 	draining bool // sent a disconnect or being dropped: no new envelopes
 }
 
-func (c *wsConn) write(data []byte) error {
+func (c *wsConn) write(data []byte) error { return c.writeStamped(data, nil) }
+
+// writeStamped writes data, first calling stamp (if not nil) once the
+// write lock is held: the moment the frame starts on its way.
+func (c *wsConn) writeStamped(data []byte, stamp func()) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if stamp != nil {
+		stamp()
+	}
 	if err := c.ws.SetWriteDeadline(time.Now().Add(wsWriteTimeout)); err != nil {
 		return err
 	}
@@ -215,7 +222,7 @@ func (s *Server) handleClientFrame(conn int, data []byte) {
 	rec := ackRecord{Ack: Ack{EnvelopeID: a.EnvelopeID, Payload: payload, At: s.cfg.now(), Connection: conn}}
 	e := s.envelopes[a.EnvelopeID]
 	if e != nil {
-		rec.Latency = read.Sub(e.sentAt)
+		rec.Latency = read.Sub(s.epoch) - time.Duration(e.sentAt.Load())
 		rec.attempt = e.attempt
 	}
 	s.acks = append(s.acks, rec)
@@ -389,12 +396,12 @@ func (s *Server) deliver(ctx context.Context, e *envelope) error {
 		}
 		s.mu.Lock()
 		frame, err := e.frame()
-		e.sentAt = time.Now()
 		s.mu.Unlock()
 		if err != nil {
 			return err
 		}
-		if c.write(frame) == nil {
+		stamp := func() { e.sentAt.Store(int64(time.Since(s.epoch))) }
+		if c.writeStamped(frame, stamp) == nil {
 			return nil
 		}
 		s.mu.Lock()
