@@ -31,6 +31,7 @@ func TestScenariosTiny(t *testing.T) {
 	o, err := parseFlags([]string{
 		"-duration", "200ms", "-warmup", "0s", "-rate", "50", "-latency", "5ms",
 		"-people", "10", "-burst-latency", "0", "-idle-window", "50ms",
+		"-reply-people", "2",
 		"-speedup", "600", "-deploy-duration", "2m",
 		"-linked", "10", "-watches", "5", "-subscriptions", "10", "-settle", "100ms",
 		"-benchtime", "50x", "-json", jsonPath,
@@ -59,8 +60,10 @@ func TestScenariosTiny(t *testing.T) {
 		}
 	}
 	for _, id := range []string{
-		"ack.bot.p99", "ack.floor.p99", "ack.ratio.p99",
-		"throughput.c66-0ms.errors", "throughput.c66-0ms.cpu",
+		"ack.bot.p99", "ack.floor.p99", "ack.ratio.p99", "ack.proc.ratio.p99", "ack.proc.ratio.p999",
+		"throughput.c66-0ms.errors", "throughput.c66-0ms.cpu", "throughput.c66-0ms.ack.p99",
+		"throughput.c66-0ms.allocs", "throughput.floor.p99",
+		"reply.cold.p99", "reply.warm.p99",
 		"requests.servers.cold", "requests.servers.warm", "requests.deploy.total",
 		"memory.idle.rss", "memory.loaded.rss", "storage.getlink", "storage.db",
 	} {
@@ -126,6 +129,7 @@ func TestReplicasTiny(t *testing.T) {
 		"-scenario", "replicas", "-database-url", server,
 		"-duration", "200ms", "-warmup", "0s", "-rate", "50", "-latency", "5ms",
 		"-linked", "10", "-benchtime", "50x", "-rt-commands", "10", "-rt-idle", "500ms",
+		"-people", "10", "-burst-latency", "0",
 	}, os.Stderr)
 	if err != nil {
 		t.Fatal(err)
@@ -149,6 +153,7 @@ func TestReplicasTiny(t *testing.T) {
 		"replicas.floor.p99", "replicas.bbolt1.p99", "replicas.pg1.p99", "replicas.pg3.p999",
 		"replicas.pg1.answered", "replicas.pg3.acked", "replicas.getlink.pg", "replicas.getlink.bbolt.allocs",
 		"replicas.failover", "replicas.rt.idle", "replicas.rt.help", "replicas.rt.stacks",
+		"replicas.pg3.burst.c66-0ms.ack.p99",
 	} {
 		if _, ok := got[id]; !ok {
 			t.Errorf("no figure %s", id)
@@ -157,6 +162,9 @@ func TestReplicasTiny(t *testing.T) {
 	// Correctness, not speed: the card moved after the kill, a command
 	// costs at least its envelope's dedup round trip, and `stacks` also
 	// reads its link.
+	if f := got["replicas.pg3.burst.c66-0ms.errors"]; f.ID == "" || f.Value != 0 {
+		t.Errorf("the fleet's burst: %v errors", f.Value)
+	}
 	if f := got["replicas.failover"]; f.Value <= 0 {
 		t.Errorf("failover = %v", f.Value)
 	}

@@ -73,7 +73,7 @@ func runReplicas(ctx context.Context, o *options, r *scenarioResult) error {
 
 	// 2. Token lookup and unseal, PostgreSQL against bbolt, first, while
 	// nothing else runs.
-	people := max(o.linked, o.ackPeople)
+	people := max(o.linked, o.ackPeople, o.people)
 	start := time.Now()
 	if err := seedPG(ctx, schemaURL, key, c66, people); err != nil {
 		return fmt.Errorf("seed PostgreSQL: %w", err)
@@ -138,6 +138,25 @@ func runReplicas(ctx context.Context, o *options, r *scenarioResult) error {
 		return fmt.Errorf("PostgreSQL ×3: %w", err)
 	}
 	o.logf("replicas: PostgreSQL ×3: %s", three.stats)
+
+	// The throughput scenario's burst, on the fleet: -people at once,
+	// spread over the three connections.
+	want := fmt.Sprintf("Stacks (%d)", len(c66.Stacks()))
+	for _, lat := range o.burstLatencies {
+		clear := c66.InjectFault(cloud66test.Fault{Latency: lat})
+		bo := burstOn(ctx, sl, o.people, fl.conns(), want, o.burstTimeout)
+		clear()
+		tag := fmt.Sprintf("3 replicas, %d at once, Cloud 66 latency %s", o.people, lat)
+		id := fmt.Sprintf("replicas.pg3.burst.c66-%dms", lat.Milliseconds())
+		r.add(atMost(id+".errors", "Errors, "+tag, float64(bo.errors), 0, "errors", fmtCount))
+		r.add(atMost(id+".ack.p99", "Ack p99, "+tag, ms(bo.ack.P99), 50, "ms", fmtMs))
+		r.add(atMost(id+".ack.over500", "Acks over 500 ms or never, "+tag, float64(bo.ack.Over500ms+bo.ack.Sent-bo.ack.Acked), 0, "acks", fmtCount))
+		r.add(info(id+".wall", "Wall time, first command to last answer, "+tag, bo.wall.Seconds(), "s", fmtSec))
+		r.note("%s: %d of %d answered, %d errors; wall %s; acks %s", tag, bo.answered, o.people, bo.errors, bo.wall.Round(time.Millisecond), bo.ack)
+		if bo.firstBad != "" {
+			r.note("%s: first bad reply: %s", tag, oneLine(bo.firstBad))
+		}
+	}
 
 	floorB, err := floorRun()
 	if err != nil {
