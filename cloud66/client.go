@@ -366,6 +366,12 @@ func decodeEnvelope[T any](data []byte) (T, Pagination, error) {
 
 // call runs one request and decodes its envelope.
 func call[T any](ctx context.Context, c *Client, method, endpoint, path string, query url.Values, body any) (T, Pagination, error) {
+	return callWith(ctx, c, method, endpoint, path, query, body, decodeEnvelope[T])
+}
+
+// callWith is call with the envelope decoder given, for payloads that
+// have a faster one than encoding/json (stacks).
+func callWith[T any](ctx context.Context, c *Client, method, endpoint, path string, query url.Values, body any, decode func([]byte) (T, Pagination, error)) (T, Pagination, error) {
 	var zero T
 	req, err := c.newRequest(ctx, method, path, query, body)
 	if err != nil {
@@ -375,7 +381,7 @@ func call[T any](ctx context.Context, c *Client, method, endpoint, path string, 
 	if err != nil {
 		return zero, Pagination{}, err
 	}
-	out, p, err := decodeEnvelope[T](data)
+	out, p, err := decode(data)
 	if err != nil {
 		return zero, Pagination{}, fmt.Errorf("cloud66: %s %s: decoding response: %w", method, endpoint, err)
 	}
@@ -395,7 +401,7 @@ func getPage[T any](ctx context.Context, c *Client, endpoint, path string, page 
 // client does: follow "next" while it is ahead of "current".
 func listAll[T any](ctx context.Context, c *Client, endpoint, path string) ([]T, error) {
 	var all []T
-	err := eachPage(ctx, c, endpoint, path, nil, func(page []T) { all = append(all, page...) })
+	err := eachPage(ctx, c, endpoint, path, nil, decodeEnvelope[[]T], func(page []T) { all = append(all, page...) })
 	if err != nil {
 		return nil, err
 	}
@@ -405,10 +411,17 @@ func listAll[T any](ctx context.Context, c *Client, endpoint, path string) ([]T,
 // eachPage walks every page of a list endpoint like listAll, with query
 // sent on every page, handing each page to fn as it arrives so a caller
 // that keeps few items never holds them all.
-func eachPage[T any](ctx context.Context, c *Client, endpoint, path string, query url.Values, fn func([]T)) error {
-	seen := make(map[int]bool)
-	page := 1
-	for n := 0; ; n++ {
+func eachPage[T any](ctx context.Context, c *Client, endpoint, path string, query url.Values, decode func([]byte) ([]T, Pagination, error), fn func([]T)) error {
+	return eachPageFrom(ctx, c, endpoint, path, query, decode, 1, nil, fn)
+}
+
+// eachPageFrom is eachPage starting at page, with the pages in seen
+// already fetched (a prefetch); seen may be nil.
+func eachPageFrom[T any](ctx context.Context, c *Client, endpoint, path string, query url.Values, decode func([]byte) ([]T, Pagination, error), page int, seen map[int]bool, fn func([]T)) error {
+	if seen == nil {
+		seen = make(map[int]bool)
+	}
+	for n := len(seen); ; n++ {
 		if n >= maxPages {
 			return fmt.Errorf("cloud66: GET %s: more than %d pages", endpoint, maxPages)
 		}
@@ -421,7 +434,7 @@ func eachPage[T any](ctx context.Context, c *Client, endpoint, path string, quer
 			q = url.Values{}
 		}
 		q.Set("page", strconv.Itoa(page))
-		items, p, err := call[[]T](ctx, c, http.MethodGet, endpoint, path, q, nil)
+		items, p, err := callWith(ctx, c, http.MethodGet, endpoint, path, q, nil, decode)
 		if err != nil {
 			return err
 		}
