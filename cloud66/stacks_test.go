@@ -345,3 +345,71 @@ func TestFindStacksErrors(t *testing.T) {
 		t.Errorf("FindStacks on 503 = %v, %v; want ErrThrottled", stacks, err)
 	}
 }
+
+// The prefetched pages are in flight together: page 1 is answered only
+// once page 2 has been asked for, which a client asking in turn would
+// never see.
+func TestListStacksPagesAsksAtOnce(t *testing.T) {
+	t.Parallel()
+	c, api := setup(t, WithRetry(0, 0))
+	page2 := make(chan struct{})
+	api.HandleFunc("GET /stacks.json", func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Query().Get("page") {
+		case "1":
+			select {
+			case <-page2:
+			case <-r.Context().Done():
+				return
+			}
+			writeJSON(w, 200, `{"response":[{"uid":"a"}],"pagination":{"previous":null,"next":2,"current":1,"per_page":30,"count":2,"pages":2}}`)
+		case "2":
+			close(page2)
+			writeJSON(w, 200, `{"response":[{"uid":"b"}],"pagination":{"previous":1,"next":null,"current":2,"per_page":30,"count":2,"pages":2}}`)
+		default:
+			t.Errorf("page %s asked for", r.URL.Query().Get("page"))
+		}
+	})
+	stacks, pages, err := c.ListStacksPages(context.Background(), 2)
+	if err != nil || len(stacks) != 2 || stacks[0].UID != "a" || stacks[1].UID != "b" || pages != 2 {
+		t.Errorf("ListStacksPages = %+v, %d, %v", stacks, pages, err)
+	}
+}
+
+// A prefetched page fails the listing only when the listing needs it.
+func TestListStacksPagesErrors(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name  string
+		pages int // the list's real length
+		fail  string
+		ok    bool
+	}{
+		{"needed page fails", 2, "2", false},
+		{"first page fails", 2, "1", false},
+		{"surplus page fails", 1, "2", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, api := setup(t, WithRetry(0, 0))
+			api.HandleFunc("GET /stacks.json", func(w http.ResponseWriter, r *http.Request) {
+				page := r.URL.Query().Get("page")
+				if page == tt.fail {
+					writeJSON(w, 500, `{"error":"boom"}`)
+					return
+				}
+				next := "null"
+				if page == "1" && tt.pages > 1 {
+					next = "2"
+				}
+				writeJSON(w, 200, `{"response":[{"uid":"p`+page+`"}],"pagination":{"next":`+next+`,"current":`+page+`}}`)
+			})
+			stacks, _, err := c.ListStacksPages(context.Background(), 2)
+			if (err == nil) != tt.ok {
+				t.Fatalf("err = %v, want ok %v", err, tt.ok)
+			}
+			if tt.ok && (len(stacks) != 1 || stacks[0].UID != "p1") {
+				t.Errorf("stacks = %+v, want p1 only", stacks)
+			}
+		})
+	}
+}
