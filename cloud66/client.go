@@ -63,6 +63,7 @@ type Client struct {
 	// Cloud 66 id (see InvalidIDError).
 	invalidIDHook func(*InvalidIDError)
 	now           func() time.Time // injectable so RetryAt is testable
+	bodies        *bodyPool
 }
 
 // Option configures a Client in NewClient.
@@ -179,6 +180,7 @@ func NewClient(opts ...Option) (*Client, error) {
 		maxRetries: defaultMaxRetries,
 		retryBase:  defaultRetryBase,
 		now:        time.Now,
+		bodies:     sharedBodies,
 	}
 	for _, opt := range opts {
 		if opt == nil {
@@ -251,7 +253,7 @@ func (c *Client) newRequest(ctx context.Context, method, path string, query url.
 // do sends req, retrying idempotent requests on transient failures, and
 // returns the body of the 2xx response. endpoint is the path template used in
 // errors and hooks, so neither ever shows ids, queries or tokens.
-func (c *Client) do(req *http.Request, endpoint string) ([]byte, error) {
+func (c *Client) do(req *http.Request, endpoint string) (*body, error) {
 	ctx := req.Context()
 	// Only GET is retried: a POST or DELETE that timed out may have been
 	// applied, and repeating a redeploy or cancel is worse than failing.
@@ -276,7 +278,7 @@ func (c *Client) do(req *http.Request, endpoint string) ([]byte, error) {
 }
 
 // attempt performs one round trip and reports it to the hook.
-func (c *Client) attempt(req *http.Request, endpoint string, n int) (data []byte, err error) {
+func (c *Client) attempt(req *http.Request, endpoint string, n int) (data *body, err error) {
 	if n > 1 {
 		req = req.Clone(req.Context())
 	}
@@ -301,14 +303,17 @@ func (c *Client) attempt(req *http.Request, endpoint string, n int) (data []byte
 	if err := checkResponse(resp, req.Method, endpoint, c.now()); err != nil {
 		return nil, err
 	}
-	data, tooBig, err := readLimited(resp.Body, maxBodySize)
+	b := c.bodies.get()
+	tooBig, err := b.read(resp.Body, resp.ContentLength, maxBodySize)
 	if err != nil {
+		c.bodies.put(b)
 		return nil, fmt.Errorf("cloud66: %s %s: reading response: %w", req.Method, endpoint, err)
 	}
 	if tooBig {
+		c.bodies.put(b)
 		return nil, fmt.Errorf("cloud66: %s %s: response body exceeds %d bytes", req.Method, endpoint, maxBodySize)
 	}
-	return data, nil
+	return b, nil
 }
 
 // backoff returns the delay before retry number attempt (1-based):
@@ -377,11 +382,13 @@ func callWith[T any](ctx context.Context, c *Client, method, endpoint, path stri
 	if err != nil {
 		return zero, Pagination{}, err
 	}
-	data, err := c.do(req, endpoint)
+	b, err := c.do(req, endpoint)
 	if err != nil {
 		return zero, Pagination{}, err
 	}
-	out, p, err := decode(data)
+	// Every decoder copies what it keeps, so the body can be reused.
+	out, p, err := decode(b.Bytes())
+	c.bodies.put(b)
 	if err != nil {
 		return zero, Pagination{}, fmt.Errorf("cloud66: %s %s: decoding response: %w", method, endpoint, err)
 	}

@@ -160,6 +160,13 @@ func (c *Client) ListStacksPages(ctx context.Context, pages int) ([]Stack, int, 
 		_ = g.Wait() // errors are per page, in got
 	}
 	var all []Stack
+	if pages > 1 {
+		n := 0
+		for _, r := range got {
+			n += len(r.stacks)
+		}
+		all = make([]Stack, 0, n)
+	}
 	seen := make(map[int]bool)
 	page := 1
 	for pages > 1 && page <= pages && !seen[page] {
@@ -174,7 +181,13 @@ func (c *Client) ListStacksPages(ctx context.Context, pages int) ([]Stack, int, 
 		}
 		page = r.p.Next
 	}
-	err := eachPageFrom(ctx, c, "/stacks", "stacks.json", nil, decodeStackList, page, seen, func(p []Stack) { all = append(all, p...) })
+	err := eachPageFrom(ctx, c, "/stacks", "stacks.json", nil, decodeStackList, page, seen, func(p []Stack) {
+		if all == nil {
+			all = p // the decoder's own slice: no copy for a one-page list
+			return
+		}
+		all = append(all, p...)
+	})
 	if err != nil {
 		return nil, 0, err
 	}

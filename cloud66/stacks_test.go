@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -411,5 +412,48 @@ func TestListStacksPagesErrors(t *testing.T) {
 				t.Errorf("stacks = %+v, want p1 only", stacks)
 			}
 		})
+	}
+}
+
+// Response buffers are reused: nothing decoded may point into one. A
+// second answer overwrites the buffer the first was read into; the first
+// stacks must not change.
+func TestDecodedStacksOutliveTheirBuffer(t *testing.T) {
+	t.Parallel()
+	c, api := setup(t)
+	n := 0
+	api.HandleFunc("GET /stacks.json", func(w http.ResponseWriter, r *http.Request) {
+		n++
+		name := strings.Repeat(fmt.Sprint(n), 40)
+		writeJSON(w, 200, `{"response":[{"uid":"a`+fmt.Sprint(n)+`","name":"`+name+`","environment":"e\u00e9","git":"g\"x"}],"pagination":{"current":1}}`)
+	})
+	first, err := c.ListStacks(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := first[0]
+	want.Name = strings.Clone(want.Name)
+	for range 5 {
+		if _, err := c.ListStacks(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if first[0] != want || first[0].Name != strings.Repeat("1", 40) || first[0].Environment != "eé" || first[0].Git != `g"x` {
+		t.Errorf("first answer changed: %+v", first[0])
+	}
+}
+
+func TestBodyPoolDropsHugeBuffers(t *testing.T) {
+	t.Parallel()
+	p := &bodyPool{p: sync.Pool{New: func() any { return new(body) }}}
+	b := p.get()
+	b.Grow(maxPooledBody + 1)
+	b.WriteString("secret")
+	p.put(b)
+	small := p.get()
+	small.WriteString("x")
+	p.put(small)
+	if got := p.get(); got.Len() != 0 || got.Cap() > maxPooledBody {
+		t.Errorf("pooled buffer: len %d cap %d", got.Len(), got.Cap())
 	}
 }
