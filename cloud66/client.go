@@ -63,6 +63,7 @@ type Client struct {
 	// Cloud 66 id (see InvalidIDError).
 	invalidIDHook func(*InvalidIDError)
 	now           func() time.Time // injectable so RetryAt is testable
+	bodies        *bodyPool
 }
 
 // Option configures a Client in NewClient.
@@ -179,6 +180,7 @@ func NewClient(opts ...Option) (*Client, error) {
 		maxRetries: defaultMaxRetries,
 		retryBase:  defaultRetryBase,
 		now:        time.Now,
+		bodies:     sharedBodies,
 	}
 	for _, opt := range opts {
 		if opt == nil {
@@ -251,7 +253,7 @@ func (c *Client) newRequest(ctx context.Context, method, path string, query url.
 // do sends req, retrying idempotent requests on transient failures, and
 // returns the body of the 2xx response. endpoint is the path template used in
 // errors and hooks, so neither ever shows ids, queries or tokens.
-func (c *Client) do(req *http.Request, endpoint string) ([]byte, error) {
+func (c *Client) do(req *http.Request, endpoint string) (*body, error) {
 	ctx := req.Context()
 	// Only GET is retried: a POST or DELETE that timed out may have been
 	// applied, and repeating a redeploy or cancel is worse than failing.
@@ -276,7 +278,7 @@ func (c *Client) do(req *http.Request, endpoint string) ([]byte, error) {
 }
 
 // attempt performs one round trip and reports it to the hook.
-func (c *Client) attempt(req *http.Request, endpoint string, n int) (data []byte, err error) {
+func (c *Client) attempt(req *http.Request, endpoint string, n int) (data *body, err error) {
 	if n > 1 {
 		req = req.Clone(req.Context())
 	}
@@ -301,14 +303,17 @@ func (c *Client) attempt(req *http.Request, endpoint string, n int) (data []byte
 	if err := checkResponse(resp, req.Method, endpoint, c.now()); err != nil {
 		return nil, err
 	}
-	data, tooBig, err := readLimited(resp.Body, maxBodySize)
+	b := c.bodies.get()
+	tooBig, err := b.read(resp.Body, resp.ContentLength, maxBodySize)
 	if err != nil {
+		c.bodies.put(b)
 		return nil, fmt.Errorf("cloud66: %s %s: reading response: %w", req.Method, endpoint, err)
 	}
 	if tooBig {
+		c.bodies.put(b)
 		return nil, fmt.Errorf("cloud66: %s %s: response body exceeds %d bytes", req.Method, endpoint, maxBodySize)
 	}
-	return data, nil
+	return b, nil
 }
 
 // backoff returns the delay before retry number attempt (1-based):
@@ -366,16 +371,24 @@ func decodeEnvelope[T any](data []byte) (T, Pagination, error) {
 
 // call runs one request and decodes its envelope.
 func call[T any](ctx context.Context, c *Client, method, endpoint, path string, query url.Values, body any) (T, Pagination, error) {
+	return callWith(ctx, c, method, endpoint, path, query, body, decodeEnvelope[T])
+}
+
+// callWith is call with the envelope decoder given, for payloads that
+// have a faster one than encoding/json (stacks).
+func callWith[T any](ctx context.Context, c *Client, method, endpoint, path string, query url.Values, body any, decode func([]byte) (T, Pagination, error)) (T, Pagination, error) {
 	var zero T
 	req, err := c.newRequest(ctx, method, path, query, body)
 	if err != nil {
 		return zero, Pagination{}, err
 	}
-	data, err := c.do(req, endpoint)
+	b, err := c.do(req, endpoint)
 	if err != nil {
 		return zero, Pagination{}, err
 	}
-	out, p, err := decodeEnvelope[T](data)
+	// Every decoder copies what it keeps, so the body can be reused.
+	out, p, err := decode(b.Bytes())
+	c.bodies.put(b)
 	if err != nil {
 		return zero, Pagination{}, fmt.Errorf("cloud66: %s %s: decoding response: %w", method, endpoint, err)
 	}
@@ -395,7 +408,7 @@ func getPage[T any](ctx context.Context, c *Client, endpoint, path string, page 
 // client does: follow "next" while it is ahead of "current".
 func listAll[T any](ctx context.Context, c *Client, endpoint, path string) ([]T, error) {
 	var all []T
-	err := eachPage(ctx, c, endpoint, path, nil, func(page []T) { all = append(all, page...) })
+	err := eachPage(ctx, c, endpoint, path, nil, decodeEnvelope[[]T], func(page []T) { all = append(all, page...) })
 	if err != nil {
 		return nil, err
 	}
@@ -405,10 +418,17 @@ func listAll[T any](ctx context.Context, c *Client, endpoint, path string) ([]T,
 // eachPage walks every page of a list endpoint like listAll, with query
 // sent on every page, handing each page to fn as it arrives so a caller
 // that keeps few items never holds them all.
-func eachPage[T any](ctx context.Context, c *Client, endpoint, path string, query url.Values, fn func([]T)) error {
-	seen := make(map[int]bool)
-	page := 1
-	for n := 0; ; n++ {
+func eachPage[T any](ctx context.Context, c *Client, endpoint, path string, query url.Values, decode func([]byte) ([]T, Pagination, error), fn func([]T)) error {
+	return eachPageFrom(ctx, c, endpoint, path, query, decode, 1, nil, fn)
+}
+
+// eachPageFrom is eachPage starting at page, with the pages in seen
+// already fetched (a prefetch); seen may be nil.
+func eachPageFrom[T any](ctx context.Context, c *Client, endpoint, path string, query url.Values, decode func([]byte) ([]T, Pagination, error), page int, seen map[int]bool, fn func([]T)) error {
+	if seen == nil {
+		seen = make(map[int]bool)
+	}
+	for n := len(seen); ; n++ {
 		if n >= maxPages {
 			return fmt.Errorf("cloud66: GET %s: more than %d pages", endpoint, maxPages)
 		}
@@ -421,7 +441,7 @@ func eachPage[T any](ctx context.Context, c *Client, endpoint, path string, quer
 			q = url.Values{}
 		}
 		q.Set("page", strconv.Itoa(page))
-		items, p, err := call[[]T](ctx, c, http.MethodGet, endpoint, path, q, nil)
+		items, p, err := callWith(ctx, c, http.MethodGet, endpoint, path, q, nil, decode)
 		if err != nil {
 			return err
 		}

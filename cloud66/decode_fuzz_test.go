@@ -36,8 +36,8 @@ func FuzzDecodeEnvelope(f *testing.F) {
 		}
 		// What the list methods keep has valid ids, whatever came in.
 		c := &Client{}
-		if ws, _, err := decodeEnvelope[[]stackWire](data); err == nil {
-			for _, st := range c.stacksFromWire("/stacks", ws) {
+		if stacks, _, err := decodeStackList(data); err == nil {
+			for _, st := range keepValid(c, http.MethodGet, "/stacks", stacks, stackIDError) {
 				if !ValidUID(st.UID) {
 					t.Errorf("stack uid %q kept", st.UID)
 				}

@@ -30,6 +30,10 @@ func (c *Client) ping(ctx context.Context, endpoint, path string, auth bool) err
 	if !auth {
 		req.Header.Del("Authorization")
 	}
-	_, err = c.do(req, endpoint)
-	return err
+	b, err := c.do(req, endpoint)
+	if err != nil {
+		return err
+	}
+	c.bodies.put(b)
+	return nil
 }

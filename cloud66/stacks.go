@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // StackStatus is a stack's build/deploy state (Cloud 66's STK_* codes).
@@ -76,9 +78,15 @@ func (h Health) String() string {
 	return "Unknown (" + strconv.Itoa(int(h)) + ")"
 }
 
-// Stack is a Cloud 66 application stack.
+// Stack is a Cloud 66 application stack: the fields the bot reads.
 //
-// redeploy_hook is deliberately not decoded: it is a secret URL that
+// Only these are decoded (stackdecode.go); the fifteen or so others Cloud
+// 66 sends (fqdn, version, is_busy, created_at…) are skipped unread,
+// which is most of what a `/c66 stacks` cost. Add a field here, to
+// stackKeys and to the reference decoder in stackdecode_test.go when
+// something needs it.
+//
+// redeploy_hook is deliberately never decoded: it is a secret URL that
 // redeploys the stack without authentication, and a value that is never in
 // memory can never be posted to a channel or a log.
 type Stack struct {
@@ -89,64 +97,101 @@ type Stack struct {
 	Git             string      `json:"git"`
 	GitBranch       string      `json:"git_branch"`
 	Cloud           string      `json:"cloud"`
-	FQDN            string      `json:"fqdn"`
 	Language        string      `json:"language"`
 	Framework       string      `json:"framework"`
-	CloudStatus     string      `json:"cloud_status"`
 	Backend         string      `json:"backend"`
-	Version         string      `json:"version"`
-	AccountID       int64       `json:"account_id"`
 	Status          StackStatus `json:"status"`
 	Health          Health      `json:"health"`
 	MaintenanceMode bool        `json:"maintenance_mode"`
-	HasLoadBalancer bool        `json:"has_loadbalancer"`
-	IsBusy          bool        `json:"is_busy"`
-	LastActivity    Time        `json:"last_activity_iso"`
-	CreatedAt       Time        `json:"created_at_iso"`
-	UpdatedAt       Time        `json:"updated_at_iso"`
+	// LastActivity is last_activity_iso, else the legacy
+	// "2006-01-02 15:04:05 UTC" last_activity when that parses.
+	LastActivity Time `json:"last_activity_iso"`
 }
 
-// stackWire is a stack as Cloud 66 sends it, legacy timestamp fields
-// included. It decodes in one pass: a custom UnmarshalJSON on Stack would
-// make encoding/json scan every stack of a list three times, which was most
-// of the CPU a `/c66 stacks` cost.
-type stackWire struct {
-	Stack
-	LastActivityLegacy lenientTime `json:"last_activity"`
-	CreatedAtLegacy    lenientTime `json:"created_at"`
-	UpdatedAtLegacy    lenientTime `json:"updated_at"`
-}
-
-// stack prefers the *_iso timestamps and falls back to the legacy
-// "2006-01-02 15:04:05 UTC" fields.
-func (w *stackWire) stack() Stack {
-	s := w.Stack
-	s.LastActivity = orElse(s.LastActivity, w.LastActivityLegacy)
-	s.CreatedAt = orElse(s.CreatedAt, w.CreatedAtLegacy)
-	s.UpdatedAt = orElse(s.UpdatedAt, w.UpdatedAtLegacy)
-	return s
-}
-
-// stacksFromWire converts a page of stacks, dropping those whose uid is not
-// a Cloud 66 id (see InvalidIDError for why a list drops rather than fails).
-func (c *Client) stacksFromWire(endpoint string, ws []stackWire) []Stack {
-	out := make([]Stack, len(ws))
-	for i := range ws {
-		out[i] = ws[i].stack()
-	}
-	return keepValid(c, http.MethodGet, endpoint, out, stackIDError)
-}
+// maxPrefetch bounds the pages ListStacksPages asks for at once, and
+// prefetchAtOnce how many requests are in flight: each is one of the
+// person's hourly Cloud 66 requests, and a stale hint may waste some.
+const (
+	maxPrefetch    = 10
+	prefetchAtOnce = 4
+)
 
 // ListStacks returns every stack the token can see, following pagination
-// across all pages.
+// across all pages, one page after the other.
 //
 // GET /stacks.json
 func (c *Client) ListStacks(ctx context.Context) ([]Stack, error) {
-	ws, err := listAll[stackWire](ctx, c, "/stacks", "stacks.json")
-	if err != nil {
-		return nil, err
+	stacks, _, err := c.ListStacksPages(ctx, 1)
+	return stacks, err
+}
+
+// ListStacksPages is ListStacks for a caller that knows how many pages the
+// list had last time: it asks for pages 1 to pages (at most 10) at once,
+// so a listing costs one round trip instead of one per page. It also
+// returns how many pages this listing took, to pass next time.
+//
+// The prefetched pages are then read exactly as ListStacks reads pages,
+// following "next" from page 1: if the list has grown past the hint, the
+// pages missing are fetched one after the other; if it has shrunk, the
+// surplus pages are dropped unread (their requests are wasted). A
+// prefetched page that failed fails the listing only if it is needed.
+// pages < 2 is ListStacks. Like any walk of Cloud 66's offset pagination,
+// a stack added or removed while the pages are read can shift another
+// across a page boundary; fetching at once narrows that window.
+func (c *Client) ListStacksPages(ctx context.Context, pages int) ([]Stack, int, error) {
+	pages = min(pages, maxPrefetch)
+	type result struct {
+		stacks []Stack
+		p      Pagination
+		err    error
 	}
-	return c.stacksFromWire("/stacks", ws), nil
+	got := make([]result, max(pages, 0))
+	if pages > 1 {
+		var g errgroup.Group
+		g.SetLimit(prefetchAtOnce)
+		for i := range got {
+			g.Go(func() error {
+				r := &got[i]
+				r.stacks, r.p, r.err = callWith(ctx, c, http.MethodGet, "/stacks", "stacks.json",
+					url.Values{"page": {strconv.Itoa(i + 1)}}, nil, decodeStackList)
+				return nil
+			})
+		}
+		_ = g.Wait() // errors are per page, in got
+	}
+	var all []Stack
+	if pages > 1 {
+		n := 0
+		for _, r := range got {
+			n += len(r.stacks)
+		}
+		all = make([]Stack, 0, n)
+	}
+	seen := make(map[int]bool)
+	page := 1
+	for pages > 1 && page <= pages && !seen[page] {
+		seen[page] = true
+		r := got[page-1]
+		if r.err != nil {
+			return nil, 0, r.err
+		}
+		all = append(all, r.stacks...)
+		if r.p.Next <= r.p.Current {
+			return keepValid(c, http.MethodGet, "/stacks", all, stackIDError), len(seen), nil
+		}
+		page = r.p.Next
+	}
+	err := eachPageFrom(ctx, c, "/stacks", "stacks.json", nil, decodeStackList, page, seen, func(p []Stack) {
+		if all == nil {
+			all = p // the decoder's own slice: no copy for a one-page list
+			return
+		}
+		all = append(all, p...)
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	return keepValid(c, http.MethodGet, "/stacks", all, stackIDError), len(seen), nil
 }
 
 // GetStack returns one stack.
@@ -157,11 +202,13 @@ func (c *Client) GetStack(ctx context.Context, uid string) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	w, _, err := call[stackWire](ctx, c, http.MethodGet, "/stacks/{uid}", "stacks/"+seg+".json", nil, nil)
+	st, _, err := callWith(ctx, c, http.MethodGet, "/stacks/{uid}", "stacks/"+seg+".json", nil, nil, func(b []byte) (Stack, Pagination, error) {
+		st, err := decodeStackOne(b)
+		return st, Pagination{}, err
+	})
 	if err != nil {
 		return nil, err
 	}
-	st := w.stack()
 	if err := stackIDError(http.MethodGet, "/stacks/{uid}", &st); err != nil {
 		return nil, err
 	}
@@ -192,8 +239,8 @@ func (c *Client) FindStacks(ctx context.Context, name, environment string) ([]St
 		q.Set("filter_environment", environment)
 	}
 	var out []Stack
-	err := eachPage(ctx, c, "/stacks", "stacks.json", q, func(page []stackWire) {
-		for _, s := range c.stacksFromWire("/stacks", page) {
+	err := eachPage(ctx, c, "/stacks", "stacks.json", q, decodeStackList, func(page []Stack) {
+		for _, s := range keepValid(c, http.MethodGet, "/stacks", page, stackIDError) {
 			if strings.EqualFold(s.Name, name) && (environment == "" || strings.EqualFold(s.Environment, environment)) {
 				out = append(out, s)
 			}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -59,12 +60,9 @@ func TestGetStack(t *testing.T) {
 	want := Stack{
 		UID: "5999b763474b0eafa5fafb64bff0ba80", Name: "Awesome App", Environment: "production",
 		AccountName: "Acme", Git: "git://github.com/cloud66-samples/awesome-app.git", GitBranch: "fig",
-		Cloud: "DigitalOcean", FQDN: "awesome-app.dev.c66.me", Language: "ruby", Framework: "rails",
-		CloudStatus: "partial", Backend: "kubernetes", Version: "2.0", AccountID: 4655,
-		Status: StatusDeployed, Health: HealthOK, HasLoadBalancer: true, IsBusy: true,
+		Cloud: "DigitalOcean", Language: "ruby", Framework: "rails", Backend: "kubernetes",
+		Status: StatusDeployed, Health: HealthOK,
 		LastActivity: Time{time.Date(2014, 8, 14, 15, 3, 51, 0, time.UTC)},
-		CreatedAt:    Time{time.Date(2014, 8, 14, 14, 11, 23, 0, time.UTC)},
-		UpdatedAt:    Time{time.Date(2014, 8, 14, 15, 3, 51, 0, time.UTC)},
 	}
 	if !stacksEqual(*s, want) {
 		t.Errorf("stack =\n%+v\nwant\n%+v", *s, want)
@@ -80,9 +78,8 @@ func TestGetStack(t *testing.T) {
 }
 
 func stacksEqual(a, b Stack) bool {
-	times := a.LastActivity.Equal(b.LastActivity.Time) && a.CreatedAt.Equal(b.CreatedAt.Time) && a.UpdatedAt.Equal(b.UpdatedAt.Time)
-	a.LastActivity, a.CreatedAt, a.UpdatedAt = Time{}, Time{}, Time{}
-	b.LastActivity, b.CreatedAt, b.UpdatedAt = Time{}, Time{}, Time{}
+	times := a.LastActivity.Equal(b.LastActivity.Time)
+	a.LastActivity, b.LastActivity = Time{}, Time{}
 	return times && a == b
 }
 
@@ -109,38 +106,50 @@ func TestStackTimestampFallbacks(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name, in string
-		want     time.Time // for all three fields
+		want     time.Time
 	}{
-		{"iso only", `{"last_activity_iso":"2020-01-02T03:04:05Z","created_at_iso":"2020-01-02T03:04:05Z","updated_at_iso":"2020-01-02T03:04:05Z"}`, time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)},
-		{"legacy only", `{"last_activity":"2020-01-02 03:04:05 UTC","created_at":"2020-01-02 03:04:05 UTC","updated_at":"2020-01-02 03:04:05 UTC"}`, time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)},
-		{"iso null uses legacy", `{"last_activity_iso":null,"last_activity":"2020-01-02 03:04:05 UTC","created_at_iso":"","created_at":"2020-01-02 03:04:05 UTC","updated_at":"2020-01-02 03:04:05 UTC"}`, time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)},
-		{"iso wins", `{"last_activity_iso":"2021-01-01T00:00:00Z","last_activity":"2020-01-02 03:04:05 UTC","created_at_iso":"2021-01-01T00:00:00Z","created_at":"x","updated_at_iso":"2021-01-01T00:00:00Z"}`, time.Date(2021, 1, 1, 0, 0, 0, 0, time.UTC)},
-		{"unparsable legacy ignored", `{"last_activity":"last tuesday","created_at":"soon","updated_at":7}`, time.Time{}},
+		{"iso only", `{"last_activity_iso":"2020-01-02T03:04:05Z"}`, time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)},
+		{"legacy only", `{"last_activity":"2020-01-02 03:04:05 UTC"}`, time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)},
+		{"iso null uses legacy", `{"last_activity_iso":null,"last_activity":"2020-01-02 03:04:05 UTC"}`, time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)},
+		{"iso empty uses legacy", `{"last_activity":"2020-01-02 03:04:05 UTC","last_activity_iso":""}`, time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)},
+		{"iso wins", `{"last_activity_iso":"2021-01-01T00:00:00Z","last_activity":"2020-01-02 03:04:05 UTC"}`, time.Date(2021, 1, 1, 0, 0, 0, 0, time.UTC)},
+		{"iso with offset and fraction", `{"last_activity_iso":"2021-01-01T02:00:00.500+02:00"}`, time.Date(2021, 1, 1, 0, 0, 0, 5e8, time.UTC)},
+		{"unparsable legacy ignored", `{"last_activity":"last tuesday"}`, time.Time{}},
+		{"legacy of another type ignored", `{"last_activity":7}`, time.Time{}},
+		{"other timestamps not read", `{"created_at_iso":"garbage","updated_at":7}`, time.Time{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			var w stackWire
-			if err := json.Unmarshal([]byte(tt.in), &w); err != nil {
-				t.Fatal(err)
-			}
-			s := w.stack()
-			for name, got := range map[string]Time{"LastActivity": s.LastActivity, "CreatedAt": s.CreatedAt, "UpdatedAt": s.UpdatedAt} {
-				if !got.Equal(tt.want) {
-					t.Errorf("%s = %v, want %v", name, got, tt.want)
+			for _, env := range []string{`{"response":[` + tt.in + `]}`, `{"response":` + tt.in + `}`} {
+				var s Stack
+				var err error
+				if strings.HasPrefix(env, `{"response":[`) {
+					var list []Stack
+					list, _, err = decodeStackList([]byte(env))
+					if err == nil {
+						s = list[0]
+					}
+				} else {
+					s, err = decodeStackOne([]byte(env))
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !s.LastActivity.Equal(tt.want) {
+					t.Errorf("%s: LastActivity = %v, want %v", env, s.LastActivity, tt.want)
 				}
 			}
 		})
 	}
-	var s stackWire
-	if err := json.Unmarshal([]byte(`{"created_at_iso":"garbage"}`), &s); err == nil {
+	if _, err := decodeStackOne([]byte(`{"response":{"last_activity_iso":"garbage"}}`)); err == nil {
 		t.Error("unparsable *_iso accepted silently")
 	}
 }
 
 func TestStackRoundTrip(t *testing.T) {
 	t.Parallel()
-	in := Stack{UID: "u", Name: "n", Status: StatusFailed, Health: HealthFailed, CreatedAt: Time{time.Date(2022, 5, 6, 7, 8, 9, 0, time.UTC)}}
+	in := Stack{UID: "u", Name: "n", Status: StatusFailed, Health: HealthFailed, LastActivity: Time{time.Date(2022, 5, 6, 7, 8, 9, 0, time.UTC)}}
 	b, err := json.Marshal(in)
 	if err != nil {
 		t.Fatal(err)
@@ -335,5 +344,116 @@ func TestFindStacksErrors(t *testing.T) {
 	stacks, err := c.FindStacks(context.Background(), "shop", "")
 	if !errors.Is(err, ErrThrottled) || stacks != nil {
 		t.Errorf("FindStacks on 503 = %v, %v; want ErrThrottled", stacks, err)
+	}
+}
+
+// The prefetched pages are in flight together: page 1 is answered only
+// once page 2 has been asked for, which a client asking in turn would
+// never see.
+func TestListStacksPagesAsksAtOnce(t *testing.T) {
+	t.Parallel()
+	c, api := setup(t, WithRetry(0, 0))
+	page2 := make(chan struct{})
+	api.HandleFunc("GET /stacks.json", func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Query().Get("page") {
+		case "1":
+			select {
+			case <-page2:
+			case <-r.Context().Done():
+				return
+			}
+			writeJSON(w, 200, `{"response":[{"uid":"a"}],"pagination":{"previous":null,"next":2,"current":1,"per_page":30,"count":2,"pages":2}}`)
+		case "2":
+			close(page2)
+			writeJSON(w, 200, `{"response":[{"uid":"b"}],"pagination":{"previous":1,"next":null,"current":2,"per_page":30,"count":2,"pages":2}}`)
+		default:
+			t.Errorf("page %s asked for", r.URL.Query().Get("page"))
+		}
+	})
+	stacks, pages, err := c.ListStacksPages(context.Background(), 2)
+	if err != nil || len(stacks) != 2 || stacks[0].UID != "a" || stacks[1].UID != "b" || pages != 2 {
+		t.Errorf("ListStacksPages = %+v, %d, %v", stacks, pages, err)
+	}
+}
+
+// A prefetched page fails the listing only when the listing needs it.
+func TestListStacksPagesErrors(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name  string
+		pages int // the list's real length
+		fail  string
+		ok    bool
+	}{
+		{"needed page fails", 2, "2", false},
+		{"first page fails", 2, "1", false},
+		{"surplus page fails", 1, "2", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, api := setup(t, WithRetry(0, 0))
+			api.HandleFunc("GET /stacks.json", func(w http.ResponseWriter, r *http.Request) {
+				page := r.URL.Query().Get("page")
+				if page == tt.fail {
+					writeJSON(w, 500, `{"error":"boom"}`)
+					return
+				}
+				next := "null"
+				if page == "1" && tt.pages > 1 {
+					next = "2"
+				}
+				writeJSON(w, 200, `{"response":[{"uid":"p`+page+`"}],"pagination":{"next":`+next+`,"current":`+page+`}}`)
+			})
+			stacks, _, err := c.ListStacksPages(context.Background(), 2)
+			if (err == nil) != tt.ok {
+				t.Fatalf("err = %v, want ok %v", err, tt.ok)
+			}
+			if tt.ok && (len(stacks) != 1 || stacks[0].UID != "p1") {
+				t.Errorf("stacks = %+v, want p1 only", stacks)
+			}
+		})
+	}
+}
+
+// Response buffers are reused: nothing decoded may point into one. A
+// second answer overwrites the buffer the first was read into; the first
+// stacks must not change.
+func TestDecodedStacksOutliveTheirBuffer(t *testing.T) {
+	t.Parallel()
+	c, api := setup(t)
+	n := 0
+	api.HandleFunc("GET /stacks.json", func(w http.ResponseWriter, r *http.Request) {
+		n++
+		name := strings.Repeat(fmt.Sprint(n), 40)
+		writeJSON(w, 200, `{"response":[{"uid":"a`+fmt.Sprint(n)+`","name":"`+name+`","environment":"e\u00e9","git":"g\"x"}],"pagination":{"current":1}}`)
+	})
+	first, err := c.ListStacks(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := first[0]
+	want.Name = strings.Clone(want.Name)
+	for range 5 {
+		if _, err := c.ListStacks(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if first[0] != want || first[0].Name != strings.Repeat("1", 40) || first[0].Environment != "eé" || first[0].Git != `g"x` {
+		t.Errorf("first answer changed: %+v", first[0])
+	}
+}
+
+func TestBodyPoolDropsHugeBuffers(t *testing.T) {
+	t.Parallel()
+	p := &bodyPool{p: sync.Pool{New: func() any { return new(body) }}}
+	b := p.get()
+	b.Grow(maxPooledBody + 1)
+	b.WriteString("secret")
+	p.put(b)
+	small := p.get()
+	small.WriteString("x")
+	p.put(small)
+	if got := p.get(); got.Len() != 0 || got.Cap() > maxPooledBody {
+		t.Errorf("pooled buffer: len %d cap %d", got.Len(), got.Cap())
 	}
 }

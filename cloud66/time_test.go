@@ -84,3 +84,38 @@ func TestTimeMarshal(t *testing.T) {
 		t.Errorf("field marshal = %s", b)
 	}
 }
+
+// parseISOZ must give what time.Parse gives, or leave the input to it.
+func TestParseISOZMatchesTimeParse(t *testing.T) {
+	t.Parallel()
+	for _, s := range []string{
+		"2026-11-23T10:00:00Z", "2024-02-29T23:59:59Z", "2023-02-29T00:00:00Z", "2026-13-01T00:00:00Z",
+		"2026-00-10T00:00:00Z", "2026-04-31T00:00:00Z", "2026-01-01T24:00:00Z", "2026-01-01T00:60:00Z",
+		"2026-01-01T00:00:60Z", "0000-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "2026-01-01t00:00:00Z",
+		"2026-01-01T00:00:00z", "+026-01-01T00:00:00Z", "2026-1-01T00:00:00Z", "2026-01-01T00:00:0aZ",
+	} {
+		got, ok := parseISOZ([]byte(s))
+		want, err := time.Parse(time.RFC3339Nano, s)
+		if ok && (err != nil || got != want.UTC()) {
+			t.Errorf("parseISOZ(%q) = %v, time.Parse = %v, %v", s, got, want, err)
+		}
+		if !ok && err == nil && len(s) == 20 && s[19] == 'Z' && s[10] == 'T' {
+			t.Errorf("parseISOZ(%q) declined what time.Parse reads as %v", s, want)
+		}
+	}
+}
+
+func FuzzParseISOZ(f *testing.F) {
+	f.Add("2026-11-23T10:00:00Z")
+	f.Add("2024-02-29T23:59:59Z")
+	f.Fuzz(func(t *testing.T, s string) {
+		got, ok := parseISOZ([]byte(s))
+		if !ok {
+			return
+		}
+		want, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil || got != want.UTC() {
+			t.Errorf("parseISOZ(%q) = %v, time.Parse = %v, %v", s, got, want, err)
+		}
+	})
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,6 +18,14 @@ import (
 )
 
 func stacksCommand(clientFor clientFor, slash string) *Command {
+	// Page counts only: reusing whole listings (stackListTTL) waits for a
+	// hook that drops them when the person starts a change or logs out.
+	return newStacksCommand(clientFor, slash, &stackLists{}, time.Now)
+}
+
+// newStacksCommand is `stacks` answering from lists, with now its clock.
+func newStacksCommand(clientFor clientFor, slash string, lists *stackLists, now func() time.Time) *Command {
+	footer := bk.Context("`" + slash + " stack <name>` for details · `" + slash + " servers <name>` for servers")
 	return &Command{
 		Name:    "stacks",
 		Args:    "[filter]",
@@ -25,25 +34,94 @@ func stacksCommand(clientFor clientFor, slash string) *Command {
 			"A filter keeps stacks whose name or environment contains it.",
 		Examples: []string{"stacks", "stacks production", "stacks shop"},
 		MinArgs:  0, MaxArgs: 1,
-		Run: func(ctx context.Context, c *Call) (chat.Message, error) { return runStacks(ctx, c, clientFor, slash) },
+		Run: func(ctx context.Context, c *Call) (chat.Message, error) {
+			return runStacks(ctx, c, clientFor, lists, now, slash, footer)
+		},
 	}
 }
 
-func runStacks(ctx context.Context, c *Call, clientFor clientFor, slash string) (chat.Message, error) {
-	api, err := clientFor(ctx, c.Request.Identity())
+// pagesLister lists stacks fetching the pages it expects at once;
+// *cloud66.Client has it. Without it (a test fake) ListStacks is used.
+type pagesLister interface {
+	ListStacksPages(ctx context.Context, pages int) ([]cloud66.Stack, int, error)
+}
+
+var _ pagesLister = (*cloud66.Client)(nil)
+
+// listStacks is every stack the person sees, sorted as `stacks` shows
+// them, with the pages it took (0: unknown). pages is the count of their
+// last listing, so a warm listing is one round trip.
+func listStacks(ctx context.Context, api Cloud66, pages int) ([]cloud66.Stack, int, error) {
+	var (
+		stacks []cloud66.Stack
+		err    error
+	)
+	if pl, ok := api.(pagesLister); ok {
+		stacks, pages, err = pl.ListStacksPages(ctx, pages)
+	} else {
+		stacks, err = api.ListStacks(ctx)
+		pages = 0
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	sortStacks(stacks)
+	return stacks, pages, nil
+}
+
+// sortStacks orders stacks by name ignoring case, then environment,
+// keeping Cloud 66's order among equals. It sorts indexes with each name
+// lowered once: comparing Stack values lowered names at every comparison
+// and moved 200-byte structs, most of what rendering a list cost.
+func sortStacks(stacks []cloud66.Stack) {
+	type key struct {
+		name string
+		i    int
+	}
+	keys := make([]key, len(stacks))
+	for i := range stacks {
+		keys[i] = key{strings.ToLower(stacks[i].Name), i}
+	}
+	slices.SortStableFunc(keys, func(a, b key) int {
+		if n := strings.Compare(a.name, b.name); n != 0 {
+			return n
+		}
+		return strings.Compare(stacks[a.i].Environment, stacks[b.i].Environment)
+	})
+	sorted := make([]cloud66.Stack, len(stacks))
+	for j, k := range keys {
+		sorted[j] = stacks[k.i]
+	}
+	copy(stacks, sorted)
+}
+
+func runStacks(ctx context.Context, c *Call, clientFor clientFor, lists *stackLists, now func() time.Time, slash string, footer slack.Block) (chat.Message, error) {
+	id := c.Request.Identity()
+	// Asked every time, cache or not: it is what says the person is (still)
+	// linked.
+	api, err := clientFor(ctx, id)
 	if err != nil {
 		return chat.Message{}, err
 	}
-	stacks, err := api.ListStacks(ctx)
-	if err != nil {
-		return chat.Message{}, err
+	all, known, pages, fresh := lists.get(id, now())
+	if !fresh {
+		at := now()
+		if all, pages, err = listStacks(ctx, api, pages); err != nil {
+			return chat.Message{}, err
+		}
+		known = nil
+		defer func() { lists.put(id, all, known, pages, at) }()
 	}
+	stacks := all
 	filter := ""
 	if len(c.Args) == 1 {
 		filter = strings.ToLower(c.Args[0])
-		stacks = slices.DeleteFunc(stacks, func(s cloud66.Stack) bool {
-			return !strings.Contains(strings.ToLower(s.Name), filter) && !strings.Contains(strings.ToLower(s.Environment), filter)
-		})
+		stacks = nil // a new slice: all may be shared
+		for _, s := range all {
+			if strings.Contains(strings.ToLower(s.Name), filter) || strings.Contains(strings.ToLower(s.Environment), filter) {
+				stacks = append(stacks, s)
+			}
+		}
 	}
 	if len(stacks) == 0 {
 		if filter != "" {
@@ -51,27 +129,67 @@ func runStacks(ctx context.Context, c *Call, clientFor clientFor, slash string) 
 		}
 		return ephemeral(":mag: Your Cloud 66 account sees no stacks."), nil
 	}
-	slices.SortStableFunc(stacks, func(a, b cloud66.Stack) int {
-		if n := strings.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name)); n != 0 {
-			return n
-		}
-		return strings.Compare(a.Environment, b.Environment)
-	})
-	cancelled := lastDeployCancelled(ctx, api, stacks)
-	lines := make([]string, 0, len(stacks))
-	for i, s := range stacks {
-		lines = append(lines, fmt.Sprintf("%s %s — %s · %s", bk.HealthEmoji(s.Health), bk.StackLabel(s), statusText(s, cancelled[i]), s.Health))
+	looked := lastDeployCancelled(ctx, api, stacks, known)
+	if fresh {
+		lists.addCancelled(id, all, looked)
+	} else if len(looked) > 0 {
+		known = looked // put by the deferred call
 	}
-	title := fmt.Sprintf("Stacks (%d)", len(stacks))
+	title := "Stacks (" + strconv.Itoa(len(stacks)) + ")"
 	if filter != "" {
-		title = fmt.Sprintf("Stacks matching “%s” (%d)", bk.Truncate(c.Args[0], 40), len(stacks))
+		title = "Stacks matching “" + bk.Truncate(c.Args[0], 40) + "” (" + strconv.Itoa(len(stacks)) + ")"
 	}
-	blocks := []slack.Block{bk.Header(title)}
-	blocks = append(blocks, listSections(lines, bk.MaxBlocks-2, func(n int) string {
+	blocks := make([]slack.Block, 0, 4)
+	blocks = append(blocks, bk.Header(title))
+	blocks = appendStackSections(blocks, stacks, known, looked, bk.MaxBlocks-2, func(n int) string {
 		return fmt.Sprintf("…and %d more. Narrow it with `%s stacks <filter>`.", n, slash)
-	})...)
-	blocks = append(blocks, bk.Context(fmt.Sprintf("`%s stack <name>` for details · `%s servers <name>` for servers", slash, slash)))
+	})
+	blocks = append(blocks, footer)
 	return chat.Message{Text: bk.Esc(title), Blocks: blocks}, nil
+}
+
+// appendStackSections appends the lines of stacks, packed as listSections
+// packs them, each written straight into its section's text.
+func appendStackSections(blocks []slack.Block, stacks []cloud66.Stack, known, looked map[string]bool, budget int, more func(n int) string) []slack.Block {
+	var (
+		p    sectionPacker
+		line []byte
+	)
+	p.budget = budget
+	for i, s := range stacks {
+		cancelled := s.Status == cloud66.StatusFailed && (known[s.UID] || looked[s.UID])
+		line = appendStackLine(line[:0], s, cancelled)
+		if !p.add(line) {
+			p.blocks = append(p.blocks, bk.Context(more(len(stacks)-i)))
+			return append(blocks, p.blocks...)
+		}
+	}
+	p.flush()
+	return append(blocks, p.blocks...)
+}
+
+// appendStackLine appends the line `stacks` shows for s:
+// "🟢 *shop* · production — ✅ Deployed successfully · Healthy".
+func appendStackLine(b []byte, s cloud66.Stack, cancelled bool) []byte {
+	b = append(b, bk.HealthEmoji(s.Health)...)
+	b = append(b, ' ')
+	b = append(b, '*')
+	b = append(b, bk.Esc(s.Name)...)
+	b = append(b, '*')
+	if s.Environment != "" {
+		b = append(b, " · "...)
+		b = append(b, bk.Esc(s.Environment)...)
+	}
+	b = append(b, " — "...)
+	if cancelled {
+		b = append(b, ":black_square_for_stop: "+statusCancelled...)
+	} else {
+		b = append(b, bk.StatusEmoji(s.Status)...)
+		b = append(b, ' ')
+		b = append(b, s.Status.String()...)
+	}
+	b = append(b, " · "...)
+	return append(b, s.Health.String()...)
 }
 
 // maxOutcomeLookups bounds the deployment lookups of one `stacks`, and
@@ -83,37 +201,65 @@ const (
 	outcomeLookupsAtOnce = 4
 )
 
-// lastDeployCancelled reports, for each stack, whether its last deployment
-// was cancelled. Cloud 66 leaves such a stack "Deployment failed", and
-// only the deployment's outcome tells the two apart, so each failed stack
-// costs one request for its newest deployment; the others cost nothing.
-// A lookup that fails leaves its stack as Cloud 66 says: the list is
-// worth showing without it.
-func lastDeployCancelled(ctx context.Context, api Cloud66, stacks []cloud66.Stack) []bool {
-	cancelled := make([]bool, len(stacks))
+// lastDeployCancelled looks up, for the failed stacks whose outcome is not
+// in known, whether their last deployment was cancelled, and returns what
+// it found by uid (nil when there was nothing to look up: the common
+// case, with no failed stack, costs nothing). Cloud 66 leaves such a
+// stack "Deployment failed", and only the deployment's outcome tells the
+// two apart, so each costs one request for its newest deployment. A
+// lookup that fails leaves its stack as Cloud 66 says, and is not
+// recorded: the list is worth showing without it.
+func lastDeployCancelled(ctx context.Context, api Cloud66, stacks []cloud66.Stack, known map[string]bool) map[string]bool {
+	var todo []string
+	for _, s := range stacks {
+		if len(todo) == maxOutcomeLookups {
+			break
+		}
+		if _, ok := known[s.UID]; s.Status == cloud66.StatusFailed && !ok {
+			todo = append(todo, s.UID)
+		}
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+	type answer struct {
+		cancelled, ok bool
+	}
+	answers := make([]answer, len(todo))
 	var g errgroup.Group
 	g.SetLimit(outcomeLookupsAtOnce)
-	looked := 0
-	for i, s := range stacks {
-		if s.Status != cloud66.StatusFailed || looked == maxOutcomeLookups {
-			continue
-		}
-		looked++
+	for i, uid := range todo {
 		g.Go(func() error {
-			cancelled[i] = newestCancelled(ctx, api, s.UID)
+			answers[i].cancelled, answers[i].ok = lookupCancelled(ctx, api, uid)
 			return nil
 		})
 	}
 	_ = g.Wait() // the lookups report no errors
-	return cancelled
+	found := make(map[string]bool, len(todo))
+	for i, uid := range todo {
+		if answers[i].ok {
+			found[uid] = answers[i].cancelled
+		}
+	}
+	return found
 }
 
 // newestCancelled reports whether the stack's newest deployment was
 // cancelled (cloud66.Deployment.Cancelled, as the watcher and notify read
 // it); false when that cannot be known.
 func newestCancelled(ctx context.Context, api Cloud66, uid string) bool {
+	cancelled, _ := lookupCancelled(ctx, api, uid)
+	return cancelled
+}
+
+// lookupCancelled is newestCancelled, also saying whether Cloud 66
+// answered.
+func lookupCancelled(ctx context.Context, api Cloud66, uid string) (cancelled, ok bool) {
 	deps, _, err := api.ListDeploymentsPage(ctx, uid, 1)
-	return err == nil && len(deps) > 0 && deps[0].Cancelled()
+	if err != nil {
+		return false, false
+	}
+	return len(deps) > 0 && deps[0].Cancelled(), true
 }
 
 // statusText is the stack's status with its emoji, a failed one whose last
