@@ -49,6 +49,9 @@ const (
 type stackLists struct {
 	ttl time.Duration // 0: page counts only
 
+	// outcomes is shared by everyone (see outcomeMemo).
+	outcomes outcomeMemo
+
 	mu      sync.Mutex
 	entries map[storage.Identity]*stackListEntry
 	lists   list.List // of *stackListEntry holding stacks, newest at the front

@@ -129,7 +129,7 @@ func runStacks(ctx context.Context, c *Call, clientFor clientFor, lists *stackLi
 		}
 		return ephemeral(":mag: Your Cloud 66 account sees no stacks."), nil
 	}
-	looked := lastDeployCancelled(ctx, api, stacks, known)
+	looked := lastDeployCancelled(ctx, api, stacks, known, &lists.outcomes, now())
 	if fresh {
 		lists.addCancelled(id, all, looked)
 	} else if len(looked) > 0 {
@@ -209,18 +209,32 @@ const (
 // two apart, so each costs one request for its newest deployment. A
 // lookup that fails leaves its stack as Cloud 66 says, and is not
 // recorded: the list is worth showing without it.
-func lastDeployCancelled(ctx context.Context, api Cloud66, stacks []cloud66.Stack, known map[string]bool) map[string]bool {
-	var todo []string
+//
+// Outcomes in memo are used without a request and the new ones put there.
+func lastDeployCancelled(ctx context.Context, api Cloud66, stacks []cloud66.Stack, known map[string]bool, memo *outcomeMemo, now time.Time) map[string]bool {
+	var (
+		todo   []string
+		todoSt []cloud66.Stack
+		found  map[string]bool
+	)
 	for _, s := range stacks {
 		if len(todo) == maxOutcomeLookups {
 			break
 		}
-		if _, ok := known[s.UID]; s.Status == cloud66.StatusFailed && !ok {
-			todo = append(todo, s.UID)
+		if _, ok := known[s.UID]; s.Status != cloud66.StatusFailed || ok {
+			continue
 		}
+		if cancelled, ok := memo.get(s, now); ok {
+			if found == nil {
+				found = map[string]bool{}
+			}
+			found[s.UID] = cancelled
+			continue
+		}
+		todo, todoSt = append(todo, s.UID), append(todoSt, s)
 	}
 	if len(todo) == 0 {
-		return nil
+		return found
 	}
 	type answer struct {
 		cancelled, ok bool
@@ -235,10 +249,13 @@ func lastDeployCancelled(ctx context.Context, api Cloud66, stacks []cloud66.Stac
 		})
 	}
 	_ = g.Wait() // the lookups report no errors
-	found := make(map[string]bool, len(todo))
+	if found == nil {
+		found = make(map[string]bool, len(todo))
+	}
 	for i, uid := range todo {
 		if answers[i].ok {
 			found[uid] = answers[i].cancelled
+			memo.put(todoSt[i], answers[i].cancelled, now)
 		}
 	}
 	return found

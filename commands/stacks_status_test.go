@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/c66bot/c66bot/cloud66"
 )
@@ -104,3 +105,45 @@ func TestStacksBoundsOutcomeLookups(t *testing.T) {
 		t.Errorf("%d stacks shown cancelled, want %d:\n%s", n, maxOutcomeLookups, got)
 	}
 }
+
+// A failed stack's outcome is looked up once for its last activity,
+// whoever lists it next; a stack with a new last activity (a new
+// deployment), or none known, is looked up again.
+func TestStacksRemembersOutcomesByLastActivity(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	stacks := []cloud66.Stack{
+		{UID: "uid-a", Name: "a", Environment: "production", Status: cloud66.StatusFailed, LastActivity: cloud66.Time{Time: t0}},
+		{UID: "uid-b", Name: "b", Environment: "production", Status: cloud66.StatusFailed}, // no last activity
+	}
+	deps := map[string][]cloud66.Deployment{"uid-a": {outcome("canceled")}, "uid-b": {outcome("failed")}}
+	c66 := &countingCloud66{fakeCloud66: &fakeCloud66{stacks: stacks, deployments: deps}}
+	r := routerWith(t, true, c66, &lockDeployer{fakeDeployer: &fakeDeployer{}})
+	list := func() string {
+		req := ana
+		req.Text = "stacks"
+		return replyText(t, r.Dispatch(t.Context(), req))
+	}
+	first := list()
+	if got := list(); got != first {
+		t.Errorf("second listing differs:\n%s\nwant\n%s", got, first)
+	}
+	if !strings.Contains(first, "Deployment cancelled") {
+		t.Errorf("a's cancelled deployment not shown:\n%s", first)
+	}
+	_, asked := c66.counts()
+	if want := []string{"uid-a", "uid-b", "uid-b"}; !slices.Equal(sorted(asked), want) {
+		t.Errorf("deployments asked %v, want %v (a once, b every time)", asked, want)
+	}
+	// A new deployment moves last_activity: asked again.
+	c66.fakeCloud66.stacks[0].LastActivity = cloud66.Time{Time: t0.Add(time.Minute)}
+	deps["uid-a"] = []cloud66.Deployment{outcome("failed")}
+	if got := list(); strings.Contains(got, "Deployment cancelled") {
+		t.Errorf("the new, failed deployment shows as cancelled:\n%s", got)
+	}
+	if _, asked := c66.counts(); len(asked) != 5 {
+		t.Errorf("deployments asked %v, want a again after its new activity", asked)
+	}
+}
+
+func sorted(s []string) []string { s = slices.Clone(s); slices.Sort(s); return s }
