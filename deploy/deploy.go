@@ -386,9 +386,9 @@ type Service struct {
 	// test clock, so tests set millisecond intervals; a test in this package
 	// may replace it to drive a fake clock in step with the polls.
 	sleep func(ctx context.Context, d time.Duration) error
-	// renewSleep waits between the background renewals of a watch's lease
-	// and claimSleep between Run's passes over the active watches; real
-	// time, replaced by tests like sleep.
+	// renewSleep waits between the passes of Run's lease keeper (one for
+	// every watch's lease) and claimSleep between Run's passes over the
+	// active watches; real time, replaced by tests like sleep.
 	renewSleep func(ctx context.Context, d time.Duration) error
 	claimSleep func(ctx context.Context, d time.Duration) error
 	// lockSleep waits between the sweeps of the locks (lockLoop).
@@ -413,6 +413,7 @@ type Service struct {
 
 	mu        sync.Mutex
 	runCtx    context.Context // non-nil while Run runs
+	keeper    *leases.Keeper  // renews the watches' leases while Run runs
 	following map[string]bool // watch ids with a watcher goroutine
 	starting  map[string]bool // watch ids a start is still setting up
 	// panicked are the watches whose watcher panicked here: not claimed

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -564,6 +565,50 @@ func TestRestartResumes(t *testing.T) {
 	}
 	if e.posts() != 1 {
 		t.Errorf("%d redeploy POSTs, want 1", e.posts())
+	}
+}
+
+// A restart with several deployments in flight spreads their first polls
+// over one poll interval instead of asking Cloud 66 about all at once.
+func TestRestartSpreadsTheFirstPolls(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var ids []string
+	for _, name := range []string{"shop", "blog", "api", "search"} {
+		res, err := e.svc.Deploy(t.Context(), origin(ana, "C1", "r-"+name), e.stack(name, "staging"), deploy.Params{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, res.Watch.ID)
+	}
+	for _, id := range ids {
+		e.waitPolls(id, 1)
+	}
+	e.stop()
+
+	interval := time.Hour // no second poll comes while the test looks
+	var mu sync.Mutex
+	var waits []time.Duration
+	svc2 := e.newService(envConfig{poll: deploy.PollConfig{Initial: interval, Max: interval, BudgetPerHour: 10_000_000}})
+	deploy.SetSleep(svc2, func(ctx context.Context, d time.Duration) error {
+		mu.Lock()
+		waits = append(waits, d)
+		mu.Unlock()
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	t.Cleanup(testenv.Run(t, svc2.Run))
+	testenv.Eventually(t, "every resumed watcher to wait for its first poll", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(waits) == len(ids)
+	})
+	mu.Lock()
+	got := slices.Sorted(slices.Values(waits))
+	mu.Unlock()
+	want := []time.Duration{0, interval / 4, interval / 2, 3 * interval / 4}
+	if !slices.Equal(got, want) {
+		t.Errorf("first waits = %v, want %v", got, want)
 	}
 }
 

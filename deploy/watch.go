@@ -62,12 +62,20 @@ func (s *Service) Run(ctx context.Context) error {
 		return errors.New("deploy: Run is already running")
 	}
 	s.runCtx = ctx
+	// One goroutine renews the leases of every watch this Run follows.
+	keeper := leases.NewKeeper(s.cfg.LeaseTTL, s.renewSleep)
+	s.keeper = keeper
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
-		s.runCtx = nil
+		s.runCtx, s.keeper = nil, nil
 		s.mu.Unlock()
 		s.wg.Wait()
+	}()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		keeper.Run(ctx)
 	}()
 
 	// Locks expire and remind their owners on the same schedule on every
@@ -124,7 +132,7 @@ func (s *Service) claim(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	n := 0
-	for _, w := range active {
+	for i, w := range active {
 		if s.startInFlight(ctx, w) {
 			continue
 		}
@@ -150,11 +158,23 @@ func (s *Service) claim(ctx context.Context) (int, error) {
 			s.release(h)
 			return n, nil
 		}
-		if s.follow(cur, h, 0, false) {
+		if s.follow(cur, h, resumeSpread(s.cfg.Poll.Initial, i, len(active)), false) {
 			n++
 		}
 	}
 	return n, nil
+}
+
+// resumeSpread is the wait before the first poll of the i-th of n watches
+// a pass resumes: their first polls are spread over one poll interval, so
+// a restart with hundreds of deployments in flight does not ask Cloud 66
+// (whose API is rate limited) hundreds of questions at once, nor open as
+// many connections. The first is polled at once.
+func resumeSpread(interval time.Duration, i, n int) time.Duration {
+	if n <= 1 || interval <= 0 {
+		return 0
+	}
+	return interval * time.Duration(i) / time.Duration(n)
 }
 
 // startLease is held by a start (on another replica, or this one) from
@@ -194,11 +214,10 @@ func (s *Service) startInFlight(ctx context.Context, w storage.Watch) bool {
 func (s *Service) keep(h *leases.Held) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ctx := s.runCtx
-	if ctx == nil {
+	if s.runCtx == nil {
 		return false
 	}
-	h.KeepInBackground(ctx, &s.wg, s.renewSleep)
+	s.keeper.Add(h)
 	return true
 }
 

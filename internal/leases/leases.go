@@ -174,3 +174,66 @@ func (h *Held) KeepInBackground(ctx context.Context, wg *sync.WaitGroup, sleep f
 		h.Keep(ctx, sleep)
 	}()
 }
+
+// Keeper renews many leases of one ttl from a single goroutine, each every
+// third of the ttl, as Keep does for one: a replica following hundreds of
+// deployments holds hundreds of leases, and a goroutine (and stack) for
+// each was a fifth of its memory. A lease added between two passes is
+// renewed at the next one, sooner than Keep would.
+type Keeper struct {
+	ttl   time.Duration
+	sleep func(context.Context, time.Duration) error
+
+	mu   sync.Mutex
+	held map[*Held]struct{}
+}
+
+// NewKeeper returns a Keeper for leases taken for ttl, waiting between its
+// passes with sleep (which returns an error once its context ends).
+func NewKeeper(ttl time.Duration, sleep func(context.Context, time.Duration) error) *Keeper {
+	return &Keeper{ttl: ttl, sleep: sleep, held: map[*Held]struct{}{}}
+}
+
+// Add keeps h renewed until it is released, dropped or lost, or Run ends.
+func (k *Keeper) Add(h *Held) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.held[h] = struct{}{}
+}
+
+// Len is how many leases k keeps.
+func (k *Keeper) Len() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return len(k.live())
+}
+
+// live forgets the leases that ended and returns the others; k.mu is held.
+func (k *Keeper) live() []*Held {
+	hs := make([]*Held, 0, len(k.held))
+	for h := range k.held {
+		if h.ctx.Err() != nil {
+			delete(k.held, h)
+			continue
+		}
+		hs = append(hs, h)
+	}
+	return hs
+}
+
+// Run renews the kept leases every third of the ttl until ctx ends. A
+// renewal the store fails is tried again at the next pass, as in Keep; a
+// lost lease ends its holder's context (Renew) and is forgotten.
+func (k *Keeper) Run(ctx context.Context) {
+	for k.sleep(ctx, k.ttl/3) == nil {
+		k.mu.Lock()
+		hs := k.live()
+		k.mu.Unlock()
+		for _, h := range hs {
+			if ctx.Err() != nil {
+				return
+			}
+			_ = h.Renew(ctx)
+		}
+	}
+}

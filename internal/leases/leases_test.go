@@ -127,6 +127,88 @@ func TestKeepEndsWhenLost(t *testing.T) {
 	}
 }
 
+// steps is a sleep a test drives: each wait announces itself on waits and
+// returns when the test sends on pass, so between the two the sleeper is
+// known to be waiting, its previous pass done.
+type steps struct {
+	waits chan time.Duration
+	pass  chan struct{}
+}
+
+func newSteps() steps { return steps{waits: make(chan time.Duration), pass: make(chan struct{})} }
+
+func (s steps) sleep(ctx context.Context, d time.Duration) error {
+	select {
+	case s.waits <- d:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-s.pass:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func TestKeeperRenewsAllItsLeasesEveryThirdOfTheTTL(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	clock := fakeclock.New()
+	store := storage.NewLocalLeases(clock.Now)
+	st := newSteps()
+	k := leases.NewKeeper(ttl, st.sleep)
+	keys := []string{"watch:1", "watch:2", "watch:3"}
+	var held []*leases.Held
+	for _, key := range keys {
+		h, _, err := leases.Take(ctx, store, key, "a", ttl)
+		if err != nil || h == nil {
+			t.Fatalf("Take %s = %v, %v", key, h, err)
+		}
+		k.Add(h)
+		held = append(held, h)
+	}
+	go k.Run(ctx)
+
+	for range 6 { // two TTLs, a pass every third
+		if d := <-st.waits; d != ttl/3 {
+			t.Fatalf("Keeper waits %v, want a third of the ttl", d)
+		}
+		clock.Advance(ttl / 3)
+		st.pass <- struct{}{}
+	}
+	<-st.waits // the sixth pass is done
+	for _, key := range keys {
+		if b, _, _ := leases.Take(ctx, store, key, "b", ttl); b != nil {
+			t.Fatalf("%s expired while kept", key)
+		}
+	}
+	if err := held[1].Release(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	if n := k.Len(); n != 2 {
+		t.Errorf("Keeper keeps %d leases after one was released, want 2", n)
+	}
+
+	// A lease another owner took meanwhile is lost at the next pass: its
+	// holder's context ends and the Keeper forgets it.
+	clock.Advance(ttl + time.Second)
+	if b, _, _ := leases.Take(ctx, store, "watch:3", "b", ttl); b == nil {
+		t.Fatal("b could not take an expired lease")
+	}
+	st.pass <- struct{}{}
+	<-st.waits
+	if !held[2].Lost() || held[2].Context().Err() == nil {
+		t.Error("the lease b took is not lost for a")
+	}
+	if held[0].Lost() {
+		t.Error("watch:1, expired but taken by nobody, was lost")
+	}
+	if n := k.Len(); n != 1 {
+		t.Errorf("Keeper keeps %d leases, want the one still held", n)
+	}
+}
+
 func TestOwner(t *testing.T) {
 	t.Parallel()
 	if got := leases.Owner("pod-1"); got != "pod-1" {
