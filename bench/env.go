@@ -301,7 +301,10 @@ func buildBot(ctx context.Context, given, dir string) (string, error) {
 		return given, nil
 	}
 	out := filepath.Join(dir, "c66bot")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "github.com/c66bot/c66bot/cmd/c66bot")
+	// Built as the Dockerfile builds the released binary: static (no libc
+	// mapped, about 2 MB less resident) and without the symbol table.
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", out, "github.com/c66bot/c66bot/cmd/c66bot")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {

@@ -153,7 +153,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.databaseURL, "database-url", os.Getenv("C66BOT_TEST_DATABASE_URL"), "replicas: a PostgreSQL server (the scenario makes a schema of its own there and drops it); empty skips the scenario")
 	fs.IntVar(&o.rtCommands, "rt-commands", 200, "replicas: `n` help and n stacks commands whose PostgreSQL round trips are counted")
 	fs.DurationVar(&o.rtIdle, "rt-idle", 10*time.Second, "replicas: how long an idle replica's round trips are counted, to subtract them")
-	fs.StringVar(&o.botBin, "bot-bin", "", "memory, throughput, replicas: a built c66bot binary (default: go build ./cmd/c66bot into a temp dir)")
+	fs.StringVar(&o.botBin, "bot-bin", "", "memory, throughput, replicas: a built c66bot binary (default: cmd/c66bot built as the Dockerfile builds it, into a temp dir)")
 	fs.StringVar(&o.jsonPath, "json", "", "also write the results as JSON to this file")
 	fs.BoolVar(&o.markdown, "markdown", false, "print a Markdown table for docs/benchmarks.md instead of the plain one")
 	fs.BoolVar(&o.verbose, "v", false, "log progress to stderr")
