@@ -124,12 +124,19 @@ func (c Config) withDefaults() Config {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	t := &c.Tuning
+	if t.Workers <= 0 {
+		t.Workers = 256
+	}
 	if c.HTTPClient == nil {
 		// Many commands talk to the same two hosts (Cloud 66, Slack) at
-		// once; Go's default keeps only 2 idle connections per host, so a
-		// burst would pay a TLS handshake per request.
+		// once; Go's default keeps only 2 idle connections per host (100
+		// in all), so over HTTP/1.1 a burst would dial (and shake TLS
+		// hands) again for most requests. Each worker has one call in
+		// flight at a time, bar a listing's pages; HTTP/2 needs only one.
 		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.MaxIdleConnsPerHost = 64
+		tr.MaxIdleConnsPerHost = t.Workers
+		tr.MaxIdleConns = 2 * t.Workers
 		c.HTTPClient = &http.Client{Timeout: 30 * time.Second, Transport: tr}
 	}
 	// Round trips give the command's CPU slot back while they wait (see
@@ -143,10 +150,6 @@ func (c Config) withDefaults() Config {
 		gated.Transport = admission.Transport{Base: base}
 	}
 	c.HTTPClient = &gated
-	t := &c.Tuning
-	if t.Workers <= 0 {
-		t.Workers = 256
-	}
 	if t.Queue <= 0 {
 		t.Queue = 1024
 	}
