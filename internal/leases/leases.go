@@ -223,17 +223,26 @@ func (k *Keeper) live() []*Held {
 
 // Run renews the kept leases every third of the ttl until ctx ends. A
 // renewal the store fails is tried again at the next pass, as in Keep; a
-// lost lease ends its holder's context (Renew) and is forgotten.
+// lost lease ends its holder's context (Renew) and is forgotten. A pass
+// gets a third of the ttl: a store that hangs must not hold the renewals
+// of the leases after it (they are tried at the next pass, still within
+// their ttl).
 func (k *Keeper) Run(ctx context.Context) {
 	for k.sleep(ctx, k.ttl/3) == nil {
 		k.mu.Lock()
 		hs := k.live()
 		k.mu.Unlock()
-		for _, h := range hs {
-			if ctx.Err() != nil {
-				return
-			}
-			_ = h.Renew(ctx)
+		k.pass(ctx, hs)
+	}
+}
+
+func (k *Keeper) pass(ctx context.Context, hs []*Held) {
+	ctx, cancel := context.WithTimeout(ctx, k.ttl/3)
+	defer cancel()
+	for _, h := range hs {
+		if ctx.Err() != nil {
+			return
 		}
+		_ = h.Renew(ctx)
 	}
 }

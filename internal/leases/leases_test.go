@@ -209,6 +209,50 @@ func TestKeeperRenewsAllItsLeasesEveryThirdOfTheTTL(t *testing.T) {
 	}
 }
 
+// hangingLeases is a store whose renewals of key hang until their context
+// ends; every other call is the wrapped store's.
+type hangingLeases struct {
+	leases.Store
+	key string
+}
+
+func (s hangingLeases) Renew(ctx context.Context, l storage.Lease, ttl time.Duration) (storage.Lease, error) {
+	if l.Key == s.key {
+		<-ctx.Done()
+		return storage.Lease{}, ctx.Err()
+	}
+	return s.Store.Renew(ctx, l, ttl)
+}
+
+// A renewal that hangs ends with its pass (a third of the ttl), so the
+// Keeper goes on to its next pass rather than stopping every renewal.
+func TestKeeperPassDoesNotWaitForeverOnAHangingStore(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	clock := fakeclock.New()
+	store := hangingLeases{Store: storage.NewLocalLeases(clock.Now), key: "watch:1"}
+	const short = 30 * time.Millisecond // the pass's real-time bound is a third of it
+	st := newSteps()
+	k := leases.NewKeeper(short, st.sleep)
+	h, _, err := leases.Take(ctx, store, "watch:1", "a", short)
+	if err != nil || h == nil {
+		t.Fatalf("Take = %v, %v", h, err)
+	}
+	k.Add(h)
+	go k.Run(ctx)
+	for range 3 {
+		<-st.waits
+		st.pass <- struct{}{} // this pass's renewal hangs until the pass times out
+	}
+	<-st.waits // the Keeper waits for a fourth pass: the hung ones ended
+	if h.Lost() {
+		t.Error("a renewal that timed out marked the lease lost")
+	}
+	if n := k.Len(); n != 1 {
+		t.Errorf("Keeper keeps %d leases, want the one whose renewal hung", n)
+	}
+}
+
 func TestOwner(t *testing.T) {
 	t.Parallel()
 	if got := leases.Owner("pod-1"); got != "pod-1" {
