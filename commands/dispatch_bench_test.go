@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/c66bot/c66bot/cloud66"
 	"github.com/c66bot/c66bot/storage"
@@ -32,25 +31,6 @@ func BenchmarkDispatchStacks(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		r.Dispatch(b.Context(), req)
-	}
-}
-
-// BenchmarkStacksWarm is `stacks` answered from a listing reused within
-// stackListTTL (not wired by NewRouter yet: see stacksCommand).
-func BenchmarkStacksWarm(b *testing.B) {
-	c66 := &fakeCloud66{stacks: benchStacks()}
-	lists := &stackLists{ttl: stackListTTL}
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	cmd := newStacksCommand(func(context.Context, storage.Identity) (Cloud66, error) { return c66, nil }, "/c66", lists, func() time.Time { return now })
-	call := &Call{Request: ana, Command: cmd}
-	if _, err := cmd.Run(b.Context(), call); err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := cmd.Run(b.Context(), call); err != nil {
-			b.Fatal(err)
-		}
 	}
 }
 

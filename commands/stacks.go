@@ -18,13 +18,20 @@ import (
 )
 
 func stacksCommand(clientFor clientFor, slash string) *Command {
-	// Page counts only: reusing whole listings (stackListTTL) waits for a
-	// hook that drops them when the person starts a change or logs out.
-	return newStacksCommand(clientFor, slash, &stackLists{}, time.Now)
+	return newStacksCommand(clientFor, slash, time.Now)
 }
 
-// newStacksCommand is `stacks` answering from lists, with now its clock.
-func newStacksCommand(clientFor clientFor, slash string, lists *stackLists, now func() time.Time) *Command {
+// stacksMemory is what `stacks` remembers between listings: each person's
+// page count, and everyone's failed stacks' outcomes. Every listing still
+// asks Cloud 66 for the stacks themselves.
+type stacksMemory struct {
+	hints    pageHints
+	outcomes outcomeMemo
+}
+
+// newStacksCommand is `stacks` with now its clock.
+func newStacksCommand(clientFor clientFor, slash string, now func() time.Time) *Command {
+	mem := &stacksMemory{}
 	footer := bk.Context("`" + slash + " stack <name>` for details · `" + slash + " servers <name>` for servers")
 	return &Command{
 		Name:    "stacks",
@@ -35,7 +42,7 @@ func newStacksCommand(clientFor clientFor, slash string, lists *stackLists, now 
 		Examples: []string{"stacks", "stacks production", "stacks shop"},
 		MinArgs:  0, MaxArgs: 1,
 		Run: func(ctx context.Context, c *Call) (chat.Message, error) {
-			return runStacks(ctx, c, clientFor, lists, now, slash, footer)
+			return runStacks(ctx, c, clientFor, mem, now, slash, footer)
 		},
 	}
 }
@@ -95,33 +102,24 @@ func sortStacks(stacks []cloud66.Stack) {
 	copy(stacks, sorted)
 }
 
-func runStacks(ctx context.Context, c *Call, clientFor clientFor, lists *stackLists, now func() time.Time, slash string, footer slack.Block) (chat.Message, error) {
+func runStacks(ctx context.Context, c *Call, clientFor clientFor, mem *stacksMemory, now func() time.Time, slash string, footer slack.Block) (chat.Message, error) {
 	id := c.Request.Identity()
-	// Asked every time, cache or not: it is what says the person is (still)
-	// linked.
 	api, err := clientFor(ctx, id)
 	if err != nil {
 		return chat.Message{}, err
 	}
-	all, known, pages, fresh := lists.get(id, now())
-	if !fresh {
-		at := now()
-		if all, pages, err = listStacks(ctx, api, pages); err != nil {
-			return chat.Message{}, err
-		}
-		known = nil
-		defer func() { lists.put(id, all, known, pages, at) }()
+	at := now()
+	stacks, pages, err := listStacks(ctx, api, mem.hints.get(id, at))
+	if err != nil {
+		return chat.Message{}, err
 	}
-	stacks := all
+	mem.hints.put(id, pages, at)
 	filter := ""
 	if len(c.Args) == 1 {
 		filter = strings.ToLower(c.Args[0])
-		stacks = nil // a new slice: all may be shared
-		for _, s := range all {
-			if strings.Contains(strings.ToLower(s.Name), filter) || strings.Contains(strings.ToLower(s.Environment), filter) {
-				stacks = append(stacks, s)
-			}
-		}
+		stacks = slices.DeleteFunc(stacks, func(s cloud66.Stack) bool {
+			return !strings.Contains(strings.ToLower(s.Name), filter) && !strings.Contains(strings.ToLower(s.Environment), filter)
+		})
 	}
 	if len(stacks) == 0 {
 		if filter != "" {
@@ -129,19 +127,14 @@ func runStacks(ctx context.Context, c *Call, clientFor clientFor, lists *stackLi
 		}
 		return ephemeral(":mag: Your Cloud 66 account sees no stacks."), nil
 	}
-	looked := lastDeployCancelled(ctx, api, stacks, known, &lists.outcomes, now())
-	if fresh {
-		lists.addCancelled(id, all, looked)
-	} else if len(looked) > 0 {
-		known = looked // put by the deferred call
-	}
+	cancelled := lastDeployCancelled(ctx, api, stacks, &mem.outcomes, now())
 	title := "Stacks (" + strconv.Itoa(len(stacks)) + ")"
 	if filter != "" {
 		title = "Stacks matching “" + bk.Truncate(c.Args[0], 40) + "” (" + strconv.Itoa(len(stacks)) + ")"
 	}
 	blocks := make([]slack.Block, 0, 4)
 	blocks = append(blocks, bk.Header(title))
-	blocks = appendStackSections(blocks, stacks, known, looked, bk.MaxBlocks-2, func(n int) string {
+	blocks = appendStackSections(blocks, stacks, cancelled, bk.MaxBlocks-2, func(n int) string {
 		return fmt.Sprintf("…and %d more. Narrow it with `%s stacks <filter>`.", n, slash)
 	})
 	blocks = append(blocks, footer)
@@ -150,14 +143,14 @@ func runStacks(ctx context.Context, c *Call, clientFor clientFor, lists *stackLi
 
 // appendStackSections appends the lines of stacks, packed as listSections
 // packs them, each written straight into its section's text.
-func appendStackSections(blocks []slack.Block, stacks []cloud66.Stack, known, looked map[string]bool, budget int, more func(n int) string) []slack.Block {
+func appendStackSections(blocks []slack.Block, stacks []cloud66.Stack, cancelledByUID map[string]bool, budget int, more func(n int) string) []slack.Block {
 	var (
 		p    sectionPacker
 		line []byte
 	)
 	p.budget = budget
 	for i, s := range stacks {
-		cancelled := s.Status == cloud66.StatusFailed && (known[s.UID] || looked[s.UID])
+		cancelled := s.Status == cloud66.StatusFailed && cancelledByUID[s.UID]
 		line = appendStackLine(line[:0], s, cancelled)
 		if !p.add(line) {
 			p.blocks = append(p.blocks, bk.Context(more(len(stacks)-i)))
@@ -201,8 +194,8 @@ const (
 	outcomeLookupsAtOnce = 4
 )
 
-// lastDeployCancelled looks up, for the failed stacks whose outcome is not
-// in known, whether their last deployment was cancelled, and returns what
+// lastDeployCancelled looks up, for the failed stacks among stacks, whether
+// their last deployment was cancelled, and returns what
 // it found by uid (nil when there was nothing to look up: the common
 // case, with no failed stack, costs nothing). Cloud 66 leaves such a
 // stack "Deployment failed", and only the deployment's outcome tells the
@@ -211,17 +204,16 @@ const (
 // recorded: the list is worth showing without it.
 //
 // Outcomes in memo are used without a request and the new ones put there.
-func lastDeployCancelled(ctx context.Context, api Cloud66, stacks []cloud66.Stack, known map[string]bool, memo *outcomeMemo, now time.Time) map[string]bool {
+func lastDeployCancelled(ctx context.Context, api Cloud66, stacks []cloud66.Stack, memo *outcomeMemo, now time.Time) map[string]bool {
 	var (
-		todo   []string
-		todoSt []cloud66.Stack
-		found  map[string]bool
+		todo  []cloud66.Stack
+		found map[string]bool
 	)
 	for _, s := range stacks {
 		if len(todo) == maxOutcomeLookups {
 			break
 		}
-		if _, ok := known[s.UID]; s.Status != cloud66.StatusFailed || ok {
+		if s.Status != cloud66.StatusFailed {
 			continue
 		}
 		if cancelled, ok := memo.get(s, now); ok {
@@ -231,7 +223,7 @@ func lastDeployCancelled(ctx context.Context, api Cloud66, stacks []cloud66.Stac
 			found[s.UID] = cancelled
 			continue
 		}
-		todo, todoSt = append(todo, s.UID), append(todoSt, s)
+		todo = append(todo, s)
 	}
 	if len(todo) == 0 {
 		return found
@@ -242,9 +234,9 @@ func lastDeployCancelled(ctx context.Context, api Cloud66, stacks []cloud66.Stac
 	answers := make([]answer, len(todo))
 	var g errgroup.Group
 	g.SetLimit(outcomeLookupsAtOnce)
-	for i, uid := range todo {
+	for i, st := range todo {
 		g.Go(func() error {
-			answers[i].cancelled, answers[i].ok = lookupCancelled(ctx, api, uid)
+			answers[i].cancelled, answers[i].ok = lookupCancelled(ctx, api, st.UID)
 			return nil
 		})
 	}
@@ -252,10 +244,10 @@ func lastDeployCancelled(ctx context.Context, api Cloud66, stacks []cloud66.Stac
 	if found == nil {
 		found = make(map[string]bool, len(todo))
 	}
-	for i, uid := range todo {
+	for i, st := range todo {
 		if answers[i].ok {
-			found[uid] = answers[i].cancelled
-			memo.put(todoSt[i], answers[i].cancelled, now)
+			found[st.UID] = answers[i].cancelled
+			memo.put(st, answers[i].cancelled, now)
 		}
 	}
 	return found
