@@ -253,46 +253,29 @@ func (d *stackDecoder) stackArray(states []stackState) (_ []stackState, have boo
 		}
 		return nil, false, typeError("stack list", start)
 	}
-	if err := d.enter(); err != nil {
-		return nil, false, err
-	}
-	d.ws()
-	if d.pos < len(d.data) && d.data[d.pos] == ']' {
-		d.pos++
-		d.depth--
-		return []stackState{}, true, nil // an empty list drops what came before
-	}
 	if states == nil {
 		states = make([]stackState, 0, PageSize)
 	}
 	states = states[:0]
-	for {
+	err := d.array(func() error {
 		if len(states) < cap(states) {
 			states = states[:len(states)+1] // keeps the old element, to merge into
 		} else {
 			states = append(states, stackState{})
 		}
 		d.ws()
-		if !d.null() {
-			if err := d.stackObject(&states[len(states)-1]); err != nil {
-				return nil, false, err
-			}
+		if d.null() {
+			return nil
 		}
-		d.ws()
-		if d.pos >= len(d.data) {
-			return nil, false, errUnexpectedEnd
-		}
-		switch d.data[d.pos] {
-		case ',':
-			d.pos++
-		case ']':
-			d.pos++
-			d.depth--
-			return states, true, nil
-		default:
-			return nil, false, d.syntaxError("after array element")
-		}
+		return d.stackObject(&states[len(states)-1])
+	})
+	switch {
+	case err != nil:
+		return nil, false, err
+	case len(states) == 0:
+		return []stackState{}, true, nil // an empty list drops what came before
 	}
+	return states, true, nil
 }
 
 // stackObject decodes one stack's fields into s.
@@ -508,6 +491,38 @@ func (d *stackDecoder) object(fn func(key []byte) error) error {
 	}
 }
 
+// array decodes an array, calling fn for each element (fn consumes it).
+func (d *stackDecoder) array(fn func() error) error {
+	if err := d.enter(); err != nil {
+		return err
+	}
+	d.ws()
+	if d.pos < len(d.data) && d.data[d.pos] == ']' {
+		d.pos++
+		d.depth--
+		return nil
+	}
+	for {
+		if err := fn(); err != nil {
+			return err
+		}
+		d.ws()
+		if d.pos >= len(d.data) {
+			return errUnexpectedEnd
+		}
+		switch d.data[d.pos] {
+		case ',':
+			d.pos++
+		case ']':
+			d.pos++
+			d.depth--
+			return nil
+		default:
+			return d.syntaxError("after array element")
+		}
+	}
+}
+
 // enter consumes '{' or '[' and counts the nesting.
 func (d *stackDecoder) enter() error {
 	d.pos++
@@ -531,34 +546,7 @@ func (d *stackDecoder) skip() error {
 	case '{':
 		return d.object(func([]byte) error { return d.skip() })
 	case '[':
-		if err := d.enter(); err != nil {
-			return err
-		}
-		d.ws()
-		if d.pos < len(d.data) && d.data[d.pos] == ']' {
-			d.pos++
-			d.depth--
-			return nil
-		}
-		for {
-			if err := d.skip(); err != nil {
-				return err
-			}
-			d.ws()
-			if d.pos >= len(d.data) {
-				return errUnexpectedEnd
-			}
-			switch d.data[d.pos] {
-			case ',':
-				d.pos++
-			case ']':
-				d.pos++
-				d.depth--
-				return nil
-			default:
-				return d.syntaxError("after array element")
-			}
-		}
+		return d.array(d.skip)
 	case 't':
 		return d.literal("true")
 	case 'f':
