@@ -44,7 +44,6 @@ const (
 type Gate struct {
 	mu      sync.Mutex
 	free    int
-	size    int
 	waiting [priorities][]chan struct{}
 
 	// lastArrival is when the socket last took an envelope (UnixNano); new
@@ -106,13 +105,10 @@ func NewGate(n int) *Gate {
 	if n <= 0 {
 		n = DefaultSlots()
 	}
-	return &Gate{free: n, size: n}
+	return &Gate{free: n}
 }
 
-// Size is the number of slots.
-func (g *Gate) Size() int { return g.size }
-
-// Waiting is how many are queued for a slot now (for metrics).
+// Waiting is how many are queued for a slot now.
 func (g *Gate) Waiting() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
