@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -218,33 +217,17 @@ func floorProcAcks(ctx context.Context, o *options, warm, n int, cmd func(i int)
 // botProcAcks drives the built bot (`c66bot serve`) in a process of its
 // own, Cloud 66 answering after -latency, and checks its replies.
 func botProcAcks(ctx context.Context, o *options, bin string, warm, n int, cmd func(i int) bottest.SlashCommand) (latencyStats, replyCounts, error) {
-	dir, err := tempDir(o.tmp)
+	ch, err := startSeededChild(o, bin, o.ackPeople)
 	if err != nil {
 		return latencyStats{}, nil, err
 	}
-	sl := bottest.New()
-	defer sl.Close()
-	c66 := cloud66test.New()
-	defer c66.Close()
-	key := newKey()
-	db := filepath.Join(dir, "c66bot.db")
-	if _, err := seed(db, key, c66, seedSpec{people: o.ackPeople}); err != nil {
-		return latencyStats{}, nil, fmt.Errorf("seed: %w", err)
-	}
-	ch, err := startChild(bin, sl, c66, db, key)
-	if err != nil {
-		return latencyStats{}, nil, err
-	}
-	defer ch.stop()
-	if err := ch.waitConnected(sl, 20*time.Second); err != nil {
-		return latencyStats{}, nil, err
-	}
-	c66.InjectFault(cloud66test.Fault{Latency: o.latency})
-	st, err := driveAcks(ctx, sl, warm, n, o.rate, cmd)
+	defer ch.close()
+	ch.c66.InjectFault(cloud66test.Fault{Latency: o.latency})
+	st, err := driveAcks(ctx, ch.sl, warm, n, o.rate, cmd)
 	if err != nil {
 		return st, nil, err
 	}
-	replies := waitReplies(sl, warm+n, 2*time.Minute, classifyAckReply)
+	replies := waitReplies(ch.sl, warm+n, 2*time.Minute, classifyAckReply)
 	return st, replies, nil
 }
 

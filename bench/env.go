@@ -335,6 +335,46 @@ var settingsEnv = []string{
 	"C66BOT_COMMAND", "C66BOT_POLICY", "C66BOT_LOG_LEVEL", "C66BOT_LOG_FORMAT",
 }
 
+// seededChild is the built bot as a child process on a database seeded
+// with people linked people, against fakes of its own, its socket up.
+type seededChild struct {
+	*child
+	sl  *bottest.Server
+	c66 *cloud66test.Server
+}
+
+// startSeededChild starts one; close stops the bot and the fakes.
+func startSeededChild(o *options, bin string, people int) (*seededChild, error) {
+	dir, err := tempDir(o.tmp)
+	if err != nil {
+		return nil, err
+	}
+	sc := &seededChild{sl: bottest.New(), c66: cloud66test.New()}
+	key := newKey()
+	db := filepath.Join(dir, "c66bot.db")
+	if _, err := seed(db, key, sc.c66, seedSpec{people: people}); err != nil {
+		sc.close()
+		return nil, fmt.Errorf("seed: %w", err)
+	}
+	if sc.child, err = startChild(bin, sc.sl, sc.c66, db, key); err != nil {
+		sc.close()
+		return nil, err
+	}
+	if err := sc.waitConnected(sc.sl, 20*time.Second); err != nil {
+		sc.close()
+		return nil, err
+	}
+	return sc, nil
+}
+
+func (sc *seededChild) close() {
+	if sc.child != nil {
+		_ = sc.stop() // a failed stop is reported by whoever reads its log
+	}
+	sc.c66.Close()
+	sc.sl.Close()
+}
+
 func startChild(bin string, sl *bottest.Server, c66 *cloud66test.Server, db string, key []byte) (*child, error) {
 	addr, err := freeAddr()
 	if err != nil {

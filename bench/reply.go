@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -24,28 +23,13 @@ func runReply(ctx context.Context, o *options, r *scenarioResult) error {
 	if err != nil {
 		return err
 	}
-	dir, err := tempDir(o.tmp)
+	ch, err := startSeededChild(o, bin, o.replyPeople+1)
 	if err != nil {
 		return err
 	}
-	sl := bottest.New()
-	defer sl.Close()
-	c66 := cloud66test.New()
-	defer c66.Close()
-	key := newKey()
-	db := filepath.Join(dir, "c66bot.db")
-	if _, err := seed(db, key, c66, seedSpec{people: o.replyPeople + 1}); err != nil {
-		return fmt.Errorf("seed: %w", err)
-	}
+	defer ch.close()
+	sl, c66 := ch.sl, ch.c66
 	want := fmt.Sprintf("Stacks (%d)", len(c66.Stacks()))
-	ch, err := startChild(bin, sl, c66, db, key)
-	if err != nil {
-		return err
-	}
-	defer ch.stop()
-	if err := ch.waitConnected(sl, 20*time.Second); err != nil {
-		return err
-	}
 	c66.InjectFault(cloud66test.Fault{Latency: o.latency})
 	// Someone else lists first, unmeasured, as on a bot that has been
 	// running: what listings share (the outcomes of failed stacks, by

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -80,29 +79,13 @@ func runThroughput(ctx context.Context, o *options, r *scenarioResult) error {
 
 func burst(ctx context.Context, o *options, bin string, latency time.Duration) (burstResult, error) {
 	br := burstResult{latency: latency, people: o.people}
-	dir, err := tempDir(o.tmp)
+	ch, err := startSeededChild(o, bin, o.people)
 	if err != nil {
 		return br, err
 	}
-	sl := bottest.New()
-	defer sl.Close()
-	c66 := cloud66test.New()
-	defer c66.Close()
-	key := newKey()
-	db := filepath.Join(dir, "c66bot.db")
-	if _, err := seed(db, key, c66, seedSpec{people: o.people}); err != nil {
-		return br, fmt.Errorf("seed: %w", err)
-	}
+	defer ch.close()
+	sl, c66 := ch.sl, ch.c66
 	wantStacks := fmt.Sprintf("Stacks (%d)", len(c66.Stacks()))
-
-	ch, err := startChild(bin, sl, c66, db, key)
-	if err != nil {
-		return br, err
-	}
-	defer ch.stop()
-	if err := ch.waitConnected(sl, 20*time.Second); err != nil {
-		return br, err
-	}
 	if latency > 0 {
 		c66.InjectFault(cloud66test.Fault{Latency: latency})
 	}
