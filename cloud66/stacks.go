@@ -140,46 +140,28 @@ func (c *Client) ListStacks(ctx context.Context) ([]Stack, error) {
 // across a page boundary; fetching at once narrows that window.
 func (c *Client) ListStacksPages(ctx context.Context, pages int) ([]Stack, int, error) {
 	pages = min(pages, maxPrefetch)
-	type result struct {
-		stacks []Stack
-		p      Pagination
-		err    error
-	}
-	got := make([]result, max(pages, 0))
-	if pages > 1 {
-		var g errgroup.Group
-		g.SetLimit(prefetchAtOnce)
-		for i := range got {
-			g.Go(func() error {
-				r := &got[i]
-				r.stacks, r.p, r.err = callWith(ctx, c, http.MethodGet, "/stacks", "stacks.json",
-					url.Values{"page": {strconv.Itoa(i + 1)}}, nil, decodeStackList)
-				return nil
-			})
-		}
-		_ = g.Wait() // errors are per page, in got
-	}
 	var all []Stack
+	seen := make(map[int]bool)
+	page := 1
 	if pages > 1 {
+		got := c.prefetchStackPages(ctx, pages)
 		n := 0
 		for _, r := range got {
 			n += len(r.stacks)
 		}
 		all = make([]Stack, 0, n)
-	}
-	seen := make(map[int]bool)
-	page := 1
-	for pages > 1 && page <= pages && !seen[page] {
-		seen[page] = true
-		r := got[page-1]
-		if r.err != nil {
-			return nil, 0, r.err
+		for page <= pages && !seen[page] {
+			seen[page] = true
+			r := got[page-1]
+			if r.err != nil {
+				return nil, 0, r.err
+			}
+			all = append(all, r.stacks...)
+			if r.p.Next <= r.p.Current {
+				return keepValid(c, http.MethodGet, "/stacks", all, stackIDError), len(seen), nil
+			}
+			page = r.p.Next
 		}
-		all = append(all, r.stacks...)
-		if r.p.Next <= r.p.Current {
-			return keepValid(c, http.MethodGet, "/stacks", all, stackIDError), len(seen), nil
-		}
-		page = r.p.Next
 	}
 	err := eachPageFrom(ctx, c, "/stacks", "stacks.json", nil, decodeStackList, page, seen, func(p []Stack) {
 		if all == nil {
@@ -192,6 +174,31 @@ func (c *Client) ListStacksPages(ctx context.Context, pages int) ([]Stack, int, 
 		return nil, 0, err
 	}
 	return keepValid(c, http.MethodGet, "/stacks", all, stackIDError), len(seen), nil
+}
+
+// stackPage is one page of the stack list as fetched, or why it is not.
+type stackPage struct {
+	stacks []Stack
+	p      Pagination
+	err    error
+}
+
+// prefetchStackPages fetches pages 1 to pages of the stack list at once,
+// prefetchAtOnce at a time; errors are per page.
+func (c *Client) prefetchStackPages(ctx context.Context, pages int) []stackPage {
+	got := make([]stackPage, pages)
+	var g errgroup.Group
+	g.SetLimit(prefetchAtOnce)
+	for i := range got {
+		g.Go(func() error {
+			r := &got[i]
+			r.stacks, r.p, r.err = callWith(ctx, c, http.MethodGet, "/stacks", "stacks.json",
+				url.Values{"page": {strconv.Itoa(i + 1)}}, nil, decodeStackList)
+			return nil
+		})
+	}
+	_ = g.Wait() // the pages report no errors to the group
+	return got
 }
 
 // GetStack returns one stack.
