@@ -150,7 +150,7 @@ func (c *Client) ListStacksPages(ctx context.Context, pages int) ([]Stack, int, 
 			n += len(r.stacks)
 		}
 		all = make([]Stack, 0, n)
-		for page <= pages && !seen[page] {
+		for 1 <= page && page <= pages && !seen[page] {
 			seen[page] = true
 			r := got[page-1]
 			if r.err != nil {

@@ -415,6 +415,21 @@ func TestListStacksPagesErrors(t *testing.T) {
 	}
 }
 
+// A server whose pagination points before page 1 ends in an error, not
+// a panic, whether the pages were prefetched or not.
+func TestListStacksPagesBogusPagination(t *testing.T) {
+	t.Parallel()
+	c, api := setup(t, WithRetry(0, 0))
+	api.HandleFunc("GET /stacks.json", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 200, `{"response":[{"uid":"a"}],"pagination":{"next":0,"current":-3}}`)
+	})
+	for _, hint := range []int{0, 2} {
+		if _, _, err := c.ListStacksPages(context.Background(), hint); err == nil {
+			t.Errorf("hint %d: no error for a next page of 0", hint)
+		}
+	}
+}
+
 // Response buffers are reused: nothing decoded may point into one. A
 // second answer overwrites the buffer the first was read into; the first
 // stacks must not change.
